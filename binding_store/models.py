@@ -1,0 +1,165 @@
+"""SQL system of record (SQLAlchemy 2.0). Buyer numbers exist only as ciphertext, blind index
+and masked text; the plaintext is never a column."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from binding_store.types import UTCDateTime
+
+# Named constraints so Alembic migrations are stable across SQLite and PostgreSQL.
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+ACTIVE = text("state = 'active'")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Shop(Base):
+    __tablename__ = "shops"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), default="")
+    level: Mapped[str] = mapped_column(String(8), default="L1")
+    service_state: Mapped[str] = mapped_column(String(16), default="not_enabled")
+    agreement_version: Mapped[str | None] = mapped_column(String(32))
+    accepted_by: Mapped[str | None] = mapped_column(String(64))
+    accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Account(Base):
+    """A shop's main account or a sub-account, with the phone its staff member uses."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"), index=True)
+    role: Mapped[str] = mapped_column(String(8))  # main | sub
+    name: Mapped[str] = mapped_column(String(200), default="")
+    phone: Mapped[str | None] = mapped_column(String(20))  # E.164; staff, not buyers
+    phone_reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CallerNumber(Base):
+    """主叫号码: a number the shop's staff may place privacy calls from."""
+
+    __tablename__ = "caller_numbers"
+    __table_args__ = (UniqueConstraint("shop_id", "number"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"), index=True)
+    number: Mapped[str] = mapped_column(String(20), index=True)  # E.164
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id"))
+    status: Mapped[str] = mapped_column(String(16))  # pending | approved | rejected | disabled
+    is_main: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class PoolNumber(Base):
+    __tablename__ = "pool_numbers"
+    __table_args__ = (Index("ix_pool_pick", "state", "region", "last_released_at"),)
+
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164
+    region: Mapped[str] = mapped_column(String(32), default="")
+    state: Mapped[str] = mapped_column(String(16), default="available")
+    last_released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Binding(Base):
+    """An AXB binding. Uniqueness among active bindings is enforced by partial unique indexes:
+    (A, X), (B-index, X) and (shop, order)."""
+
+    __tablename__ = "bindings"
+    __table_args__ = (
+        Index("uq_active_ax", "caller_a", "virtual_x", unique=True,
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        Index("uq_active_bx", "buyer_bidx", "virtual_x", unique=True,
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        Index("uq_active_order", "shop_id", "order_id", unique=True,
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        Index("ix_bindings_ax_released", "caller_a", "virtual_x", "released_at"),
+        Index("ix_bindings_bx", "buyer_bidx", "virtual_x"),
+        Index("ix_bindings_expiry", "state", "expires_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"))
+    order_id: Mapped[str] = mapped_column(String(64))
+    buyer_id: Mapped[str] = mapped_column(String(64), default="")
+    caller_a: Mapped[str] = mapped_column(String(20))
+    virtual_x: Mapped[str] = mapped_column(ForeignKey("pool_numbers.number"))
+    buyer_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    buyer_bidx: Mapped[str] = mapped_column(String(64))
+    buyer_masked: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class AuditEvent(Base):
+    """Who did what: enablement, caller changes, binding create/switch/release, reveals.
+    ``detail`` is JSON text and never holds a plaintext buyer number."""
+
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    actor: Mapped[str] = mapped_column(String(64))
+    shop_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    kind: Mapped[str] = mapped_column(String(32))
+    subject: Mapped[str] = mapped_column(String(64), default="")
+    detail: Mapped[str] = mapped_column(Text, default="{}")
+
+
+class CallAttempt(Base):
+    """One routing decision (bridge or reject), written by the call path; CDRs join to it."""
+
+    __tablename__ = "call_attempts"
+    __table_args__ = (
+        UniqueConstraint("system_name", "uniqueid"),
+        Index("ix_attempts_shop_at", "shop_id", "at"),
+        Index("ix_attempts_linkedid", "linkedid"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    system_name: Mapped[str] = mapped_column(String(64), default="")
+    uniqueid: Mapped[str] = mapped_column(String(64))
+    linkedid: Mapped[str] = mapped_column(String(64), default="")
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    caller_masked: Mapped[str] = mapped_column(String(20), default="")
+    caller_a: Mapped[str] = mapped_column(String(20), default="")
+    virtual_x: Mapped[str] = mapped_column(String(20), default="")
+    action: Mapped[str] = mapped_column(String(8))
+    reason: Mapped[str] = mapped_column(String(32))
+    direction: Mapped[str | None] = mapped_column(String(16))
+    binding_id: Mapped[str] = mapped_column(String(32), default="")
+    shop_id: Mapped[str] = mapped_column(String(64), default="")
+    order_id: Mapped[str] = mapped_column(String(64), default="")

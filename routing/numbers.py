@@ -1,0 +1,77 @@
+"""Phone-number parsing, validation and masking: the only place numbers are interpreted."""
+
+from __future__ import annotations
+
+import phonenumbers
+from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
+
+from routing.errors import InvalidNumber, NotMobileNumber
+
+DEFAULT_REGION = "CN"
+_MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
+# Caller-ID values Asterisk and carriers use for a withheld or missing number.
+_ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable"})
+
+
+def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
+    text = raw.strip()
+    if not text or len(text) > 32:
+        raise InvalidNumber(f"not a phone number: {mask(text)!r}")
+    try:
+        parsed = phonenumbers.parse(text, region)
+    except NumberParseException as exc:
+        raise InvalidNumber(f"not a phone number: {mask(text)!r}") from exc
+    if not phonenumbers.is_valid_number(parsed):
+        raise InvalidNumber(f"not a valid phone number: {mask(text)!r}")
+    return parsed
+
+
+def normalize(raw: str, region: str = DEFAULT_REGION) -> str:
+    """Return the E.164 form of ``raw`` (+86, 0086, 86, spaces and dashes accepted)."""
+    return phonenumbers.format_number(_parse(raw, region), PhoneNumberFormat.E164)
+
+
+def normalize_mobile(raw: str, region: str = DEFAULT_REGION) -> str:
+    """Like :func:`normalize` but refuses anything that is not a mobile number."""
+    parsed = _parse(raw, region)
+    if phonenumbers.number_type(parsed) not in _MOBILE_TYPES:
+        raise NotMobileNumber(f"not a mobile number: {mask(raw)!r}")
+    return phonenumbers.format_number(parsed, PhoneNumberFormat.E164)
+
+
+def try_normalize(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
+    """E.164 or ``None`` for a missing, anonymous or unparseable caller ID."""
+    if raw is None or raw.strip().lower() in _ANONYMOUS:
+        return None
+    try:
+        return normalize(raw, region)
+    except InvalidNumber:
+        return None
+
+
+def national(e164: str) -> str:
+    """The national significant number of an E.164 number (what a CN trunk dials)."""
+    return str(phonenumbers.parse(e164, None).national_number)
+
+
+def mask(number: str) -> str:
+    """Mask a number for logs and exports: ``+8613812345678`` -> ``138****5678``.
+
+    Works on any input (even garbage) and never returns more than the first three and the
+    last four digits of the national number.
+    """
+    digits = "".join(ch for ch in number if ch.isdigit())
+    if number.startswith("+"):
+        try:
+            digits = str(phonenumbers.parse(number, None).national_number)
+        except NumberParseException:
+            pass
+    elif digits.startswith("0086"):
+        digits = digits[4:]
+    elif digits.startswith("86") and len(digits) == 13:
+        digits = digits[2:]
+    if len(digits) <= 4:
+        return "*" * len(digits)
+    if len(digits) <= 7:
+        return "*" * (len(digits) - 4) + digits[-4:]
+    return digits[:3] + "****" + digits[-4:]

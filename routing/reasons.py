@@ -1,0 +1,65 @@
+"""Route outcomes: the single list of reason codes, their human texts and their prompts."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    BRIDGED = "bridged"
+    NO_CALLER_ID = "no_caller_id"
+    NOT_PRIVACY_NUMBER = "not_privacy_number"
+    CALLER_NOT_AUTHORIZED = "caller_not_authorized"
+    BINDING_EXPIRED = "binding_expired"
+    SERVICE_DISABLED = "service_disabled"
+    CALLER_DISABLED = "caller_disabled"
+    ROUTING_ERROR = "routing_error"
+
+    @property
+    def text(self) -> str:
+        return _TEXTS[self]
+
+    @property
+    def prompt(self) -> str:
+        """Asterisk sound file (without extension) played to the caller on reject."""
+        return _PROMPTS[self]
+
+    @property
+    def hangup_cause(self) -> int:
+        """Q.850 cause the dialplan hangs up with after the prompt."""
+        return _CAUSES[self]
+
+
+_TEXTS: dict[Reason, str] = {
+    Reason.BRIDGED: "connected",
+    Reason.NO_CALLER_ID: "caller number withheld or missing",
+    Reason.NOT_PRIVACY_NUMBER: "dialled number is not a privacy number",
+    Reason.CALLER_NOT_AUTHORIZED: "caller not authorized",
+    Reason.BINDING_EXPIRED: "number expired",
+    Reason.SERVICE_DISABLED: "privacy-number service disabled for the shop",
+    Reason.CALLER_DISABLED: "caller number disabled",
+    Reason.ROUTING_ERROR: "routing error",
+}
+
+# Stock Asterisk core sounds, so a fresh install plays something meaningful.
+_PROMPTS: dict[Reason, str] = {
+    Reason.BRIDGED: "",
+    Reason.NO_CALLER_ID: "privacy-unident",
+    Reason.NOT_PRIVACY_NUMBER: "ss-noservice",
+    Reason.CALLER_NOT_AUTHORIZED: "privacy-incorrect",
+    Reason.BINDING_EXPIRED: "ss-noservice",
+    Reason.SERVICE_DISABLED: "ss-noservice",
+    Reason.CALLER_DISABLED: "privacy-incorrect",
+    Reason.ROUTING_ERROR: "an-error-has-occurred",
+}
+
+_CAUSES: dict[Reason, int] = {
+    Reason.BRIDGED: 16,
+    Reason.NO_CALLER_ID: 21,  # call rejected
+    Reason.NOT_PRIVACY_NUMBER: 1,  # unallocated number
+    Reason.CALLER_NOT_AUTHORIZED: 21,
+    Reason.BINDING_EXPIRED: 22,  # number changed
+    Reason.SERVICE_DISABLED: 21,
+    Reason.CALLER_DISABLED: 21,
+    Reason.ROUTING_ERROR: 38,  # network out of order
+}

@@ -1,0 +1,55 @@
+"""What every CLI command shares: settings from the context, one-line errors, async running."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+
+from routing.errors import PrivnumError
+from scripts.settings import Settings, load_settings
+
+T = TypeVar("T")
+
+
+class CliState:
+    """Carried in ``ctx.obj``: the config path given with ``--config`` and the built settings."""
+
+    def __init__(self, config_file: Path | None) -> None:
+        self.config_file = config_file
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            self._settings = load_settings(self.config_file)
+        return self._settings
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    state = ctx.find_root().obj
+    if not isinstance(state, CliState):
+        state = CliState(None)
+        ctx.find_root().obj = state
+    return state.settings
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def run(make: Callable[[], Awaitable[T]]) -> T:
+    """Run a coroutine; a PrivnumError becomes one clear line and a non-zero exit."""
+    try:
+        return asyncio.run(make())  # type: ignore[arg-type]
+    except PrivnumError as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        raise typer.Exit(130) from None

@@ -1,0 +1,149 @@
+"""The one typed settings object: env vars ``PRIVNUM_*`` (nested with ``__``) over an optional
+TOML file (``--config`` or ``PRIVNUM_CONFIG``) over defaults. Built once in the entry point."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from routing.errors import ConfigurationError
+
+
+class DatabaseSettings(BaseModel):
+    # None means: an SQLite file in data_dir (the embedded default).
+    url: str | None = None
+    timeout_seconds: float = Field(default=2.0, gt=0)
+    pool_size: int = Field(default=10, ge=1)
+
+
+class RedisSettings(BaseModel):
+    # None means: no Redis; look-ups read SQL.
+    url: str | None = None
+    timeout_seconds: float = Field(default=0.5, gt=0)
+    prefix: str = "privnum"
+
+
+class KeySettings(BaseModel):
+    # None means: keys.json in data_dir (created by 'privnum keys generate').
+    file: Path | None = None
+
+
+class BindingSettings(BaseModel):
+    ttl_seconds: int = Field(default=86_400, ge=60)
+    cooldown_seconds: int = Field(default=3_600, ge=0)
+    default_region: str = "CN"
+    # How far back a reject looks for an expired binding, to say "expired" not "unauthorized".
+    expired_lookback_days: int = Field(default=7, ge=0)
+
+
+class AgiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=4573, ge=1, le=65535)
+    env_timeout_seconds: float = Field(default=2.0, gt=0)
+    env_max_bytes: int = Field(default=16_384, ge=1024)
+    command_timeout_seconds: float = Field(default=2.0, gt=0)
+    call_timeout_seconds: float = Field(default=10.0, gt=0)
+    store_timeout_seconds: float = Field(default=1.0, gt=0)
+    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
+    max_call_seconds: int = Field(default=3_600, ge=10)
+    # How the buyer/merchant number is handed to the dialplan's Dial string.
+    dial_format: Literal["e164", "national"] = "national"
+    system_name: str = ""
+
+
+class AmiSettings(BaseModel):
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = Field(default=5038, ge=1, le=65535)
+    username: str = "privnum"
+    secret: str = ""
+    ping_interval_seconds: float = Field(default=10.0, gt=0)
+
+
+class ApiSettings(BaseModel):
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    max_body_bytes: int = Field(default=65_536, ge=1024)
+
+
+class CallLogSettings(BaseModel):
+    order_link_template: str = "https://merchant.example/orders/{order_id}"
+    chat_link_template: str = "https://merchant.example/im?order={order_id}&buyer={buyer_id}"
+    retention_days: int = Field(default=180, ge=1)
+    cdr_csv_dir: Path | None = None
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PRIVNUM_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    data_dir: Path = Path(".privnum")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    keys: KeySettings = KeySettings()
+    bindings: BindingSettings = BindingSettings()
+    agi: AgiSettings = AgiSettings()
+    ami: AmiSettings = AmiSettings()
+    api: ApiSettings = ApiSettings()
+    call_log: CallLogSettings = CallLogSettings()
+    risk_policy_file: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Environment beats the config file, which arrives as init arguments.
+        return (env_settings, init_settings)
+
+    @model_validator(mode="after")
+    def _fill_paths(self) -> Settings:
+        if self.database.url is None:
+            self.database.url = f"sqlite+aiosqlite:///{self.data_dir / 'privnum.db'}"
+        if self.keys.file is None:
+            self.keys.file = self.data_dir / "keys.json"
+        return self
+
+    @property
+    def database_url(self) -> str:
+        assert self.database.url is not None
+        return self.database.url
+
+    @property
+    def keys_file(self) -> Path:
+        assert self.keys.file is not None
+        return self.keys.file
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once; a bad file or value is a ConfigurationError with one line."""
+    path = config_file or (Path(p) if (p := os.environ.get("PRIVNUM_CONFIG")) else None)
+    values: dict[str, Any] = {}
+    if path is not None:
+        try:
+            values = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigurationError(f"config file not found: {path}") from exc
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
+    values.update(overrides)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ConfigurationError(
+            f"invalid setting {where}: {first['msg']} (env PRIVNUM_{where.upper().replace('.', '__')})"
+        ) from exc
