@@ -1,0 +1,93 @@
+"""Engine and sessions, and the store's edge: infrastructure errors become StoreUnavailable."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from routing.errors import StoreUnavailable
+
+
+def sync_url(url: str) -> str:
+    """The synchronous driver URL for the same database (Alembic, dumps)."""
+    parsed = make_url(url)
+    if parsed.drivername == "sqlite+aiosqlite":
+        parsed = parsed.set(drivername="sqlite")
+    return parsed.render_as_string(hide_password=False)
+
+
+class Database:
+    """One engine per process; sessions are short and every call is bounded by ``timeout``."""
+
+    def __init__(self, url: str, *, timeout: float = 2.0, pool_size: int = 10) -> None:
+        self.url = url
+        self.timeout = timeout
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            database = parsed.database
+            if database and database != ":memory:":
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": timeout}
+        else:
+            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout,
+                          pool_pre_ping=True)
+            kwargs["connect_args"] = {"connect_timeout": max(1, int(timeout))}
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        """A session whose work is bounded in time and whose faults are StoreUnavailable.
+
+        Commit explicitly inside; anything not committed is rolled back.
+        """
+        async with guard(self.timeout * 5), self._sessions() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets the call path read while the API writes; foreign keys are off by default.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+@asynccontextmanager
+async def guard(timeout: float) -> AsyncIterator[None]:
+    """Translate infrastructure faults (and time-outs) into StoreUnavailable, once, here."""
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except TimeoutError as exc:
+        raise StoreUnavailable(f"database did not answer within {timeout:g} s") from exc
+    except PoolTimeout as exc:
+        raise StoreUnavailable("database connection pool exhausted") from exc
+    except OperationalError as exc:
+        raise StoreUnavailable(f"database unavailable: {_first_line(exc.orig)}") from exc
+    except DBAPIError as exc:
+        if exc.connection_invalidated:
+            raise StoreUnavailable(f"database connection lost: {_first_line(exc.orig)}") from exc
+        raise
+
+
+def _first_line(error: BaseException | None) -> str:
+    text = str(error) if error is not None else "unknown error"
+    return text.strip().splitlines()[0] if text.strip() else type(error).__name__
