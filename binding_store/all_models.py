@@ -1,0 +1,11 @@
+"""Imports every model module so ``Base.metadata`` is complete (Alembic, test schemas).
+
+Add one import line per new model module.
+"""
+
+from __future__ import annotations
+
+from binding_store import models
+from binding_store.models import Base
+
+__all__ = ["Base", "models"]
