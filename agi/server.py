@@ -1,0 +1,275 @@
+"""The FastAGI server: accept, read the environment under limits, dispatch by route, close.
+
+One call never affects another: every fault is contained in its connection's task, logged as one
+line, counted, and answered by closing the socket (Asterisk then sets ``AGISTATUS=FAILURE`` or
+leaves our variables unset, and the dialplan fails closed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
+from types import MappingProxyType
+
+from agi.errors import AgiHangup, AgiProtocolError, AgiTimeout
+from agi.session import STREAM_LIMIT, AgiSession, read_environment
+
+Handler = Callable[[AgiSession], Awaitable[None]]
+
+_LOG = logging.getLogger("privnum.agi")
+_CLOSE_TIMEOUT = 2.0
+
+
+@dataclass
+class ServerStats:
+    """Counters since start. ``accepted`` = every connection; each ends in exactly one outcome."""
+
+    accepted: int = 0
+    completed: int = 0  # handler returned
+    hangup: int = 0  # handler stopped by the caller hanging up (AgiHangup)
+    failed: int = 0  # handler raised (incl. command errors/timeouts) or exceeded call_timeout
+    rejected_input: int = 0  # malformed/oversized/slow environment
+    unknown_route: int = 0  # script not in the route table
+    empty: int = 0  # connect + close without a byte (port probes)
+    cancelled: int = 0  # cut off by shutdown after the grace period
+    active: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def log_call(
+    logger: logging.Logger,
+    *,
+    script: str,
+    uniqueid: str,
+    outcome: str,
+    started: float,
+    level: int = logging.INFO,
+    error: str = "",
+) -> None:
+    """The one line per call: script, uniqueid, duration, outcome (never caller numbers)."""
+    duration_ms = (time.monotonic() - started) * 1000.0
+    script, uniqueid = _printable(script), _printable(uniqueid)
+    extra = {
+        "agi_script": script,
+        "agi_uniqueid": uniqueid,
+        "agi_outcome": outcome,
+        "agi_duration_ms": round(duration_ms, 1),
+    }
+    suffix = f" error={error}" if error else ""
+    logger.log(
+        level,
+        "agi call script=%s uniqueid=%s outcome=%s duration_ms=%.1f%s",
+        script or "-",
+        uniqueid or "-",
+        outcome,
+        duration_ms,
+        suffix,
+        extra=extra,
+    )
+
+
+def _printable(value: str, limit: int = 80) -> str:
+    """Peer-supplied text made safe for a one-line log record."""
+    return "".join(c if c.isprintable() and c != " " else "?" for c in value[:limit])
+
+
+async def run_handler(
+    handler: Handler,
+    session: AgiSession,
+    *,
+    call_timeout: float,
+    logger: logging.Logger,
+) -> str:
+    """Run ``handler`` under ``call_timeout``; return the outcome. Raises only CancelledError."""
+    try:
+        async with asyncio.timeout(call_timeout):
+            await handler(session)
+    except AgiHangup:
+        return "hangup"
+    except TimeoutError:
+        logger.debug("agi handler exceeded call_timeout=%gs", call_timeout)
+        return "failed:call_timeout"
+    except Exception as exc:  # one bad call must never take the server down
+        logger.debug("agi handler failed uniqueid=%s", session.uniqueid, exc_info=True)
+        return f"failed:{type(exc).__name__}"
+    return "completed"
+
+
+class FastAgiServer:
+    """FastAGI over TCP with an explicit route table (``agi://host:port/<script>``)."""
+
+    def __init__(
+        self,
+        routes: Mapping[str, Handler],
+        *,
+        host: str = "127.0.0.1",
+        port: int = 4573,
+        env_timeout: float = 5.0,
+        env_max_bytes: int = 16 * 1024,
+        command_timeout: float = 5.0,
+        call_timeout: float = 30.0,
+        logger: logging.Logger | None = None,
+    ) -> None:
+        self._routes = MappingProxyType(dict(routes))
+        self._host = host
+        self._port = port
+        self._env_timeout = env_timeout
+        self._env_max_bytes = env_max_bytes
+        self._command_timeout = command_timeout
+        self._call_timeout = call_timeout
+        self._log = logger or _LOG
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[object]] = set()
+        self._closing = False
+        self._stopped = asyncio.Event()
+        self.stats = ServerStats()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("FastAgiServer already started")
+        self._server = await asyncio.start_server(
+            self._on_connect, self._host, self._port, limit=STREAM_LIMIT
+        )
+        self._log.info("agi server listening on %s", ", ".join(self.addresses))
+
+    @property
+    def addresses(self) -> list[str]:
+        if self._server is None:
+            return []
+        return [f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in self._server.sockets]
+
+    @property
+    def port(self) -> int:
+        """The bound port (useful with ``port=0``)."""
+        if self._server is None or not self._server.sockets:
+            raise RuntimeError("FastAgiServer not started")
+        port: int = self._server.sockets[0].getsockname()[1]
+        return port
+
+    @property
+    def active_connections(self) -> int:
+        return len(self._tasks)
+
+    async def serve_forever(self) -> None:
+        """Start if needed and wait until :meth:`shutdown` has finished."""
+        if self._server is None:
+            await self.start()
+        await self._stopped.wait()
+
+    async def shutdown(self, grace: float = 10.0) -> None:
+        """Stop accepting, let in-flight calls finish for ``grace`` seconds, cancel the rest."""
+        if self._closing:
+            await self._stopped.wait()
+            return
+        self._closing = True
+        if self._server is not None:
+            self._server.close()
+        pending = set(self._tasks)
+        if pending:
+            self._log.info("agi server draining %d call(s) for up to %gs", len(pending), grace)
+            _, still = await asyncio.wait(pending, timeout=grace)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still)
+        if self._server is not None:
+            await self._server.wait_closed()
+        self._stopped.set()
+        self._log.info("agi server stopped %s", self.stats.as_dict())
+
+    async def __aenter__(self) -> FastAgiServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.shutdown(grace=0)
+
+    # -- one connection ----------------------------------------------------------------------
+
+    async def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is None or self._closing:
+            writer.transport.abort()
+            return
+        self._tasks.add(task)
+        self.stats.accepted += 1
+        self.stats.active += 1
+        try:
+            await self._serve(reader, writer)
+        finally:
+            self.stats.active -= 1
+            self._tasks.discard(task)
+            await _close(writer)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        started = time.monotonic()
+        script, uniqueid = "", ""
+        try:
+            try:
+                environment = await read_environment(
+                    reader, max_bytes=self._env_max_bytes, env_timeout=self._env_timeout
+                )
+            except (AgiProtocolError, AgiTimeout) as exc:
+                self.stats.rejected_input += 1
+                log_call(
+                    self._log, script="", uniqueid="", outcome="rejected_input",
+                    started=started, level=logging.WARNING, error=str(exc),
+                )
+                return
+            if environment is None:
+                self.stats.empty += 1
+                self._log.debug("agi connection closed without data")
+                return
+            script, uniqueid = environment.script, environment.uniqueid
+            handler = self._routes.get(script)
+            if handler is None:
+                self.stats.unknown_route += 1
+                log_call(
+                    self._log, script=script, uniqueid=uniqueid, outcome="unknown_route",
+                    started=started, level=logging.WARNING,
+                )
+                return
+            session = AgiSession(
+                reader, writer, environment, command_timeout=self._command_timeout
+            )
+            outcome = await run_handler(
+                handler, session, call_timeout=self._call_timeout, logger=self._log
+            )
+        except asyncio.CancelledError:
+            self.stats.cancelled += 1
+            log_call(
+                self._log, script=script, uniqueid=uniqueid, outcome="cancelled",
+                started=started, level=logging.WARNING,
+            )
+            raise
+        kind, _, error = outcome.partition(":")
+        if kind == "completed":
+            self.stats.completed += 1
+        elif kind == "hangup":
+            self.stats.hangup += 1
+        else:
+            self.stats.failed += 1
+        log_call(
+            self._log, script=script, uniqueid=uniqueid, outcome=kind, started=started,
+            level=logging.INFO if kind != "failed" else logging.WARNING, error=error,
+        )
+
+
+async def _close(writer: asyncio.StreamWriter) -> None:
+    """Close without hanging on a peer that stopped reading."""
+    writer.close()
+    try:
+        async with asyncio.timeout(_CLOSE_TIMEOUT):
+            await writer.wait_closed()
+    except (TimeoutError, ConnectionError, OSError):
+        writer.transport.abort()
+    except asyncio.CancelledError:
+        writer.transport.abort()
+        raise
