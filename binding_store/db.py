@@ -12,7 +12,12 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
 
 from routing.errors import StoreUnavailable
 
@@ -71,13 +76,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 @asynccontextmanager
-async def guard(timeout: float) -> AsyncIterator[None]:
+async def guard(seconds: float) -> AsyncIterator[None]:
     """Translate infrastructure faults (and time-outs) into StoreUnavailable, once, here."""
     try:
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(seconds):
             yield
     except TimeoutError as exc:
-        raise StoreUnavailable(f"database did not answer within {timeout:g} s") from exc
+        raise StoreUnavailable(f"database did not answer within {seconds:g} s") from exc
     except PoolTimeout as exc:
         raise StoreUnavailable("database connection pool exhausted") from exc
     except OperationalError as exc:

@@ -77,5 +77,6 @@ def binding_ttl(requested: timedelta | None, default: timedelta) -> timedelta:
     """The validity a new binding gets; below one minute is refused by the caller."""
     ttl = requested if requested is not None else default
     if ttl < MIN_BINDING_TTL:
-        raise ValueError(f"binding validity must be at least 60 s, got {int(ttl.total_seconds())} s")
+        seconds = int(ttl.total_seconds())
+        raise ValueError(f"binding validity must be at least 60 s, got {seconds} s")
     return ttl

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
 
@@ -62,10 +64,8 @@ def mask(number: str) -> str:
     """
     digits = "".join(ch for ch in number if ch.isdigit())
     if number.startswith("+"):
-        try:
+        with contextlib.suppress(NumberParseException):
             digits = str(phonenumbers.parse(number, None).national_number)
-        except NumberParseException:
-            pass
     elif digits.startswith("0086"):
         digits = digits[4:]
     elif digits.startswith("86") and len(digits) == 13:

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from routing.errors import PrivnumError
+from scripts import commands
 from scripts.cli_support import CliState, fail
 
 app = typer.Typer(
@@ -31,17 +32,8 @@ def _root(
     ctx.obj = CliState(config)
 
 
-def _register() -> None:
-    """Attach the command groups; each lives in its own module under scripts/."""
-    # Sub-command modules are imported here, not at module level, so that `privnum --help`
-    # stays fast and a broken optional group cannot stop the others.
-    from scripts import commands
-
-    commands.register(app)
-
-
 def main() -> None:
-    _register()
+    commands.register(app)
     try:
         app()
     except PrivnumError as exc:  # raised while building settings lazily

@@ -144,6 +144,5 @@ def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"])
-        raise ConfigurationError(
-            f"invalid setting {where}: {first['msg']} (env PRIVNUM_{where.upper().replace('.', '__')})"
-        ) from exc
+        env = "PRIVNUM_" + where.upper().replace(".", "__")
+        raise ConfigurationError(f"invalid setting {where}: {first['msg']} (env {env})") from exc

@@ -15,9 +15,9 @@ import psycopg
 import pytest
 import redis
 
+from binding_store.all_models import Base
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
-from binding_store.all_models import Base
 
 PG_URL = os.environ.get("PRIVNUM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PRIVNUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")

@@ -1,0 +1,53 @@
+from __future__ import annotations
+
+import pytest
+
+from routing.errors import InvalidNumber, NotMobileNumber
+from routing.numbers import mask, national, normalize, normalize_mobile, try_normalize
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["13812345678", "+86 138-1234-5678", "008613812345678", "8613812345678",
+     " 138 1234 5678 ", "+8613812345678", "138-1234-5678"],
+)
+def test_cn_mobile_forms_normalise_to_e164(raw: str) -> None:
+    assert normalize(raw) == "+8613812345678"
+    assert normalize_mobile(raw) == "+8613812345678"
+
+
+@pytest.mark.parametrize("raw", ["", "abc", "12", "9001", "+86 000", "1" * 40, "1381234567"])
+def test_garbage_is_invalid(raw: str) -> None:
+    with pytest.raises(InvalidNumber):
+        normalize(raw)
+
+
+def test_landline_is_valid_but_not_mobile() -> None:
+    assert normalize("010 6234 5678") == "+861062345678"
+    with pytest.raises(NotMobileNumber):
+        normalize_mobile("010 6234 5678")
+
+
+@pytest.mark.parametrize("raw", [None, "", "anonymous", "Unknown", "restricted", "garbage"])
+def test_missing_or_withheld_caller_id_is_none(raw: str | None) -> None:
+    assert try_normalize(raw) is None
+
+
+@pytest.mark.parametrize(
+    ("number", "masked"),
+    [("+8613812345678", "138****5678"), ("13812345678", "138****5678"),
+     ("008613812345678", "138****5678"), ("8613812345678", "138****5678"),
+     ("+861062345678", "106****5678"), ("5678", "****"), ("12345", "*2345"), ("", "")],
+)
+def test_mask_shows_at_most_three_and_four_digits(number: str, masked: str) -> None:
+    assert mask(number) == masked
+
+
+def test_error_messages_carry_masked_numbers_only() -> None:
+    with pytest.raises(InvalidNumber) as info:
+        normalize("+86 13812345678999")
+    assert "13812345678999" not in str(info.value)
+
+
+def test_national_form_for_cn_trunks() -> None:
+    assert national("+8613812345678") == "13812345678"

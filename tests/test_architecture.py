@@ -1,0 +1,48 @@
+"""Import directions: routing is pure; agi and api reach the store only through routing."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+OURS = {"agi", "routing", "binding_store", "api", "scripts", "bench", "asterisk_conf", "tests"}
+ALLOWED: dict[str, set[str]] = {
+    "routing": set(),
+    "binding_store": {"routing"},
+    "agi": {"routing"},
+    "api": {"routing"},
+}
+# Third-party packages a pure domain layer must not touch.
+ROUTING_FORBIDDEN = {"sqlalchemy", "redis", "panoramisk", "asyncio", "socket", "fastapi",
+                     "httpx", "psycopg", "aiosqlite", "cryptography"}
+
+
+def imported_roots(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    roots: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            roots.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            roots.add(node.module.split(".")[0])
+    return roots
+
+
+@pytest.mark.parametrize("package", sorted(ALLOWED))
+def test_import_directions(package: str) -> None:
+    files = sorted((ROOT / package).rglob("*.py"))
+    assert files, f"{package}/ has no modules"
+    for path in files:
+        if "migrations" in path.parts:
+            continue
+        ours = (imported_roots(path) & OURS) - {package}
+        assert ours <= ALLOWED[package], f"{path.relative_to(ROOT)} imports {sorted(ours)}"
+
+
+def test_routing_is_pure() -> None:
+    for path in sorted((ROOT / "routing").rglob("*.py")):
+        bad = imported_roots(path) & ROUTING_FORBIDDEN
+        assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
