@@ -10,6 +10,7 @@ from typing import NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from routing.errors import PrivnumError
 from scripts.settings import Settings, load_settings
@@ -40,7 +41,7 @@ def settings_of(ctx: typer.Context) -> Settings:
 
 
 def fail(message: str, code: int = 1) -> NoReturn:
-    Console(stderr=True).print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    Console(stderr=True).print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

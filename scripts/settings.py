@@ -65,6 +65,20 @@ class AmiSettings(BaseModel):
     ping_interval_seconds: float = Field(default=10.0, gt=0)
 
 
+class AsteriskSettings(BaseModel):
+    """What ``privnum asterisk render`` writes into the Asterisk configuration."""
+
+    # FastAGI services tried in order; empty means this host's [agi] host:port.
+    fastagi_hosts: list[str] = []
+    dial_template: str = "PJSIP/{number}@trunk"
+    trunk_host: str | None = None
+    sip_bind: str = "127.0.0.1"
+    sip_port: int = Field(default=5060, ge=1, le=65535)
+    system_name: str = "privnum"
+    max_ring_seconds: int = Field(default=45, ge=1, le=600)
+    log_dir: str = "/var/log/asterisk"
+
+
 class ApiSettings(BaseModel):
     enabled: bool = True
     host: str = "127.0.0.1"
@@ -92,6 +106,7 @@ class Settings(BaseSettings):
     bindings: BindingSettings = BindingSettings()
     agi: AgiSettings = AgiSettings()
     ami: AmiSettings = AmiSettings()
+    asterisk: AsteriskSettings = AsteriskSettings()
     api: ApiSettings = ApiSettings()
     call_log: CallLogSettings = CallLogSettings()
     risk_policy_file: Path | None = None

@@ -1,0 +1,173 @@
+"""The call-routing handler: AGI environment in, one ``EXEC MSet`` out.
+
+The daemon decides, the dialplan acts: this module never dials. Every fault becomes a
+fail-closed reject (``routing_error``); the dialplan's own fail context covers the case where
+even that cannot be sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from agi import channel_vars as cv
+from agi.errors import AgiError
+from agi.session import AgiSession
+from routing.decide import decide
+from routing.errors import PrivnumError
+from routing.model import (
+    Action,
+    CallAttempt,
+    CallContext,
+    CallRequest,
+    Direction,
+    RouteDecision,
+)
+from routing.numbers import mask, national, try_normalize
+from routing.ports import AttemptRecorder, RouteLookup
+from routing.reasons import Reason
+
+log = logging.getLogger("privnum.route")
+
+DecisionObserver = Callable[[RouteDecision, float], None]
+
+
+@dataclass(frozen=True)
+class RouteOptions:
+    max_call_seconds: int = 3_600
+    dial_format: str = "national"  # or "e164"
+    region: str = "CN"
+    store_timeout: float = 1.0
+    system_name: str = ""
+
+
+class RouteHandler:
+    """``async def __call__(session)``: usable as a FastAGI route and in AGI-script mode."""
+
+    def __init__(
+        self,
+        lookup: RouteLookup,
+        recorder: AttemptRecorder | None,
+        clock: Callable[[], datetime],
+        options: RouteOptions,
+        observe: DecisionObserver | None = None,
+    ) -> None:
+        self._lookup = lookup
+        self._recorder = recorder
+        self._clock = clock
+        self._options = options
+        self._observe = observe
+
+    async def __call__(self, session: AgiSession) -> None:
+        started = time.perf_counter()
+        now = self._clock()
+        request = self.request_of(session)
+        decision = await self._decide(request, now)
+        try:
+            await session.set_variables(self.variables(decision))
+        finally:
+            elapsed = time.perf_counter() - started
+            self._log(request, decision, elapsed)
+            if self._observe is not None:
+                self._observe(decision, elapsed)
+        # After the reply, so recording never adds to post-dial delay. The CDR carries the
+        # same reason (pn_reason), so a failed write here loses no call from the log.
+        await self._record(request, decision, now)
+
+    def request_of(self, session: AgiSession) -> CallRequest:
+        env = session.env
+        region = self._options.region
+        linkedid = session.args[0] if session.args and session.args[0] else session.uniqueid
+        return CallRequest(
+            caller=try_normalize(env.get("agi_callerid"), region),
+            dialed=try_normalize(env.get("agi_extension"), region),
+            uniqueid=session.uniqueid,
+            linkedid=linkedid,
+            channel=env.get("agi_channel", ""),
+        )
+
+    async def _decide(self, request: CallRequest, now: datetime) -> RouteDecision:
+        try:
+            context = CallContext(x_in_pool=False)
+            if request.caller is not None and request.dialed is not None:
+                async with asyncio.timeout(self._options.store_timeout):
+                    context = await self._lookup.find_for_call(request.caller, request.dialed, now)
+            return decide(request, context, now, self._options.max_call_seconds)
+        except Exception as exc:  # fail closed on anything, including bugs
+            log.warning("routing error for call %s: %s", request.uniqueid, _describe(exc))
+            return RouteDecision.reject(Reason.ROUTING_ERROR, request.dialed or "")
+
+    def variables(self, decision: RouteDecision) -> dict[str, str]:
+        bridge = decision.action is Action.BRIDGE
+        return {
+            cv.ACTION: cv.ACTION_BRIDGE if bridge else cv.ACTION_REJECT,
+            cv.DIAL_NUMBER: self._dialable(decision.dial_number) if bridge else "",
+            cv.CALLERID: self._dialable(decision.present_number) if bridge else "",
+            cv.MAX_SECONDS: str(decision.max_seconds) if bridge else "0",
+            cv.BINDING: decision.binding_id,
+            cv.SHOP: decision.shop_id,
+            cv.ORDER: decision.order_id,
+            cv.X: decision.virtual_x,
+            cv.DIRECTION: decision.direction.value if decision.direction else "",
+            cv.REASON: decision.reason.value,
+            cv.PROMPT: decision.prompt,
+        }
+
+    def _dialable(self, e164: str) -> str:
+        if not e164:
+            return ""
+        return national(e164) if self._options.dial_format == "national" else e164
+
+    async def _record(self, request: CallRequest, decision: RouteDecision, now: datetime) -> None:
+        if self._recorder is None:
+            return
+        caller_a = ""
+        if decision.direction is Direction.MERCHANT:
+            caller_a = request.caller or ""
+        elif decision.direction is Direction.CALLBACK and decision.action is Action.BRIDGE:
+            caller_a = decision.dial_number
+        attempt = CallAttempt(
+            uniqueid=request.uniqueid,
+            linkedid=request.linkedid,
+            at=now,
+            caller_masked=mask(request.caller) if request.caller else "",
+            caller_a=caller_a,
+            virtual_x=decision.virtual_x,
+            action=decision.action,
+            reason=decision.reason,
+            direction=decision.direction,
+            binding_id=decision.binding_id,
+            shop_id=decision.shop_id,
+            order_id=decision.order_id,
+            system_name=self._options.system_name,
+        )
+        try:
+            async with asyncio.timeout(self._options.store_timeout):
+                await self._recorder.record(attempt)
+        except Exception as exc:
+            log.warning("call attempt %s not recorded: %s", request.uniqueid, _describe(exc))
+
+    def _log(self, request: CallRequest, decision: RouteDecision, elapsed: float) -> None:
+        log.info(
+            "call uniqueid=%s caller=%s x=%s action=%s reason=%s direction=%s binding=%s "
+            "ms=%.2f",
+            request.uniqueid,
+            mask(request.caller) if request.caller else "-",
+            request.dialed or "-",
+            decision.action.value,
+            decision.reason.value,
+            decision.direction.value if decision.direction else "-",
+            decision.binding_id or "-",
+            elapsed * 1000,
+        )
+
+
+def _describe(exc: BaseException) -> str:
+    # Texts of our own errors carry masked numbers only; a foreign one might hold anything.
+    if isinstance(exc, AgiError | TimeoutError | PrivnumError):
+        return f"{type(exc).__name__}: {exc}"
+    return type(exc).__name__
