@@ -74,9 +74,10 @@ class RouteHandler:
             self._log(request, decision, elapsed)
             if self._observe is not None:
                 self._observe(decision, elapsed)
-        # After the reply, so recording never adds to post-dial delay. The CDR carries the
-        # same reason (pn_reason), so a failed write here loses no call from the log.
-        await self._record(request, decision, now)
+            # After the reply, so recording never adds to post-dial delay, and also when the
+            # caller hung up meanwhile: the attempt happened. The CDR carries the same reason
+            # (pn_reason), so a failed write here loses no call from the log.
+            await self._record(request, decision, now)
 
     def request_of(self, session: AgiSession) -> CallRequest:
         env = session.env

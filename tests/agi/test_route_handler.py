@@ -1,0 +1,185 @@
+"""The call-routing handler over a real socket, driven by the fake Asterisk peer.
+
+The store is an in-memory stand-in here (pure unit of the handler); the same handler runs
+against real SQLite/PostgreSQL/Redis stores in tests/agi/test_route_integration.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from agi import channel_vars as cv
+from agi.handlers import RouteHandler, RouteOptions
+from agi.server import FastAgiServer
+from routing.errors import StoreUnavailable
+from routing.model import (
+    BindingState,
+    CallAttempt,
+    CallContext,
+    CallerStatus,
+    Direction,
+    RouteBinding,
+    ServiceState,
+)
+from tests.agi.asterisk_parse import exec_mset
+from tests.agi.fake_asterisk import Expect, FakeAsterisk, SendLine, env_bytes, load_env_blocks
+
+NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+A, B, X = "+8613800000001", "+8613900000001", "+8617000000001"
+
+
+def bound(matched_as: Direction = Direction.MERCHANT) -> RouteBinding:
+    return RouteBinding(
+        binding_id="bnd1", shop_id="shop1", order_id="ord1", caller_a=A, virtual_x=X,
+        buyer_b=B, expires_at=NOW + timedelta(hours=1), state=BindingState.ACTIVE,
+        matched_as=matched_as, shop_service=ServiceState.ENABLED,
+        caller_status=CallerStatus.APPROVED,
+    )
+
+
+class Store:
+    """Answers look-ups from a fixed table; records attempts; can fail or hang on demand."""
+
+    def __init__(self) -> None:
+        self.bindings: list[RouteBinding] = [bound()]
+        self.fault: Exception | None = None
+        self.hang = False
+        self.attempts: list[CallAttempt] = []
+        self.lookups = 0
+
+    async def find_for_call(self, caller: str, x: str, now: datetime) -> CallContext:
+        self.lookups += 1
+        if self.hang:
+            await asyncio.sleep(30)
+        if self.fault:
+            raise self.fault
+        matches = []
+        for b in self.bindings:
+            if caller == b.caller_a:
+                matches.append(b)
+            elif caller == b.buyer_b:
+                matches.append(bound(Direction.CALLBACK))
+        return CallContext(x_in_pool=x == X, bindings=tuple(matches))
+
+    async def record(self, attempt: CallAttempt) -> None:
+        self.attempts.append(attempt)
+
+
+@pytest.fixture
+def store() -> Store:
+    return Store()
+
+
+@pytest.fixture
+async def server(store: Store) -> AsyncIterator[FastAgiServer]:
+    handler = RouteHandler(store, store, lambda: NOW,
+                           RouteOptions(max_call_seconds=900, store_timeout=0.3,
+                                        system_name="pbx1"))
+    srv = FastAgiServer({"route": handler}, port=0, command_timeout=2.0)
+    await srv.start()
+    yield srv
+    await srv.shutdown(grace=1.0)
+
+
+def call_env(callerid: str, extension: str, linkedid: str = "link-1") -> bytes:
+    return env_bytes(load_env_blocks()[0], script="route", args=[linkedid],
+                     overrides={"agi_callerid": callerid, "agi_extension": extension})
+
+
+async def place(server: FastAgiServer, env: bytes, *extra: object) -> dict[str, str]:
+    peer = FakeAsterisk(env, [Expect(r"EXEC MSet .*", ("200 result=0",)), *extra])  # type: ignore[list-item]
+    result = await peer.run("127.0.0.1", server.port)
+    assert result.ok, result.mismatch
+    assert len(result.commands) == 1, "the decision must reach the dialplan in one command"
+    return exec_mset(result.commands[0])
+
+
+async def wait_for(predicate: Callable[[], bool]) -> None:
+    for _ in range(100):
+        if predicate():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+async def test_merchant_call_is_bridged_to_the_buyer_showing_x(
+    server: FastAgiServer, store: Store
+) -> None:
+    variables = await place(server, call_env("13800000001", "17000000001"))
+    assert variables == {
+        cv.ACTION: "bridge", cv.DIAL_NUMBER: "13900000001", cv.CALLERID: "17000000001",
+        cv.MAX_SECONDS: "900", cv.BINDING: "bnd1", cv.SHOP: "shop1", cv.ORDER: "ord1",
+        cv.X: X, cv.DIRECTION: "merchant", cv.REASON: "bridged", cv.PROMPT: "",
+    }
+    await wait_for(lambda: len(store.attempts) == 1)
+    attempt = store.attempts[0]
+    assert (attempt.linkedid, attempt.system_name, attempt.caller_a) == ("link-1", "pbx1", A)
+
+
+async def test_buyer_callback_reaches_the_merchant(server: FastAgiServer, store: Store) -> None:
+    variables = await place(server, call_env("+86 139 0000 0001", "17000000001"))
+    assert (variables[cv.ACTION], variables[cv.DIAL_NUMBER], variables[cv.CALLERID],
+            variables[cv.DIRECTION]) == ("bridge", "13800000001", "17000000001", "callback")
+    await wait_for(lambda: len(store.attempts) == 1)
+    assert store.attempts[0].caller_masked == "139****0001"
+
+
+@pytest.mark.parametrize(
+    ("callerid", "extension", "reason"),
+    [
+        ("", "17000000001", "no_caller_id"),
+        ("anonymous", "17000000001", "no_caller_id"),
+        ("13700000009", "17000000001", "caller_not_authorized"),
+        ("13800000001", "17000000002", "not_privacy_number"),
+        ("13800000001", "s", "not_privacy_number"),
+    ],
+)
+async def test_rejects_never_carry_a_dial_number(
+    server: FastAgiServer, store: Store, callerid: str, extension: str, reason: str
+) -> None:
+    variables = await place(server, call_env(callerid, extension))
+    assert variables[cv.ACTION] == "reject"
+    assert variables[cv.REASON] == reason
+    assert variables[cv.DIAL_NUMBER] == ""
+    assert variables[cv.PROMPT]
+
+
+@pytest.mark.parametrize("fault", ["unavailable", "bug", "hang"])
+async def test_store_faults_fail_closed_with_routing_error(
+    server: FastAgiServer, store: Store, fault: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    store.fault = {"unavailable": StoreUnavailable("database down"),
+                   "bug": RuntimeError(f"oops {B}")}.get(fault)
+    store.hang = fault == "hang"
+    with caplog.at_level(logging.INFO, logger="privnum.route"):
+        variables = await place(server, call_env("13800000001", "17000000001"))
+    assert (variables[cv.ACTION], variables[cv.REASON]) == ("reject", "routing_error")
+    assert variables[cv.DIAL_NUMBER] == ""
+    assert "13900000001" not in caplog.text  # a foreign exception text is never logged
+
+
+async def test_hangup_during_the_reply_still_records_the_attempt(
+    server: FastAgiServer, store: Store
+) -> None:
+    peer = FakeAsterisk(call_env("13800000001", "17000000001"),
+                        [Expect(r"EXEC MSet .*", ("200 result=0",), hangup_before_reply=True),
+                         SendLine("HANGUP")])
+    result = await peer.run("127.0.0.1", server.port)
+    assert result.ok and result.server_closed
+    await wait_for(lambda: len(store.attempts) == 1)
+    assert store.attempts[0].reason.value == "bridged"
+
+
+async def test_log_line_masks_numbers(
+    server: FastAgiServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="privnum.route"):
+        await place(server, call_env("13900000001", "17000000001"))
+    line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("call "))
+    assert "caller=139****0001" in line and "action=bridge" in line
+    assert "13900000001" not in caplog.text and "13800000001" not in caplog.text
