@@ -1,0 +1,157 @@
+"""Reveal counters that stay exact under concurrency: the shop's daily plaintext quota and the
+per-account reveal velocity.
+
+SQL: one row per (scope, subject, bucket), changed by a single upsert (``INSERT … ON CONFLICT
+DO UPDATE SET used = used + 1 [WHERE used < :limit] RETURNING used``) — no read-modify-write.
+Redis (when configured): ``INCR``/``EXPIREAT`` in a transaction for velocity, a Lua script for
+the quota (check and increment in one atomic step). Keys never hold a buyer number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy import delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from binding_store.api_models import RevealCounter
+from binding_store.db import Database
+from routing.api_ports import QuotaTake
+from routing.errors import StoreUnavailable
+
+QUOTA = "quota"
+VELOCITY = "velocity"
+_KEEP = timedelta(days=2)  # counters outlive their bucket a little (for reports)
+
+
+class SqlRevealCounters:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._insert: Any = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+
+    async def _upsert(self, scope: str, subject: str, bucket: str, expires_at: datetime,
+                      limit: int | None) -> int | None:
+        table = RevealCounter.__table__
+        stmt = self._insert(table).values(scope=scope, subject=subject, bucket=bucket, used=1,
+                                          expires_at=expires_at)
+        where = table.c.used < limit if limit is not None else None
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.subject, table.c.bucket],
+            set_={"used": table.c.used + 1}, where=where,
+        ).returning(table.c.used)
+        async with self._db.session() as session:
+            used = (await session.execute(stmt)).scalar_one_or_none()
+            await session.commit()
+        return None if used is None else int(used)
+
+    async def hit_velocity(self, account_id: str, window: int, window_end: datetime) -> int:
+        used = await self._upsert(VELOCITY, account_id, str(window), window_end + _KEEP, None)
+        assert used is not None
+        return used
+
+    async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime
+                         ) -> QuotaTake:
+        if limit <= 0:
+            return QuotaTake(taken=False, used=await self.quota_used(shop_id, day))
+        used = await self._upsert(QUOTA, shop_id, day, resets_at + _KEEP, limit)
+        if used is None:
+            return QuotaTake(taken=False, used=await self.quota_used(shop_id, day))
+        return QuotaTake(taken=True, used=used)
+
+    async def give_back_quota(self, shop_id: str, day: str) -> None:
+        row = RevealCounter
+        async with self._db.session() as session:
+            await session.execute(
+                update(row)
+                .where(row.scope == QUOTA, row.subject == shop_id, row.bucket == day, row.used > 0)
+                .values(used=row.used - 1)
+            )
+            await session.commit()
+
+    async def quota_used(self, shop_id: str, day: str) -> int:
+        table = RevealCounter.__table__
+        async with self._db.session() as session:
+            used = (await session.execute(
+                select(table.c.used).where(table.c.scope == QUOTA, table.c.subject == shop_id,
+                                           table.c.bucket == day)
+            )).scalar_one_or_none()
+        return int(used or 0)
+
+    async def purge(self, now: datetime) -> int:
+        """Delete counters whose bucket is long over; the number of rows deleted."""
+        async with self._db.session() as session:
+            result = await session.execute(
+                delete(RevealCounter).where(RevealCounter.expires_at < now))
+            await session.commit()
+        return int(getattr(result, "rowcount", 0) or 0)
+
+
+# Take one unit if fewer than ARGV[1] are used; set the expiry on first use. -1 = none left.
+_TAKE = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used >= tonumber(ARGV[1]) then return -1 - used end
+used = redis.call('INCR', KEYS[1])
+if used == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+return used
+"""
+_GIVE_BACK = """
+local used = tonumber(redis.call('GET', KEYS[1]) or '0')
+if used > 0 then return redis.call('DECR', KEYS[1]) end
+return 0
+"""
+
+
+class RedisRevealCounters:
+    def __init__(self, client: Redis[bytes], prefix: str, timeout: float = 0.5) -> None:
+        self._redis = client
+        self._prefix = prefix
+        self._timeout = timeout
+
+    def _key(self, scope: str, subject: str, bucket: str) -> str:
+        return f"{self._prefix}:reveal:{scope}:{subject}:{bucket}"
+
+    @asynccontextmanager
+    async def _guard(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (RedisConnectionError, RedisTimeoutError, TimeoutError) as exc:
+            raise StoreUnavailable(f"redis unavailable: {type(exc).__name__}") from exc
+        except RedisError as exc:
+            raise StoreUnavailable(f"redis error: {type(exc).__name__}") from exc
+
+    async def hit_velocity(self, account_id: str, window: int, window_end: datetime) -> int:
+        key = self._key(VELOCITY, account_id, str(window))
+        async with self._guard():
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.incr(key)
+            pipe.expireat(key, int((window_end + timedelta(seconds=60)).timestamp()))
+            used, _ = await pipe.execute()
+        return int(used)
+
+    async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime
+                         ) -> QuotaTake:
+        key = self._key(QUOTA, shop_id, day)
+        expire = int((resets_at + _KEEP).timestamp())
+        async with self._guard():
+            result = int(await self._redis.eval(  # type: ignore[no-untyped-call]
+                _TAKE, 1, key, str(max(limit, 0)), str(expire)))
+        if result < 0:
+            return QuotaTake(taken=False, used=-1 - result)
+        return QuotaTake(taken=True, used=result)
+
+    async def give_back_quota(self, shop_id: str, day: str) -> None:
+        async with self._guard():
+            await self._redis.eval(  # type: ignore[no-untyped-call]
+                _GIVE_BACK, 1, self._key(QUOTA, shop_id, day))
+
+    async def quota_used(self, shop_id: str, day: str) -> int:
+        async with self._guard():
+            value = await self._redis.get(self._key(QUOTA, shop_id, day))
+        return int(value or 0)
