@@ -164,8 +164,13 @@ async def run_script_async(
                     raise AgiProtocolError("no AGI environment on stdin")
             except (AgiProtocolError, AgiTimeout) as exc:
                 log_call(
-                    log, script="", uniqueid="", outcome="rejected_input", started=started,
-                    level=logging.WARNING, error=str(exc),
+                    log,
+                    script="",
+                    uniqueid="",
+                    outcome="rejected_input",
+                    started=started,
+                    level=logging.WARNING,
+                    error=str(exc),
                 )
                 return EXIT_BAD_INPUT
             session = AgiSession(reader, writer, environment, command_timeout=command_timeout)
@@ -177,8 +182,13 @@ async def run_script_async(
             loop.remove_signal_handler(signal.SIGHUP)
     kind, _, error = outcome.partition(":")
     log_call(
-        log, script=environment.script, uniqueid=environment.uniqueid, outcome=kind,
-        started=started, level=logging.WARNING if kind == "failed" else logging.INFO, error=error,
+        log,
+        script=environment.script,
+        uniqueid=environment.uniqueid,
+        outcome=kind,
+        started=started,
+        level=logging.WARNING if kind == "failed" else logging.INFO,
+        error=error,
     )
     return EXIT_FAILED if kind == "failed" else EXIT_OK
 

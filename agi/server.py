@@ -219,8 +219,13 @@ class FastAgiServer:
             except (AgiProtocolError, AgiTimeout) as exc:
                 self.stats.rejected_input += 1
                 log_call(
-                    self._log, script="", uniqueid="", outcome="rejected_input",
-                    started=started, level=logging.WARNING, error=str(exc),
+                    self._log,
+                    script="",
+                    uniqueid="",
+                    outcome="rejected_input",
+                    started=started,
+                    level=logging.WARNING,
+                    error=str(exc),
                 )
                 return
             if environment is None:
@@ -232,21 +237,27 @@ class FastAgiServer:
             if handler is None:
                 self.stats.unknown_route += 1
                 log_call(
-                    self._log, script=script, uniqueid=uniqueid, outcome="unknown_route",
-                    started=started, level=logging.WARNING,
+                    self._log,
+                    script=script,
+                    uniqueid=uniqueid,
+                    outcome="unknown_route",
+                    started=started,
+                    level=logging.WARNING,
                 )
                 return
-            session = AgiSession(
-                reader, writer, environment, command_timeout=self._command_timeout
-            )
+            session = AgiSession(reader, writer, environment, command_timeout=self._command_timeout)
             outcome = await run_handler(
                 handler, session, call_timeout=self._call_timeout, logger=self._log
             )
         except asyncio.CancelledError:
             self.stats.cancelled += 1
             log_call(
-                self._log, script=script, uniqueid=uniqueid, outcome="cancelled",
-                started=started, level=logging.WARNING,
+                self._log,
+                script=script,
+                uniqueid=uniqueid,
+                outcome="cancelled",
+                started=started,
+                level=logging.WARNING,
             )
             raise
         kind, _, error = outcome.partition(":")
@@ -257,8 +268,13 @@ class FastAgiServer:
         else:
             self.stats.failed += 1
         log_call(
-            self._log, script=script, uniqueid=uniqueid, outcome=kind, started=started,
-            level=logging.INFO if kind != "failed" else logging.WARNING, error=error,
+            self._log,
+            script=script,
+            uniqueid=uniqueid,
+            outcome=kind,
+            started=started,
+            level=logging.INFO if kind != "failed" else logging.WARNING,
+            error=error,
         )
 
 

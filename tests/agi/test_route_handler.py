@@ -35,9 +35,16 @@ A, B, X = "+8613800000001", "+8613900000001", "+8617000000001"
 
 def bound(matched_as: Direction = Direction.MERCHANT) -> RouteBinding:
     return RouteBinding(
-        binding_id="bnd1", shop_id="shop1", order_id="ord1", caller_a=A, virtual_x=X,
-        buyer_b=B, expires_at=NOW + timedelta(hours=1), state=BindingState.ACTIVE,
-        matched_as=matched_as, shop_service=ServiceState.ENABLED,
+        binding_id="bnd1",
+        shop_id="shop1",
+        order_id="ord1",
+        caller_a=A,
+        virtual_x=X,
+        buyer_b=B,
+        expires_at=NOW + timedelta(hours=1),
+        state=BindingState.ACTIVE,
+        matched_as=matched_as,
+        shop_service=ServiceState.ENABLED,
         caller_status=CallerStatus.APPROVED,
     )
 
@@ -77,9 +84,12 @@ def store() -> Store:
 
 @pytest.fixture
 async def server(store: Store) -> AsyncIterator[FastAgiServer]:
-    handler = RouteHandler(store, store, lambda: NOW,
-                           RouteOptions(max_call_seconds=900, store_timeout=0.3,
-                                        system_name="pbx1"))
+    handler = RouteHandler(
+        store,
+        store,
+        lambda: NOW,
+        RouteOptions(max_call_seconds=900, store_timeout=0.3, system_name="pbx1"),
+    )
     srv = FastAgiServer({"route": handler}, port=0, command_timeout=2.0)
     await srv.start()
     yield srv
@@ -87,8 +97,12 @@ async def server(store: Store) -> AsyncIterator[FastAgiServer]:
 
 
 def call_env(callerid: str, extension: str, linkedid: str = "link-1") -> bytes:
-    return env_bytes(load_env_blocks()[0], script="route", args=[linkedid],
-                     overrides={"agi_callerid": callerid, "agi_extension": extension})
+    return env_bytes(
+        load_env_blocks()[0],
+        script="route",
+        args=[linkedid],
+        overrides={"agi_callerid": callerid, "agi_extension": extension},
+    )
 
 
 async def place(server: FastAgiServer, env: bytes, *extra: object) -> dict[str, str]:
@@ -112,9 +126,17 @@ async def test_merchant_call_is_bridged_to_the_buyer_showing_x(
 ) -> None:
     variables = await place(server, call_env("13800000001", "17000000001"))
     assert variables == {
-        cv.ACTION: "bridge", cv.DIAL_NUMBER: "13900000001", cv.CALLERID: "17000000001",
-        cv.MAX_SECONDS: "900", cv.BINDING: "bnd1", cv.SHOP: "shop1", cv.ORDER: "ord1",
-        cv.X: X, cv.DIRECTION: "merchant", cv.REASON: "bridged", cv.PROMPT: "",
+        cv.ACTION: "bridge",
+        cv.DIAL_NUMBER: "13900000001",
+        cv.CALLERID: "17000000001",
+        cv.MAX_SECONDS: "900",
+        cv.BINDING: "bnd1",
+        cv.SHOP: "shop1",
+        cv.ORDER: "ord1",
+        cv.X: X,
+        cv.DIRECTION: "merchant",
+        cv.REASON: "bridged",
+        cv.PROMPT: "",
     }
     await wait_for(lambda: len(store.attempts) == 1)
     attempt = store.attempts[0]
@@ -123,8 +145,12 @@ async def test_merchant_call_is_bridged_to_the_buyer_showing_x(
 
 async def test_buyer_callback_reaches_the_merchant(server: FastAgiServer, store: Store) -> None:
     variables = await place(server, call_env("+86 139 0000 0001", "17000000001"))
-    assert (variables[cv.ACTION], variables[cv.DIAL_NUMBER], variables[cv.CALLERID],
-            variables[cv.DIRECTION]) == ("bridge", "13800000001", "17000000001", "callback")
+    assert (
+        variables[cv.ACTION],
+        variables[cv.DIAL_NUMBER],
+        variables[cv.CALLERID],
+        variables[cv.DIRECTION],
+    ) == ("bridge", "13800000001", "17000000001", "callback")
     await wait_for(lambda: len(store.attempts) == 1)
     assert store.attempts[0].caller_masked == "139****0001"
 
@@ -153,8 +179,10 @@ async def test_rejects_never_carry_a_dial_number(
 async def test_store_faults_fail_closed_with_routing_error(
     server: FastAgiServer, store: Store, fault: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store.fault = {"unavailable": StoreUnavailable("database down"),
-                   "bug": RuntimeError(f"oops {B}")}.get(fault)
+    store.fault = {
+        "unavailable": StoreUnavailable("database down"),
+        "bug": RuntimeError(f"oops {B}"),
+    }.get(fault)
     store.hang = fault == "hang"
     with caplog.at_level(logging.INFO, logger="privnum.route"):
         variables = await place(server, call_env("13800000001", "17000000001"))
@@ -166,9 +194,10 @@ async def test_store_faults_fail_closed_with_routing_error(
 async def test_hangup_during_the_reply_still_records_the_attempt(
     server: FastAgiServer, store: Store
 ) -> None:
-    peer = FakeAsterisk(call_env("13800000001", "17000000001"),
-                        [Expect(r"EXEC MSet .*", ("200 result=0",), hangup_before_reply=True),
-                         SendLine("HANGUP")])
+    peer = FakeAsterisk(
+        call_env("13800000001", "17000000001"),
+        [Expect(r"EXEC MSet .*", ("200 result=0",), hangup_before_reply=True), SendLine("HANGUP")],
+    )
     result = await peer.run("127.0.0.1", server.port)
     assert result.ok and result.server_closed
     await wait_for(lambda: len(store.attempts) == 1)
