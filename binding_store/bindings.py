@@ -1,0 +1,411 @@
+"""AXB bindings: issue, switch caller, release, expire. The database decides races.
+
+The virtual number X is chosen by one SQL query (:func:`select_virtual_number`) implementing
+``routing.allocation.choose_virtual_number``; the partial unique indexes ``uq_active_ax``,
+``uq_active_bx`` and ``uq_active_order`` make the rules hold under concurrency. A transaction
+that loses a race (IntegrityError) is rolled back and run again, a bounded number of times,
+with the contested X excluded; losing the order race returns the winner's binding.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, TypeVar
+
+from sqlalchemy import ColumnElement, and_, case, exists, func, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from binding_store.crypto import BuyerCipher
+from binding_store.db import Database
+from binding_store.models import AuditEvent, Binding, CallerNumber, PoolNumber, Shop
+from binding_store.redis_index import IndexEntry, RedisIndex
+from routing.allocation import DEFAULT_BINDING_TTL, binding_ttl
+from routing.binding_views import (
+    BindingView,
+    InvalidBindingRequest,
+    IssuedBinding,
+    SwitchedBinding,
+)
+from routing.errors import (
+    CallerNotApproved,
+    Conflict,
+    NotFound,
+    PoolExhausted,
+    ServiceNotEnabled,
+    StoreUnavailable,
+)
+from routing.model import BindingState, CallerStatus, PoolState, ServiceState
+from routing.numbers import DEFAULT_REGION, mask, normalize
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ACTIVE = BindingState.ACTIVE.value
+_RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+
+
+@dataclass(frozen=True)
+class BindingPolicy:
+    default_ttl: timedelta = DEFAULT_BINDING_TTL
+    cooldown: timedelta = timedelta(hours=1)
+    max_attempts: int = 40
+    number_region: str = DEFAULT_REGION  # how numbers without a country code are read
+
+
+@dataclass
+class IssueStats:
+    """Counters for measurement (per store instance): races lost and retried."""
+
+    issued: int = 0
+    repeated: int = 0
+    retries: int = 0
+
+
+class _Lost(Exception):
+    """This transaction lost a race on ``x``; run it again without it."""
+
+    def __init__(self, x: str) -> None:
+        super().__init__(x)
+        self.x = x
+
+
+async def select_virtual_number(
+    session: AsyncSession, *, caller_a: str, buyer_bidx: str, now: datetime,
+    cooldown: timedelta, preferred_region: str | None, excluded: Collection[str] = (),
+) -> str | None:
+    """``choose_virtual_number`` as one query: an available X with no active (A, X) or (B, X)
+    pair, not released from A within the cool-down; preferred region first, never-released
+    next, then least recently released, then by number. Stale rows must be expired first."""
+    pool = PoolNumber
+    busy = select(Binding.id).where(
+        Binding.state == ACTIVE, Binding.virtual_x == pool.number,
+        or_(Binding.caller_a == caller_a, Binding.buyer_bidx == buyer_bidx))
+    cooling = select(Binding.id).where(
+        Binding.caller_a == caller_a, Binding.virtual_x == pool.number,
+        Binding.released_at.is_not(None), Binding.released_at > now - cooldown)
+    region_rank: ColumnElement[Any] = (
+        literal(0) if preferred_region is None
+        else case((pool.region == preferred_region, 0), else_=1))
+    never_rank = case((pool.last_released_at.is_(None), 0), else_=1)
+    number = pool.number
+    if session.get_bind().dialect.name == "postgresql":
+        number = number.collate("C")  # type: ignore[assignment]
+    query = (
+        select(pool.number)
+        .where(pool.state == PoolState.AVAILABLE.value, ~exists(busy), ~exists(cooling))
+        .order_by(region_rank, never_rank, pool.last_released_at, number)
+        .limit(1))
+    if excluded:
+        query = query.where(pool.number.not_in(list(excluded)))
+    found: str | None = (await session.execute(query)).scalar_one_or_none()
+    return found
+
+
+def view(row: Binding, now: datetime) -> BindingView:
+    return BindingView(**_fields(row, now))
+
+
+def _fields(row: Binding, now: datetime) -> dict[str, Any]:
+    state = BindingState(row.state)
+    if state is BindingState.ACTIVE and now >= row.expires_at:
+        state = BindingState.EXPIRED
+    return dict(binding_id=row.id, shop_id=row.shop_id, order_id=row.order_id,
+                buyer_id=row.buyer_id, caller_a=row.caller_a, virtual_x=row.virtual_x,
+                buyer_masked=row.buyer_masked, created_at=row.created_at,
+                expires_at=row.expires_at, released_at=row.released_at, state=state)
+
+
+class BindingStore:
+    """Implements ``routing.ports.BindingService`` on the SQL store (+ optional Redis index)."""
+
+    def __init__(self, database: Database, cipher: BuyerCipher, *,
+                 policy: BindingPolicy | None = None, index: RedisIndex | None = None) -> None:
+        self._db = database
+        self._cipher = cipher
+        self._policy = policy or BindingPolicy()
+        self._index = index
+        self.stats = IssueStats()
+
+    # -- issue ----------------------------------------------------------------------------
+    async def issue(
+        self, shop_id: str, order_id: str, buyer_id: str, caller_a: str, buyer_number: str,
+        now: datetime, ttl: timedelta | None = None, preferred_region: str | None = None,
+        *, actor: str,
+    ) -> IssuedBinding:
+        a = normalize(caller_a, self._policy.number_region)
+        b = normalize(buyer_number, self._policy.number_region)
+        try:
+            validity = binding_ttl(ttl, self._policy.default_ttl)
+        except ValueError as exc:
+            raise InvalidBindingRequest(str(exc)) from None
+        bidx = self._cipher.blind_index(b)
+
+        async def work(s: AsyncSession, excluded: set[str]) -> tuple[IssuedBinding, Binding | None]:
+            await self._expire_stale(s, now, or_(
+                Binding.caller_a == a, Binding.buyer_bidx == bidx,
+                and_(Binding.shop_id == shop_id, Binding.order_id == order_id)))
+            await self._require_shop(s, shop_id)
+            await self._require_caller(s, shop_id, a)
+            existing = (await s.execute(select(Binding).where(
+                Binding.state == ACTIVE, Binding.shop_id == shop_id,
+                Binding.order_id == order_id))).scalar_one_or_none()
+            if existing is not None:
+                return IssuedBinding(**_fields(existing, now), created=False), None
+            x = await select_virtual_number(
+                s, caller_a=a, buyer_bidx=bidx, now=now, cooldown=self._policy.cooldown,
+                preferred_region=preferred_region, excluded=excluded)
+            if x is None:
+                raise PoolExhausted(shop_id, a, await _pool_size(s))
+            row = Binding(id=uuid.uuid4().hex, shop_id=shop_id, order_id=order_id,
+                          buyer_id=buyer_id, caller_a=a, virtual_x=x,
+                          buyer_cipher=self._cipher.encrypt(b), buyer_bidx=bidx,
+                          buyer_masked=mask(b), created_at=now, expires_at=now + validity,
+                          released_at=None, state=ACTIVE)
+            s.add(row)
+            _audit(s, now, actor, shop_id, "binding.create", row.id, order=order_id,
+                   caller_a=a, virtual_x=x, buyer=row.buyer_masked,
+                   expires_at=row.expires_at.isoformat())
+            await _flush_or_lost(s, x)
+            return IssuedBinding(**_fields(row, now), created=True), row
+
+        result, row = await self._transact(work)
+        if row is None:
+            self.stats.repeated += 1
+        else:
+            self.stats.issued += 1
+            await self._publish(row, now)
+        return result
+
+    # -- switch caller --------------------------------------------------------------------
+    async def switch_caller(self, binding_id: str, new_caller: str, *, actor: str,
+                            now: datetime) -> SwitchedBinding:
+        a2 = normalize(new_caller, self._policy.number_region)
+
+        async def work(s: AsyncSession, excluded: set[str]
+                       ) -> tuple[SwitchedBinding, Binding | None, IndexEntry | None]:
+            old = await self._load_for_update(s, binding_id)
+            if old.state != ACTIVE or now >= old.expires_at:
+                state = view(old, now).state.value
+                raise Conflict(f"binding {binding_id} is {state}; issue a new one for the order")
+            await self._require_shop(s, old.shop_id)
+            await self._require_caller(s, old.shop_id, a2)
+            if a2 == old.caller_a:
+                same = view(old, now)
+                return SwitchedBinding(binding=same, previous=same, x_changed=False), None, None
+            await self._expire_stale(s, now, Binding.caller_a == a2)
+            x: str | None = old.virtual_x
+            if x in excluded or not await self._pair_free(s, a2, old.virtual_x, now):
+                x = await select_virtual_number(
+                    s, caller_a=a2, buyer_bidx=old.buyer_bidx, now=now,
+                    cooldown=self._policy.cooldown, preferred_region=None, excluded=excluded)
+            if x is None:
+                raise PoolExhausted(old.shop_id, a2, await _pool_size(s))
+            gone = IndexEntry.of(old)
+            old.state = BindingState.RELEASED.value
+            old.released_at = now
+            await s.flush()  # the old row leaves the partial indexes before the new one enters
+            new = Binding(id=uuid.uuid4().hex, shop_id=old.shop_id, order_id=old.order_id,
+                          buyer_id=old.buyer_id, caller_a=a2, virtual_x=x,
+                          buyer_cipher=old.buyer_cipher, buyer_bidx=old.buyer_bidx,
+                          buyer_masked=old.buyer_masked, created_at=now,
+                          expires_at=old.expires_at, released_at=None, state=ACTIVE)
+            s.add(new)
+            moved = x != old.virtual_x
+            if moved:
+                await _mark_released(s, {old.virtual_x: now})
+            _audit(s, now, actor, old.shop_id, "binding.switch", new.id, order=old.order_id,
+                   previous=old.id, from_caller=old.caller_a, to_caller=a2,
+                   from_x=old.virtual_x, to_x=x, moved=moved)
+            await _flush_or_lost(s, x)
+            await self._unpublish(gone, strict=True)
+            result = SwitchedBinding(binding=view(new, now), previous=view(old, now),
+                                     x_changed=moved)
+            return result, new, gone
+
+        result, new, gone = await self._transact(work)
+        if gone is not None:
+            await self._unpublish(gone, strict=False)
+        if new is not None:
+            await self._publish(new, now)
+        return result
+
+    # -- release, expiry, reads -------------------------------------------------------------
+    async def release(self, binding_id: str, *, actor: str, now: datetime) -> BindingView:
+        async with self._db.session() as s:
+            row = await self._load_for_update(s, binding_id)
+            if row.state != ACTIVE:
+                return view(row, now)
+            entry = IndexEntry.of(row)
+            if now >= row.expires_at:
+                row.state, row.released_at = BindingState.EXPIRED.value, row.expires_at
+                await _mark_released(s, {row.virtual_x: row.expires_at})
+            else:
+                row.state, row.released_at = BindingState.RELEASED.value, now
+                await _mark_released(s, {row.virtual_x: now})
+                _audit(s, now, actor, row.shop_id, "binding.release", row.id,
+                       order=row.order_id, caller_a=row.caller_a, virtual_x=row.virtual_x)
+            await s.flush()
+            await self._unpublish(entry, strict=True)
+            await s.commit()
+        await self._unpublish(entry, strict=False)
+        return view(row, now)
+
+    async def expire_due(self, now: datetime, limit: int = 1000) -> int:
+        """Mark up to ``limit`` bindings whose expiry has passed as expired; their Redis keys
+        have already expired on their own. Returns how many were marked."""
+        async with self._db.session() as s:
+            due = (select(Binding.id).where(Binding.state == ACTIVE, Binding.expires_at <= now)
+                   .order_by(Binding.expires_at).limit(limit))
+            if s.get_bind().dialect.name == "postgresql":
+                due = due.with_for_update(skip_locked=True)
+            ids = list((await s.execute(due)).scalars())
+            if not ids:
+                return 0
+            count = await self._expire_stale(s, now, Binding.id.in_(ids))
+            await s.commit()
+        return count
+
+    async def get(self, binding_id: str, now: datetime) -> BindingView:
+        async with self._db.session() as s:
+            row = await s.get(Binding, binding_id)
+            if row is None:
+                raise NotFound(f"binding {binding_id} not found")
+            return view(row, now)
+
+    async def active_for_order(self, shop_id: str, order_id: str, now: datetime
+                               ) -> BindingView | None:
+        async with self._db.session() as s:
+            row = (await s.execute(select(Binding).where(
+                Binding.state == ACTIVE, Binding.shop_id == shop_id, Binding.order_id == order_id,
+                Binding.expires_at > now))).scalar_one_or_none()
+            return None if row is None else view(row, now)
+
+    # -- helpers ----------------------------------------------------------------------------
+    async def _transact(self, work: Callable[[AsyncSession, set[str]], Awaitable[T]]) -> T:
+        excluded: set[str] = set()
+        for _attempt in range(self._policy.max_attempts):
+            try:
+                async with self._db.session() as s:
+                    try:
+                        result = await work(s, excluded)
+                        await s.commit()
+                        return result
+                    except OperationalError as exc:
+                        if getattr(exc.orig, "sqlstate", None) not in _RETRYABLE_SQLSTATES:
+                            raise
+                        await s.rollback()
+            except _Lost as lost:
+                excluded.add(lost.x)
+            self.stats.retries += 1
+        raise StoreUnavailable(
+            f"gave up after {self._policy.max_attempts} attempts under contention; retry")
+
+    async def _expire_stale(self, s: AsyncSession, now: datetime,
+                            which: ColumnElement[bool]) -> int:
+        """Mark active-but-past-expiry rows as expired (released at their expiry) so the
+        partial unique indexes only see truly active rows; bump their X's last release."""
+        ended = (await s.execute(
+            update(Binding)
+            .where(Binding.state == ACTIVE, Binding.expires_at <= now, which)
+            .values(state=BindingState.EXPIRED.value, released_at=Binding.expires_at)
+            .returning(Binding.virtual_x, Binding.expires_at)
+            .execution_options(synchronize_session=False))).all()
+        latest: dict[str, datetime] = {}
+        for x, at in ended:
+            latest[x] = max(at, latest.get(x, at))
+        await _mark_released(s, latest)
+        return len(ended)
+
+    async def _require_shop(self, s: AsyncSession, shop_id: str) -> None:
+        state = (await s.execute(select(Shop.service_state).where(Shop.id == shop_id))
+                 ).scalar_one_or_none()
+        if state is None:
+            raise NotFound(f"shop {shop_id} not found")
+        if state != ServiceState.ENABLED.value:
+            raise ServiceNotEnabled(f"privacy-number service is not enabled for shop {shop_id}")
+
+    async def _require_caller(self, s: AsyncSession, shop_id: str, number: str) -> None:
+        status = (await s.execute(select(CallerNumber.status).where(
+            CallerNumber.shop_id == shop_id, CallerNumber.number == number))
+        ).scalar_one_or_none()
+        if status != CallerStatus.APPROVED.value:
+            raise CallerNotApproved(
+                f"{number} is not an approved caller number of shop {shop_id}"
+                + ("" if status is None else f" (status {status})"))
+
+    async def _pair_free(self, s: AsyncSession, a: str, x: str, now: datetime) -> bool:
+        """(A, X) has no active binding and A is not in its cool-down on X."""
+        clash = await s.scalar(select(func.count()).select_from(Binding).where(
+            Binding.virtual_x == x, Binding.caller_a == a, or_(
+                Binding.state == ACTIVE,
+                and_(Binding.released_at.is_not(None),
+                     Binding.released_at > now - self._policy.cooldown))))
+        return not clash
+
+    async def _load_for_update(self, s: AsyncSession, binding_id: str) -> Binding:
+        query = select(Binding).where(Binding.id == binding_id)
+        if s.get_bind().dialect.name == "postgresql":
+            query = query.with_for_update()
+        row = (await s.execute(query)).scalar_one_or_none()
+        if row is None:
+            raise NotFound(f"binding {binding_id} not found")
+        return row
+
+    async def _publish(self, row: Binding, now: datetime) -> None:
+        """After the commit: write the hot-index keys. Best effort: SQL is the record and a
+        missing key only sends the call path to SQL."""
+        if self._index is None:
+            return
+        try:
+            await self._index.put([IndexEntry.of(row)], now=now)
+            await self._index.seed_states(row.shop_id, ServiceState.ENABLED.value,
+                                          row.caller_a, CallerStatus.APPROVED.value)
+        except StoreUnavailable as exc:
+            log.warning("binding %s committed but not indexed in Redis: %s", row.id, exc)
+
+    async def _unpublish(self, entry: IndexEntry, *, strict: bool) -> None:
+        """Delete an ending binding's keys. Strict (before the commit): a Redis fault aborts
+        the change, so a stale key can never keep bridging a released binding."""
+        if self._index is None:
+            return
+        try:
+            await self._index.forget(entry)
+        except StoreUnavailable as exc:
+            if strict:
+                raise StoreUnavailable(f"cannot update the Redis index ({exc}); retry") from exc
+            log.warning("binding %s: Redis keys not removed after commit: %s",
+                        entry.binding_id, exc)
+
+
+async def _flush_or_lost(s: AsyncSession, x: str) -> None:
+    try:
+        await s.flush()
+    except IntegrityError as exc:
+        raise _Lost(x) from exc
+
+
+async def _mark_released(s: AsyncSession, latest: dict[str, datetime]) -> None:
+    for x in sorted(latest):  # a fixed lock order keeps concurrent releases deadlock-free
+        at = latest[x]
+        await s.execute(
+            update(PoolNumber)
+            .where(PoolNumber.number == x,
+                   or_(PoolNumber.last_released_at.is_(None), PoolNumber.last_released_at < at))
+            .values(last_released_at=at)
+            .execution_options(synchronize_session=False))
+
+
+async def _pool_size(s: AsyncSession) -> int:
+    return int(await s.scalar(select(func.count()).select_from(PoolNumber).where(
+        PoolNumber.state == PoolState.AVAILABLE.value)) or 0)
+
+
+def _audit(s: AsyncSession, now: datetime, actor: str, shop_id: str, kind: str, subject: str,
+           **detail: Any) -> None:
+    s.add(AuditEvent(at=now, actor=actor, shop_id=shop_id, kind=kind, subject=subject,
+                     detail=json.dumps(detail, sort_keys=True)))

@@ -1,0 +1,170 @@
+"""The call path's store: ``RouteLookup`` and ``AttemptRecorder`` (see ``routing.ports``).
+
+Redis first: on a hit for an active binding with known shop and caller states the answer
+comes from two MGETs and no SQL. On a miss (or with Redis down: logged once, retried after a
+short back-off) SQL answers, including bindings that ended within the look-back window so a
+reject can say "expired". Buyer numbers are decrypted in memory only.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+from binding_store import models as m
+from binding_store.crypto import BuyerCipher
+from binding_store.db import Database
+from binding_store.redis_index import IndexEntry, RedisIndex
+from routing.errors import StoreUnavailable
+from routing.model import (
+    BindingState,
+    CallAttempt,
+    CallContext,
+    CallerStatus,
+    Direction,
+    RouteBinding,
+    ServiceState,
+)
+
+log = logging.getLogger(__name__)
+_MAX_ROWS = 20
+
+
+class StoreRouteLookup:
+    """Implements ``routing.ports.RouteLookup`` and ``routing.ports.AttemptRecorder``."""
+
+    def __init__(self, database: Database, cipher: BuyerCipher, *,
+                 index: RedisIndex | None = None, lookback: timedelta = timedelta(days=7),
+                 redis_backoff_seconds: float = 5.0) -> None:
+        self._db = database
+        self._cipher = cipher
+        self._index = index
+        self._lookback = lookback
+        self._backoff = redis_backoff_seconds
+        self._index_down_until: float | None = None  # monotonic deadline while Redis is down
+        self.index_hits = 0
+        self.sql_reads = 0
+
+    async def find_for_call(self, caller_e164: str, x_e164: str, now: datetime) -> CallContext:
+        bidx = self._cipher.blind_index(caller_e164)
+        if self._index is not None and self._index_usable():
+            try:
+                found = await self._from_index(self._index, caller_e164, bidx, x_e164, now)
+            except StoreUnavailable as exc:
+                self._index_failed(exc)
+            else:
+                self._index_ok()
+                if found is not None:
+                    self.index_hits += 1
+                    return found
+        self.sql_reads += 1
+        return await self._from_sql(caller_e164, bidx, x_e164, now)
+
+    # -- Redis ------------------------------------------------------------------------------
+    def _index_usable(self) -> bool:
+        return self._index_down_until is None or time.monotonic() >= self._index_down_until
+
+    def _index_failed(self, exc: StoreUnavailable) -> None:
+        if self._index_down_until is None:
+            log.warning("Redis index unavailable, routing from SQL: %s", exc)
+        self._index_down_until = time.monotonic() + self._backoff
+
+    def _index_ok(self) -> None:
+        if self._index_down_until is not None:
+            log.info("Redis index reachable again")
+            self._index_down_until = None
+
+    async def _from_index(self, index: RedisIndex, caller: str, bidx: str, x: str,
+                          now: datetime) -> CallContext | None:
+        ax, bx = await index.fetch_pair(caller, bidx, x)
+        matches: list[tuple[IndexEntry, Direction]] = []
+        if ax is not None and ax.caller_a == caller and ax.virtual_x == x and now < ax.expires_at:
+            matches.append((ax, Direction.MERCHANT))
+        if (bx is not None and bx.buyer_bidx == bidx and bx.virtual_x == x
+                and now < bx.expires_at and (ax is None or bx.binding_id != ax.binding_id)):
+            matches.append((bx, Direction.CALLBACK))
+        if not matches:
+            return None
+        shops, callers = await index.fetch_states(
+            [e.shop_id for e, _ in matches], [(e.shop_id, e.caller_a) for e, _ in matches])
+        if any(v is None for v in shops) or any(v is None for v in callers):
+            return None  # states unknown to the index: let SQL answer
+        bindings = tuple(
+            RouteBinding(
+                binding_id=e.binding_id, shop_id=e.shop_id, order_id=e.order_id,
+                caller_a=e.caller_a, virtual_x=e.virtual_x,
+                buyer_b=self._cipher.decrypt(e.buyer_cipher), expires_at=e.expires_at,
+                state=BindingState.ACTIVE, matched_as=direction,
+                shop_service=_service(shop_state), caller_status=_status(caller_status))
+            for (e, direction), shop_state, caller_status in zip(matches, shops, callers,
+                                                                   strict=True))
+        return CallContext(x_in_pool=True, bindings=bindings)
+
+    # -- SQL --------------------------------------------------------------------------------
+    async def _from_sql(self, caller: str, bidx: str, x: str, now: datetime) -> CallContext:
+        cutoff = now - self._lookback
+        async with self._db.session() as s:
+            in_pool = await s.scalar(select(m.PoolNumber.number).where(m.PoolNumber.number == x))
+            if in_pool is None:
+                return CallContext(x_in_pool=False)
+            rows = (await s.execute(
+                select(m.Binding, m.Shop.service_state, m.CallerNumber.status)
+                .join(m.Shop, m.Shop.id == m.Binding.shop_id)
+                .outerjoin(m.CallerNumber, and_(m.CallerNumber.shop_id == m.Binding.shop_id,
+                                                m.CallerNumber.number == m.Binding.caller_a))
+                .where(m.Binding.virtual_x == x,
+                       or_(m.Binding.caller_a == caller, m.Binding.buyer_bidx == bidx),
+                       or_(m.Binding.state == BindingState.ACTIVE.value,
+                           m.Binding.expires_at >= cutoff, m.Binding.released_at >= cutoff))
+                .order_by(m.Binding.created_at.desc(), m.Binding.id)
+                .limit(_MAX_ROWS))).all()
+        bindings = tuple(
+            RouteBinding(
+                binding_id=row.id, shop_id=row.shop_id, order_id=row.order_id,
+                caller_a=row.caller_a, virtual_x=row.virtual_x,
+                buyer_b=self._cipher.decrypt(row.buyer_cipher), expires_at=row.expires_at,
+                state=BindingState(row.state),
+                matched_as=Direction.MERCHANT if row.caller_a == caller else Direction.CALLBACK,
+                shop_service=_service(shop_state), caller_status=_status(caller_status))
+            for row, shop_state, caller_status in rows)
+        return CallContext(x_in_pool=True, bindings=bindings)
+
+    # -- call log ---------------------------------------------------------------------------
+    async def record(self, attempt: CallAttempt) -> None:
+        values = dict(
+            system_name=attempt.system_name, uniqueid=attempt.uniqueid,
+            linkedid=attempt.linkedid, at=attempt.at, caller_masked=attempt.caller_masked,
+            caller_a=attempt.caller_a, virtual_x=attempt.virtual_x,
+            action=attempt.action.value, reason=attempt.reason.value,
+            direction=attempt.direction.value if attempt.direction is not None else None,
+            binding_id=attempt.binding_id, shop_id=attempt.shop_id, order_id=attempt.order_id)
+        insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
+        statement = insert(m.CallAttempt).values(**values).on_conflict_do_nothing(
+            index_elements=["system_name", "uniqueid"])
+        async with self._db.session() as s:
+            await s.execute(statement)
+            await s.commit()
+
+
+def _service(value: str | None) -> ServiceState:
+    if value is None:
+        return ServiceState.DISABLED
+    try:
+        return ServiceState(value)
+    except ValueError:
+        return ServiceState.DISABLED
+
+
+def _status(value: str | None) -> CallerStatus:
+    """A caller number that is no longer on the shop's list counts as disabled."""
+    if value is None:
+        return CallerStatus.DISABLED
+    try:
+        return CallerStatus(value)
+    except ValueError:
+        return CallerStatus.DISABLED
