@@ -1,0 +1,150 @@
+"""Wiring for the call path: settings -> stores -> RouteHandler -> FastAGI server / script mode."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import text
+
+from agi.handlers import DecisionObserver, RouteHandler, RouteOptions
+from agi.server import FastAgiServer
+from binding_store.db import Database
+from binding_store.redis_index import RedisIndex
+from binding_store.route_lookup import StoreRouteLookup
+from routing.errors import StoreUnavailable
+from scripts import wiring
+from scripts.settings import Settings
+
+log = logging.getLogger("privnum.serve")
+
+
+@dataclass
+class RouteStack:
+    database: Database
+    index: RedisIndex | None
+    lookup: StoreRouteLookup
+    handler: RouteHandler
+
+
+def redis_index(settings: Settings) -> RedisIndex | None:
+    if not settings.redis.url:
+        return None
+    return RedisIndex.from_url(settings.redis.url, prefix=settings.redis.prefix,
+                               timeout=settings.redis.timeout_seconds)
+
+
+def route_options(settings: Settings) -> RouteOptions:
+    return RouteOptions(
+        max_call_seconds=settings.agi.max_call_seconds,
+        dial_format=settings.agi.dial_format,
+        region=settings.bindings.default_region,
+        store_timeout=settings.agi.store_timeout_seconds,
+        system_name=settings.agi.system_name or settings.asterisk.system_name,
+    )
+
+
+async def check_schema(database: Database, settings: Settings) -> None:
+    """Refuse to start on a database without the schema: every call would fail closed."""
+    try:
+        async with database.session() as session:
+            await session.execute(text("SELECT 1 FROM bindings LIMIT 1"))
+    except StoreUnavailable:
+        raise
+    except Exception as exc:
+        raise StoreUnavailable(
+            f"database {wiring.safe_url(settings.database_url)} has no privnum schema: "
+            "run 'privnum db upgrade'"
+        ) from exc
+
+
+@asynccontextmanager
+async def route_stack(settings: Settings, observe: DecisionObserver | None = None
+                      ) -> AsyncIterator[RouteStack]:
+    cipher = wiring.buyer_cipher(settings)  # a missing key file stops us here, clearly
+    database = wiring.database(settings)
+    index = redis_index(settings)
+    try:
+        await check_schema(database, settings)
+        if index is not None:
+            try:
+                await index.ping()
+            except StoreUnavailable as exc:
+                # Start anyway: look-ups fall back to SQL until Redis is back.
+                log.warning("redis index unavailable at start-up (%s); reading SQL", exc)
+        lookup = StoreRouteLookup(
+            database, cipher, index=index,
+            lookback=timedelta(days=settings.bindings.expired_lookback_days),
+        )
+        handler = RouteHandler(lookup, lookup, wiring.utc_now, route_options(settings), observe)
+        yield RouteStack(database, index, lookup, handler)
+    finally:
+        if index is not None:
+            with contextlib.suppress(Exception):
+                await index.close()
+        await database.dispose()
+
+
+def fastagi_server(settings: Settings, handler: RouteHandler) -> FastAgiServer:
+    agi = settings.agi
+    return FastAgiServer(
+        {"route": handler},
+        host=agi.host,
+        port=agi.port,
+        env_timeout=agi.env_timeout_seconds,
+        env_max_bytes=agi.env_max_bytes,
+        command_timeout=agi.command_timeout_seconds,
+        call_timeout=agi.call_timeout_seconds,
+    )
+
+
+Companion = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
+
+
+async def serve(settings: Settings, companions: tuple[Companion, ...] = (),
+                stop: asyncio.Event | None = None) -> None:
+    """Run FastAGI (and companions such as the HTTP API and the AMI listener) until SIGTERM or
+    SIGINT, then stop accepting calls and let in-flight ones finish."""
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    async with route_stack(settings) as stack:
+        server = fastagi_server(settings, stack.handler)
+        try:
+            await server.start()
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot listen on {settings.agi.host}:{settings.agi.port}: "
+                f"{exc.strerror or exc}"
+            ) from exc
+        failures: list[BaseException] = []
+
+        async def guarded(companion: Companion) -> None:
+            try:
+                await companion(settings, stop)
+            except Exception as exc:  # a dead companion stops the service, loudly
+                log.error("%s failed: %s", getattr(companion, "__name__", "companion"), exc)
+                failures.append(exc)
+                stop.set()
+
+        tasks = [asyncio.create_task(guarded(c)) for c in companions]
+        log.info("privnum serving FastAGI on %s", ", ".join(server.addresses))
+        try:
+            await stop.wait()
+        finally:
+            log.info("shutting down: draining calls for up to %gs",
+                     settings.agi.shutdown_grace_seconds)
+            await server.shutdown(grace=settings.agi.shutdown_grace_seconds)
+            stop.set()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        if failures:
+            raise failures[0]

@@ -1,0 +1,69 @@
+"""``privnum serve`` (FastAGI + HTTP API + AMI listener) and ``privnum agi`` (AGI-script mode)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import typer
+
+from agi.script_mode import run_script_async
+from scripts.agi_service import Companion, route_stack, serve
+from scripts.cli_support import run, settings_of
+from scripts.settings import Settings
+
+
+def configure_logging(settings: Settings, stream: object = None) -> None:
+    logging.basicConfig(
+        level=settings.log_level,
+        stream=stream or sys.stderr,  # type: ignore[arg-type]
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+
+
+def companions(settings: Settings) -> tuple[Companion, ...]:
+    """The services that run beside FastAGI, per the settings."""
+    found: list[Companion] = []
+    if settings.api.enabled:
+        from scripts.api_service import run_api  # noqa: PLC0415 - optional heavy import
+
+        found.append(run_api)
+    if settings.ami.enabled:
+        from scripts.ami_service import run_ami_listener  # noqa: PLC0415
+
+        found.append(run_ami_listener)
+    return tuple(found)
+
+
+def serve_command(ctx: typer.Context) -> None:
+    """Run the FastAGI service (and the HTTP API and AMI listener when enabled) until SIGTERM."""
+    settings = settings_of(ctx)
+    configure_logging(settings)
+    run(lambda: serve(settings, companions(settings)))
+
+
+def agi_command(ctx: typer.Context) -> None:
+    """AGI-script mode: route one call over stdin/stdout (``AGI(privnum-agi.sh,...)``)."""
+    settings = settings_of(ctx)
+    # stdout is the AGI channel: logs must go to stderr only.
+    configure_logging(settings, sys.stderr)
+
+    async def one_call() -> int:
+        async with route_stack(settings) as stack:
+            return await run_script_async(
+                stack.handler, sys.stdin, sys.stdout,
+                env_timeout=settings.agi.env_timeout_seconds,
+                env_max_bytes=settings.agi.env_max_bytes,
+                command_timeout=settings.agi.command_timeout_seconds,
+                call_timeout=settings.agi.call_timeout_seconds,
+            )
+
+    raise typer.Exit(run(one_call))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve_command)
+    app.command("agi")(agi_command)
+
+
+__all__ = ["register"]
