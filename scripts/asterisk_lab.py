@@ -72,6 +72,10 @@ class Lab:
         return self.base / "asterisk.out"
 
     @property
+    def messages(self) -> Path:
+        return self.root / "var/log/asterisk/messages.log"
+
+    @property
     def startfile(self) -> Path:
         """The options the running lab was started with (JSON), for tests and `status`."""
         return self.base / "started.json"
@@ -343,22 +347,37 @@ def start(lab: Lab, opts: StartOptions) -> None:
         for sub in ("run/asterisk", "var/log/asterisk/cdr-custom", "var/lib/asterisk",
                     "var/spool/asterisk"):
             (lab.root / sub).mkdir(parents=True, exist_ok=True)
+        own_pid = lab.root / "run/asterisk/asterisk.pid"
+        own_pid.unlink(missing_ok=True)
+        # Asterisk daemonises itself (no child left behind for us to reap); logs go to
+        # <root>/var/log/asterisk/messages.log.
         with open(lab.logfile, "wb") as log:
-            proc = subprocess.Popen(
-                in_root(lab, ["/usr/sbin/asterisk", "-f", "-C", "/etc/asterisk/asterisk.conf"]),
-                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        lab.pidfile.write_text(f"{proc.pid}\n")
+            rc = subprocess.run(
+                in_root(lab, ["/usr/sbin/asterisk", "-C", "/etc/asterisk/asterisk.conf"]),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, timeout=30,
+                check=False, start_new_session=True,
+            ).returncode
+        if rc != 0:
+            raise LabError(f"asterisk failed to start ({rc}); see {lab.logfile}")
+        deadline = time.monotonic() + opts.boot_timeout
+        pid = 0
+        while True:
+            with contextlib.suppress(OSError, ValueError):
+                pid = int(own_pid.read_text().strip())
+            if pid and pid_alive(pid):
+                break
+            if time.monotonic() > deadline:
+                raise LabError(f"asterisk wrote no pid file; see {lab.messages}")
+            time.sleep(0.1)
+        lab.pidfile.write_text(f"{pid}\n")
         write(lab.startfile, json.dumps({
-            "pid": proc.pid, "fastagi": list(opts.fastagi), "sip_port": opts.sip_port,
+            "pid": pid, "fastagi": list(opts.fastagi), "sip_port": opts.sip_port,
             "ami_port": opts.ami_port, "ami_user": LAB_AMI_USER, "ami_secret": LAB_AMI_SECRET,
             "phones": {p.number: p.password for p in LAB_PHONES},
         }, indent=2) + "\n")
-        deadline = time.monotonic() + opts.boot_timeout
         while True:
-            if proc.poll() is not None:
-                raise LabError(f"asterisk exited with {proc.returncode}; see {lab.logfile}")
+            if not pid_alive(pid):
+                raise LabError(f"asterisk exited during boot; see {lab.messages}")
             res = subprocess.run(in_root(lab, ["asterisk", "-rx", "core waitfullybooted"]),
                                  capture_output=True, text=True, timeout=30, check=False)
             if res.returncode == 0 and "fully booted" in res.stdout.lower():
@@ -366,7 +385,7 @@ def start(lab: Lab, opts: StartOptions) -> None:
             if time.monotonic() > deadline:
                 raise LabError(f"asterisk not fully booted after {opts.boot_timeout:.0f} s")
             time.sleep(0.2)
-        say(f"asterisk pid {proc.pid} fully booted in {time.monotonic() - t0:.1f} s; "
+        say(f"asterisk pid {pid} fully booted in {time.monotonic() - t0:.1f} s; "
             f"SIP 127.0.0.1:{opts.sip_port} (udp+tcp), AMI 127.0.0.1:{opts.ami_port}, "
             f"FastAGI {', '.join(opts.fastagi)}")
 
