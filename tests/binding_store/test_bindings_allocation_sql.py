@@ -1,0 +1,79 @@
+"""The SQL allocation query picks exactly what the pure rules pick, over random pools."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime, timedelta
+
+import pytest
+
+from binding_store.bindings import select_virtual_number
+from binding_store.db import Database
+from binding_store.models import Binding, PoolNumber, Shop
+from routing.allocation import PoolCandidate, choose_virtual_number
+from tests.binding_store.test_bindings_helpers import NOW, caller, virtual
+
+COOLDOWN = timedelta(minutes=30)
+REGIONS = ["", "BJ", "SH"]
+
+
+def _moment(rng: random.Random) -> datetime:
+    # Coarse values so ties (same release time) really happen.
+    return NOW - timedelta(minutes=rng.choice([0, 1, 10, 29, 30, 31, 45, 90, 600]))
+
+
+@pytest.mark.parametrize("seed_value", range(6))
+async def test_sql_choice_equals_pure_choice(database: Database, seed_value: int) -> None:
+    rng = random.Random(seed_value)
+    a, bidx = caller(1), "bidx-me"
+    async with database.session() as s:
+        s.add(Shop(id="s1", created_at=NOW, updated_at=NOW))
+        pool = [PoolNumber(number=virtual(rng.randrange(10_000)), region=rng.choice(REGIONS),
+                           state=rng.choice(["available"] * 4 + ["quarantined", "retired"]),
+                           last_released_at=rng.choice([None, _moment(rng)]), created_at=NOW)
+                for _ in range(40)]
+        pool = list({p.number: p for p in pool}.values())
+        s.add_all(pool)
+        await s.flush()
+        rows: list[Binding] = []
+        for i in range(120):
+            x = rng.choice(pool).number
+            who = rng.random()
+            state = rng.choice(["active", "active", "released", "expired"])
+            released = None if state == "active" else _moment(rng)
+            rows.append(Binding(
+                id=f"b{i}", shop_id="s1", order_id=f"o{i}",
+                caller_a=a if who < 0.3 else caller(2 + i),
+                virtual_x=x, buyer_cipher=b"", buyer_bidx=bidx if 0.3 <= who < 0.45 else f"o{i}",
+                buyer_masked="", created_at=NOW, expires_at=NOW + timedelta(hours=1),
+                released_at=released, state=state))
+        # Keep the partial unique indexes satisfied: one active row per (A,X) and (B,X).
+        seen: set[tuple[str, str]] = set()
+        for r in rows:
+            if r.state == "active":
+                if (r.caller_a, r.virtual_x) in seen or (r.buyer_bidx, r.virtual_x) in seen:
+                    r.state, r.released_at = "released", _moment(rng)
+                else:
+                    seen.update({(r.caller_a, r.virtual_x), (r.buyer_bidx, r.virtual_x)})
+        s.add_all(rows)
+        await s.commit()
+
+    busy_a = frozenset(r.virtual_x for r in rows if r.state == "active" and r.caller_a == a)
+    busy_b = frozenset(r.virtual_x for r in rows if r.state == "active" and r.buyer_bidx == bidx)
+    released: dict[str, datetime] = {}
+    for r in rows:
+        if r.caller_a == a and r.released_at is not None:
+            released[r.virtual_x] = max(r.released_at, released.get(r.virtual_x, r.released_at))
+    candidates = [PoolCandidate(p.number, p.region, p.last_released_at)
+                  for p in pool if p.state == "available"]
+    for region in [None, *REGIONS]:
+        for excluded in [set(), {c.number for c in rng.sample(candidates, 5)}]:
+            expected = choose_virtual_number(
+                [c for c in candidates if c.number not in excluded], busy_with_a=busy_a,
+                busy_with_b=busy_b, released_to_a=released, now=NOW, cooldown=COOLDOWN,
+                preferred_region=region)
+            async with database.session() as s:
+                got = await select_virtual_number(
+                    s, caller_a=a, buyer_bidx=bidx, now=NOW, cooldown=COOLDOWN,
+                    preferred_region=region, excluded=excluded)
+            assert got == (expected.number if expected else None), (seed_value, region)
