@@ -1,0 +1,222 @@
+"""The call log's write side: idempotent, batched, hash-chained appends (the ``CdrSink``).
+
+Every append runs in one transaction that first takes the chain lock (the single
+``cdr_chain`` row: a write on SQLite, a row lock on PostgreSQL), then drops records already
+stored, computes each new row's hash over the previous one and inserts with
+``ON CONFLICT DO NOTHING``. Appends from several tasks or processes are therefore serialized
+and the chain never forks or skips.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from binding_store.cdr_models import Cdr, CdrChain
+from binding_store.db import Database
+from binding_store.models import Binding, CallAttempt
+from routing.call_log_views import (
+    GENESIS_HASH,
+    BindingFacts,
+    CallRecord,
+    Source,
+    record_from_attempt,
+    record_from_cdr,
+    row_digest,
+)
+from routing.cdr import CdrEvent, billable
+from routing.model import Action, Direction
+from routing.model import CallAttempt as AttemptValue
+from routing.reasons import Reason
+
+RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord))
+# Attempts older than this are never closed as orphans (they may have been purged).
+ORPHAN_LOOKBACK = timedelta(days=7)
+
+
+class ChainConflict(RuntimeError):
+    """A row appeared outside the chain lock; the append is rolled back and retried."""
+
+
+def record_of(row: Cdr) -> CallRecord:
+    return CallRecord(**{name: getattr(row, name) for name in RECORD_FIELDS})
+
+
+def attempt_value(row: CallAttempt) -> AttemptValue | None:
+    try:
+        return AttemptValue(
+            uniqueid=row.uniqueid, linkedid=row.linkedid, at=row.at,
+            caller_masked=row.caller_masked, caller_a=row.caller_a, virtual_x=row.virtual_x,
+            action=Action(row.action), reason=Reason(row.reason),
+            direction=Direction(row.direction) if row.direction else None,
+            binding_id=row.binding_id, shop_id=row.shop_id, order_id=row.order_id,
+            system_name=row.system_name)
+    except ValueError:
+        return None
+
+
+class CallLogStore:
+    """Implements ``routing.cdr_ports.CdrSink`` over a :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ---- CdrSink
+
+    async def write_batch(self, events: Sequence[CdrEvent], source: str = "ami") -> int:
+        calls = billable(events)
+        if not calls:
+            return 0
+        for attempt in range(2):
+            try:
+                async with self.db.session() as session:
+                    stored = await self._append_cdrs(session, calls, Source(source))
+                    await session.commit()
+                    return stored
+            except ChainConflict:
+                if attempt:
+                    raise
+        return 0  # pragma: no cover
+
+    async def close_orphans(self, now: datetime, grace_seconds: float) -> int:
+        cutoff = now - timedelta(seconds=grace_seconds)
+        total = 0
+        while True:
+            async with self.db.session() as session:
+                await self.lock_chain(session, now)
+                orphan = ~exists().where(and_(
+                    Cdr.uniqueid == CallAttempt.uniqueid,
+                    or_(Cdr.system_name == CallAttempt.system_name,
+                        CallAttempt.system_name == "")))
+                rows = (await session.scalars(
+                    select(CallAttempt)
+                    .where(CallAttempt.at < cutoff)
+                    .where(CallAttempt.at >= now - ORPHAN_LOOKBACK)
+                    .where(orphan)
+                    .order_by(CallAttempt.at).limit(500))).all()
+                values = [(r, v) for r in rows if (v := attempt_value(r)) is not None]
+                if not values:
+                    return total
+                bindings = await _bindings(session, {v.binding_id for _, v in values})
+                records = [record_from_attempt(v, bindings.get(v.binding_id)) for _, v in values]
+                total += await self._insert_chained(session, records, now)
+                await session.commit()
+
+    # ---- internals
+
+    async def _append_cdrs(self, session: AsyncSession, calls: list[CdrEvent],
+                           source: Source) -> int:
+        now = datetime.now(UTC)
+        await self.lock_chain(session, now)
+        uids = [c.uniqueid for c in calls]
+        stored = {(r.system_name, r.uniqueid) for r in (await session.execute(
+            select(Cdr.system_name, Cdr.uniqueid).where(Cdr.uniqueid.in_(uids)))).all()}
+        fresh = [c for c in calls if c.key not in stored]
+        if not fresh:
+            return 0
+        attempts = await _attempts(session, fresh)
+        binding_ids = {a.binding_id for a in attempts.values() if a.binding_id}
+        binding_ids |= {c.pn_binding for c in fresh if c.pn_binding}
+        bindings = await _bindings(session, binding_ids)
+        records = []
+        for cdr in fresh:
+            attempt = attempts.get(cdr.uniqueid)
+            binding_id = (attempt.binding_id if attempt else "") or cdr.pn_binding
+            records.append(record_from_cdr(cdr, attempt, bindings.get(binding_id), source))
+        return await self._insert_chained(session, records, now)
+
+    async def lock_chain(self, session: AsyncSession, now: datetime) -> tuple[int, str]:
+        """Take the chain lock (first statement of the transaction: a write) and read the head."""
+        await session.execute(_upsert(session).values(
+            id=1, head_seq=0, head_hash=GENESIS_HASH, anchor_seq=0, anchor_hash=GENESIS_HASH,
+            updated_at=now).on_conflict_do_nothing(index_elements=["id"]))
+        head = (await session.execute(
+            update(CdrChain).where(CdrChain.id == 1).values(updated_at=now)
+            .returning(CdrChain.head_seq, CdrChain.head_hash))).one()
+        return int(head[0]), str(head[1])
+
+    async def _insert_chained(self, session: AsyncSession, records: list[CallRecord],
+                              now: datetime) -> int:
+        """Append ``records`` after the head (the chain lock must be held)."""
+        head = (await session.execute(
+            select(CdrChain.head_seq, CdrChain.head_hash).where(CdrChain.id == 1))).one()
+        seq, prev = int(head[0]), str(head[1])
+        rows: list[dict[str, Any]] = []
+        for record in records:
+            seq += 1
+            digest = row_digest(prev, seq, record, now)
+            rows.append({**dataclasses.asdict(record), "chain_seq": seq, "prev_hash": prev,
+                         "row_hash": digest, "ingested_at": now})
+            prev = digest
+        stmt = _insert_cdr(session).on_conflict_do_nothing(
+            index_elements=["system_name", "uniqueid"]).returning(Cdr.id)
+        inserted = len((await session.execute(stmt, rows)).all())
+        if inserted != len(rows):
+            await session.rollback()
+            raise ChainConflict("call record stored outside the chain lock")
+        await session.execute(update(CdrChain).where(CdrChain.id == 1)
+                              .values(head_seq=seq, head_hash=prev, updated_at=now))
+        return inserted
+
+
+def _dialect(session: AsyncSession) -> str:
+    bind = session.bind
+    assert bind is not None
+    return bind.dialect.name
+
+
+def _upsert(session: AsyncSession) -> Any:
+    if _dialect(session) == "postgresql":
+        return postgresql.insert(CdrChain)
+    return sqlite.insert(CdrChain)
+
+
+def _insert_cdr(session: AsyncSession) -> Any:
+    dialect = _dialect(session)
+    if dialect == "postgresql":
+        return postgresql.insert(Cdr)
+    if dialect == "sqlite":
+        return sqlite.insert(Cdr)
+    return insert(Cdr)  # pragma: no cover
+
+
+async def _attempts(session: AsyncSession, cdrs: list[CdrEvent]) -> dict[str, AttemptValue]:
+    """The routing decision of each CDR: same uniqueid (same or unnamed system), else the
+    decision recorded for the same linkedid."""
+    uids = {c.uniqueid for c in cdrs}
+    links = {c.linkedid for c in cdrs}
+    rows = (await session.scalars(select(CallAttempt).where(
+        or_(CallAttempt.uniqueid.in_(uids), CallAttempt.linkedid.in_(links))))).all()
+    by_uid: dict[tuple[str, str], AttemptValue] = {}
+    by_link: dict[str, AttemptValue] = {}
+    for row in rows:
+        value = attempt_value(row)
+        if value is None:
+            continue
+        by_uid[(row.system_name, row.uniqueid)] = value
+        if row.linkedid:
+            by_link.setdefault(row.linkedid, value)
+    found: dict[str, AttemptValue] = {}
+    for cdr in cdrs:
+        match = (by_uid.get((cdr.system_name, cdr.uniqueid)) or by_uid.get(("", cdr.uniqueid))
+                 or by_link.get(cdr.linkedid))
+        if match is not None:
+            found[cdr.uniqueid] = match
+    return found
+
+
+async def _bindings(session: AsyncSession, ids: set[str]) -> dict[str, BindingFacts]:
+    ids.discard("")
+    if not ids:
+        return {}
+    rows = (await session.execute(select(
+        Binding.id, Binding.shop_id, Binding.order_id, Binding.buyer_id, Binding.caller_a,
+        Binding.virtual_x, Binding.buyer_masked).where(Binding.id.in_(ids)))).all()
+    return {r[0]: BindingFacts(binding_id=r[0], shop_id=r[1], order_id=r[2], buyer_id=r[3],
+                               caller_a=r[4], virtual_x=r[5], buyer_masked=r[6]) for r in rows}

@@ -1,0 +1,114 @@
+"""The call log's read side: the shop's query (windowed, filtered, cursor-paged) and the
+auditor's export stream (server-side cursor, constant memory)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, and_, or_, select
+
+from binding_store.call_log import record_of
+from binding_store.cdr_models import Cdr
+from binding_store.db import Database, guard
+from routing.call_log_views import (
+    CallLogPage,
+    CallLogQueryError,
+    CallRecord,
+    LinkTemplates,
+    Outcome,
+    decode_cursor,
+    encode_cursor,
+    resolve_window,
+)
+
+MAX_PAGE = 500
+
+
+@dataclass(frozen=True)
+class CallLogQuery:
+    shop_id: str
+    since: datetime | None = None
+    until: datetime | None = None
+    order_id: str | None = None
+    caller: str | None = None  # the shop's caller number A (E.164)
+    outcome: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    id: int
+    chain_seq: int
+    record: CallRecord
+    row_hash: str
+
+
+async def list_calls(db: Database, query: CallLogQuery, now: datetime,
+                     links: LinkTemplates) -> CallLogPage:
+    """A shop's call records, newest first (start time, then id)."""
+    window = resolve_window(now, query.since, query.until)
+    if not 1 <= query.limit <= MAX_PAGE:
+        raise CallLogQueryError(f"limit must be between 1 and {MAX_PAGE}")
+    if query.outcome is not None and query.outcome not in Outcome.__members__.values():
+        raise CallLogQueryError(
+            f"unknown outcome {query.outcome!r} (one of: {', '.join(o.value for o in Outcome)})")
+    stmt = (select(Cdr).where(Cdr.shop_id == query.shop_id)
+            .where(Cdr.start_utc >= window.since, Cdr.start_utc < window.until))
+    if query.order_id:
+        stmt = stmt.where(Cdr.order_id == query.order_id)
+    if query.caller:
+        stmt = stmt.where(Cdr.caller_a == query.caller)
+    if query.outcome:
+        stmt = stmt.where(Cdr.outcome == query.outcome)
+    if query.cursor:
+        at, row_id = decode_cursor(query.cursor)
+        stmt = stmt.where(or_(Cdr.start_utc < at, and_(Cdr.start_utc == at, Cdr.id < row_id)))
+    stmt = stmt.order_by(Cdr.start_utc.desc(), Cdr.id.desc()).limit(query.limit + 1)
+    async with db.session() as session:
+        rows = list((await session.scalars(stmt)).all())
+    more = len(rows) > query.limit
+    rows = rows[:query.limit]
+    entries = tuple(links.entry(r.id, record_of(r)) for r in rows)
+    cursor = encode_cursor(rows[-1].start_utc, rows[-1].id) if more and rows else None
+    return CallLogPage(entries=entries, next_cursor=cursor, window=window)
+
+
+def export_statement(start: datetime, end: datetime, shop_id: str | None) -> Select[Any]:
+    stmt = select(Cdr.__table__).where(Cdr.start_utc >= start, Cdr.start_utc < end)
+    if shop_id:
+        stmt = stmt.where(Cdr.shop_id == shop_id)
+    return stmt.order_by(Cdr.start_utc, Cdr.id)
+
+
+async def stream_rows(db: Database, stmt: Select[Any], chunk: int = 1000
+                      ) -> AsyncIterator[Any]:
+    """Core rows of ``stmt`` through a server-side cursor, ``chunk`` at a time; each fetch (not the
+    whole stream) is bounded by the store's time-out and its faults become StoreUnavailable."""
+    async with AsyncExitStack() as stack:
+        async with guard(db.timeout * 5):
+            conn = await stack.enter_async_context(db.engine.connect())
+            result = await conn.stream(stmt.execution_options(yield_per=chunk))
+            stack.push_async_callback(result.close)
+        while True:
+            async with guard(db.timeout * 5):
+                rows = await result.fetchmany(chunk)
+            if not rows:
+                return
+            for row in rows:
+                yield row
+
+
+async def export_rows(db: Database, start: datetime, end: datetime,
+                      shop_id: str | None = None, chunk: int = 1000
+                      ) -> AsyncIterator[ExportRow]:
+    """Every record with ``start <= start_utc < end`` (optionally one shop), oldest first."""
+    if start >= end:
+        raise CallLogQueryError("--from must be before --to")
+    async for row in stream_rows(db, export_statement(start, end, shop_id), chunk):
+        yield ExportRow(id=row.id, chain_seq=row.chain_seq, record=record_of(row),
+                        row_hash=row.row_hash)

@@ -1,0 +1,273 @@
+"""Interpreting Asterisk CDRs: typed events, zone-less timestamps, the billable leg.
+
+Pure: input is a mapping of Asterisk *CDR variable names* (``src``, ``start``, ``uniqueid``,
+``pn_x`` ...) to text, as produced from an AMI ``Cdr`` event (header names translated back by
+the listener) or from a row of the safety-net CSV. The names of privnum's own custom fields come
+from the dialplan contract (``agi/channel_vars.py``) and are passed in as :class:`CdrFieldNames`,
+never redefined here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, tzinfo
+
+# Asterisk's standard CDR variables and the header cdr_manager gives each (Asterisk's names).
+STANDARD_AMI_HEADERS: dict[str, str] = {
+    "accountcode": "AccountCode",
+    "src": "Source",
+    "dst": "Destination",
+    "dcontext": "DestinationContext",
+    "clid": "CallerID",
+    "channel": "Channel",
+    "dstchannel": "DestinationChannel",
+    "lastapp": "LastApplication",
+    "lastdata": "LastData",
+    "start": "StartTime",
+    "answer": "AnswerTime",
+    "end": "EndTime",
+    "duration": "Duration",
+    "billsec": "BillableSeconds",
+    "disposition": "Disposition",
+    "amaflags": "AMAFlags",
+    "uniqueid": "UniqueID",
+    "userfield": "UserField",
+}
+
+_TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d{1,6})?$")
+# Best disposition first, for merging forks of one channel's CDR.
+_DISPOSITION_RANK = ("ANSWERED", "BUSY", "NO ANSWER", "CONGESTION", "FAILED")
+# Q.850 cause when the CDR does not carry one (no Hangup(cause) as last application).
+_CAUSE_BY_DISPOSITION = {"ANSWERED": 16, "BUSY": 17, "NO ANSWER": 19, "CONGESTION": 34,
+                         "FAILED": 41}
+
+
+class CdrFormatError(ValueError):
+    """A CDR whose mandatory fields (uniqueid, start/end time) are missing or malformed."""
+
+
+@dataclass(frozen=True)
+class CdrFieldNames:
+    """CDR variable names of privnum's custom fields (from ``agi.channel_vars``)."""
+
+    binding: str
+    shop: str
+    order: str
+    x: str
+    reason: str
+    direction: str
+    caller: str
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (self.binding, self.shop, self.order, self.x, self.reason, self.direction,
+                self.caller)
+
+
+@dataclass(frozen=True)
+class CdrEvent:
+    """One Asterisk CDR, times in UTC. Raw numbers (``src``, ``dst``, ``pn_caller``) may be a
+    buyer's: they are kept out of ``repr`` and must never be stored or logged unmasked."""
+
+    system_name: str
+    uniqueid: str
+    linkedid: str
+    sequence: int
+    start: datetime
+    answer: datetime | None
+    end: datetime
+    duration: int
+    billsec: int
+    disposition: str
+    lastapp: str
+    hangup_cause: int | None
+    accountcode: str = ""
+    userfield: str = ""
+    pn_binding: str = ""
+    pn_shop: str = ""
+    pn_order: str = ""
+    pn_x: str = ""
+    pn_reason: str = ""
+    pn_direction: str = ""
+    src: str = field(default="", repr=False)
+    dst: str = field(default="", repr=False)
+    pn_caller: str = field(default="", repr=False)
+    channel: str = field(default="", repr=False)
+    forks: int = 1
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.system_name, self.uniqueid)
+
+    @property
+    def is_call_record(self) -> bool:
+        """True for the leg privnum's dialplan tagged: the one call record of an attempt.
+
+        The dialplan copies the routing facts into the CDR of the channel that ran the AGI
+        (bridge, reject and fail paths alike); Local-channel halves and the outbound legs carry
+        none of them.
+        """
+        return any((self.pn_x, self.pn_binding, self.pn_reason, self.pn_caller, self.pn_shop))
+
+
+def local_to_utc(text: str, zone: tzinfo) -> datetime | None:
+    """Asterisk's zone-less local ``YYYY-MM-DD HH:MM:SS[.ffffff]`` to an aware UTC datetime.
+
+    Empty text (e.g. no answer time) is ``None``. Ambiguous wall times in a DST fall-back hour
+    resolve to the first occurrence (``fold=0``), as Asterisk gives no hint either.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    match = _TIME_RE.match(text)
+    if match is None:
+        raise CdrFormatError(f"not an Asterisk CDR time: {text[:40]!r}")
+    day, clock, frac = match.groups()
+    naive = datetime.fromisoformat(f"{day}T{clock}{frac or ''}")
+    return naive.replace(tzinfo=zone).astimezone(UTC)
+
+
+def _int(text: str, default: int = 0) -> int:
+    text = text.strip()
+    return int(text) if text.lstrip("-").isdigit() else default
+
+
+def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
+              system_name: str = "") -> CdrEvent:
+    """Build a :class:`CdrEvent` from CDR variable names -> text (missing keys are empty)."""
+
+    def get(key: str) -> str:
+        value = fields.get(key, "")
+        return value.strip() if isinstance(value, str) else ""
+
+    uniqueid = get("uniqueid")
+    if not uniqueid:
+        raise CdrFormatError("CDR without uniqueid")
+    start = local_to_utc(get("start"), zone)
+    end = local_to_utc(get("end"), zone)
+    if start is None:
+        raise CdrFormatError(f"CDR {uniqueid} without start time")
+    answer = local_to_utc(get("answer"), zone)
+    disposition = get("disposition").upper()
+    lastapp = get("lastapp")
+    cause: int | None = None
+    if lastapp.lower() == "hangup" and get("lastdata").isdigit():
+        cause = int(get("lastdata"))
+    elif disposition in _CAUSE_BY_DISPOSITION:
+        cause = _CAUSE_BY_DISPOSITION[disposition]
+    return CdrEvent(
+        system_name=get("systemname") or system_name,
+        uniqueid=uniqueid,
+        linkedid=get("linkedid") or uniqueid,
+        sequence=_int(get("sequence")),
+        start=start,
+        answer=answer,
+        end=end or start,
+        duration=_int(get("duration")),
+        billsec=_int(get("billsec")),
+        disposition=disposition,
+        lastapp=lastapp,
+        hangup_cause=cause,
+        accountcode=get("accountcode"),
+        userfield=get("userfield"),
+        pn_binding=get(names.binding),
+        pn_shop=get(names.shop),
+        pn_order=get(names.order),
+        pn_x=get(names.x),
+        pn_reason=get(names.reason),
+        pn_direction=get(names.direction),
+        src=get("src"),
+        dst=get("dst"),
+        pn_caller=get(names.caller),
+        channel=get("channel"),
+    )
+
+
+def ami_to_fields(headers: Mapping[str, str], custom_headers: Mapping[str, str]
+                  ) -> dict[str, str]:
+    """AMI ``Cdr`` headers -> CDR variable names. ``custom_headers`` is cdr_manager's
+    ``[mappings]`` (CDR variable -> header). Header matching is case-insensitive."""
+    lower = {k.lower(): v for k, v in headers.items() if isinstance(v, str)}
+    out: dict[str, str] = {}
+    for variable, header in (*STANDARD_AMI_HEADERS.items(), *custom_headers.items(),
+                             ("systemname", "SystemName")):
+        out[variable] = lower.get(header.lower(), "")
+    return out
+
+
+def merge_forks(first: CdrEvent, second: CdrEvent) -> CdrEvent:
+    """Combine two CDRs of the same channel (same uniqueid).
+
+    Asterisk forks a channel's CDR when its bridge changes (e.g. a Local channel optimised away)
+    and dispatches the forks back to back; together they are one call. Durations add up, times
+    span both, the best disposition wins, routing facts come from whichever fork has them.
+    """
+    a, b = sorted((first, second), key=lambda e: e.sequence)
+    answers = [t for t in (a.answer, b.answer) if t is not None]
+    rank = min(_DISPOSITION_RANK.index(d) if d in _DISPOSITION_RANK else 99
+               for d in (a.disposition, b.disposition))
+    disposition = _DISPOSITION_RANK[rank] if rank < 99 else b.disposition or a.disposition
+    return replace(
+        a,
+        start=min(a.start, b.start),
+        answer=min(answers) if answers else None,
+        end=max(a.end, b.end),
+        duration=a.duration + b.duration,
+        billsec=a.billsec + b.billsec,
+        disposition=disposition,
+        lastapp=b.lastapp or a.lastapp,
+        hangup_cause=b.hangup_cause if b.hangup_cause is not None else a.hangup_cause,
+        userfield=b.userfield or a.userfield,
+        pn_binding=b.pn_binding or a.pn_binding,
+        pn_shop=b.pn_shop or a.pn_shop,
+        pn_order=b.pn_order or a.pn_order,
+        pn_x=b.pn_x or a.pn_x,
+        pn_reason=b.pn_reason or a.pn_reason,
+        pn_direction=b.pn_direction or a.pn_direction,
+        pn_caller=b.pn_caller or a.pn_caller,
+        forks=a.forks + b.forks,
+    )
+
+
+def billable(events: Iterable[CdrEvent]) -> list[CdrEvent]:
+    """The call records among ``events``: tagged legs only, forks of one channel merged,
+    in first-seen order. Untagged legs (Local halves, outbound legs) are dropped."""
+    merged: dict[tuple[str, str], CdrEvent] = {}
+    for event in events:
+        if not event.is_call_record:
+            continue
+        seen = merged.get(event.key)
+        merged[event.key] = event if seen is None else merge_forks(seen, event)
+    return list(merged.values())
+
+
+# ---- the raw AMI byte stream (fixtures, replay bench, the fake AMI server)
+
+def split_ami_stream(data: bytes) -> tuple[str, list[dict[str, str]]]:
+    """Split a raw AMI stream into its banner line and its messages (header dicts).
+
+    Header names keep their case; a repeated header keeps its last value; lines without
+    ``": "`` (e.g. ``PeerAccount:`` with an empty value) give an empty value.
+    """
+    text = data.decode("utf-8", "replace")
+    banner, _, rest = text.partition("\r\n")
+    return banner, list(iter_ami_messages(rest))
+
+
+def iter_ami_messages(text: str) -> Iterator[dict[str, str]]:
+    for block in text.split("\r\n\r\n"):
+        headers: dict[str, str] = {}
+        for line in block.split("\r\n"):
+            if not line:
+                continue
+            key, sep, value = line.partition(":")
+            if sep:
+                headers[key.strip()] = value[1:] if value.startswith(" ") else value
+        if headers:
+            yield headers
+
+
+def encode_ami_message(headers: Mapping[str, str]) -> bytes:
+    return ("".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n").encode()
