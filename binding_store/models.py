@@ -31,6 +31,7 @@ NAMING = {
 }
 
 ACTIVE = text("state = 'active'")
+MAIN_ROLE = text("role = 'main'")
 
 
 class Base(DeclarativeBase):
@@ -55,6 +56,11 @@ class Account(Base):
     """A shop's main account or a sub-account, with the phone its staff member uses."""
 
     __tablename__ = "accounts"
+    # At most one main account per shop, enforced by the database.
+    __table_args__ = (
+        Index("uq_accounts_main", "shop_id", unique=True,
+              sqlite_where=MAIN_ROLE, postgresql_where=MAIN_ROLE),
+    )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"), index=True)

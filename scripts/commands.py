@@ -1,11 +1,25 @@
-"""The list of command groups. One import and one line per group; each module owns its commands."""
+"""The list of command groups. One line per group; each group module owns its commands."""
 
 from __future__ import annotations
 
+from importlib import import_module
+
 import typer
 
-from scripts import cli_asterisk
+
+def _group(module: str) -> typer.Typer:
+    group = import_module(module).app
+    assert isinstance(group, typer.Typer)
+    return group
 
 
 def register(app: typer.Typer) -> None:
-    app.add_typer(cli_asterisk.app, name="asterisk")
+    # One line per group: app.add_typer(_group("scripts.<module>"), name="<group>")
+    import_module("scripts.cli_serve").register(app)  # top-level: serve, agi
+    app.add_typer(_group("scripts.cli_asterisk"), name="asterisk")
+    app.add_typer(_group("scripts.cli_db"), name="db")
+    app.add_typer(_group("scripts.cli_keys"), name="keys")
+    app.add_typer(_group("scripts.cli_shop"), name="shop")
+    app.add_typer(_group("scripts.cli_accounts"), name="accounts")
+    app.add_typer(_group("scripts.cli_callers"), name="callers")
+    app.add_typer(_group("scripts.cli_pool"), name="pool")

@@ -1,0 +1,119 @@
+"""Audit events: appended in the same transaction as the change they describe.
+
+``detail`` is stored as JSON. A value under a key that names a buyer (``buyer``, ``buyer_b``,
+...) is masked if it still looks like a number, so a careless caller cannot put a plaintext
+buyer number at rest through this table.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from binding_store.db import Database
+from binding_store.models import AuditEvent
+from routing.numbers import mask
+from routing.shop_views import AuditRecord
+
+SHOP_ENABLED = "shop.enabled"
+SHOP_REENABLED = "shop.reenabled"
+SHOP_DISABLED = "shop.disabled"
+SHOP_LEVEL = "shop.level"
+ACCOUNT_ADDED = "account.added"
+ACCOUNT_REVIEWED = "account.reviewed"
+CALLER_ADDED = "caller.added"
+CALLER_REMOVED = "caller.removed"
+CALLER_STATUS = "caller.status"
+POOL_IMPORTED = "pool.imported"
+POOL_STATE = "pool.state"
+KEYS_ROTATED = "keys.rotated"
+
+_DIGITS = re.compile(r"\d{5,}")
+_MAX_KIND = 32
+_MAX_ID = 64
+
+
+def _scrub(value: Any, buyer: bool) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _scrub(v, buyer or "buyer" in str(k).lower()) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v, buyer) for v in value]
+    if buyer and isinstance(value, str) and _DIGITS.search(value):
+        return mask(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
+
+
+def encode_detail(detail: Mapping[str, Any] | None) -> str:
+    return json.dumps(_scrub(dict(detail or {}), False), ensure_ascii=False, sort_keys=True,
+                      default=str)
+
+
+def record(
+    session: AsyncSession,
+    *,
+    now: datetime,
+    actor: str,
+    kind: str,
+    shop_id: str | None = None,
+    subject: str = "",
+    detail: Mapping[str, Any] | None = None,
+) -> None:
+    """Add an event to ``session``; it lands with the caller's commit (or not at all)."""
+    session.add(AuditEvent(
+        at=now,
+        actor=actor[:_MAX_ID],
+        shop_id=shop_id,
+        kind=kind[:_MAX_KIND],
+        subject=subject[:_MAX_ID],
+        detail=encode_detail(detail),
+    ))
+
+
+class AuditLog:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def append(
+        self,
+        *,
+        now: datetime,
+        actor: str,
+        kind: str,
+        shop_id: str | None = None,
+        subject: str = "",
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """A stand-alone event in its own transaction."""
+        async with self._db.session() as session:
+            record(session, now=now, actor=actor, kind=kind, shop_id=shop_id, subject=subject,
+                   detail=detail)
+            await session.commit()
+
+    async def events(
+        self,
+        *,
+        shop_id: str | None = None,
+        kind: str | None = None,
+        limit: int = 100,
+    ) -> list[AuditRecord]:
+        """Newest first."""
+        query = select(AuditEvent).order_by(AuditEvent.id.desc()).limit(limit)
+        if shop_id is not None:
+            query = query.where(AuditEvent.shop_id == shop_id)
+        if kind is not None:
+            query = query.where(AuditEvent.kind == kind)
+        async with self._db.session() as session:
+            rows = (await session.scalars(query)).all()
+        return [
+            AuditRecord(id=r.id, at=r.at, actor=r.actor, shop_id=r.shop_id, kind=r.kind,
+                        subject=r.subject, detail=json.loads(r.detail or "{}"))
+            for r in rows
+        ]

@@ -1,0 +1,246 @@
+"""Shops, accounts, caller numbers and the virtual-number pool as plain values.
+
+The store returns these (never ORM objects) so that the CLI and the HTTP API can use them
+without touching SQL. Validation that needs no I/O lives here too.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from routing.errors import Conflict, PrivnumError
+from routing.model import AccountRole, CallerStatus, PoolState, ServiceState
+
+SHOP_LEVELS = ("L0", "L1", "L2", "L3", "L4", "L5")
+DEFAULT_LEVEL = "L1"
+MAX_ID = 64
+MAX_NAME = 200
+MAX_REGION = 32
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")
+
+
+class InvalidInput(PrivnumError):
+    """A request that is malformed on its face (bad id, unknown level, missing field)."""
+
+    code = "invalid_input"
+
+
+class BatchOutcome(StrEnum):
+    """The per-row result of a batch caller-number add."""
+
+    OK = "ok"
+    INVALID_NUMBER = "invalid_number"
+    NOT_MOBILE = "not_mobile"
+    NOT_REVIEWED = "not_reviewed"
+    DUPLICATE = "duplicate"
+    NOT_SUB_ACCOUNT = "not_sub_account"
+
+    @property
+    def text(self) -> str:
+        return _OUTCOME_TEXTS[self]
+
+
+_OUTCOME_TEXTS = {
+    BatchOutcome.OK: "added",
+    BatchOutcome.INVALID_NUMBER: "not a valid phone number",
+    BatchOutcome.NOT_MOBILE: "not a mobile number",
+    BatchOutcome.NOT_REVIEWED: "the sub-account's phone has not passed the platform's review",
+    BatchOutcome.DUPLICATE: "already a caller number of this shop",
+    BatchOutcome.NOT_SUB_ACCOUNT: "not the phone of a sub-account of this shop",
+}
+
+
+class CallerRefused(Conflict):
+    """A single caller-number add refused for one of the batch reasons (``outcome``)."""
+
+    code = "caller_refused"
+
+    def __init__(self, outcome: BatchOutcome, number: str) -> None:
+        super().__init__(f"caller number {number} refused: {outcome.text}")
+        self.outcome = outcome
+        self.number = number
+
+
+def check_id(kind: str, value: str) -> str:
+    """An id as the platform gives it: 1-64 characters, letters, digits and ``._:@-``."""
+    text = value.strip()
+    if not text or len(text) > MAX_ID or not _ID.fullmatch(text):
+        raise InvalidInput(
+            f"invalid {kind} id {value[:MAX_ID]!r}: use 1-{MAX_ID} letters, digits or ._:@-"
+        )
+    return text
+
+
+def check_level(value: str) -> str:
+    level = value.strip().upper()
+    if level not in SHOP_LEVELS:
+        raise InvalidInput(f"invalid shop level {value!r}: use one of {', '.join(SHOP_LEVELS)}")
+    return level
+
+
+def check_name(value: str) -> str:
+    text = value.strip()
+    if len(text) > MAX_NAME or any(ord(ch) < 32 for ch in text):
+        raise InvalidInput(f"invalid name: at most {MAX_NAME} printable characters")
+    return text
+
+
+def check_region(value: str) -> str:
+    text = value.strip()
+    if len(text) > MAX_REGION or any(ord(ch) < 32 for ch in text):
+        raise InvalidInput(f"invalid region {text[:MAX_REGION]!r}: at most {MAX_REGION} characters")
+    return text
+
+
+@dataclass(frozen=True)
+class ShopView:
+    id: str
+    name: str
+    level: str
+    service_state: ServiceState
+    agreement_version: str | None
+    accepted_by: str | None
+    accepted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    main_account_id: str | None = None
+    main_phone: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.service_state is ServiceState.ENABLED
+
+
+@dataclass(frozen=True)
+class EnableResult:
+    """``changed`` is False when the shop was already enabled (the call was a no-op)."""
+
+    shop: ShopView
+    changed: bool
+
+
+@dataclass(frozen=True)
+class AccountView:
+    id: str
+    shop_id: str
+    role: AccountRole
+    name: str
+    phone: str | None
+    phone_reviewed: bool
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class CallerView:
+    id: int
+    shop_id: str
+    number: str
+    account_id: str
+    status: CallerStatus
+    is_main: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class BatchRow:
+    """One input row of a batch add: the raw number and, optionally, the account it is for."""
+
+    line: int
+    number: str
+    account_id: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchRowResult:
+    line: int
+    raw: str
+    outcome: BatchOutcome
+    number: str | None = None  # E.164 when the row parsed
+    account_id: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is BatchOutcome.OK
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    rows: tuple[BatchRowResult, ...]
+
+    @property
+    def added(self) -> int:
+        return sum(1 for r in self.rows if r.ok)
+
+    @property
+    def refused(self) -> int:
+        return len(self.rows) - self.added
+
+    def counts(self) -> dict[BatchOutcome, int]:
+        out: dict[BatchOutcome, int] = {}
+        for row in self.rows:
+            out[row.outcome] = out.get(row.outcome, 0) + 1
+        return out
+
+
+@dataclass(frozen=True)
+class PoolNumberView:
+    number: str
+    region: str
+    state: PoolState
+    last_released_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class PoolCounts:
+    """Numbers per (region, state); ``by_state``/``by_region`` are the margins."""
+
+    cells: dict[tuple[str, PoolState], int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.cells.values())
+
+    @property
+    def by_state(self) -> dict[PoolState, int]:
+        out = dict.fromkeys(PoolState, 0)
+        for (_, state), n in self.cells.items():
+            out[state] += n
+        return out
+
+    @property
+    def by_region(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for (region, _), n in self.cells.items():
+            out[region] = out.get(region, 0) + n
+        return out
+
+
+@dataclass(frozen=True)
+class ImportRowError:
+    line: int
+    value: str
+    message: str
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    rows: int  # data rows read (blank lines not counted)
+    inserted: int
+    duplicates: tuple[ImportRowError, ...]
+    errors: tuple[ImportRowError, ...]
+
+
+@dataclass(frozen=True)
+class AuditRecord:
+    id: int
+    at: datetime
+    actor: str
+    shop_id: str | None
+    kind: str
+    subject: str
+    detail: dict[str, object]

@@ -1,0 +1,89 @@
+"""``privnum accounts``: a shop's main account and the sub-accounts it maintains."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from binding_store.accounts import AccountRepository
+from binding_store.db import Database
+from binding_store.shops import ShopRepository
+from routing.errors import ServiceNotEnabled
+from routing.shop_views import AccountView
+from scripts.cli_support import run, settings_of
+from scripts.wiring import open_database, utc_now
+
+app = typer.Typer(help="Main account and sub-accounts of a shop.", no_args_is_help=True)
+
+AsOpt = Annotated[str | None, typer.Option(
+    "--as", help="Acting account (default: the shop's main account).")]
+
+
+async def acting_account(db: Database, shop_id: str, actor: str | None) -> str:
+    """The account a command acts as: the one given, or the shop's main account."""
+    if actor:
+        return actor
+    main = (await ShopRepository(db).get(shop_id)).main_account_id
+    if main is None:
+        raise ServiceNotEnabled(f"shop {shop_id} has not enabled the privacy-number service")
+    return main
+
+
+@app.command("add")
+def add(
+    ctx: typer.Context,
+    shop_id: str,
+    account_id: str,
+    phone: Annotated[str, typer.Option(help="The staff member's phone.")],
+    name: Annotated[str, typer.Option(help="Display name.")] = "",
+    reviewed: Annotated[bool, typer.Option(
+        "--reviewed", help="The phone has passed the platform's review.")] = False,
+    actor: AsOpt = None,
+) -> None:
+    """Add a sub-account (only the shop's main account may)."""
+    async def work() -> AccountView:
+        async with open_database(settings_of(ctx)) as db:
+            who = await acting_account(db, shop_id, actor)
+            return await AccountRepository(db).add_sub_account(
+                shop_id, account_id, actor=who, now=utc_now(), phone=phone, name=name,
+                phone_reviewed=reviewed)
+
+    acc = run(work)
+    Console().print(f"sub-account {acc.id} added to shop {acc.shop_id} (phone {acc.phone}, "
+                    f"{'reviewed' if acc.phone_reviewed else 'not reviewed'})", highlight=False)
+
+
+@app.command("review")
+def review(
+    ctx: typer.Context,
+    account_id: str,
+    revoke: Annotated[bool, typer.Option("--revoke", help="Mark as not reviewed.")] = False,
+    actor: Annotated[str, typer.Option("--actor", help="Reviewer (audit log).")] = "platform",
+) -> None:
+    """Record that an account's phone passed (or, with --revoke, no longer passes) review."""
+    async def work() -> AccountView:
+        async with open_database(settings_of(ctx)) as db:
+            return await AccountRepository(db).set_phone_reviewed(
+                account_id, not revoke, actor=actor, now=utc_now())
+
+    acc = run(work)
+    state = "reviewed" if acc.phone_reviewed else "not reviewed"
+    Console().print(f"account {acc.id}: phone {state}", highlight=False)
+
+
+@app.command("list")
+def list_(ctx: typer.Context, shop_id: str) -> None:
+    """List a shop's accounts, main account first."""
+    async def work() -> list[AccountView]:
+        async with open_database(settings_of(ctx)) as db:
+            await ShopRepository(db).get(shop_id)  # NotFound for an unknown shop
+            return await AccountRepository(db).list_accounts(shop_id)
+
+    table = Table("account", "role", "name", "phone", "reviewed")
+    for acc in run(work):
+        table.add_row(acc.id, acc.role.value, acc.name, acc.phone or "",
+                      "yes" if acc.phone_reviewed else "no")
+    Console().print(table)

@@ -1,0 +1,84 @@
+"""Build the store objects from ``Settings``: plain functions, called by entry points.
+
+Every fault while building (bad URL, missing driver, missing or wrong key file) is a
+PrivnumError with one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, ProgrammingError, SQLAlchemyError
+
+from binding_store.crypto import BuyerCipher, KeyRing
+from binding_store.db import Database
+from routing.errors import ConfigurationError, StoreUnavailable
+from scripts.settings import Settings
+
+_MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+def database(settings: Settings) -> Database:
+    url = settings.database_url
+    try:
+        return Database(url, timeout=settings.database.timeout_seconds,
+                        pool_size=settings.database.pool_size)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        raise ConfigurationError(
+            f"invalid database URL {safe_url(url)}: {str(exc).splitlines()[0]}"
+        ) from None
+
+
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """A Database for one CLI command; a missing schema or any SQL fault is one line."""
+    db = database(settings)
+    try:
+        yield db
+    except StoreUnavailable as exc:
+        if any(m in str(exc).lower() for m in _MISSING_SCHEMA):
+            raise StoreUnavailable(_schema_hint(settings)) from exc
+        raise
+    except ProgrammingError as exc:
+        if any(m in str(exc).lower() for m in _MISSING_SCHEMA):
+            raise StoreUnavailable(_schema_hint(settings)) from exc
+        raise StoreUnavailable(f"database error: {_first_line(exc)}") from exc
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(f"database error: {_first_line(exc)}") from exc
+    finally:
+        with suppress(SQLAlchemyError, OSError):
+            await db.dispose()
+
+
+def _schema_hint(settings: Settings) -> str:
+    return (f"database {safe_url(settings.database_url)} has no privnum schema "
+            "(or an old one): run 'privnum db upgrade'")
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def keyring(settings: Settings) -> KeyRing:
+    return KeyRing.load(settings.keys_file)
+
+
+def buyer_cipher(settings: Settings) -> BuyerCipher:
+    return BuyerCipher(keyring(settings))
