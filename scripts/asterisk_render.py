@@ -144,12 +144,12 @@ class RenderOptions:
         if not self.fastagi:
             raise ValueError("at least one FastAGI host:port is required")
         for hp in self.fastagi:
-            m = _HOSTPORT.match(hp)
+            m = _HOSTPORT.fullmatch(hp)
             if not m or not 0 < int(m["port"]) < 65536:
                 raise ValueError(f"FastAGI address must be host:port, got {hp!r}")
-        if not _NAME.match(self.ami_user):
+        if not _NAME.fullmatch(self.ami_user):
             raise ValueError("AMI user: 1-40 letters, digits, _ . -")
-        if not _SECRET.match(self.ami_secret) or ";" in self.ami_secret:
+        if not _SECRET.fullmatch(self.ami_secret) or ";" in self.ami_secret:
             raise ValueError("AMI secret: 8-128 printable characters, no spaces or ';'")
         for addr in (self.ami_bind, self.sip_bind):
             ipaddress.ip_address(addr)
@@ -160,31 +160,31 @@ class RenderOptions:
                 raise ValueError(f"port out of range: {port}")
         if self.rtp_start >= self.rtp_end:
             raise ValueError("rtp_start must be below rtp_end")
-        if "{number}" not in self.dial_template or not _DIAL.match(self.dial_template):
+        if "{number}" not in self.dial_template or not _DIAL.fullmatch(self.dial_template):
             raise ValueError("dial template must contain {number} and no commas or spaces")
-        if self.trunk_host is not None and not re.match(r"^[A-Za-z0-9.-]+(:[0-9]+)?$",
+        if self.trunk_host is not None and not re.fullmatch(r"^[A-Za-z0-9.-]+(:[0-9]+)?$",
                                                          self.trunk_host):
             raise ValueError(f"trunk host must be host[:port], got {self.trunk_host!r}")
         for phone in self.lab_phones:
-            if not _NUMBER.match(phone.number) or not _SECRET.match(phone.password):
+            if not _NUMBER.fullmatch(phone.number) or not _SECRET.fullmatch(phone.password):
                 raise ValueError(f"lab phone {phone.number!r}: bad number or password")
-        if not _NAME.match(self.system_name):
+        if not _NAME.fullmatch(self.system_name):
             raise ValueError("system name: 1-40 letters, digits, _ . -")
         if not 1 <= self.max_ring_seconds <= 600:
             raise ValueError("max ring seconds must be 1..600")
-        if not _PROMPT.match(self.fail_prompt):
+        if not _PROMPT.fullmatch(self.fail_prompt):
             raise ValueError("fail prompt must be a sound name like all-circuits-busy-now")
         for cause in (self.fail_cause, self.reject_cause):
             if not 1 <= cause <= 127:
                 raise ValueError(f"hangup cause must be 1..127, got {cause}")
-        if not re.match(r"^[a-z_]+$", self.fail_reason):
+        if not re.fullmatch(r"^[a-z_]+$", self.fail_reason):
             raise ValueError("fail reason must be a reason code")
-        if not self.log_dir.startswith("/") or not re.match(r"^[A-Za-z0-9_./-]+$", self.log_dir):
+        if not re.fullmatch(r"/[A-Za-z0-9_./-]*", self.log_dir):
             raise ValueError("log dir must be an absolute path")
-        if self.run_user is not None and not _NAME.match(self.run_user):
+        if self.run_user is not None and not _NAME.fullmatch(self.run_user):
             raise ValueError("run user: letters, digits, _ . -")
         for mod in self.extra_modules:
-            if not re.match(r"^[a-z0-9_]+\.so$", mod):
+            if not re.fullmatch(r"^[a-z0-9_]+\.so$", mod):
                 raise ValueError(f"module must look like name.so, got {mod!r}")
 
 

@@ -1,0 +1,295 @@
+"""The rendered Asterisk configuration against its contracts (no Asterisk needed).
+
+1. Channel-variable and CDR field names are exactly those of ``agi/channel_vars.py``.
+2. ``extensions.conf`` passes ``asterisklint dialplan-check``.
+3. Fail closed: the only ``Dial`` is in the bridge context, reached only when
+   ``PRIVNUM_ACTION`` is exactly ``bridge``; the fail and reject contexts never dial.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agi import channel_vars as cv
+from routing.reasons import Reason
+from scripts.asterisk_render import MODULES, LabPhone, RenderOptions, fill, render
+
+LAB = RenderOptions(
+    fastagi=("127.0.0.1:4573", "127.0.0.1:4574"),
+    ami_secret="lab-secret-1",
+    dial_template="PJSIP/{number}",
+    lab_phones=(LabPhone("13800000001", "phone-pass-1"), LabPhone("13900000001", "phone-pass-2")),
+    system_name="pnlab",
+    verbose_log=True,
+)
+PRODUCTION = RenderOptions(
+    fastagi=("10.0.0.5:4573", "10.0.0.6:4573", "10.0.0.7:4573"),
+    ami_secret="prod-secret-xyz",
+    trunk_host="192.0.2.10:5060",
+)
+
+# asterisklint findings we accept: (code, text in the message). asterisklint 0.4 predates some
+# Asterisk applications; add an entry only for an app that really exists in Asterisk 22.
+LINT_ALLOWED: frozenset[tuple[str, str]] = frozenset({
+    ("E_APP_MISSING", "'MSet'"),
+})
+LINT_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+) (?P<code>[A-Z][A-Z0-9_]+): (?P<msg>.*)$")
+
+
+@pytest.fixture(params=["lab", "production"])
+def rendered(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
+    options = LAB if request.param == "lab" else PRODUCTION
+    render(options, tmp_path)
+    return tmp_path
+
+
+def contexts(text: str) -> dict[str, list[str]]:
+    """Context name -> its non-comment, non-empty lines."""
+    out: dict[str, list[str]] = {}
+    current = ""
+    for raw in text.splitlines():
+        line = raw.split(";", 1)[0].strip()
+        if not line:
+            continue
+        m = re.match(r"^\[([^\]]+)\]", line)
+        if m:
+            current = m[1]
+            out[current] = []
+        else:
+            out.setdefault(current, []).append(line)
+    return out
+
+
+def app_of(line: str) -> tuple[str, str] | None:
+    """(application, data) of an ``exten =>``/``same =>`` line."""
+    m = re.match(r"^(?:exten\s*=>\s*[^,]+,|same\s*=>\s*)[^,]+,([A-Za-z]+)\((.*)\)$", line)
+    return (m[1], m[2]) if m else None
+
+
+# ------------------------------------------------------------------ 1. names
+
+
+def test_every_privnum_variable_in_the_templates_is_defined_and_every_defined_one_is_used(
+    rendered: Path,
+) -> None:
+    text = "\n".join(p.read_text() for p in sorted(rendered.iterdir()))
+    used = set(re.findall(r"\bPRIVNUM_[A-Z0-9_]+\b", text))
+    assert used == set(cv.ALL)
+
+
+def test_cdr_fields_match_channel_vars(rendered: Path) -> None:
+    dialplan = (rendered / "extensions.conf").read_text()
+    set_fields = set(re.findall(r"Set\(CDR\(([a-z_]+)\)=", dialplan))
+    assert set_fields == set(cv.CDR_FIELDS)
+    every_pn = set(re.findall(r"\bpn_[a-z_]+\b", "\n".join(
+        p.read_text() for p in rendered.iterdir())))
+    assert every_pn == set(cv.CDR_FIELDS)
+    # each field is copied from its channel variable
+    for field, var in cv.CDR_FROM_CHANNEL.items():
+        assert f"Set(CDR({field})=${{{var}}})" in dialplan
+    assert f"Set(CDR({cv.CDR_CALLER})=${{CALLERID(num)}})" in dialplan
+
+
+def test_cdr_manager_and_csv_export_every_custom_field(rendered: Path) -> None:
+    mappings = (rendered / "cdr_manager.conf").read_text()
+    for field, header in cv.CDR_AMI_HEADERS.items():
+        assert re.search(rf"^{field} => {header}$", mappings, re.M)
+    custom = (rendered / "cdr_custom.conf").read_text()
+    line = next(x for x in custom.splitlines() if x.startswith(cv.CDR_CSV_FILE + " => "))
+    columns = re.findall(r"\$\{CSV_QUOTE\(\$\{CDR\(([a-z_]+)\)\}\)\}", line)
+    assert tuple(columns) == cv.CDR_CSV_COLUMNS
+    assert set(cv.CDR_FIELDS) <= set(columns)
+
+
+def test_dialplan_action_and_reason_literals_are_the_shared_ones() -> None:
+    dialplan = _render_text(LAB, "extensions.conf")
+    compared = set(re.findall(rf'"\$\{{{cv.ACTION}\}}" = "([a-z]+)"', dialplan))
+    assert compared == set(cv.ACTIONS)
+    fail_reason = re.search(r"Set\(CDR\(pn_reason\)=([a-z_]+)\)", dialplan)
+    assert fail_reason is not None
+    assert Reason(fail_reason[1]) is Reason.ROUTING_ERROR
+
+
+# ------------------------------------------------------------------ 2. asterisklint
+
+
+def _asterisklint() -> str:
+    exe = Path(sys.executable).with_name("asterisklint")
+    found = str(exe) if exe.exists() else shutil.which("asterisklint")
+    if found is None:
+        pytest.fail("asterisklint is not installed (it is in the test extras)")
+    return found
+
+
+def test_rendered_dialplan_passes_asterisklint(rendered: Path) -> None:
+    res = subprocess.run([_asterisklint(), "dialplan-check", "extensions.conf"],
+                         cwd=rendered, capture_output=True, text=True, timeout=60, check=False)
+    problems = []
+    for line in (res.stdout + res.stderr).splitlines():
+        if not line.strip():
+            continue
+        m = LINT_LINE.match(line)
+        if m is None:
+            problems.append(f"unparsable asterisklint output: {line}")
+        elif not any(code == m["code"] and text in m["msg"] for code, text in LINT_ALLOWED):
+            problems.append(line)
+    assert problems == []
+
+
+# ------------------------------------------------------------------ 3. fail closed
+
+
+def _render_text(options: RenderOptions, name: str) -> str:
+    from tempfile import TemporaryDirectory
+
+    with TemporaryDirectory() as tmp:
+        render(options, Path(tmp))
+        return (Path(tmp) / name).read_text()
+
+
+def test_the_only_dial_is_in_the_bridge_context(rendered: Path) -> None:
+    ctx = contexts((rendered / "extensions.conf").read_text())
+    dials = [(name, line) for name, lines in ctx.items() for line in lines
+             if (app := app_of(line)) and app[0] == "Dial"]
+    assert [name for name, _ in dials] == ["privnum-bridge"]
+    (_, line), = dials
+    assert f"L(${{{cv.MAX_SECONDS}}}000)" in line
+    assert f"b(privnum-predial^s^1(${{{cv.CALLERID}}}))" in line
+    assert f"${{{cv.DIAL_NUMBER}}}" in line
+    assert "Local/" not in line
+
+
+def test_fail_and_reject_never_reach_a_dial(rendered: Path) -> None:
+    ctx = contexts((rendered / "extensions.conf").read_text())
+    for name in ("privnum-fail", "privnum-reject"):
+        apps = [a for line in ctx[name] if (a := app_of(line))]
+        assert apps, name
+        assert not any(app in {"Dial", "Goto", "GotoIf", "Gosub", "Macro"}
+                       and "privnum-bridge" in data for app, data in apps), name
+        assert "Dial" not in {app for app, _ in apps}
+        assert apps[-1][0] == "Hangup"
+    fail_apps = [a for line in ctx["privnum-fail"] if (a := app_of(line))]
+    assert ("Hangup", "38") in fail_apps
+    assert any(app == "Playback" for app, _ in fail_apps)
+
+
+def test_bridge_is_reached_only_when_action_is_exactly_bridge(rendered: Path) -> None:
+    ctx = contexts((rendered / "extensions.conf").read_text())
+    into_bridge = [(name, app, data) for name, lines in ctx.items() for line in lines
+                   if (a := app_of(line)) for app, data in [a] if "privnum-bridge" in data]
+    assert into_bridge == [(
+        "privnum-inbound", "GotoIf",
+        f'$["${{{cv.ACTION}}}" = "bridge"]?privnum-bridge,${{EXTEN}},1',
+    )]
+    inbound = [a for line in ctx["privnum-inbound"] if (a := app_of(line))]
+    assert inbound[-1] == ("Goto", "privnum-fail,${EXTEN},1")  # unknown action
+
+
+def test_every_fastagi_host_is_tried_in_order_then_fail(rendered: Path) -> None:
+    options = LAB if "13800000001" in (rendered / "pjsip.conf").read_text() else PRODUCTION
+    ctx = contexts((rendered / "extensions.conf").read_text())
+    apps = [a for line in ctx["privnum-inbound"] if (a := app_of(line))]
+    agis = [data for app, data in apps if app == "AGI"]
+    assert agis == [f"agi://{hp}/route,${{CHANNEL(linkedid)}}" for hp in options.fastagi]
+    for i, (app, _) in enumerate(apps):
+        if app == "AGI":
+            assert apps[i - 1] == ("Gosub", "privnum-clear,s,1")  # no stale answer survives
+            assert apps[i + 1] == ("GotoIf", '$["${AGISTATUS}" = "SUCCESS"]?decide')
+    last_agi = max(i for i, (app, _) in enumerate(apps) if app == "AGI")
+    assert apps[last_agi + 2] == ("Goto", "privnum-fail,${EXTEN},1")
+    clear_apps = [a for line in ctx["privnum-clear"] if (a := app_of(line))]
+    cleared = {data.split("=")[0] for app, data in clear_apps if app == "Set"}
+    assert cleared == set(cv.ALL)
+
+
+def test_caller_id_is_only_changed_on_the_outbound_channel(rendered: Path) -> None:
+    ctx = contexts((rendered / "extensions.conf").read_text())
+    for name, lines in ctx.items():
+        for line in lines:
+            app = app_of(line)
+            if app and app[0] == "Set" and re.match(r"(CALLERID|CONNECTEDLINE)\(", app[1]):
+                assert name == "privnum-predial", line
+    predial = "\n".join(ctx["privnum-predial"])
+    for fn in ("CONNECTEDLINE(num,i)", "CONNECTEDLINE(name,i)", "CALLERID(num)",
+               "CALLERID(name)"):
+        assert f"Set({fn}=${{ARG1}})" in predial
+
+
+# ------------------------------------------------------------------ other files
+
+
+def test_manager_is_least_privilege_and_loopback(rendered: Path) -> None:
+    text = (rendered / "manager.conf").read_text()
+    assert "bindaddr=127.0.0.1" in text
+    assert re.search(r"^read=cdr,system$", text, re.M)
+    assert re.search(r"^write=originate$", text, re.M)
+    assert "deny=0.0.0.0/0.0.0.0" in text
+    assert (rendered / "manager.conf").stat().st_mode & 0o007 == 0
+
+
+def test_modules_are_explicit_and_agi_can_load(rendered: Path) -> None:
+    text = (rendered / "modules.conf").read_text()
+    assert "autoload=no" in text
+    loaded = re.findall(r"^load => (\S+)$", text, re.M)
+    assert loaded == list(MODULES)
+    for needed in ("res_speech.so", "res_agi.so", "pbx_config.so", "chan_pjsip.so",
+                   "res_pjsip_pubsub.so", "cdr_manager.so", "res_cdrel_custom.so",
+                   "cdr_custom.so", "app_stack.so", "func_strings.so"):
+        assert needed in loaded
+    assert loaded.index("res_speech.so") < loaded.index("res_agi.so")
+
+
+def test_pjsip_lab_phones_and_production_trunk(tmp_path: Path) -> None:
+    render(LAB, tmp_path / "lab")
+    lab = (tmp_path / "lab" / "pjsip.conf").read_text()
+    assert "[trunk]" not in lab
+    for phone in LAB.lab_phones:
+        assert f"[{phone.number}]" in lab
+        assert f"password={phone.password}" in lab
+    assert "bind=127.0.0.1:5060" in lab
+    render(PRODUCTION, tmp_path / "prod")
+    prod = (tmp_path / "prod" / "pjsip.conf").read_text()
+    assert "[trunk]" in prod
+    assert "trust_id_inbound=no" in prod
+    assert "contact=sip:192.0.2.10:5060" in prod
+    assert "match=192.0.2.10" in prod
+    dial = _render_text(PRODUCTION, "extensions.conf")
+    assert f"Dial(PJSIP/${{{cv.DIAL_NUMBER}}}@trunk,45," in dial
+
+
+def test_no_placeholder_survives_rendering(rendered: Path) -> None:
+    for path in rendered.iterdir():
+        assert "@@" not in path.read_text(), path.name
+
+
+@pytest.mark.parametrize("bad", [
+    {"ami_secret": "short"},
+    {"ami_secret": "has\nnewline-secret"},
+    {"ami_secret": "semi;colon-secret"},
+    {"fastagi": ("127.0.0.1",)},
+    {"fastagi": ()},
+    {"dial_template": "PJSIP/trunk"},
+    {"dial_template": "PJSIP/{number},30"},
+    {"sip_bind": "localhost"},
+    {"fail_prompt": "x&y"},
+    {"lab_phones": (LabPhone("138\n", "password-1"),)},
+    {"system_name": "bad name"},
+])
+def test_invalid_options_are_rejected(bad: dict[str, object]) -> None:
+    base: dict[str, object] = {"ami_secret": "good-secret-1"}
+    with pytest.raises(ValueError):
+        RenderOptions(**{**base, **bad})  # type: ignore[arg-type]
+
+
+def test_fill_rejects_unknown_and_unfilled_placeholders() -> None:
+    assert fill("a @@x@@ b ${EXTEN}", {"x": "1"}) == "a 1 b ${EXTEN}"
+    with pytest.raises(ValueError, match="@@y@@"):
+        fill("@@y@@", {"x": "1"})
+    with pytest.raises(ValueError):
+        fill("@@X@@", {})
