@@ -9,6 +9,7 @@ the quota (check and increment in one atomic step). Keys never hold a buyer numb
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -120,7 +121,8 @@ class RedisRevealCounters:
     @asynccontextmanager
     async def _guard(self) -> AsyncIterator[None]:
         try:
-            yield
+            async with asyncio.timeout(self._timeout):
+                yield
         except (RedisConnectionError, RedisTimeoutError, TimeoutError) as exc:
             raise StoreUnavailable(f"redis unavailable: {type(exc).__name__}") from exc
         except RedisError as exc:

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from routing.call_log_views import CallLogPage
 from routing.errors import Conflict, PrivnumError
 from routing.model import AccountRole
 from routing.shop_views import (
@@ -110,24 +111,25 @@ class AccountPort(Protocol):
 
 
 class CallerPort(Protocol):
-    async def list(self, shop_id: str) -> list[CallerView]: ...
+    async def list_callers(self, shop_id: str) -> list[CallerView]: ...
 
-    async def add(self, shop_id: str, number: str, account_id: str | None, *, actor: str,
-                  now: datetime) -> CallerView: ...
+    async def add(self, shop_id: str, number: str, *, actor: str, now: datetime,
+                  account_id: str | None = None) -> CallerView: ...
 
-    async def remove(self, shop_id: str, number: str, *, actor: str, now: datetime) -> None: ...
+    async def remove(self, shop_id: str, number: str, *, actor: str, now: datetime
+                     ) -> CallerView: ...
 
-    async def batch(self, shop_id: str, rows: Sequence[BatchRow], *, actor: str,
-                    now: datetime) -> BatchReport: ...
+    async def batch_add(self, shop_id: str, rows: Sequence[BatchRow], *, actor: str,
+                        now: datetime) -> BatchReport: ...
 
 
 class PoolPort(Protocol):
-    async def is_virtual(self, number_e164: str) -> bool:
-        """Whether the number is a privacy-pool member (in any state)."""
+    async def is_virtual_number(self, number: str) -> bool:
+        """Whether the number is (or was) a privacy-pool member; unparseable → False."""
         ...
 
     async def utilisation(self, now: datetime) -> tuple[int, int]:
-        """(numbers in an active binding, numbers available or in use)."""
+        """(numbers in an active binding, numbers in service)."""
         ...
 
 
@@ -168,35 +170,15 @@ class AuditPort(Protocol):
 # --- call log ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class CallRecordView:
-    """One call as a shop sees it (buyer masked; links to the order and the buyer chat)."""
-
-    call_id: str
-    started_at: datetime
-    direction: str
-    outcome: str
-    reason: str
-    caller: str  # masked when it is the buyer
-    virtual_x: str
-    duration_seconds: int
-    order_id: str
-    binding_id: str
-    order_link: str = ""
-    chat_link: str = ""
-
-
-@dataclass(frozen=True)
-class CallPage:
-    records: tuple[CallRecordView, ...]
-    next_cursor: str | None = None
-
-
 class CallLogPort(Protocol):
-    async def calls(self, shop_id: str, *, since: datetime, until: datetime, limit: int,
-                    cursor: str | None) -> CallPage: ...
+    """The shop's call records (``routing.call_log_views``): default the last day, at most 30
+    days back (``CallLogQueryError`` otherwise), newest first, cursor-paged."""
 
-    async def export_csv(self, shop_id: str, *, since: datetime, until: datetime) -> str: ...
+    async def calls(self, shop_id: str, *, now: datetime, since: datetime | None,
+                    until: datetime | None, limit: int, cursor: str | None) -> CallLogPage: ...
+
+    async def export_csv(self, shop_id: str, *, now: datetime, since: datetime | None,
+                         until: datetime | None) -> str: ...
 
 
 # --- click-to-call, health, metrics --------------------------------------------------------------

@@ -1,0 +1,64 @@
+"""Prometheus metrics on a per-app ``CollectorRegistry`` (never the global one).
+
+``Metrics`` satisfies ``routing.api_ports.MetricsSink``: the composition root builds one and
+hands it to the API and to the AGI handler, which count into it. Imports nothing of ours.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+_AGI_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.calls = Counter("privnum_calls", "Routed calls by outcome (reason code).",
+                             ["outcome"], registry=self.registry)
+        self.agi_seconds = Histogram("privnum_agi_latency_seconds",
+                                     "Time from AGI environment read to decision sent.",
+                                     buckets=_AGI_BUCKETS, registry=self.registry)
+        self.allocations = Counter("privnum_allocations",
+                                   "Privacy-number allocations by result.",
+                                   ["result"], registry=self.registry)
+        self.pool_in_use = Gauge("privnum_pool_in_use", "Pool numbers in an active binding.",
+                                 registry=self.registry)
+        self.pool_total = Gauge("privnum_pool_total", "Pool numbers available or in use.",
+                                registry=self.registry)
+        self.pool_utilisation = Gauge("privnum_pool_utilisation_ratio",
+                                      "Share of the pool in an active binding (0-1).",
+                                      registry=self.registry)
+        self.reveals = Counter("privnum_reveals", "Little-eye reveals by decision and rule.",
+                               ["decision", "rule"], registry=self.registry)
+        self.http = Counter("privnum_http_responses", "API responses by route and status.",
+                            ["route", "status"], registry=self.registry)
+
+    # MetricsSink -----------------------------------------------------------------------------
+
+    def call_routed(self, outcome: str) -> None:
+        self.calls.labels(outcome=outcome).inc()
+
+    def agi_latency(self, seconds: float) -> None:
+        self.agi_seconds.observe(seconds)
+
+    def allocation(self, result: str) -> None:
+        self.allocations.labels(result=result).inc()
+
+    def reveal(self, decision: str, rule: str) -> None:
+        self.reveals.labels(decision=decision, rule=rule).inc()
+
+    def pool(self, in_use: int, total: int) -> None:
+        self.pool_in_use.set(in_use)
+        self.pool_total.set(total)
+        self.pool_utilisation.set(in_use / total if total else 0.0)
+
+    # exposition ------------------------------------------------------------------------------
+
+    def http_response(self, route: str, status: int) -> None:
+        self.http.labels(route=route, status=str(status)).inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

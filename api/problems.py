@@ -1,0 +1,147 @@
+"""RFC 9457 problem details: every error is ``application/problem+json`` with a stable ``code``.
+
+``PrivnumError`` subclasses map to a status by their ``code``; framework errors (validation,
+unknown route, wrong method) are rewritten into the same shape. Nothing here ever echoes a
+request body (it could hold a buyer number).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from routing.api_ports import RevealRateLimited, Unauthenticated
+from routing.errors import PrivnumError
+
+PROBLEM_JSON = "application/problem+json"
+_LOG = logging.getLogger("privnum.api")
+
+STATUS_BY_CODE: dict[str, int] = {
+    "unauthenticated": 401,
+    "permission_denied": 403,
+    "not_found": 404,
+    "invalid_number": 422,
+    "not_mobile_number": 422,
+    "invalid_input": 422,
+    "invalid_request": 422,
+    "invalid_binding_request": 422,
+    "invalid_call_log_query": 422,
+    "conflict": 409,
+    "caller_refused": 409,
+    "service_not_enabled": 409,
+    "caller_not_approved": 409,
+    "binding_not_active": 409,
+    "reveal_rate_limited": 429,
+    "pool_exhausted": 503,
+    "store_unavailable": 503,
+    "click_to_call_unavailable": 503,
+    "call_log_unavailable": 503,
+    "configuration_error": 500,
+}
+_TITLES: dict[int, str] = {
+    400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
+    405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
+    415: "Unsupported media type", 422: "Invalid request", 429: "Too many requests",
+    500: "Internal error", 503: "Service unavailable",
+}
+
+
+class Problem(BaseModel):
+    type: str = Field(description="URI naming the problem type (urn:privnum:problem:<code>).")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="Stable machine-readable code.")
+    errors: list[dict[str, Any]] | None = Field(
+        default=None, description="Per-field validation errors (invalid_request only).")
+
+
+def problem(status: int, code: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
+            headers: dict[str, str] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": f"urn:privnum:problem:{code}",
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+        "code": code,
+    }
+    if errors is not None:
+        body["errors"] = errors
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def status_of(error: PrivnumError) -> int:
+    for cls in type(error).__mro__:
+        code = getattr(cls, "code", None)
+        if isinstance(code, str) and code in STATUS_BY_CODE:
+            return STATUS_BY_CODE[code]
+    return 400
+
+
+def from_error(error: PrivnumError) -> JSONResponse:
+    status = status_of(error)
+    headers: dict[str, str] = {}
+    if isinstance(error, Unauthenticated):
+        headers["WWW-Authenticate"] = 'Bearer realm="privnum"'
+    if isinstance(error, RevealRateLimited):
+        headers["Retry-After"] = str(error.retry_after_seconds)
+    if status >= 500:
+        _LOG.warning("api error code=%s: %s", error.code, error)
+    return problem(status, error.code, str(error) or error.code, headers=headers or None)
+
+
+def _clean_errors(exc: RequestValidationError) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors():
+        # Never echo "input": it could be a buyer number.
+        out.append({"loc": [str(p) for p in err.get("loc", ())], "msg": str(err.get("msg", "")),
+                    "type": str(err.get("type", ""))})
+    return out
+
+
+def install(app: FastAPI) -> None:
+    async def on_privnum(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, PrivnumError)
+        return from_error(exc)
+
+    async def on_validation(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        errors = _clean_errors(exc)
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(p for p in first["loc"] if p != "body") or "request"
+        return problem(422, "invalid_request", f"{where}: {first['msg']}", errors=errors)
+
+    async def on_http(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        code = {400: "bad_request", 401: "unauthenticated", 404: "not_found",
+                405: "method_not_allowed", 413: "payload_too_large"}.get(
+            exc.status_code, "http_error")
+        headers = dict(exc.headers) if exc.headers else None
+        return problem(exc.status_code, code, str(exc.detail), headers=headers)
+
+    async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
+        _LOG.error("api internal error: %s", type(exc).__name__)
+        return problem(500, "internal_error", "internal error")
+
+    app.add_exception_handler(PrivnumError, on_privnum)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for the problem statuses an operation can answer with."""
+    base = {401, 413, 415, 422}
+    out: dict[int | str, dict[str, Any]] = {}
+    for status in sorted(base | set(statuses)):
+        out[status] = {
+            "description": _TITLES.get(status, "Error"),
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+        }
+    return out

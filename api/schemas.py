@@ -1,0 +1,217 @@
+"""Request and response bodies (pydantic v2): the OpenAPI document is generated from these."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from routing.binding_views import BindingView
+from routing.call_log_views import CallLogEntry
+from routing.shop_views import CallerView, ShopView
+
+Number = Field(min_length=1, max_length=32, description="A phone number (E.164 or national).")
+
+
+class _In(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class EnableRequest(_In):
+    agreement_version: str = Field(min_length=1, max_length=32,
+                                   description="Version of the service agreement accepted.")
+    main_phone: str | None = Field(default=None, min_length=1, max_length=32,
+                                   description="Main account phone (first enablement only).")
+    main_account_id: str | None = Field(
+        default=None, min_length=1, max_length=64,
+        description="Main account id; only with the platform admin token.")
+
+
+class ServiceStatus(BaseModel):
+    shop_id: str
+    service_state: Literal["not_enabled", "enabled", "disabled"]
+    level: str
+    agreement_version: str | None
+    accepted_by: str | None
+    accepted_at: datetime | None
+    main_account_id: str | None
+    changed: bool | None = Field(default=None, description="enable only: false on a repeat")
+
+    @classmethod
+    def of(cls, shop: ShopView, changed: bool | None = None) -> ServiceStatus:
+        return cls(shop_id=shop.id, service_state=shop.service_state.value, level=shop.level,
+                   agreement_version=shop.agreement_version, accepted_by=shop.accepted_by,
+                   accepted_at=shop.accepted_at, main_account_id=shop.main_account_id,
+                   changed=changed)
+
+
+class CallerOut(BaseModel):
+    number: str
+    account_id: str
+    status: Literal["pending", "approved", "rejected", "disabled"]
+    is_main: bool
+    created_at: datetime
+
+    @classmethod
+    def of(cls, caller: CallerView) -> CallerOut:
+        return cls(number=caller.number, account_id=caller.account_id,
+                   status=caller.status.value, is_main=caller.is_main,
+                   created_at=caller.created_at)
+
+
+class CallerList(BaseModel):
+    callers: list[CallerOut]
+
+
+class AddCallerRequest(_In):
+    number: str = Number
+    account_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                   description="The sub-account whose phone this is.")
+
+
+class BatchRowIn(_In):
+    number: str = Field(max_length=64)
+    account_id: str | None = Field(default=None, max_length=64)
+
+
+class BatchRequest(_In):
+    rows: list[BatchRowIn] = Field(min_length=1, max_length=500)
+
+
+class BatchRowOut(BaseModel):
+    line: int
+    outcome: str
+    message: str
+    number: str | None
+    account_id: str | None
+
+
+class BatchResult(BaseModel):
+    added: int
+    refused: int
+    rows: list[BatchRowOut]
+
+
+class RevealRequest(_In):
+    buyer_number: str = Field(min_length=1, max_length=32,
+                              description="The buyer's number as the order store gives it.")
+    buyer_id: str = Field(min_length=1, max_length=64)
+    order_created_at: AwareDatetime | None = Field(
+        default=None, description="When the order was placed (for the order-age rule).")
+
+
+class QuotaOut(BaseModel):
+    used: int
+    limit: int
+    resets_at: datetime
+
+
+class RevealResponse(BaseModel):
+    order_id: str
+    decision: Literal["plaintext", "privacy"]
+    rule: str = Field(description="The risk rule that decided.")
+    rule_detail: str
+    buyer_number: str | None = Field(default=None, description="plaintext only")
+    quota: QuotaOut | None = None
+    binding_id: str | None = Field(default=None, description="privacy only")
+    virtual_number: str | None = None
+    caller_number: str | None = Field(default=None, description="A: dial X from this number")
+    other_callers: list[str] = Field(default_factory=list)
+    expires_at: datetime | None = None
+    created: bool | None = Field(default=None, description="false: the existing binding")
+
+
+class BindingOut(BaseModel):
+    binding_id: str
+    order_id: str
+    buyer_id: str
+    caller_number: str
+    virtual_number: str
+    buyer_masked: str
+    created_at: datetime
+    expires_at: datetime
+    released_at: datetime | None
+    state: Literal["active", "released", "expired"]
+
+    @classmethod
+    def of(cls, view: BindingView) -> BindingOut:
+        return cls(binding_id=view.binding_id, order_id=view.order_id, buyer_id=view.buyer_id,
+                   caller_number=view.caller_a, virtual_number=view.virtual_x,
+                   buyer_masked=view.buyer_masked, created_at=view.created_at,
+                   expires_at=view.expires_at, released_at=view.released_at,
+                   state=view.state.value)
+
+
+class SwitchCallerRequest(_In):
+    caller_number: str = Number
+
+
+class SwitchCallerResponse(BaseModel):
+    binding: BindingOut
+    previous_binding_id: str
+    virtual_number_changed: bool
+    other_callers: list[str]
+
+
+class ClickToCallResponse(BaseModel):
+    status: Literal["ringing"]
+    reference: str
+    caller_number: str
+    virtual_number: str
+
+
+class VirtualCheck(BaseModel):
+    number: str
+    virtual: bool
+
+
+class CallRecordOut(BaseModel):
+    id: int
+    started_at: datetime
+    answered_at: datetime | None
+    ended_at: datetime
+    duration_seconds: int
+    billsec: int
+    direction: str | None
+    outcome: str
+    reason: str
+    reason_text: str
+    caller_number: str = Field(description="The shop's caller number A (merchant calls)")
+    caller_masked: str
+    virtual_number: str
+    buyer_masked: str
+    order_id: str
+    binding_id: str
+    order_link: str
+    chat_link: str
+
+    @classmethod
+    def of(cls, entry: CallLogEntry) -> CallRecordOut:
+        r = entry.record
+        return cls(id=entry.id, started_at=r.start_utc, answered_at=r.answer_utc,
+                   ended_at=r.end_utc, duration_seconds=r.duration, billsec=r.billsec,
+                   direction=r.direction, outcome=r.outcome, reason=r.reason,
+                   reason_text=entry.reason_text, caller_number=r.caller_a,
+                   caller_masked=r.caller_masked, virtual_number=r.virtual_x,
+                   buyer_masked=r.buyer_masked, order_id=r.order_id, binding_id=r.binding_id,
+                   order_link=entry.order_link, chat_link=entry.chat_link)
+
+
+class CallsPage(BaseModel):
+    since: datetime
+    until: datetime
+    calls: list[CallRecordOut]
+    next_cursor: str | None
+
+
+class HealthCheck(BaseModel):
+    name: str
+    ok: bool
+    detail: str
+    required: bool
+
+
+class Health(BaseModel):
+    status: Literal["ok", "degraded", "down"]
+    checks: list[HealthCheck]
