@@ -276,6 +276,26 @@ class BaresipUA:
         with contextlib.suppress(BaresipError):
             self.command("hangup")
 
+    def caller_id_seen(self, event: dict[str, Any]) -> tuple[str, str]:
+        """(number, display name) the phone shows for the other party of ``event``'s call.
+
+        For an incoming call that is the caller ID from the INVITE's From header.
+        """
+        m = re.match(r"^sips?:([^@;>]+)@", str(event.get("peeruri", "")))
+        return (m[1] if m else "", str(event.get("peerdisplayname", "")))
+
+    def audio_flowed(self, timeout: float = 10.0) -> bool:
+        """True once baresip reports RTP received on the call (``CALL_RTPESTAB``)."""
+        try:
+            self.wait_for({"CALL_RTPESTAB"}, timeout)
+        except BaresipError:
+            return False
+        return True
+
+    def rtcp_stats(self, timeout: float = 12.0) -> dict[str, Any]:
+        """The next ``CALL_RTCP`` report (every ~5 s): tx/rx packet counts, loss, jitter."""
+        return dict(self.wait_for({"CALL_RTCP"}, timeout).get("rtcp_stats", {}))
+
     def callstat(self) -> str:
         return str(self.command("callstat").get("data", ""))
 
