@@ -86,14 +86,18 @@ async def run_handler(
     logger: logging.Logger,
 ) -> str:
     """Run ``handler`` under ``call_timeout``; return the outcome. Raises only CancelledError."""
+    scope = asyncio.timeout(call_timeout)
     try:
-        async with asyncio.timeout(call_timeout):
+        async with scope:
             await handler(session)
     except AgiHangup:
         return "hangup"
-    except TimeoutError:
-        logger.debug("agi handler exceeded call_timeout=%gs", call_timeout)
-        return "failed:call_timeout"
+    except TimeoutError as exc:
+        if scope.expired():
+            logger.debug("agi handler exceeded call_timeout=%gs", call_timeout)
+            return "failed:call_timeout"
+        logger.debug("agi handler failed uniqueid=%s", session.uniqueid, exc_info=True)
+        return f"failed:{type(exc).__name__}"
     except Exception as exc:  # one bad call must never take the server down
         logger.debug("agi handler failed uniqueid=%s", session.uniqueid, exc_info=True)
         return f"failed:{type(exc).__name__}"

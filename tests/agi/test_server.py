@@ -406,7 +406,9 @@ async def test_per_command_timeout_override() -> None:
         assert result.ok and server.stats.completed == 1
 
 
-async def test_call_timeout_bounds_a_stuck_handler() -> None:
+async def test_call_timeout_bounds_a_stuck_handler(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+
     async def body(session: AgiSession) -> None:
         await asyncio.Event().wait()
 
@@ -416,6 +418,25 @@ async def test_call_timeout_bounds_a_stuck_handler() -> None:
         assert result.server_closed and result.commands == []
         assert server.stats.failed == 1
         assert isinstance(handler.errors[0], asyncio.CancelledError)
+
+
+@pytest.mark.parametrize(
+    ("raised", "error"),
+    [(TimeoutError(), "TimeoutError"), (AgiTimeout("NOOP: no reply"), "AgiTimeout")],
+)
+async def test_handler_own_timeouts_are_not_call_timeouts(
+    raised: Exception, error: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+
+    async def body(session: AgiSession) -> None:
+        raise raised
+
+    async with serving({"route": Recorder(body)}, call_timeout=5.0) as server:
+        result = await FakeAsterisk(call_env()).run(HOST, server.port)
+        assert result.server_closed and server.stats.failed == 1
+    (line,) = _call_lines(caplog)
+    assert "outcome=failed" in line and line.endswith(f"error={error}")
 
 
 # --------------------------------------------------------------------------- routing
