@@ -23,3 +23,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(_group("scripts.cli_accounts"), name="accounts")
     app.add_typer(_group("scripts.cli_callers"), name="callers")
     app.add_typer(_group("scripts.cli_pool"), name="pool")
+    import_module("scripts.cli_api").register(app)  # top-level: api
+    app.add_typer(_group("scripts.cli_tokens"), name="tokens")
