@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 import sys
 
 import typer
@@ -48,15 +51,24 @@ def agi_command(ctx: typer.Context) -> None:
     # stdout is the AGI channel: logs must go to stderr only.
     configure_logging(settings, sys.stderr)
 
+    # Asterisk sends SIGHUP when the channel hangs up; until the session takes over that
+    # signal, it must not kill us half-way through opening the store.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+
     async def one_call() -> int:
         async with route_stack(settings) as stack:
-            return await run_script_async(
+            code = await run_script_async(
                 stack.handler, sys.stdin, sys.stdout,
                 env_timeout=settings.agi.env_timeout_seconds,
                 env_max_bytes=settings.agi.env_max_bytes,
                 command_timeout=settings.agi.command_timeout_seconds,
                 call_timeout=settings.agi.call_timeout_seconds,
             )
+            # Let Asterisk go on with the dialplan now, not after the store has shut down.
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+                os.close(sys.stdout.fileno())
+            return code
 
     raise typer.Exit(run(one_call))
 
