@@ -92,7 +92,20 @@ def say(msg: str) -> None:
     print(f"asterisk-lab: {msg}", flush=True)
 
 
-def run(cmd: Sequence[str], *, quiet: bool = False, check: bool = True) -> int:
+def run(cmd: Sequence[str], *, quiet: bool = False, check: bool = True,
+        log: Path | None = None) -> int:
+    """Run ``cmd``; ``log``: append its output there and show the tail if it fails."""
+    if log is not None:
+        with open(log, "ab") as fh:
+            fh.write(f"$ {' '.join(cmd)}\n".encode())
+            fh.flush()
+            rc = subprocess.run(list(cmd), stdout=fh, stderr=subprocess.STDOUT,
+                                check=False).returncode
+        if check and rc != 0:
+            tail = log.read_text(errors="replace").splitlines()[-15:]
+            print("\n".join(tail), file=sys.stderr)
+            raise LabError(f"command failed ({rc}): {' '.join(cmd)} (full output: {log})")
+        return rc
     out = subprocess.DEVNULL if quiet else None
     proc = subprocess.run(list(cmd), stdout=out, stderr=out if quiet else None, check=False)
     if check and proc.returncode != 0:
@@ -199,8 +212,10 @@ def _build(lab: Lab) -> None:
     lab.marker.unlink(missing_ok=True)
     ensure_debootstrap()
     mirror = host_mirror()
+    blog = lab.base / "build.log"
+    blog.write_text("")
     say(f"debootstrap --variant=minbase {SUITE} into {lab.root}")
-    run(["debootstrap", "--variant=minbase", SUITE, str(lab.root), mirror], quiet=True)
+    run(["debootstrap", "--variant=minbase", SUITE, str(lab.root), mirror], log=blog)
     say(f"debootstrap done in {time.monotonic() - t0:.0f} s")
     write(lab.root / "etc/apt/apt.conf.d/99privnum-lab",
           'Acquire::Check-Valid-Until "false";\nAPT::Install-Recommends "false";\n'
@@ -212,10 +227,10 @@ def _build(lab: Lab) -> None:
     say(f"apt-get install {' '.join(PACKAGES)} inside the root")
     mount_into(lab, ("proc",))
     try:
-        run(in_root(lab, ["apt-get", "update", "-q"]), quiet=True)
+        run(in_root(lab, ["apt-get", "update", "-q"]), log=blog)
         run(in_root(lab, ["apt-get", "install", "-y", "-q", "--no-install-recommends",
-                          *PACKAGES]), quiet=True)
-        run(in_root(lab, ["apt-get", "clean"]), quiet=True)
+                          *PACKAGES]), log=blog)
+        run(in_root(lab, ["apt-get", "clean"]), log=blog)
     finally:
         unmount_all(lab)
     version = subprocess.run(in_root(lab, ["dpkg-query", "-W", "-f=${Version}", "asterisk"]),

@@ -91,6 +91,7 @@ MODULES = (
     "cdr_custom.so",
 )
 
+TRUNK_PLACEHOLDER = "192.0.2.1:5060"
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
 _SECRET = re.compile(r"^[!-~]{8,128}$")  # printable ASCII, no space
@@ -124,7 +125,8 @@ class RenderOptions:
     dial_template: str = "PJSIP/{number}@trunk"
     """Dial string; ``{number}`` becomes ``${PRIVNUM_DIAL_NUMBER}``. Lab: ``PJSIP/{number}``."""
     trunk_host: str | None = None
-    """Carrier SIP host[:port]; renders the sample ``trunk`` endpoint. None: no trunk."""
+    """Carrier SIP host[:port] of the ``trunk`` endpoint. None: no trunk in lab mode (phones
+    given), else a sample trunk pointing at a documentation address."""
     lab_phones: tuple[LabPhone, ...] = ()
     system_name: str = "privnum"
     max_ring_seconds: int = 45
@@ -216,10 +218,15 @@ def values(o: RenderOptions) -> dict[str, str]:
     attempts = "".join(fill(_template("extensions-agi-attempt.tmpl"), {"hostport": hp})
                        for hp in o.fastagi).rstrip("\n")
     trunk = ""
-    if o.trunk_host:
-        host = o.trunk_host.split(":")[0]
+    trunk_host = o.trunk_host or ("" if o.lab_phones else TRUNK_PLACEHOLDER)
+    if trunk_host:
         trunk = fill(_template("pjsip-trunk.tmpl"),
-                     {"trunk_host": o.trunk_host, "trunk_match": host}).rstrip("\n")
+                     {"trunk_host": trunk_host, "trunk_match": trunk_host.split(":")[0]})
+        if not o.trunk_host:
+            trunk = (f"\n; SAMPLE ONLY: {TRUNK_PLACEHOLDER} is a documentation address "
+                     "(TEST-NET-1).\n; Render with your carrier's address (trunk_host) before use."
+                     + trunk)
+        trunk = trunk.rstrip("\n")
     phones = "".join(
         fill(_template("pjsip-phone.tmpl"),
              {"number": p.number, "password": p.password, "sip_bind": o.sip_bind})

@@ -263,6 +263,13 @@ def test_pjsip_lab_phones_and_production_trunk(tmp_path: Path) -> None:
     assert f"Dial(PJSIP/${{{cv.DIAL_NUMBER}}}@trunk,45," in dial
 
 
+def test_default_render_has_a_sample_trunk(tmp_path: Path) -> None:
+    render(RenderOptions(ami_secret="good-secret-1"), tmp_path)
+    pjsip = (tmp_path / "pjsip.conf").read_text()
+    assert "SAMPLE ONLY" in pjsip
+    assert "contact=sip:192.0.2.1:5060" in pjsip
+
+
 def test_no_placeholder_survives_rendering(rendered: Path) -> None:
     for path in rendered.iterdir():
         assert "@@" not in path.read_text(), path.name
