@@ -25,3 +25,5 @@ def register(app: typer.Typer) -> None:
     app.add_typer(_group("scripts.cli_pool"), name="pool")
     import_module("scripts.cli_api").register(app)  # top-level: api
     app.add_typer(_group("scripts.cli_tokens"), name="tokens")
+    import_module("scripts.cli_bindings").register(app)  # top-level: bind, switch-caller, release
+    app.add_typer(_group("scripts.cli_index"), name="index")

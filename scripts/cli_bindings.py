@@ -1,0 +1,95 @@
+"""``privnum bind``, ``privnum switch-caller``, ``privnum release``: top-level commands."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from routing.binding_views import BindingView
+from scripts.cli_support import fail, run, settings_of
+from scripts.wiring import buyer_cipher, open_database, utc_now
+from scripts.wiring_index import binding_store, open_index
+
+app = typer.Typer()
+ACTOR = "cli"
+
+
+def register(root: typer.Typer) -> None:
+    root.registered_commands.extend(app.registered_commands)
+
+
+def _show(b: BindingView, headline: str) -> None:
+    typer.echo(f"{headline}: dial {b.virtual_x} from {b.caller_a} to reach {b.buyer_masked} "
+               f"(order {b.order_id}, shop {b.shop_id})")
+    typer.echo(f"  binding {b.binding_id}  state {b.state.value}  "
+               f"expires {b.expires_at.isoformat(timespec='seconds')}")
+
+
+@app.command("bind")
+def bind(
+    ctx: typer.Context,
+    shop: Annotated[str, typer.Option("--shop", help="Shop id.")],
+    order: Annotated[str, typer.Option("--order", help="Order id.")],
+    caller: Annotated[str, typer.Option("--caller", help="Approved caller number A.")],
+    buyer: Annotated[str, typer.Option("--buyer", help="Buyer number B (never printed).")],
+    buyer_id: Annotated[str, typer.Option("--buyer-id", help="Platform buyer id.")] = "",
+    ttl: Annotated[int | None, typer.Option(
+        "--ttl", help="Validity in seconds (default: bindings.ttl_seconds, min 60).")] = None,
+    region: Annotated[str | None, typer.Option("--region", help="Preferred pool region.")] = None,
+) -> None:
+    """Issue a privacy number X for an order (the same one again while it is valid)."""
+    if ttl is not None and ttl < 60:
+        fail(f"--ttl must be at least 60 seconds, got {ttl}")
+    settings = settings_of(ctx)
+
+    async def work() -> None:
+        cipher = buyer_cipher(settings)
+        async with open_database(settings) as db, open_index(settings) as index:
+            got = await binding_store(settings, db, cipher, index).issue(
+                shop, order, buyer_id, caller, buyer, utc_now(),
+                ttl=None if ttl is None else timedelta(seconds=ttl), preferred_region=region,
+                actor=ACTOR)
+        _show(got, "issued" if got.created else "already issued")
+
+    run(work)
+
+
+@app.command("switch-caller")
+def switch_caller(
+    ctx: typer.Context,
+    binding: Annotated[str, typer.Argument(help="Binding id.")],
+    caller: Annotated[str, typer.Option("--caller", help="The new approved caller number.")],
+) -> None:
+    """Move a binding to another approved caller of the shop (keeps X when it can)."""
+    settings = settings_of(ctx)
+
+    async def work() -> None:
+        cipher = buyer_cipher(settings)
+        async with open_database(settings) as db, open_index(settings) as index:
+            got = await binding_store(settings, db, cipher, index).switch_caller(
+                binding, caller, actor=ACTOR, now=utc_now())
+        _show(got.binding, "switched, new X" if got.x_changed else "switched, same X")
+        if got.binding.binding_id != got.previous.binding_id:
+            typer.echo(f"  replaces binding {got.previous.binding_id}")
+
+    run(work)
+
+
+@app.command("release")
+def release(
+    ctx: typer.Context,
+    binding: Annotated[str, typer.Argument(help="Binding id.")],
+) -> None:
+    """End a binding before its expiry."""
+    settings = settings_of(ctx)
+
+    async def work() -> None:
+        cipher = buyer_cipher(settings)
+        async with open_database(settings) as db, open_index(settings) as index:
+            got = await binding_store(settings, db, cipher, index).release(
+                binding, actor=ACTOR, now=utc_now())
+        typer.echo(f"binding {got.binding_id}: {got.state.value}")
+
+    run(work)

@@ -1,0 +1,43 @@
+"""``privnum index``: the Redis hot index."""
+
+from __future__ import annotations
+
+import typer
+from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
+
+from routing.errors import ConfigurationError
+from scripts.cli_support import run, settings_of
+from scripts.wiring import open_database
+from scripts.wiring_index import open_index
+
+app = typer.Typer(help="Redis hot index.", no_args_is_help=True)
+
+
+@app.command("rebuild")
+def rebuild(
+    ctx: typer.Context,
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+) -> None:
+    """Restore every Redis key from SQL (the system of record) and drop stale ones."""
+    settings = settings_of(ctx)
+
+    async def work() -> None:
+        async with open_database(settings) as db, open_index(settings) as index:
+            if index is None:
+                raise ConfigurationError(
+                    "no Redis configured (set redis.url or PRIVNUM_REDIS__URL)")
+            await index.ping()
+            with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+                          disable=quiet, transient=True) as bar:
+                tasks: dict[str, TaskID] = {}
+
+                def progress(stage: str, done: int, total: int) -> None:
+                    if stage not in tasks:
+                        tasks[stage] = bar.add_task(stage, total=total or 1)
+                    bar.update(tasks[stage], completed=done if total else 1)
+
+                report = await index.rebuild(db, progress=progress)
+        typer.echo(f"index rebuilt: {report.bindings} active bindings, {report.shops} shops, "
+                   f"{report.callers} caller numbers; {report.removed} stale keys removed")
+
+    run(work)
