@@ -1,0 +1,218 @@
+"""Bindings issued per second on PostgreSQL + Redis at concurrency 32 across 2 processes.
+
+    python -m bench allocation [--quick] [--issues N] [--profile]
+
+Baseline in the same run: the floor transaction (one INSERT + COMMIT through the same
+``Database`` sessions, same concurrency and processes). Afterwards the active bindings are
+checked for duplicate (A, X), (B, X) and (shop, order) pairs: must be 0. Target >= 5 000/s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pyinstrument import Profiler
+from sqlalchemy import text
+
+from bench import seed
+from bench.agi_stack import seeded_stores
+from bench.common import REDIS_URL, RESULTS, ROOT, print_table, ratio, write_result
+from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.crypto import BuyerCipher, KeyRing
+from binding_store.db import Database
+from binding_store.redis_index import RedisIndex
+from routing.errors import PrivnumError
+
+NAME = "allocation"
+PROCESSES = 2
+
+_DUPLICATES = """
+SELECT
+ (SELECT count(*) FROM (SELECT 1 FROM bindings WHERE state = 'active'
+   GROUP BY caller_a, virtual_x HAVING count(*) > 1) d) AS ax,
+ (SELECT count(*) FROM (SELECT 1 FROM bindings WHERE state = 'active'
+   GROUP BY buyer_bidx, virtual_x HAVING count(*) > 1) d) AS bx,
+ (SELECT count(*) FROM (SELECT 1 FROM bindings WHERE state = 'active'
+   GROUP BY shop_id, order_id HAVING count(*) > 1) d) AS orders
+"""
+
+
+# ---- the worker process --------------------------------------------------------------------
+
+async def _worker(args: argparse.Namespace) -> dict[str, Any]:
+    cipher = BuyerCipher(KeyRing.load(Path(args.keys)))
+    db = Database(args.db, timeout=10.0, pool_size=args.tasks)
+    index = RedisIndex.from_url(REDIS_URL, prefix=args.prefix, timeout=5.0)
+    store = BindingStore(db, cipher, index=index, policy=BindingPolicy())
+    pop = seed.plan(args.pool, args.bindings)
+    rnd = random.Random(args.worker)
+    counter = 0
+    errors: dict[str, int] = {}
+
+    async def issue_one() -> None:
+        nonlocal counter
+        counter += 1
+        n = counter
+        a = rnd.choice(pop.callers)
+        try:
+            await store.issue(pop.caller_shop[a], f"w{args.worker}-{args.phase}-{n}",
+                              f"buyer{n}", a, f"+86135{args.worker}{args.phase_no}{n:06d}",
+                              datetime.now(UTC), actor="bench")
+        except PrivnumError as exc:
+            errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1
+
+    async def floor_one() -> None:
+        async with db.session() as s:
+            await s.execute(text("INSERT INTO bench_floor (worker) VALUES (:w)"),
+                            {"w": args.worker})
+            await s.commit()
+
+    op = issue_one if args.phase == "issue" else floor_one
+
+    async def loop(count: int) -> None:
+        for _ in range(count):
+            await op()
+
+    per_task = max(1, args.count // args.tasks)
+    await asyncio.gather(*(loop(2) for _ in range(args.tasks)))  # warm the pool
+    print("WARM", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    profiler = Profiler(interval=0.0005) if args.profile else None
+    if profiler:
+        profiler.start()
+    began = time.perf_counter()
+    cpu = time.process_time()
+    await asyncio.gather(*(loop(per_task) for _ in range(args.tasks)))
+    seconds = time.perf_counter() - began
+    cpu = time.process_time() - cpu
+    if profiler:
+        profiler.stop()
+        Path(args.profile).write_text(profiler.output_text(unicode=False, color=False))
+    await index.close()
+    await db.dispose()
+    return {"done": per_task * args.tasks, "seconds": seconds, "cpu": cpu, "errors": errors,
+            "retries": store.stats.retries, "issued": store.stats.issued}
+
+
+def worker_main(argv: list[str]) -> None:
+    p = argparse.ArgumentParser()
+    for name in ("--db", "--keys", "--prefix", "--phase", "--profile"):
+        p.add_argument(name, default="")
+    for name in ("--worker", "--tasks", "--count", "--pool", "--bindings", "--phase-no"):
+        p.add_argument(name, type=int, default=0)
+    print("RESULT " + json.dumps(asyncio.run(_worker(p.parse_args(argv)))), flush=True)
+
+
+# ---- the coordinator -----------------------------------------------------------------------
+
+async def _phase(phase: str, phase_no: int, env: dict[str, str], common: list[str],
+                 concurrency: int, count: int, profile: bool) -> dict[str, Any]:
+    procs = []
+    for w in range(PROCESSES):
+        argv = [sys.executable, "-m", "bench.allocation", "--worker", str(w), "--phase", phase,
+                "--phase-no", str(phase_no), "--tasks", str(concurrency // PROCESSES),
+                "--count", str(count // PROCESSES), *common]
+        if profile and w == 0:
+            argv += ["--profile", str(RESULTS / f"allocation_profile_{phase}.txt")]
+        procs.append(await asyncio.create_subprocess_exec(
+            *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env,
+            cwd=ROOT))
+    for proc in procs:
+        assert proc.stdout is not None
+        line = await proc.stdout.readline()
+        if line.strip() != b"WARM":
+            raise RuntimeError(f"allocation worker failed to start: {line!r}")
+    began = time.perf_counter()
+    for proc in procs:
+        assert proc.stdin is not None
+        proc.stdin.write(b"go\n")
+        await proc.stdin.drain()
+    outs = [await proc.communicate() for proc in procs]
+    wall = time.perf_counter() - began
+    results = []
+    for out, _ in outs:
+        for raw in out.splitlines():
+            if raw.startswith(b"RESULT "):
+                results.append(json.loads(raw[7:]))
+    if len(results) != PROCESSES:
+        raise RuntimeError("an allocation worker did not report")
+    done = sum(r["done"] for r in results)
+    errors: dict[str, int] = {}
+    for r in results:
+        for k, v in r["errors"].items():
+            errors[k] = errors.get(k, 0) + v
+    return {"phase": phase, "done": done, "wall_seconds": round(wall, 3),
+            "per_s": round(done / wall, 1), "cpu_ms_per_op": round(
+                sum(r["cpu"] for r in results) / max(1, done) * 1000, 3),
+            "retries": sum(r.get("retries", 0) for r in results), "errors": errors}
+
+
+async def run(issues: int = 6_000, concurrency: int = 32, pool_size: int = 1_000,
+              bindings: int = 10_000, profile: bool = False, quiet: bool = False
+              ) -> dict[str, Any]:
+    async with seeded_stores(pool_size, bindings, sqlite=False, tag="alloc") as stores:
+        env = stores.pg_env
+        db_url = env["PRIVNUM_DATABASE__URL"]
+        db = Database(db_url, timeout=30.0)
+        async with db.engine.begin() as conn:
+            await conn.execute(text("CREATE TABLE bench_floor (id bigserial primary key, "
+                                    "worker int, at timestamptz default now())"))
+        common = ["--db", db_url, "--keys", env["PRIVNUM_KEYS__FILE"],
+                  "--prefix", env["PRIVNUM_REDIS__PREFIX"], "--pool", str(pool_size),
+                  "--bindings", str(bindings)]
+        floor = await _phase("floor", 0, env, common, concurrency, issues, False)
+        issue = await _phase("issue", 1, env, common, concurrency, issues, profile)
+        async with db.engine.connect() as conn:
+            dup = (await conn.execute(text(_DUPLICATES))).one()
+            active = (await conn.execute(text(
+                "SELECT count(*) FROM bindings WHERE state = 'active'"))).scalar_one()
+        await db.dispose()
+    duplicates = {"ax": int(dup.ax), "bx": int(dup.bx), "orders": int(dup.orders)}
+    results: dict[str, Any] = {
+        "params": dict(issues=issues, concurrency=concurrency, processes=PROCESSES,
+                       pool_size=pool_size, seeded_bindings=bindings),
+        "floor": floor, "issue": issue, "active_bindings_after": int(active),
+        "duplicates": duplicates, "duplicate_pairs": sum(duplicates.values()),
+        "ratio_issue_to_floor": ratio(issue["per_s"], floor["per_s"]),
+        "targets": {"issued/s >= 5000": issue["per_s"] >= 5_000,
+                    "duplicates == 0": sum(duplicates.values()) == 0},
+    }
+    if not quiet:
+        print_table(f"Allocation: {issues:,} issues, C={concurrency} over {PROCESSES} processes"
+                    " (PostgreSQL + Redis)",
+                    ["phase", "ops/s", "CPU ms/op (clients)", "retries", "errors"],
+                    [["floor: INSERT+COMMIT", floor["per_s"], floor["cpu_ms_per_op"],
+                      floor["retries"], floor["errors"] or "-"],
+                     ["issue binding", issue["per_s"], issue["cpu_ms_per_op"],
+                      issue["retries"], issue["errors"] or "-"]])
+        print_table("checks", ["check", "value", "target"], [
+            ["issue / floor", results["ratio_issue_to_floor"], "-"],
+            ["issued/s", issue["per_s"], ">= 5,000"],
+            ["duplicate (A,X)/(B,X)/order pairs", results["duplicate_pairs"], "0"]])
+    write_result(NAME, results)
+    return results
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(prog="python -m bench allocation")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--issues", type=int)
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+    issues = args.issues or (640 if args.quick else 6_000)
+    return asyncio.run(run(issues=issues, profile=args.profile))
+
+
+if __name__ == "__main__":
+    if "--worker" in sys.argv:
+        worker_main(sys.argv[1:])
+    else:
+        main()
