@@ -38,8 +38,10 @@ def choose_caller(callers: list[CallerView], account_id: str) -> str:
 
 async def reveal(svc: ApiServices, who: Principal, order_id: str, body: RevealRequest,
                  now: datetime) -> RevealResponse:
-    if who.is_admin or who.account_id is None or who.shop_id is None or who.role is None:
+    if who.is_admin or who.account_id is None or who.shop_id is None:
         raise PermissionDenied("a reveal is made by a shop account (use its token)")
+    if who.role is None:  # the token's account does not exist: the shop never enabled
+        raise ServiceNotEnabled(f"shop {who.shop_id} has not enabled the privacy-number service")
     order_id = check_id("order", order_id)
     buyer_id = check_id("buyer", body.buyer_id)
     buyer = normalize(body.buyer_number, svc.default_region)

@@ -21,7 +21,7 @@ from api.schemas import (
 from routing.api_ports import Principal
 from routing.errors import PermissionDenied, ServiceNotEnabled
 from routing.model import AccountRole
-from routing.numbers import normalize
+from routing.numbers import normalize, normalize_mobile
 from routing.shop_views import BatchRow, InvalidInput, check_id
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["shops"])
@@ -99,8 +99,9 @@ async def add_caller(shop_id: ShopId, body: AddCallerRequest, svc: Services, who
     shop_id = check_id("shop", shop_id)
     main_only(who, shop_id, "change caller numbers")
     account_id = check_id("account", body.account_id) if body.account_id else None
+    number = normalize_mobile(body.number, svc.default_region)  # 422 before any write
     actor = await _actor_for(svc, who, shop_id)
-    view = await svc.callers.add(shop_id, body.number, actor=actor, now=svc.clock(),
+    view = await svc.callers.add(shop_id, number, actor=actor, now=svc.clock(),
                                  account_id=account_id)
     return CallerOut.of(view)
 
@@ -112,7 +113,7 @@ async def remove_caller(shop_id: ShopId, number: NumberPath, svc: Services, who:
                         ) -> CallerOut:
     shop_id = check_id("shop", shop_id)
     main_only(who, shop_id, "change caller numbers")
-    e164 = normalize(number)
+    e164 = normalize(number, svc.default_region)
     actor = await _actor_for(svc, who, shop_id)
     return CallerOut.of(await svc.callers.remove(shop_id, e164, actor=actor, now=svc.clock()))
 
