@@ -1,0 +1,74 @@
+"""Reveal counters on SQL (SQLite, PostgreSQL) and Redis: atomic, exact under concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from redis.asyncio import Redis
+
+from binding_store.db import Database
+from binding_store.reveal_counters import RedisRevealCounters, SqlRevealCounters
+from routing.api_ports import RevealCounters
+from routing.risk import RiskPolicy
+from tests.api.conftest import enable_shops, make_env, reveal_body
+
+NOW = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+RESET = NOW + timedelta(hours=10)
+
+
+@pytest.fixture(params=["sql", pytest.param("redis", marks=pytest.mark.redis)])
+async def counters(request: pytest.FixtureRequest, database: Database
+                   ) -> AsyncIterator[RevealCounters]:
+    if request.param == "sql":
+        yield SqlRevealCounters(database)
+        return
+    client: Redis[bytes] = Redis.from_url(request.getfixturevalue("redis_url"))
+    yield RedisRevealCounters(client, request.getfixturevalue("redis_prefix"))
+    await client.aclose()  # type: ignore[attr-defined]
+
+
+async def test_quota_is_exact_under_concurrency(counters: RevealCounters) -> None:
+    takes = await asyncio.gather(*(counters.take_quota("s1", "2026-11-28", 10, RESET)
+                                   for _ in range(40)))
+    assert sum(t.taken for t in takes) == 10
+    assert sorted(t.used for t in takes if t.taken) == list(range(1, 11))
+    assert all(t.used == 10 for t in takes if not t.taken)
+    assert await counters.quota_used("s1", "2026-11-28") == 10
+    assert await counters.quota_used("s1", "2026-11-29") == 0
+    await counters.give_back_quota("s1", "2026-11-28")
+    assert await counters.quota_used("s1", "2026-11-28") == 9
+    assert (await counters.take_quota("s1", "2026-11-28", 10, RESET)).taken
+    assert not (await counters.take_quota("s2", "2026-11-28", 0, RESET)).taken
+
+
+async def test_velocity_counts_every_hit(counters: RevealCounters) -> None:
+    hits = await asyncio.gather(*(counters.hit_velocity("a1", 7, RESET) for _ in range(25)))
+    assert sorted(hits) == list(range(1, 26))
+    assert await counters.hit_velocity("a1", 8, RESET) == 1
+    assert await counters.hit_velocity("a2", 7, RESET) == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.slow
+async def test_fifty_concurrent_plaintext_reveals_with_quota_ten(pg_database: Database,
+                                                                 tmp_path: Path) -> None:
+    env = await make_env(pg_database, tmp_path, policy=RiskPolicy(daily_plaintext_quota=10,
+                                                                  velocity_limit=1000),
+                         pool_size=60)
+    try:
+        await enable_shops(env)
+        responses = await asyncio.gather(*(
+            env.call("POST", f"/v1/orders/c-{i}/reveal", "main",
+                     json=reveal_body(f"+86139{i:08d}")) for i in range(50)))
+        assert all(r.status_code == 200 for r in responses), [r.text for r in responses][:3]
+        decisions = [r.json()["decision"] for r in responses]
+        assert decisions.count("plaintext") == 10
+        assert decisions.count("privacy") == 40
+        assert {r.json()["rule"] for r in responses if r.json()["decision"] == "privacy"} == {
+            "daily_quota"}
+    finally:
+        await env.client.aclose()
