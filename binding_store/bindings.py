@@ -363,8 +363,6 @@ class BindingStore:
             return
         try:
             await self._index.put([IndexEntry.of(row)], now=now)
-            await self._index.seed_states(row.shop_id, ServiceState.ENABLED.value,
-                                          row.caller_a, CallerStatus.APPROVED.value)
         except StoreUnavailable as exc:
             log.warning("binding %s committed but not indexed in Redis: %s", row.id, exc)
 

@@ -184,16 +184,6 @@ class RedisIndex:
         else:
             await self._call(lambda: self._redis.set(key, status))
 
-    async def seed_states(self, shop_id: str, shop_state: str, number: str, status: str) -> None:
-        """Set the two state keys only where absent (never overwrites a newer repository write)."""
-        async def work() -> None:
-            pipe = self._redis.pipeline(transaction=False)
-            pipe.set(self.shop_key(shop_id), shop_state, nx=True)
-            pipe.set(self.caller_key(shop_id, number), status, nx=True)
-            await pipe.execute()
-
-        await self._call(work)
-
     async def fetch_states(self, shop_ids: Sequence[str], callers: Sequence[tuple[str, str]]
                            ) -> tuple[list[str | None], list[str | None]]:
         """Shop states and caller statuses in one MGET (``None`` where a key is missing)."""

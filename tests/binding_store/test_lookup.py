@@ -85,6 +85,8 @@ async def test_redis_hit_answers_without_sql(database: Database, cipher: BuyerCi
     now = datetime.now(UTC)
     await seed(database, pool=[(X1, "", None)])
     issued = await store(database, cipher, index).issue("s1", "o1", "", A1, B1, now, actor="t")
+    await index.set_shop_state("s1", "enabled")  # written by the shop/caller repositories
+    await index.set_caller_status("s1", A1, "approved")
     no_sql = Database("postgresql+psycopg://nobody@127.0.0.1:1/none", timeout=0.5)
     try:
         lookup = StoreRouteLookup(no_sql, cipher, index=index)
@@ -111,7 +113,7 @@ async def test_redis_miss_or_unknown_state_reads_sql(database: Database, cipher:
     await seed(database, pool=[(X1, "", None)])
     await store(database, cipher, index).issue("s1", "o1", "", A1, B1, now, actor="t")
     lookup = StoreRouteLookup(database, cipher, index=index)
-    await index.set_caller_status("s1", A1, None)  # e.g. removed: SQL must answer
+    await index.set_shop_state("s1", "enabled")  # caller status key missing: SQL must answer
     (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
     assert lookup.sql_reads == 1 and seen.caller_status is CallerStatus.APPROVED
     assert (await lookup.find_for_call(A2, X1, now)).bindings == ()
