@@ -1,14 +1,13 @@
 """Audit events: appended in the same transaction as the change they describe.
 
 ``detail`` is stored as JSON. A value under a key that names a buyer (``buyer``, ``buyer_b``,
-...) is masked if it still looks like a number, so a careless caller cannot put a plaintext
+...) is masked if it holds seven or more digits, so a careless caller cannot put a plaintext
 buyer number at rest through this table.
 """
 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -34,7 +33,7 @@ POOL_IMPORTED = "pool.imported"
 POOL_STATE = "pool.state"
 KEYS_ROTATED = "keys.rotated"
 
-_DIGITS = re.compile(r"\d{5,}")
+_NUMBER_DIGITS = 7  # a string with this many digits may be a phone number
 _MAX_KIND = 32
 _MAX_ID = 64
 
@@ -44,7 +43,8 @@ def _scrub(value: Any, buyer: bool) -> Any:
         return {str(k): _scrub(v, buyer or "buyer" in str(k).lower()) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v, buyer) for v in value]
-    if buyer and isinstance(value, str) and _DIGITS.search(value):
+    if buyer and isinstance(value, str) and "****" not in value \
+            and sum(ch.isdigit() for ch in value) >= _NUMBER_DIGITS:
         return mask(value)
     if isinstance(value, datetime):
         return value.isoformat()

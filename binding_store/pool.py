@@ -146,11 +146,15 @@ class PoolRepository:
                 for n, (_, region) in pending.items() if n not in existing
             ]
             if values:
-                stmt = (postgresql.insert(PoolNumber) if self._db.dialect == "postgresql"
-                        else sqlite.insert(PoolNumber))
-                result = await session.execute(stmt.values(values).on_conflict_do_nothing())
-                count = getattr(result, "rowcount", -1)
-                tally.inserted += count if isinstance(count, int) and count >= 0 else len(values)
+                table = PoolNumber.metadata.tables[PoolNumber.__tablename__]
+                dialect_insert = (postgresql.insert if self._db.dialect == "postgresql"
+                                  else sqlite.insert)
+                stmt = dialect_insert(table).on_conflict_do_nothing().returning(table.c.number)
+                # executemany: one cached statement, sent in large batches by the driver layer.
+                inserted = (await session.execute(stmt, values)).scalars().all()
+                tally.inserted += len(inserted)
+                for number in set(pending) - existing - set(inserted):  # lost a race
+                    dups.append(ImportRowError(pending[number][0], number, "already in the pool"))
             await session.commit()
         pending.clear()
 
