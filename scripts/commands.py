@@ -27,3 +27,6 @@ def register(app: typer.Typer) -> None:
     app.add_typer(_group("scripts.cli_tokens"), name="tokens")
     import_module("scripts.cli_bindings").register(app)  # top-level: bind, switch-caller, release
     app.add_typer(_group("scripts.cli_index"), name="index")
+    app.add_typer(_group("scripts.cli_calls"), name="calls")
+    app.add_typer(_group("scripts.cli_cdr"), name="cdr")
+    app.add_typer(import_module("scripts.cli_cdr").ami_app, name="ami")
