@@ -1,0 +1,143 @@
+"""Migrations: an empty database upgrades to head on SQLite and PostgreSQL, 'alembic check'
+finds no drift, and the partial unique indexes exist (and bite) on both."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from alembic import command
+from sqlalchemy import create_engine, inspect, text
+from sqlalchemy.exc import IntegrityError
+
+from binding_store import migrate
+from binding_store.all_models import Base
+from binding_store.db import Database, sync_url
+from binding_store.models import Binding, PoolNumber, Shop
+from routing.errors import ConfigurationError, StoreUnavailable
+from tests.binding_store.shop_helpers import NOW, empty_pg_url
+
+__all__ = ["empty_pg_url"]
+
+PARTIAL = {"uq_active_ax": "state", "uq_active_bx": "state", "uq_active_order": "state",
+           "uq_accounts_main": "role"}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite+aiosqlite:///{tmp_path / 'sub' / 'privnum.db'}"
+    return str(request.getfixturevalue("empty_pg_url"))
+
+
+def _index_sql(url: str) -> dict[str, str]:
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            if engine.dialect.name == "sqlite":
+                rows = conn.execute(text("SELECT name, sql FROM sqlite_master "
+                                         "WHERE type = 'index' AND sql IS NOT NULL")).all()
+            else:
+                rows = conn.execute(text("SELECT indexname, indexdef FROM pg_indexes "
+                                         "WHERE schemaname = 'public'")).all()
+    finally:
+        engine.dispose()
+    return {str(name): str(sql) for name, sql in rows}
+
+
+def test_empty_database_upgrades_to_head_without_drift(empty_url: str) -> None:
+    assert migrate.current(empty_url) is None
+    assert migrate.upgrade(empty_url) == migrate.head()
+    assert migrate.current(empty_url) == migrate.head()
+    migrate.check(empty_url)  # alembic check: raises on any difference
+    assert migrate.drift(empty_url) == []
+    engine = create_engine(sync_url(empty_url))
+    try:
+        tables = set(inspect(engine).get_table_names())
+    finally:
+        engine.dispose()
+    assert set(Base.metadata.tables) <= tables
+    # Upgrading again is a no-op.
+    assert migrate.upgrade(empty_url) == migrate.head()
+
+
+def test_partial_unique_indexes_survive(empty_url: str) -> None:
+    migrate.upgrade(empty_url)
+    indexes = _index_sql(empty_url)
+    for name, column in PARTIAL.items():
+        sql = indexes[name].upper()
+        assert "UNIQUE" in sql and "WHERE" in sql and column.upper() in sql.split("WHERE")[1], \
+            indexes[name]
+
+
+async def test_partial_index_allows_released_but_not_two_active(empty_url: str) -> None:
+    migrate.upgrade(empty_url)
+    db = Database(empty_url, timeout=5.0)
+
+    def binding(i: int, state: str) -> Binding:
+        return Binding(id=f"b{i}", shop_id="s1", order_id=f"o{i}", caller_a="+8613800138000",
+                       virtual_x="+8617000000001", buyer_cipher=b"x", buyer_bidx=f"idx{i}",
+                       buyer_masked="139****0000", created_at=NOW,
+                       expires_at=NOW + timedelta(hours=24), state=state)
+
+    try:
+        async with db.session() as s:
+            s.add(Shop(id="s1", name="", created_at=NOW, updated_at=NOW))
+            s.add(PoolNumber(number="+8617000000001", region="", created_at=NOW))
+            await s.flush()
+            s.add_all([binding(1, "released"), binding(2, "expired"), binding(3, "active")])
+            await s.commit()
+        with pytest.raises(IntegrityError):
+            async with db.session() as s:
+                s.add(binding(4, "active"))  # same (A, X) as b3, both active
+                await s.commit()
+    finally:
+        await db.dispose()
+
+
+def test_check_reports_drift(empty_url: str) -> None:
+    migrate.upgrade(empty_url)
+    engine = create_engine(sync_url(empty_url))
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("DROP INDEX uq_active_bx"))
+    finally:
+        engine.dispose()
+    with pytest.raises(migrate.SchemaDrift, match="schema differs"):
+        migrate.check(empty_url)
+
+
+def test_check_on_an_old_database_says_upgrade(empty_url: str) -> None:
+    migrate.upgrade(empty_url, "0001_foundation")
+    with pytest.raises(migrate.SchemaDrift, match="privnum db upgrade"):
+        migrate.check(empty_url)
+
+
+def test_foundation_downgrades_to_empty(empty_url: str) -> None:
+    migrate.upgrade(empty_url, "0001_foundation")
+    command.downgrade(migrate.config(empty_url), "base")
+    engine = create_engine(sync_url(empty_url))
+    try:
+        assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    finally:
+        engine.dispose()
+
+
+async def test_a_database_built_without_migrations_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'made.db'}"
+    db = Database(url)
+    async with db.engine.begin() as conn:
+        await conn.run_sync(Base.metadata.create_all)
+    await db.dispose()
+    with pytest.raises(ConfigurationError, match="no migration history"):
+        migrate.upgrade(url)
+
+
+def test_unreachable_database_and_bad_url_are_one_line_errors() -> None:
+    with pytest.raises(StoreUnavailable, match="database unavailable"):
+        migrate.upgrade("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
+    with pytest.raises(ConfigurationError, match="invalid database URL"):
+        migrate.upgrade("not a url")
+    with pytest.raises(ConfigurationError, match="invalid database URL"):
+        migrate.current("nodriver+nothing://x/y")
