@@ -112,15 +112,18 @@ async def one_call(host: str, port: int, env: bytes, limit: float
 
 async def run_load(host: str, port: int, envs: Sequence[bytes],
                    expected: Sequence[str | None], concurrency: int,
-                   call_timeout: float = 10.0) -> LoadResult:
-    """Place ``len(envs)`` calls, at most ``concurrency`` at a time."""
-    result = LoadResult(calls=len(envs))
+                   call_timeout: float = 10.0, max_seconds: float | None = None) -> LoadResult:
+    """Place ``len(envs)`` calls, at most ``concurrency`` at a time; with ``max_seconds``,
+    stop starting new calls after that long (``calls`` then counts the calls started)."""
+    result = LoadResult(calls=0)
     next_index = 0
     want = [e.encode() if e else None for e in expected]
+    deadline = time.perf_counter() + max_seconds if max_seconds else float("inf")
 
     async def worker() -> None:
         nonlocal next_index
-        while next_index < len(envs):
+        while next_index < len(envs) and time.perf_counter() < deadline:
+            result.calls += 1
             i = next_index
             next_index += 1
             try:

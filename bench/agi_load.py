@@ -51,13 +51,14 @@ def summarize(label: str, res: LoadResult, server_cpu: float = 0.0) -> dict[str,
 
 async def server_variant(label: str, mode: str, env: dict[str, str], envs: list[bytes],
                          expected: list[str | None], concurrency: int, warmup: int,
-                         profile: Path | None = None) -> dict[str, Any]:
+                         profile: Path | None = None, max_seconds: float | None = None
+                         ) -> dict[str, Any]:
     async with agi_server(mode, env, profile=profile) as srv:
         if warmup:
             await run_load("127.0.0.1", srv.port, envs[:warmup], expected[:warmup], concurrency)
         cpu0 = proc_cpu_seconds(srv.pid)
         res = await run_load("127.0.0.1", srv.port, envs[warmup:], expected[warmup:],
-                             concurrency)
+                             concurrency, max_seconds=max_seconds)
         cpu = proc_cpu_seconds(srv.pid) - cpu0
     out = summarize(label, res, cpu)
     out["server_stats"] = srv.stats
@@ -99,13 +100,15 @@ def calls_for(stores: Stores, n: int, run_tag: str) -> tuple[list[bytes], list[s
     return envs, [seed.expected_actions(k) for k, _, _ in mix], kinds
 
 
-async def run(calls: int = 20_000, concurrency: int = 100, script_calls: int = 200,
+async def run(calls: int = 20_000, concurrency: int = 100, script_calls: int = 100,
               script_concurrency: int = 4, pool_size: int = 1_000, bindings: int = 10_000,
-              profile: bool = False, quiet: bool = False) -> dict[str, Any]:
+              profile: bool = False, quiet: bool = False, max_seconds: float | None = 60.0
+              ) -> dict[str, Any]:
     warmup = max(50, calls // 50)
     results: dict[str, Any] = {"params": dict(
         calls=calls, concurrency=concurrency, warmup=warmup, script_calls=script_calls,
-        script_concurrency=script_concurrency, pool_size=pool_size, bindings=bindings)}
+        script_concurrency=script_concurrency, pool_size=pool_size, bindings=bindings,
+        max_seconds_per_variant=max_seconds)}
     async with seeded_stores(pool_size, bindings) as stores:
         tag = f"r{os.getpid()}"
         variants = []
@@ -113,15 +116,17 @@ async def run(calls: int = 20_000, concurrency: int = 100, script_calls: int = 2
         results["call_mix"] = kinds
         floor_expected: list[str | None] = [None] * len(envs)
         variants.append(await server_variant("a: floor (no look-up)", "floor", stores.pg_env,
-                                             envs, floor_expected, concurrency, warmup))
+                                             envs, floor_expected, concurrency, warmup,
+                                             max_seconds=max_seconds))
         envs, expected, _ = calls_for(stores, warmup + calls, tag + "b")
         variants.append(await server_variant("b: privnum SQLite", "route", stores.sqlite_env,
-                                             envs, expected, concurrency, warmup))
+                                             envs, expected, concurrency, warmup,
+                                             max_seconds=max_seconds))
         envs, expected, _ = calls_for(stores, warmup + calls, tag + "c")
         prof = RESULTS / "agi_load_profile_c.txt" if profile else None
         variants.append(await server_variant("c: privnum PostgreSQL+Redis", "route",
                                              stores.pg_env, envs, expected, concurrency,
-                                             warmup, profile=prof))
+                                             warmup, profile=prof, max_seconds=max_seconds))
         envs, expected, _ = calls_for(stores, script_calls + 1, tag + "d")
         variants.append(await script_variant(stores.pg_env, envs, expected, script_concurrency))
     a, b, c, d = (v["calls_per_s"] for v in variants)
@@ -135,8 +140,8 @@ async def run(calls: int = 20_000, concurrency: int = 100, script_calls: int = 2
     results["wrong_action_total"] = sum(v["wrong_action"] for v in variants)
     if not quiet:
         print_table(
-            f"FastAGI routing: {calls:,} calls at C={concurrency} (d: {script_calls} calls at "
-            f"C={script_concurrency})",
+            f"FastAGI routing: up to {calls:,} calls (or {max_seconds or 0:g} s) per variant at "
+            f"C={concurrency} (d: {script_calls} calls at C={script_concurrency})",
             ["variant", "calls/s", "p50 ms", "p99 ms", "p99.9 ms", "call p99 ms",
              "srv CPU us/call", "lost", "wrong"],
             [[v["variant"], v["calls_per_s"], v["decision"]["p50_ms"], v["decision"]["p99_ms"],
@@ -157,13 +162,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--calls", type=int)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--script-calls", type=int)
+    parser.add_argument("--max-seconds", type=float, help="time cap per variant (default 60)")
     parser.add_argument("--profile", action="store_true",
                         help="pyinstrument profile of server c -> bench/results/")
     args = parser.parse_args(argv)
     calls = args.calls or (3_000 if args.quick else 20_000)
-    script_calls = args.script_calls or (30 if args.quick else 200)
+    script_calls = args.script_calls or (30 if args.quick else 100)
+    max_seconds = args.max_seconds or (15.0 if args.quick else 60.0)
     return asyncio.run(run(calls=calls, concurrency=args.concurrency,
-                           script_calls=script_calls, profile=args.profile))
+                           script_calls=script_calls, profile=args.profile,
+                           max_seconds=max_seconds))
 
 
 if __name__ == "__main__":

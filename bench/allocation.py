@@ -95,7 +95,8 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     cpu = time.process_time() - cpu
     if profiler:
         profiler.stop()
-        Path(args.profile).write_text(profiler.output_text(unicode=False, color=False))
+        Path(args.profile).write_text(  # noqa: ASYNC240 - after the measurement
+            profiler.output_text(unicode=False, color=False))
     await index.close()
     await db.dispose()
     return {"done": per_task * args.tasks, "seconds": seconds, "cpu": cpu, "errors": errors,

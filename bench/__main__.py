@@ -1,0 +1,74 @@
+"""``python -m bench [name ...] [--quick] [--clean]``: run benchmarks, print tables, write JSON.
+
+Names: agi_load, allocation, cdr_ingest, cdr_export, call_log_query, scaling (default: all;
+``cdr_*`` run only when those modules exist). ``--clean`` drops the cached call-log database.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import inspect
+import sys
+import time
+from types import ModuleType
+
+from bench.common import console, machine
+
+ORDER = ("agi_load", "allocation", "cdr_ingest", "cdr_export", "call_log_query", "scaling")
+OPTIONAL = ("cdr_ingest", "cdr_export")
+
+
+def run_main(module: ModuleType, argv: list[str]) -> None:
+    """``main(argv)`` when it takes arguments, else ``main()`` with ``sys.argv`` set."""
+    if inspect.signature(module.main).parameters:
+        module.main(argv)
+        return
+    saved = sys.argv
+    sys.argv = [f"bench {module.__name__}", *argv]
+    try:
+        module.main()
+    finally:
+        sys.argv = saved
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "-h" in args or "--help" in args:
+        console.print(__doc__)
+        return 0
+    if "--clean" in args:
+        from bench import call_log_query  # noqa: PLC0415 - only for this flag
+
+        call_log_query.clean()
+        console.print("dropped the cached call-log database")
+        return 0
+    quick = "--quick" in args
+    names = [a for a in args if not a.startswith("-")] or list(ORDER)
+    unknown = [n for n in names if n not in ORDER]
+    if unknown:
+        console.print(f"unknown benchmark(s): {', '.join(unknown)} (one of {', '.join(ORDER)})")
+        return 2
+    console.print(f"machine: {machine()}")
+    began = time.perf_counter()
+    failed = []
+    for name in names:
+        if name in OPTIONAL and importlib.util.find_spec(f"bench.{name}") is None:
+            console.print(f"[{name}] not present in this tree, skipped")
+            continue
+        module = importlib.import_module(f"bench.{name}")
+        console.rule(name)
+        t0 = time.perf_counter()
+        try:
+            run_main(module, ["--quick"] if quick else [])
+        except Exception as exc:
+            failed.append(name)
+            console.print(f"[{name}] failed: {type(exc).__name__}: {exc}")
+        console.print(f"[{name}] {time.perf_counter() - t0:.0f} s")
+    console.print(f"all done in {time.perf_counter() - began:.0f} s"
+                  + (f"; failed: {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

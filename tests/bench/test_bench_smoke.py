@@ -1,0 +1,62 @@
+"""Each benchmark's core at toy size: the result structure, and no losses or duplicates.
+
+No timing assertions: the figures themselves belong to ``python -m bench``, not to tests.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bench import agi_load, allocation, call_log_query, common, scaling
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
+
+
+@pytest.fixture(autouse=True)
+def _services(pg_url: str, redis_url: str, tmp_path: Path,
+              monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip (outside CI) where PostgreSQL or Redis is not reachable; results go to tmp."""
+    monkeypatch.setattr(common, "RESULTS", tmp_path)
+
+
+async def test_agi_load_toy() -> None:
+    result = await agi_load.run(calls=60, concurrency=8, script_calls=2, script_concurrency=1,
+                                pool_size=50, bindings=200, quiet=True, max_seconds=30)
+    assert [v["variant"][0] for v in result["variants"]] == ["a", "b", "c", "d"]
+    for variant in result["variants"]:
+        assert variant["lost"] == 0 and variant["wrong_action"] == 0
+        assert variant["completed"] > 0
+        assert {"p50_ms", "p99_ms", "p999_ms"} <= set(variant["decision"])
+    assert set(result["ratios"]) == {"b/a", "c/a", "c/d"}
+
+
+async def test_allocation_toy() -> None:
+    result = await allocation.run(issues=64, concurrency=4, pool_size=50, bindings=100,
+                                  quiet=True)
+    assert result["duplicate_pairs"] == 0
+    assert result["issue"]["done"] == 64 and not result["issue"]["errors"]
+    assert result["floor"]["done"] == 64
+    assert result["active_bindings_after"] == 100 + 64 + 2 * 4  # + 2 warm-up issues per task
+
+
+async def test_scaling_toy() -> None:
+    result = await scaling.run(calls=40, bindings=100, max_seconds=20, concurrency=(2, 8),
+                               pools=(50, 200), quiet=True)
+    assert len(result["cells"]) == 4
+    assert result["lost_total"] == 0 and result["wrong_action_total"] == 0
+    assert set(result["pool_ratio"]) == {"C=2", "C=8"}
+
+
+async def test_call_log_query_toy() -> None:
+    name = f"privnum_bench_t_{os.getpid()}"
+    try:
+        result = await call_log_query.run(rows=5_000, queries=5, quiet=True, db_name=name)
+        again = await call_log_query.run(rows=5_000, queries=5, quiet=True, db_name=name)
+    finally:
+        common.drop_pg_database(name)
+    assert result["table_cached"] is False and again["table_cached"] is True
+    assert result["rows_returned"] > 0
+    assert {"p50_ms", "p99_ms"} <= set(result["all_pages"])
