@@ -162,13 +162,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--calls", type=int)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--script-calls", type=int)
-    parser.add_argument("--max-seconds", type=float, help="time cap per variant (default 60)")
+    parser.add_argument("--max-seconds", type=float, help="time cap per variant (default 45)")
     parser.add_argument("--profile", action="store_true",
                         help="pyinstrument profile of server c -> bench/results/")
     args = parser.parse_args(argv)
     calls = args.calls or (3_000 if args.quick else 20_000)
     script_calls = args.script_calls or (30 if args.quick else 100)
-    max_seconds = args.max_seconds or (15.0 if args.quick else 60.0)
+    max_seconds = args.max_seconds or (15.0 if args.quick else 45.0)
     return asyncio.run(run(calls=calls, concurrency=args.concurrency,
                            script_calls=script_calls, profile=args.profile,
                            max_seconds=max_seconds))

@@ -77,9 +77,16 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
 
     op = issue_one if args.phase == "issue" else floor_one
 
-    async def loop(count: int) -> None:
+    deadline = float("inf")
+
+    async def loop(count: int) -> int:
+        done = 0
         for _ in range(count):
+            if time.perf_counter() >= deadline:
+                break
             await op()
+            done += 1
+        return done
 
     per_task = max(1, args.count // args.tasks)
     await asyncio.gather(*(loop(2) for _ in range(args.tasks)))  # warm the pool
@@ -89,8 +96,9 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     if profiler:
         profiler.start()
     began = time.perf_counter()
+    deadline = began + args.max_seconds if args.max_seconds else float("inf")
     cpu = time.process_time()
-    await asyncio.gather(*(loop(per_task) for _ in range(args.tasks)))
+    done = sum(await asyncio.gather(*(loop(per_task) for _ in range(args.tasks))))
     seconds = time.perf_counter() - began
     cpu = time.process_time() - cpu
     if profiler:
@@ -99,7 +107,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
             profiler.output_text(unicode=False, color=False))
     await index.close()
     await db.dispose()
-    return {"done": per_task * args.tasks, "seconds": seconds, "cpu": cpu, "errors": errors,
+    return {"done": done, "seconds": seconds, "cpu": cpu, "errors": errors,
             "retries": store.stats.retries, "issued": store.stats.issued}
 
 
@@ -109,18 +117,21 @@ def worker_main(argv: list[str]) -> None:
         p.add_argument(name, default="")
     for name in ("--worker", "--tasks", "--count", "--pool", "--bindings", "--phase-no"):
         p.add_argument(name, type=int, default=0)
+    p.add_argument("--max-seconds", type=float, default=0.0)
     print("RESULT " + json.dumps(asyncio.run(_worker(p.parse_args(argv)))), flush=True)
 
 
 # ---- the coordinator -----------------------------------------------------------------------
 
 async def _phase(phase: str, phase_no: int, env: dict[str, str], common: list[str],
-                 concurrency: int, count: int, profile: bool) -> dict[str, Any]:
+                 concurrency: int, count: int, profile: bool, max_seconds: float
+                 ) -> dict[str, Any]:
     procs = []
     for w in range(PROCESSES):
         argv = [sys.executable, "-m", "bench.allocation", "--worker", str(w), "--phase", phase,
                 "--phase-no", str(phase_no), "--tasks", str(concurrency // PROCESSES),
-                "--count", str(count // PROCESSES), *common]
+                "--count", str(count // PROCESSES), "--max-seconds", str(max_seconds),
+                *common]
         if profile and w == 0:
             argv += ["--profile", str(RESULTS / f"allocation_profile_{phase}.txt")]
         procs.append(await asyncio.create_subprocess_exec(
@@ -157,8 +168,8 @@ async def _phase(phase: str, phase_no: int, env: dict[str, str], common: list[st
 
 
 async def run(issues: int = 6_000, concurrency: int = 32, pool_size: int = 1_000,
-              bindings: int = 10_000, profile: bool = False, quiet: bool = False
-              ) -> dict[str, Any]:
+              bindings: int = 10_000, profile: bool = False, quiet: bool = False,
+              max_seconds: float = 30.0) -> dict[str, Any]:
     async with seeded_stores(pool_size, bindings, sqlite=False, tag="alloc") as stores:
         env = stores.pg_env
         db_url = env["PRIVNUM_DATABASE__URL"]
@@ -169,8 +180,9 @@ async def run(issues: int = 6_000, concurrency: int = 32, pool_size: int = 1_000
         common = ["--db", db_url, "--keys", env["PRIVNUM_KEYS__FILE"],
                   "--prefix", env["PRIVNUM_REDIS__PREFIX"], "--pool", str(pool_size),
                   "--bindings", str(bindings)]
-        floor = await _phase("floor", 0, env, common, concurrency, issues, False)
-        issue = await _phase("issue", 1, env, common, concurrency, issues, profile)
+        floor = await _phase("floor", 0, env, common, concurrency, issues, False, max_seconds)
+        issue = await _phase("issue", 1, env, common, concurrency, issues, profile,
+                             max_seconds)
         async with db.engine.connect() as conn:
             dup = (await conn.execute(text(_DUPLICATES))).one()
             active = (await conn.execute(text(
@@ -178,7 +190,8 @@ async def run(issues: int = 6_000, concurrency: int = 32, pool_size: int = 1_000
         await db.dispose()
     duplicates = {"ax": int(dup.ax), "bx": int(dup.bx), "orders": int(dup.orders)}
     results: dict[str, Any] = {
-        "params": dict(issues=issues, concurrency=concurrency, processes=PROCESSES,
+        "params": dict(issues_cap=issues, max_seconds=max_seconds, concurrency=concurrency,
+                       processes=PROCESSES,
                        pool_size=pool_size, seeded_bindings=bindings),
         "floor": floor, "issue": issue, "active_bindings_after": int(active),
         "duplicates": duplicates, "duplicate_pairs": sum(duplicates.values()),
