@@ -244,3 +244,19 @@ class AuditRecord:
     kind: str
     subject: str
     detail: dict[str, object]
+
+
+def parse_caller_status(value: str) -> CallerStatus:
+    try:
+        return CallerStatus(value.strip().lower())
+    except ValueError:
+        raise InvalidInput(f"invalid caller status {value[:20]!r}: use one of "
+                           f"{', '.join(s.value for s in CallerStatus)}") from None
+
+
+def parse_pool_state(value: str) -> PoolState:
+    try:
+        return PoolState(value.strip().lower())
+    except ValueError:
+        raise InvalidInput(f"invalid pool state {value[:20]!r}: use one of "
+                           f"{', '.join(s.value for s in PoolState)}") from None

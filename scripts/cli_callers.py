@@ -13,8 +13,13 @@ from rich.table import Table
 
 from binding_store.callers import MAX_BATCH_ROWS, CallerRepository
 from binding_store.shops import ShopRepository
-from routing.model import CallerStatus
-from routing.shop_views import BatchReport, BatchRow, CallerView, InvalidInput
+from routing.shop_views import (
+    BatchReport,
+    BatchRow,
+    CallerView,
+    InvalidInput,
+    parse_caller_status,
+)
 from scripts.cli_accounts import AsOpt, acting_account
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
@@ -63,14 +68,15 @@ def set_status(
     ctx: typer.Context,
     shop_id: str,
     number: str,
-    status: Annotated[CallerStatus, typer.Argument(case_sensitive=False)],
+    status: Annotated[str, typer.Argument(help="pending/approved/rejected/disabled")],
     actor: AsOpt = None,
 ) -> None:
     """Set a caller number's status (approved needs a reviewed phone)."""
     async def work() -> CallerView:
+        new = parse_caller_status(status)
         async with open_database(settings_of(ctx)) as db:
             who = await acting_account(db, shop_id, actor)
-            return await CallerRepository(db).set_status(shop_id, number, status, actor=who,
+            return await CallerRepository(db).set_status(shop_id, number, new, actor=who,
                                                          now=utc_now())
 
     caller = run(work)
@@ -81,13 +87,14 @@ def set_status(
 def list_(
     ctx: typer.Context,
     shop_id: str,
-    status: Annotated[CallerStatus | None, typer.Option(case_sensitive=False)] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
 ) -> None:
     """List a shop's caller numbers, the main number first."""
     async def work() -> list[CallerView]:
+        only = parse_caller_status(status) if status else None
         async with open_database(settings_of(ctx)) as db:
             await ShopRepository(db).get(shop_id)  # NotFound for an unknown shop
-            return await CallerRepository(db).list_callers(shop_id, status=status)
+            return await CallerRepository(db).list_callers(shop_id, status=only)
 
     table = Table("number", "status", "account", "main")
     for c in run(work):

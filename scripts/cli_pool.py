@@ -21,7 +21,13 @@ from rich.table import Table
 
 from binding_store.pool import DEFAULT_BATCH, PoolRepository
 from routing.model import PoolState
-from routing.shop_views import ImportReport, InvalidInput, PoolCounts, PoolNumberView
+from routing.shop_views import (
+    ImportReport,
+    InvalidInput,
+    PoolCounts,
+    PoolNumberView,
+    parse_pool_state,
+)
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
 
@@ -118,7 +124,7 @@ def _write_report(path: Path, result: ImportReport) -> None:
 @app.command("list")
 def list_(
     ctx: typer.Context,
-    state: Annotated[PoolState | None, typer.Option(case_sensitive=False)] = None,
+    state: Annotated[str | None, typer.Option(help="available/quarantined/retired")] = None,
     region: Annotated[str | None, typer.Option()] = None,
     limit: Annotated[int, typer.Option(min=0, max=100_000,
                                        help="Numbers to list (0: counts only).")] = 50,
@@ -126,10 +132,11 @@ def list_(
 ) -> None:
     """Counts by region and state, then the numbers (filtered)."""
     async def work() -> tuple[PoolCounts, list[PoolNumberView]]:
+        only = parse_pool_state(state) if state else None
         async with open_database(settings_of(ctx)) as db:
             repo = PoolRepository(db)
             counts = await repo.counts(region=region)
-            numbers = (await repo.list_numbers(state=state, region=region, limit=limit,
+            numbers = (await repo.list_numbers(state=only, region=region, limit=limit,
                                                offset=offset) if limit else [])
             return counts, numbers
 
@@ -156,13 +163,14 @@ def list_(
 def set_state(
     ctx: typer.Context,
     number: str,
-    state: Annotated[PoolState, typer.Argument(case_sensitive=False)],
+    state: Annotated[str, typer.Argument(help="available/quarantined/retired")],
     actor: Annotated[str, typer.Option("--actor", help="Who (audit log).")] = "cli",
 ) -> None:
     """Make a number available, quarantine it or retire it (bindings on it run to expiry)."""
     async def work() -> PoolNumberView:
         async with open_database(settings_of(ctx)) as db:
-            return await PoolRepository(db).set_state(number, state, actor=actor, now=utc_now())
+            return await PoolRepository(db).set_state(number, parse_pool_state(state),
+                                                      actor=actor, now=utc_now())
 
     view = run(work)
     Console().print(f"{view.number}: {view.state.value}", highlight=False)
