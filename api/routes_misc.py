@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from api.auth import Caller, Services, in_shop
 from api.metrics import CONTENT_TYPE
 from api.problems import responses
+from api.schemas import ID_PATTERN
 from api.schemas import CallRecordOut, CallsPage, Health, HealthCheck, VirtualCheck
 from api.services import ApiServices
 from routing.api_ports import CallLogPort, HealthProbe, HealthStatus
@@ -42,7 +43,7 @@ def _call_log(svc: ApiServices) -> CallLogPort:
     return svc.call_log
 
 
-ShopId = Annotated[str, Path(min_length=1, max_length=64)]
+ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
 Since = Annotated[datetime | None, Query(description="Start (default: until - 1 day); at most "
                                                      "30 days back; with a time zone.")]
 Until = Annotated[datetime | None, Query(description="End (default: now); with a time zone.")]

@@ -10,6 +10,7 @@ from fastapi.responses import JSONResponse
 from api import reveal as reveal_flow
 from api.auth import Caller, Services, owned
 from api.problems import responses
+from api.schemas import ID_PATTERN
 from api.schemas import (
     BindingOut,
     ClickToCallResponse,
@@ -26,7 +27,8 @@ from routing.model import CallerStatus
 from routing.numbers import normalize_mobile
 
 router = APIRouter(tags=["reveal and bindings"])
-OrderId = Annotated[str, Path(min_length=1, max_length=64, description="The platform order id.")]
+OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN,
+                                        description="The platform order id.")]
 BindingId = Annotated[str, Path(min_length=1, max_length=64, description="A binding id.")]
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Path
 
 from api.auth import Caller, Services, in_shop, main_only
 from api.problems import responses
+from api.schemas import ID_PATTERN
 from api.schemas import (
     AddCallerRequest,
     BatchRequest,
@@ -25,7 +26,8 @@ from routing.numbers import normalize, normalize_mobile
 from routing.shop_views import BatchRow, InvalidInput, check_id
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["shops"])
-ShopId = Annotated[str, Path(min_length=1, max_length=64, description="The shop id.")]
+ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN,
+                                       description="The shop id.")]
 NumberPath = Annotated[str, Path(min_length=1, max_length=32, description="A caller number.")]
 
 

@@ -11,6 +11,7 @@ from routing.binding_views import BindingView
 from routing.call_log_views import CallLogEntry
 from routing.shop_views import CallerView, ShopView
 
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 Number = Field(min_length=1, max_length=32, description="A phone number (E.164 or national).")
 
 
@@ -24,7 +25,7 @@ class EnableRequest(_In):
     main_phone: str | None = Field(default=None, min_length=1, max_length=32,
                                    description="Main account phone (first enablement only).")
     main_account_id: str | None = Field(
-        default=None, min_length=1, max_length=64,
+        default=None, min_length=1, max_length=64, pattern=ID_PATTERN,
         description="Main account id; only with the platform admin token.")
 
 
@@ -67,6 +68,7 @@ class CallerList(BaseModel):
 class AddCallerRequest(_In):
     number: str = Number
     account_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                   pattern=ID_PATTERN,
                                    description="The sub-account whose phone this is.")
 
 
@@ -96,7 +98,7 @@ class BatchResult(BaseModel):
 class RevealRequest(_In):
     buyer_number: str = Field(min_length=1, max_length=32,
                               description="The buyer's number as the order store gives it.")
-    buyer_id: str = Field(min_length=1, max_length=64)
+    buyer_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
     order_created_at: AwareDatetime | None = Field(
         default=None, description="When the order was placed (for the order-age rule).")
 

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
+import io
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import uvicorn
@@ -22,12 +24,15 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import distinct, func, select, text
 
+from agi.ami_connection import AmiUnavailable
+from agi.ami_listener import AmiListener
 from api.app import create_app
 from api.metrics import Metrics
 from api.services import ApiServices
 from binding_store.accounts import AccountRepository
 from binding_store.audit import AuditLog
 from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.call_log_query import CallLogQuery, export_rows, list_calls
 from binding_store.callers import CallerRepository
 from binding_store.db import Database
 from binding_store.models import Binding, PoolNumber
@@ -36,11 +41,22 @@ from binding_store.redis_index import RedisIndex
 from binding_store.reveal_counters import RedisRevealCounters, SqlRevealCounters
 from binding_store.shops import ShopRepository
 from binding_store.tokens import TokenStore
-from routing.api_ports import CallOriginator, HealthStatus, RevealCounters
+from routing.api_ports import (
+    CallOriginator,
+    ClickToCallUnavailable,
+    HealthProbe,
+    HealthStatus,
+    RevealCounters,
+)
+from routing.call_log_views import CallLogPage, LinkTemplates, resolve_window
+from routing.cdr import CdrEvent
+from routing.cdr_ports import Originator
 from routing.errors import StoreUnavailable
 from routing.model import PoolState
+from routing.numbers import national
 from routing.risk import load_policy
 from scripts import wiring
+from scripts.ami_service import listener_config
 from scripts.settings import Settings
 
 log = logging.getLogger("privnum.api")
@@ -68,6 +84,82 @@ class PoolAdapter:
             total = int(await session.scalar(in_service) or 0)
             used = int(await session.scalar(in_use) or 0)
         return used, total
+
+
+EXPORT_COLUMNS = ("started_at", "answered_at", "ended_at", "duration_seconds", "billsec",
+                  "direction", "outcome", "reason", "reason_text", "caller_number",
+                  "caller_masked", "virtual_number", "buyer_masked", "order_id", "binding_id",
+                  "order_link", "chat_link")
+
+
+class CallLogAdapter:
+    """``CallLogPort`` over the call-log engineer's query (``binding_store.call_log_query``)."""
+
+    def __init__(self, db: Database, links: LinkTemplates) -> None:
+        self._db = db
+        self._links = links
+
+    async def calls(self, shop_id: str, *, now: datetime, since: datetime | None,
+                    until: datetime | None, limit: int, cursor: str | None) -> CallLogPage:
+        query = CallLogQuery(shop_id=shop_id, since=since, until=until, limit=limit,
+                             cursor=cursor)
+        return await list_calls(self._db, query, now, self._links)
+
+    async def export_csv(self, shop_id: str, *, now: datetime, since: datetime | None,
+                         until: datetime | None) -> str:
+        """The shop's records in the window (same 30-day rule as the list), oldest first,
+        buyers masked."""
+        window = resolve_window(now, since, until)
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(EXPORT_COLUMNS)
+        async for row in export_rows(self._db, window.since, window.until, shop_id):
+            entry = self._links.entry(row.id, row.record)
+            r = row.record
+            writer.writerow([
+                r.start_utc.isoformat(), r.answer_utc.isoformat() if r.answer_utc else "",
+                r.end_utc.isoformat(), r.duration, r.billsec, r.direction or "", r.outcome,
+                r.reason, entry.reason_text, r.caller_a, r.caller_masked, r.virtual_x,
+                r.buyer_masked, r.order_id, r.binding_id, entry.order_link, entry.chat_link])
+        return out.getvalue()
+
+
+class AmiClickToCall:
+    """``CallOriginator`` over the AMI ``Originator`` (always ``Async: true``): ring A on the
+    channel the dialplan uses to reach numbers (``asterisk.dial_template``); when A answers,
+    the call enters ``privnum-inbound`` at exten X with caller ID A — routed (AGI decides
+    A → X → B) and logged like any dialled call."""
+
+    def __init__(self, originator: Originator, settings: Settings,
+                 context: str = "privnum-inbound") -> None:
+        self._originator = originator
+        self._template = settings.asterisk.dial_template
+        self._national = settings.agi.dial_format == "national"
+        self._context = context
+
+    async def click_to_call(self, *, caller_a: str, virtual_x: str, binding_id: str,
+                            timeout_seconds: int) -> str:
+        dial_a = national(caller_a) if self._national else caller_a
+        exten = national(virtual_x) if self._national else virtual_x
+        try:
+            return await self._originator.originate(
+                self._template.format(number=dial_a), context=self._context, exten=exten,
+                caller_id=f"<{dial_a}>", timeout_ms=timeout_seconds * 1000,
+                variables={"PRIVNUM_CLICK_BINDING": binding_id})
+        except AmiUnavailable as exc:
+            raise ClickToCallUnavailable(f"click-to-call unavailable: {exc}") from exc
+
+
+@dataclass
+class AmiProbe:
+    listener: AmiListener
+    name: str = "ami"
+    required: bool = False  # calls still route without AMI; only CDRs and click-to-call wait
+
+    async def check(self) -> HealthStatus:
+        ok = self.listener.connected.is_set()
+        return HealthStatus(name=self.name, ok=ok, required=self.required,
+                            detail="connected" if ok else "not connected")
 
 
 @dataclass
@@ -125,18 +217,17 @@ def counters_for(settings: Settings, db: Database, client: Redis[bytes] | None) 
 
 def build_services(settings: Settings, db: Database, *, redis: Redis[bytes] | None = None,
                    index: RedisIndex | None = None, metrics: Metrics | None = None,
-                   originator: CallOriginator | None = None) -> ApiServices:
+                   originator: CallOriginator | None = None,
+                   ami_probe: HealthProbe | None = None) -> ApiServices:
     """``ApiServices`` over the real stores (tests call this with their own database)."""
     cipher = wiring.buyer_cipher(settings)
     policy = BindingPolicy(default_ttl=_seconds(settings.bindings.ttl_seconds),
                            cooldown=_seconds(settings.bindings.cooldown_seconds),
                            number_region=settings.bindings.default_region)
-    probes: list[DatabaseProbe | RedisProbe | DisabledProbe] = [DatabaseProbe(db)]
+    probes: list[HealthProbe] = [DatabaseProbe(db)]
     probes.append(RedisProbe(redis) if redis is not None
                   else DisabledProbe("redis", "not configured"))
-    if originator is None:
-        probes.append(DisabledProbe("ami", "disabled" if not settings.ami.enabled
-                                    else "not connected to this process"))
+    probes.append(ami_probe or DisabledProbe("ami", "disabled"))
     return ApiServices(
         tokens=TokenStore(db),
         shops=ShopRepository(db),
@@ -146,7 +237,8 @@ def build_services(settings: Settings, db: Database, *, redis: Redis[bytes] | No
         pool=PoolAdapter(db, PoolRepository(db)),
         counters=counters_for(settings, db, redis),
         audit=AuditLog(db),
-        call_log=None,
+        call_log=CallLogAdapter(db, LinkTemplates(order=settings.call_log.order_link_template,
+                                                  chat=settings.call_log.chat_link_template)),
         originator=originator,
         health=tuple(probes),
         policy=load_policy(settings.risk_policy_file),
@@ -154,6 +246,7 @@ def build_services(settings: Settings, db: Database, *, redis: Redis[bytes] | No
         clock=wiring.utc_now,
         default_region=settings.bindings.default_region,
         max_body_bytes=settings.api.max_body_bytes,
+        click_to_call_ring_seconds=settings.asterisk.max_ring_seconds,
     )
 
 
@@ -161,21 +254,53 @@ def _seconds(value: int) -> timedelta:
     return timedelta(seconds=value)
 
 
+class _NoCdrs:
+    """The originate-only AMI connection subscribes to no events, so this never fills."""
+
+    async def write_batch(self, events: Sequence[CdrEvent], source: str = "ami") -> int:
+        return 0
+
+    async def close_orphans(self, now: datetime, grace_seconds: float) -> int:
+        return 0
+
+
+def originate_only_listener(settings: Settings) -> AmiListener:
+    """An AMI connection of the API's own for click-to-call (events off: CDRs stay with the
+    AMI listener companion); it reconnects and pings like the listener."""
+    config = replace(listener_config(settings), events="off")
+    return AmiListener(config, _NoCdrs())
+
+
 @asynccontextmanager
-async def api_stack(settings: Settings, metrics: Metrics | None = None
-                    ) -> AsyncIterator[ApiStack]:
+async def api_stack(settings: Settings, metrics: Metrics | None = None,
+                    originator: Originator | None = None) -> AsyncIterator[ApiStack]:
+    """The API's stores. With ``ami.enabled`` and no ``originator`` handed in, the API opens
+    an originate-only AMI connection of its own."""
     db = wiring.database(settings)
     client: Redis[bytes] | None = None
     index: RedisIndex | None = None
+    ami_task: asyncio.Task[None] | None = None
+    listener: AmiListener | None = None
     try:
+        if originator is None and settings.ami.enabled:
+            listener = originate_only_listener(settings)
+            ami_task = asyncio.create_task(listener.run(), name="api-ami")
+            originator = listener
         if settings.redis.url:
             timeout = settings.redis.timeout_seconds
             client = Redis.from_url(settings.redis.url, socket_timeout=timeout,
                                     socket_connect_timeout=timeout)
             index = RedisIndex(client, prefix=settings.redis.prefix, timeout=timeout)
-        services = build_services(settings, db, redis=client, index=index, metrics=metrics)
+        click = AmiClickToCall(originator, settings) if originator is not None else None
+        services = build_services(settings, db, redis=client, index=index, metrics=metrics,
+                                  originator=click,
+                                  ami_probe=AmiProbe(listener) if listener else None)
         yield ApiStack(services=services, database=db, redis=client)
     finally:
+        if listener is not None and ami_task is not None:
+            await listener.stop()
+            with contextlib.suppress(Exception):
+                await ami_task
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.aclose()  # type: ignore[attr-defined]
@@ -220,11 +345,13 @@ async def serve_app(app: FastAPI, sock: socket.socket, stop: asyncio.Event, *,
             await asyncio.wait_for(task, timeout=5)
 
 
-async def run_api(settings: Settings, stop: asyncio.Event) -> None:
-    """The HTTP API until ``stop`` is set (the ``privnum serve`` companion)."""
+async def run_api(settings: Settings, stop: asyncio.Event, *,
+                  originator: Originator | None = None, metrics: Metrics | None = None) -> None:
+    """The HTTP API until ``stop`` is set (the ``privnum serve`` companion). ``serve`` may hand
+    in the AMI listener (click-to-call) and the metrics object the AGI handler counts into."""
     sock = bind(settings.api.host, settings.api.port)
     try:
-        async with api_stack(settings) as stack:
+        async with api_stack(settings, metrics, originator) as stack:
             app = create_app(stack.services)
             log.info("privnum HTTP API on http://%s:%d", settings.api.host, settings.api.port)
             await serve_app(app, sock, stop, log_level=settings.log_level)
