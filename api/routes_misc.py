@@ -12,8 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from api.auth import Caller, Services, in_shop
 from api.metrics import CONTENT_TYPE
 from api.problems import responses
-from api.schemas import ID_PATTERN
-from api.schemas import CallRecordOut, CallsPage, Health, HealthCheck, VirtualCheck
+from api.schemas import ID_PATTERN, CallRecordOut, CallsPage, Health, HealthCheck, VirtualCheck
 from api.services import ApiServices
 from routing.api_ports import CallLogPort, HealthProbe, HealthStatus
 from routing.errors import PrivnumError

@@ -10,8 +10,8 @@ from fastapi.responses import JSONResponse
 from api import reveal as reveal_flow
 from api.auth import Caller, Services, owned
 from api.problems import responses
-from api.schemas import ID_PATTERN
 from api.schemas import (
+    ID_PATTERN,
     BindingOut,
     ClickToCallResponse,
     RevealRequest,

@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path
 
 from api.auth import Caller, Services, in_shop, main_only
 from api.problems import responses
-from api.schemas import ID_PATTERN
 from api.schemas import (
+    ID_PATTERN,
     AddCallerRequest,
     BatchRequest,
     BatchResult,
