@@ -9,19 +9,20 @@ import signal
 from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import text
 
 from agi.handlers import DecisionObserver, RouteHandler, RouteOptions
 from agi.server import FastAgiServer
+from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
 from routing.errors import StoreUnavailable
 from scripts import wiring
 from scripts.settings import Settings
+from scripts.wiring_index import open_index, route_lookup
 
 log = logging.getLogger("privnum.serve")
 
@@ -34,13 +35,6 @@ class RouteStack:
     handler: RouteHandler
 
 
-def redis_index(settings: Settings) -> RedisIndex | None:
-    if not settings.redis.url:
-        return None
-    return RedisIndex.from_url(settings.redis.url, prefix=settings.redis.prefix,
-                               timeout=settings.redis.timeout_seconds)
-
-
 def route_options(settings: Settings) -> RouteOptions:
     return RouteOptions(
         max_call_seconds=settings.agi.max_call_seconds,
@@ -51,45 +45,33 @@ def route_options(settings: Settings) -> RouteOptions:
     )
 
 
-async def check_schema(database: Database, settings: Settings) -> None:
-    """Refuse to start on a database without the schema: every call would fail closed."""
-    try:
-        async with database.session() as session:
-            await session.execute(text("SELECT 1 FROM bindings LIMIT 1"))
-    except StoreUnavailable:
-        raise
-    except Exception as exc:
-        raise StoreUnavailable(
-            f"database {wiring.safe_url(settings.database_url)} has no privnum schema: "
-            "run 'privnum db upgrade'"
-        ) from exc
+async def check_schema(database: Database) -> None:
+    """Refuse to start on a database without the schema: every call would fail closed.
+    (Run inside ``wiring.open_database``, which turns a missing table into a clear hint.)"""
+    async with database.session() as session:
+        await session.execute(text("SELECT 1 FROM bindings LIMIT 1"))
 
 
 @asynccontextmanager
 async def route_stack(settings: Settings, observe: DecisionObserver | None = None
                       ) -> AsyncIterator[RouteStack]:
     cipher = wiring.buyer_cipher(settings)  # a missing key file stops us here, clearly
-    database = wiring.database(settings)
-    index = redis_index(settings)
-    try:
-        await check_schema(database, settings)
-        if index is not None:
-            try:
-                await index.ping()
-            except StoreUnavailable as exc:
-                # Start anyway: look-ups fall back to SQL until Redis is back.
-                log.warning("redis index unavailable at start-up (%s); reading SQL", exc)
-        lookup = StoreRouteLookup(
-            database, cipher, index=index,
-            lookback=timedelta(days=settings.bindings.expired_lookback_days),
-        )
-        handler = RouteHandler(lookup, lookup, wiring.utc_now, route_options(settings), observe)
-        yield RouteStack(database, index, lookup, handler)
-    finally:
-        if index is not None:
-            with contextlib.suppress(Exception):
-                await index.close()
-        await database.dispose()
+    async with wiring.open_database(settings) as database, open_index(settings) as index:
+        await check_schema(database)
+        yield await _stack(settings, database, index, cipher, observe)
+
+
+async def _stack(settings: Settings, database: Database, index: RedisIndex | None,
+                 cipher: BuyerCipher, observe: DecisionObserver | None) -> RouteStack:
+    if index is not None:
+        try:
+            await index.ping()
+        except StoreUnavailable as exc:
+            # Start anyway: look-ups fall back to SQL until Redis is back.
+            log.warning("redis index unavailable at start-up (%s); reading SQL", exc)
+    lookup = route_lookup(settings, database, cipher, index)
+    handler = RouteHandler(lookup, lookup, wiring.utc_now, route_options(settings), observe)
+    return RouteStack(database, index, lookup, handler)
 
 
 def fastagi_server(settings: Settings, handler: RouteHandler) -> FastAgiServer:

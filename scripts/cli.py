@@ -41,3 +41,7 @@ def main() -> None:
             fail(str(exc))
         except typer.Exit as done:
             raise SystemExit(done.exit_code) from None
+
+
+if __name__ == "__main__":
+    main()

@@ -47,10 +47,13 @@ ensure_venv() {
   # Reinstall only when the dependency list changed: a second run starts in seconds.
   stamp="$VENV/.privnum-$extras-$(sha256sum "$PRIVNUM_ROOT/setup.cfg" | cut -c1-16)"
   if [ ! -e "$stamp" ]; then
-    say "installing privnum and its dependencies ($extras)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip >&2 || die "pip upgrade failed"
-    "$VENV/bin/python" -m pip install -q -e "$PRIVNUM_ROOT[$extras]" >&2 \
-      || die "installing privnum failed"
+    say "installing privnum and its dependencies ($extras); log: $RUN_DIR/pip.log"
+    mkdir -p "$RUN_DIR"
+    if ! { "$VENV/bin/python" -m pip install --upgrade pip \
+           && "$VENV/bin/python" -m pip install -e "$PRIVNUM_ROOT[$extras]"; } >"$RUN_DIR/pip.log" 2>&1; then
+      tail -n 20 "$RUN_DIR/pip.log" >&2
+      die "installing privnum failed (full log: $RUN_DIR/pip.log)"
+    fi
     rm -f "$VENV"/.privnum-"$extras"-*
     touch "$stamp"
   fi
