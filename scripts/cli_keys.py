@@ -120,7 +120,7 @@ async def _rotate(ctx: typer.Context, batch_size: int, resume: bool) -> Rotation
 
 def _progress() -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), console=Console(stderr=True), transient=False)
+                    TimeElapsedColumn(), console=Console(stderr=True), transient=True)
 
 
 async def _batches(db: Database, batch_size: int, after: str = ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, BinaryIO
 
 import typer
 from rich.console import Console
@@ -56,7 +56,7 @@ def import_(
 
     async def work() -> ImportReport:
         async with open_database(settings_of(ctx)) as db:
-            with file.open(encoding="utf-8-sig", newline="") as handle, _progress(quiet) as bar:
+            with file.open("rb") as handle, _progress(quiet) as bar:
                 task = bar.add_task(f"importing {file.name}", total=size or None)
                 return await PoolRepository(db).import_csv(
                     _decoded(handle, file), now=utc_now(), batch_size=batch_size,
@@ -74,20 +74,21 @@ def import_(
         raise typer.Exit(PARTIAL_EXIT)
 
 
-def _decoded(handle: TextIO, path: Path) -> Iterator[str]:
-    line_no = 0
-    try:
-        for line_no, line in enumerate(handle, start=1):  # noqa: B007
-            yield line
-    except UnicodeDecodeError:
-        raise InvalidInput(f"{path} line {line_no + 1}: not UTF-8 text "
-                           "(rows before it were imported)") from None
+def _decoded(handle: BinaryIO, path: Path) -> Iterator[str]:
+    """Lines decoded one by one, so a bad byte is reported with its real line number."""
+    for line_no, raw in enumerate(handle, start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(f"{path} line {line_no}: not UTF-8 text "
+                               "(rows before it were imported)") from None
+        yield line.removeprefix("\ufeff") if line_no == 1 else line
 
 
 def _progress(quiet: bool) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                     DownloadColumn(), TimeElapsedColumn(), console=Console(stderr=True),
-                    disable=quiet)
+                    transient=True, disable=quiet)
 
 
 def _print_report(result: ImportReport) -> None:
