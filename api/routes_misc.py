@@ -90,6 +90,11 @@ async def _probe(probe: HealthProbe) -> HealthStatus:
         return HealthStatus(name=probe.name, ok=False, detail=str(exc))
 
 
+@router.get("/livez", tags=["operations"], summary="Liveness: the process answers (no checks)")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
 @router.get("/healthz", response_model=Health, tags=["operations"],
             responses={503: {"description": "A required dependency is down",
                              "model": Health}},
