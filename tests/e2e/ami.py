@@ -54,9 +54,13 @@ class AmiClient:
         self.thread.start()
         self.send({"Action": "Login", "Username": self.user, "Secret": self.secret,
                    "Events": "on", "ActionID": "login"})
-        resp = self.wait(lambda m: m.get("ActionID") == "login", timeout, responses=True)
-        if resp.get("Response") != "Success":
-            raise AmiError(f"AMI login failed: {resp.get('Message')}")
+        try:
+            resp = self.wait(lambda m: m.get("ActionID") == "login", timeout, responses=True)
+            if resp.get("Response") != "Success":
+                raise AmiError(f"AMI login failed: {resp.get('Message')}")
+        except AmiError:
+            self.close()
+            raise
 
     def close(self) -> None:
         if self.sock is not None:

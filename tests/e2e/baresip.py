@@ -156,6 +156,9 @@ class BaresipUA:
                 raise BaresipError(f"{self.phone.name}: not registered to {self.registrar}")
             time.sleep(0.1)
 
+    def exit_code(self) -> int | None:
+        return None if self.proc is None else self.proc.poll()
+
     def stop(self) -> None:
         if self.proc is None:
             return
@@ -250,8 +253,10 @@ class BaresipUA:
                 left = deadline - time.monotonic()
                 if left <= 0 or self.inbox.closed:
                     seen = [e.get("type") for e in self.inbox.events]
-                    raise BaresipError(f"{self.phone.name}: none of {sorted(wanted)} within "
-                                       f"{timeout:.0f} s (pending events: {seen})")
+                    why = (f"ctrl_tcp closed, baresip exit code {self.exit_code()}"
+                           if self.inbox.closed else f"not within {timeout:.0f} s")
+                    raise BaresipError(f"{self.phone.name}: none of {sorted(wanted)}: {why} "
+                                       f"(pending events: {seen})")
                 self.inbox.cond.wait(left)
 
     def events_seen(self) -> list[dict[str, Any]]:

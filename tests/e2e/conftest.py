@@ -7,8 +7,10 @@ root, so there they run. The lab directory is ``$PRIVNUM_LAB_DIR`` (default
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,13 +19,15 @@ import pytest
 
 from scripts import asterisk_lab
 from tests.e2e.ami import AmiClient
-from tests.e2e.baresip import BaresipUA, Phone
+from tests.e2e.baresip import BaresipError, BaresipUA, Phone
 
 # Two FastAGI addresses so every call exercises the failover chain; tests bind responders here.
 AGI_PRIMARY = ("127.0.0.1", 45731)
 AGI_SECONDARY = ("127.0.0.1", 45732)
 SIP_PORT = int(os.environ.get("PRIVNUM_LAB_SIP_PORT", "5060"))
 AMI_PORT = int(os.environ.get("PRIVNUM_LAB_AMI_PORT", "5038"))
+
+LOCK_WAIT = 900.0  # seconds to wait for another e2e session on the same lab
 
 MERCHANT = "13800000001"
 BUYER = "13900000001"
@@ -60,10 +64,27 @@ class RunningLab:
 
 
 @pytest.fixture(scope="session")
-def asterisk_lab_running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningLab]:
+def asterisk_lab_running(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[RunningLab]:
     if os.geteuid() != 0:
         pytest.skip("the Asterisk lab needs root (debootstrap, chroot, mounts)")
     lab = asterisk_lab.lab_from_env()
+    lab.base.mkdir(parents=True, exist_ok=True)
+    # One e2e session per lab at a time: a second pytest run (another developer, another
+    # worktree) waits here instead of restarting Asterisk under the first one's calls.
+    lock = open(lab.base / ".e2e.lock", "w")  # noqa: SIM115 - held for the whole session
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                lock.close()
+                pytest.fail(f"another e2e session holds {lab.base / '.e2e.lock'}")
+            time.sleep(1)
+    request.addfinalizer(lock.close)
     asterisk_lab.build(lab)
     agi = (AGI_PRIMARY, AGI_SECONDARY)
     asterisk_lab.start(lab, asterisk_lab.StartOptions(
@@ -88,7 +109,10 @@ def phones(asterisk_lab_running: RunningLab) -> Iterator[Callable[..., BaresipUA
                              auto_answer=auto_answer),
                        registrar=f"127.0.0.1:{lab.sip_port}", log_dir=lab.log_dir)
         started.append(ua)
-        ua.start()
+        try:
+            ua.start()
+        except BaresipError as exc:  # one retry, reason logged; a second failure fails
+            ua.restart(f"start failed: {exc}")
         return ua
 
     yield make
