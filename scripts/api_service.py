@@ -255,7 +255,7 @@ def _seconds(value: int) -> timedelta:
 
 
 class _NoCdrs:
-    """The originate-only AMI connection subscribes to no events, so this never fills."""
+    """The originate-only AMI connection subscribes to no CDR events, so this never fills."""
 
     async def write_batch(self, events: Sequence[CdrEvent], source: str = "ami") -> int:
         return 0
@@ -265,9 +265,10 @@ class _NoCdrs:
 
 
 def originate_only_listener(settings: Settings) -> AmiListener:
-    """An AMI connection of the API's own for click-to-call (events off: CDRs stay with the
-    AMI listener companion); it reconnects and pings like the listener."""
-    config = replace(listener_config(settings), events="off")
+    """An AMI connection of the API's own for click-to-call: system events only (the login
+    waits for FullyBooted; CDRs stay with the AMI listener companion). It reconnects and pings
+    like the listener."""
+    config = replace(listener_config(settings), events="system")  # FullyBooted only
     return AmiListener(config, _NoCdrs())
 
 
