@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+import httpx
+from sqlalchemy import select, text
 
 from binding_store.models import AuditEvent
-from routing.risk import RiskPolicy
+from routing.risk import RiskPolicy, quota_period
 from tests.api.conftest import BUYER, Env, assert_problem, enable_shops, reveal_body
 
 
@@ -96,3 +97,23 @@ async def test_metrics_count_reveals_by_decision(ready: Env) -> None:
     health = (await env.client.get("/healthz")).json()
     assert health["status"] == "ok"
     assert {c["name"] for c in health["checks"]} == {"database", "redis", "ami"}
+
+
+async def test_failed_plaintext_audit_gives_the_quota_unit_back(ready: Env) -> None:
+    """No partial effect: if the audit write fails, the plaintext is not returned and the
+    quota unit taken for it is given back (the database really refuses the write here)."""
+    env = ready
+    env.services.policy = RiskPolicy(daily_plaintext_quota=5)
+    async with env.db.engine.begin() as conn:
+        await conn.execute(text("DROP TABLE audit_events"))
+    transport = httpx.ASGITransport(app=env.client._transport.app,  # type: ignore[attr-defined]
+                                    raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://privnum.test") as raw:
+        r = await raw.post("/v1/orders/o-1/reveal", json=reveal_body(), headers=env.auth("main"))
+    # SQLite reports a missing table as OperationalError (store unavailable), PostgreSQL as a
+    # programming error (internal): either way a problem, and nothing left behind.
+    assert_problem(r, r.status_code, {500: "internal_error", 503: "store_unavailable"}.get(
+        r.status_code, "?"))
+    assert BUYER.removeprefix("+86") not in r.text
+    day = quota_period(env.services.policy, "L1", env.clock.now).key
+    assert await env.services.counters.quota_used("shop-1", day) == 0

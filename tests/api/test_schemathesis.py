@@ -8,13 +8,19 @@ lazily; the seed data is written beforehand with a separate engine on the test's
 from __future__ import annotations
 
 import asyncio
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
 from schemathesis import Case
+from schemathesis.python.asgi import _get_portal as asgi_portal
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.app import create_app
@@ -39,6 +45,7 @@ from tests.api.conftest import (
     settings_for,
     x_number,
 )
+from tests.conftest import PG_URL, _libpq
 
 TOKENS: dict[str, str] = {}
 
@@ -65,16 +72,42 @@ async def _seed(url: str) -> dict[str, str]:
         await db.dispose()
 
 
-@pytest.fixture(scope="module")
-def api_schema(tmp_path_factory: pytest.TempPathFactory) -> Any:
+@contextmanager
+def _scratch_pg() -> Iterator[str]:
+    name = f"privnum_st_{os.getpid()}_{secrets.token_hex(3)}"
+    try:
+        admin = psycopg.connect(_libpq(PG_URL), autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        if os.environ.get("CI"):
+            raise
+        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{PG_URL.rpartition('/')[0]}/{name}"
+    finally:
+        with psycopg.connect(_libpq(PG_URL), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="module",
+                params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+               ) -> Iterator[Any]:
     tmp: Path = tmp_path_factory.mktemp("schemathesis")
-    url = f"sqlite+aiosqlite:///{tmp / 'privnum.db'}"
-    TOKENS.update(asyncio.run(_seed(url)))
-    db = Database(url, timeout=5.0)  # connects on first use, on schemathesis' loop
-    services = build_services(settings_for(tmp, url), db)
-    services.clock = Clock()
-    services.policy = RiskPolicy(velocity_limit=1000)
-    return schemathesis.openapi.from_asgi("/openapi.json", create_app(services))
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite+aiosqlite:///{tmp / 'privnum.db'}"
+        else:
+            url = stack.enter_context(_scratch_pg())
+        TOKENS.update(asyncio.run(_seed(url)))
+        db = Database(url, timeout=5.0)  # connects on first use, on schemathesis' loop
+        services = build_services(settings_for(tmp, url), db)
+        services.clock = Clock()
+        services.policy = RiskPolicy(velocity_limit=1000)
+        yield schemathesis.openapi.from_asgi("/openapi.json", create_app(services))
+        # The pooled connections live on schemathesis' event-loop thread: close them there.
+        asgi_portal().call(db.dispose)
 
 
 def _run_all(schema: Any, who: str, examples: int) -> list[str]:
