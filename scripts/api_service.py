@@ -14,7 +14,7 @@ import csv
 import io
 import logging
 import socket
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -52,7 +52,7 @@ from routing.call_log_views import CallLogPage, LinkTemplates, resolve_window
 from routing.cdr import CdrEvent
 from routing.cdr_ports import Originator
 from routing.errors import StoreUnavailable
-from routing.model import PoolState
+from routing.model import PoolState, RouteDecision
 from routing.numbers import national
 from routing.risk import load_policy
 from scripts import wiring
@@ -196,6 +196,18 @@ class DisabledProbe:
 
     async def check(self) -> HealthStatus:
         return HealthStatus(name=self.name, ok=True, detail=self.detail, required=False)
+
+
+def decision_observer(metrics: Metrics) -> Callable[[RouteDecision, float], None]:
+    """The AGI handler's ``observe`` hook counting into the API's metrics: calls by outcome
+    (reason code) and the AGI latency histogram. ``privnum serve`` builds one ``Metrics``, passes
+    this to ``route_stack(settings, observe=...)`` and the same object to ``run_api``."""
+
+    def observe(decision: RouteDecision, seconds: float) -> None:
+        metrics.call_routed(decision.reason.value)
+        metrics.agi_latency(seconds)
+
+    return observe
 
 
 # --- the stack -----------------------------------------------------------------------------------

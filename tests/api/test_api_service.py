@@ -9,9 +9,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from api.metrics import Metrics
 from binding_store import migrate
 from routing.errors import StoreUnavailable
-from scripts.api_service import bind, run_api
+from routing.model import Action, RouteDecision
+from routing.reasons import Reason
+from scripts.api_service import bind, decision_observer, run_api
 from tests.api.conftest import settings_for
 from tests.scripts.cli_helpers import Cli, one_line_error
 
@@ -74,3 +77,14 @@ def test_tokens_cli_issue_list_revoke(tmp_path: Path) -> None:
     one_line_error(cli("tokens", "revoke", "nope"), "not found")
     one_line_error(cli("tokens", "issue", "--admin", "--shop", "s1"), "either --admin")
     one_line_error(cli("tokens", "issue", "--shop", "s1"), "needs --shop and --account")
+
+
+def test_decision_observer_counts_calls_and_agi_latency() -> None:
+    metrics = Metrics()
+    observe = decision_observer(metrics)
+    observe(RouteDecision(action=Action.BRIDGE, reason=Reason.BRIDGED), 0.004)
+    observe(RouteDecision.reject(Reason.BINDING_EXPIRED, "+8617000000001"), 0.002)
+    text = metrics.render().decode()
+    assert 'privnum_calls_total{outcome="bridged"} 1.0' in text
+    assert 'privnum_calls_total{outcome="binding_expired"} 1.0' in text
+    assert "privnum_agi_latency_seconds_count 2.0" in text
