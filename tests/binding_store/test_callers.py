@@ -194,3 +194,14 @@ async def test_database_keeps_shop_numbers_unique(database: Database) -> None:
     await CallerRepository(database).add("s1", SUB_REVIEWED, actor="s1-main", now=NOW)
     await CallerRepository(database).add("s2", SUB_REVIEWED, actor="s2-main", now=NOW)
     assert (SUB_REVIEWED, "approved") in await _numbers(database, "s2")
+
+
+async def test_batch_size_is_bounded(database: Database) -> None:
+    from binding_store.callers import MAX_BATCH_ROWS
+    from routing.shop_views import InvalidInput
+
+    await enabled_shop(database)
+    rows = [BatchRow(i, SUB_REVIEWED) for i in range(MAX_BATCH_ROWS + 1)]
+    with pytest.raises(InvalidInput, match="at most"):
+        await CallerRepository(database).batch_add("s1", rows, actor="s1-main", now=NOW)
+    assert await _numbers(database) == [(MAIN_PHONE, "approved")]
