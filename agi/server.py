@@ -118,8 +118,11 @@ class FastAgiServer:
         command_timeout: float = 5.0,
         call_timeout: float = 30.0,
         logger: logging.Logger | None = None,
+        backlog: int = 1024,
     ) -> None:
         self._routes = MappingProxyType(dict(routes))
+        # Asterisk opens one connection per call; a burst must queue, not be refused.
+        self._backlog = backlog
         self._host = host
         self._port = port
         self._env_timeout = env_timeout
@@ -139,7 +142,8 @@ class FastAgiServer:
         if self._server is not None:
             raise RuntimeError("FastAgiServer already started")
         self._server = await asyncio.start_server(
-            self._on_connect, self._host, self._port, limit=STREAM_LIMIT
+            self._on_connect, self._host, self._port, limit=STREAM_LIMIT,
+            backlog=self._backlog,
         )
         self._log.info("agi server listening on %s", ", ".join(self.addresses))
 

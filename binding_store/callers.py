@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from binding_store import audit
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber
+from binding_store.redis_index import RedisIndex, publish_state
 from binding_store.shops import require_admin, require_enabled
 from routing.errors import Conflict, InvalidNumber, NotFound, NotMobileNumber
 from routing.model import AccountRole, CallerStatus
@@ -34,7 +36,7 @@ from routing.shop_views import (
     InvalidInput,
 )
 
-MAX_BATCH_ROWS = 10_000
+MAX_BATCH_ROWS = 5_000  # one transaction; stays well inside the session time limit
 _RAW_ECHO = 32
 
 
@@ -89,17 +91,33 @@ async def _shop_state(session: AsyncSession, shop_id: str) -> _ShopState:
     return _ShopState(subs, numbers)
 
 
+def _insert_stmt(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING number: what landed comes back."""
+    table = CallerNumber.metadata.tables[CallerNumber.__tablename__]
+    make = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return make(table).on_conflict_do_nothing().returning(table.c.number)
+
+
 async def _insert_caller(session: AsyncSession, dialect: str, values: dict[str, object]) -> bool:
     """Insert unless (shop, number) exists already (a concurrent add); True if inserted."""
-    stmt = (postgresql.insert(CallerNumber) if dialect == "postgresql"
-            else sqlite.insert(CallerNumber))
-    result = await session.execute(stmt.values(**values).on_conflict_do_nothing())
-    return bool(getattr(result, "rowcount", 0))
+    return bool(await _insert_callers(session, dialect, [values]))
+
+
+async def _insert_callers(session: AsyncSession, dialect: str,
+                          values: list[dict[str, object]]) -> set[str]:
+    if not values:
+        return set()
+    result = await session.execute(_insert_stmt(dialect), values)
+    return set(result.scalars().all())
 
 
 class CallerRepository:
-    def __init__(self, db: Database) -> None:
+    """Caller numbers of a shop. With an ``index``, every committed status change is pushed to
+    the call path's Redis index."""
+
+    def __init__(self, db: Database, index: RedisIndex | None = None) -> None:
         self._db = db
+        self._index = index
 
     async def list_callers(self, shop_id: str, *, status: CallerStatus | None = None
                    ) -> list[CallerView]:
@@ -149,6 +167,7 @@ class CallerRepository:
             await session.commit()
             row = await self._row(session, shop_id, e164)
         assert row is not None
+        await publish_state(self._index, shop_id, callers=[(e164, status.value)])
         return caller_view(row)
 
     async def batch_add(
@@ -162,29 +181,40 @@ class CallerRepository:
         """Batch enabling: only reviewed mobile numbers of this shop's sub-accounts, approved."""
         if len(rows) > MAX_BATCH_ROWS:
             raise InvalidInput(f"a batch holds at most {MAX_BATCH_ROWS} rows, got {len(rows)}")
-        results: list[BatchRowResult] = []
         async with self._db.session() as session:
             shop, _ = await require_admin(session, shop_id, actor)
             require_enabled(shop)
             state = await _shop_state(session, shop_id)
+            planned: list[tuple[BatchRow, BatchOutcome, str | None, Account | None]] = []
             for row in rows:
                 outcome, e164, owner = state.classify(row.number, row.account_id,
                                                       need_reviewed=True)
-                if outcome is BatchOutcome.OK and owner is not None and e164 is not None:
-                    values = _values(shop_id, e164, owner.id, CallerStatus.APPROVED, now)
-                    if await _insert_caller(session, self._db.dialect, values):
-                        audit.record(session, now=now, actor=actor, kind=audit.CALLER_ADDED,
-                                     shop_id=shop_id, subject=e164,
-                                     detail={"account": owner.id, "status": "approved",
-                                             "via": "batch", "line": row.line})
-                    else:
-                        outcome = BatchOutcome.DUPLICATE
                 if outcome is BatchOutcome.OK and e164 is not None:
                     state.taken.add(e164)  # a repeat later in the file is a duplicate
-                results.append(BatchRowResult(
-                    line=row.line, raw=row.number.strip()[:_RAW_ECHO], outcome=outcome,
-                    number=e164, account_id=owner.id if owner else row.account_id))
+                planned.append((row, outcome, e164, owner))
+            good = [(row, e164, owner) for row, outcome, e164, owner in planned
+                    if outcome is BatchOutcome.OK and e164 is not None and owner is not None]
+            # One statement for all good rows; a number a concurrent add took meanwhile is
+            # skipped by the database and reported as a duplicate.
+            inserted = await _insert_callers(session, self._db.dialect, [
+                _values(shop_id, e164, owner.id, CallerStatus.APPROVED, now)
+                for _, e164, owner in good])
+            for row, e164, owner in good:
+                if e164 in inserted:
+                    audit.record(session, now=now, actor=actor, kind=audit.CALLER_ADDED,
+                                 shop_id=shop_id, subject=e164,
+                                 detail={"account": owner.id, "status": "approved",
+                                         "via": "batch", "line": row.line})
             await session.commit()
+        results = []
+        for row, planned_outcome, e164, owner in planned:
+            lost_race = planned_outcome is BatchOutcome.OK and e164 not in inserted
+            results.append(BatchRowResult(
+                line=row.line, raw=row.number.strip()[:_RAW_ECHO],
+                outcome=BatchOutcome.DUPLICATE if lost_race else planned_outcome,
+                number=e164, account_id=owner.id if owner else row.account_id))
+        await publish_state(self._index, shop_id,
+                            callers=[(n, CallerStatus.APPROVED.value) for n in sorted(inserted)])
         return BatchReport(rows=tuple(results))
 
     async def remove(self, shop_id: str, number: str, *, actor: str, now: datetime
@@ -201,6 +231,7 @@ class CallerRepository:
                          shop_id=shop_id, subject=e164,
                          detail={"account": row.account_id, "status": row.status})
             await session.commit()
+        await publish_state(self._index, shop_id, callers=[(e164, None)])
         return view
 
     async def set_status(
@@ -223,7 +254,9 @@ class CallerRepository:
                 row.status = status.value
                 row.updated_at = now
                 await session.commit()
-            return caller_view(row)
+            view = caller_view(row)
+        await publish_state(self._index, shop_id, callers=[(e164, status.value)])
+        return view
 
     @staticmethod
     async def _row(session: AsyncSession, shop_id: str, e164: str) -> CallerNumber | None:

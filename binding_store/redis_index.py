@@ -6,13 +6,17 @@ Keys (all under ``prefix``):
   (binding id, shop, order, A, X, blind index, B's *ciphertext* in base64, expiry in epoch ms),
   expiring at the binding's expiry. A plaintext buyer number is never written.
 - ``{p}:shop:{shop}``: the shop's service state (``enabled`` ...).
-- ``{p}:caller:{shop}:{A}``: a caller number's status (``approved`` ...).
+- ``{p}:caller:{shop}:{A}``: a caller number's status (``approved`` ..., ``removed``).
 
 Who writes what: the binding store writes/deletes the binding keys around its SQL commits; the
-shop and caller repositories MUST call :meth:`RedisIndex.set_shop_state` and
-:meth:`RedisIndex.set_caller_status` after committing a change (``status=None`` deletes the
-key when a caller number is removed). A missing state key makes the call path read SQL, so
-an index that lags is slower, never wrong; ``privnum index rebuild`` reconciles everything.
+shop and caller repositories call :meth:`RedisIndex.set_shop_state` and
+:meth:`RedisIndex.set_caller_status` after committing a change (a removed caller number gets
+the tombstone ``removed``, never a bare delete, so a concurrent seed cannot resurrect an old
+``approved``). The call path seeds missing state keys from SQL (``SET NX``). State keys live
+``state_ttl`` seconds: should a repository's write be lost (Redis unreachable from it but not
+from the call path), a stale state outlives the change by at most that long. A missing state
+key makes the call path read SQL, so an index that lags is slower, never wrong;
+``privnum index rebuild`` reconciles everything.
 
 Every call is bounded by ``timeout``; Redis faults become ``StoreUnavailable`` here.
 """
@@ -22,6 +26,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -47,6 +52,41 @@ for _, k in ipairs(KEYS) do
 end
 return n
 """
+
+
+log = logging.getLogger(__name__)
+
+# One round trip for the call path: both binding keys and the shop/caller states they name.
+# (Reads keys it derives itself: fine on a standalone or replicated Redis, not on a cluster.)
+_LOOKUP = """
+local out = {false, false, false, false, false, false}
+for i = 1, 2 do
+  local v = redis.call('GET', KEYS[i])
+  if v then
+    out[i] = v
+    local d = cjson.decode(v)
+    out[1 + 2 * i] = redis.call('GET', ARGV[1] .. ':shop:' .. d['shop'])
+    out[2 + 2 * i] = redis.call('GET', ARGV[1] .. ':caller:' .. d['shop'] .. ':' .. d['a'])
+  end
+end
+return out
+"""
+
+REMOVED = "removed"
+DEFAULT_STATE_TTL = 300
+
+
+@dataclass(frozen=True)
+class IndexedPair:
+    """What the index holds for a call: each binding with its shop state and caller status
+    (``None`` where the index does not know)."""
+
+    ax: IndexEntry | None
+    ax_shop: str | None
+    ax_caller: str | None
+    bx: IndexEntry | None
+    bx_shop: str | None
+    bx_caller: str | None
 
 
 @dataclass(frozen=True)
@@ -93,16 +133,20 @@ def _ms(at: datetime) -> int:
 
 
 class RedisIndex:
-    def __init__(self, client: Redis[bytes], *, prefix: str, timeout: float) -> None:
+    def __init__(self, client: Redis[bytes], *, prefix: str, timeout: float,
+                 state_ttl: int = DEFAULT_STATE_TTL) -> None:
         self._redis = client
         self.prefix = prefix
         self.timeout = timeout
+        self.state_ttl = state_ttl
         self._forget_script = client.register_script(_FORGET)
+        self._lookup_script = client.register_script(_LOOKUP)
 
     @classmethod
-    def from_url(cls, url: str, *, prefix: str, timeout: float) -> RedisIndex:
+    def from_url(cls, url: str, *, prefix: str, timeout: float,
+                 state_ttl: int = DEFAULT_STATE_TTL) -> RedisIndex:
         client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
-        return cls(client, prefix=prefix, timeout=timeout)
+        return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl)
 
     async def close(self) -> None:
         await self._redis.aclose()  # type: ignore[attr-defined]
@@ -159,38 +203,44 @@ class RedisIndex:
                 self.bx_key(entry.buyer_bidx, entry.virtual_x)]
         await self._call(lambda: self._forget_script(keys=keys, args=[entry.binding_id]))
 
-    async def fetch_pair(self, caller: str, caller_bidx: str, virtual_x: str
-                         ) -> tuple[IndexEntry | None, IndexEntry | None]:
-        """The binding stored under (caller as A, X) and (caller as B, X): one MGET."""
+    async def lookup(self, caller: str, caller_bidx: str, virtual_x: str) -> IndexedPair:
+        """(caller as A, X) and (caller as B, X) with their states: one round trip."""
         keys = [self.ax_key(caller, virtual_x), self.bx_key(caller_bidx, virtual_x)]
-        raw = await self._mget(keys)
-        ax, bx = (IndexEntry.loads(v) if v is not None else None for v in raw)
-        return ax, bx
+
+        async def work() -> list[Any]:
+            return list(await self._lookup_script(keys=keys, args=[self.prefix]))
+
+        raw = await self._call(work)
+        ax_raw, bx_raw, *states = (raw + [None] * 6)[:6]
+        text = [v.decode() if isinstance(v, bytes) else v for v in states]
+        return IndexedPair(
+            ax=IndexEntry.loads(ax_raw) if ax_raw else None, ax_shop=text[0], ax_caller=text[1],
+            bx=IndexEntry.loads(bx_raw) if bx_raw else None, bx_shop=text[2], bx_caller=text[3])
 
     # -- shop and caller states -------------------------------------------------------------
     async def set_shop_state(self, shop_id: str, state: str | None) -> None:
-        """Call after committing a shop's service-state change (None deletes the key)."""
+        """Call after committing a shop's service-state change (None: the shop is gone)."""
         key = self.shop_key(shop_id)
-        if state is None:
-            await self._call(lambda: self._redis.delete(key))
-        else:
-            await self._call(lambda: self._redis.set(key, state))
+        await self._call(lambda: self._redis.set(key, state or REMOVED, ex=self.state_ttl))
 
     async def set_caller_status(self, shop_id: str, number: str, status: str | None) -> None:
         """Call after committing a caller number's status change; ``None`` when it is removed."""
         key = self.caller_key(shop_id, number)
-        if status is None:
-            await self._call(lambda: self._redis.delete(key))
-        else:
-            await self._call(lambda: self._redis.set(key, status))
+        await self._call(lambda: self._redis.set(key, status or REMOVED, ex=self.state_ttl))
 
-    async def fetch_states(self, shop_ids: Sequence[str], callers: Sequence[tuple[str, str]]
-                           ) -> tuple[list[str | None], list[str | None]]:
-        """Shop states and caller statuses in one MGET (``None`` where a key is missing)."""
-        keys = [self.shop_key(s) for s in shop_ids] + [self.caller_key(s, n) for s, n in callers]
-        raw = await self._mget(keys)
-        values = [v.decode() if isinstance(v, bytes) else v for v in raw]
-        return values[:len(shop_ids)], values[len(shop_ids):]
+    async def seed_states(self, shops: Sequence[tuple[str, str]],
+                          callers: Sequence[tuple[str, str, str]]) -> None:
+        """Fill missing state keys from SQL (``SET NX``: never over a repository's write)."""
+        async def work() -> None:
+            pipe = self._redis.pipeline(transaction=False)
+            for shop_id, state in shops:
+                pipe.set(self.shop_key(shop_id), state, nx=True, ex=self.state_ttl)
+            for shop_id, number, status in callers:
+                pipe.set(self.caller_key(shop_id, number), status, nx=True, ex=self.state_ttl)
+            await pipe.execute()
+
+        if shops or callers:
+            await self._call(work)
 
     # -- rebuild ----------------------------------------------------------------------------
     async def rebuild(self, database: Database, *, now: datetime | None = None,
@@ -227,7 +277,7 @@ class RedisIndex:
         async def work() -> None:
             pipe = self._redis.pipeline(transaction=False)
             for key, value in items:
-                pipe.set(key, value)
+                pipe.set(key, value, ex=self.state_ttl)
             await pipe.execute()
 
         await self._call(work)
@@ -271,3 +321,20 @@ class RedisIndex:
                 yield keys
             if cursor == 0:
                 return
+
+
+async def publish_state(index: RedisIndex | None, shop_id: str, *,
+                        shop_state: str | None = None,
+                        callers: Sequence[tuple[str, str | None]] = ()) -> None:
+    """Push states a repository has just committed (best effort: a failure is logged and is
+    bounded by the keys' lifetime, see the module notes)."""
+    if index is None:
+        return
+    try:
+        if shop_state is not None:
+            await index.set_shop_state(shop_id, shop_state)
+        for number, status in callers:
+            await index.set_caller_status(shop_id, number, status)
+    except StoreUnavailable as exc:
+        log.warning("state change of shop %s not pushed to Redis (%s); the call path may see "
+                    "the old state for up to %d s", shop_id, exc, index.state_ttl)

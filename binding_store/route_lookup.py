@@ -13,10 +13,9 @@ import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from binding_store import models as m
+from binding_store.attempt_writer import attempt_row, write_attempts
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.redis_index import IndexEntry, RedisIndex
@@ -63,7 +62,9 @@ class StoreRouteLookup:
                     self.index_hits += 1
                     return found
         self.sql_reads += 1
-        return await self._from_sql(caller_e164, bidx, x_e164, now)
+        context = await self._from_sql(caller_e164, bidx, x_e164, now)
+        await self._seed(context)
+        return context
 
     # -- Redis ------------------------------------------------------------------------------
     def _index_usable(self) -> bool:
@@ -81,29 +82,36 @@ class StoreRouteLookup:
 
     async def _from_index(self, index: RedisIndex, caller: str, bidx: str, x: str,
                           now: datetime) -> CallContext | None:
-        ax, bx = await index.fetch_pair(caller, bidx, x)
-        matches: list[tuple[IndexEntry, Direction]] = []
+        pair = await index.lookup(caller, bidx, x)
+        found: list[tuple[IndexEntry, Direction, str | None, str | None]] = []
+        ax, bx = pair.ax, pair.bx
         if ax is not None and ax.caller_a == caller and ax.virtual_x == x and now < ax.expires_at:
-            matches.append((ax, Direction.MERCHANT))
+            found.append((ax, Direction.MERCHANT, pair.ax_shop, pair.ax_caller))
         if (bx is not None and bx.buyer_bidx == bidx and bx.virtual_x == x
                 and now < bx.expires_at and (ax is None or bx.binding_id != ax.binding_id)):
-            matches.append((bx, Direction.CALLBACK))
-        if not matches:
-            return None
-        shops, callers = await index.fetch_states(
-            [e.shop_id for e, _ in matches], [(e.shop_id, e.caller_a) for e, _ in matches])
-        if any(v is None for v in shops) or any(v is None for v in callers):
-            return None  # states unknown to the index: let SQL answer
+            found.append((bx, Direction.CALLBACK, pair.bx_shop, pair.bx_caller))
+        if not found or any(shop is None or status is None for _, _, shop, status in found):
+            return None  # a miss, or states unknown to the index: SQL answers (and seeds them)
         bindings = tuple(
             RouteBinding(
                 binding_id=e.binding_id, shop_id=e.shop_id, order_id=e.order_id,
                 caller_a=e.caller_a, virtual_x=e.virtual_x,
                 buyer_b=self._cipher.decrypt(e.buyer_cipher), expires_at=e.expires_at,
                 state=BindingState.ACTIVE, matched_as=direction,
-                shop_service=_service(shop_state), caller_status=_status(caller_status))
-            for (e, direction), shop_state, caller_status in zip(matches, shops, callers,
-                                                                   strict=True))
+                shop_service=_service(shop), caller_status=_status(status))
+            for e, direction, shop, status in found)
         return CallContext(x_in_pool=True, bindings=bindings)
+
+    async def _seed(self, context: CallContext) -> None:
+        """After a SQL read, put the states it saw into the index so the next call hits."""
+        if self._index is None or not self._index_usable() or not context.bindings:
+            return
+        shops = {(b.shop_id, b.shop_service.value) for b in context.bindings}
+        callers = {(b.shop_id, b.caller_a, b.caller_status.value) for b in context.bindings}
+        try:
+            await self._index.seed_states(sorted(shops), sorted(callers))
+        except StoreUnavailable as exc:
+            self._index_failed(exc)
 
     # -- SQL --------------------------------------------------------------------------------
     async def _from_sql(self, caller: str, bidx: str, x: str, now: datetime) -> CallContext:
@@ -136,19 +144,8 @@ class StoreRouteLookup:
 
     # -- call log ---------------------------------------------------------------------------
     async def record(self, attempt: CallAttempt) -> None:
-        values = dict(
-            system_name=attempt.system_name, uniqueid=attempt.uniqueid,
-            linkedid=attempt.linkedid, at=attempt.at, caller_masked=attempt.caller_masked,
-            caller_a=attempt.caller_a, virtual_x=attempt.virtual_x,
-            action=attempt.action.value, reason=attempt.reason.value,
-            direction=attempt.direction.value if attempt.direction is not None else None,
-            binding_id=attempt.binding_id, shop_id=attempt.shop_id, order_id=attempt.order_id)
-        insert = pg_insert if self._db.dialect == "postgresql" else sqlite_insert
-        statement = insert(m.CallAttempt).values(**values).on_conflict_do_nothing(
-            index_elements=["system_name", "uniqueid"])
-        async with self._db.session() as s:
-            await s.execute(statement)
-            await s.commit()
+        """One attempt, written now (the serving path batches with ``AttemptWriter``)."""
+        await write_attempts(self._db, [attempt_row(attempt)])
 
 
 def _service(value: str | None) -> ServiceState:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from binding_store import audit
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber, Shop
+from binding_store.redis_index import RedisIndex, publish_state
 from routing.errors import Conflict, NotFound, PermissionDenied, ServiceNotEnabled
 from routing.model import AccountRole, CallerStatus, ServiceState
 from routing.numbers import normalize_mobile
@@ -79,8 +80,12 @@ async def view_of(session: AsyncSession, shop: Shop) -> ShopView:
 
 
 class ShopRepository:
-    def __init__(self, db: Database) -> None:
+    """Shops and their service state. With an ``index``, every committed state change is
+    pushed to the call path's Redis index."""
+
+    def __init__(self, db: Database, index: RedisIndex | None = None) -> None:
         self._db = db
+        self._index = index
 
     async def get(self, shop_id: str) -> ShopView:
         async with self._db.session() as session:
@@ -113,10 +118,16 @@ class ShopRepository:
         shop_id = check_id("shop", shop_id)
         main_account_id = check_id("account", main_account_id)
         try:
-            return await self._enable(shop_id, now=now, main_account_id=main_account_id,
-                                      main_phone=main_phone, agreement_version=agreement_version,
-                                      accepted_by=accepted_by, name=name, level=level,
-                                      main_name=main_name)
+            result = await self._enable(shop_id, now=now, main_account_id=main_account_id,
+                                        main_phone=main_phone,
+                                        agreement_version=agreement_version,
+                                        accepted_by=accepted_by, name=name, level=level,
+                                        main_name=main_name)
+            if result.changed:
+                main = result.shop.main_phone
+                await publish_state(self._index, shop_id, shop_state=ServiceState.ENABLED.value,
+                                    callers=[(main, CallerStatus.APPROVED.value)] if main else ())
+            return result
         except IntegrityError:
             # A concurrent enablement won the race; report its result if it is the same shop.
             shop = await self.get(shop_id)
@@ -195,7 +206,9 @@ class ShopRepository:
                 audit.record(session, now=now, actor=actor, kind=audit.SHOP_DISABLED,
                              shop_id=shop_id, subject=shop_id)
                 await session.commit()
-            return await view_of(session, shop)
+            view = await view_of(session, shop)
+        await publish_state(self._index, shop_id, shop_state=view.service_state.value)
+        return view
 
     async def reenable(self, shop_id: str, *, actor: str, now: datetime) -> ShopView:
         """Switch a disabled shop back on (its agreement and callers are kept). Idempotent."""
@@ -209,7 +222,9 @@ class ShopRepository:
                 audit.record(session, now=now, actor=actor, kind=audit.SHOP_REENABLED,
                              shop_id=shop_id, subject=shop_id)
                 await session.commit()
-            return await view_of(session, shop)
+            view = await view_of(session, shop)
+        await publish_state(self._index, shop_id, shop_state=view.service_state.value)
+        return view
 
     async def set_level(self, shop_id: str, level: str, *, actor: str, now: datetime) -> ShopView:
         level = check_level(level)

@@ -10,6 +10,7 @@ from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberTyp
 from routing.errors import InvalidNumber, NotMobileNumber
 
 DEFAULT_REGION = "CN"
+_CN = "+86"  # E.164 prefix of the default region, for allocation-free hot paths
 _MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 # Caller-ID values Asterisk and carriers use for a withheld or missing number.
 _ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable"})
@@ -53,6 +54,8 @@ def try_normalize(raw: str | None, region: str = DEFAULT_REGION) -> str | None:
 
 def national(e164: str) -> str:
     """The national significant number of an E.164 number (what a CN trunk dials)."""
+    if e164.startswith(_CN) and e164[1:].isdigit():
+        return e164[len(_CN):]  # the hot path: no parse for the home country
     return str(phonenumbers.parse(e164, None).national_number)
 
 
@@ -63,7 +66,9 @@ def mask(number: str) -> str:
     last four digits of the national number.
     """
     digits = "".join(ch for ch in number if ch.isdigit())
-    if number.startswith("+"):
+    if number.startswith(_CN) and number[1:].isdigit():
+        digits = number[len(_CN):]
+    elif number.startswith("+"):
         with contextlib.suppress(NumberParseException):
             digits = str(phonenumbers.parse(number, None).national_number)
     elif digits.startswith("0086"):

@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from agi.handlers import DecisionObserver, RouteHandler, RouteOptions
 from agi.server import FastAgiServer
+from binding_store.attempt_writer import AttemptWriter
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.redis_index import RedisIndex
@@ -32,6 +33,7 @@ class RouteStack:
     database: Database
     index: RedisIndex | None
     lookup: StoreRouteLookup
+    attempts: AttemptWriter
     handler: RouteHandler
 
 
@@ -58,7 +60,12 @@ async def route_stack(settings: Settings, observe: DecisionObserver | None = Non
     cipher = wiring.buyer_cipher(settings)  # a missing key file stops us here, clearly
     async with wiring.open_database(settings) as database, open_index(settings) as index:
         await check_schema(database)
-        yield await _stack(settings, database, index, cipher, observe)
+        stack = await _stack(settings, database, index, cipher, observe)
+        stack.attempts.start()
+        try:
+            yield stack
+        finally:
+            await stack.attempts.close()
 
 
 async def _stack(settings: Settings, database: Database, index: RedisIndex | None,
@@ -70,8 +77,9 @@ async def _stack(settings: Settings, database: Database, index: RedisIndex | Non
             # Start anyway: look-ups fall back to SQL until Redis is back.
             log.warning("redis index unavailable at start-up (%s); reading SQL", exc)
     lookup = route_lookup(settings, database, cipher, index)
-    handler = RouteHandler(lookup, lookup, wiring.utc_now, route_options(settings), observe)
-    return RouteStack(database, index, lookup, handler)
+    attempts = AttemptWriter(database)
+    handler = RouteHandler(lookup, attempts, wiring.utc_now, route_options(settings), observe)
+    return RouteStack(database, index, lookup, attempts, handler)
 
 
 def fastagi_server(settings: Settings, handler: RouteHandler) -> FastAgiServer:

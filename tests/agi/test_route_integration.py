@@ -50,6 +50,7 @@ class World:
     index: RedisIndex | None
     server: FastAgiServer
     clock: Clock
+    lookup: StoreRouteLookup
     binding_id: str = ""
     x: str = ""
     calls: int = 0
@@ -73,7 +74,7 @@ async def world(request: pytest.FixtureRequest, database: Database, cipher: Buye
         url = request.getfixturevalue("redis_url")
         index = RedisIndex.from_url(url, prefix=request.getfixturevalue("redis_prefix"),
                                     timeout=2.0)
-    shops, callers = ShopRepository(database), CallerRepository(database)
+    shops, callers = ShopRepository(database, index), CallerRepository(database, index)
     await shops.enable("shop1", now=T0, main_account_id="main1", main_phone=MAIN,
                        agreement_version="v1", accepted_by="main1")
     pool = PoolRepository(database)
@@ -85,8 +86,8 @@ async def world(request: pytest.FixtureRequest, database: Database, cipher: Buye
     server = FastAgiServer({"route": handler}, port=0)
     await server.start()
     issued = await bindings.issue("shop1", "order1", "buyer1", MAIN, BUYER, T0, actor="main1")
-    w = World(database, bindings, callers, shops, index, server, clock, issued.binding_id,
-              issued.virtual_x)
+    w = World(database, bindings, callers, shops, index, server, clock, lookup,
+              issued.binding_id, issued.virtual_x)
     yield w
     await server.shutdown(grace=1.0)
     if index is not None:
@@ -165,7 +166,33 @@ async def test_disabling_a_caller_stops_its_calls_and_callbacks(world: World) ->
     assert (back[cv.ACTION], back[cv.REASON]) == ("reject", "caller_disabled")
 
 
-async def test_disabling_the_shop_stops_bridging(world: World) -> None:
+async def test_disabling_the_shop_stops_bridging_and_reenabling_restores_it(world: World) -> None:
+    x = national(world.x)
+    assert (await world.call(MAIN, x))[cv.ACTION] == "bridge"  # states now cached in Redis
     await world.shops.disable("shop1", actor="main1", now=T0 + timedelta(minutes=1))
-    out = await world.call(MAIN, national(world.x))
+    out = await world.call(MAIN, x)
     assert (out[cv.ACTION], out[cv.REASON]) == ("reject", "service_disabled")
+    await world.shops.reenable("shop1", actor="main1", now=T0 + timedelta(minutes=2))
+    assert (await world.call(MAIN, x))[cv.ACTION] == "bridge"
+
+
+async def test_removed_caller_cannot_call_even_with_a_warm_index(world: World) -> None:
+    accounts = AccountRepository(world.db)
+    await accounts.add_sub_account("shop1", "sub1", actor="main1", now=T0, phone=SUB,
+                                   phone_reviewed=True)
+    await world.callers.add("shop1", SUB, actor="main1", now=T0)
+    issued = await world.bindings.issue("shop1", "order3", "buyer3", SUB, "13900000003", T0,
+                                        actor="sub1")
+    x = national(issued.virtual_x)
+    assert (await world.call(SUB, x))[cv.ACTION] == "bridge"
+    await world.callers.remove("shop1", SUB, actor="main1", now=T0 + timedelta(minutes=1))
+    out = await world.call(SUB, x)
+    assert (out[cv.ACTION], out[cv.REASON]) == ("reject", "caller_disabled")
+
+
+async def test_the_warm_path_answers_from_redis(world: World) -> None:
+    x = national(world.x)
+    for _ in range(3):
+        assert (await world.call(MAIN, x))[cv.ACTION] == "bridge"
+    if world.index is not None:
+        assert world.lookup.index_hits >= 2  # the first call seeds, the rest hit

@@ -56,7 +56,8 @@ async def test_issue_writes_keys_with_ttl_equal_to_expiry_and_no_plaintext(
     assert set(values) == {ax, bx}
     for value in values.values():
         assert b"13900000001" not in value
-    got_ax, got_bx = await index.fetch_pair(A1, cipher.blind_index(B1), X1)
+    pair = await index.lookup(A1, cipher.blind_index(B1), X1)
+    got_ax, got_bx = pair.ax, pair.bx
     assert got_ax == got_bx and got_ax is not None
     assert got_ax.binding_id == issued.binding_id
     assert cipher.decrypt(got_ax.buyer_cipher) == B1  # ciphertext, decryptable in memory
@@ -89,7 +90,7 @@ async def test_forget_leaves_a_newer_binding_alone(
     stale = IndexEntry(first.binding_id, "s1", "o1", A1, X1, cipher.blind_index(B1), b"",
                        first.expires_at)
     await index.forget(stale)
-    got, _ = await index.fetch_pair(A1, cipher.blind_index(B1), X1)
+    got = (await index.lookup(A1, cipher.blind_index(B1), X1)).ax
     assert got is not None and got.binding_id == second.binding_id
 
 
@@ -119,7 +120,29 @@ async def test_rebuild_restores_keys_and_drops_stale_ones(
 async def test_redis_down_is_store_unavailable() -> None:
     idx = RedisIndex.from_url("redis://127.0.0.1:1/0", prefix="p", timeout=0.5)
     with pytest.raises(StoreUnavailable):
-        await idx.fetch_pair(A1, "bidx", X1)
+        await idx.lookup(A1, "bidx", X1)
     with pytest.raises(StoreUnavailable):
         await idx.set_caller_status("s1", A1, "disabled")
     await idx.close()
+
+
+async def test_lookup_returns_both_bindings_with_their_states_in_one_round_trip(
+        database: Database, cipher: BuyerCipher, index: RedisIndex, raw: aioredis.Redis) -> None:
+    now = datetime.now(UTC)
+    await seed(database, pool=[(X1, "", None)])
+    await store(database, cipher, index).issue("s1", "o1", "", A1, B1, now, actor="t")
+    assert (await index.lookup(A1, cipher.blind_index(B1), X1)).ax_shop is None
+    await index.set_shop_state("s1", "enabled")
+    await index.set_caller_status("s1", A1, "approved")
+    pair = await index.lookup(A1, cipher.blind_index(B1), X1)
+    assert (pair.ax_shop, pair.ax_caller, pair.bx_shop, pair.bx_caller) == (
+        "enabled", "approved", "enabled", "approved")
+    assert 0 < await raw.ttl(index.caller_key("s1", A1)) <= index.state_ttl
+
+
+async def test_seeding_never_overwrites_a_repository_write(
+        index: RedisIndex, raw: aioredis.Redis) -> None:
+    await index.set_caller_status("s1", A1, None)  # removed: a tombstone, not a delete
+    await index.seed_states([("s1", "enabled")], [("s1", A1, "approved")])
+    assert await raw.get(index.caller_key("s1", A1)) == b"removed"
+    assert await raw.get(index.shop_key("s1")) == b"enabled"

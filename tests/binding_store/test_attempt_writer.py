@@ -1,0 +1,77 @@
+"""Batched call-attempt writes: batching, idempotency, flush on close, outage and recovery."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from binding_store import models as m
+from binding_store.attempt_writer import AttemptWriter
+from binding_store.db import Database
+from routing.model import Action, CallAttempt
+from routing.reasons import Reason
+
+NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
+
+
+def attempt(n: int) -> CallAttempt:
+    return CallAttempt(uniqueid=f"u{n}", linkedid=f"l{n}", at=NOW, caller_masked="138****0001",
+                       caller_a="+8613800000001", virtual_x="+8617000000001",
+                       action=Action.REJECT, reason=Reason.CALLER_NOT_AUTHORIZED, direction=None,
+                       binding_id="", shop_id="", order_id="", system_name="pbx")
+
+
+async def count(db: Database) -> int:
+    async with db.session() as s:
+        return int(await s.scalar(select(func.count()).select_from(m.CallAttempt)) or 0)
+
+
+async def test_attempts_are_batched_and_flushed_on_close(database: Database) -> None:
+    writer = AttemptWriter(database, batch_size=50, linger=0.05)
+    writer.start()
+    await asyncio.gather(*(writer.record(attempt(n)) for n in range(120)))
+    await writer.record(attempt(0))  # a replay of the same call is ignored
+    await writer.close()
+    assert await count(database) == 120
+    assert writer.written == 121
+    assert writer.batches < 121 / 2  # batched, not one transaction per call
+
+
+async def test_without_start_each_attempt_is_written_directly(database: Database) -> None:
+    writer = AttemptWriter(database)
+    await writer.record(attempt(1))
+    assert await count(database) == 1
+
+
+async def test_a_database_outage_delays_writes_but_loses_none(
+    database: Database, tmp_path: object
+) -> None:
+    dead = Database("postgresql+psycopg://nobody@127.0.0.1:1/none", timeout=0.2)
+    writer = AttemptWriter(dead, retry_delay=0.05, linger=0.01)
+    writer.start()
+    await writer.record(attempt(1))
+    await asyncio.sleep(0.3)
+    assert writer.written == 0  # still waiting for the database
+    writer._db = database  # the database comes back (same writer, same queue)
+    for _ in range(100):
+        if writer.written:
+            break
+        await asyncio.sleep(0.02)
+    await writer.close()
+    await dead.dispose()
+    assert await count(database) == 1
+
+
+async def test_a_full_queue_pushes_back_instead_of_growing(database: Database) -> None:
+    writer = AttemptWriter(database, queue_max=5)
+    # Not started: the queue would only fill if record() enqueued; it writes directly instead.
+    await asyncio.gather(*(writer.record(attempt(n)) for n in range(20)))
+    assert await count(database) == 20
+    writer = AttemptWriter(database, queue_max=5, linger=0.01)
+    writer.start()
+    await asyncio.gather(*(writer.record(attempt(100 + n)) for n in range(50)))
+    assert writer._queue.qsize() <= 5
+    await writer.close()
+    assert await count(database) == 70
