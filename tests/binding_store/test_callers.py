@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
@@ -205,3 +207,23 @@ async def test_batch_size_is_bounded(database: Database) -> None:
     with pytest.raises(InvalidInput, match="at most"):
         await CallerRepository(database).batch_add("s1", rows, actor="s1-main", now=NOW)
     assert await _numbers(database) == [(MAIN_PHONE, "approved")]
+
+
+async def test_concurrent_batches_land_each_number_once(database: Database) -> None:
+    await enabled_shop(database, subs=False)
+    accounts = AccountRepository(database)
+    numbers = [f"+86139{i:08d}" for i in range(40)]
+    for i, number in enumerate(numbers):
+        await accounts.add_sub_account("s1", f"sub{i}", actor="s1-main", now=NOW, phone=number,
+                                       phone_reviewed=True)
+    repo = CallerRepository(database)
+    rows = [BatchRow(i + 1, n) for i, n in enumerate(numbers)]
+    reports = await asyncio.gather(*(
+        repo.batch_add("s1", rows[k:] + rows[:k], actor="s1-main", now=NOW)
+        for k in (0, 13, 27)))
+    for number in numbers:
+        outcomes = [r.outcome for report in reports for r in report.rows if r.number == number]
+        assert sorted(outcomes) == [BatchOutcome.DUPLICATE, BatchOutcome.DUPLICATE,
+                                    BatchOutcome.OK], number
+    assert len(await _numbers(database)) == 41
+    assert len(await AuditLog(database).events(kind="caller.added", limit=1000)) == 40
