@@ -7,12 +7,14 @@ the binding (idempotent per order), then the audit event.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from datetime import datetime
 
 from api.metrics import Metrics
 from api.schemas import QuotaOut, RevealRequest, RevealResponse
 from api.services import ApiServices
 from routing.api_ports import Principal, RevealRateLimited
+from routing.binding_views import IssuedBinding
 from routing.errors import CallerNotApproved, PermissionDenied, ServiceNotEnabled
 from routing.model import CallerStatus
 from routing.numbers import mask, normalize
@@ -91,13 +93,20 @@ async def reveal(svc: ApiServices, who: Principal, order_id: str, body: RevealRe
                            resets_at=decision.quota.resets_at))
 
     callers = await svc.callers.list_callers(shop.id)
-    caller_a = choose_caller(callers, who.account_id)
-    try:
-        issued = await svc.bindings.issue(shop.id, order_id, buyer_id, caller_a, buyer, now,
-                                          actor=who.actor)
-    except Exception:
-        metrics.allocation("failed")
-        raise
+    # A repeated click: the order's active binding, found with one indexed query. Otherwise
+    # issue(), which still returns an existing binding atomically if one appeared meanwhile.
+    existing = await svc.bindings.active_for_order(shop.id, order_id, now)
+    if existing is not None:
+        issued = IssuedBinding(**{f.name: getattr(existing, f.name)
+                                  for f in fields(existing)}, created=False)
+    else:
+        caller_a = choose_caller(callers, who.account_id)
+        try:
+            issued = await svc.bindings.issue(shop.id, order_id, buyer_id, caller_a, buyer,
+                                              now, actor=who.actor)
+        except Exception:
+            metrics.allocation("failed")
+            raise
     metrics.allocation("created" if issued.created else "repeat")
     await svc.audit.append(now=now, actor=who.actor, kind=REVEAL_PRIVACY, shop_id=shop.id,
                            subject=order_id, detail={**detail, "rule": decision.rule.value,

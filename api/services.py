@@ -15,11 +15,11 @@ from routing.api_ports import (
     CallOriginator,
     HealthProbe,
     PoolPort,
+    RevealBindings,
     RevealCounters,
     ShopPort,
     TokenVerifier,
 )
-from routing.ports import BindingService
 from routing.risk import RiskPolicy
 
 
@@ -33,7 +33,7 @@ class ApiServices:
     shops: ShopPort
     accounts: AccountPort
     callers: CallerPort
-    bindings: BindingService
+    bindings: RevealBindings
     pool: PoolPort
     counters: RevealCounters
     audit: AuditPort

@@ -13,9 +13,11 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from routing.binding_views import BindingView
 from routing.call_log_views import CallLogPage
 from routing.errors import Conflict, PrivnumError
 from routing.model import AccountRole
+from routing.ports import BindingService
 from routing.shop_views import (
     AccountView,
     BatchReport,
@@ -121,6 +123,15 @@ class CallerPort(Protocol):
 
     async def batch_add(self, shop_id: str, rows: Sequence[BatchRow], *, actor: str,
                         now: datetime) -> BatchReport: ...
+
+
+class RevealBindings(BindingService, Protocol):
+    """The binding service plus the cheap look-up a repeated click needs."""
+
+    async def active_for_order(self, shop_id: str, order_id: str, now: datetime
+                               ) -> BindingView | None:
+        """The order's active, unexpired binding, if any (one indexed query)."""
+        ...
 
 
 class PoolPort(Protocol):
