@@ -29,6 +29,10 @@ from routing.shop_views import (
 _MAX_AGREEMENT = 32
 
 
+class _LostRace(Exception):
+    """Another enablement of the same shop committed while this one was running."""
+
+
 async def load_shop(session: AsyncSession, shop_id: str) -> Shop:
     shop = await session.get(Shop, shop_id)
     if shop is None:
@@ -128,7 +132,7 @@ class ShopRepository:
                 await publish_state(self._index, shop_id, shop_state=ServiceState.ENABLED.value,
                                     callers=[(main, CallerStatus.APPROVED.value)] if main else ())
             return result
-        except IntegrityError:
+        except (IntegrityError, _LostRace):
             # A concurrent enablement won the race; report its result if it is the same shop.
             shop = await self.get(shop_id)
             if shop.enabled and shop.main_account_id == main_account_id:
@@ -167,6 +171,8 @@ class ShopRepository:
 
             phone, version = _first_enable_inputs(main_phone, agreement_version)
             other = await session.get(Account, main_account_id)
+            if other is not None and other.shop_id == shop_id:
+                raise _LostRace  # a concurrent enablement committed in between
             if other is not None:
                 raise Conflict(f"account {main_account_id} already exists (shop {other.shop_id})")
             if shop is None:
