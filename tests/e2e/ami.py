@@ -99,12 +99,17 @@ class AmiClient:
                 self.closed = True
                 self.cond.notify_all()
 
+    def mark(self) -> int:
+        """Position in the event list; pass it as ``after`` to ignore earlier events."""
+        with self.cond:
+            return len(self.events)
+
     def wait(self, match: Callable[[Event], bool], timeout: float,
-             responses: bool = False) -> Event:
+             responses: bool = False, after: int = 0) -> Event:
         deadline = time.monotonic() + timeout
         with self.cond:
             while True:
-                pool = self.responses if responses else self.events
+                pool = self.responses if responses else self.events[after:]
                 for msg in pool:
                     if match(msg):
                         return msg

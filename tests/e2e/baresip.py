@@ -8,6 +8,8 @@ and receive ``{"response": true, "ok", "data", "token"}`` and
 
 Audio: ``ausine`` source at ``ausrc_srate 48000`` (a 440 Hz tone), ``aufile`` sink writing a
 wav file into the UA's directory (so "audio flowed" can be checked from its size, too).
+No ``auplay_srate``: forcing the player to 48 kHz adds a resampler, and baresip 1.1.0 then
+crashed (SIGSEGV) in about 1 call in 30 when a call with media ended; without it 0 in 180.
 """
 
 from __future__ import annotations
@@ -103,7 +105,6 @@ class BaresipUA:
             f"audio_player\t\taufile,{self.dir_in_root}/speaker.wav",
             f"audio_alert\t\taufile,{self.dir_in_root}/alert.wav",
             "ausrc_srate\t\t48000",
-            "auplay_srate\t\t48000",
             "ausrc_channels\t\t1",
             "auplay_channels\t\t1",
             f"rtp_ports\t\t{rtp}-{rtp + 3}",

@@ -171,8 +171,11 @@ def test_fail_closed_buyer_never_rings(
         agi = None if variables is None else stack.enter_context(
             FastAgiStub(*lab.agi[0], variables))
 
+        mark = [0]
+
         def call() -> dict[str, Any]:
             merchant.drain()
+            mark[0] = ami.mark()  # a retried call's CDR must come from the retry
             merchant.dial(X)
             return merchant.wait_for({"CALL_CLOSED"}, timeout=30)
 
@@ -183,7 +186,8 @@ def test_fail_closed_buyer_never_rings(
         assert closed["param"].startswith("500")
         cdr = ami.wait(lambda e: e.get("Event") == "Cdr" and e.get("Source") == MERCHANT
                        and e.get("Destination") == X
-                       and (linkedid is None or e.get("LinkedID") == linkedid), 10)
+                       and (linkedid is None or e.get("LinkedID") == linkedid), 10,
+                       after=mark[0])
         # buyer's phone saw nothing at all, in any attempt: no INVITE reached it
         assert [e["type"] for e in buyer.events_seen() if e.get("class") == "call"] == []
     assert cdr["DestinationChannel"] == ""
