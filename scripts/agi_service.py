@@ -99,7 +99,8 @@ Companion = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 
 async def serve(settings: Settings, companions: tuple[Companion, ...] = (),
-                stop: asyncio.Event | None = None) -> None:
+                stop: asyncio.Event | None = None,
+                observe: DecisionObserver | None = None) -> None:
     """Run FastAGI (and companions such as the HTTP API and the AMI listener) until SIGTERM or
     SIGINT, then stop accepting calls and let in-flight ones finish."""
     stop = stop or asyncio.Event()
@@ -107,7 +108,7 @@ async def serve(settings: Settings, companions: tuple[Companion, ...] = (),
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with route_stack(settings) as stack:
+    async with route_stack(settings, observe) as stack:
         server = fastagi_server(settings, stack.handler)
         try:
             await server.start()

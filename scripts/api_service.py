@@ -242,9 +242,9 @@ def build_services(settings: Settings, db: Database, *, redis: Redis[bytes] | No
     probes.append(ami_probe or DisabledProbe("ami", "disabled"))
     return ApiServices(
         tokens=TokenStore(db),
-        shops=ShopRepository(db),
+        shops=ShopRepository(db, index),
         accounts=AccountRepository(db),
-        callers=CallerRepository(db),
+        callers=CallerRepository(db, index),
         bindings=BindingStore(db, cipher, policy=policy, index=index),
         pool=PoolAdapter(db, PoolRepository(db)),
         counters=counters_for(settings, db, redis),

@@ -23,6 +23,7 @@ from routing.shop_views import (
 from scripts.cli_accounts import AsOpt, acting_account
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
+from scripts.wiring_index import open_index
 
 app = typer.Typer(help="Caller numbers of a shop (only the main account changes them).",
                   no_args_is_help=True)
@@ -41,9 +42,10 @@ def add(
 ) -> None:
     """Add a sub-account's phone: approved if it passed review, otherwise pending."""
     async def work() -> CallerView:
-        async with open_database(settings_of(ctx)) as db:
+        async with open_database(settings_of(ctx)) as db, \
+                open_index(settings_of(ctx)) as index:
             who = await acting_account(db, shop_id, actor)
-            return await CallerRepository(db).add(shop_id, number, actor=who, now=utc_now(),
+            return await CallerRepository(db, index).add(shop_id, number, actor=who, now=utc_now(),
                                                   account_id=account)
 
     caller = run(work)
@@ -55,9 +57,11 @@ def add(
 def remove(ctx: typer.Context, shop_id: str, number: str, actor: AsOpt = None) -> None:
     """Remove a caller number (the main account's number cannot be removed)."""
     async def work() -> CallerView:
-        async with open_database(settings_of(ctx)) as db:
+        async with open_database(settings_of(ctx)) as db, \
+                open_index(settings_of(ctx)) as index:
             who = await acting_account(db, shop_id, actor)
-            return await CallerRepository(db).remove(shop_id, number, actor=who, now=utc_now())
+            callers = CallerRepository(db, index)
+            return await callers.remove(shop_id, number, actor=who, now=utc_now())
 
     caller = run(work)
     Console().print(f"caller {caller.number} removed from shop {shop_id}", highlight=False)
@@ -74,9 +78,10 @@ def set_status(
     """Set a caller number's status (approved needs a reviewed phone)."""
     async def work() -> CallerView:
         new = parse_caller_status(status)
-        async with open_database(settings_of(ctx)) as db:
+        async with open_database(settings_of(ctx)) as db, \
+                open_index(settings_of(ctx)) as index:
             who = await acting_account(db, shop_id, actor)
-            return await CallerRepository(db).set_status(shop_id, number, new, actor=who,
+            return await CallerRepository(db, index).set_status(shop_id, number, new, actor=who,
                                                          now=utc_now())
 
     caller = run(work)
@@ -118,9 +123,11 @@ def batch(
         fail(str(exc))
 
     async def work() -> BatchReport:
-        async with open_database(settings_of(ctx)) as db:
+        async with open_database(settings_of(ctx)) as db, \
+                open_index(settings_of(ctx)) as index:
             who = await acting_account(db, shop_id, actor)
-            return await CallerRepository(db).batch_add(shop_id, rows, actor=who, now=utc_now())
+            callers = CallerRepository(db, index)
+            return await callers.batch_add(shop_id, rows, actor=who, now=utc_now())
 
     report = run(work)
     table = Table("line", "input", "number", "result")

@@ -11,8 +11,9 @@ import sys
 import typer
 
 from agi.script_mode import run_script_async
-from scripts.agi_service import Companion, route_stack, serve
+from scripts.agi_service import route_stack
 from scripts.cli_support import run, settings_of
+from scripts.serve_all import serve_everything
 from scripts.settings import Settings
 
 
@@ -24,25 +25,11 @@ def configure_logging(settings: Settings, stream: object = None) -> None:
     )
 
 
-def companions(settings: Settings) -> tuple[Companion, ...]:
-    """The services that run beside FastAGI, per the settings."""
-    found: list[Companion] = []
-    if settings.api.enabled:
-        from scripts.api_service import run_api  # noqa: PLC0415 - optional heavy import
-
-        found.append(run_api)
-    if settings.ami.enabled:
-        from scripts.ami_service import run_ami_listener  # noqa: PLC0415
-
-        found.append(run_ami_listener)
-    return tuple(found)
-
-
 def serve_command(ctx: typer.Context) -> None:
     """Run the FastAGI service (and the HTTP API and AMI listener when enabled) until SIGTERM."""
     settings = settings_of(ctx)
     configure_logging(settings)
-    run(lambda: serve(settings, companions(settings)))
+    run(lambda: serve_everything(settings))
 
 
 def agi_command(ctx: typer.Context) -> None:

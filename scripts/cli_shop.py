@@ -13,6 +13,7 @@ from binding_store.shops import ShopRepository
 from routing.shop_views import SHOP_LEVELS, ShopView
 from scripts.cli_support import run, settings_of
 from scripts.wiring import open_database, utc_now
+from scripts.wiring_index import open_index
 
 app = typer.Typer(help="Shops and their privacy-number service.", no_args_is_help=True)
 
@@ -39,8 +40,9 @@ def enable(
     The first time needs --phone and --agreement.
     """
     async def work() -> tuple[ShopView, bool]:
-        async with open_database(settings_of(ctx)) as db:
-            result = await ShopRepository(db).enable(
+        async with open_database(settings_of(ctx)) as db, \
+                open_index(settings_of(ctx)) as index:
+            result = await ShopRepository(db, index).enable(
                 shop_id, now=utc_now(), main_account_id=main_account, main_phone=phone,
                 agreement_version=agreement, accepted_by=accepted_by, name=name, level=level)
         return result.shop, result.changed
@@ -77,8 +79,9 @@ def show(
 def disable(ctx: typer.Context, shop_id: str, actor: ActorOpt = "cli") -> None:
     """Switch the service off: no new privacy numbers, calls refused. 'enable' turns it back on."""
     async def work() -> ShopView:
-        async with open_database(settings_of(ctx)) as db:
-            return await ShopRepository(db).disable(shop_id, actor=actor, now=utc_now())
+        async with open_database(settings_of(ctx)) as db, \
+                open_index(settings_of(ctx)) as index:
+            return await ShopRepository(db, index).disable(shop_id, actor=actor, now=utc_now())
 
     shop = run(work)
     Console().print(f"shop {shop.id}: {shop.service_state.value}", highlight=False)
