@@ -35,12 +35,34 @@ def _root(
 def main() -> None:
     commands.register(app)
     try:
-        app()
+        code = app(standalone_mode=False)
+    except typer.Exit as done:
+        code = done.exit_code
+    except typer.Abort:
+        code = _fail_code("aborted", 130)
+    except typer.TyperException as exc:
+        # Usage errors: one line and a pointer to --help, instead of a framed box.
+        code = _usage_error(exc)
     except PrivnumError as exc:  # raised while building settings lazily
-        try:
-            fail(str(exc))
-        except typer.Exit as done:
-            raise SystemExit(done.exit_code) from None
+        code = _fail_code(str(exc), 1)
+    raise SystemExit(code if isinstance(code, int) else 0)
+
+
+def _usage_error(exc: typer.TyperException) -> int:
+    code = int(getattr(exc, "exit_code", 2))
+    message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+    if not message.strip() or "\n" in message.strip():
+        return code  # a bare group: its help text was shown already
+    ctx = getattr(exc, "ctx", None)
+    hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    return _fail_code(f"{message}{hint}", code)
+
+
+def _fail_code(message: str, code: int) -> int:
+    try:
+        fail(message, code)
+    except typer.Exit as done:
+        return int(done.exit_code)
 
 
 if __name__ == "__main__":
