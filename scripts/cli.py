@@ -35,7 +35,7 @@ def _root(
 def main() -> None:
     commands.register(app)
     try:
-        code = app(standalone_mode=False)
+        code = app(standalone_mode=False, prog_name="privnum")
     except typer.Exit as done:
         code = done.exit_code
     except typer.Abort:
