@@ -158,7 +158,13 @@ class BaresipUA:
             time.sleep(0.1)
 
     def exit_code(self) -> int | None:
-        return None if self.proc is None else self.proc.poll()
+        """baresip's exit status (-11: SIGSEGV); waits briefly, the socket closes first."""
+        if self.proc is None:
+            return None
+        try:
+            return self.proc.wait(timeout=1.0)
+        except subprocess.TimeoutExpired:
+            return None
 
     def stop(self) -> None:
         if self.proc is None:
