@@ -1,0 +1,149 @@
+"""The privacy rule, end to end: a known buyer number goes in through the CLI, the FastAGI
+call path (as a callback caller id and as a dial target), the CDR import and the exports;
+afterwards it appears nowhere at rest or in output: not in the SQLite files, not in any Redis
+value, not in the service's DEBUG log, not in CLI output, not in call-log rows or exports."""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import os
+import signal
+import socket
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import redis
+
+from agi import channel_vars as cv
+from tests.agi.asterisk_parse import exec_mset
+from tests.agi.fake_asterisk import Expect, FakeAsterisk, SendLine, env_bytes, load_env_blocks
+
+pytestmark = pytest.mark.redis
+
+PRIVNUM = [sys.executable, "-m", "scripts.cli"]
+MAIN, X = "13800000001", "17000000001"
+BUYER = "13912345678"  # the secret
+FORMS = [BUYER, "+86" + BUYER, "86" + BUYER, "139 1234 5678", "139-1234-5678"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def leaks(blob: bytes | str) -> list[str]:
+    text = blob.decode("utf-8", "replace") if isinstance(blob, bytes) else blob
+    return [form for form in FORMS if form in text]
+
+
+async def call(port: int, caller: str, uniqueid: str) -> dict[str, str]:
+    env = env_bytes(load_env_blocks()[0], script="route", args=[f"link-{uniqueid}"],
+                    overrides={"agi_callerid": caller, "agi_extension": X,
+                               "agi_uniqueid": uniqueid})
+    peer = FakeAsterisk(env, [Expect(r"EXEC MSet .*", ("200 result=0",)), SendLine("HANGUP")])
+    result = await peer.run("127.0.0.1", port)
+    assert result.ok, result.mismatch
+    return exec_mset(result.commands[0])
+
+
+def cdr_csv(path: Path) -> None:
+    """What Asterisk's cdr_custom writes for a merchant call and a buyer callback."""
+    day = datetime.now(UTC).strftime("%Y-%m-%d")
+    rows = [
+        ["", MAIN, X, "privnum-inbound", f'"M" <{MAIN}>', "PJSIP/m-1", f"PJSIP/{BUYER}-2",
+         "Dial", f"{day} 10:00:00", f"{day} 10:00:02", f"{day} 10:01:00", "60", "58",
+         "ANSWERED", "DOCUMENTATION", "pbx-1.1", "pbx-1.1", "1", "", "shop1", "o1",
+         "+86" + X, "bridged", "merchant", MAIN],
+        ["", BUYER, X, "privnum-inbound", f'"" <{BUYER}>', f"PJSIP/{BUYER}-3", "PJSIP/m-4",
+         "Dial", f"{day} 11:00:00", f"{day} 11:00:01", f"{day} 11:00:31", "31", "30",
+         "ANSWERED", "DOCUMENTATION", "pbx-2.1", "pbx-2.1", "2", "", "shop1", "o1",
+         "+86" + X, "bridged", "callback", BUYER],
+    ]
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(rows)
+    assert len(cv.CDR_CSV_COLUMNS) == len(rows[0])
+
+
+def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
+                                             redis_prefix: str) -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVNUM_")}
+    env.update(PRIVNUM_DATA_DIR=str(tmp_path / "data"), PRIVNUM_AGI__PORT=str(port),
+               PRIVNUM_API__ENABLED="false", PRIVNUM_REDIS__URL=redis_url,
+               PRIVNUM_REDIS__PREFIX=redis_prefix, PRIVNUM_LOG_LEVEL="DEBUG",
+               PRIVNUM_AGI__SYSTEM_NAME="pbx", PYTHONUNBUFFERED="1")
+    outputs: list[str] = []
+
+    def cli(*args: str) -> None:
+        done = subprocess.run([*PRIVNUM, *args], env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, f"privnum {' '.join(args)}: {done.stderr}"
+        outputs.extend([done.stdout, done.stderr])
+
+    cli("db", "upgrade")
+    cli("keys", "generate")
+    cli("shop", "enable", "shop1", "--main-account", "main1", "--phone", MAIN, "--agreement", "v1")
+    (tmp_path / "pool.csv").write_text(f"number,region\n{X},bj\n", encoding="utf-8")
+    cli("pool", "import", str(tmp_path / "pool.csv"), "--quiet")
+    cli("bind", "--shop", "shop1", "--order", "o1", "--caller", MAIN, "--buyer", BUYER,
+        "--buyer-id", "buyer-77")
+    cli("index", "rebuild")
+
+    server = subprocess.Popen([*PRIVNUM, "serve"], env=env, stderr=subprocess.PIPE,
+                              stdout=subprocess.DEVNULL)
+    assert server.stderr is not None
+    try:
+        for line in server.stderr:
+            outputs.append(line.decode())
+            if b"serving FastAGI" in line:
+                break
+        merchant = asyncio.run(call(port, MAIN, "pbx-1.1"))
+        callback = asyncio.run(call(port, "+86 139-1234-5678", "pbx-2.1"))
+        stranger = asyncio.run(call(port, "13700000009", "pbx-3.1"))
+        # The dial target is the one place the plaintext must exist: Asterisk needs it.
+        assert merchant[cv.DIAL_NUMBER] == BUYER and callback[cv.DIAL_NUMBER] == MAIN
+        assert stranger[cv.ACTION] == "reject"
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(timeout=30) == 0
+        outputs.append(server.stderr.read().decode())
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        server.stderr.close()
+
+    cdr_csv(tmp_path / "cdr.csv")
+    cli("cdr", "reconcile", "--file", str(tmp_path / "cdr.csv"), "--system-name", "pbx")
+    cli("calls", "list", "--shop", "shop1")
+    day = datetime.now(UTC).date().isoformat()
+    for fmt in ("csv", "jsonl"):
+        cli("cdr", "export", "--from", f"{day}T00:00", "--to", f"{day}T23:59:59",
+            "--format", fmt, "--out", str(tmp_path / f"export.{fmt}"), "--quiet")
+    cli("cdr", "verify")
+
+    log = "".join(outputs)
+    assert "DEBUG" in log and "call uniqueid=pbx-2.1" in log  # the logs were really captured
+    assert "139****5678" in log
+    assert not leaks(log), "plaintext buyer number in logs or CLI output"
+    for path in sorted((tmp_path / "data").glob("privnum.db*")):
+        assert not leaks(path.read_bytes()), f"plaintext buyer number in {path.name}"
+    exports = [tmp_path / "export.csv", tmp_path / "export.jsonl"]
+    assert all(p.stat().st_size > 0 for p in exports)
+    for path in exports:
+        text = path.read_text(encoding="utf-8")
+        assert "139****5678" in text
+        assert not leaks(text), f"plaintext buyer number in {path.name}"
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{redis_prefix}:*"))
+        assert keys
+        for key in keys:
+            assert not leaks(key) and not leaks(client.get(key) or b""), key
+    finally:
+        client.close()
