@@ -36,7 +36,12 @@ STANDARD_AMI_HEADERS: dict[str, str] = {
     "userfield": "UserField",
 }
 
-_TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d{1,6})?$")
+# ASCII digits only: a Unicode ``\d`` would also take other scripts' digits (datetime refuses).
+_TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d{1,6})?$", re.ASCII)
+# Counters (duration, billsec, sequence) are stored in 32-bit integer columns.
+_INT_RE = re.compile(r"^[0-9]{1,10}$")
+_INT_MAX = 2**31 - 1
+_Q850_MAX = 127
 # Best disposition first, for merging forks of one channel's CDR.
 _DISPOSITION_RANK = ("ANSWERED", "BUSY", "NO ANSWER", "CONGESTION", "FAILED")
 # Q.850 cause when the CDR does not carry one (no Hangup(cause) as last application).
@@ -123,15 +128,37 @@ def local_to_utc(text: str, zone: tzinfo) -> datetime | None:
         return None
     match = _TIME_RE.match(text)
     if match is None:
-        raise CdrFormatError(f"not an Asterisk CDR time: {text[:40]!r}")
+        raise CdrFormatError(f"not an Asterisk CDR time: {_shape(text)!r}")
     day, clock, frac = match.groups()
-    naive = datetime.fromisoformat(f"{day}T{clock}{frac or ''}")
-    return naive.replace(tzinfo=zone).astimezone(UTC)
+    try:
+        naive = datetime.fromisoformat(f"{day}T{clock}{frac or ''}")
+        return naive.replace(tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError) as exc:  # month 13, 25:61:61, year 1 east of UTC
+        raise CdrFormatError(f"Asterisk CDR time out of range: {_shape(text)!r}") from exc
+
+
+def _shape(text: str) -> str:
+    """What a bad field looked like, every digit shown as 9: never a number from the CDR
+    (a shifted CSV column may put a caller's number where a time belongs)."""
+    return "".join("9" if ch.isdigit() else ch for ch in text[:40])
 
 
 def _int(text: str, default: int = 0) -> int:
+    """A non-negative ASCII counter that fits 32 bits; anything else is ``default``."""
     text = text.strip()
-    return int(text) if text.lstrip("-").isdigit() else default
+    if not _INT_RE.match(text):
+        return default
+    value = int(text)
+    return value if value <= _INT_MAX else default
+
+
+def _cause(lastapp: str, lastdata: str, disposition: str) -> int | None:
+    """Q.850 cause: ``Hangup(n)``'s argument when it is one (0-127), else the disposition's."""
+    if lastapp.lower() == "hangup":
+        cause = _int(lastdata, -1)
+        if 0 <= cause <= _Q850_MAX:
+            return cause
+    return _CAUSE_BY_DISPOSITION.get(disposition)
 
 
 def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
@@ -151,12 +178,10 @@ def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
         raise CdrFormatError(f"CDR {uniqueid} without start time")
     answer = local_to_utc(get("answer"), zone)
     disposition = get("disposition").upper()
+    if disposition not in _DISPOSITION_RANK:  # stored: Asterisk's words only, never free text
+        disposition = ""
     lastapp = get("lastapp")
-    cause: int | None = None
-    if lastapp.lower() == "hangup" and get("lastdata").isdigit():
-        cause = int(get("lastdata"))
-    elif disposition in _CAUSE_BY_DISPOSITION:
-        cause = _CAUSE_BY_DISPOSITION[disposition]
+    cause = _cause(lastapp, get("lastdata"), disposition)
     return CdrEvent(
         system_name=get("systemname") or system_name,
         uniqueid=uniqueid,
