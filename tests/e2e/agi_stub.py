@@ -17,16 +17,21 @@ from dataclasses import dataclass, field
 class FastAgiStub:
     host: str
     port: int
-    variables: Mapping[str, str]
+    variables: Mapping[str, str] | None
+    """What to MSet; None: accept and read the environment but never answer (a hung host)."""
     calls: list[dict[str, str]] = field(default_factory=list)
     replies: list[str] = field(default_factory=list)
     _loop: asyncio.AbstractEventLoop | None = None
     _thread: threading.Thread | None = None
     _stop: asyncio.Event | None = None
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
         try:
-            async with asyncio.timeout(10):
+            async with asyncio.timeout(None if self.variables is None else 10):
                 env: dict[str, str] = {}
                 while True:
                     line = (await reader.readline()).decode().rstrip("\n")
@@ -35,13 +40,18 @@ class FastAgiStub:
                     key, _, value = line.partition(": ")
                     env[key] = value
                 self.calls.append(env)
+                if self.variables is None:  # a hung service: accepts, reads, never answers
+                    await asyncio.Event().wait()
+                    return
                 args = ",".join(f"{k}={v}" for k, v in self.variables.items())
                 writer.write(f"EXEC MSet {args}\n".encode())
                 await writer.drain()
                 self.replies.append((await reader.readline()).decode().strip())
-        except (TimeoutError, ConnectionError):
+        except (TimeoutError, ConnectionError, asyncio.CancelledError):
             pass
         finally:
+            if task is not None:
+                self._tasks.discard(task)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
@@ -52,6 +62,9 @@ class FastAgiStub:
         ready.set()
         async with server:
             await self._stop.wait()
+            for task in list(self._tasks):
+                task.cancel()
+            await asyncio.gather(*self._tasks, return_exceptions=True)
 
     def __enter__(self) -> FastAgiStub:
         ready = threading.Event()
