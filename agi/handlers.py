@@ -34,6 +34,7 @@ from routing.reasons import Reason
 log = logging.getLogger("privnum.route")
 
 DecisionObserver = Callable[[RouteDecision, float], None]
+_DIALED_CACHE = 100_000
 
 
 @dataclass(frozen=True)
@@ -61,6 +62,10 @@ class RouteHandler:
         self._clock = clock
         self._options = options
         self._observe = observe
+        # Dialed numbers are the pool's X numbers (a bounded set) and are not personal data:
+        # their E.164 form is remembered (parsing + validating costs ~40 us per number).
+        # Caller numbers are parsed every time (buyers' numbers stay out of any cache).
+        self._dialed: dict[str, str | None] = {}
 
     async def __call__(self, session: AgiSession) -> None:
         started = time.perf_counter()
@@ -85,11 +90,24 @@ class RouteHandler:
         linkedid = session.args[0] if session.args and session.args[0] else session.uniqueid
         return CallRequest(
             caller=try_normalize(env.get("agi_callerid"), region),
-            dialed=try_normalize(env.get("agi_extension"), region),
+            dialed=self._normalize_dialed(env.get("agi_extension")),
             uniqueid=session.uniqueid,
             linkedid=linkedid,
             channel=env.get("agi_channel", ""),
         )
+
+    def _normalize_dialed(self, raw: str | None) -> str | None:
+        if raw is None:
+            return None
+        try:
+            return self._dialed[raw]
+        except KeyError:
+            pass
+        value = try_normalize(raw, self._options.region)
+        if len(self._dialed) >= _DIALED_CACHE:
+            self._dialed.clear()  # bounded; a pool larger than the cache just parses more
+        self._dialed[raw] = value
+        return value
 
     async def _decide(self, request: CallRequest, now: datetime) -> RouteDecision:
         try:
@@ -153,6 +171,8 @@ class RouteHandler:
             log.warning("call attempt %s not recorded: %s", request.uniqueid, _describe(exc))
 
     def _log(self, request: CallRequest, decision: RouteDecision, elapsed: float) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return  # skip masking and formatting when the line would be dropped anyway
         log.info(
             "call uniqueid=%s caller=%s x=%s action=%s reason=%s direction=%s binding=%s "
             "ms=%.2f",

@@ -6,6 +6,7 @@ Names: agi_load, allocation, cdr_ingest, cdr_export, call_log_query, scaling (de
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import importlib.util
 import inspect
@@ -17,17 +18,23 @@ from bench.common import console, machine
 
 ORDER = ("agi_load", "allocation", "cdr_ingest", "cdr_export", "call_log_query", "scaling")
 OPTIONAL = ("cdr_ingest", "cdr_export")
+PROFILED = ("agi_load", "allocation")
 
 
 def run_main(module: ModuleType, argv: list[str]) -> None:
-    """``main(argv)`` when it takes arguments, else ``main()`` with ``sys.argv`` set."""
+    """``main(argv)`` when it takes arguments; else ``main()`` (awaited if it is a coroutine
+    function) with ``sys.argv`` holding no flags: such a module (another engineer's script)
+    parses its own options and knows neither ``--quick`` nor ``--profile``."""
     if inspect.signature(module.main).parameters:
         module.main(argv)
         return
     saved = sys.argv
-    sys.argv = [f"bench {module.__name__}", *argv]
+    sys.argv = [f"bench {module.__name__}"]
     try:
-        module.main()
+        if inspect.iscoroutinefunction(module.main):
+            asyncio.run(module.main())
+        else:
+            module.main()
     finally:
         sys.argv = saved
 
@@ -43,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
         call_log_query.clean()
         console.print("dropped the cached call-log database")
         return 0
-    quick = "--quick" in args
+    # Flags are passed on to every benchmark (``--quick``, ``--profile``); ``--profile`` is
+    # dropped for the ones that do not take it.
+    flags = [a for a in args if a.startswith("-")]
     names = [a for a in args if not a.startswith("-")] or list(ORDER)
     unknown = [n for n in names if n not in ORDER]
     if unknown:
@@ -57,10 +66,11 @@ def main(argv: list[str] | None = None) -> int:
             console.print(f"[{name}] not present in this tree, skipped")
             continue
         module = importlib.import_module(f"bench.{name}")
+        passed = [f for f in flags if f != "--profile" or name in PROFILED]
         console.rule(name)
         t0 = time.perf_counter()
         try:
-            run_main(module, ["--quick"] if quick else [])
+            run_main(module, passed)
         except Exception as exc:
             failed.append(name)
             console.print(f"[{name}] failed: {type(exc).__name__}: {exc}")

@@ -1,7 +1,7 @@
 """Process-per-call AGI for the benchmark: ``python -m bench.agi_script``.
 
-The fallback for ``privnum agi`` while that command does not exist: the same handler built
-from ``PRIVNUM_*`` settings, served over stdin/stdout by ``agi.script_mode``.
+The fallback for ``privnum agi`` where that command is missing: the same shipped wiring
+(``route_stack`` from ``PRIVNUM_*`` settings), served over stdin/stdout by ``agi.script_mode``.
 """
 
 from __future__ import annotations
@@ -11,16 +11,13 @@ import logging
 import sys
 
 from agi.script_mode import run_script_async
-from bench.wiring import route_handler
+from scripts.agi_service import route_stack
 from scripts.settings import load_settings
 
 
 async def _main() -> int:
-    handler, _, close = route_handler(load_settings())
-    try:
-        return await run_script_async(handler, sys.stdin, sys.stdout)
-    finally:
-        await close()
+    async with route_stack(load_settings()) as stack:
+        return await run_script_async(stack.handler, sys.stdin, sys.stdout)
 
 
 def main() -> None:

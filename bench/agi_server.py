@@ -1,9 +1,10 @@
 """The benchmark's FastAGI server process: ``python -m bench.agi_server floor|route``.
 
 Prints ``READY <port>`` once listening, serves until SIGTERM (graceful shutdown), then prints
-``STATS <json>`` (server counters, index hits, SQL reads). Settings come from ``PRIVNUM_*``
-environment variables, as for ``privnum serve``. ``--profile FILE`` writes a pyinstrument
-text profile of the whole serving period.
+``STATS <json>`` (server counters, index hits, SQL reads, attempts written and batches).
+Settings come from ``PRIVNUM_*`` environment variables, as for ``privnum serve``; the route
+handler is ``scripts.agi_service.route_stack(settings)``, the shipped wiring (batched attempt
+writer included). ``--profile FILE`` writes a pyinstrument text profile of the serving period.
 """
 
 from __future__ import annotations
@@ -14,39 +15,48 @@ import json
 import logging
 import signal
 import sys
+from contextlib import AsyncExitStack
 from pathlib import Path
 
 from pyinstrument import Profiler
 
 from agi.server import FastAgiServer, Handler
-from bench.wiring import FloorHandler, route_handler
+from bench.wiring import FloorHandler
+from scripts.agi_service import route_stack
 from scripts.settings import load_settings
 
 
-async def serve(mode: str, port: int) -> dict[str, object]:
-    closer = None
-    lookup = None
-    handler: Handler
-    if mode == "floor":
-        handler = FloorHandler()
-    else:
-        settings = load_settings()
-        handler, lookup, closer = route_handler(settings)
-    server = FastAgiServer({"route": handler}, host="127.0.0.1", port=port,
-                           command_timeout=5.0, call_timeout=10.0)
-    await server.start()
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGTERM, stop.set)
-    loop.add_signal_handler(signal.SIGINT, stop.set)
-    print(f"READY {server.port}", flush=True)
-    await stop.wait()
-    await server.shutdown(grace=5.0)
-    stats: dict[str, object] = dict(server.stats.as_dict())
-    if lookup is not None:
-        stats.update(index_hits=lookup.index_hits, sql_reads=lookup.sql_reads)
-    if closer is not None:
-        await closer()
+async def serve(mode: str, port: int, profiler: Profiler | None) -> dict[str, object]:
+    async with AsyncExitStack() as resources:
+        stack = None
+        handler: Handler
+        if mode == "floor":
+            handler = FloorHandler()
+        else:
+            stack = await resources.enter_async_context(route_stack(load_settings()))
+            handler = stack.handler
+        server = FastAgiServer({"route": handler}, host="127.0.0.1", port=port,
+                               command_timeout=5.0, call_timeout=10.0)
+        await server.start()
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, stop.set)
+        loop.add_signal_handler(signal.SIGINT, stop.set)
+        # SIGUSR1 = "the measured run starts now": the profile covers only that (no start-up,
+        # no warm-up).
+        if profiler is not None:
+            loop.add_signal_handler(signal.SIGUSR1, profiler.start)
+        print(f"READY {server.port}", flush=True)
+        await stop.wait()
+        if profiler is not None and profiler.is_running:
+            profiler.stop()
+        await server.shutdown(grace=5.0)
+        stats: dict[str, object] = dict(server.stats.as_dict())
+        if stack is not None:
+            stats.update(index_hits=stack.lookup.index_hits, sql_reads=stack.lookup.sql_reads)
+            await stack.attempts.close()  # flush now, so the counts below are final
+            stats.update(attempts_written=stack.attempts.written,
+                         attempt_batches=stack.attempts.batches)
     return stats
 
 
@@ -58,13 +68,9 @@ def main() -> None:
     parser.add_argument("--log-level", default="WARNING")
     args = parser.parse_args()
     logging.basicConfig(level=args.log_level, stream=sys.stderr)
-    profiler = None
-    if args.profile is not None:
-        profiler = Profiler(interval=0.0005)
-        profiler.start()
-    stats = asyncio.run(serve(args.mode, args.port))
-    if profiler is not None:
-        profiler.stop()
+    profiler = Profiler(interval=0.0005, async_mode="disabled") if args.profile else None
+    stats = asyncio.run(serve(args.mode, args.port, profiler))
+    if profiler is not None and args.profile is not None:
         args.profile.parent.mkdir(parents=True, exist_ok=True)
         args.profile.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
     print("STATS " + json.dumps(stats), flush=True)

@@ -1,6 +1,9 @@
 """Routing latency vs concurrency and pool size (PostgreSQL + Redis, the production setup).
 
-    python -m bench scaling [--quick]
+    python -m bench scaling [--quick | --full] [--calls N] [--max-seconds S]
+
+Defaults: up to 3 000 calls or 10 s per cell (``--full``: 5 000 calls / 15 s; ``--quick``:
+1 500 / 5 s). Each cell is a fresh server process on the shipped wiring (``route_stack``).
 
 Grid: C = 10, 100, 1 000 x pool = 1 k, 100 k numbers (10 k active bindings each, same call
 mix as agi_load). The baseline is the first cell (C=10, 1 k pool); every cell reports calls/s,
@@ -16,7 +19,7 @@ import asyncio
 import os
 from typing import Any
 
-from bench.agi_load import calls_for, server_variant
+from bench.agi_load import calls_for, fast_path_cell, server_variant
 from bench.agi_stack import seeded_stores
 from bench.common import print_table, ratio, write_result
 
@@ -25,7 +28,7 @@ CONCURRENCY = (10, 100, 1_000)
 POOLS = (1_000, 100_000)
 
 
-async def run(calls: int = 5_000, bindings: int = 10_000, max_seconds: float = 15.0,
+async def run(calls: int = 3_000, bindings: int = 10_000, max_seconds: float = 10.0,
               concurrency: tuple[int, ...] = CONCURRENCY, pools: tuple[int, ...] = POOLS,
               quiet: bool = False) -> dict[str, Any]:
     cells: list[dict[str, Any]] = []
@@ -60,10 +63,11 @@ async def run(calls: int = 5_000, bindings: int = 10_000, max_seconds: float = 1
     if not quiet:
         print_table("Scaling (PostgreSQL + Redis): baseline = first row",
                     ["cell", "calls/s", "p50 ms", "p99 ms", "x calls/s", "x p50", "x p99",
-                     "lost"],
+                     "srv CPU us/call", "Redis hits / SQL reads", "lost", "wrong"],
                     [[c["variant"], c["calls_per_s"], c["decision"]["p50_ms"],
                       c["decision"]["p99_ms"], c["ratio_calls_per_s"], c["ratio_p50"],
-                      c["ratio_p99"], c["lost"]] for c in cells])
+                      c["ratio_p99"], c.get("server_cpu_us_per_call", "-"), fast_path_cell(c),
+                      c["lost"], c["wrong_action"]] for c in cells])
         print_table("pool 100k vs 1k at the same C", ["C", "p50 ratio", "calls/s ratio"],
                     [[k, v["p50_big/small"], v["calls_per_s_big/small"]]
                      for k, v in by_pool.items()])
@@ -74,11 +78,12 @@ async def run(calls: int = 5_000, bindings: int = 10_000, max_seconds: float = 1
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench scaling")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--full", action="store_true")
     parser.add_argument("--calls", type=int)
     parser.add_argument("--max-seconds", type=float)
     args = parser.parse_args(argv)
-    calls = args.calls or (1_500 if args.quick else 5_000)
-    max_seconds = args.max_seconds or (5.0 if args.quick else 15.0)
+    calls = args.calls or (1_500 if args.quick else 5_000 if args.full else 3_000)
+    max_seconds = args.max_seconds or (5.0 if args.quick else 15.0 if args.full else 10.0)
     return asyncio.run(run(calls=calls, max_seconds=max_seconds))
 
 

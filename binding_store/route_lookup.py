@@ -12,12 +12,13 @@ import logging
 import time
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import BindParameter, Executable, and_, bindparam, or_, select
+from sqlalchemy.orm import join, outerjoin
 
 from binding_store import models as m
 from binding_store.attempt_writer import attempt_row, write_attempts
 from binding_store.crypto import BuyerCipher
-from binding_store.db import Database
+from binding_store.db import Database, guard
 from binding_store.redis_index import IndexEntry, RedisIndex
 from routing.errors import StoreUnavailable
 from routing.model import (
@@ -34,6 +35,28 @@ log = logging.getLogger(__name__)
 _MAX_ROWS = 20
 
 
+def _route_query() -> Executable:
+    """X's pool row with the bindings that may route a call from the caller to X, their shop
+    states and caller statuses: ONE round trip. No row = X is not in the pool; one row with
+    a NULL binding = in the pool, nothing matches. Built once (its compiled form is cached)."""
+    b, shop, caller, pool = m.Binding, m.Shop, m.CallerNumber, m.PoolNumber
+    cutoff: BindParameter[datetime] = bindparam("cutoff")
+    matching = and_(
+        b.virtual_x == pool.number,
+        or_(b.caller_a == bindparam("caller"), b.buyer_bidx == bindparam("bidx")),
+        or_(b.state == BindingState.ACTIVE.value, b.expires_at >= cutoff,
+            b.released_at >= cutoff))
+    return (
+        select(pool.number, b.id, b.shop_id, b.order_id, b.caller_a, b.virtual_x,
+               b.buyer_cipher, b.expires_at, b.state, shop.service_state, caller.status)
+        # pool LEFT JOIN (bindings JOIN shops): a binding counts only with its shop row
+        .select_from(outerjoin(pool, join(b, shop, shop.id == b.shop_id), matching))
+        .outerjoin(caller, and_(caller.shop_id == b.shop_id, caller.number == b.caller_a))
+        .where(pool.number == bindparam("x"))
+        .order_by(b.created_at.desc(), b.id)
+        .limit(_MAX_ROWS))
+
+
 class StoreRouteLookup:
     """Implements ``routing.ports.RouteLookup`` and ``routing.ports.AttemptRecorder``."""
 
@@ -46,6 +69,7 @@ class StoreRouteLookup:
         self._lookback = lookback
         self._backoff = redis_backoff_seconds
         self._index_down_until: float | None = None  # monotonic deadline while Redis is down
+        self._query = _route_query()
         self.index_hits = 0
         self.sql_reads = 0
 
@@ -115,22 +139,12 @@ class StoreRouteLookup:
 
     # -- SQL --------------------------------------------------------------------------------
     async def _from_sql(self, caller: str, bidx: str, x: str, now: datetime) -> CallContext:
-        cutoff = now - self._lookback
-        async with self._db.session() as s:
-            in_pool = await s.scalar(select(m.PoolNumber.number).where(m.PoolNumber.number == x))
-            if in_pool is None:
-                return CallContext(x_in_pool=False)
-            rows = (await s.execute(
-                select(m.Binding, m.Shop.service_state, m.CallerNumber.status)
-                .join(m.Shop, m.Shop.id == m.Binding.shop_id)
-                .outerjoin(m.CallerNumber, and_(m.CallerNumber.shop_id == m.Binding.shop_id,
-                                                m.CallerNumber.number == m.Binding.caller_a))
-                .where(m.Binding.virtual_x == x,
-                       or_(m.Binding.caller_a == caller, m.Binding.buyer_bidx == bidx),
-                       or_(m.Binding.state == BindingState.ACTIVE.value,
-                           m.Binding.expires_at >= cutoff, m.Binding.released_at >= cutoff))
-                .order_by(m.Binding.created_at.desc(), m.Binding.id)
-                .limit(_MAX_ROWS))).all()
+        params = {"x": x, "caller": caller, "bidx": bidx, "cutoff": now - self._lookback}
+        # Core, not an ORM session: no identity map or unit of work for a read-only probe.
+        async with guard(self._db.timeout * 5), self._db.engine.connect() as conn:
+            rows = (await conn.execute(self._query, params)).all()
+        if not rows:
+            return CallContext(x_in_pool=False)
         bindings = tuple(
             RouteBinding(
                 binding_id=row.id, shop_id=row.shop_id, order_id=row.order_id,
@@ -138,8 +152,8 @@ class StoreRouteLookup:
                 buyer_b=self._cipher.decrypt(row.buyer_cipher), expires_at=row.expires_at,
                 state=BindingState(row.state),
                 matched_as=Direction.MERCHANT if row.caller_a == caller else Direction.CALLBACK,
-                shop_service=_service(shop_state), caller_status=_status(caller_status))
-            for row, shop_state, caller_status in rows)
+                shop_service=_service(row.service_state), caller_status=_status(row.status))
+            for row in rows if row.id is not None)
         return CallContext(x_in_pool=True, bindings=bindings)
 
     # -- call log ---------------------------------------------------------------------------
