@@ -22,9 +22,9 @@ import asyncio
 import random
 import time
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import text
+from sqlalchemy import Table, text
 
 from bench.common import (
     create_pg_database,
@@ -41,6 +41,7 @@ from binding_store.cdr_models import Cdr
 from binding_store.db import Database
 from routing.call_log_views import LinkTemplates
 
+CDRS = cast(Table, Cdr.__table__)
 NAME = "call_log_query"
 DB_NAME = "privnum_bench_calllog"
 SHOPS = 1_000
@@ -93,8 +94,8 @@ async def ensure_data(rows: int, *, log: bool = True, db_name: str = DB_NAME
     generated_at = datetime.now(UTC).replace(microsecond=0)
     began = time.perf_counter()
     async with db.engine.begin() as conn:
-        await conn.run_sync(lambda c: Cdr.metadata.create_all(c, tables=[Cdr.__table__]))
-        for index in Cdr.__table__.indexes:
+        await conn.run_sync(lambda c: Cdr.metadata.create_all(c, tables=[CDRS]))
+        for index in CDRS.indexes:
             await conn.execute(text(f'DROP INDEX "{index.name}"'))
         await conn.execute(text("SELECT setseed(0.42)"))
         step = 1_000_000
@@ -105,7 +106,7 @@ async def ensure_data(rows: int, *, log: bool = True, db_name: str = DB_NAME
                 print(f"  generated {min(rows, lo + step - 1):,} rows "
                       f"({time.perf_counter() - began:.0f} s)", flush=True)
         await conn.execute(text("SET maintenance_work_mem = '512MB'"))
-        for index in Cdr.__table__.indexes:
+        for index in CDRS.indexes:
             await conn.run_sync(lambda c, ix=index: ix.create(c))
     async with db.engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
