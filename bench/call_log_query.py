@@ -107,7 +107,7 @@ async def ensure_data(rows: int, *, log: bool = True, db_name: str = DB_NAME
                       f"({time.perf_counter() - began:.0f} s)", flush=True)
         await conn.execute(text("SET maintenance_work_mem = '512MB'"))
         for index in CDRS.indexes:
-            await conn.run_sync(lambda c, ix=index: ix.create(c))
+            await conn.run_sync(index.create)
     async with db.engine.connect() as conn:
         await conn.execution_options(isolation_level="AUTOCOMMIT")
         await conn.execute(text("VACUUM ANALYZE cdrs"))
