@@ -7,16 +7,21 @@ import hashlib
 import io
 import json
 import logging
-from datetime import UTC, datetime
+import os
+from collections.abc import AsyncGenerator, Callable
+from contextlib import aclosing
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from binding_store.call_log import record_of
 from binding_store.call_log_audit import purge, verify
-from binding_store.call_log_query import ExportRow, export_rows
+from binding_store.call_log_query import ExportRow, export_statement, stream_rows
+from binding_store.db import Database
 from scripts.ami_service import listen_until_signal, reconcile
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
@@ -30,6 +35,7 @@ EXPORT_COLUMNS = (
     "buyer_id", "direction", "caller_a", "caller_masked", "virtual_x", "buyer_masked",
     "start_utc", "answer_utc", "end_utc", "duration", "billsec", "disposition",
     "hangup_cause", "outcome", "reason", "reason_text", "source", "row_hash")
+EXPORT_FORMATS = ("csv", "jsonl")
 
 
 def parse_when(text: str, option: str) -> datetime:
@@ -96,6 +102,73 @@ class ExportWriter:
         self._flush()
 
 
+ProgressHook = Callable[[int], None]
+PROGRESS_EVERY = 5_000  # rows between progress updates
+PROGRESS_LINE_EVERY = 100_000  # rows between plain progress lines when stderr is no terminal
+
+
+async def write_export(db: Database, out: Path, fmt: str, start: datetime, end: datetime,
+                       shop: str | None = None, progress: ProgressHook | None = None
+                       ) -> dict[str, Any]:
+    """Stream the records of ``[start, end)`` to ``out`` (via ``out.part``, renamed when
+    complete) and write ``out.manifest.json``; returns the manifest. Memory does not grow with
+    the row count: rows come through a server-side cursor and are written in 64 KiB blocks."""
+    tmp = out.with_name(out.name + ".part")
+    try:
+        with tmp.open("wb") as handle:
+            writer = ExportWriter(handle, fmt)
+            # The cursor's own generator under aclosing (not export_rows, which does not close
+            # the stream it wraps): a write error mid-stream closes the cursor before the
+            # database is disposed.
+            stream = cast("AsyncGenerator[Any, None]",
+                          stream_rows(db, export_statement(start, end, shop)))
+            async with aclosing(stream) as rows:
+                async for row in rows:
+                    writer.write(export_dict(ExportRow(
+                        id=row.id, chain_seq=row.chain_seq, record=record_of(row),
+                        row_hash=row.row_hash)))
+                    if progress is not None and writer.rows % PROGRESS_EVERY == 0:
+                        progress(writer.rows)
+            writer.close()
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if progress is not None and writer.rows % PROGRESS_EVERY:
+        progress(writer.rows)  # the final count, unless just reported
+    manifest = {
+        "file": out.name, "format": fmt, "rows": writer.rows,
+        "sha256": writer.sha.hexdigest(), "from_utc": _iso(start), "to_utc": _iso(end),
+        "shop_id": shop, "time_zone": "UTC", "numbers": "buyer numbers masked",
+        "columns": list(EXPORT_COLUMNS), "generated_at_utc": _iso(utc_now())}
+    manifest_path(out).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    return manifest
+
+
+def manifest_path(out: Path) -> Path:
+    return out.with_name(out.name + ".manifest.json")
+
+
+def check_export_args(fmt: str, start: datetime, end: datetime, out: Path, now: datetime,
+                      retention_days: int) -> None:
+    """Refuse bad input before touching the database, each with one clear line."""
+    if fmt not in EXPORT_FORMATS:
+        fail(f"--format must be csv or jsonl, not {fmt!r}")
+    if start >= end:
+        fail("--from must be before --to")
+    oldest = now - timedelta(days=retention_days)
+    if start < oldest:
+        fail(f"--from {_iso(start)} is outside the retention period ({retention_days} days): "
+             f"records before {_iso(oldest)} are purged; use --from {oldest:%Y-%m-%d} or later")
+    if out.is_dir():
+        fail(f"--out {out} is a directory; give a file name")
+    parent = out.parent
+    if not parent.is_dir():
+        fail(f"--out: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK | os.X_OK) or (out.exists()
+                                                    and not os.access(out, os.W_OK)):
+        fail(f"--out: {out} is not writable")
+
+
 @app.command("export")
 def export_command(
     ctx: typer.Context,
@@ -107,41 +180,34 @@ def export_command(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress.")] = False,
 ) -> None:
     """Stream call records to FILE (UTC times, masked numbers) and FILE.manifest.json."""
-    if fmt not in ("csv", "jsonl"):
-        fail(f"--format must be csv or jsonl, not {fmt!r}")
     start, end = parse_when(from_, "--from"), parse_when(to, "--to")
-    if start >= end:
-        fail("--from must be before --to")
     settings = settings_of(ctx)
-    tmp = out.with_name(out.name + ".part")
+    check_export_args(fmt, start, end, out, utc_now(), settings.call_log.retention_days)
+    console = Console(stderr=True, highlight=False)
 
-    async def work() -> int:
+    async def work() -> dict[str, Any]:
         async with open_database(settings) as db:
-            with tmp.open("wb") as handle, Progress(
-                    SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
-                    console=Console(stderr=True), disable=quiet) as bar:
-                task = bar.add_task("exporting 0 rows")
-                writer = ExportWriter(handle, fmt)
-                async for row in export_rows(db, start, end, shop):
-                    writer.write(export_dict(row))
-                    if writer.rows % 5000 == 0:
-                        bar.update(task, description=f"exporting {writer.rows} rows")
-                writer.close()
-        tmp.replace(out)
-        manifest = {
-            "file": out.name, "format": fmt, "rows": writer.rows,
-            "sha256": writer.sha.hexdigest(), "from_utc": _iso(start), "to_utc": _iso(end),
-            "shop_id": shop, "time_zone": "UTC", "numbers": "buyer numbers masked",
-            "columns": list(EXPORT_COLUMNS), "generated_at_utc": _iso(utc_now())}
-        out.with_name(out.name + ".manifest.json").write_text(
-            json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
-        return writer.rows
+            if console.is_terminal:
+                with Progress(SpinnerColumn(), TextColumn("{task.description}"),
+                              TimeElapsedColumn(), console=console, disable=quiet,
+                              transient=True) as bar:
+                    task = bar.add_task("exporting 0 rows")
+                    return await write_export(db, out, fmt, start, end, shop, lambda n: bar.update(
+                        task, description=f"exporting {n} rows"))
+
+            def log_line(rows: int) -> None:  # not a terminal: a plain line now and then
+                if rows and rows % PROGRESS_LINE_EVERY == 0:
+                    console.print(f"exported {rows} rows", soft_wrap=True)
+
+            return await write_export(db, out, fmt, start, end, shop,
+                                      None if quiet else log_line)
 
     try:
-        rows = run(work)
-    finally:
-        tmp.unlink(missing_ok=True)
-    Console(stderr=True).print(f"{rows} rows -> {out} (+ {out.name}.manifest.json)")
+        manifest = run(work)
+    except OSError as exc:
+        fail(f"cannot write {out}: {exc.strerror or exc}")
+    console.print(f"{manifest['rows']} rows -> {out} (+ {manifest_path(out).name})",
+                  soft_wrap=True)
 
 
 @app.command("verify")
