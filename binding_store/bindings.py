@@ -74,20 +74,43 @@ class _Lost(Exception):
         self.x = x
 
 
+# How many available numbers, in allocation order, are checked for (A, X) / (B, X) clashes
+# and cool-down before the query falls back to the whole pool. Only a speed bound: the first
+# eligible number of the window IS the first eligible number of the pool (same order), and when
+# the window holds none the full query answers, so the choice is exactly the rule's.
+CANDIDATE_WINDOW = 64
+
+
 async def select_virtual_number(
     session: AsyncSession, *, caller_a: str, buyer_bidx: str, now: datetime,
     cooldown: timedelta, preferred_region: str | None, excluded: Collection[str] = (),
+    window: int | None = -1,
 ) -> str | None:
-    """``choose_virtual_number`` as one query: an available X with no active (A, X) or (B, X)
+    """``choose_virtual_number`` as SQL: an available X with no active (A, X) or (B, X)
     pair, not released from A within the cool-down; preferred region first, never-released
-    next, then least recently released, then by number. Stale rows must be expired first."""
+    next, then least recently released, then by number. Stale rows must be expired first.
+
+    The clash checks (two correlated ``NOT EXISTS``) run on the first ``window`` available
+    numbers in that order only (a top-N sort of the pool, then at most ``window`` index
+    probes each) instead of on every pool row; the whole pool is searched only when none of
+    the window is eligible. ``window=None``: the whole pool at once; -1: ``CANDIDATE_WINDOW``."""
+    if window == -1:
+        window = CANDIDATE_WINDOW
+    if window is not None:
+        found = await _first_eligible(session, caller_a, buyer_bidx, now, cooldown,
+                                      preferred_region, excluded, window)
+        if found is not None:
+            return found
+    return await _first_eligible(session, caller_a, buyer_bidx, now, cooldown,
+                                 preferred_region, excluded, None)
+
+
+async def _first_eligible(
+    session: AsyncSession, caller_a: str, buyer_bidx: str, now: datetime,
+    cooldown: timedelta, preferred_region: str | None, excluded: Collection[str],
+    window: int | None,
+) -> str | None:
     pool = PoolNumber
-    busy = select(Binding.id).where(
-        Binding.state == ACTIVE, Binding.virtual_x == pool.number,
-        or_(Binding.caller_a == caller_a, Binding.buyer_bidx == buyer_bidx))
-    cooling = select(Binding.id).where(
-        Binding.caller_a == caller_a, Binding.virtual_x == pool.number,
-        Binding.released_at.is_not(None), Binding.released_at > now - cooldown)
     region_rank: ColumnElement[Any] = (
         literal(0) if preferred_region is None
         else case((pool.region == preferred_region, 0), else_=1))
@@ -95,13 +118,29 @@ async def select_virtual_number(
     number = pool.number
     if session.get_bind().dialect.name == "postgresql":
         number = number.collate("C")  # type: ignore[assignment]
-    query = (
-        select(pool.number)
-        .where(pool.state == PoolState.AVAILABLE.value, ~exists(busy), ~exists(cooling))
-        .order_by(region_rank, never_rank, pool.last_released_at, number)
-        .limit(1))
+    available = select(pool.number.label("number"), region_rank.label("region_rank"),
+                       never_rank.label("never_rank"),
+                       pool.last_released_at.label("last_released_at"),
+                       number.label("sort_number")).where(
+        pool.state == PoolState.AVAILABLE.value)
     if excluded:
-        query = query.where(pool.number.not_in(list(excluded)))
+        available = available.where(pool.number.not_in(list(excluded)))
+    if window is not None:
+        available = available.order_by(region_rank, never_rank, pool.last_released_at,
+                                       number).limit(window)
+    cand = available.subquery("cand")
+    busy = select(Binding.id).where(
+        Binding.state == ACTIVE, Binding.virtual_x == cand.c.number,
+        or_(Binding.caller_a == caller_a, Binding.buyer_bidx == buyer_bidx))
+    cooling = select(Binding.id).where(
+        Binding.caller_a == caller_a, Binding.virtual_x == cand.c.number,
+        Binding.released_at.is_not(None), Binding.released_at > now - cooldown)
+    query = (
+        select(cand.c.number)
+        .where(~exists(busy), ~exists(cooling))
+        .order_by(cand.c.region_rank, cand.c.never_rank, cand.c.last_released_at,
+                  cand.c.sort_number)
+        .limit(1))
     found: str | None = (await session.execute(query)).scalar_one_or_none()
     return found
 
@@ -149,11 +188,7 @@ class BindingStore:
             await self._expire_stale(s, now, or_(
                 Binding.caller_a == a, Binding.buyer_bidx == bidx,
                 and_(Binding.shop_id == shop_id, Binding.order_id == order_id)))
-            await self._require_shop(s, shop_id)
-            await self._require_caller(s, shop_id, a)
-            existing = (await s.execute(select(Binding).where(
-                Binding.state == ACTIVE, Binding.shop_id == shop_id,
-                Binding.order_id == order_id))).scalar_one_or_none()
+            existing = await self._issue_checks(s, shop_id, a, order_id)
             if existing is not None:
                 return IssuedBinding(**_fields(existing, now), created=False), None
             x = await select_virtual_number(
@@ -320,6 +355,30 @@ class BindingStore:
             latest[x] = max(at, latest.get(x, at))
         await _mark_released(s, latest)
         return len(ended)
+
+    async def _issue_checks(self, s: AsyncSession, shop_id: str, caller_a: str,
+                            order_id: str) -> Binding | None:
+        """``_require_shop`` + ``_require_caller`` + the order's active binding in ONE round
+        trip (same checks, same order of errors)."""
+        caller_status = (select(CallerNumber.status)
+                         .where(CallerNumber.shop_id == shop_id, CallerNumber.number == caller_a)
+                         .scalar_subquery())
+        row = (await s.execute(
+            select(Shop.service_state, caller_status.label("caller_status"), Binding)
+            .select_from(Shop)
+            .outerjoin(Binding, and_(Binding.shop_id == Shop.id, Binding.state == ACTIVE,
+                                     Binding.order_id == order_id))
+            .where(Shop.id == shop_id))).one_or_none()
+        if row is None:
+            raise NotFound(f"shop {shop_id} not found")
+        if row.service_state != ServiceState.ENABLED.value:
+            raise ServiceNotEnabled(f"privacy-number service is not enabled for shop {shop_id}")
+        if row.caller_status != CallerStatus.APPROVED.value:
+            raise CallerNotApproved(
+                f"{caller_a} is not an approved caller number of shop {shop_id}"
+                + ("" if row.caller_status is None else f" (status {row.caller_status})"))
+        existing: Binding | None = row.Binding
+        return existing
 
     async def _require_shop(self, s: AsyncSession, shop_id: str) -> None:
         state = (await s.execute(select(Shop.service_state).where(Shop.id == shop_id))
