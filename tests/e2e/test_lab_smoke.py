@@ -45,18 +45,28 @@ BRIDGE = {
 }
 
 
-def with_one_retry(what: str, lab: RunningLab, uas: list[BaresipUA],
-                   attempt: Callable[[], T]) -> T:
-    """baresip 1.1.0 sometimes hangs after auto-answer (~1 run in 9): hang up every channel,
-    restart the phones and try once more, logging why. Assertion failures are never retried."""
-    try:
-        return attempt()
-    except BaresipError as exc:
-        log.warning("%s: baresip misbehaved (%s); restarting phones, one retry", what, exc)
-        lab.cli("channel request hangup all")
-        for ua in uas:
-            ua.restart(str(exc))
-        return attempt()
+def with_retries(what: str, lab: RunningLab, uas: list[BaresipUA],
+                 attempt: Callable[[], T], retries: int = 2) -> T:
+    """baresip 1.1.0 crashes (SIGSEGV) or hangs now and then when an outgoing call is answered
+    or its early media ends (measured: up to 1 call in 5 when calls run back to back, whatever
+    the audio source, resampler, ringback or connected-line settings). On such a harness fault
+    hang up every channel, restart the phones and try again, logging why; assertion failures
+    are never retried."""
+    for n in range(retries + 1):
+        try:
+            return attempt()
+        except BaresipError as exc:
+            if n == retries:
+                raise
+            log.warning("%s: baresip misbehaved (%s); restarting phones, retry %d of %d",
+                        what, exc, n + 1, retries)
+            lab.cli("channel request hangup all")
+            for ua in uas:
+                ua.restart(str(exc))
+    raise AssertionError("unreachable")
+
+
+with_one_retry = with_retries  # the name other e2e modules import
 
 
 def cdr_for(ami: AmiClient, linkedid: str, timeout: float = 10.0) -> Event:
@@ -108,7 +118,7 @@ def test_bridge_presents_x_both_ways_and_exports_cdr(
                 raise BaresipError("no RTP within 10 s")
             return seen
 
-        seen = with_one_retry("bridge call", lab, [merchant, buyer], call)
+        seen = with_retries("bridge call", lab, [merchant, buyer], call)
 
         # B's phone shows X, never A.
         assert buyer.caller_id_seen(seen) == (X, X)
@@ -180,7 +190,7 @@ def test_fail_closed_buyer_never_rings(
             return merchant.wait_for({"CALL_CLOSED"}, timeout=30)
 
         # baresip 1.1.0 can crash (SIGSEGV) when early media ends in an error response
-        closed = with_one_retry("fail-closed call", lab, [merchant], call)
+        closed = with_retries("fail-closed call", lab, [merchant], call)
         linkedid = None if agi is None else agi.calls[-1]["agi_arg_1"]
         # the prompt played as early media, then cause 38 (network out of order) -> SIP 500
         assert closed["param"].startswith("500")
@@ -219,7 +229,7 @@ def test_reject_plays_prompt_and_never_dials(
             merchant.wait_for({"CALL_ESTABLISHED"}, timeout=15)  # answered to play the prompt
             merchant.wait_for({"CALL_CLOSED"}, timeout=30)
 
-        with_one_retry("reject call", lab, [merchant], call)
+        with_retries("reject call", lab, [merchant], call)
         linkedid = agi.calls[-1]["agi_arg_1"]
         cdr = cdr_for(ami, linkedid)
         assert [e["type"] for e in buyer.events_seen() if e.get("class") == "call"] == []
