@@ -202,31 +202,25 @@ class ShopRepository:
 
     async def disable(self, shop_id: str, *, actor: str, now: datetime) -> ShopView:
         """Switch the service off (no new privacy numbers; calls are refused). Idempotent."""
-        async with self._db.session() as session:
-            shop = await load_shop(session, shop_id)
-            if shop.service_state == ServiceState.NOT_ENABLED.value:
-                raise ServiceNotEnabled(f"shop {shop_id} has never enabled the service")
-            if shop.service_state == ServiceState.ENABLED.value:
-                shop.service_state = ServiceState.DISABLED.value
-                shop.updated_at = now
-                audit.record(session, now=now, actor=actor, kind=audit.SHOP_DISABLED,
-                             shop_id=shop_id, subject=shop_id)
-                await session.commit()
-            view = await view_of(session, shop)
-        await publish_state(self._index, shop_id, shop_state=view.service_state.value)
-        return view
+        return await self._switch(shop_id, ServiceState.ENABLED, ServiceState.DISABLED,
+                                  audit.SHOP_DISABLED, actor=actor, now=now)
 
     async def reenable(self, shop_id: str, *, actor: str, now: datetime) -> ShopView:
         """Switch a disabled shop back on (its agreement and callers are kept). Idempotent."""
+        return await self._switch(shop_id, ServiceState.DISABLED, ServiceState.ENABLED,
+                                  audit.SHOP_REENABLED, actor=actor, now=now)
+
+    async def _switch(self, shop_id: str, source: ServiceState, target: ServiceState,
+                      kind: str, *, actor: str, now: datetime) -> ShopView:
         async with self._db.session() as session:
             shop = await load_shop(session, shop_id)
             if shop.service_state == ServiceState.NOT_ENABLED.value:
                 raise ServiceNotEnabled(f"shop {shop_id} has never enabled the service")
-            if shop.service_state == ServiceState.DISABLED.value:
-                shop.service_state = ServiceState.ENABLED.value
+            if shop.service_state == source.value:
+                shop.service_state = target.value
                 shop.updated_at = now
-                audit.record(session, now=now, actor=actor, kind=audit.SHOP_REENABLED,
-                             shop_id=shop_id, subject=shop_id)
+                audit.record(session, now=now, actor=actor, kind=kind, shop_id=shop_id,
+                             subject=shop_id)
                 await session.commit()
             view = await view_of(session, shop)
         await publish_state(self._index, shop_id, shop_state=view.service_state.value)

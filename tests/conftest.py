@@ -11,38 +11,22 @@ import secrets
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
-import psycopg
 import pytest
 import redis
 
 from binding_store.all_models import Base
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
+from tests.pg import scratch_database
 
-PG_URL = os.environ.get("PRIVNUM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS_URL = os.environ.get("PRIVNUM_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-
-
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
 
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """URL of a fresh PostgreSQL database for this run (skips only outside CI)."""
-    name = f"privnum_t_{os.getpid()}_{secrets.token_hex(3)}"
-    try:
-        admin = psycopg.connect(_libpq(PG_URL), autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = PG_URL.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(_libpq(PG_URL), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("t") as url:
+        yield url
 
 
 @pytest.fixture

@@ -8,14 +8,11 @@ lazily; the seed data is written beforehand with a separate engine on the test's
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, settings
@@ -45,7 +42,7 @@ from tests.api.conftest import (
     settings_for,
     x_number,
 )
-from tests.conftest import PG_URL, _libpq
+from tests.pg import scratch_database
 
 TOKENS: dict[str, str] = {}
 
@@ -72,22 +69,6 @@ async def _seed(url: str) -> dict[str, str]:
         await db.dispose()
 
 
-@contextmanager
-def _scratch_pg() -> Iterator[str]:
-    name = f"privnum_st_{os.getpid()}_{secrets.token_hex(3)}"
-    try:
-        admin = psycopg.connect(_libpq(PG_URL), autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{PG_URL.rpartition('/')[0]}/{name}"
-    finally:
-        with psycopg.connect(_libpq(PG_URL), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="module",
@@ -99,7 +80,7 @@ def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
         if request.param == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp / 'privnum.db'}"
         else:
-            url = stack.enter_context(_scratch_pg())
+            url = stack.enter_context(scratch_database("st"))
         TOKENS.update(asyncio.run(_seed(url)))
         db = Database(url, timeout=5.0)  # connects on first use, on schemathesis' loop
         services = build_services(settings_for(tmp, url), db)

@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
-import psycopg
 import pytest
 
 from binding_store.accounts import AccountRepository
 from binding_store.db import Database
 from binding_store.shops import ShopRepository
 from routing.shop_views import ShopView
+from tests.pg import scratch_database
 
 NOW = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
 MAIN_PHONE = "+8613800138000"
 SUB_REVIEWED = "+8613900139001"
 SUB_UNREVIEWED = "+8613900139002"
-PG_URL = os.environ.get("PRIVNUM_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 
 async def enabled_shop(db: Database, shop_id: str = "s1", *, subs: bool = True) -> ShopView:
@@ -40,23 +37,8 @@ async def enabled_shop(db: Database, shop_id: str = "s1", *, subs: bool = True) 
     return result.shop
 
 
-def _libpq(url: str) -> str:
-    return url.replace("postgresql+psycopg://", "postgresql://", 1)
-
-
 @pytest.fixture
 def empty_pg_url() -> Iterator[str]:
     """A brand-new, empty PostgreSQL database for this test only (dropped afterwards)."""
-    name = f"privnum_m_{os.getpid()}_{secrets.token_hex(3)}"
-    try:
-        admin = psycopg.connect(_libpq(PG_URL), autocommit=True, connect_timeout=3)
-    except psycopg.OperationalError as exc:
-        if os.environ.get("CI"):
-            raise
-        pytest.skip(f"PostgreSQL not reachable at {PG_URL}: {exc}")
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    base, _, _ = PG_URL.rpartition("/")
-    yield f"{base}/{name}"
-    with psycopg.connect(_libpq(PG_URL), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with scratch_database("m") as url:
+        yield url
