@@ -133,7 +133,7 @@ def _ms(at: datetime) -> int:
 
 
 class RedisIndex:
-    def __init__(self, client: Redis[bytes], *, prefix: str, timeout: float,
+    def __init__(self, client: Redis, *, prefix: str, timeout: float,
                  state_ttl: int = DEFAULT_STATE_TTL) -> None:
         self._redis = client
         self.prefix = prefix
@@ -149,7 +149,7 @@ class RedisIndex:
         return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl)
 
     async def close(self) -> None:
-        await self._redis.aclose()  # type: ignore[attr-defined]
+        await self._redis.aclose()
 
     # -- keys ---------------------------------------------------------------------------
     def ax_key(self, caller_a: str, virtual_x: str) -> str:

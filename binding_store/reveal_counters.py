@@ -110,7 +110,7 @@ return 0
 
 
 class RedisRevealCounters:
-    def __init__(self, client: Redis[bytes], prefix: str, timeout: float = 0.5) -> None:
+    def __init__(self, client: Redis, prefix: str, timeout: float = 0.5) -> None:
         self._redis = client
         self._prefix = prefix
         self._timeout = timeout
@@ -142,7 +142,7 @@ class RedisRevealCounters:
         key = self._key(QUOTA, shop_id, day)
         expire = int((resets_at + _KEEP).timestamp())
         async with self._guard():
-            result = int(await self._redis.eval(  # type: ignore[no-untyped-call]
+            result = int(await self._redis.eval(
                 _TAKE, 1, key, str(max(limit, 0)), str(expire)))
         if result < 0:
             return QuotaTake(taken=False, used=-1 - result)
@@ -150,7 +150,7 @@ class RedisRevealCounters:
 
     async def give_back_quota(self, shop_id: str, day: str) -> None:
         async with self._guard():
-            await self._redis.eval(  # type: ignore[no-untyped-call]
+            await self._redis.eval(
                 _GIVE_BACK, 1, self._key(QUOTA, shop_id, day))
 
     async def quota_used(self, shop_id: str, day: str) -> int:

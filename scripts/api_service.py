@@ -176,7 +176,7 @@ class DatabaseProbe:
 
 @dataclass
 class RedisProbe:
-    client: Redis[bytes]
+    client: Redis
     name: str = "redis"
     required: bool = False  # look-ups fall back to SQL: degraded, not down
 
@@ -217,17 +217,17 @@ def decision_observer(metrics: Metrics) -> Callable[[RouteDecision, float], None
 class ApiStack:
     services: ApiServices
     database: Database
-    redis: Redis[bytes] | None
+    redis: Redis | None
 
 
-def counters_for(settings: Settings, db: Database, client: Redis[bytes] | None) -> RevealCounters:
+def counters_for(settings: Settings, db: Database, client: Redis | None) -> RevealCounters:
     if client is not None:
         return RedisRevealCounters(client, settings.redis.prefix,
                                    timeout=settings.redis.timeout_seconds)
     return SqlRevealCounters(db)
 
 
-def build_services(settings: Settings, db: Database, *, redis: Redis[bytes] | None = None,
+def build_services(settings: Settings, db: Database, *, redis: Redis | None = None,
                    index: RedisIndex | None = None, metrics: Metrics | None = None,
                    originator: CallOriginator | None = None,
                    ami_probe: HealthProbe | None = None) -> ApiServices:
@@ -290,7 +290,7 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
     """The API's stores. With ``ami.enabled`` and no ``originator`` handed in, the API opens
     an originate-only AMI connection of its own."""
     db = wiring.database(settings)
-    client: Redis[bytes] | None = None
+    client: Redis | None = None
     index: RedisIndex | None = None
     ami_task: asyncio.Task[None] | None = None
     listener: AmiListener | None = None
@@ -316,7 +316,7 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
                 await ami_task
         if client is not None:
             with contextlib.suppress(Exception):
-                await client.aclose()  # type: ignore[attr-defined]
+                await client.aclose()
         await db.dispose()
 
 

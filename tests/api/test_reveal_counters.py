@@ -26,7 +26,7 @@ async def counters(request: pytest.FixtureRequest, database: Database
     if request.param == "sql":
         yield SqlRevealCounters(database)
         return
-    client: Redis[bytes] = Redis.from_url(request.getfixturevalue("redis_url"))
+    client: Redis = Redis.from_url(request.getfixturevalue("redis_url"))
     yield RedisRevealCounters(client, request.getfixturevalue("redis_prefix"))
     await client.aclose()  # type: ignore[attr-defined]
 
