@@ -37,6 +37,8 @@ REASON: Final = "PRIVNUM_REASON"
 """Reason code (``routing.reasons.Reason`` value)."""
 PROMPT: Final = "PRIVNUM_PROMPT"
 """Sound file (no extension) played on reject."""
+HANGUP_CAUSE: Final = "PRIVNUM_HANGUP_CAUSE"
+"""Q.850 cause (1-127) the reject branch hangs up with; empty on bridge."""
 
 ALL: Final = (
     ACTION,
@@ -50,6 +52,7 @@ ALL: Final = (
     DIRECTION,
     REASON,
     PROMPT,
+    HANGUP_CAUSE,
 )
 """Every channel variable privnum may set, in a stable order."""
 

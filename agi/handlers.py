@@ -134,6 +134,7 @@ class RouteHandler:
             cv.DIRECTION: decision.direction.value if decision.direction else "",
             cv.REASON: decision.reason.value,
             cv.PROMPT: decision.prompt,
+            cv.HANGUP_CAUSE: "" if bridge else str(decision.reason.hangup_cause),
         }
 
     def _dialable(self, e164: str) -> str:

@@ -50,7 +50,7 @@ _PROMPTS: dict[Reason, str] = {
     Reason.BINDING_EXPIRED: "ss-noservice",
     Reason.SERVICE_DISABLED: "ss-noservice",
     Reason.CALLER_DISABLED: "privacy-incorrect",
-    Reason.ROUTING_ERROR: "an-error-has-occurred",
+    Reason.ROUTING_ERROR: "all-circuits-busy-now",
 }
 
 _CAUSES: dict[Reason, int] = {

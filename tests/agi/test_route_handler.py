@@ -137,6 +137,7 @@ async def test_merchant_call_is_bridged_to_the_buyer_showing_x(
         cv.DIRECTION: "merchant",
         cv.REASON: "bridged",
         cv.PROMPT: "",
+        cv.HANGUP_CAUSE: "",
     }
     await wait_for(lambda: len(store.attempts) == 1)
     attempt = store.attempts[0]
@@ -173,6 +174,7 @@ async def test_rejects_never_carry_a_dial_number(
     assert variables[cv.REASON] == reason
     assert variables[cv.DIAL_NUMBER] == ""
     assert variables[cv.PROMPT]
+    assert 1 <= int(variables[cv.HANGUP_CAUSE]) <= 127
 
 
 @pytest.mark.parametrize("fault", ["unavailable", "bug", "hang"])
