@@ -31,6 +31,11 @@ async def test_agi_load_toy() -> None:
         assert variant["completed"] > 0
         assert {"p50_ms", "p99_ms", "p999_ms"} <= set(variant["decision"])
     assert set(result["ratios"]) == {"b/a", "c/a", "c/d"}
+    # (c) runs on the shipped wiring with a seeded index: merchant and callback calls are
+    # answered by Redis alone, strangers by SQL; every attempt reaches the batched writer.
+    c = result["variants"][2]
+    assert c["fast_path"]["index_hits"] > 0 and c["fast_path"]["sql_reads"] > 0
+    assert c["server_stats"]["attempts_written"] == c["server_stats"]["accepted"]
 
 
 async def test_allocation_toy() -> None:
