@@ -340,12 +340,13 @@ def privnum_stack(lab: RunningLab, workdir: Path, database_url: str, *,
 # ---------------------------------------------------------------------- AMI side
 
 
-def originate_local(ami: AmiClient, x_dialled: str, caller: str, *, wait_seconds: int = 3,
+def originate_local(ami: AmiClient, x_dialled: str, caller: str, *, wait_seconds: int = 10,
                     timeout: float = 10.0) -> None:
     """AMI ``Originate`` of ``Local/<X>@privnum-inbound`` with caller ID ``caller``; the ;1
     half runs ``Wait(wait_seconds)``, the ;2 half runs the privnum dialplan as if ``caller``
-    had dialled X. (The lab's AMI user reads no ``call`` class, so there is no
-    ``OriginateResponse``: find the call by its tagged ``Cdr``, see :func:`tagged_cdr`.)"""
+    had dialled X (a hang-up of either half ends both: keep ``wait_seconds`` longer than a
+    reject prompt, or the prompt is cut). The lab's AMI user reads no ``call`` class, so there
+    is no ``OriginateResponse``: find the call by its tagged ``Cdr`` (:func:`tagged_cdr`)."""
     action_id = f"orig-{secrets.token_hex(4)}"
     ami.send({"Action": "Originate", "ActionID": action_id,
               "Channel": f"Local/{x_dialled}@privnum-inbound", "Application": "Wait",

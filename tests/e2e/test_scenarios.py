@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from agi import channel_vars as cv
+from routing.reasons import Reason
 from tests.e2e.ami import AmiClient
 from tests.e2e.baresip import BaresipError, BaresipUA
 from tests.e2e.conftest import BUYER, MERCHANT, RunningLab
@@ -134,6 +135,11 @@ def no_plaintext(rows: list[dict[str, Any]]) -> None:
         assert number not in text
 
 
+def _cause(reason: str) -> str:
+    """The Q.850 cause the dialplan hangs a reject up with (``PRIVNUM_HANGUP_CAUSE``)."""
+    return str(Reason(reason).hangup_cause)
+
+
 def _rx_packets(stats: dict[str, Any]) -> int:
     """Packets received, from a baresip ``CALL_RTCP`` report (``rtcp_stats``: ``tx``/``rx``
     each with ``sent``, ``lost``, ``jit``; ``rx.sent`` counts what arrived)."""
@@ -154,21 +160,29 @@ def test_1_merchant_dials_x_buyer_answers_audio_both_ways(
     merchant = phones("merchant", MERCHANT)
     buyer = phones("buyer", BUYER, auto_answer=True)
     mark = [0]
-    seen = bridged_call(lab, merchant, buyer, b.x_dialled, ami, mark, audio=True)
+
+    def call_up() -> tuple[dict[str, Any], dict[str, str], dict[str, str], int, int]:
+        seen = bridged_call(lab, merchant, buyer, b.x_dialled, ami, mark, audio=True)
+        # Asterisk's view while the call is up, then each phone's next RTCP report (~5 s)
+        a_chan = channel_info(lab, f"PJSIP/{MERCHANT}-")
+        b_chan = channel_info(lab, f"PJSIP/{BUYER}-")
+        return (seen, a_chan, b_chan, _rx_packets(buyer.rtcp_stats()),
+                _rx_packets(merchant.rtcp_stats()))
+
+    # a baresip crash during the RTCP wait is retried like one at answer
+    seen, a_chan, b_chan, buyer_rx, merchant_rx = with_retries(
+        "bridged call with RTCP", lab, [merchant, buyer], call_up)
 
     # B's phone shows X (number and name), never A.
     assert buyer.caller_id_seen(seen) == (b.x_dialled, b.x_dialled)
     assert MERCHANT not in json.dumps([seen, *buyer.events_seen()])
-    # Asterisk's view: A's leg keeps the true caller and is connected to X; B's leg shows X.
-    a_chan = channel_info(lab, f"PJSIP/{MERCHANT}-")
-    b_chan = channel_info(lab, f"PJSIP/{BUYER}-")
+    # A's leg keeps the true caller and is connected to X; B's leg shows X.
     assert a_chan["Caller ID"] == MERCHANT
     assert a_chan["Connected Line ID"] == b.x_dialled  # what A's phone is told it reached
     assert b_chan["Caller ID"] == b.x_dialled
     assert b_chan["Connected Line ID"] == b.x_dialled
     # Audio both ways: each phone's RTCP report counts packets received from the other.
-    assert _rx_packets(buyer.rtcp_stats()) > 0
-    assert _rx_packets(merchant.rtcp_stats()) > 0
+    assert buyer_rx > 0 and merchant_rx > 0
     hang_up(merchant, buyer)
 
     cdr = tagged_cdr(ami, lambda e: e.get(H[cv.CDR_BINDING]) == b.binding_id, after=mark[0])
@@ -212,7 +226,7 @@ def test_2_stranger_is_rejected_with_prompt_and_buyer_never_rings(
     for cdr in (sip_cdr, local_cdr):
         assert cdr[H[cv.CDR_REASON]] == "caller_not_authorized"
         assert cdr["DestinationChannel"] == "" and cdr["LastApplication"] == "Hangup"
-        assert cdr["LastData"] == "21"
+        assert cdr["LastData"] == _cause("caller_not_authorized")
     rows = stack.wait_rows("uniqueid IN (%s, %s)", sip_cdr["UniqueID"], local_cdr["UniqueID"],
                            count=2)
     assert len(rows) == 2
@@ -241,6 +255,7 @@ def test_4_caller_disabled_after_binding_is_rejected(
     rejected_call(lab, sub, b.x_dialled, ami, mark)
     cdr = tagged_cdr(ami, lambda e: e.get("Source") == MERCHANT_2, after=mark[0])
     assert cdr[H[cv.CDR_REASON]] == "caller_disabled"
+    assert (cdr["LastApplication"], cdr["LastData"]) == ("Hangup", _cause("caller_disabled"))
     assert cdr[H[cv.CDR_BINDING]] == b.binding_id
     assert log.played(f"PJSIP/{MERCHANT_2}-", "privacy-incorrect")
     never_rang(buyer)
@@ -344,7 +359,9 @@ def test_7_switched_caller_gets_through_old_caller_does_not(
     rejected_call(lab, merchant, new.x_dialled, ami, mark)
     refused = tagged_cdr(ami, lambda e: e.get("Source") == MERCHANT, after=mark[0])
     never_rang(buyer)
-    assert refused[H[cv.CDR_REASON]] in ("caller_not_authorized", "binding_expired")
+    # A's pair with X now belongs to a superseded binding: "number expired" for A
+    assert refused[H[cv.CDR_REASON]] == "binding_expired"
+    assert refused["DestinationChannel"] == ""
     rows = stack.wait_rows("uniqueid IN (%s, %s)", ok["UniqueID"], refused["UniqueID"],
                            count=2)
     by_id = {r["uniqueid"]: r for r in rows}
@@ -364,6 +381,7 @@ def test_3b_released_binding_is_rejected(stack: PrivnumStack, ami: AmiClient) ->
     cdr = tagged_cdr(ami, lambda e: e.get("Source") == MERCHANT
                      and e.get("Destination") == b.x_dialled, after=mark)
     assert cdr[H[cv.CDR_REASON]] == "binding_expired"
+    assert (cdr["LastApplication"], cdr["LastData"]) == ("Hangup", _cause("binding_expired"))
     row, = stack.wait_rows("uniqueid = %s", cdr["UniqueID"])
     assert (row["reason"], row["binding_id"]) == ("binding_expired", b.binding_id)
 
@@ -384,6 +402,8 @@ def test_3_expired_binding_is_rejected_then_reissued_goes_through(
     assert expired[H[cv.CDR_REASON]] == "binding_expired"
     assert expired[H[cv.CDR_BINDING]] == b.binding_id
     assert expired["DestinationChannel"] == ""
+    assert (expired["LastApplication"], expired["LastData"]) == (
+        "Hangup", _cause("binding_expired"))  # the prompt played out, then the reason's cause
     row, = stack.wait_rows("uniqueid = %s", expired["UniqueID"])
     assert (row["reason"], row["outcome"], row["order_id"]) == (
         "binding_expired", "rejected", "order-exp")
