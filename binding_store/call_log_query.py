@@ -3,8 +3,8 @@ auditor's export stream (server-side cursor, constant memory)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack
+from collections.abc import AsyncGenerator
+from contextlib import AsyncExitStack, aclosing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -86,7 +86,7 @@ def export_statement(start: datetime, end: datetime, shop_id: str | None) -> Sel
 
 
 async def stream_rows(db: Database, stmt: Select[Any], chunk: int = 1000
-                      ) -> AsyncIterator[Any]:
+                      ) -> AsyncGenerator[Any, None]:
     """Core rows of ``stmt`` through a server-side cursor, ``chunk`` at a time; each fetch (not the
     whole stream) is bounded by the store's time-out and its faults become StoreUnavailable."""
     async with AsyncExitStack() as stack:
@@ -105,10 +105,13 @@ async def stream_rows(db: Database, stmt: Select[Any], chunk: int = 1000
 
 async def export_rows(db: Database, start: datetime, end: datetime,
                       shop_id: str | None = None, chunk: int = 1000
-                      ) -> AsyncIterator[ExportRow]:
+                      ) -> AsyncGenerator[ExportRow, None]:
     """Every record with ``start <= start_utc < end`` (optionally one shop), oldest first."""
     if start >= end:
         raise CallLogQueryError("--from must be before --to")
-    async for row in stream_rows(db, export_statement(start, end, shop_id), chunk):
-        yield ExportRow(id=row.id, chain_seq=row.chain_seq, record=record_of(row),
-                        row_hash=row.row_hash)
+    # aclosing: a reader that stops early closes the server-side cursor with this generator.
+    rows = stream_rows(db, export_statement(start, end, shop_id), chunk)
+    async with aclosing(rows):
+        async for row in rows:
+            yield ExportRow(id=row.id, chain_seq=row.chain_seq, record=record_of(row),
+                            row_hash=row.row_hash)

@@ -8,19 +8,18 @@ import io
 import json
 import logging
 import os
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import Callable
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from binding_store.call_log import record_of
 from binding_store.call_log_audit import purge, verify
-from binding_store.call_log_query import ExportRow, export_statement, stream_rows
+from binding_store.call_log_query import ExportRow, export_rows
 from binding_store.db import Database
 from scripts.ami_service import listen_until_signal, reconcile
 from scripts.cli_support import fail, run, settings_of
@@ -117,16 +116,11 @@ async def write_export(db: Database, out: Path, fmt: str, start: datetime, end: 
     try:
         with tmp.open("wb") as handle:
             writer = ExportWriter(handle, fmt)
-            # The cursor's own generator under aclosing (not export_rows, which does not close
-            # the stream it wraps): a write error mid-stream closes the cursor before the
-            # database is disposed.
-            stream = cast("AsyncGenerator[Any, None]",
-                          stream_rows(db, export_statement(start, end, shop)))
-            async with aclosing(stream) as rows:
+            # aclosing: a write error mid-stream closes the cursor before the database is
+            # disposed.
+            async with aclosing(export_rows(db, start, end, shop)) as rows:
                 async for row in rows:
-                    writer.write(export_dict(ExportRow(
-                        id=row.id, chain_seq=row.chain_seq, record=record_of(row),
-                        row_hash=row.row_hash)))
+                    writer.write(export_dict(row))
                     if progress is not None and writer.rows % PROGRESS_EVERY == 0:
                         progress(writer.rows)
             writer.close()
