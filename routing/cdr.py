@@ -14,6 +14,9 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 
+from routing.numbers import try_normalize
+from routing.reasons import Reason
+
 # Asterisk's standard CDR variables and the header cdr_manager gives each (Asterisk's names).
 STANDARD_AMI_HEADERS: dict[str, str] = {
     "accountcode": "AccountCode",
@@ -152,13 +155,27 @@ def _int(text: str, default: int = 0) -> int:
     return value if value <= _INT_MAX else default
 
 
-def _cause(lastapp: str, lastdata: str, disposition: str) -> int | None:
-    """Q.850 cause: ``Hangup(n)``'s argument when it is one (0-127), else the disposition's."""
+def _cause(lastapp: str, lastdata: str, disposition: str, reason: str) -> int | None:
+    """Q.850 cause: ``Hangup(n)``'s argument when it is one (0-127); else, for a call privnum
+    refused, the cause its dialplan hangs up with for that reason (the safety-net CSV carries
+    no ``lastdata``, so a reconciled record gets the same cause as one from AMI); else the
+    disposition's."""
     if lastapp.lower() == "hangup":
         cause = _int(lastdata, -1)
         if 0 <= cause <= _Q850_MAX:
             return cause
+    refused = _REASONS.get(reason)
+    if refused is not None and refused is not Reason.BRIDGED:
+        return refused.hangup_cause
     return _CAUSE_BY_DISPOSITION.get(disposition)
+
+
+_REASONS = {r.value: r for r in Reason}
+
+
+def _e164(number: str) -> str:
+    """X as every other record holds it (the fail path copies the dialled digits as they came)."""
+    return try_normalize(number) or number if number else ""
 
 
 def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
@@ -181,7 +198,7 @@ def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
     if disposition not in _DISPOSITION_RANK:  # stored: Asterisk's words only, never free text
         disposition = ""
     lastapp = get("lastapp")
-    cause = _cause(lastapp, get("lastdata"), disposition)
+    cause = _cause(lastapp, get("lastdata"), disposition, get(names.reason))
     return CdrEvent(
         system_name=get("systemname") or system_name,
         uniqueid=uniqueid,
@@ -200,7 +217,7 @@ def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
         pn_binding=get(names.binding),
         pn_shop=get(names.shop),
         pn_order=get(names.order),
-        pn_x=get(names.x),
+        pn_x=_e164(get(names.x)),
         pn_reason=get(names.reason),
         pn_direction=get(names.direction),
         src=get("src"),

@@ -328,12 +328,10 @@ def test_6_service_stopped_fails_closed_and_is_reconciled(
     row, = stack.wait_rows("uniqueid = %s", cdr["UniqueID"], timeout=30)
     assert row["reason"] == "routing_error" and row["source"] != "ami"
     assert row["outcome"] == "failed" and row["disposition"] == "NO ANSWER"
-    # Known gap: the safety-net CSV has no ``lastdata`` column, so a reconciled row reads
-    # Hangup(38) as the disposition's default cause (NO ANSWER -> 19); over AMI it is 38.
-    assert row["hangup_cause"] in (38, 19)
-    # The fail path tags pn_x with the raw ${EXTEN} (national digits), not E.164 like the
-    # decided calls: accept both until the call log normalises it.
-    assert row["virtual_x"] in (b.x, b.x_dialled)
+    # Reconciled from the CSV (no lastdata column): the cause comes from pn_reason, the same
+    # 38 the dialplan hung up with; X is normalised like every other record's.
+    assert row["hangup_cause"] == 38
+    assert row["virtual_x"] == b.x
 
 
 def test_7_switched_caller_gets_through_old_caller_does_not(

@@ -103,8 +103,9 @@ def test_safety_net_csv_agrees_with_ami() -> None:
         assert (other.duration, other.billsec, other.disposition, other.forks) == (
             call.duration, call.billsec, call.disposition, call.forks)
         assert (other.pn_binding, other.pn_x) == (call.pn_binding, call.pn_x)
-        # The CSV contract has no ``lastdata`` column, so Hangup(21)/Hangup(38) reads as the
-        # disposition's default cause there (NO ANSWER -> 19); AMI carries the real one.
+        # The CSV contract has no ``lastdata`` column and these two recordings predate
+        # pn_reason, so Hangup(21)/Hangup(38) reads as the disposition's default cause there
+        # (NO ANSWER -> 19); with pn_reason set the cause follows it (test_cdr_records).
         hung_up = uid in (SCENARIOS["rejected-stranger.ami"][0], SCENARIOS["agi-down.ami"][0])
         assert other.hangup_cause == (19 if hung_up else call.hangup_cause)
 

@@ -207,3 +207,27 @@ def test_no_stored_field_carries_the_buyer(national: str, prefix: str, reason: R
     record = record_from_cdr(cdr, attempt, binding, Source.AMI)
     assert national not in _stored_text(record)
     assert national[-4:] in record.caller_masked or not callback
+
+
+def _csv_like(reason: str, lastdata: str = "", x: str = "+8617000000001") -> dict[str, str]:
+    """A CDR as the safety-net CSV gives it: lastapp but no lastdata column."""
+    return {"uniqueid": "pbx-9.1", "start": "2026-11-28 10:00:00", "end": "2026-11-28 10:00:03",
+            "disposition": "ANSWERED", "lastapp": "Hangup", "lastdata": lastdata,
+            cv.CDR_REASON: reason, cv.CDR_X: x}
+
+
+@pytest.mark.parametrize("reason", [r for r in Reason if r is not Reason.BRIDGED])
+def test_without_lastdata_a_refused_call_gets_the_cause_its_reason_hangs_up_with(
+        reason: Reason) -> None:
+    assert parse_cdr(_csv_like(reason.value), NAMES, UTC).hangup_cause == reason.hangup_cause
+
+
+def test_lastdata_wins_and_a_bridged_call_keeps_the_disposition_cause() -> None:
+    assert parse_cdr(_csv_like("routing_error", "34"), NAMES, UTC).hangup_cause == 34
+    bridged = dict(_csv_like("bridged"), lastapp="Dial")
+    assert parse_cdr(bridged, NAMES, UTC).hangup_cause == 16  # ANSWERED: normal clearing
+
+
+@pytest.mark.parametrize("dialled", ["17000000001", "+86 170-0000-0001", "+8617000000001"])
+def test_x_is_stored_in_e164_whatever_the_dialplan_copied(dialled: str) -> None:
+    assert parse_cdr(_csv_like("routing_error", x=dialled), NAMES, UTC).pn_x == "+8617000000001"
