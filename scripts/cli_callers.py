@@ -4,6 +4,8 @@ unless ``--as`` names another account (which is then refused: only the admin may
 from __future__ import annotations
 
 import csv
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -31,6 +33,16 @@ app = typer.Typer(help="Caller numbers of a shop (only the main account changes 
 PARTIAL_EXIT = 3  # a batch in which some rows were refused (the good rows landed)
 
 
+@asynccontextmanager
+async def acting_on_callers(ctx: typer.Context, shop_id: str, actor: str | None
+                            ) -> AsyncIterator[tuple[CallerRepository, str]]:
+    """The shop's callers (changes reach the Redis index when one is configured) and the
+    account acting on them."""
+    settings = settings_of(ctx)
+    async with open_database(settings) as db, open_index(settings) as index:
+        yield CallerRepository(db, index), await acting_account(db, shop_id, actor)
+
+
 @app.command("add")
 def add(
     ctx: typer.Context,
@@ -42,11 +54,9 @@ def add(
 ) -> None:
     """Add a sub-account's phone: approved if it passed review, otherwise pending."""
     async def work() -> CallerView:
-        async with open_database(settings_of(ctx)) as db, \
-                open_index(settings_of(ctx)) as index:
-            who = await acting_account(db, shop_id, actor)
-            return await CallerRepository(db, index).add(shop_id, number, actor=who, now=utc_now(),
-                                                  account_id=account)
+        async with acting_on_callers(ctx, shop_id, actor) as (callers, who):
+            return await callers.add(shop_id, number, actor=who, now=utc_now(),
+                                     account_id=account)
 
     caller = run(work)
     Console().print(f"caller {caller.number} added to shop {shop_id} ({caller.status.value}, "
@@ -57,10 +67,7 @@ def add(
 def remove(ctx: typer.Context, shop_id: str, number: str, actor: AsOpt = None) -> None:
     """Remove a caller number (the main account's number cannot be removed)."""
     async def work() -> CallerView:
-        async with open_database(settings_of(ctx)) as db, \
-                open_index(settings_of(ctx)) as index:
-            who = await acting_account(db, shop_id, actor)
-            callers = CallerRepository(db, index)
+        async with acting_on_callers(ctx, shop_id, actor) as (callers, who):
             return await callers.remove(shop_id, number, actor=who, now=utc_now())
 
     caller = run(work)
@@ -78,11 +85,8 @@ def set_status(
     """Set a caller number's status (approved needs a reviewed phone)."""
     async def work() -> CallerView:
         new = parse_caller_status(status)
-        async with open_database(settings_of(ctx)) as db, \
-                open_index(settings_of(ctx)) as index:
-            who = await acting_account(db, shop_id, actor)
-            return await CallerRepository(db, index).set_status(shop_id, number, new, actor=who,
-                                                         now=utc_now())
+        async with acting_on_callers(ctx, shop_id, actor) as (callers, who):
+            return await callers.set_status(shop_id, number, new, actor=who, now=utc_now())
 
     caller = run(work)
     Console().print(f"caller {caller.number}: {caller.status.value}", highlight=False)
@@ -123,10 +127,7 @@ def batch(
         fail(str(exc))
 
     async def work() -> BatchReport:
-        async with open_database(settings_of(ctx)) as db, \
-                open_index(settings_of(ctx)) as index:
-            who = await acting_account(db, shop_id, actor)
-            callers = CallerRepository(db, index)
+        async with acting_on_callers(ctx, shop_id, actor) as (callers, who):
             return await callers.batch_add(shop_id, rows, actor=who, now=utc_now())
 
     report = run(work)
