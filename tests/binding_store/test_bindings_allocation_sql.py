@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from binding_store.bindings import select_virtual_number
+from binding_store.allocation_sql import select_virtual_number
 from binding_store.db import Database
 from binding_store.models import Binding, PoolNumber, Shop
 from routing.allocation import PoolCandidate, choose_virtual_number
