@@ -19,7 +19,6 @@ from agi import channel_vars as cv
 from routing.cdr import (
     STANDARD_AMI_HEADERS,
     CdrEvent,
-    CdrFieldNames,
     CdrFormatError,
     ami_to_fields,
     encode_ami_message,
@@ -28,10 +27,8 @@ from routing.cdr import (
     parse_cdr,
     split_ami_stream,
 )
+from tests.routing.cdr_fixtures import NAMES
 
-NAMES = CdrFieldNames(binding=cv.CDR_BINDING, shop=cv.CDR_SHOP, order=cv.CDR_ORDER,
-                      x=cv.CDR_X, reason=cv.CDR_REASON, direction=cv.CDR_DIRECTION,
-                      caller=cv.CDR_CALLER)
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 NEW_YORK = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

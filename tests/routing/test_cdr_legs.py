@@ -9,7 +9,6 @@ from __future__ import annotations
 import csv
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -18,28 +17,16 @@ from hypothesis import strategies as st
 from agi import channel_vars as cv
 from routing.cdr import (
     CdrEvent,
-    CdrFieldNames,
-    ami_to_fields,
     billable,
     merge_forks,
     parse_cdr,
-    split_ami_stream,
 )
+from tests.routing.cdr_fixtures import FIXTURES, NAMES, recorded_cdrs
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
-NAMES = CdrFieldNames(binding=cv.CDR_BINDING, shop=cv.CDR_SHOP, order=cv.CDR_ORDER,
-                      x=cv.CDR_X, reason=cv.CDR_REASON, direction=cv.CDR_DIRECTION,
-                      caller=cv.CDR_CALLER)
 T0 = datetime(2026, 11, 28, 12, 35, tzinfo=UTC)
 
 
-def _events(name: str) -> list[CdrEvent]:
-    _, messages = split_ami_stream((FIXTURES / name).read_bytes())
-    return [parse_cdr(ami_to_fields(m, cv.CDR_AMI_HEADERS), NAMES, UTC)
-            for m in messages if m.get("Event") == "Cdr"]
-
-
-def _csv_events() -> list[CdrEvent]:
+def _csvrecorded_cdrs() -> list[CdrEvent]:
     with (FIXTURES / "cdr-custom-session.csv").open(newline="") as handle:
         return [parse_cdr(dict(zip(cv.CDR_CSV_COLUMNS, row, strict=True)), NAMES, UTC, "pnlab")
                 for row in csv.reader(handle)]
@@ -72,7 +59,7 @@ def test_every_scenario_file_is_covered() -> None:
 def test_one_billable_leg_per_recorded_call(name: str) -> None:
     uid, binding, x, disposition, answered, duration, billsec, cause, forks, end_s, user = (
         SCENARIOS[name])
-    events = _events(name)
+    events = recorded_cdrs(name)
     assert len(events) >= 2  # the Local halves / outbound legs are there too ...
     (call,) = billable(events)  # ... and dropped
     assert (call.uniqueid, call.pn_binding, call.pn_x) == (uid, binding, x)
@@ -85,7 +72,7 @@ def test_one_billable_leg_per_recorded_call(name: str) -> None:
 
 
 def test_session_gives_each_call_once_in_first_seen_order() -> None:
-    calls = billable(_events("asterisk22-session.ami"))
+    calls = billable(recorded_cdrs("asterisk22-session.ami"))
     assert [c.uniqueid for c in calls] == [SCENARIOS[n][0] for n in (
         "bridged-local-9001.ami", "bridged-local-9002-a.ami", "bridged-local-9002-b.ami",
         "rejected-stranger.ami", "bridged-sip-9003.ami", "agi-down.ami")]
@@ -94,8 +81,8 @@ def test_session_gives_each_call_once_in_first_seen_order() -> None:
 def test_safety_net_csv_agrees_with_ami() -> None:
     """Same calls, same UTC times and counters from either source (the CSV lacks the user
     field, so the rejected/agifail markers only come over AMI)."""
-    ami = {c.uniqueid: c for c in billable(_events("asterisk22-session.ami"))}
-    from_csv = {c.uniqueid: c for c in billable(_csv_events())}
+    ami = {c.uniqueid: c for c in billable(recorded_cdrs("asterisk22-session.ami"))}
+    from_csv = {c.uniqueid: c for c in billable(_csvrecorded_cdrs())}
     assert set(ami) == set(from_csv)
     for uid, call in ami.items():
         other = from_csv[uid]
@@ -110,9 +97,9 @@ def test_safety_net_csv_agrees_with_ami() -> None:
         assert other.hangup_cause == (19 if hung_up else call.hangup_cause)
 
 
-@given(st.permutations(range(len(_events("asterisk22-session.ami")))))
+@given(st.permutations(range(len(recorded_cdrs("asterisk22-session.ami")))))
 def test_billable_does_not_depend_on_arrival_order(order: list[int]) -> None:
-    events = _events("asterisk22-session.ami")
+    events = recorded_cdrs("asterisk22-session.ami")
     expected = {c.key: c for c in billable(events)}
     assert {c.key: c for c in billable([events[i] for i in order])} == expected
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from hypothesis import given
@@ -23,20 +22,14 @@ from routing.call_log_views import (
 )
 from routing.cdr import (
     CdrEvent,
-    CdrFieldNames,
-    ami_to_fields,
     billable,
     parse_cdr,
-    split_ami_stream,
 )
 from routing.model import Action, CallAttempt, Direction
 from routing.numbers import mask
 from routing.reasons import Reason
+from tests.routing.cdr_fixtures import NAMES, recorded_cdrs
 
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "ami"
-NAMES = CdrFieldNames(binding=cv.CDR_BINDING, shop=cv.CDR_SHOP, order=cv.CDR_ORDER,
-                      x=cv.CDR_X, reason=cv.CDR_REASON, direction=cv.CDR_DIRECTION,
-                      caller=cv.CDR_CALLER)
 T0 = datetime(2026, 11, 28, 12, 35, tzinfo=UTC)
 MERCHANT = "+8613800000001"
 BUYER = "+8613900000001"
@@ -159,9 +152,7 @@ def _stored_text(record: CallRecord) -> str:
 
 
 def _session_calls() -> list[CdrEvent]:
-    _, messages = split_ami_stream((FIXTURES / "asterisk22-session.ami").read_bytes())
-    return billable(parse_cdr(ami_to_fields(m, cv.CDR_AMI_HEADERS), NAMES, UTC)
-                    for m in messages if m.get("Event") == "Cdr")
+    return billable(recorded_cdrs("asterisk22-session.ami"))
 
 
 @pytest.mark.parametrize("with_decision", [True, False])
