@@ -26,7 +26,7 @@ from tests.routing.cdr_fixtures import FIXTURES, NAMES, recorded_cdrs
 T0 = datetime(2026, 11, 28, 12, 35, tzinfo=UTC)
 
 
-def _csvrecorded_cdrs() -> list[CdrEvent]:
+def _csv_events() -> list[CdrEvent]:
     with (FIXTURES / "cdr-custom-session.csv").open(newline="") as handle:
         return [parse_cdr(dict(zip(cv.CDR_CSV_COLUMNS, row, strict=True)), NAMES, UTC, "pnlab")
                 for row in csv.reader(handle)]
@@ -82,7 +82,7 @@ def test_safety_net_csv_agrees_with_ami() -> None:
     """Same calls, same UTC times and counters from either source (the CSV lacks the user
     field, so the rejected/agifail markers only come over AMI)."""
     ami = {c.uniqueid: c for c in billable(recorded_cdrs("asterisk22-session.ami"))}
-    from_csv = {c.uniqueid: c for c in billable(_csvrecorded_cdrs())}
+    from_csv = {c.uniqueid: c for c in billable(_csv_events())}
     assert set(ami) == set(from_csv)
     for uid, call in ami.items():
         other = from_csv[uid]
