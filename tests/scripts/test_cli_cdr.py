@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import tracemalloc
@@ -15,14 +14,19 @@ from sqlalchemy import insert
 from typer.testing import CliRunner
 
 from binding_store import migrate
-from binding_store.call_log import CallLogStore
 from binding_store.call_log_query import export_rows
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
 from scripts import commands
 from scripts.cli import app
 from scripts.cli_cdr import ExportWriter, export_dict
-from tests.fixtures.ami.scenario import ALL_CALLS, CALL_DAY, FORBIDDEN, HERE, cdr_events, seed
+from tests.fixtures.ami.scenario import (
+    ALL_CALLS,
+    CALL_DAY,
+    FORBIDDEN,
+    HERE,
+    migrated_call_log,
+)
 
 if not app.registered_groups:
     commands.register(app)
@@ -30,17 +34,8 @@ if not app.registered_groups:
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    migrate.upgrade(url)  # 0001 + 0002_call_log
+    url = migrated_call_log(tmp_path / "cli.db")
     migrate.check(url)  # the migration matches the models
-
-    async def fill() -> None:
-        db = Database(url)
-        await seed(db)
-        await CallLogStore(db).write_batch(cdr_events())
-        await db.dispose()
-
-    asyncio.run(fill())
     monkeypatch.setenv("PRIVNUM_DATABASE__URL", url)
     monkeypatch.setenv("PRIVNUM_DATA_DIR", str(tmp_path))
     return url

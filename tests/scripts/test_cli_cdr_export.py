@@ -3,7 +3,6 @@ no file left behind) before the database is touched."""
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 from datetime import timedelta
@@ -13,13 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from binding_store import migrate
-from binding_store.call_log import CallLogStore
-from binding_store.db import Database
 from scripts import cli_cdr, commands
 from scripts.cli import app
 from scripts.wiring import utc_now
-from tests.fixtures.ami.scenario import ALL_CALLS, FORBIDDEN, cdr_events, seed
+from tests.fixtures.ami.scenario import ALL_CALLS, FORBIDDEN, migrated_call_log
 
 if not app.registered_groups:
     commands.register(app)
@@ -29,16 +25,7 @@ DAY = ("--from", "2026-11-28", "--to", "2026-11-29")
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    migrate.upgrade(url)
-
-    async def fill() -> None:
-        db = Database(url)
-        await seed(db)
-        await CallLogStore(db).write_batch(cdr_events())
-        await db.dispose()
-
-    asyncio.run(fill())
+    url = migrated_call_log(tmp_path / "cli.db")
     monkeypatch.setenv("PRIVNUM_DATABASE__URL", url)
     monkeypatch.setenv("PRIVNUM_DATA_DIR", str(tmp_path))
     out = tmp_path / "out"
