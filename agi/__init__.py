@@ -1,6 +1,8 @@
-"""Asterisk edge: FastAGI protocol and server, AGI-script mode (and, later, the AMI listener).
+"""Asterisk edge: FastAGI protocol and server, AGI-script mode, the route handler, and the AMI
+connection (CDR listener, reconcile from the safety-net CSV, click-to-call originate).
 
-Handlers are ``async def handler(session: AgiSession) -> None`` and run unchanged in both modes.
+Handlers are ``async def handler(session: AgiSession) -> None`` and run unchanged in FastAGI and
+AGI-script mode. ``agi.channel_vars`` is the one definition of the dialplan contract.
 """
 
 from __future__ import annotations

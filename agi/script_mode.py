@@ -26,7 +26,6 @@ import logging
 import os
 import signal
 import stat
-import sys
 import time
 from collections.abc import AsyncIterator
 from typing import IO, Any
@@ -192,22 +191,3 @@ async def run_script_async(
     )
     return EXIT_FAILED if kind == "failed" else EXIT_OK
 
-
-def run_script(
-    handler: Handler,
-    stdin: IO[Any] | int | None = None,
-    stdout: IO[Any] | int | None = None,
-    **options: Any,
-) -> int:
-    """Blocking entry point for ``privnum agi``: ``sys.exit(run_script(handler))``.
-
-    ``options`` are the keyword arguments of :func:`run_script_async` (timeouts, limits, logger).
-    """
-    return asyncio.run(
-        run_script_async(
-            handler,
-            sys.stdin if stdin is None else stdin,
-            sys.stdout if stdout is None else stdout,
-            **options,
-        )
-    )

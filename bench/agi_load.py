@@ -183,7 +183,7 @@ async def run(calls: int = 20_000, concurrency: int = 100, script_calls: int = 1
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(prog="python -m bench agi_load")
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--full", action="store_true", help="issue-size run: 20 000 calls")
+    parser.add_argument("--full", action="store_true", help="full-size run: 20 000 calls")
     parser.add_argument("--calls", type=int)
     parser.add_argument("--concurrency", type=int, default=100)
     parser.add_argument("--script-calls", type=int)

@@ -88,13 +88,6 @@ def check_name(value: str) -> str:
     return text
 
 
-def check_region(value: str) -> str:
-    text = value.strip()
-    if len(text) > MAX_REGION or any(ord(ch) < 32 for ch in text):
-        raise InvalidInput(f"invalid region {text[:MAX_REGION]!r}: at most {MAX_REGION} characters")
-    return text
-
-
 @dataclass(frozen=True)
 class ShopView:
     id: str

@@ -63,7 +63,7 @@ class AmiSettings(BaseModel):
     username: str = "privnum"
     secret: str = ""
     ping_interval_seconds: float = Field(default=10.0, gt=0)
-    # call log (issue 5): watchdog, batching, back-pressure, CDR time zone
+    # The call log's side of AMI: watchdog, batching, back-pressure, CDR time zone.
     ping_timeout_seconds: float = Field(default=5.0, gt=0)
     login_timeout_seconds: float = Field(default=10.0, gt=0)
     reconnect_delay_seconds: float = Field(default=2.0, gt=0)
@@ -100,7 +100,7 @@ class CallLogSettings(BaseModel):
     chat_link_template: str = "https://merchant.example/im?order={order_id}&buyer={buyer_id}"
     retention_days: int = Field(default=180, ge=1)
     cdr_csv_dir: Path | None = None
-    # call log (issue 5): reconcile window and when an attempt without CDR is closed
+    # Reconcile window, and when an attempt without CDR is closed as a record of its own.
     reconcile_lookback_days: int = Field(default=2, ge=1)
     orphan_grace_seconds: int = Field(default=7_200, ge=60)
 

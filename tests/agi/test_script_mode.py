@@ -228,11 +228,11 @@ async def test_pipe_descriptors_are_left_open_and_blocking() -> None:
 
 
 CHILD = """
-import logging, sys
-from agi.script_mode import run_script
+import asyncio, logging, sys
+from agi.script_mode import run_script_async
 from tests.agi.helpers import route_dialogue
 logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(message)s")
-sys.exit(run_script(route_dialogue, command_timeout=5.0))
+sys.exit(asyncio.run(run_script_async(route_dialogue, sys.stdin, sys.stdout, command_timeout=5.0)))
 """
 
 

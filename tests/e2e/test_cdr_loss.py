@@ -1,4 +1,4 @@
-"""Not one call record lost (issue 5) on the real lab: the AMI listener (``privnum ami listen``,
+"""Not one call record lost on the real lab: the AMI listener (``privnum ami listen``,
 its own process next to ``privnum serve``) is killed with SIGKILL, calls happen — bridged,
 rejected, and one while FastAGI is down too — then the listener comes back and its automatic
 reconcile reads Asterisk's safety-net CSV. Every call Asterisk reported is then in the call log
