@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import TextIO
 
 from agi import channel_vars as cv
-from routing.cdr import CdrEvent, CdrFieldNames, CdrFormatError, ami_to_fields, parse_cdr
+from routing.cdr import CdrEvent, CdrFieldNames, ami_to_fields, parse_cdr
+from routing.errors import CdrFormatError
 
 FIELD_NAMES = CdrFieldNames(
     binding=cv.CDR_BINDING,

@@ -8,8 +8,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.services import ApiServices
-from routing.api_ports import Principal, Unauthenticated
-from routing.errors import NotFound, PermissionDenied
+from routing.api_ports import Principal
+from routing.errors import NotFound, PermissionDenied, Unauthenticated
 from routing.model import AccountRole
 
 bearer = HTTPBearer(auto_error=False, description="A shop-account or platform-admin token.")

@@ -16,33 +16,35 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from routing.api_ports import RevealRateLimited, Unauthenticated
-from routing.errors import PrivnumError
+from routing.errors import ErrorCode, PrivnumError, RevealRateLimited, Unauthenticated
 
 PROBLEM_JSON = "application/problem+json"
 _LOG = logging.getLogger("privnum.api")
 
-STATUS_BY_CODE: dict[str, int] = {
-    "unauthenticated": 401,
-    "permission_denied": 403,
-    "not_found": 404,
-    "invalid_number": 422,
-    "not_mobile_number": 422,
-    "invalid_input": 422,
-    "invalid_request": 422,
-    "invalid_binding_request": 422,
-    "invalid_call_log_query": 422,
-    "conflict": 409,
-    "caller_refused": 409,
-    "service_not_enabled": 409,
-    "caller_not_approved": 409,
-    "binding_not_active": 409,
-    "reveal_rate_limited": 429,
-    "pool_exhausted": 503,
-    "store_unavailable": 503,
-    "click_to_call_unavailable": 503,
-    "call_log_unavailable": 503,
-    "configuration_error": 500,
+# The only place a domain error becomes an HTTP status: every ErrorCode has one (a test checks).
+STATUS_BY_CODE: dict[ErrorCode, int] = {
+    ErrorCode.PRIVNUM_ERROR: 400,
+    ErrorCode.UNAUTHENTICATED: 401,
+    ErrorCode.PERMISSION_DENIED: 403,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.INVALID_NUMBER: 422,
+    ErrorCode.NOT_MOBILE_NUMBER: 422,
+    ErrorCode.INVALID_INPUT: 422,
+    ErrorCode.INVALID_BINDING_REQUEST: 422,
+    ErrorCode.INVALID_CALL_LOG_QUERY: 422,
+    ErrorCode.CONFLICT: 409,
+    ErrorCode.CALLER_REFUSED: 409,
+    ErrorCode.SERVICE_NOT_ENABLED: 409,
+    ErrorCode.CALLER_NOT_APPROVED: 409,
+    ErrorCode.BINDING_NOT_ACTIVE: 409,
+    ErrorCode.REVEAL_RATE_LIMITED: 429,
+    ErrorCode.POOL_EXHAUSTED: 503,
+    ErrorCode.STORE_UNAVAILABLE: 503,
+    ErrorCode.AMI_UNAVAILABLE: 503,
+    ErrorCode.CLICK_TO_CALL_UNAVAILABLE: 503,
+    ErrorCode.CALL_LOG_UNAVAILABLE: 503,
+    ErrorCode.CONFIGURATION_ERROR: 500,
+    ErrorCode.SCHEMA_DRIFT: 500,
 }
 _TITLES: dict[int, str] = {
     400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
@@ -77,11 +79,7 @@ def problem(status: int, code: str, detail: str, *, errors: list[dict[str, Any]]
 
 
 def status_of(error: PrivnumError) -> int:
-    for cls in type(error).__mro__:
-        code = getattr(cls, "code", None)
-        if isinstance(code, str) and code in STATUS_BY_CODE:
-            return STATUS_BY_CODE[code]
-    return 400
+    return STATUS_BY_CODE[error.code]
 
 
 def from_error(error: PrivnumError) -> JSONResponse:

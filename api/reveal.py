@@ -13,9 +13,9 @@ from datetime import datetime
 from api.metrics import Metrics
 from api.schemas import QuotaOut, RevealRequest, RevealResponse
 from api.services import ApiServices
-from routing.api_ports import Principal, RevealRateLimited
+from routing.api_ports import Principal
 from routing.binding_views import IssuedBinding
-from routing.errors import CallerNotApproved, PermissionDenied, ServiceNotEnabled
+from routing.errors import CallerNotApproved, PermissionDenied, RevealRateLimited, ServiceNotEnabled
 from routing.model import CallerStatus
 from routing.numbers import mask, normalize
 from routing.risk import RevealContext, RevealKind, assess, finish, velocity_window

@@ -15,16 +15,12 @@ from api.problems import responses
 from api.schemas import ID_PATTERN, CallRecordOut, CallsPage, Health, HealthCheck, VirtualCheck
 from api.services import ApiServices
 from routing.api_ports import CallLogPort, HealthProbe, HealthStatus
-from routing.errors import PrivnumError
+from routing.errors import CallLogUnavailable, PrivnumError
 from routing.numbers import normalize
 from routing.shop_views import check_id
 
 router = APIRouter()
 _PROBE_TIMEOUT = 2.0
-
-
-class CallLogUnavailable(PrivnumError):
-    code = "call_log_unavailable"
 
 
 @router.get("/v1/numbers/{number}/virtual", response_model=VirtualCheck, tags=["numbers"],

@@ -20,9 +20,9 @@ from api.schemas import (
     SwitchCallerResponse,
 )
 from api.services import ApiServices
-from routing.api_ports import BindingNotActive, ClickToCallUnavailable, Principal
+from routing.api_ports import Principal
 from routing.binding_views import BindingView
-from routing.errors import NotFound
+from routing.errors import BindingNotActive, ClickToCallUnavailable, NotFound
 from routing.model import CallerStatus
 from routing.numbers import normalize_mobile
 

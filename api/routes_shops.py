@@ -20,10 +20,10 @@ from api.schemas import (
     ServiceStatus,
 )
 from routing.api_ports import Principal
-from routing.errors import PermissionDenied, ServiceNotEnabled
+from routing.errors import InvalidInput, PermissionDenied, ServiceNotEnabled
 from routing.model import AccountRole
 from routing.numbers import normalize, normalize_mobile
-from routing.shop_views import BatchRow, InvalidInput, check_id
+from routing.shop_views import BatchRow, check_id
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["shops"])
 ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN,

@@ -27,15 +27,11 @@ from binding_store.db import Database
 from binding_store.models import AuditEvent, Binding, CallerNumber, PoolNumber, Shop
 from binding_store.redis_index import IndexEntry, RedisIndex
 from routing.allocation import DEFAULT_BINDING_TTL, binding_ttl
-from routing.binding_views import (
-    BindingView,
-    InvalidBindingRequest,
-    IssuedBinding,
-    SwitchedBinding,
-)
+from routing.binding_views import BindingView, IssuedBinding, SwitchedBinding
 from routing.errors import (
     CallerNotApproved,
     Conflict,
+    InvalidBindingRequest,
     NotFound,
     PoolExhausted,
     ServiceNotEnabled,

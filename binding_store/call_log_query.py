@@ -16,7 +16,6 @@ from binding_store.cdr_models import Cdr
 from binding_store.db import Database, guard
 from routing.call_log_views import (
     CallLogPage,
-    CallLogQueryError,
     CallRecord,
     LinkTemplates,
     Outcome,
@@ -24,6 +23,7 @@ from routing.call_log_views import (
     encode_cursor,
     resolve_window,
 )
+from routing.errors import CallLogQueryError
 
 MAX_PAGE = 500
 

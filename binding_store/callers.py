@@ -23,18 +23,17 @@ from binding_store.db import Database
 from binding_store.models import Account, CallerNumber
 from binding_store.redis_index import RedisIndex, publish_state
 from binding_store.shops import require_admin, require_enabled
-from routing.errors import Conflict, InvalidNumber, NotFound, NotMobileNumber
+from routing.errors import (
+    CallerRefused,
+    Conflict,
+    InvalidInput,
+    InvalidNumber,
+    NotFound,
+    NotMobileNumber,
+)
 from routing.model import AccountRole, CallerStatus
 from routing.numbers import normalize, normalize_mobile
-from routing.shop_views import (
-    BatchOutcome,
-    BatchReport,
-    BatchRow,
-    BatchRowResult,
-    CallerRefused,
-    CallerView,
-    InvalidInput,
-)
+from routing.shop_views import BatchOutcome, BatchReport, BatchRow, BatchRowResult, CallerView
 
 MAX_BATCH_ROWS = 5_000  # one transaction; stays well inside the session time limit
 _RAW_ECHO = 32

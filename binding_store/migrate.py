@@ -24,16 +24,10 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 
 from binding_store.all_models import Base
 from binding_store.db import sync_url
-from routing.errors import ConfigurationError, PrivnumError, StoreUnavailable
+from routing.errors import ConfigurationError, SchemaDrift, StoreUnavailable
 
 _INI = Path(__file__).with_name("alembic.ini")
 _VERSION_TABLE = "alembic_version"
-
-
-class SchemaDrift(PrivnumError):
-    """The database schema at head differs from the models (a migration is missing)."""
-
-    code = "schema_drift"
 
 
 def config(url: str | None = None) -> Config:

@@ -19,17 +19,10 @@ from sqlalchemy.dialects import postgresql, sqlite
 from binding_store import audit
 from binding_store.db import Database
 from binding_store.models import PoolNumber
-from routing.errors import InvalidNumber, NotFound
+from routing.errors import InvalidInput, InvalidNumber, NotFound
 from routing.model import PoolState
 from routing.numbers import normalize, try_normalize
-from routing.shop_views import (
-    MAX_REGION,
-    ImportReport,
-    ImportRowError,
-    InvalidInput,
-    PoolCounts,
-    PoolNumberView,
-)
+from routing.shop_views import MAX_REGION, ImportReport, ImportRowError, PoolCounts, PoolNumberView
 
 DEFAULT_BATCH = 1_000
 _ECHO = 40

@@ -13,13 +13,12 @@ from binding_store import audit
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber, Shop
 from binding_store.redis_index import RedisIndex, publish_state
-from routing.errors import Conflict, NotFound, PermissionDenied, ServiceNotEnabled
+from routing.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceNotEnabled
 from routing.model import AccountRole, CallerStatus, ServiceState
 from routing.numbers import normalize_mobile
 from routing.shop_views import (
     DEFAULT_LEVEL,
     EnableResult,
-    InvalidInput,
     ShopView,
     check_id,
     check_level,

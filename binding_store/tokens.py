@@ -15,9 +15,9 @@ from binding_store.api_models import ApiToken
 from binding_store.db import Database
 from binding_store.models import Account
 from routing.api_ports import IssuedToken, Principal, PrincipalKind
-from routing.errors import Conflict, NotFound
+from routing.errors import Conflict, InvalidInput, NotFound
 from routing.model import AccountRole
-from routing.shop_views import InvalidInput, check_id, check_name
+from routing.shop_views import check_id, check_name
 
 PREFIX = "pn"
 _ID_BYTES = 8

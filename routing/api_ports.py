@@ -15,7 +15,6 @@ from typing import Any, Protocol
 
 from routing.binding_views import BindingView
 from routing.call_log_views import CallLogPage
-from routing.errors import Conflict, PrivnumError
 from routing.model import AccountRole
 from routing.ports import BindingService
 from routing.shop_views import (
@@ -26,31 +25,6 @@ from routing.shop_views import (
     EnableResult,
     ShopView,
 )
-
-# --- errors the API adds (stable codes) -------------------------------------------------------
-
-
-class Unauthenticated(PrivnumError):
-    code = "unauthenticated"
-
-
-class BindingNotActive(Conflict):
-    """The binding was released or has expired: obtain a new privacy number."""
-
-    code = "binding_not_active"
-
-
-class RevealRateLimited(PrivnumError):
-    code = "reveal_rate_limited"
-
-    def __init__(self, message: str, retry_after_seconds: int) -> None:
-        super().__init__(message)
-        self.retry_after_seconds = retry_after_seconds
-
-
-class ClickToCallUnavailable(PrivnumError):
-    code = "click_to_call_unavailable"
-
 
 # --- auth --------------------------------------------------------------------------------------
 

@@ -5,14 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from routing.errors import PrivnumError
 from routing.model import BindingState
-
-
-class InvalidBindingRequest(PrivnumError):
-    """A binding request the store refuses as malformed (e.g. a validity below 60 s)."""
-
-    code = "invalid_binding_request"
 
 
 @dataclass(frozen=True)

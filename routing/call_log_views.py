@@ -24,7 +24,7 @@ from enum import StrEnum
 from urllib.parse import quote
 
 from routing.cdr import CdrEvent
-from routing.errors import PrivnumError
+from routing.errors import CallLogQueryError
 from routing.model import Action, CallAttempt, Direction
 from routing.numbers import mask
 from routing.reasons import Reason
@@ -46,10 +46,6 @@ class Source(StrEnum):
     AMI = "ami"
     CSV = "csv"
     ATTEMPT = "attempt"
-
-
-class CallLogQueryError(PrivnumError):
-    code = "invalid_call_log_query"
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 
+from routing.errors import CdrFormatError
 from routing.numbers import try_normalize
 from routing.reasons import Reason
 
@@ -50,10 +51,6 @@ _DISPOSITION_RANK = ("ANSWERED", "BUSY", "NO ANSWER", "CONGESTION", "FAILED")
 # Q.850 cause when the CDR does not carry one (no Hangup(cause) as last application).
 _CAUSE_BY_DISPOSITION = {"ANSWERED": 16, "BUSY": 17, "NO ANSWER": 19, "CONGESTION": 34,
                          "FAILED": 41}
-
-
-class CdrFormatError(ValueError):
-    """A CDR whose mandatory fields (uniqueid, start/end time) are missing or malformed."""
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
-from routing.errors import Conflict, PrivnumError
+from routing.errors import InvalidInput
 from routing.model import AccountRole, CallerStatus, PoolState, ServiceState
 
 SHOP_LEVELS = ("L0", "L1", "L2", "L3", "L4", "L5")
@@ -20,12 +20,6 @@ MAX_ID = 64
 MAX_NAME = 200
 MAX_REGION = 32
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:@-]*")
-
-
-class InvalidInput(PrivnumError):
-    """A request that is malformed on its face (bad id, unknown level, missing field)."""
-
-    code = "invalid_input"
 
 
 class BatchOutcome(StrEnum):
@@ -51,17 +45,6 @@ _OUTCOME_TEXTS = {
     BatchOutcome.DUPLICATE: "already a caller number of this shop",
     BatchOutcome.NOT_SUB_ACCOUNT: "not the phone of a sub-account of this shop",
 }
-
-
-class CallerRefused(Conflict):
-    """A single caller-number add refused for one of the batch reasons (``outcome``)."""
-
-    code = "caller_refused"
-
-    def __init__(self, outcome: BatchOutcome, number: str) -> None:
-        super().__init__(f"caller number {number} refused: {outcome.text}")
-        self.outcome = outcome
-        self.number = number
 
 
 def check_id(kind: str, value: str) -> str:

@@ -24,7 +24,6 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import distinct, func, select, text
 
-from agi.ami_connection import AmiUnavailable
 from agi.ami_listener import AmiListener
 from api.app import create_app
 from api.metrics import Metrics
@@ -41,13 +40,7 @@ from binding_store.redis_index import RedisIndex
 from binding_store.reveal_counters import RedisRevealCounters, SqlRevealCounters
 from binding_store.shops import ShopRepository
 from binding_store.tokens import TokenStore
-from routing.api_ports import (
-    CallOriginator,
-    ClickToCallUnavailable,
-    HealthProbe,
-    HealthStatus,
-    RevealCounters,
-)
+from routing.api_ports import CallOriginator, HealthProbe, HealthStatus, RevealCounters
 from routing.call_log_views import CallLogPage, LinkTemplates, resolve_window
 from routing.cdr import CdrEvent
 from routing.cdr_ports import Originator
@@ -141,13 +134,10 @@ class AmiClickToCall:
                             timeout_seconds: int) -> str:
         dial_a = national(caller_a) if self._national else caller_a
         exten = national(virtual_x) if self._national else virtual_x
-        try:
-            return await self._originator.originate(
-                self._template.format(number=dial_a), context=self._context, exten=exten,
-                caller_id=f"<{dial_a}>", timeout_ms=timeout_seconds * 1000,
-                variables={"PRIVNUM_CLICK_BINDING": binding_id})
-        except AmiUnavailable as exc:
-            raise ClickToCallUnavailable(f"click-to-call unavailable: {exc}") from exc
+        return await self._originator.originate(
+            self._template.format(number=dial_a), context=self._context, exten=exten,
+            caller_id=f"<{dial_a}>", timeout_ms=timeout_seconds * 1000,
+            variables={"PRIVNUM_CLICK_BINDING": binding_id})
 
 
 @dataclass

@@ -15,13 +15,8 @@ from rich.table import Table
 
 from binding_store.callers import MAX_BATCH_ROWS, CallerRepository
 from binding_store.shops import ShopRepository
-from routing.shop_views import (
-    BatchReport,
-    BatchRow,
-    CallerView,
-    InvalidInput,
-    parse_caller_status,
-)
+from routing.errors import InvalidInput
+from routing.shop_views import BatchReport, BatchRow, CallerView, parse_caller_status
 from scripts.cli_accounts import AsOpt, acting_account
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now

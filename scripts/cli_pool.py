@@ -20,14 +20,9 @@ from rich.progress import (
 from rich.table import Table
 
 from binding_store.pool import DEFAULT_BATCH, PoolRepository
+from routing.errors import InvalidInput
 from routing.model import PoolState
-from routing.shop_views import (
-    ImportReport,
-    InvalidInput,
-    PoolCounts,
-    PoolNumberView,
-    parse_pool_state,
-)
+from routing.shop_views import ImportReport, PoolCounts, PoolNumberView, parse_pool_state
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
 

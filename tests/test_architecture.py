@@ -46,3 +46,25 @@ def test_routing_is_pure() -> None:
     for path in sorted((ROOT / "routing").rglob("*.py")):
         bad = imported_roots(path) & ROUTING_FORBIDDEN
         assert not bad, f"{path.relative_to(ROOT)} imports {sorted(bad)}"
+
+
+def _error_classes() -> set[str]:
+    """Names of the exception classes defined in ``routing/errors.py``."""
+    tree = ast.parse((ROOT / "routing" / "errors.py").read_text(encoding="utf-8"))
+    return {node.name for node in tree.body if isinstance(node, ast.ClassDef)}
+
+
+@pytest.mark.parametrize("package", ["routing", "binding_store", "agi", "api", "scripts"])
+def test_domain_errors_are_defined_only_in_routing_errors(package: str) -> None:
+    """A new domain error extends one of ``routing.errors`` there, not in the module that
+    raises it (so every front door maps the same, complete list)."""
+    ours = _error_classes()
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if path == ROOT / "routing" / "errors.py" or "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")
+                         for b in node.bases}
+                assert not bases & ours, (
+                    f"{path.relative_to(ROOT)} defines {node.name} from {sorted(bases & ours)}")

@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
-from agi.ami_connection import AmiUnavailable
 from agi.ami_listener import AmiListener, AmiListenerConfig
 from binding_store.all_models import Base
 from binding_store.call_log import CallLogStore
@@ -18,6 +17,7 @@ from binding_store.call_log_audit import verify
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
 from routing.cdr import CdrEvent
+from routing.errors import AmiUnavailable
 from tests.agi.fake_ami import FakeAmi, events_of
 from tests.fixtures.ami.scenario import ALL_CALLS, SCENARIO_FILES, SESSION, seed
 

@@ -5,9 +5,15 @@ import pytest
 from binding_store.accounts import AccountRepository
 from binding_store.audit import AuditLog
 from binding_store.db import Database
-from routing.errors import Conflict, InvalidNumber, NotFound, PermissionDenied, ServiceNotEnabled
+from routing.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidNumber,
+    NotFound,
+    PermissionDenied,
+    ServiceNotEnabled,
+)
 from routing.model import AccountRole
-from routing.shop_views import InvalidInput
 from tests.binding_store.shop_helpers import MAIN_PHONE, NOW, enabled_shop
 
 

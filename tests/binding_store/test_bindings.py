@@ -12,8 +12,13 @@ from sqlalchemy import select
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.models import AuditEvent, Binding, PoolNumber
-from routing.binding_views import InvalidBindingRequest
-from routing.errors import CallerNotApproved, NotFound, PoolExhausted, ServiceNotEnabled
+from routing.errors import (
+    CallerNotApproved,
+    InvalidBindingRequest,
+    NotFound,
+    PoolExhausted,
+    ServiceNotEnabled,
+)
 from routing.model import BindingState
 from tests.binding_store.test_bindings_helpers import (
     A1,

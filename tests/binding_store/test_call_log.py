@@ -14,8 +14,9 @@ from binding_store.call_log_query import CallLogQuery, export_rows, list_calls
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
 from binding_store.models import CallAttempt
-from routing.call_log_views import CallLogQueryError, LinkTemplates, Outcome
+from routing.call_log_views import LinkTemplates, Outcome
 from routing.cdr import billable
+from routing.errors import CallLogQueryError
 from tests.fixtures.ami.scenario import (
     ALL_CALLS,
     CALL_DAY,

@@ -11,9 +11,16 @@ from binding_store.callers import CallerRepository
 from binding_store.db import Database
 from binding_store.models import CallerNumber
 from binding_store.shops import ShopRepository
-from routing.errors import Conflict, NotFound, PermissionDenied, ServiceNotEnabled
+from routing.errors import (
+    CallerRefused,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    ServiceNotEnabled,
+)
 from routing.model import CallerStatus
-from routing.shop_views import BatchOutcome, BatchRow, CallerRefused
+from routing.shop_views import BatchOutcome, BatchRow
 from tests.binding_store.shop_helpers import (
     MAIN_PHONE,
     NOW,
@@ -200,7 +207,6 @@ async def test_database_keeps_shop_numbers_unique(database: Database) -> None:
 
 async def test_batch_size_is_bounded(database: Database) -> None:
     from binding_store.callers import MAX_BATCH_ROWS
-    from routing.shop_views import InvalidInput
 
     await enabled_shop(database)
     rows = [BatchRow(i, SUB_REVIEWED) for i in range(MAX_BATCH_ROWS + 1)]

@@ -5,9 +5,8 @@ import pytest
 from binding_store.audit import AuditLog
 from binding_store.db import Database
 from binding_store.pool import PoolRepository
-from routing.errors import NotFound
+from routing.errors import InvalidInput, NotFound
 from routing.model import PoolState
-from routing.shop_views import InvalidInput
 from tests.binding_store.shop_helpers import NOW
 
 CSV = """number,region

@@ -11,9 +11,15 @@ from sqlalchemy.exc import IntegrityError
 from binding_store.db import Database
 from binding_store.models import Account, AuditEvent, CallerNumber, Shop
 from binding_store.shops import ShopRepository
-from routing.errors import Conflict, InvalidNumber, NotFound, NotMobileNumber, ServiceNotEnabled
+from routing.errors import (
+    Conflict,
+    InvalidInput,
+    InvalidNumber,
+    NotFound,
+    NotMobileNumber,
+    ServiceNotEnabled,
+)
 from routing.model import CallerStatus, ServiceState
-from routing.shop_views import InvalidInput
 from tests.binding_store.shop_helpers import MAIN_PHONE, NOW
 
 

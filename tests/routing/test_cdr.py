@@ -19,7 +19,6 @@ from agi import channel_vars as cv
 from routing.cdr import (
     STANDARD_AMI_HEADERS,
     CdrEvent,
-    CdrFormatError,
     ami_to_fields,
     encode_ami_message,
     iter_ami_messages,
@@ -27,6 +26,7 @@ from routing.cdr import (
     parse_cdr,
     split_ami_stream,
 )
+from routing.errors import CdrFormatError
 from tests.routing.cdr_fixtures import NAMES
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
