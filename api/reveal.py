@@ -14,16 +14,13 @@ from api.metrics import Metrics
 from api.schemas import QuotaOut, RevealRequest, RevealResponse
 from api.services import ApiServices
 from routing.api_ports import Principal
+from routing.audit import AuditKind
 from routing.binding_views import IssuedBinding
 from routing.errors import CallerNotApproved, PermissionDenied, RevealRateLimited, ServiceNotEnabled
 from routing.model import CallerStatus
 from routing.numbers import mask, normalize
 from routing.risk import RevealContext, RevealKind, assess, finish, velocity_window
 from routing.shop_views import CallerView, check_id
-
-REVEAL_PLAINTEXT = "reveal.plaintext"
-REVEAL_PRIVACY = "reveal.privacy"
-REVEAL_REFUSED = "reveal.refused"
 
 
 def choose_caller(callers: list[CallerView], account_id: str) -> str:
@@ -62,8 +59,9 @@ async def reveal(svc: ApiServices, who: Principal, order_id: str, body: RevealRe
     if assessment.kind is RevealKind.REFUSED:
         decision = finish(assessment, quota_taken=False)
         metrics.reveal(decision.kind.value, decision.rule.value)
-        await svc.audit.append(now=now, actor=who.actor, kind=REVEAL_REFUSED, shop_id=shop.id,
-                               subject=order_id, detail={**detail, "rule": decision.rule.value})
+        await svc.audit.append(now=now, actor=who.actor, kind=AuditKind.REVEAL_REFUSED,
+                               shop_id=shop.id, subject=order_id,
+                               detail={**detail, "rule": decision.rule.value})
         retry = max(1, int((window_end - now).total_seconds()) + 1)
         raise RevealRateLimited(f"{decision.detail}; try again in {retry} s", retry)
 
@@ -77,7 +75,7 @@ async def reveal(svc: ApiServices, who: Principal, order_id: str, body: RevealRe
 
     if decision.kind is RevealKind.PLAINTEXT:
         try:
-            await svc.audit.append(now=now, actor=who.actor, kind=REVEAL_PLAINTEXT,
+            await svc.audit.append(now=now, actor=who.actor, kind=AuditKind.REVEAL_PLAINTEXT,
                                    shop_id=shop.id, subject=order_id,
                                    detail={**detail, "rule": decision.rule.value,
                                            "quota_day": decision.quota.key,
@@ -108,7 +106,7 @@ async def reveal(svc: ApiServices, who: Principal, order_id: str, body: RevealRe
             metrics.allocation("failed")
             raise
     metrics.allocation("created" if issued.created else "repeat")
-    await svc.audit.append(now=now, actor=who.actor, kind=REVEAL_PRIVACY, shop_id=shop.id,
+    await svc.audit.append(now=now, actor=who.actor, kind=AuditKind.REVEAL_PRIVACY, shop_id=shop.id,
                            subject=order_id, detail={**detail, "rule": decision.rule.value,
                                                      "binding": issued.binding_id})
     metrics.reveal(decision.kind.value, decision.rule.value)

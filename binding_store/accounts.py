@@ -12,6 +12,7 @@ from binding_store import audit
 from binding_store.db import Database
 from binding_store.models import Account
 from binding_store.shops import require_admin
+from routing.audit import AuditKind
 from routing.errors import Conflict, NotFound
 from routing.model import AccountRole
 from routing.numbers import normalize
@@ -69,7 +70,7 @@ class AccountRepository:
                               name=name, phone=e164, phone_reviewed=phone_reviewed,
                               created_at=now)
                 session.add(row)
-                audit.record(session, now=now, actor=actor, kind=audit.ACCOUNT_ADDED,
+                audit.record(session, now=now, actor=actor, kind=AuditKind.ACCOUNT_ADDED,
                              shop_id=shop_id, subject=account_id,
                              detail={"phone": e164, "phone_reviewed": phone_reviewed})
                 await session.commit()
@@ -87,7 +88,7 @@ class AccountRepository:
                 raise NotFound(f"account {account_id} not found")
             if row.phone_reviewed != reviewed:
                 row.phone_reviewed = reviewed
-                audit.record(session, now=now, actor=actor, kind=audit.ACCOUNT_REVIEWED,
+                audit.record(session, now=now, actor=actor, kind=AuditKind.ACCOUNT_REVIEWED,
                              shop_id=row.shop_id, subject=account_id,
                              detail={"phone_reviewed": reviewed})
                 await session.commit()

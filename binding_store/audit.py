@@ -1,4 +1,6 @@
-"""Audit events: appended in the same transaction as the change they describe.
+"""Audit events, written one way: :func:`record`, in the same transaction as the change they
+describe (:meth:`AuditLog.append` is ``record`` in a transaction of its own, for events that
+change nothing else, such as a reveal).
 
 ``detail`` is stored as JSON. A value under a key that names a buyer (``buyer``, ``buyer_b``,
 ...) is masked if it holds seven or more digits, so a careless caller cannot put a plaintext
@@ -17,21 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store.db import Database
 from binding_store.models import AuditEvent
+from routing.audit import AuditKind, AuditRecord
 from routing.numbers import mask
-from routing.shop_views import AuditRecord
-
-SHOP_ENABLED = "shop.enabled"
-SHOP_REENABLED = "shop.reenabled"
-SHOP_DISABLED = "shop.disabled"
-SHOP_LEVEL = "shop.level"
-ACCOUNT_ADDED = "account.added"
-ACCOUNT_REVIEWED = "account.reviewed"
-CALLER_ADDED = "caller.added"
-CALLER_REMOVED = "caller.removed"
-CALLER_STATUS = "caller.status"
-POOL_IMPORTED = "pool.imported"
-POOL_STATE = "pool.state"
-KEYS_ROTATED = "keys.rotated"
 
 _NUMBER_DIGITS = 7  # a string with this many digits may be a phone number
 _MAX_KIND = 32
@@ -61,7 +50,7 @@ def record(
     *,
     now: datetime,
     actor: str,
-    kind: str,
+    kind: AuditKind,
     shop_id: str | None = None,
     subject: str = "",
     detail: Mapping[str, Any] | None = None,
@@ -86,7 +75,7 @@ class AuditLog:
         *,
         now: datetime,
         actor: str,
-        kind: str,
+        kind: AuditKind,
         shop_id: str | None = None,
         subject: str = "",
         detail: Mapping[str, Any] | None = None,

@@ -9,7 +9,6 @@ with the contested X excluded; losing the order race returns the winner's bindin
 
 from __future__ import annotations
 
-import json
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -21,12 +20,14 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from binding_store import audit
 from binding_store.allocation_sql import select_virtual_number
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
-from binding_store.models import AuditEvent, Binding, CallerNumber, PoolNumber, Shop
+from binding_store.models import Binding, CallerNumber, PoolNumber, Shop
 from binding_store.redis_index import IndexEntry, RedisIndex
 from routing.allocation import DEFAULT_BINDING_TTL, binding_ttl
+from routing.audit import AuditKind
 from routing.binding_views import BindingView, IssuedBinding, SwitchedBinding
 from routing.errors import (
     CallerNotApproved,
@@ -128,9 +129,10 @@ class BindingStore:
                           buyer_masked=mask(b), created_at=now, expires_at=now + validity,
                           released_at=None, state=ACTIVE)
             s.add(row)
-            _audit(s, now, actor, shop_id, "binding.create", row.id, order=order_id,
-                   caller_a=a, virtual_x=x, buyer=row.buyer_masked,
-                   expires_at=row.expires_at.isoformat())
+            audit.record(s, now=now, actor=actor, kind=AuditKind.BINDING_CREATED,
+                         shop_id=shop_id, subject=row.id, detail={
+                             "order": order_id, "caller_a": a, "virtual_x": x,
+                             "buyer": row.buyer_masked, "expires_at": row.expires_at})
             await _flush_or_lost(s, x)
             return IssuedBinding(**_fields(row, now), created=True), row
 
@@ -179,9 +181,11 @@ class BindingStore:
             moved = x != old.virtual_x
             if moved:
                 await _mark_released(s, {old.virtual_x: now})
-            _audit(s, now, actor, old.shop_id, "binding.switch", new.id, order=old.order_id,
-                   previous=old.id, from_caller=old.caller_a, to_caller=a2,
-                   from_x=old.virtual_x, to_x=x, moved=moved)
+            audit.record(s, now=now, actor=actor, kind=AuditKind.BINDING_SWITCHED,
+                         shop_id=old.shop_id, subject=new.id, detail={
+                             "order": old.order_id, "previous": old.id,
+                             "from_caller": old.caller_a, "to_caller": a2,
+                             "from_x": old.virtual_x, "to_x": x, "moved": moved})
             await _flush_or_lost(s, x)
             await self._unpublish(gone, strict=True)
             result = SwitchedBinding(binding=view(new, now), previous=view(old, now),
@@ -208,8 +212,10 @@ class BindingStore:
             else:
                 row.state, row.released_at = BindingState.RELEASED.value, now
                 await _mark_released(s, {row.virtual_x: now})
-                _audit(s, now, actor, row.shop_id, "binding.release", row.id,
-                       order=row.order_id, caller_a=row.caller_a, virtual_x=row.virtual_x)
+                audit.record(s, now=now, actor=actor, kind=AuditKind.BINDING_RELEASED,
+                             shop_id=row.shop_id, subject=row.id, detail={
+                                 "order": row.order_id, "caller_a": row.caller_a,
+                                 "virtual_x": row.virtual_x})
             await s.flush()
             await self._unpublish(entry, strict=True)
             await s.commit()
@@ -387,8 +393,3 @@ async def _pool_size(s: AsyncSession) -> int:
     return int(await s.scalar(select(func.count()).select_from(PoolNumber).where(
         PoolNumber.state == PoolState.AVAILABLE.value)) or 0)
 
-
-def _audit(s: AsyncSession, now: datetime, actor: str, shop_id: str, kind: str, subject: str,
-           **detail: Any) -> None:
-    s.add(AuditEvent(at=now, actor=actor, shop_id=shop_id, kind=kind, subject=subject,
-                     detail=json.dumps(detail, sort_keys=True)))

@@ -23,6 +23,7 @@ from binding_store.db import Database
 from binding_store.models import Account, CallerNumber
 from binding_store.redis_index import RedisIndex, publish_state
 from binding_store.shops import require_admin, require_enabled
+from routing.audit import AuditKind
 from routing.errors import (
     CallerRefused,
     Conflict,
@@ -161,8 +162,9 @@ class CallerRepository:
             values = _values(shop_id, e164, owner.id, status, now)
             if not await _insert_caller(session, self._db.dialect, values):
                 raise CallerRefused(BatchOutcome.DUPLICATE, e164)
-            audit.record(session, now=now, actor=actor, kind=audit.CALLER_ADDED, shop_id=shop_id,
-                         subject=e164, detail={"account": owner.id, "status": status.value})
+            audit.record(session, now=now, actor=actor, kind=AuditKind.CALLER_ADDED,
+                         shop_id=shop_id, subject=e164,
+                         detail={"account": owner.id, "status": status.value})
             await session.commit()
             row = await self._row(session, shop_id, e164)
         assert row is not None
@@ -200,7 +202,7 @@ class CallerRepository:
                 for _, e164, owner in good])
             for row, e164, owner in good:
                 if e164 in inserted:
-                    audit.record(session, now=now, actor=actor, kind=audit.CALLER_ADDED,
+                    audit.record(session, now=now, actor=actor, kind=AuditKind.CALLER_ADDED,
                                  shop_id=shop_id, subject=e164,
                                  detail={"account": owner.id, "status": "approved",
                                          "via": "batch", "line": row.line})
@@ -226,7 +228,7 @@ class CallerRepository:
                 raise Conflict(f"{e164} is the main account's caller number and cannot be removed")
             view = caller_view(row)
             await session.execute(delete(CallerNumber).where(CallerNumber.id == row.id))
-            audit.record(session, now=now, actor=actor, kind=audit.CALLER_REMOVED,
+            audit.record(session, now=now, actor=actor, kind=AuditKind.CALLER_REMOVED,
                          shop_id=shop_id, subject=e164,
                          detail={"account": row.account_id, "status": row.status})
             await session.commit()
@@ -247,7 +249,7 @@ class CallerRepository:
                 if owner is None or not owner.phone_reviewed:
                     raise CallerRefused(BatchOutcome.NOT_REVIEWED, e164)
             if row.status != status.value:
-                audit.record(session, now=now, actor=actor, kind=audit.CALLER_STATUS,
+                audit.record(session, now=now, actor=actor, kind=AuditKind.CALLER_STATUS,
                              shop_id=shop_id, subject=e164,
                              detail={"from": row.status, "to": status.value})
                 row.status = status.value

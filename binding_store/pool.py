@@ -19,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from binding_store import audit
 from binding_store.db import Database
 from binding_store.models import PoolNumber
+from routing.audit import AuditKind
 from routing.errors import InvalidInput, InvalidNumber, NotFound
 from routing.model import PoolState
 from routing.numbers import normalize, try_normalize
@@ -118,7 +119,7 @@ class PoolRepository:
         report = ImportReport(rows=tally.rows, inserted=tally.inserted, duplicates=tuple(dups),
                               errors=tuple(errors))
         await audit.AuditLog(self._db).append(
-            now=now, actor=actor, kind=audit.POOL_IMPORTED,
+            now=now, actor=actor, kind=AuditKind.POOL_IMPORTED,
             detail={"rows": report.rows, "inserted": report.inserted,
                     "duplicates": len(report.duplicates), "errors": len(report.errors)})
         return report
@@ -186,7 +187,7 @@ class PoolRepository:
             if row is None:
                 raise NotFound(f"{e164} is not in the virtual-number pool")
             if row.state != state.value:
-                audit.record(session, now=now, actor=actor, kind=audit.POOL_STATE, subject=e164,
+                audit.record(session, now=now, actor=actor, kind=AuditKind.POOL_STATE, subject=e164,
                              detail={"from": row.state, "to": state.value})
                 row.state = state.value
                 await session.commit()

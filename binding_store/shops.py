@@ -13,6 +13,7 @@ from binding_store import audit
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber, Shop
 from binding_store.redis_index import RedisIndex, publish_state
+from routing.audit import AuditKind
 from routing.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceNotEnabled
 from routing.model import AccountRole, CallerStatus, ServiceState
 from routing.numbers import normalize_mobile
@@ -164,7 +165,7 @@ class ShopRepository:
                 shop.service_state = ServiceState.ENABLED.value
                 shop.updated_at = now
                 audit.record(session, now=now, actor=accepted_by or main_account_id,
-                             kind=audit.SHOP_REENABLED, shop_id=shop_id, subject=shop_id)
+                             kind=AuditKind.SHOP_REENABLED, shop_id=shop_id, subject=shop_id)
                 await session.commit()
                 return EnableResult(shop=await view_of(session, shop), changed=True)
 
@@ -192,7 +193,7 @@ class ShopRepository:
             session.add(CallerNumber(shop_id=shop_id, number=phone, account_id=main_account_id,
                                      status=CallerStatus.APPROVED.value, is_main=True,
                                      created_at=now, updated_at=now))
-            audit.record(session, now=now, actor=shop.accepted_by, kind=audit.SHOP_ENABLED,
+            audit.record(session, now=now, actor=shop.accepted_by, kind=AuditKind.SHOP_ENABLED,
                          shop_id=shop_id, subject=shop_id,
                          detail={"agreement_version": version, "main_account": main_account_id,
                                  "main_phone": phone, "level": shop.level})
@@ -202,15 +203,15 @@ class ShopRepository:
     async def disable(self, shop_id: str, *, actor: str, now: datetime) -> ShopView:
         """Switch the service off (no new privacy numbers; calls are refused). Idempotent."""
         return await self._switch(shop_id, ServiceState.ENABLED, ServiceState.DISABLED,
-                                  audit.SHOP_DISABLED, actor=actor, now=now)
+                                  AuditKind.SHOP_DISABLED, actor=actor, now=now)
 
     async def reenable(self, shop_id: str, *, actor: str, now: datetime) -> ShopView:
         """Switch a disabled shop back on (its agreement and callers are kept). Idempotent."""
         return await self._switch(shop_id, ServiceState.DISABLED, ServiceState.ENABLED,
-                                  audit.SHOP_REENABLED, actor=actor, now=now)
+                                  AuditKind.SHOP_REENABLED, actor=actor, now=now)
 
     async def _switch(self, shop_id: str, source: ServiceState, target: ServiceState,
-                      kind: str, *, actor: str, now: datetime) -> ShopView:
+                      kind: AuditKind, *, actor: str, now: datetime) -> ShopView:
         async with self._db.session() as session:
             shop = await load_shop(session, shop_id)
             if shop.service_state == ServiceState.NOT_ENABLED.value:
@@ -230,7 +231,7 @@ class ShopRepository:
         async with self._db.session() as session:
             shop = await load_shop(session, shop_id)
             if shop.level != level:
-                audit.record(session, now=now, actor=actor, kind=audit.SHOP_LEVEL,
+                audit.record(session, now=now, actor=actor, kind=AuditKind.SHOP_LEVEL,
                              shop_id=shop_id, subject=shop_id,
                              detail={"from": shop.level, "to": level})
                 shop.level = level

@@ -15,6 +15,7 @@ from binding_store.api_models import ApiToken
 from binding_store.db import Database
 from binding_store.models import Account
 from routing.api_ports import IssuedToken, Principal, PrincipalKind
+from routing.audit import AuditKind
 from routing.errors import Conflict, InvalidInput, NotFound
 from routing.model import AccountRole
 from routing.shop_views import check_id, check_name
@@ -24,8 +25,6 @@ _ID_BYTES = 8
 _SECRET_BYTES = 32
 _MAX_TOKEN = 128
 
-TOKEN_ISSUED = "api.token_issued"
-TOKEN_REVOKED = "api.token_revoked"
 
 
 def hash_token(token: str) -> str:
@@ -68,9 +67,9 @@ class TokenStore:
             session.add(ApiToken(id=token_id, token_hash=hash_token(secret), kind=kind.value,
                                  shop_id=shop_id, account_id=account_id, label=label,
                                  created_at=now, expires_at=expires_at))
-            audit.record(session, now=now, actor=actor, kind=TOKEN_ISSUED, shop_id=shop_id,
-                         subject=token_id, detail={"kind": kind.value, "account": account_id,
-                                                   "label": label})
+            audit.record(session, now=now, actor=actor, kind=AuditKind.TOKEN_ISSUED,
+                         shop_id=shop_id, subject=token_id,
+                         detail={"kind": kind.value, "account": account_id, "label": label})
             await session.commit()
         return IssuedToken(token_id=token_id, secret=secret, kind=kind, shop_id=shop_id,
                            account_id=account_id, created_at=now)
@@ -85,7 +84,7 @@ class TokenStore:
             if row.revoked_at is None:
                 await session.execute(update(ApiToken).where(ApiToken.id == token_id)
                                       .values(revoked_at=now))
-                audit.record(session, now=now, actor=actor, kind=TOKEN_REVOKED,
+                audit.record(session, now=now, actor=actor, kind=AuditKind.TOKEN_REVOKED,
                              shop_id=row.shop_id, subject=token_id)
                 await session.commit()
 

@@ -13,6 +13,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from routing.audit import AuditKind
 from routing.binding_views import BindingView
 from routing.call_log_views import CallLogPage
 from routing.model import AccountRole
@@ -148,7 +149,8 @@ class RevealCounters(Protocol):
 
 
 class AuditPort(Protocol):
-    async def append(self, *, now: datetime, actor: str, kind: str, shop_id: str | None = None,
+    async def append(self, *, now: datetime, actor: str, kind: AuditKind,
+                     shop_id: str | None = None,
                      subject: str = "", detail: Mapping[str, Any] | None = None) -> None: ...
 
 

@@ -211,17 +211,6 @@ class ImportReport:
     errors: tuple[ImportRowError, ...]
 
 
-@dataclass(frozen=True)
-class AuditRecord:
-    id: int
-    at: datetime
-    actor: str
-    shop_id: str | None
-    kind: str
-    subject: str
-    detail: dict[str, object]
-
-
 def parse_caller_status(value: str) -> CallerStatus:
     try:
         return CallerStatus(value.strip().lower())

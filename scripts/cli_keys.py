@@ -17,6 +17,7 @@ from binding_store import audit
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
 from binding_store.models import Binding
+from routing.audit import AuditKind
 from routing.errors import ConfigurationError, PrivnumError
 from scripts.cli_support import fail, run, settings_of
 from scripts.settings import Settings
@@ -113,7 +114,7 @@ async def _rotate(ctx: typer.Context, batch_size: int, resume: bool) -> Rotation
             result = await reencrypt(db, cipher, batch_size,
                                      lambda n: bar.update(task, advance=n))
         await audit.AuditLog(db).append(
-            now=utc_now(), actor="cli", kind=audit.KEYS_ROTATED, subject=cipher.current_key_id,
+            now=utc_now(), actor="cli", kind=AuditKind.KEYS_ROTATED, subject=cipher.current_key_id,
             detail={"reencrypted": result.reencrypted, "resumed": resume})
         return result
 

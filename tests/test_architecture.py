@@ -68,3 +68,16 @@ def test_domain_errors_are_defined_only_in_routing_errors(package: str) -> None:
                          for b in node.bases}
                 assert not bases & ours, (
                     f"{path.relative_to(ROOT)} defines {node.name} from {sorted(bases & ours)}")
+
+
+def test_audit_rows_are_written_only_by_binding_store_audit() -> None:
+    """One way to write the audit log (``binding_store.audit.record``), so every event gets
+    its buyer numbers masked and its kind from ``routing.audit.AuditKind``."""
+    for package in ("routing", "binding_store", "agi", "api", "scripts"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            if path == ROOT / "binding_store" / "audit.py" or "migrations" in path.parts:
+                continue
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Call):
+                    name = getattr(node.func, "id", None) or getattr(node.func, "attr", None)
+                    assert name != "AuditEvent", f"{path.relative_to(ROOT)} writes AuditEvent"
