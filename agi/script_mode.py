@@ -31,7 +31,7 @@ from collections.abc import AsyncIterator
 from typing import IO, Any
 
 from agi.errors import AgiProtocolError, AgiTimeout
-from agi.server import Handler, log_call, run_handler
+from agi.server import CallOutcome, CallResult, Handler, log_call, run_handler
 from agi.session import STREAM_LIMIT, AgiSession, LineWriter, read_environment
 
 _LOG = logging.getLogger("privnum.agi.script")
@@ -39,6 +39,12 @@ _LOG = logging.getLogger("privnum.agi.script")
 EXIT_OK = 0  # handler completed, or the caller hung up
 EXIT_FAILED = 1  # handler raised, a command failed/timed out, or call_timeout passed
 EXIT_BAD_INPUT = 2  # no usable AGI environment on stdin
+_EXIT_CODES = {
+    CallOutcome.COMPLETED: EXIT_OK,
+    CallOutcome.HANGUP: EXIT_OK,
+    CallOutcome.FAILED: EXIT_FAILED,
+    CallOutcome.REJECTED_INPUT: EXIT_BAD_INPUT,
+}
 
 
 class _FileWriter:
@@ -153,6 +159,7 @@ async def run_script_async(
     with contextlib.suppress(ValueError, RuntimeError, NotImplementedError, AttributeError):
         loop.add_signal_handler(signal.SIGHUP, on_sighup)
         handler_installed = True
+    script = uniqueid = ""
     try:
         async with _streams(_fileno(stdin), _fileno(stdout)) as (reader, writer):
             try:
@@ -162,32 +169,16 @@ async def run_script_async(
                 if environment is None:
                     raise AgiProtocolError("no AGI environment on stdin")
             except (AgiProtocolError, AgiTimeout) as exc:
-                log_call(
-                    log,
-                    script="",
-                    uniqueid="",
-                    outcome="rejected_input",
-                    started=started,
-                    level=logging.WARNING,
-                    error=str(exc),
-                )
-                return EXIT_BAD_INPUT
-            session = AgiSession(reader, writer, environment, command_timeout=command_timeout)
-            if sighup:
-                session.mark_hangup()
-            outcome = await run_handler(handler, session, call_timeout=call_timeout, logger=log)
+                result = CallResult(CallOutcome.REJECTED_INPUT, str(exc))
+            else:
+                script, uniqueid = environment.script, environment.uniqueid
+                session = AgiSession(reader, writer, environment, command_timeout=command_timeout)
+                if sighup:
+                    session.mark_hangup()
+                result = await run_handler(handler, session, call_timeout=call_timeout,
+                                           logger=log)
     finally:
         if handler_installed:
             loop.remove_signal_handler(signal.SIGHUP)
-    kind, _, error = outcome.partition(":")
-    log_call(
-        log,
-        script=environment.script,
-        uniqueid=environment.uniqueid,
-        outcome=kind,
-        started=started,
-        level=logging.WARNING if kind == "failed" else logging.INFO,
-        error=error,
-    )
-    return EXIT_FAILED if kind == "failed" else EXIT_OK
-
+    log_call(log, script=script, uniqueid=uniqueid, result=result, started=started)
+    return _EXIT_CODES[result.outcome]

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
+from enum import StrEnum
 from types import MappingProxyType
 
 from agi.errors import AgiHangup, AgiProtocolError, AgiTimeout
@@ -23,50 +24,68 @@ _LOG = logging.getLogger("privnum.agi")
 _CLOSE_TIMEOUT = 2.0
 
 
+class CallOutcome(StrEnum):
+    """How one AGI connection ended (the ``outcome=`` of its log line)."""
+
+    COMPLETED = "completed"  # handler returned
+    HANGUP = "hangup"  # handler stopped by the caller hanging up (AgiHangup)
+    FAILED = "failed"  # handler raised (incl. command errors/timeouts) or exceeded call_timeout
+    REJECTED_INPUT = "rejected_input"  # malformed/oversized/slow environment
+    UNKNOWN_ROUTE = "unknown_route"  # script not in the route table
+    CANCELLED = "cancelled"  # cut off by shutdown after the grace period
+
+    @property
+    def level(self) -> int:
+        ok = self in (CallOutcome.COMPLETED, CallOutcome.HANGUP)
+        return logging.INFO if ok else logging.WARNING
+
+
+@dataclass(frozen=True)
+class CallResult:
+    outcome: CallOutcome
+    error: str = ""  # what failed: an exception type name or "call_timeout"; never call data
+
+
 @dataclass
 class ServerStats:
-    """Counters since start. ``accepted`` = every connection; each ends in exactly one outcome."""
+    """Counters since start. ``accepted`` = every connection; each ends in exactly one outcome
+    (a :class:`CallOutcome`, whose value names its counter) or as ``empty``."""
 
     accepted: int = 0
-    completed: int = 0  # handler returned
-    hangup: int = 0  # handler stopped by the caller hanging up (AgiHangup)
-    failed: int = 0  # handler raised (incl. command errors/timeouts) or exceeded call_timeout
-    rejected_input: int = 0  # malformed/oversized/slow environment
-    unknown_route: int = 0  # script not in the route table
+    completed: int = 0
+    hangup: int = 0
+    failed: int = 0
+    rejected_input: int = 0
+    unknown_route: int = 0
     empty: int = 0  # connect + close without a byte (port probes)
-    cancelled: int = 0  # cut off by shutdown after the grace period
+    cancelled: int = 0
     active: int = 0
+
+    def count(self, outcome: CallOutcome) -> None:
+        setattr(self, outcome.value, getattr(self, outcome.value) + 1)
 
     def as_dict(self) -> dict[str, int]:
         return asdict(self)
 
 
-def log_call(
-    logger: logging.Logger,
-    *,
-    script: str,
-    uniqueid: str,
-    outcome: str,
-    started: float,
-    level: int = logging.INFO,
-    error: str = "",
-) -> None:
+def log_call(logger: logging.Logger, *, script: str, uniqueid: str, result: CallResult,
+             started: float) -> None:
     """The one line per call: script, uniqueid, duration, outcome (never caller numbers)."""
     duration_ms = (time.monotonic() - started) * 1000.0
     script, uniqueid = _printable(script), _printable(uniqueid)
     extra = {
         "agi_script": script,
         "agi_uniqueid": uniqueid,
-        "agi_outcome": outcome,
+        "agi_outcome": result.outcome.value,
         "agi_duration_ms": round(duration_ms, 1),
     }
-    suffix = f" error={error}" if error else ""
+    suffix = f" error={result.error}" if result.error else ""
     logger.log(
-        level,
+        result.outcome.level,
         "agi call script=%s uniqueid=%s outcome=%s duration_ms=%.1f%s",
         script or "-",
         uniqueid or "-",
-        outcome,
+        result.outcome.value,
         duration_ms,
         suffix,
         extra=extra,
@@ -84,24 +103,24 @@ async def run_handler(
     *,
     call_timeout: float,
     logger: logging.Logger,
-) -> str:
-    """Run ``handler`` under ``call_timeout``; return the outcome. Raises only CancelledError."""
+) -> CallResult:
+    """Run ``handler`` under ``call_timeout``; how it ended. Raises only CancelledError."""
     scope = asyncio.timeout(call_timeout)
     try:
         async with scope:
             await handler(session)
     except AgiHangup:
-        return "hangup"
+        return CallResult(CallOutcome.HANGUP)
     except TimeoutError as exc:
         if scope.expired():
             logger.debug("agi handler exceeded call_timeout=%gs", call_timeout)
-            return "failed:call_timeout"
+            return CallResult(CallOutcome.FAILED, "call_timeout")
         logger.debug("agi handler failed uniqueid=%s", session.uniqueid, exc_info=True)
-        return f"failed:{type(exc).__name__}"
+        return CallResult(CallOutcome.FAILED, type(exc).__name__)
     except Exception as exc:  # one bad call must never take the server down
         logger.debug("agi handler failed uniqueid=%s", session.uniqueid, exc_info=True)
-        return f"failed:{type(exc).__name__}"
-    return "completed"
+        return CallResult(CallOutcome.FAILED, type(exc).__name__)
+    return CallResult(CallOutcome.COMPLETED)
 
 
 class FastAgiServer:
@@ -218,72 +237,51 @@ class FastAgiServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         started = time.monotonic()
-        script, uniqueid = "", ""
+        call = _Call()
         try:
-            try:
-                environment = await read_environment(
-                    reader, max_bytes=self._env_max_bytes, env_timeout=self._env_timeout
-                )
-            except (AgiProtocolError, AgiTimeout) as exc:
-                self.stats.rejected_input += 1
-                log_call(
-                    self._log,
-                    script="",
-                    uniqueid="",
-                    outcome="rejected_input",
-                    started=started,
-                    level=logging.WARNING,
-                    error=str(exc),
-                )
-                return
-            if environment is None:
+            result = await self._run_call(reader, writer, call)
+        except asyncio.CancelledError:
+            result = CallResult(CallOutcome.CANCELLED)
+            raise
+        except Exception as exc:  # e.g. the peer reset the connection mid-environment
+            result = CallResult(CallOutcome.FAILED, type(exc).__name__)
+            raise
+        finally:
+            if call.empty:
                 self.stats.empty += 1
                 self._log.debug("agi connection closed without data")
-                return
-            script, uniqueid = environment.script, environment.uniqueid
-            handler = self._routes.get(script)
-            if handler is None:
-                self.stats.unknown_route += 1
-                log_call(
-                    self._log,
-                    script=script,
-                    uniqueid=uniqueid,
-                    outcome="unknown_route",
-                    started=started,
-                    level=logging.WARNING,
-                )
-                return
-            session = AgiSession(reader, writer, environment, command_timeout=self._command_timeout)
-            outcome = await run_handler(
-                handler, session, call_timeout=self._call_timeout, logger=self._log
+            else:
+                self.stats.count(result.outcome)
+                log_call(self._log, script=call.script, uniqueid=call.uniqueid, result=result,
+                         started=started)
+
+    async def _run_call(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
+                        call: _Call) -> CallResult:
+        try:
+            environment = await read_environment(
+                reader, max_bytes=self._env_max_bytes, env_timeout=self._env_timeout
             )
-        except asyncio.CancelledError:
-            self.stats.cancelled += 1
-            log_call(
-                self._log,
-                script=script,
-                uniqueid=uniqueid,
-                outcome="cancelled",
-                started=started,
-                level=logging.WARNING,
-            )
-            raise
-        kind, _, error = outcome.partition(":")
-        if kind == "completed":
-            self.stats.completed += 1
-        elif kind == "hangup":
-            self.stats.hangup += 1
-        else:
-            self.stats.failed += 1
-        log_call(
-            self._log,
-            script=script,
-            uniqueid=uniqueid,
-            outcome=kind,
-            started=started,
-            level=logging.INFO if kind != "failed" else logging.WARNING,
-            error=error,
-        )
+        except (AgiProtocolError, AgiTimeout) as exc:
+            return CallResult(CallOutcome.REJECTED_INPUT, str(exc))
+        if environment is None:
+            call.empty = True
+            return CallResult(CallOutcome.COMPLETED)
+        call.script, call.uniqueid = environment.script, environment.uniqueid
+        handler = self._routes.get(call.script)
+        if handler is None:
+            return CallResult(CallOutcome.UNKNOWN_ROUTE)
+        session = AgiSession(reader, writer, environment, command_timeout=self._command_timeout)
+        return await run_handler(handler, session, call_timeout=self._call_timeout,
+                                 logger=self._log)
+
+
+@dataclass
+class _Call:
+    """What is known about a connection so far, for its log line."""
+
+    script: str = ""
+    uniqueid: str = ""
+    empty: bool = False
 
 
 async def _close(writer: asyncio.StreamWriter) -> None:
