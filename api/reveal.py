@@ -7,7 +7,6 @@ the binding (idempotent per order), then the audit event.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from datetime import datetime
 
 from api.metrics import Metrics
@@ -15,7 +14,6 @@ from api.schemas import QuotaOut, RevealRequest, RevealResponse
 from api.services import ApiServices
 from routing.api_ports import Principal
 from routing.audit import AuditKind
-from routing.binding_views import IssuedBinding
 from routing.errors import CallerNotApproved, PermissionDenied, RevealRateLimited, ServiceNotEnabled
 from routing.model import CallerStatus
 from routing.numbers import mask, normalize
@@ -95,8 +93,7 @@ async def reveal(svc: ApiServices, who: Principal, order_id: str, body: RevealRe
     # issue(), which still returns an existing binding atomically if one appeared meanwhile.
     existing = await svc.bindings.active_for_order(shop.id, order_id, now)
     if existing is not None:
-        issued = IssuedBinding(**{f.name: getattr(existing, f.name)
-                                  for f in fields(existing)}, created=False)
+        issued = existing
     else:
         caller_a = choose_caller(callers, who.account_id)
         try:

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -28,7 +28,7 @@ from binding_store.models import Binding, CallerNumber, PoolNumber, Shop
 from binding_store.redis_index import IndexEntry, RedisIndex
 from routing.allocation import DEFAULT_BINDING_TTL, binding_ttl
 from routing.audit import AuditKind
-from routing.binding_views import BindingView, IssuedBinding, SwitchedBinding
+from routing.binding_views import BindingView, SwitchedBinding
 from routing.errors import (
     CallerNotApproved,
     Conflict,
@@ -72,20 +72,6 @@ class _Lost(Exception):
         self.x = x
 
 
-def view(row: Binding, now: datetime) -> BindingView:
-    return BindingView(**_fields(row, now))
-
-
-def _fields(row: Binding, now: datetime) -> dict[str, Any]:
-    state = BindingState(row.state)
-    if state is BindingState.ACTIVE and now >= row.expires_at:
-        state = BindingState.EXPIRED
-    return dict(binding_id=row.id, shop_id=row.shop_id, order_id=row.order_id,
-                buyer_id=row.buyer_id, caller_a=row.caller_a, virtual_x=row.virtual_x,
-                buyer_masked=row.buyer_masked, created_at=row.created_at,
-                expires_at=row.expires_at, released_at=row.released_at, state=state)
-
-
 class BindingStore:
     """Implements ``routing.ports.BindingService`` on the SQL store (+ optional Redis index)."""
 
@@ -102,7 +88,7 @@ class BindingStore:
         self, shop_id: str, order_id: str, buyer_id: str, caller_a: str, buyer_number: str,
         now: datetime, ttl: timedelta | None = None, preferred_region: str | None = None,
         *, actor: str,
-    ) -> IssuedBinding:
+    ) -> BindingView:
         a = normalize(caller_a, self._policy.number_region)
         b = normalize(buyer_number, self._policy.number_region)
         try:
@@ -111,13 +97,13 @@ class BindingStore:
             raise InvalidBindingRequest(str(exc)) from None
         bidx = self._cipher.blind_index(b)
 
-        async def work(s: AsyncSession, excluded: set[str]) -> tuple[IssuedBinding, Binding | None]:
+        async def work(s: AsyncSession, excluded: set[str]) -> tuple[BindingView, Binding | None]:
             await self._expire_stale(s, now, or_(
                 Binding.caller_a == a, Binding.buyer_bidx == bidx,
                 and_(Binding.shop_id == shop_id, Binding.order_id == order_id)))
             existing = await self._issue_checks(s, shop_id, a, order_id)
             if existing is not None:
-                return IssuedBinding(**_fields(existing, now), created=False), None
+                return existing.view(now), None
             x = await select_virtual_number(
                 s, caller_a=a, buyer_bidx=bidx, now=now, cooldown=self._policy.cooldown,
                 preferred_region=preferred_region, excluded=excluded)
@@ -134,7 +120,7 @@ class BindingStore:
                              "order": order_id, "caller_a": a, "virtual_x": x,
                              "buyer": row.buyer_masked, "expires_at": row.expires_at})
             await _flush_or_lost(s, x)
-            return IssuedBinding(**_fields(row, now), created=True), row
+            return row.view(now, created=True), row
 
         result, row = await self._transact(work)
         if row is None:
@@ -153,12 +139,12 @@ class BindingStore:
                        ) -> tuple[SwitchedBinding, Binding | None, IndexEntry | None]:
             old = await self._load_for_update(s, binding_id)
             if old.state != ACTIVE or now >= old.expires_at:
-                state = view(old, now).state.value
+                state = old.view(now).state.value
                 raise Conflict(f"binding {binding_id} is {state}; issue a new one for the order")
             await self._require_shop(s, old.shop_id)
             await self._require_caller(s, old.shop_id, a2)
             if a2 == old.caller_a:
-                same = view(old, now)
+                same = old.view(now)
                 return SwitchedBinding(binding=same, previous=same, x_changed=False), None, None
             await self._expire_stale(s, now, Binding.caller_a == a2)
             x: str | None = old.virtual_x
@@ -188,7 +174,7 @@ class BindingStore:
                              "from_x": old.virtual_x, "to_x": x, "moved": moved})
             await _flush_or_lost(s, x)
             await self._unpublish(gone, strict=True)
-            result = SwitchedBinding(binding=view(new, now), previous=view(old, now),
+            result = SwitchedBinding(binding=new.view(now), previous=old.view(now),
                                      x_changed=moved)
             return result, new, gone
 
@@ -204,7 +190,7 @@ class BindingStore:
         async with self._db.session() as s:
             row = await self._load_for_update(s, binding_id)
             if row.state != ACTIVE:
-                return view(row, now)
+                return row.view(now)
             entry = IndexEntry.of(row)
             if now >= row.expires_at:
                 row.state, row.released_at = BindingState.EXPIRED.value, row.expires_at
@@ -220,7 +206,7 @@ class BindingStore:
             await self._unpublish(entry, strict=True)
             await s.commit()
         await self._unpublish(entry, strict=False)
-        return view(row, now)
+        return row.view(now)
 
     async def expire_due(self, now: datetime, limit: int = 1000) -> int:
         """Mark up to ``limit`` bindings whose expiry has passed as expired; their Redis keys
@@ -242,7 +228,7 @@ class BindingStore:
             row = await s.get(Binding, binding_id)
             if row is None:
                 raise NotFound(f"binding {binding_id} not found")
-            return view(row, now)
+            return row.view(now)
 
     async def active_for_order(self, shop_id: str, order_id: str, now: datetime
                                ) -> BindingView | None:
@@ -250,7 +236,7 @@ class BindingStore:
             row = (await s.execute(select(Binding).where(
                 Binding.state == ACTIVE, Binding.shop_id == shop_id, Binding.order_id == order_id,
                 Binding.expires_at > now))).scalar_one_or_none()
-            return None if row is None else view(row, now)
+            return None if row is None else row.view(now)
 
     # -- helpers ----------------------------------------------------------------------------
     async def _transact(self, work: Callable[[AsyncSession, set[str]], Awaitable[T]]) -> T:

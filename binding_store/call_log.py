@@ -21,9 +21,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from binding_store.cdr_models import Cdr, CdrChain
 from binding_store.db import Database
 from binding_store.models import Binding, CallAttempt
+from routing.binding_views import BindingView
 from routing.call_log_views import (
     GENESIS_HASH,
-    BindingFacts,
     CallRecord,
     Source,
     record_from_attempt,
@@ -103,7 +103,7 @@ class CallLogStore:
                 values = [(r, v) for r in rows if (v := attempt_value(r)) is not None]
                 if not values:
                     return total
-                bindings = await _bindings(session, {v.binding_id for _, v in values})
+                bindings = await _bindings(session, {v.binding_id for _, v in values}, now)
                 records = [record_from_attempt(v, bindings.get(v.binding_id)) for _, v in values]
                 total += await self._insert_chained(session, records, now)
                 await session.commit()
@@ -123,7 +123,7 @@ class CallLogStore:
         attempts = await _attempts(session, fresh)
         binding_ids = {a.binding_id for a in attempts.values() if a.binding_id}
         binding_ids |= {c.pn_binding for c in fresh if c.pn_binding}
-        bindings = await _bindings(session, binding_ids)
+        bindings = await _bindings(session, binding_ids, now)
         records = []
         for cdr in fresh:
             attempt = attempts.get(cdr.uniqueid)
@@ -211,12 +211,10 @@ async def _attempts(session: AsyncSession, cdrs: list[CdrEvent]) -> dict[str, At
     return found
 
 
-async def _bindings(session: AsyncSession, ids: set[str]) -> dict[str, BindingFacts]:
+async def _bindings(session: AsyncSession, ids: set[str], now: datetime
+                    ) -> dict[str, BindingView]:
     ids.discard("")
     if not ids:
         return {}
-    rows = (await session.execute(select(
-        Binding.id, Binding.shop_id, Binding.order_id, Binding.buyer_id, Binding.caller_a,
-        Binding.virtual_x, Binding.buyer_masked).where(Binding.id.in_(ids)))).all()
-    return {r[0]: BindingFacts(binding_id=r[0], shop_id=r[1], order_id=r[2], buyer_id=r[3],
-                               caller_a=r[4], virtual_x=r[5], buyer_masked=r[6]) for r in rows}
+    rows = (await session.scalars(select(Binding).where(Binding.id.in_(ids)))).all()
+    return {row.id: row.view(now) for row in rows}

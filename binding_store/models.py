@@ -20,6 +20,8 @@ from sqlalchemy import (
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from binding_store.types import UTCDateTime
+from routing.binding_views import BindingView
+from routing.model import BindingState
 
 # Named constraints so Alembic migrations are stable across SQLite and PostgreSQL.
 NAMING = {
@@ -128,6 +130,18 @@ class Binding(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     state: Mapped[str] = mapped_column(String(16), default="active")
+
+    def view(self, now: datetime, *, created: bool = False) -> BindingView:
+        """The domain view at ``now`` (an active row past its expiry reads as expired)."""
+        state = BindingState(self.state)
+        if state is BindingState.ACTIVE and now >= self.expires_at:
+            state = BindingState.EXPIRED
+        return BindingView(
+            binding_id=self.id, shop_id=self.shop_id, order_id=self.order_id,
+            buyer_id=self.buyer_id, caller_a=self.caller_a, virtual_x=self.virtual_x,
+            buyer_masked=self.buyer_masked, created_at=self.created_at,
+            expires_at=self.expires_at, released_at=self.released_at, state=state,
+            created=created)
 
 
 class AuditEvent(Base):

@@ -1,17 +1,26 @@
-"""Bindings as the API and the CLI see them: plain values, no I/O, never a plaintext buyer."""
+"""A binding as the store, the use cases, the API and the CLI see it: one plain value, no I/O,
+never a plaintext buyer.
+
+A binding has three shapes in all: the SQL row (``binding_store.models.Binding``, which makes
+this view with ``row.view(now)``), the Redis index entry (``binding_store.redis_index``), and
+this view. The call path's ``routing.model.RouteBinding`` is not a fourth: it is one call matched
+against a binding, holding the decrypted B in memory for the dial string.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from routing.model import BindingState
+from routing.model import BindingLifetime, BindingState
 
 
 @dataclass(frozen=True)
-class BindingView:
+class BindingView(BindingLifetime):
     """One binding. ``state`` is the effective state at the time it was read: an active row
-    whose expiry has passed is reported as ``EXPIRED``."""
+    whose expiry has passed is reported as ``EXPIRED``. ``created`` is True only on the answer
+    to the issue request that created it (False: an active binding for the same shop and order
+    already existed and was returned unchanged, an idempotent repeat)."""
 
     binding_id: str
     shop_id: str
@@ -24,17 +33,7 @@ class BindingView:
     expires_at: datetime
     released_at: datetime | None
     state: BindingState
-
-    def is_active(self, now: datetime) -> bool:
-        return self.state is BindingState.ACTIVE and now < self.expires_at
-
-
-@dataclass(frozen=True)
-class IssuedBinding(BindingView):
-    """The answer to an issue request: ``created`` is False when an active binding for the
-    same shop and order already existed and was returned unchanged (idempotent repeat)."""
-
-    created: bool = True
+    created: bool = False
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from urllib.parse import quote
 
+from routing.binding_views import BindingView
 from routing.cdr import CdrEvent
 from routing.errors import CallLogQueryError
 from routing.model import Action, CallAttempt, Direction
@@ -46,19 +47,6 @@ class Source(StrEnum):
     AMI = "ami"
     CSV = "csv"
     ATTEMPT = "attempt"
-
-
-@dataclass(frozen=True)
-class BindingFacts:
-    """What the call log needs from a binding (never the buyer's plaintext)."""
-
-    binding_id: str
-    shop_id: str
-    order_id: str
-    buyer_id: str
-    caller_a: str
-    virtual_x: str
-    buyer_masked: str
 
 
 @dataclass(frozen=True)
@@ -127,7 +115,7 @@ def _direction_of(cdr: CdrEvent, attempt: CallAttempt | None) -> Direction | Non
         return None
 
 
-def record_from_cdr(cdr: CdrEvent, attempt: CallAttempt | None, binding: BindingFacts | None,
+def record_from_cdr(cdr: CdrEvent, attempt: CallAttempt | None, binding: BindingView | None,
                     source: Source) -> CallRecord:
     reason, rejected = _reason_of(cdr, attempt)
     direction = _direction_of(cdr, attempt)
@@ -182,7 +170,7 @@ def record_from_cdr(cdr: CdrEvent, attempt: CallAttempt | None, binding: Binding
     )
 
 
-def record_from_attempt(attempt: CallAttempt, binding: BindingFacts | None) -> CallRecord:
+def record_from_attempt(attempt: CallAttempt, binding: BindingView | None) -> CallRecord:
     """Close an attempt whose CDR never arrived (see the module docstring)."""
     rejected = attempt.action is Action.REJECT
     if attempt.reason is Reason.ROUTING_ERROR:

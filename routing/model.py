@@ -40,6 +40,17 @@ class BindingState(StrEnum):
     EXPIRED = "expired"
 
 
+class BindingLifetime:
+    """What every shape of a binding answers the same way: is it active at ``now``?
+    (Mixed into the dataclasses that declare ``state`` and ``expires_at``.)"""
+
+    state: BindingState
+    expires_at: datetime
+
+    def is_active(self, now: datetime) -> bool:
+        return self.state is BindingState.ACTIVE and now < self.expires_at
+
+
 class Direction(StrEnum):
     MERCHANT = "merchant"  # caller A dials X, bridged to buyer B
     CALLBACK = "callback"  # buyer B dials X back, bridged to A
@@ -51,7 +62,7 @@ class Action(StrEnum):
 
 
 @dataclass(frozen=True)
-class RouteBinding:
+class RouteBinding(BindingLifetime):
     """A binding as the call path sees it, with B decrypted in memory only.
 
     ``matched_as`` says which party the caller matched: ``MERCHANT`` when the caller is A,
@@ -75,9 +86,6 @@ class RouteBinding:
             f"RouteBinding(id={self.binding_id!r}, shop={self.shop_id!r}, A={self.caller_a!r}, "
             f"X={self.virtual_x!r}, B={mask(self.buyer_b)!r}, as={self.matched_as.value})"
         )
-
-    def is_active(self, now: datetime) -> bool:
-        return self.state is BindingState.ACTIVE and now < self.expires_at
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from routing.binding_views import BindingView, IssuedBinding, SwitchedBinding
+from routing.binding_views import BindingView, SwitchedBinding
 from routing.model import CallAttempt, CallContext
 
 
@@ -39,7 +39,7 @@ class BindingService(Protocol):
         preferred_region: str | None = None,
         *,
         actor: str,
-    ) -> IssuedBinding:
+    ) -> BindingView:
         """Issue (or return the existing active) privacy number X for a shop's order.
 
         Raises ``ServiceNotEnabled``, ``CallerNotApproved``, ``NotFound`` (shop),

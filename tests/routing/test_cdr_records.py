@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from agi import channel_vars as cv
+from routing.binding_views import BindingView
 from routing.call_log_views import (
-    BindingFacts,
     CallRecord,
     Outcome,
     Source,
@@ -25,7 +25,7 @@ from routing.cdr import (
     billable,
     parse_cdr,
 )
-from routing.model import Action, CallAttempt, Direction
+from routing.model import Action, BindingState, CallAttempt, Direction
 from routing.numbers import mask
 from routing.reasons import Reason
 from tests.routing.cdr_fixtures import NAMES, recorded_cdrs
@@ -35,8 +35,10 @@ MERCHANT = "+8613800000001"
 BUYER = "+8613900000001"
 # Raw buyer/stranger numbers of the recorded session: never in a stored field.
 FORBIDDEN = ("13900000001", "13900000002", "13900000003", "13700000000")
-BINDING = BindingFacts(binding_id="B-1", shop_id="shop-1", order_id="O-1", buyer_id="buyer-1",
-                       caller_a=MERCHANT, virtual_x="9001", buyer_masked=mask(BUYER))
+BINDING = BindingView(binding_id="B-1", shop_id="shop-1", order_id="O-1", buyer_id="buyer-1",
+                      caller_a=MERCHANT, virtual_x="9001", buyer_masked=mask(BUYER),
+                      created_at=T0, expires_at=T0 + timedelta(days=1), released_at=None,
+                      state=BindingState.ACTIVE)
 
 
 def _cdr(disposition: str = "ANSWERED", answered: bool = True, **fields: str) -> CdrEvent:
