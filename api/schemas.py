@@ -193,7 +193,8 @@ class CallRecordOut(BaseModel):
         r = entry.record
         return cls(id=entry.id, started_at=r.start_utc, answered_at=r.answer_utc,
                    ended_at=r.end_utc, duration_seconds=r.duration, billsec=r.billsec,
-                   direction=r.direction, outcome=r.outcome, reason=r.reason,
+                   direction=r.direction.value if r.direction else None,
+                   outcome=r.outcome.value, reason=r.reason,
                    reason_text=entry.reason_text, caller_number=r.caller_a,
                    caller_masked=r.caller_masked, virtual_number=r.virtual_x,
                    buyer_masked=r.buyer_masked, order_id=r.order_id, binding_id=r.binding_id,

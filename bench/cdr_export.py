@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import console, print_table, ratio, scratch_pg, write_result
-from binding_store.call_log import RECORD_FIELDS
 from binding_store.call_log_query import ExportRow
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
@@ -66,7 +65,7 @@ def baseline_rows(rows: int) -> Iterator[ExportRow]:
     for n in range(rows):
         v = row_values(n)
         yield ExportRow(id=v["id"], chain_seq=v["chain_seq"], row_hash=v["row_hash"],
-                        record=CallRecord(**{f: v[f] for f in RECORD_FIELDS}))
+                        record=CallRecord.from_stored(v))
 
 
 def window(rows: int) -> tuple[datetime, datetime]:

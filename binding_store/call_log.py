@@ -44,8 +44,13 @@ class ChainConflict(RuntimeError):
     """A row appeared outside the chain lock; the append is rolled back and retried."""
 
 
+def stored_columns(row: Cdr) -> dict[str, Any]:
+    """The row's record columns as stored (hash input of the chain)."""
+    return {name: getattr(row, name) for name in RECORD_FIELDS}
+
+
 def record_of(row: Cdr) -> CallRecord:
-    return CallRecord(**{name: getattr(row, name) for name in RECORD_FIELDS})
+    return CallRecord.from_stored(stored_columns(row))
 
 
 def attempt_value(row: CallAttempt) -> AttemptValue | None:
@@ -150,8 +155,9 @@ class CallLogStore:
         rows: list[dict[str, Any]] = []
         for record in records:
             seq += 1
-            digest = row_digest(prev, seq, record, now)
-            rows.append({**dataclasses.asdict(record), "chain_seq": seq, "prev_hash": prev,
+            columns = record.columns()
+            digest = row_digest(prev, seq, columns, now)
+            rows.append({**columns, "chain_seq": seq, "prev_hash": prev,
                          "row_hash": digest, "ingested_at": now})
             prev = digest
         stmt = _insert_cdr(session).on_conflict_do_nothing(

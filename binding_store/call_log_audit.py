@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, func, select, update
 
-from binding_store.call_log import CallLogStore, record_of
+from binding_store.call_log import CallLogStore, stored_columns
 from binding_store.call_log_query import stream_rows
 from binding_store.cdr_models import Cdr, CdrChain
 from binding_store.db import Database
@@ -101,7 +101,7 @@ def _check_row(row: Any, prev_seq: int, prev_hash: str, prev_uid: str, head_seq:
             "deleted", prev_seq + 1, None, "",
             f"chain seq {_span(prev_seq + 1, row.chain_seq - 1)} missing between uniqueid "
             f"{prev_uid} and uniqueid {row.uniqueid}"))
-    digest = row_digest(row.prev_hash, row.chain_seq, record_of(row), row.ingested_at)
+    digest = row_digest(row.prev_hash, row.chain_seq, stored_columns(row), row.ingested_at)
     if digest != row.row_hash:
         found.append(problem("altered", "content does not match its hash"))
     elif row.chain_seq == prev_seq + 1 and row.prev_hash != prev_hash:

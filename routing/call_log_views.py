@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 from urllib.parse import quote
 
 from routing.binding_views import BindingView
@@ -72,14 +73,36 @@ class CallRecord:
     billsec: int
     disposition: str
     hangup_cause: int | None
-    direction: str | None
-    outcome: str
-    reason: str
-    source: str
+    direction: Direction | None
+    outcome: Outcome
+    reason: str  # a Reason value, or "" when the call's routing facts were never recorded
+    source: Source
 
     @property
     def reason_text(self) -> str:
         return reason_text(self.reason, self.outcome)
+
+    @classmethod
+    def from_stored(cls, values: Mapping[str, Any]) -> CallRecord:
+        """A record from its stored columns (ValueError on a state no version writes)."""
+        direction = values["direction"]
+        return cls(
+            system_name=values["system_name"], uniqueid=values["uniqueid"],
+            linkedid=values["linkedid"], shop_id=values["shop_id"],
+            order_id=values["order_id"], binding_id=values["binding_id"],
+            buyer_id=values["buyer_id"], caller_a=values["caller_a"],
+            caller_masked=values["caller_masked"], virtual_x=values["virtual_x"],
+            buyer_masked=values["buyer_masked"], start_utc=values["start_utc"],
+            answer_utc=values["answer_utc"], end_utc=values["end_utc"],
+            duration=values["duration"], billsec=values["billsec"],
+            disposition=values["disposition"], hangup_cause=values["hangup_cause"],
+            direction=Direction(direction) if direction else None,
+            outcome=Outcome(values["outcome"]), reason=values["reason"],
+            source=Source(values["source"]))
+
+    def columns(self) -> dict[str, Any]:
+        """The stored columns (what the row hash covers)."""
+        return asdict(self)
 
 
 def reason_text(reason: str, outcome: str) -> str:
@@ -163,10 +186,10 @@ def record_from_cdr(cdr: CdrEvent, attempt: CallAttempt | None, binding: Binding
         billsec=cdr.billsec,
         disposition=cdr.disposition,
         hangup_cause=cdr.hangup_cause,
-        direction=direction.value if direction else None,
-        outcome=outcome.value,
+        direction=direction,
+        outcome=outcome,
         reason=reason,
-        source=source.value,
+        source=source,
     )
 
 
@@ -196,10 +219,10 @@ def record_from_attempt(attempt: CallAttempt, binding: BindingView | None) -> Ca
         billsec=0,
         disposition="NO CDR",
         hangup_cause=attempt.reason.hangup_cause if rejected else None,
-        direction=attempt.direction.value if attempt.direction else None,
-        outcome=outcome.value,
+        direction=attempt.direction,
+        outcome=outcome,
         reason=attempt.reason.value,
-        source=Source.ATTEMPT.value,
+        source=Source.ATTEMPT,
     )
 
 
@@ -211,10 +234,12 @@ def _canonical(value: object) -> object:
     return value
 
 
-def row_digest(prev_hash: str, chain_seq: int, record: CallRecord, ingested_at: datetime
-               ) -> str:
-    """SHA-256 over the previous row's hash, the row's chain position and every column."""
-    body = {k: _canonical(v) for k, v in asdict(record).items()}
+def row_digest(prev_hash: str, chain_seq: int, columns: Mapping[str, object],
+               ingested_at: datetime) -> str:
+    """SHA-256 over the previous row's hash, the row's chain position and every column
+    (``CallRecord.columns()`` when writing; the stored values as they are when verifying, so
+    a tampered value is reported, not refused)."""
+    body = {k: _canonical(v) for k, v in columns.items()}
     body["chain_seq"] = chain_seq
     body["ingested_at"] = _canonical(ingested_at)
     payload = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
