@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from agi import channel_vars as cv
+from scripts.asterisk_read import AsteriskConfig
 
 TEMPLATE_PACKAGE = "asterisk_conf"
 CONFIG_FILES = (
@@ -275,7 +276,9 @@ def render(options: RenderOptions, out_dir: Path) -> list[Path]:
     written = []
     for name in CONFIG_FILES:
         path = out_dir / name
-        path.write_text(fill(_template(name), vals), encoding="utf-8")
+        text = fill(_template(name), vals)
+        AsteriskConfig(text, name)  # what Asterisk will read must parse (else one clear error)
+        path.write_text(text, encoding="utf-8")
         if name == "manager.conf":
             path.chmod(0o640)  # holds the AMI secret
         written.append(path)

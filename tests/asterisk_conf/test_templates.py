@@ -18,6 +18,7 @@ import pytest
 
 from agi import channel_vars as cv
 from routing.reasons import Reason
+from scripts.asterisk_read import AsteriskConfig
 from scripts.asterisk_render import MODULES, LabPhone, RenderOptions, fill, render
 
 LAB = RenderOptions(
@@ -50,25 +51,15 @@ def rendered(request: pytest.FixtureRequest, tmp_path: Path) -> Path:
 
 
 def contexts(text: str) -> dict[str, list[str]]:
-    """Context name -> its non-comment, non-empty lines."""
-    out: dict[str, list[str]] = {}
-    current = ""
-    for raw in text.splitlines():
-        line = raw.split(";", 1)[0].strip()
-        if not line:
-            continue
-        m = re.match(r"^\[([^\]]+)\]", line)
-        if m:
-            current = m[1]
-            out[current] = []
-        else:
-            out.setdefault(current, []).append(line)
-    return out
+    """Context name -> its dialplan steps as ``App(data)``, read with pyst2's config parser."""
+    config = AsteriskConfig(text, "extensions.conf")
+    return {name: [f"{step.app}({step.data})" for step in config.dialplan(name)]
+            for name in config.section_names}
 
 
 def app_of(line: str) -> tuple[str, str] | None:
-    """(application, data) of an ``exten =>``/``same =>`` line."""
-    m = re.match(r"^(?:exten\s*=>\s*[^,]+,|same\s*=>\s*)[^,]+,([A-Za-z]+)\((.*)\)$", line)
+    """(application, data) of a step."""
+    m = re.match(r"^([A-Za-z]+)\((.*)\)$", line)
     return (m[1], m[2]) if m else None
 
 
@@ -114,6 +105,22 @@ def test_dialplan_action_and_reason_literals_are_the_shared_ones() -> None:
     fail_reason = re.search(r"Set\(CDR\(pn_reason\)=([a-z_]+)\)", dialplan)
     assert fail_reason is not None
     assert Reason(fail_reason[1]) is Reason.ROUTING_ERROR
+
+
+def test_the_parsed_configuration_holds_the_channel_vars_contract(rendered: Path) -> None:
+    """The same contract as above, read item by item with pyst2's parser."""
+    read = {name: AsteriskConfig.read(rendered / name) for name in
+            ("extensions.conf", "cdr_manager.conf", "cdr_custom.conf", "modules.conf")}
+    copied = {step.data.split("=", 1)[0][len("CDR("):-1]: step.data.split("=", 1)[1]
+              for step in read["extensions.conf"].dialplan("privnum-cdr") if step.app == "Set"}
+    assert copied == {**{f: f"${{{v}}}" for f, v in cv.CDR_FROM_CHANNEL.items()},
+                      cv.CDR_CALLER: "${CALLERID(num)}"}
+    assert dict(read["cdr_manager.conf"].items("mappings")) == cv.CDR_AMI_HEADERS
+    (name, template), = read["cdr_custom.conf"].items("mappings")
+    assert name == cv.CDR_CSV_FILE
+    assert tuple(re.findall(r"CDR\(([a-z_]+)\)", template)) == cv.CDR_CSV_COLUMNS
+    assert read["modules.conf"].values("modules", "autoload") == ["no"]
+    assert tuple(read["modules.conf"].values("modules", "load")) == MODULES
 
 
 # ------------------------------------------------------------------ 2. asterisklint
