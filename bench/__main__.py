@@ -1,7 +1,8 @@
 """``python -m bench [name ...] [--quick] [--clean]``: run benchmarks, print tables, write JSON.
 
-Names: agi_load, allocation, cdr_ingest, cdr_export, call_log_query, scaling (default: all;
-``cdr_*`` run only when those modules exist). ``--clean`` drops the cached call-log database.
+Names: agi_load, allocation, cdr_ingest, cdr_export, call_log_query, scaling, cli_startup
+(default: all; ``cdr_*`` run only when those modules exist). ``--clean`` drops the cached
+call-log database.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from types import ModuleType
 
 from bench.common import console, machine
 
-ORDER = ("agi_load", "allocation", "cdr_ingest", "cdr_export", "call_log_query", "scaling")
+ORDER = ("agi_load", "allocation", "cdr_ingest", "cdr_export", "call_log_query", "scaling",
+         "cli_startup")
 OPTIONAL = ("cdr_ingest", "cdr_export")
 PROFILED = ("agi_load", "allocation")
 

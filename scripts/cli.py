@@ -1,18 +1,73 @@
-"""The ``privnum`` command: the single CLI entry point and composition root."""
+"""The ``privnum`` command: the single CLI entry point.
+
+Commands load lazily (``scripts.commands``): ``privnum --help`` imports none of them, and a
+command imports only its own module (which builds what it needs through ``scripts.container``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperCommand, TyperGroup
 
 from routing.errors import PrivnumError
 from scripts import commands
 from scripts.cli_support import CliState, fail
 
+
+class _Loaded(Mapping[str, Any]):
+    """The group's ``commands``: every registered name, each loaded on first use."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._loaded:
+            self._loaded[name] = commands.load(commands.BY_NAME[name])
+        return self._loaded[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(commands.BY_NAME)
+
+    def __len__(self) -> int:
+        return len(commands.BY_NAME)
+
+
+class LazyGroup(TyperGroup):
+    """``privnum``'s root group: lists commands from ``scripts.commands`` and imports one only
+    to run it (or to show its own help)."""
+
+    def __init__(self, **attrs: Any) -> None:
+        attrs.pop("commands", None)
+        super().__init__(**attrs)
+        self.commands = _Loaded()  # type: ignore[assignment]
+        self._listing = False
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(commands.BY_NAME)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        entry = commands.BY_NAME.get(cmd_name)
+        if entry is None:
+            return None
+        if self._listing:  # the help page needs the name and the line only
+            return TyperCommand(name=entry.name, help=entry.help)
+        return self.commands[cmd_name]
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        self._listing = True
+        try:
+            super().format_help(ctx, formatter)
+        finally:
+            self._listing = False
+
+
 app = typer.Typer(
     name="privnum",
+    cls=LazyGroup,
     help="Privacy-number (number-masking) routing engine for Asterisk.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
@@ -33,7 +88,6 @@ def _root(
 
 
 def main() -> None:
-    commands.register(app)
     try:
         code = app(standalone_mode=False, prog_name="privnum")
     except typer.Exit as done:

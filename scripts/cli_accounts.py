@@ -16,7 +16,7 @@ from routing.shop_views import AccountView
 from scripts.cli_support import run, settings_of
 from scripts.wiring import open_database, utc_now
 
-app = typer.Typer(help="Main account and sub-accounts of a shop.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 AsOpt = Annotated[str | None, typer.Option(
     "--as", help="Acting account (default: the shop's main account).")]

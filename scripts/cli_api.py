@@ -11,7 +11,10 @@ import typer
 
 from scripts.cli_support import run, settings_of
 
+app = typer.Typer()
 
+
+@app.command("api")
 def api_command(
     ctx: typer.Context,
     host: Annotated[str | None, typer.Option(help="Listen address (api.host).")] = None,
@@ -38,6 +41,3 @@ def api_command(
 
     run(main)
 
-
-def register(app: typer.Typer) -> None:
-    app.command("api")(api_command)

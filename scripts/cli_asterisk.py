@@ -11,7 +11,7 @@ from scripts.asterisk_render import RenderOptions, render
 from scripts.cli_support import fail, settings_of
 from scripts.settings import Settings
 
-app = typer.Typer(help="Asterisk configuration for privnum.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 
 def render_options(settings: Settings) -> RenderOptions:

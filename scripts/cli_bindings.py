@@ -16,10 +16,6 @@ app = typer.Typer()
 ACTOR = "cli"
 
 
-def register(root: typer.Typer) -> None:
-    root.registered_commands.extend(app.registered_commands)
-
-
 def _show(b: BindingView, headline: str) -> None:
     typer.echo(f"{headline}: dial {b.virtual_x} from {b.caller_a} to reach {b.buyer_masked} "
                f"(order {b.order_id}, shop {b.shop_id})")

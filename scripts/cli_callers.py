@@ -22,8 +22,7 @@ from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
 from scripts.wiring_index import open_index
 
-app = typer.Typer(help="Caller numbers of a shop (only the main account changes them).",
-                  no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 PARTIAL_EXIT = 3  # a batch in which some rows were refused (the good rows landed)
 

@@ -15,7 +15,7 @@ from scripts.cli_cdr import parse_when
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
 
-app = typer.Typer(help="Shops' privacy-number call records.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("list")

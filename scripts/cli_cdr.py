@@ -1,4 +1,4 @@
-"""``privnum cdr`` (export, verify, purge, reconcile) and ``privnum ami listen``."""
+"""``privnum cdr``: export, verify, purge, reconcile."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import csv
 import hashlib
 import io
 import json
-import logging
 import os
 from collections.abc import Callable
 from contextlib import aclosing
@@ -21,13 +20,11 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from binding_store.call_log_audit import purge, verify
 from binding_store.call_log_query import ExportRow, export_rows
 from binding_store.db import Database
-from scripts.ami_service import listen_until_signal, reconcile
+from scripts.ami_service import reconcile
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
 
-app = typer.Typer(help="Call detail records: auditor export, tamper check, retention.",
-                  no_args_is_help=True)
-ami_app = typer.Typer(help="Asterisk manager interface (CDR listener).", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 EXPORT_COLUMNS = (
     "chain_seq", "system_name", "uniqueid", "linkedid", "shop_id", "order_id", "binding_id",
@@ -268,16 +265,3 @@ def reconcile_command(
     source = "no CDR file configured/found; " if result.missing_file else ""
     print(f"{source}read {result.read}, imported {result.stored} call record(s), closed "
           f"{result.orphans_closed} attempt(s) without CDR")
-
-
-@ami_app.command("listen")
-def listen_command(ctx: typer.Context) -> None:
-    """Run the AMI CDR listener until SIGTERM/SIGINT (flushes on the way out)."""
-    settings = settings_of(ctx)
-    logging.basicConfig(level=settings.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    stats = run(lambda: listen_until_signal(settings))
-    print(f"stored {stats.stored} call record(s) from {stats.events} events, "
-          f"{stats.connects} connect(s)")
-
-

@@ -12,7 +12,7 @@ from routing.errors import PrivnumError
 from scripts.cli_support import fail, settings_of
 from scripts.wiring import safe_url
 
-app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("upgrade")

@@ -10,7 +10,7 @@ from scripts.cli_support import run, settings_of
 from scripts.wiring import open_database
 from scripts.wiring_index import open_index
 
-app = typer.Typer(help="Redis hot index.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("rebuild")

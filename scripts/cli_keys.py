@@ -23,7 +23,7 @@ from scripts.cli_support import fail, run, settings_of
 from scripts.settings import Settings
 from scripts.wiring import open_database, utc_now
 
-app = typer.Typer(help="Encryption keys for buyer numbers.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 DEFAULT_BATCH = 500
 

@@ -26,7 +26,7 @@ from routing.shop_views import ImportReport, PoolCounts, PoolNumberView, parse_p
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
 
-app = typer.Typer(help="Virtual-number pool.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 PARTIAL_EXIT = 3  # some rows had errors (the good rows were imported)
 _SHOWN_ERRORS = 20

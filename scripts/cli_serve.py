@@ -25,6 +25,10 @@ def configure_logging(settings: Settings, stream: object = None) -> None:
     )
 
 
+app = typer.Typer()
+
+
+@app.command("serve")
 def serve_command(ctx: typer.Context) -> None:
     """Run the FastAGI service (and the HTTP API and AMI listener when enabled) until SIGTERM."""
     settings = settings_of(ctx)
@@ -32,6 +36,7 @@ def serve_command(ctx: typer.Context) -> None:
     run(lambda: serve_everything(settings))
 
 
+@app.command("agi")
 def agi_command(ctx: typer.Context) -> None:
     """AGI-script mode: route one call over stdin/stdout (``AGI(privnum-agi.sh,...)``)."""
     settings = settings_of(ctx)
@@ -59,10 +64,3 @@ def agi_command(ctx: typer.Context) -> None:
 
     raise typer.Exit(run(one_call))
 
-
-def register(app: typer.Typer) -> None:
-    app.command("serve")(serve_command)
-    app.command("agi")(agi_command)
-
-
-__all__ = ["register"]

@@ -15,7 +15,7 @@ from scripts.cli_support import run, settings_of
 from scripts.wiring import open_database, utc_now
 from scripts.wiring_index import open_index
 
-app = typer.Typer(help="Shops and their privacy-number service.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 ActorOpt = Annotated[str, typer.Option("--actor", help="Who does this (for the audit log).")]
 

@@ -6,14 +6,16 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import NoReturn, TypeVar
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from routing.errors import PrivnumError
-from scripts.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from scripts.settings import Settings
 
 T = TypeVar("T")
 
@@ -28,6 +30,10 @@ class CliState:
     @property
     def settings(self) -> Settings:
         if self._settings is None:
+            # Imported here: pydantic-settings is most of a command's start-up, and
+            # ``privnum --help`` never needs it.
+            from scripts.settings import load_settings  # noqa: PLC0415
+
             self._settings = load_settings(self.config_file)
         return self._settings
 

@@ -14,7 +14,7 @@ from routing.api_ports import IssuedToken
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
 
-app = typer.Typer(help="HTTP API bearer tokens.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True)
 
 
 @app.command("issue")

@@ -1,32 +1,76 @@
-"""The list of command groups. One line per group; each group module owns its commands."""
+"""Every ``privnum`` command, by name, with the line ``privnum --help`` shows for it.
+
+Plain data: importing this module imports no command. ``scripts.cli`` lists commands from here
+and imports a command's module only when that command runs (or shows its own help), so
+``privnum --help`` and every single command start without loading the others (a command that
+serves HTTP would otherwise make ``privnum db current`` import FastAPI and uvicorn).
+
+One line per command: a group (``group=True``: the module's Typer ``attr`` becomes
+``privnum <name> ...``; its help is the line here) or a top-level command (the command
+``name`` of the module's Typer ``attr``; a test checks the line here against its docstring).
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from importlib import import_module
 
 import typer
+import typer.main
+from typer.core import TyperCommand, TyperGroup
 
 
-def _group(module: str) -> typer.Typer:
-    group = import_module(module).app
-    assert isinstance(group, typer.Typer)
-    return group
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    module: str
+    help: str
+    group: bool = True
+    attr: str = "app"
 
 
-def register(app: typer.Typer) -> None:
-    # One line per group: app.add_typer(_group("scripts.<module>"), name="<group>")
-    import_module("scripts.cli_serve").register(app)  # top-level: serve, agi
-    app.add_typer(_group("scripts.cli_asterisk"), name="asterisk")
-    app.add_typer(_group("scripts.cli_db"), name="db")
-    app.add_typer(_group("scripts.cli_keys"), name="keys")
-    app.add_typer(_group("scripts.cli_shop"), name="shop")
-    app.add_typer(_group("scripts.cli_accounts"), name="accounts")
-    app.add_typer(_group("scripts.cli_callers"), name="callers")
-    app.add_typer(_group("scripts.cli_pool"), name="pool")
-    import_module("scripts.cli_api").register(app)  # top-level: api
-    app.add_typer(_group("scripts.cli_tokens"), name="tokens")
-    import_module("scripts.cli_bindings").register(app)  # top-level: bind, switch-caller, release
-    app.add_typer(_group("scripts.cli_index"), name="index")
-    app.add_typer(_group("scripts.cli_calls"), name="calls")
-    app.add_typer(_group("scripts.cli_cdr"), name="cdr")
-    app.add_typer(import_module("scripts.cli_cdr").ami_app, name="ami")
+COMMANDS: tuple[Entry, ...] = (
+    Entry("serve", "scripts.cli_serve", "Run the FastAGI service (and the HTTP API and AMI "
+          "listener when enabled) until SIGTERM.", group=False),
+    Entry("agi", "scripts.cli_serve", "AGI-script mode: route one call over stdin/stdout "
+          "(``AGI(privnum-agi.sh,...)``).", group=False),
+    Entry("api", "scripts.cli_api", "Serve the HTTP API until SIGTERM/SIGINT (graceful: "
+          "in-flight requests finish).", group=False),
+    Entry("bind", "scripts.cli_bindings", "Issue a privacy number X for an order (the same "
+          "one again while it is valid).", group=False),
+    Entry("switch-caller", "scripts.cli_bindings", "Move a binding to another approved "
+          "caller of the shop (keeps X when it can).", group=False),
+    Entry("release", "scripts.cli_bindings", "End a binding before its expiry.", group=False),
+    Entry("asterisk", "scripts.cli_asterisk", "Asterisk configuration for privnum."),
+    Entry("db", "scripts.cli_db", "Database schema (Alembic migrations)."),
+    Entry("keys", "scripts.cli_keys", "Encryption keys for buyer numbers."),
+    Entry("shop", "scripts.cli_shop", "Shops and their privacy-number service."),
+    Entry("accounts", "scripts.cli_accounts", "Main account and sub-accounts of a shop."),
+    Entry("callers", "scripts.cli_callers",
+          "Caller numbers of a shop (only the main account changes them)."),
+    Entry("pool", "scripts.cli_pool", "Virtual-number pool."),
+    Entry("tokens", "scripts.cli_tokens", "HTTP API bearer tokens."),
+    Entry("index", "scripts.cli_index", "Redis hot index."),
+    Entry("calls", "scripts.cli_calls", "Shops' privacy-number call records."),
+    Entry("cdr", "scripts.cli_cdr",
+          "Call detail records: auditor export, tamper check, retention."),
+    Entry("ami", "scripts.cli_ami", "Asterisk manager interface (CDR listener)."),
+)
+BY_NAME = {entry.name: entry for entry in COMMANDS}
+
+
+def load(entry: Entry) -> TyperCommand | TyperGroup:
+    """The click command of ``entry``, importing its module now. Built exactly as an
+    ``add_typer`` onto the root would build it (so a one-command group stays a group)."""
+    app = getattr(import_module(entry.module), entry.attr)
+    assert isinstance(app, typer.Typer)
+    root = typer.Typer(add_completion=False)
+    if entry.group:
+        root.add_typer(app, name=entry.name, help=entry.help)
+    else:
+        root.add_typer(app)
+    built = typer.main.get_command(root)
+    assert isinstance(built, TyperGroup)
+    command = built.commands[entry.name]
+    assert isinstance(command, TyperCommand | TyperGroup)
+    return command

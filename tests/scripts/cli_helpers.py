@@ -13,10 +13,8 @@ from typer.testing import CliRunner
 
 
 def privnum_app() -> typer.Typer:
-    from scripts import cli, commands
+    from scripts import cli
 
-    if not cli.app.registered_groups:
-        commands.register(cli.app)
     return cli.app
 
 

@@ -17,7 +17,6 @@ from binding_store import migrate
 from binding_store.call_log_query import export_rows
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
-from scripts import commands
 from scripts.cli import app
 from scripts.cli_cdr import ExportWriter, export_dict
 from tests.fixtures.ami.scenario import (
@@ -27,9 +26,6 @@ from tests.fixtures.ami.scenario import (
     HERE,
     migrated_call_log,
 )
-
-if not app.registered_groups:
-    commands.register(app)
 
 
 @pytest.fixture

@@ -12,13 +12,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from scripts import cli_cdr, commands
+from scripts import cli_cdr
 from scripts.cli import app
 from scripts.wiring import utc_now
 from tests.fixtures.ami.scenario import ALL_CALLS, FORBIDDEN, migrated_call_log
-
-if not app.registered_groups:
-    commands.register(app)
 
 DAY = ("--from", "2026-11-28", "--to", "2026-11-29")
 

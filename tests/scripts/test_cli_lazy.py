@@ -1,0 +1,70 @@
+"""Commands load lazily: ``privnum --help`` lists every command without importing one, and a
+command imports its own module only. (Start-up time itself is measured by
+``python -m bench cli_startup``, not asserted here.)"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from scripts import commands
+from tests.scripts.cli_helpers import Cli
+
+ROOT = Path(__file__).resolve().parents[2]
+HEAVY = ("sqlalchemy", "pydantic", "pydantic_settings", "fastapi", "uvicorn", "redis",
+         "panoramisk", "alembic", "cryptography", "prometheus_client")
+
+PROBE = """
+import json, sys
+from scripts.cli import main
+sys.argv = ["privnum", *sys.argv[1:]]
+try:
+    main()
+except SystemExit:
+    pass
+print(json.dumps(sorted(m for m in sys.modules)), file=sys.stderr)
+"""
+
+
+def _modules_after(*args: str) -> set[str]:
+    done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True,
+                          text=True, check=True, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+def test_help_lists_every_command_and_imports_none() -> None:
+    loaded = _modules_after("--help")
+    ours = {m for m in loaded if m.startswith(("binding_store", "api", "agi"))}
+    assert ours | ({e.module for e in commands.COMMANDS} & loaded) == set()
+    assert not {m.split(".")[0] for m in loaded} & set(HEAVY)
+
+
+def test_a_command_imports_only_its_own_module() -> None:
+    loaded = _modules_after("shop", "--help")
+    assert "scripts.cli_shop" in loaded
+    assert not {m for m in loaded if m.startswith("scripts.cli_")} - {"scripts.cli_shop",
+                                                                     "scripts.cli_support"}
+    assert not {"fastapi", "uvicorn", "panoramisk"} & {m.split(".")[0] for m in loaded}
+
+
+@pytest.mark.parametrize("entry", commands.COMMANDS, ids=lambda e: e.name)
+def test_the_listed_line_is_the_commands_own_help(entry: commands.Entry,
+                                                  tmp_path: Path) -> None:
+    command = commands.load(entry)
+    assert command.name == entry.name
+    assert " ".join((command.help or "").split()).startswith(entry.help)
+    usage = Cli(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")(entry.name, "--help")
+    assert usage.exit_code == 0 and f"privnum {entry.name}" in usage.stdout
+
+
+def test_help_and_typos_still_answer(tmp_path: Path) -> None:
+    cli = Cli(tmp_path, f"sqlite+aiosqlite:///{tmp_path / 'x.db'}")
+    listing = cli.ok("--help")
+    for entry in commands.COMMANDS:
+        assert entry.name in listing
+    typo = cli("shp")
+    assert typo.exit_code == 2 and "Did you mean 'shop'" in typo.stderr
