@@ -170,7 +170,7 @@ class NumberClasses:
             return XNumber(f"+{classes.country_code}{nsn}", classes.region, segment.label)
         parsed = self._valid(text)
         if parsed is None:
-            raise InvalidNumber("not a valid phone number (nor in a configured segment)")
+            raise InvalidNumber("not a valid phone number")
         region = phonenumbers.region_code_for_number(parsed) or ""
         allowed = self.region(region)
         if allowed is None:
