@@ -168,14 +168,16 @@ class NumberClasses:
         if found is not None:
             classes, segment, nsn = found
             return XNumber(f"+{classes.country_code}{nsn}", classes.region, segment.label)
-        parsed = self._valid(text)
-        if parsed is None:
+        parsed = _parse(text, self.home)
+        # number_type is UNKNOWN exactly when is_valid_number is False: one match, not two
+        kinds = _KIND_OF_TYPE.get(phonenumbers.number_type(parsed), frozenset()) if parsed \
+            else frozenset()
+        if parsed is None or not kinds:
             raise InvalidNumber("not a valid phone number")
         region = phonenumbers.region_code_for_number(parsed) or ""
         allowed = self.region(region)
         if allowed is None:
             raise InvalidNumber(f"no number classes configured for region {region or '?'}")
-        kinds = _KIND_OF_TYPE.get(phonenumbers.number_type(parsed), frozenset())
         accepted = [k for k in NumberKind if k in kinds & allowed.kinds]
         if not accepted:
             what = "/".join(k.value for k in NumberKind if k in kinds) or "unknown"
@@ -224,11 +226,14 @@ class NumberClasses:
         return None
 
     def _valid(self, text: str) -> phonenumbers.PhoneNumber | None:
-        with contextlib.suppress(NumberParseException):
-            parsed = phonenumbers.parse(text, self.home)
-            if phonenumbers.is_valid_number(parsed):
-                return parsed
-        return None
+        parsed = _parse(text, self.home)
+        return parsed if parsed is not None and phonenumbers.is_valid_number(parsed) else None
+
+
+def _parse(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    with contextlib.suppress(NumberParseException):
+        return phonenumbers.parse(text, region)
+    return None
 
 
 DEFAULT_NUMBER_CLASSES = NumberClasses.of([RegionClasses(
