@@ -17,6 +17,7 @@ from datetime import datetime
 from agi import channel_vars as cv
 from agi.errors import AgiError
 from agi.session import AgiSession
+from routing.api_ports import MetricsSink
 from routing.decide import decide
 from routing.errors import PrivnumError
 from routing.model import (
@@ -35,6 +36,18 @@ from routing.reasons import Reason
 log = logging.getLogger("privnum.route")
 
 DecisionObserver = Callable[[RouteDecision, float], None]
+
+
+def decision_observer(metrics: MetricsSink) -> DecisionObserver:
+    """The handler's ``observe`` hook counting into ``metrics``: calls by outcome (reason
+    code) and the AGI latency (``privnum serve`` hands in the API's registry, so ``/metrics``
+    shows the call path)."""
+
+    def observe(decision: RouteDecision, seconds: float) -> None:
+        metrics.call_routed(decision.reason.value)
+        metrics.agi_latency(seconds)
+
+    return observe
 _DIALED_CACHE = 100_000
 
 

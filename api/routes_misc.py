@@ -9,15 +9,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response
 
-from api.auth import Caller, Services, in_shop
+from api.auth import Caller, Cases, Services
+from api.call_log_csv import call_log_csv
 from api.metrics import CONTENT_TYPE
 from api.problems import responses
 from api.schemas import ID_PATTERN, CallRecordOut, CallsPage, Health, HealthCheck, VirtualCheck
-from api.services import ApiServices
-from routing.api_ports import CallLogPort, HealthProbe, HealthStatus
-from routing.errors import CallLogUnavailable, InvalidNumber, PrivnumError
-from routing.numbers import mask
-from routing.shop_views import check_id
+from routing.api_ports import HealthProbe, HealthStatus
+from routing.call_log_views import CallLogQuery
+from routing.errors import PrivnumError
 
 router = APIRouter()
 _PROBE_TIMEOUT = 2.0
@@ -26,19 +25,10 @@ _PROBE_TIMEOUT = 2.0
 @router.get("/v1/numbers/{number}/virtual", response_model=VirtualCheck, tags=["numbers"],
             responses=responses(503),
             summary="Shipping-phone check: is this number a privacy (virtual) number?")
-async def is_virtual(number: Annotated[str, Path(min_length=1, max_length=32)], svc: Services,
+async def is_virtual(number: Annotated[str, Path(min_length=1, max_length=32)], cases: Cases,
                      who: Caller) -> VirtualCheck:
-    # Privacy numbers include segments subscriber numbers never use (China's 700 numbers).
-    e164 = svc.number_classes.dialled(number)
-    if e164 is None:
-        raise InvalidNumber(f"not a phone number: {mask(number)!r}")
-    return VirtualCheck(number=e164, virtual=await svc.pool.is_virtual_number(e164))
-
-
-def _call_log(svc: ApiServices) -> CallLogPort:
-    if svc.call_log is None:
-        raise CallLogUnavailable("the call log is not configured on this server")
-    return svc.call_log
+    e164, virtual = await cases.pool.is_virtual(number)
+    return VirtualCheck(number=e164, virtual=virtual)
 
 
 ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
@@ -50,14 +40,12 @@ Until = Annotated[datetime | None, Query(description="End (default: now); with a
 @router.get("/v1/shops/{shop_id}/calls", response_model=CallsPage, tags=["call records"],
             responses=responses(403, 404, 503),
             summary="The shop's privacy-number call records (default last day, max 30 days)")
-async def calls(shop_id: ShopId, svc: Services, who: Caller, since: Since = None,
-                until: Until = None,
+async def calls(shop_id: ShopId, svc: Services, cases: Cases, who: Caller,
+                since: Since = None, until: Until = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
                 cursor: Annotated[str | None, Query(max_length=200)] = None) -> CallsPage:
-    shop_id = check_id("shop", shop_id)
-    in_shop(who, shop_id)
-    page = await _call_log(svc).calls(shop_id, now=svc.clock(), since=since, until=until,
-                                      limit=limit, cursor=cursor)
+    query = CallLogQuery(shop_id=shop_id, since=since, until=until, limit=limit, cursor=cursor)
+    page = await cases.call_log.page(who, query, svc.clock())
     return CallsPage(since=page.window.since, until=page.window.until,
                      calls=[CallRecordOut.of(e) for e in page.entries],
                      next_cursor=page.next_cursor)
@@ -69,11 +57,10 @@ async def calls(shop_id: ShopId, svc: Services, who: Caller, since: Since = None
                              "content": {"text/csv": {"schema": {"type": "string"}}}}},
             response_class=Response,
             summary="Download the shop's call records as CSV")
-async def export_calls(shop_id: ShopId, svc: Services, who: Caller, since: Since = None,
-                       until: Until = None) -> Response:
-    shop_id = check_id("shop", shop_id)
-    in_shop(who, shop_id)
-    text = await _call_log(svc).export_csv(shop_id, now=svc.clock(), since=since, until=until)
+async def export_calls(shop_id: ShopId, svc: Services, cases: Cases, who: Caller,
+                       since: Since = None, until: Until = None) -> Response:
+    text = await call_log_csv(cases.call_log.entries(who, shop_id, since=since, until=until,
+                                                     now=svc.clock()))
     name = f"privnum-calls-{shop_id}.csv"
     return Response(text, media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": f'attachment; filename="{name}"'})
@@ -116,7 +103,7 @@ async def healthz(svc: Services) -> JSONResponse:
             summary="Prometheus metrics")
 async def metrics(svc: Services) -> Response:
     try:
-        in_use, total = await svc.pool.utilisation(svc.clock())
+        in_use, total = await svc.use_cases.pool.utilisation(svc.clock())
         svc.metrics.pool(in_use, total)
     except PrivnumError:
         pass  # the last known values stay; /healthz tells why

@@ -10,6 +10,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from routing.binding_views import BindingView
 from routing.call_log_views import CallLogEntry
 from routing.shop_views import CallerView, ShopView
+from routing.usecases.bindings import CallerSwitch, ClickToCall
+from routing.usecases.reveal import RevealResult
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 Number = Field(min_length=1, max_length=32, description="A phone number (E.164 or national).")
@@ -123,6 +125,20 @@ class RevealResponse(BaseModel):
     expires_at: datetime | None = None
     created: bool | None = Field(default=None, description="false: the existing binding")
 
+    @classmethod
+    def of(cls, result: RevealResult) -> RevealResponse:
+        if result.binding is None:
+            return cls(order_id=result.order_id, decision="plaintext", rule=result.rule.value,
+                       rule_detail=result.rule_detail, buyer_number=result.buyer_number,
+                       quota=QuotaOut(used=result.quota_used, limit=result.quota.limit,
+                                      resets_at=result.quota.resets_at))
+        b = result.binding
+        return cls(order_id=result.order_id, decision="privacy", rule=result.rule.value,
+                   rule_detail=result.rule_detail, binding_id=b.binding_id,
+                   virtual_number=b.virtual_x, caller_number=b.caller_a,
+                   other_callers=list(result.other_callers), expires_at=b.expires_at,
+                   created=b.created)
+
 
 class BindingOut(BaseModel):
     binding_id: str
@@ -155,12 +171,23 @@ class SwitchCallerResponse(BaseModel):
     virtual_number_changed: bool
     other_callers: list[str]
 
+    @classmethod
+    def of(cls, result: CallerSwitch) -> SwitchCallerResponse:
+        s = result.switched
+        return cls(binding=BindingOut.of(s.binding), previous_binding_id=s.previous.binding_id,
+                   virtual_number_changed=s.x_changed, other_callers=list(result.other_callers))
+
 
 class ClickToCallResponse(BaseModel):
     status: Literal["ringing"]
     reference: str
     caller_number: str
     virtual_number: str
+
+    @classmethod
+    def of(cls, call: ClickToCall) -> ClickToCallResponse:
+        return cls(status="ringing", reference=call.reference, caller_number=call.caller_a,
+                   virtual_number=call.virtual_x)
 
 
 class VirtualCheck(BaseModel):

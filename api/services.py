@@ -1,4 +1,5 @@
-"""What the app is built from: ports (Protocols from ``routing``), the risk policy, a clock."""
+"""What the app is built from: the use cases (``routing.usecases``), the health probes, the
+metrics registry, a clock. No module-level state: ``scripts/container.py`` builds one."""
 
 from __future__ import annotations
 
@@ -7,21 +8,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from api.metrics import Metrics
-from routing.api_ports import (
-    AccountPort,
-    AuditPort,
-    CallerPort,
-    CallLogPort,
-    CallOriginator,
-    HealthProbe,
-    PoolPort,
-    RevealBindings,
-    RevealCounters,
-    ShopPort,
-    TokenVerifier,
-)
-from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
+from routing.api_ports import AuditPort, CallLogReader, HealthProbe, RevealCounters
 from routing.risk import RiskPolicy
+from routing.usecases import UseCases
 
 
 def utc_now() -> datetime:
@@ -30,23 +19,29 @@ def utc_now() -> datetime:
 
 @dataclass
 class ApiServices:
-    tokens: TokenVerifier
-    shops: ShopPort
-    accounts: AccountPort
-    callers: CallerPort
-    bindings: RevealBindings
-    pool: PoolPort
-    counters: RevealCounters
-    audit: AuditPort
-    call_log: CallLogPort | None = None  # None → the call-log endpoints answer 503
-    originator: CallOriginator | None = None  # None (AMI off) → click-to-call answers 503
+    use_cases: UseCases
     health: Sequence[HealthProbe] = ()
-    policy: RiskPolicy = field(default_factory=RiskPolicy)
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = utc_now
-    default_region: str = "CN"
-    number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES  # how privacy numbers are read
     max_body_bytes: int = 65_536
-    click_to_call_ring_seconds: int = 30
-    call_log_default_days: int = 1
-    call_log_max_days: int = 30
+
+    # The use cases' settings and stores as the API's operators (and tests) adjust them.
+    @property
+    def policy(self) -> RiskPolicy:
+        return self.use_cases.policy
+
+    @policy.setter
+    def policy(self, value: RiskPolicy) -> None:
+        self.use_cases.policy = value
+
+    @property
+    def counters(self) -> RevealCounters:
+        return self.use_cases.ports.counters
+
+    @property
+    def audit(self) -> AuditPort:
+        return self.use_cases.ports.audit
+
+    @property
+    def call_log(self) -> CallLogReader | None:
+        return self.use_cases.ports.call_log

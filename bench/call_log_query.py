@@ -36,10 +36,10 @@ from bench.common import (
     ratio,
     write_result,
 )
-from binding_store.call_log_query import CallLogQuery, list_calls
+from binding_store.call_log_query import list_calls
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
-from routing.call_log_views import LinkTemplates
+from routing.call_log_views import CallLogQuery, LinkTemplates
 
 CDRS = cast(Table, Cdr.__table__)
 NAME = "call_log_query"

@@ -26,10 +26,10 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import console, print_table, ratio, scratch_pg, write_result
-from binding_store.call_log_query import ExportRow
+from binding_store.call_log_query import export_rows
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
-from routing.call_log_views import CallRecord
+from routing.call_log_views import CallRecord, ExportRow
 from scripts.cli_cdr import ExportWriter, export_dict, write_export
 
 NAME = "cdr_export"
@@ -123,7 +123,7 @@ def export_baseline(out: Path, fmt: str, rows: int) -> dict[str, Any]:
 async def export_db(db: Database, out: Path, fmt: str, rows: int) -> dict[str, Any]:
     rss_reset = _reset_peak_rss()
     began = time.perf_counter()
-    manifest = await write_export(db, out, fmt, *window(rows))
+    manifest = await write_export(export_rows(db, *window(rows)), out, fmt, *window(rows))
     seconds = time.perf_counter() - began
     return {"rows": manifest["rows"], "seconds": round(seconds, 3),
             "rows_per_s": round(manifest["rows"] / seconds) if seconds else 0,
@@ -135,7 +135,7 @@ async def traced_peak(db: Database, out: Path, rows: int) -> int:
     """tracemalloc peak (bytes) of a CSV export of the first ``rows`` records."""
     tracemalloc.start()
     try:
-        await write_export(db, out, "csv", *window(rows))
+        await write_export(export_rows(db, *window(rows)), out, "csv", *window(rows))
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

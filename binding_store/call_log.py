@@ -113,6 +113,13 @@ class CallLogStore:
                 total += await self._insert_chained(session, records, now)
                 await session.commit()
 
+    async def last_system_name(self) -> str:
+        """The Asterisk system name of the newest record that came over AMI ("" if none)."""
+        async with self.db.session() as session:
+            name = await session.scalar(select(Cdr.system_name).where(Cdr.source == "ami")
+                                        .order_by(Cdr.id.desc()).limit(1))
+        return name or ""
+
     # ---- internals
 
     async def _append_cdrs(self, session: AsyncSession, calls: list[CdrEvent],

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, aclosing
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,7 +15,8 @@ from binding_store.cdr_models import Cdr
 from binding_store.db import Database, guard
 from routing.call_log_views import (
     CallLogPage,
-    CallRecord,
+    CallLogQuery,
+    ExportRow,
     LinkTemplates,
     Outcome,
     decode_cursor,
@@ -26,26 +26,6 @@ from routing.call_log_views import (
 from routing.errors import CallLogQueryError
 
 MAX_PAGE = 500
-
-
-@dataclass(frozen=True)
-class CallLogQuery:
-    shop_id: str
-    since: datetime | None = None
-    until: datetime | None = None
-    order_id: str | None = None
-    caller: str | None = None  # the shop's caller number A (E.164)
-    outcome: str | None = None
-    limit: int = 50
-    cursor: str | None = None
-
-
-@dataclass(frozen=True)
-class ExportRow:
-    id: int
-    chain_seq: int
-    record: CallRecord
-    row_hash: str
 
 
 async def list_calls(db: Database, query: CallLogQuery, now: datetime,
@@ -115,3 +95,18 @@ async def export_rows(db: Database, start: datetime, end: datetime,
         async for row in rows:
             yield ExportRow(id=row.id, chain_seq=row.chain_seq, record=record_of(row),
                             row_hash=row.row_hash)
+
+
+class CallLogReader:
+    """Implements ``routing.api_ports.CallLogReader`` over a :class:`Database`."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def page(self, query: CallLogQuery, now: datetime, links: LinkTemplates
+                   ) -> CallLogPage:
+        return await list_calls(self._db, query, now, links)
+
+    def export(self, start: datetime, end: datetime, shop_id: str | None = None
+               ) -> AsyncGenerator[ExportRow, None]:
+        return export_rows(self._db, start, end, shop_id)

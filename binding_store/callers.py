@@ -34,9 +34,15 @@ from routing.errors import (
 )
 from routing.model import AccountRole, CallerStatus
 from routing.numbers import normalize, normalize_mobile
-from routing.shop_views import BatchOutcome, BatchReport, BatchRow, BatchRowResult, CallerView
+from routing.shop_views import (
+    MAX_BATCH_ROWS,
+    BatchOutcome,
+    BatchReport,
+    BatchRow,
+    BatchRowResult,
+    CallerView,
+)
 
-MAX_BATCH_ROWS = 5_000  # one transaction; stays well inside the session time limit
 _RAW_ECHO = 32
 
 

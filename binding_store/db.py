@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -61,6 +61,12 @@ class Database:
         """
         async with guard(self.timeout * 5), self._sessions() as session:
             yield session
+
+    async def require_schema(self) -> None:
+        """Fail (``StoreUnavailable``) on a database without privnum's tables: a service
+        started on one would fail every call closed."""
+        async with self.session() as session:
+            await session.execute(text("SELECT 1 FROM bindings LIMIT 1"))
 
     async def dispose(self) -> None:
         await self.engine.dispose()

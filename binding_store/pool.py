@@ -13,20 +13,26 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import distinct, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from binding_store import audit
 from binding_store.db import Database
-from binding_store.models import PoolNumber
+from binding_store.models import Binding, PoolNumber
 from routing.audit import AuditKind
 from routing.errors import InvalidInput, InvalidNumber, NotFound
-from routing.model import PoolState
+from routing.model import BindingState, PoolState
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import mask
-from routing.shop_views import MAX_REGION, ImportReport, ImportRowError, PoolCounts, PoolNumberView
+from routing.shop_views import (
+    MAX_REGION,
+    POOL_IMPORT_BATCH,
+    ImportReport,
+    ImportRowError,
+    PoolCounts,
+    PoolNumberView,
+)
 
-DEFAULT_BATCH = 1_000
 _ECHO = 40
 
 # progress(rows_read, bytes_read): called after each committed batch and at the end.
@@ -81,7 +87,7 @@ class PoolRepository:
         *,
         now: datetime,
         actor: str = "cli",
-        batch_size: int = DEFAULT_BATCH,
+        batch_size: int = POOL_IMPORT_BATCH,
         progress: Progress | None = None,
         default_region: str = "",
     ) -> ImportReport:
@@ -198,6 +204,17 @@ class PoolRepository:
                 row.state = state.value
                 await session.commit()
             return pool_view(row)
+
+    async def utilisation(self, now: datetime) -> tuple[int, int]:
+        """(numbers in an active, unexpired binding, numbers available in the pool)."""
+        in_service = select(func.count()).select_from(PoolNumber).where(
+            PoolNumber.state == PoolState.AVAILABLE.value)
+        in_use = select(func.count(distinct(Binding.virtual_x))).where(
+            Binding.state == BindingState.ACTIVE.value, Binding.expires_at > now)
+        async with self._db.session() as session:
+            total = int(await session.scalar(in_service) or 0)
+            used = int(await session.scalar(in_use) or 0)
+        return used, total
 
     async def is_virtual_number(self, number: str) -> bool:
         """True if ``number`` is (or was: retired numbers count too) one of our privacy numbers,

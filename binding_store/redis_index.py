@@ -148,6 +148,11 @@ class RedisIndex:
         client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
         return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl)
 
+    @property
+    def client(self) -> Redis:
+        """The client, shared with whatever else keeps state in the same Redis."""
+        return self._redis
+
     async def close(self) -> None:
         await self._redis.aclose()
 

@@ -14,7 +14,7 @@ from binding_store import audit
 from binding_store.api_models import ApiToken
 from binding_store.db import Database
 from binding_store.models import Account
-from routing.api_ports import IssuedToken, Principal, PrincipalKind
+from routing.api_ports import IssuedToken, Principal, PrincipalKind, TokenView
 from routing.audit import AuditKind
 from routing.errors import Conflict, InvalidInput, NotFound
 from routing.model import AccountRole
@@ -88,15 +88,15 @@ class TokenStore:
                              shop_id=row.shop_id, subject=token_id)
                 await session.commit()
 
-    async def list(self, shop_id: str | None = None) -> list[dict[str, object]]:
+    async def list(self, shop_id: str | None = None) -> list[TokenView]:
         query = select(ApiToken).order_by(ApiToken.created_at, ApiToken.id)
         if shop_id is not None:
             query = query.where(ApiToken.shop_id == shop_id)
         async with self._db.session() as session:
             rows = (await session.scalars(query)).all()
-        return [{"id": r.id, "kind": r.kind, "shop": r.shop_id, "account": r.account_id,
-                 "label": r.label, "created_at": r.created_at, "expires_at": r.expires_at,
-                 "revoked_at": r.revoked_at} for r in rows]
+        return [TokenView(token_id=r.id, kind=PrincipalKind(r.kind), shop_id=r.shop_id,
+                          account_id=r.account_id, label=r.label, created_at=r.created_at,
+                          expires_at=r.expires_at, revoked_at=r.revoked_at) for r in rows]
 
     async def verify(self, token: str, now: datetime) -> Principal | None:
         token_id = token_id_of(token)

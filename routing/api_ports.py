@@ -1,13 +1,15 @@
-"""Ports the HTTP API needs beyond ``routing.ports``: auth, shops and callers, the pool check,
-reveal counters, audit, call log, click-to-call, health and metrics.
+"""The ports the use cases (``routing.usecases``) are written against, beyond
+``routing.ports``: credentials, shops, accounts and callers, the pool, reveal counters, audit,
+the call log, click-to-call, health and metrics; and the principal who acts.
 
-``scripts/api_service.py`` adapts the store repositories to these; tests wire real stores.
-All methods are coroutines unless noted; time is passed in (tz-aware UTC).
+``binding_store`` implements the store ports (``agi`` click-to-call, ``api`` metrics); the
+composition root (``scripts/container.py``) plugs them in. All methods are coroutines unless
+noted; time is passed in (tz-aware UTC).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -15,8 +17,8 @@ from typing import Any, Protocol
 
 from routing.audit import AuditKind
 from routing.binding_views import BindingView
-from routing.call_log_views import CallLogPage
-from routing.model import AccountRole
+from routing.call_log_views import CallLogPage, CallLogQuery, ExportRow, LinkTemplates
+from routing.model import AccountRole, CallerStatus
 from routing.ports import BindingService
 from routing.shop_views import (
     AccountView,
@@ -31,14 +33,17 @@ from routing.shop_views import (
 
 
 class PrincipalKind(StrEnum):
-    ADMIN = "admin"  # the platform: every shop
+    ADMIN = "admin"  # the platform (admin token): every shop
     ACCOUNT = "account"  # one shop account (main or sub)
+    OPERATOR = "operator"  # a person at the privnum host's shell (the CLI): every shop
 
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling. ``role`` is ``None`` for an account token whose account does not exist
-    yet (the main account of a shop that has not enabled the service)."""
+    """Who is acting. ``role`` is ``None`` for an account token whose account does not exist
+    yet (the main account of a shop that has not enabled the service). For an operator,
+    ``token_id`` is the name recorded in the audit log and ``account_id`` the shop account it
+    acts as, if it names one (``--as``)."""
 
     kind: PrincipalKind
     token_id: str
@@ -46,13 +51,21 @@ class Principal:
     account_id: str | None = None
     role: AccountRole | None = None
 
+    @classmethod
+    def operator(cls, name: str = "cli", *, acting_as: str | None = None) -> Principal:
+        return cls(kind=PrincipalKind.OPERATOR, token_id=name, account_id=acting_as)
+
     @property
     def actor(self) -> str:
-        return self.account_id or f"admin:{self.token_id}"
+        """Who the audit log names."""
+        if self.kind is PrincipalKind.ADMIN:
+            return self.account_id or f"admin:{self.token_id}"
+        return self.account_id or self.token_id
 
     @property
     def is_admin(self) -> bool:
-        return self.kind is PrincipalKind.ADMIN
+        """Acts on every shop (the platform or an operator)."""
+        return self.kind is not PrincipalKind.ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -65,10 +78,32 @@ class IssuedToken:
     created_at: datetime
 
 
-class TokenVerifier(Protocol):
+@dataclass(frozen=True)
+class TokenView:
+    """A token as listed (never its secret)."""
+
+    token_id: str
+    kind: PrincipalKind
+    shop_id: str | None
+    account_id: str | None
+    label: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+
+
+class TokenPort(Protocol):
     async def verify(self, token: str, now: datetime) -> Principal | None:
         """The principal of a presented bearer token, or ``None`` (unknown, revoked, expired)."""
         ...
+
+    async def issue(self, *, now: datetime, admin: bool = False, shop_id: str | None = None,
+                    account_id: str | None = None, label: str = "",
+                    expires_at: datetime | None = None, actor: str = "cli") -> IssuedToken: ...
+
+    async def revoke(self, token_id: str, *, now: datetime, actor: str = "cli") -> None: ...
+
+    async def list(self, shop_id: str | None = None) -> list[TokenView]: ...
 
 
 # --- shops, accounts, caller numbers -------------------------------------------------------------
@@ -77,18 +112,38 @@ class TokenVerifier(Protocol):
 class ShopPort(Protocol):
     async def get(self, shop_id: str) -> ShopView: ...
 
+    async def all(self) -> list[ShopView]: ...
+
     async def enable(self, shop_id: str, *, now: datetime, main_account_id: str,
-                     main_phone: str | None, agreement_version: str | None) -> EnableResult: ...
+                     main_phone: str | None = None, agreement_version: str | None = None,
+                     accepted_by: str | None = None, name: str | None = None,
+                     level: str | None = None) -> EnableResult: ...
 
     async def disable(self, shop_id: str, *, actor: str, now: datetime) -> ShopView: ...
+
+    async def set_level(self, shop_id: str, level: str, *, actor: str, now: datetime
+                        ) -> ShopView: ...
 
 
 class AccountPort(Protocol):
     async def get(self, account_id: str) -> AccountView: ...
 
+    async def list_accounts(self, shop_id: str) -> list[AccountView]: ...
+
+    async def add_sub_account(self, shop_id: str, account_id: str, *, actor: str, now: datetime,
+                              phone: str | None = None, name: str = "",
+                              phone_reviewed: bool = False) -> AccountView: ...
+
+    async def set_phone_reviewed(self, account_id: str, reviewed: bool, *, actor: str,
+                                 now: datetime) -> AccountView: ...
+
 
 class CallerPort(Protocol):
-    async def list_callers(self, shop_id: str) -> list[CallerView]: ...
+    async def list_callers(self, shop_id: str, *, status: CallerStatus | None = None
+                           ) -> list[CallerView]: ...
+
+    async def set_status(self, shop_id: str, number: str, status: CallerStatus, *, actor: str,
+                         now: datetime) -> CallerView: ...
 
     async def add(self, shop_id: str, number: str, *, actor: str, now: datetime,
                   account_id: str | None = None) -> CallerView: ...
@@ -157,15 +212,20 @@ class AuditPort(Protocol):
 # --- call log ------------------------------------------------------------------------------------
 
 
-class CallLogPort(Protocol):
-    """The shop's call records (``routing.call_log_views``): default the last day, at most 30
-    days back (``CallLogQueryError`` otherwise), newest first, cursor-paged."""
+class CallLogReader(Protocol):
+    """The call records (``routing.call_log_views``)."""
 
-    async def calls(self, shop_id: str, *, now: datetime, since: datetime | None,
-                    until: datetime | None, limit: int, cursor: str | None) -> CallLogPage: ...
+    async def page(self, query: CallLogQuery, now: datetime, links: LinkTemplates
+                   ) -> CallLogPage:
+        """A shop's records: default the last day, at most 30 days back
+        (``CallLogQueryError`` otherwise), newest first, cursor-paged."""
+        ...
 
-    async def export_csv(self, shop_id: str, *, now: datetime, since: datetime | None,
-                         until: datetime | None) -> str: ...
+    def export(self, start: datetime, end: datetime, shop_id: str | None = None
+               ) -> AsyncIterator[ExportRow]:
+        """Every record with ``start <= start_utc < end`` (one shop or all), oldest first,
+        streamed in constant memory."""
+        ...
 
 
 # --- click-to-call, health, metrics --------------------------------------------------------------
@@ -194,6 +254,17 @@ class HealthProbe(Protocol):
     async def check(self) -> HealthStatus: ...
 
 
+@dataclass
+class DisabledProbe:
+    """A dependency this server is configured without (no Redis, AMI off): reported, not down."""
+
+    name: str
+    detail: str
+
+    async def check(self) -> HealthStatus:
+        return HealthStatus(name=self.name, ok=True, detail=self.detail, required=False)
+
+
 class MetricsSink(Protocol):
     """What the call path and the API count (implemented over prometheus-client in ``api``;
     the AGI handler receives the same object through this Protocol). Synchronous, cheap."""
@@ -207,3 +278,22 @@ class MetricsSink(Protocol):
     def reveal(self, decision: str, rule: str) -> None: ...
 
     def pool(self, in_use: int, total: int) -> None: ...
+
+
+class NoMetrics:
+    """A ``MetricsSink`` that counts nothing: for front doors without ``/metrics`` (the CLI)."""
+
+    def call_routed(self, outcome: str) -> None:
+        return None
+
+    def agi_latency(self, seconds: float) -> None:
+        return None
+
+    def allocation(self, result: str) -> None:
+        return None
+
+    def reveal(self, decision: str, rule: str) -> None:
+        return None
+
+    def pool(self, in_use: int, total: int) -> None:
+        return None

@@ -299,6 +299,30 @@ def render_link(template: str, values: Mapping[str, str]) -> str:
 
 
 @dataclass(frozen=True)
+class CallLogQuery:
+    """A shop's call-log query (the CLI adds order, caller and outcome filters)."""
+
+    shop_id: str
+    since: datetime | None = None
+    until: datetime | None = None
+    order_id: str | None = None
+    caller: str | None = None  # the shop's caller number A (E.164)
+    outcome: str | None = None
+    limit: int = 50
+    cursor: str | None = None
+
+
+@dataclass(frozen=True)
+class ExportRow:
+    """A record as exported for auditors: with its chain position and hash."""
+
+    id: int
+    chain_seq: int
+    record: CallRecord
+    row_hash: str
+
+
+@dataclass(frozen=True)
 class CallLogEntry:
     """One line of a shop's call log, as the CLI and the HTTP API show it."""
 

@@ -1,6 +1,6 @@
 """Ports between the AMI listener (``agi/``) and the call log (``binding_store/``).
 
-Implemented by ``binding_store.call_log.CallLogStore``; wired in ``scripts/ami_service.py``.
+Implemented by ``binding_store.call_log.CallLogStore``; wired in ``scripts/front_doors.py``.
 """
 
 from __future__ import annotations

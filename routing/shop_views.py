@@ -14,6 +14,8 @@ from enum import StrEnum
 from routing.errors import InvalidInput
 from routing.model import AccountRole, CallerStatus, PoolState, ServiceState
 
+POOL_IMPORT_BATCH = 1_000  # pool-import rows per transaction
+MAX_BATCH_ROWS = 5_000  # a batch is one transaction; stays well inside the store's time limit
 SHOP_LEVELS = ("L0", "L1", "L2", "L3", "L4", "L5")
 DEFAULT_LEVEL = "L1"
 MAX_ID = 64

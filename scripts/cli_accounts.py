@@ -8,28 +8,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from binding_store.accounts import AccountRepository
-from binding_store.db import Database
-from binding_store.shops import ShopRepository
-from routing.errors import ServiceNotEnabled
 from routing.shop_views import AccountView
-from scripts.cli_support import run, settings_of
-from scripts.wiring import open_database, utc_now
+from scripts.cli_support import operator, run, use_cases_of, utc_now
 
 app = typer.Typer(no_args_is_help=True)
 
 AsOpt = Annotated[str | None, typer.Option(
     "--as", help="Acting account (default: the shop's main account).")]
-
-
-async def acting_account(db: Database, shop_id: str, actor: str | None) -> str:
-    """The account a command acts as: the one given, or the shop's main account."""
-    if actor:
-        return actor
-    main = (await ShopRepository(db).get(shop_id)).main_account_id
-    if main is None:
-        raise ServiceNotEnabled(f"shop {shop_id} has not enabled the privacy-number service")
-    return main
 
 
 @app.command("add")
@@ -45,11 +30,10 @@ def add(
 ) -> None:
     """Add a sub-account (only the shop's main account may)."""
     async def work() -> AccountView:
-        async with open_database(settings_of(ctx)) as db:
-            who = await acting_account(db, shop_id, actor)
-            return await AccountRepository(db).add_sub_account(
-                shop_id, account_id, actor=who, now=utc_now(), phone=phone, name=name,
-                phone_reviewed=reviewed)
+        async with use_cases_of(ctx) as cases:
+            return await cases.shops.add_sub_account(
+                operator(acting_as=actor), shop_id, account_id, now=utc_now(), phone=phone,
+                name=name, phone_reviewed=reviewed)
 
     acc = run(work)
     Console().print(f"sub-account {acc.id} added to shop {acc.shop_id} (phone {acc.phone}, "
@@ -65,9 +49,9 @@ def review(
 ) -> None:
     """Record that an account's phone passed (or, with --revoke, no longer passes) review."""
     async def work() -> AccountView:
-        async with open_database(settings_of(ctx)) as db:
-            return await AccountRepository(db).set_phone_reviewed(
-                account_id, not revoke, actor=actor, now=utc_now())
+        async with use_cases_of(ctx) as cases:
+            return await cases.shops.review_phone(operator(actor), account_id, not revoke,
+                                                  utc_now())
 
     acc = run(work)
     state = "reviewed" if acc.phone_reviewed else "not reviewed"
@@ -78,9 +62,8 @@ def review(
 def list_(ctx: typer.Context, shop_id: str) -> None:
     """List a shop's accounts, main account first."""
     async def work() -> list[AccountView]:
-        async with open_database(settings_of(ctx)) as db:
-            await ShopRepository(db).get(shop_id)  # NotFound for an unknown shop
-            return await AccountRepository(db).list_accounts(shop_id)
+        async with use_cases_of(ctx) as cases:
+            return await cases.shops.accounts(operator(), shop_id)
 
     table = Table("account", "role", "name", "phone", "reviewed")
     for acc in run(work):

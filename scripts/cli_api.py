@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import signal
 from typing import Annotated
 
 import typer
 
+from scripts.cli_serve import configure_logging
 from scripts.cli_support import run, settings_of
 
 app = typer.Typer()
@@ -21,8 +19,7 @@ def api_command(
     port: Annotated[int | None, typer.Option(help="Listen port (api.port).")] = None,
 ) -> None:
     """Serve the HTTP API until SIGTERM/SIGINT (graceful: in-flight requests finish)."""
-    from scripts.api_service import run_api  # noqa: PLC0415 - heavy import, only when used
-    from scripts.cli_serve import configure_logging  # noqa: PLC0415
+    from scripts.front_doors import run_api
 
     settings = settings_of(ctx)
     if host is not None:
@@ -30,14 +27,4 @@ def api_command(
     if port is not None:
         settings.api.port = port
     configure_logging(settings)
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.add_signal_handler(sig, stop.set)
-        await run_api(settings, stop)
-
-    run(main)
-
+    run(lambda: run_api(settings))

@@ -8,12 +8,9 @@ from typing import Annotated
 import typer
 
 from routing.binding_views import BindingView
-from scripts.cli_support import fail, run, settings_of
-from scripts.wiring import buyer_cipher, open_database, utc_now
-from scripts.wiring_index import binding_store, open_index
+from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
 
 app = typer.Typer()
-ACTOR = "cli"
 
 
 def _show(b: BindingView, headline: str) -> None:
@@ -38,15 +35,13 @@ def bind(
     """Issue a privacy number X for an order (the same one again while it is valid)."""
     if ttl is not None and ttl < 60:
         fail(f"--ttl must be at least 60 seconds, got {ttl}")
-    settings = settings_of(ctx)
 
     async def work() -> None:
-        cipher = buyer_cipher(settings)
-        async with open_database(settings) as db, open_index(settings) as index:
-            got = await binding_store(settings, db, cipher, index).issue(
-                shop, order, buyer_id, caller, buyer, utc_now(),
-                ttl=None if ttl is None else timedelta(seconds=ttl), preferred_region=region,
-                actor=ACTOR)
+        async with use_cases_of(ctx) as cases:
+            got = await cases.bindings.issue(
+                operator(), shop_id=shop, order_id=order, buyer_id=buyer_id, caller_a=caller,
+                buyer_number=buyer, now=utc_now(),
+                ttl=None if ttl is None else timedelta(seconds=ttl), region=region)
         _show(got, "issued" if got.created else "already issued")
 
     run(work)
@@ -59,13 +54,11 @@ def switch_caller(
     caller: Annotated[str, typer.Option("--caller", help="The new approved caller number.")],
 ) -> None:
     """Move a binding to another approved caller of the shop (keeps X when it can)."""
-    settings = settings_of(ctx)
 
     async def work() -> None:
-        cipher = buyer_cipher(settings)
-        async with open_database(settings) as db, open_index(settings) as index:
-            got = await binding_store(settings, db, cipher, index).switch_caller(
-                binding, caller, actor=ACTOR, now=utc_now())
+        async with use_cases_of(ctx) as cases:
+            got = (await cases.bindings.switch_caller(operator(), binding, caller,
+                                                      utc_now())).switched
         _show(got.binding, "switched, new X" if got.x_changed else "switched, same X")
         if got.binding.binding_id != got.previous.binding_id:
             typer.echo(f"  replaces binding {got.previous.binding_id}")
@@ -79,13 +72,10 @@ def release(
     binding: Annotated[str, typer.Argument(help="Binding id.")],
 ) -> None:
     """End a binding before its expiry."""
-    settings = settings_of(ctx)
 
     async def work() -> None:
-        cipher = buyer_cipher(settings)
-        async with open_database(settings) as db, open_index(settings) as index:
-            got = await binding_store(settings, db, cipher, index).release(
-                binding, actor=ACTOR, now=utc_now())
+        async with use_cases_of(ctx) as cases:
+            got = await cases.bindings.release(operator(), binding, utc_now())
         typer.echo(f"binding {got.binding_id}: {got.state.value}")
 
     run(work)

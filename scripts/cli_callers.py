@@ -4,8 +4,6 @@ unless ``--as`` names another account (which is then refused: only the admin may
 from __future__ import annotations
 
 import csv
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -13,28 +11,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from binding_store.callers import MAX_BATCH_ROWS, CallerRepository
-from binding_store.shops import ShopRepository
 from routing.errors import InvalidInput
-from routing.shop_views import BatchReport, BatchRow, CallerView, parse_caller_status
-from scripts.cli_accounts import AsOpt, acting_account
-from scripts.cli_support import fail, run, settings_of
-from scripts.wiring import open_database, utc_now
-from scripts.wiring_index import open_index
+from routing.shop_views import (
+    MAX_BATCH_ROWS,
+    BatchReport,
+    BatchRow,
+    CallerView,
+    parse_caller_status,
+)
+from scripts.cli_accounts import AsOpt
+from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
 
 app = typer.Typer(no_args_is_help=True)
 
 PARTIAL_EXIT = 3  # a batch in which some rows were refused (the good rows landed)
-
-
-@asynccontextmanager
-async def acting_on_callers(ctx: typer.Context, shop_id: str, actor: str | None
-                            ) -> AsyncIterator[tuple[CallerRepository, str]]:
-    """The shop's callers (changes reach the Redis index when one is configured) and the
-    account acting on them."""
-    settings = settings_of(ctx)
-    async with open_database(settings) as db, open_index(settings) as index:
-        yield CallerRepository(db, index), await acting_account(db, shop_id, actor)
 
 
 @app.command("add")
@@ -48,9 +38,9 @@ def add(
 ) -> None:
     """Add a sub-account's phone: approved if it passed review, otherwise pending."""
     async def work() -> CallerView:
-        async with acting_on_callers(ctx, shop_id, actor) as (callers, who):
-            return await callers.add(shop_id, number, actor=who, now=utc_now(),
-                                     account_id=account)
+        async with use_cases_of(ctx) as cases:
+            return await cases.callers.add(operator(acting_as=actor), shop_id, number,
+                                           now=utc_now(), account_id=account)
 
     caller = run(work)
     Console().print(f"caller {caller.number} added to shop {shop_id} ({caller.status.value}, "
@@ -61,8 +51,9 @@ def add(
 def remove(ctx: typer.Context, shop_id: str, number: str, actor: AsOpt = None) -> None:
     """Remove a caller number (the main account's number cannot be removed)."""
     async def work() -> CallerView:
-        async with acting_on_callers(ctx, shop_id, actor) as (callers, who):
-            return await callers.remove(shop_id, number, actor=who, now=utc_now())
+        async with use_cases_of(ctx) as cases:
+            return await cases.callers.remove(operator(acting_as=actor), shop_id, number,
+                                              utc_now())
 
     caller = run(work)
     Console().print(f"caller {caller.number} removed from shop {shop_id}", highlight=False)
@@ -79,8 +70,9 @@ def set_status(
     """Set a caller number's status (approved needs a reviewed phone)."""
     async def work() -> CallerView:
         new = parse_caller_status(status)
-        async with acting_on_callers(ctx, shop_id, actor) as (callers, who):
-            return await callers.set_status(shop_id, number, new, actor=who, now=utc_now())
+        async with use_cases_of(ctx) as cases:
+            return await cases.callers.set_status(operator(acting_as=actor), shop_id, number,
+                                                  new, utc_now())
 
     caller = run(work)
     Console().print(f"caller {caller.number}: {caller.status.value}", highlight=False)
@@ -95,9 +87,8 @@ def list_(
     """List a shop's caller numbers, the main number first."""
     async def work() -> list[CallerView]:
         only = parse_caller_status(status) if status else None
-        async with open_database(settings_of(ctx)) as db:
-            await ShopRepository(db).get(shop_id)  # NotFound for an unknown shop
-            return await CallerRepository(db).list_callers(shop_id, status=only)
+        async with use_cases_of(ctx) as cases:
+            return await cases.callers.list(operator(), shop_id, only)
 
     table = Table("number", "status", "account", "main")
     for c in run(work):
@@ -121,8 +112,9 @@ def batch(
         fail(str(exc))
 
     async def work() -> BatchReport:
-        async with acting_on_callers(ctx, shop_id, actor) as (callers, who):
-            return await callers.batch_add(shop_id, rows, actor=who, now=utc_now())
+        async with use_cases_of(ctx) as cases:
+            return await cases.callers.batch_add(operator(acting_as=actor), shop_id, rows,
+                                                 utc_now())
 
     report = run(work)
     table = Table("line", "input", "number", "result")

@@ -8,12 +8,17 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from binding_store.call_log_query import CallLogQuery, list_calls
-from routing.call_log_views import LinkTemplates
+from routing.call_log_views import CallLogQuery
 from routing.numbers import try_normalize
-from scripts.cli_cdr import parse_when
-from scripts.cli_support import fail, run, settings_of
-from scripts.wiring import open_database, utc_now
+from scripts.cli_support import (
+    fail,
+    operator,
+    parse_when,
+    run,
+    settings_of,
+    use_cases_of,
+    utc_now,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -43,12 +48,10 @@ def list_command(
         shop_id=shop, since=parse_when(since, "--since") if since else None,
         until=parse_when(until, "--until") if until else None, order_id=order,
         caller=caller_a, outcome=outcome, limit=limit, cursor=cursor)
-    links = LinkTemplates(order=settings.call_log.order_link_template,
-                          chat=settings.call_log.chat_link_template)
 
     async def work() -> Any:
-        async with open_database(settings) as db:
-            return await list_calls(db, query, utc_now(), links)
+        async with use_cases_of(ctx) as cases:
+            return await cases.call_log.page(operator(), query, utc_now())
 
     page = run(work)
     table = Table(title=f"calls of shop {shop}, {page.window.since:%Y-%m-%d %H:%M} - "

@@ -7,7 +7,7 @@ import hashlib
 import io
 import json
 import os
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -17,12 +17,17 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from binding_store.call_log_audit import purge, verify
-from binding_store.call_log_query import ExportRow, export_rows
-from binding_store.db import Database
-from scripts.ami_service import reconcile
-from scripts.cli_support import fail, run, settings_of
-from scripts.wiring import open_database, utc_now
+from routing.call_log_views import ExportRow
+from scripts.cli_support import (
+    container_of,
+    fail,
+    operator,
+    parse_when,
+    run,
+    settings_of,
+    use_cases_of,
+    utc_now,
+)
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -32,16 +37,6 @@ EXPORT_COLUMNS = (
     "start_utc", "answer_utc", "end_utc", "duration", "billsec", "disposition",
     "hangup_cause", "outcome", "reason", "reason_text", "source", "row_hash")
 EXPORT_FORMATS = ("csv", "jsonl")
-
-
-def parse_when(text: str, option: str) -> datetime:
-    """ISO date or date-time; without a zone it is UTC."""
-    try:
-        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"{option}: not a date or date-time: {text!r} (e.g. 2026-11-28 or "
-             f"2026-11-28T12:00:00+08:00)")
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _iso(value: datetime | None) -> str:
@@ -103,19 +98,20 @@ PROGRESS_EVERY = 5_000  # rows between progress updates
 PROGRESS_LINE_EVERY = 100_000  # rows between plain progress lines when stderr is no terminal
 
 
-async def write_export(db: Database, out: Path, fmt: str, start: datetime, end: datetime,
-                       shop: str | None = None, progress: ProgressHook | None = None
-                       ) -> dict[str, Any]:
-    """Stream the records of ``[start, end)`` to ``out`` (via ``out.part``, renamed when
-    complete) and write ``out.manifest.json``; returns the manifest. Memory does not grow with
-    the row count: rows come through a server-side cursor and are written in 64 KiB blocks."""
+async def write_export(source: AsyncIterator[ExportRow], out: Path, fmt: str, start: datetime,
+                       end: datetime, shop: str | None = None,
+                       progress: ProgressHook | None = None) -> dict[str, Any]:
+    """Stream ``source`` (the records of ``[start, end)``) to ``out`` (via ``out.part``,
+    renamed when complete) and write ``out.manifest.json``; returns the manifest. Memory does
+    not grow with the row count: rows come through a server-side cursor and are written in
+    64 KiB blocks."""
     tmp = out.with_name(out.name + ".part")
     try:
         with tmp.open("wb") as handle:
             writer = ExportWriter(handle, fmt)
             # aclosing: a write error mid-stream closes the cursor before the database is
             # disposed.
-            async with aclosing(export_rows(db, start, end, shop)) as rows:
+            async with aclosing(source) as rows:  # type: ignore[type-var]
                 async for row in rows:
                     writer.write(export_dict(row))
                     if progress is not None and writer.rows % PROGRESS_EVERY == 0:
@@ -177,20 +173,22 @@ def export_command(
     console = Console(stderr=True, highlight=False)
 
     async def work() -> dict[str, Any]:
-        async with open_database(settings) as db:
+        async with use_cases_of(ctx) as cases:
+            rows = cases.call_log.audit_export(operator(), start, end, shop)
             if console.is_terminal:
                 with Progress(SpinnerColumn(), TextColumn("{task.description}"),
                               TimeElapsedColumn(), console=console, disable=quiet,
                               transient=True) as bar:
                     task = bar.add_task("exporting 0 rows")
-                    return await write_export(db, out, fmt, start, end, shop, lambda n: bar.update(
-                        task, description=f"exporting {n} rows"))
+                    return await write_export(rows, out, fmt, start, end, shop,
+                                              lambda n: bar.update(
+                                                  task, description=f"exporting {n} rows"))
 
             def log_line(rows: int) -> None:  # not a terminal: a plain line now and then
                 if rows and rows % PROGRESS_LINE_EVERY == 0:
                     console.print(f"exported {rows} rows", soft_wrap=True)
 
-            return await write_export(db, out, fmt, start, end, shop,
+            return await write_export(rows, out, fmt, start, end, shop,
                                       None if quiet else log_line)
 
     try:
@@ -206,8 +204,10 @@ def verify_command(ctx: typer.Context) -> None:
     """Walk the hash chain; name every altered, deleted or inserted row (exit 1 if any)."""
 
     async def work() -> Any:
-        async with open_database(settings_of(ctx)) as db:
-            return await verify(db)
+        from binding_store.call_log_audit import verify
+
+        async with container_of(ctx) as container:
+            return await verify(container.database)
 
     report = run(work)
     console = Console()
@@ -232,8 +232,10 @@ def purge_command(
     days = older_than_days or settings.call_log.retention_days
 
     async def work() -> Any:
-        async with open_database(settings) as db:
-            return await purge(db, utc_now(), days, dry_run)
+        from binding_store.call_log_audit import purge
+
+        async with container_of(ctx) as container:
+            return await purge(container.database, utc_now(), days, dry_run)
 
     plan = run(work)
     verb = "would delete" if dry_run else "deleted"
@@ -251,13 +253,13 @@ def reconcile_command(
              "one seen over AMI).")] = None,
 ) -> None:
     """Import what the AMI listener missed from Asterisk's CDR file (idempotent)."""
-    settings = settings_of(ctx)
+    settings_of(ctx)  # a bad setting is reported before the file is looked at
     if file is not None and not file.is_file():
         fail(f"file not found: {file}")
 
     async def work() -> Any:
-        async with open_database(settings) as db:
-            return await reconcile(settings, db, file=file, system_name=system_name)
+        async with container_of(ctx) as container:
+            return await container.reconcile(file=file, system_name=system_name)
 
     result = run(work)
     for error in result.errors[:20]:

@@ -7,10 +7,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from binding_store import migrate
 from routing.errors import PrivnumError
 from scripts.cli_support import fail, settings_of
-from scripts.wiring import safe_url
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -21,6 +19,9 @@ def upgrade(
     revision: Annotated[str, typer.Option(help="Target revision.")] = "head",
 ) -> None:
     """Create or upgrade the schema (an empty database becomes a complete one)."""
+    from binding_store import migrate
+    from scripts.container import safe_url
+
     try:
         settings = settings_of(ctx)
         before = migrate.current(settings.database_url)
@@ -38,6 +39,8 @@ def upgrade(
 @app.command("check")
 def check(ctx: typer.Context) -> None:
     """Exit non-zero unless the schema is at head and matches the models (alembic check)."""
+    from binding_store import migrate
+
     try:
         settings = settings_of(ctx)
         migrate.check(settings.database_url)
@@ -49,6 +52,8 @@ def check(ctx: typer.Context) -> None:
 @app.command("current")
 def current(ctx: typer.Context) -> None:
     """Print the revision the database is at ('none' if never migrated)."""
+    from binding_store import migrate
+
     try:
         at = migrate.current(settings_of(ctx).database_url)
     except PrivnumError as exc:

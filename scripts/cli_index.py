@@ -6,9 +6,7 @@ import typer
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
 from routing.errors import ConfigurationError
-from scripts.cli_support import run, settings_of
-from scripts.wiring import open_database
-from scripts.wiring_index import open_index
+from scripts.cli_support import container_of, run
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -19,10 +17,10 @@ def rebuild(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
 ) -> None:
     """Restore every Redis key from SQL (the system of record) and drop stale ones."""
-    settings = settings_of(ctx)
 
     async def work() -> None:
-        async with open_database(settings) as db, open_index(settings) as index:
+        async with container_of(ctx) as container:
+            index, db = container.index, container.database
             if index is None:
                 raise ConfigurationError(
                     "no Redis configured (set redis.url or PRIVNUM_REDIS__URL)")

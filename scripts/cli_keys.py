@@ -3,25 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from sqlalchemy import bindparam, func, select, update
 
-from binding_store import audit
-from binding_store.crypto import BuyerCipher, KeyRing
-from binding_store.db import Database
-from binding_store.models import Binding
 from routing.audit import AuditKind
 from routing.errors import ConfigurationError, PrivnumError
-from scripts.cli_support import fail, run, settings_of
-from scripts.settings import Settings
-from scripts.wiring import open_database, utc_now
+from scripts.cli_support import container_of, fail, run, settings_of, utc_now
+
+if TYPE_CHECKING:
+    from binding_store.key_rotation import RotationResult
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -47,6 +41,8 @@ def generate(
         if not force:
             fail(f"key file {path} already exists; keep it (buyer numbers stored under it need "
                  "it), or pass --force to replace it")
+    from binding_store.crypto import KeyRing
+
     try:
         backup = _backup(path) if path.exists() else None
         ring = KeyRing.generate()
@@ -86,17 +82,14 @@ def rotate(
         f"{result.already_current} already under it", highlight=False)
 
 
-@dataclass
-class RotationResult:
-    key_id: str
-    reencrypted: int = 0
-    already_current: int = 0
-
-
 async def _rotate(ctx: typer.Context, batch_size: int, resume: bool) -> RotationResult:
-    settings: Settings = settings_of(ctx)
+    from binding_store.crypto import BuyerCipher, KeyRing
+    from binding_store.key_rotation import binding_count, reencrypt, verify_keys
+
+    settings = settings_of(ctx)
     ring = KeyRing.load(settings.keys_file)
-    async with open_database(settings) as db:
+    async with container_of(ctx) as container:
+        db = container.database
         await verify_keys(db, BuyerCipher(ring), batch_size)
         if not resume:
             ring = ring.with_new_key()
@@ -107,13 +100,12 @@ async def _rotate(ctx: typer.Context, batch_size: int, resume: bool) -> Rotation
                     f"cannot write key file {settings.keys_file}: {exc.strerror or exc}"
                 ) from exc
         cipher = BuyerCipher(ring)
-        async with db.session() as session:
-            total = int(await session.scalar(select(func.count()).select_from(Binding)) or 0)
+        total = await binding_count(db)
         with _progress() as bar:
             task = bar.add_task("re-encrypting", total=total)
             result = await reencrypt(db, cipher, batch_size,
                                      lambda n: bar.update(task, advance=n))
-        await audit.AuditLog(db).append(
+        await container.audit.append(
             now=utc_now(), actor="cli", kind=AuditKind.KEYS_ROTATED, subject=cipher.current_key_id,
             detail={"reencrypted": result.reencrypted, "resumed": resume})
         return result
@@ -124,58 +116,3 @@ def _progress() -> Progress:
                     TimeElapsedColumn(), console=Console(stderr=True), transient=True)
 
 
-async def _batches(db: Database, batch_size: int, after: str = ""
-                   ) -> list[tuple[str, bytes]]:
-    async with db.session() as session:
-        rows = (await session.execute(
-            select(Binding.id, Binding.buyer_cipher).where(Binding.id > after)
-            .order_by(Binding.id).limit(batch_size))).all()
-    return [(r[0], bytes(r[1])) for r in rows]
-
-
-async def verify_keys(db: Database, cipher: BuyerCipher, batch_size: int) -> None:
-    """Before touching anything: every key id in use is in the file and really decrypts."""
-    checked: set[str] = set()
-    last = ""
-    while rows := await _batches(db, batch_size, last):
-        for binding_id, blob in rows:
-            key_id = cipher.key_id_of(blob)
-            if key_id not in checked:
-                try:
-                    cipher.decrypt(blob)
-                except ConfigurationError as exc:
-                    raise ConfigurationError(f"binding {binding_id}: {exc}") from None
-                checked.add(key_id)
-        last = rows[-1][0]
-
-
-async def reencrypt(db: Database, cipher: BuyerCipher, batch_size: int,
-                    advance: Callable[[int], None] | None = None) -> RotationResult:
-    """Re-encrypt, batch by batch, every binding not already under the current key.
-
-    Each update only applies if the ciphertext is still the one read (compare-and-set), so a
-    binding changed meanwhile is left for the next run rather than overwritten.
-    """
-    result = RotationResult(key_id=cipher.current_key_id)
-    table = Binding.metadata.tables[Binding.__tablename__]
-    stmt = (update(table)
-            .where(table.c.id == bindparam("b_id"), table.c.buyer_cipher == bindparam("old"))
-            .values(buyer_cipher=bindparam("new")))
-    last = ""
-    while rows := await _batches(db, batch_size, last):
-        changes = []
-        for binding_id, blob in rows:
-            if cipher.key_id_of(blob) == cipher.current_key_id:
-                result.already_current += 1
-                continue
-            changes.append({"b_id": binding_id, "old": blob,
-                            "new": cipher.encrypt(cipher.decrypt(blob))})
-        if changes:
-            async with db.session() as session:
-                await session.execute(stmt, changes)
-                await session.commit()
-            result.reencrypted += len(changes)
-        last = rows[-1][0]
-        if advance is not None:
-            advance(len(rows))
-    return result

@@ -19,12 +19,16 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from binding_store.pool import DEFAULT_BATCH, PoolRepository
 from routing.errors import InvalidInput
 from routing.model import PoolState
-from routing.shop_views import ImportReport, PoolCounts, PoolNumberView, parse_pool_state
-from scripts.cli_support import fail, run, settings_of
-from scripts.wiring import open_database, utc_now
+from routing.shop_views import (
+    POOL_IMPORT_BATCH,
+    ImportReport,
+    PoolCounts,
+    PoolNumberView,
+    parse_pool_state,
+)
+from scripts.cli_support import container_of, fail, run, utc_now
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -37,7 +41,7 @@ def import_(
     ctx: typer.Context,
     file: Annotated[Path, typer.Argument(help="CSV with the header 'number,region'.")],
     batch_size: Annotated[int, typer.Option(min=1, max=10_000,
-                                            help="Rows per transaction.")] = DEFAULT_BATCH,
+                                            help="Rows per transaction.")] = POOL_IMPORT_BATCH,
     region: Annotated[str, typer.Option(help="Region for rows that give none.")] = "",
     report: Annotated[Path | None, typer.Option(
         help="Write every refused row (line,value,problem) to this CSV file.")] = None,
@@ -50,13 +54,12 @@ def import_(
     if not file.is_file():
         fail(f"file not found: {file}")
     size = file.stat().st_size
-    settings = settings_of(ctx)
 
     async def work() -> ImportReport:
-        async with open_database(settings) as db:
+        async with container_of(ctx) as container:
             with file.open("rb") as handle, _progress(quiet) as bar:
                 task = bar.add_task(f"importing {file.name}", total=size or None)
-                return await PoolRepository(db, settings.number_classes).import_csv(
+                return await container.pool.import_csv(
                     _decoded(handle, file), now=utc_now(), batch_size=batch_size,
                     default_region=region,
                     progress=lambda _rows, done: bar.update(task, completed=done))
@@ -132,8 +135,8 @@ def list_(
     """Counts by region and state, then the numbers (filtered)."""
     async def work() -> tuple[PoolCounts, list[PoolNumberView]]:
         only = parse_pool_state(state) if state else None
-        async with open_database(settings_of(ctx)) as db:
-            repo = PoolRepository(db)
+        async with container_of(ctx) as container:
+            repo = container.pool
             counts = await repo.counts(region=region)
             numbers = (await repo.list_numbers(state=only, region=region, limit=limit,
                                                offset=offset) if limit else [])
@@ -166,11 +169,10 @@ def set_state(
     actor: Annotated[str, typer.Option("--actor", help="Who (audit log).")] = "cli",
 ) -> None:
     """Make a number available, quarantine it or retire it (bindings on it run to expiry)."""
-    settings = settings_of(ctx)
 
     async def work() -> PoolNumberView:
-        async with open_database(settings) as db:
-            return await PoolRepository(db, settings.number_classes).set_state(
+        async with container_of(ctx) as container:
+            return await container.pool.set_state(
                 number, parse_pool_state(state), actor=actor, now=utc_now())
 
     view = run(work)

@@ -9,11 +9,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from binding_store.shops import ShopRepository
 from routing.shop_views import SHOP_LEVELS, ShopView
-from scripts.cli_support import run, settings_of
-from scripts.wiring import open_database, utc_now
-from scripts.wiring_index import open_index
+from scripts.cli_support import operator, run, use_cases_of, utc_now
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -40,11 +37,11 @@ def enable(
     The first time needs --phone and --agreement.
     """
     async def work() -> tuple[ShopView, bool]:
-        async with open_database(settings_of(ctx)) as db, \
-                open_index(settings_of(ctx)) as index:
-            result = await ShopRepository(db, index).enable(
-                shop_id, now=utc_now(), main_account_id=main_account, main_phone=phone,
-                agreement_version=agreement, accepted_by=accepted_by, name=name, level=level)
+        async with use_cases_of(ctx) as cases:
+            result = await cases.shops.enable(
+                operator(), shop_id, now=utc_now(), main_account_id=main_account,
+                main_phone=phone, agreement_version=agreement, accepted_by=accepted_by,
+                name=name, level=level)
         return result.shop, result.changed
 
     shop, changed = run(work)
@@ -60,9 +57,10 @@ def show(
 ) -> None:
     """Show one shop, or every shop."""
     async def work() -> list[ShopView]:
-        async with open_database(settings_of(ctx)) as db:
-            repo = ShopRepository(db)
-            return [await repo.get(shop_id)] if shop_id else await repo.all()
+        async with use_cases_of(ctx) as cases:
+            shops = cases.shops
+            return [await shops.get(operator(), shop_id)] if shop_id else await shops.all(
+                operator())
 
     shops = run(work)
     if shop_id:
@@ -79,9 +77,8 @@ def show(
 def disable(ctx: typer.Context, shop_id: str, actor: ActorOpt = "cli") -> None:
     """Switch the service off: no new privacy numbers, calls refused. 'enable' turns it back on."""
     async def work() -> ShopView:
-        async with open_database(settings_of(ctx)) as db, \
-                open_index(settings_of(ctx)) as index:
-            return await ShopRepository(db, index).disable(shop_id, actor=actor, now=utc_now())
+        async with use_cases_of(ctx) as cases:
+            return await cases.shops.disable(operator(actor), shop_id, utc_now())
 
     shop = run(work)
     Console().print(f"shop {shop.id}: {shop.service_state.value}", highlight=False)
@@ -93,8 +90,8 @@ def set_level(ctx: typer.Context, shop_id: str,
               actor: ActorOpt = "cli") -> None:
     """Set the shop level (low levels may be barred from plaintext reveals)."""
     async def work() -> ShopView:
-        async with open_database(settings_of(ctx)) as db:
-            return await ShopRepository(db).set_level(shop_id, level, actor=actor, now=utc_now())
+        async with use_cases_of(ctx) as cases:
+            return await cases.shops.set_level(operator(actor), shop_id, level, utc_now())
 
     shop = run(work)
     Console().print(f"shop {shop.id}: level {shop.level}", highlight=False)

@@ -1,10 +1,13 @@
-"""What every CLI command shares: settings from the context, one-line errors, async running."""
+"""What every CLI command shares: settings from the context, the composition root, the
+operator acting, one-line errors, async running."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
@@ -15,6 +18,9 @@ from rich.markup import escape
 from routing.errors import PrivnumError
 
 if TYPE_CHECKING:
+    from routing.api_ports import Principal
+    from routing.usecases import UseCases
+    from scripts.container import Container
     from scripts.settings import Settings
 
 T = TypeVar("T")
@@ -32,7 +38,7 @@ class CliState:
         if self._settings is None:
             # Imported here: pydantic-settings is most of a command's start-up, and
             # ``privnum --help`` never needs it.
-            from scripts.settings import load_settings  # noqa: PLC0415
+            from scripts.settings import load_settings
 
             self._settings = load_settings(self.config_file)
         return self._settings
@@ -44,6 +50,44 @@ def settings_of(ctx: typer.Context) -> Settings:
         state = CliState(None)
         ctx.find_root().obj = state
     return state.settings
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def operator(name: str = "cli", acting_as: str | None = None) -> Principal:
+    """The person at this shell, as the use cases see them: acts on every shop; ``name`` is
+    what the audit log records, ``acting_as`` a shop account named with ``--as``."""
+    from routing.api_ports import Principal
+
+    return Principal.operator(name, acting_as=acting_as)
+
+
+@asynccontextmanager
+async def container_of(ctx: typer.Context) -> AsyncIterator[Container]:
+    """The composition root for one command (stores built on first use, closed after)."""
+    # Imported here: building stores loads SQLAlchemy; --help and usage errors never do.
+    from scripts.container import open_container
+
+    async with open_container(settings_of(ctx)) as container:
+        yield container
+
+
+@asynccontextmanager
+async def use_cases_of(ctx: typer.Context) -> AsyncIterator[UseCases]:
+    async with container_of(ctx) as container:
+        yield container.use_cases()
+
+
+def parse_when(text: str, option: str) -> datetime:
+    """ISO date or date-time; without a zone it is UTC."""
+    try:
+        value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option}: not a date or date-time: {text!r} (e.g. 2026-11-28 or "
+             f"2026-11-28T12:00:00+08:00)")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from binding_store.tokens import TokenStore
-from routing.api_ports import IssuedToken
-from scripts.cli_support import fail, run, settings_of
-from scripts.wiring import open_database, utc_now
+from routing.api_ports import IssuedToken, TokenView
+from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -35,12 +32,10 @@ def issue(
         fail("an account token needs --shop and --account (or use --admin)")
 
     async def work() -> IssuedToken:
-        async with open_database(settings_of(ctx)) as db:
-            now = utc_now()
-            expires = now + timedelta(days=days) if days else None
-            return await TokenStore(db).issue(now=now, admin=admin, shop_id=shop,
-                                              account_id=account, label=label,
-                                              expires_at=expires)
+        async with use_cases_of(ctx) as cases:
+            return await cases.credentials.issue(operator(), now=utc_now(), admin=admin,
+                                                 shop_id=shop, account_id=account, label=label,
+                                                 days=days)
 
     token = run(work)
     who = "platform admin" if admin else f"account {token.account_id} of shop {token.shop_id}"
@@ -57,8 +52,8 @@ def revoke(
 ) -> None:
     """Revoke a token at once (idempotent)."""
     async def work() -> None:
-        async with open_database(settings_of(ctx)) as db:
-            await TokenStore(db).revoke(token, now=utc_now())
+        async with use_cases_of(ctx) as cases:
+            await cases.credentials.revoke(operator(), token, utc_now())
 
     run(work)
     Console().print("token revoked", highlight=False)
@@ -70,13 +65,13 @@ def list_tokens(
     shop: Annotated[str | None, typer.Option("--shop", help="Only this shop's tokens.")] = None,
 ) -> None:
     """List tokens (ids and owners; never secrets)."""
-    async def work() -> list[dict[str, object]]:
-        async with open_database(settings_of(ctx)) as db:
-            return await TokenStore(db).list(shop)
+    async def work() -> list[TokenView]:
+        async with use_cases_of(ctx) as cases:
+            return await cases.credentials.list(operator(), shop)
 
     table = Table("id", "kind", "shop", "account", "label", "created", "state")
-    for row in run(work):
-        state = "revoked" if row["revoked_at"] else "active"
-        table.add_row(*(str(row[k] or "") for k in ("id", "kind", "shop", "account", "label",
-                                                    "created_at")), state)
+    for token in run(work):
+        table.add_row(token.token_id, token.kind.value, token.shop_id or "",
+                      token.account_id or "", token.label, str(token.created_at),
+                      "revoked" if token.revoked_at else "active")
     Console().print(table)

@@ -19,7 +19,7 @@ from binding_store.db import Database
 from binding_store.pool import PoolRepository
 from binding_store.tokens import TokenStore
 from routing.risk import RiskPolicy
-from scripts.api_service import build_services
+from scripts.front_doors import build_services
 from scripts.settings import Settings
 
 START = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai

@@ -9,12 +9,13 @@ from pathlib import Path
 import httpx
 import pytest
 
+from agi.handlers import decision_observer
 from api.metrics import Metrics
 from binding_store import migrate
 from routing.errors import StoreUnavailable
 from routing.model import Action, RouteDecision
 from routing.reasons import Reason
-from scripts.api_service import bind, decision_observer, run_api
+from scripts.front_doors import bind, run_api
 from tests.api.conftest import settings_for
 from tests.scripts.cli_helpers import Cli, one_line_error
 

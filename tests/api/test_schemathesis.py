@@ -29,7 +29,7 @@ from binding_store.pool import PoolRepository
 from binding_store.shops import ShopRepository
 from binding_store.tokens import TokenStore
 from routing.risk import RiskPolicy
-from scripts.api_service import build_services
+from scripts.front_doors import build_services
 from tests.api.conftest import (
     AGREEMENT,
     MAIN,

@@ -10,11 +10,11 @@ from sqlalchemy import func, select
 
 from binding_store.call_log import CallLogStore
 from binding_store.call_log_audit import verify
-from binding_store.call_log_query import CallLogQuery, export_rows, list_calls
+from binding_store.call_log_query import export_rows, list_calls
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
 from binding_store.models import CallAttempt
-from routing.call_log_views import LinkTemplates, Outcome
+from routing.call_log_views import CallLogQuery, LinkTemplates, Outcome
 from routing.cdr import billable
 from routing.errors import CallLogQueryError
 from tests.fixtures.ami.scenario import (

@@ -206,7 +206,7 @@ async def test_database_keeps_shop_numbers_unique(database: Database) -> None:
 
 
 async def test_batch_size_is_bounded(database: Database) -> None:
-    from binding_store.callers import MAX_BATCH_ROWS
+    from routing.shop_views import MAX_BATCH_ROWS
 
     await enabled_shop(database)
     rows = [BatchRow(i, SUB_REVIEWED) for i in range(MAX_BATCH_ROWS + 1)]

@@ -28,11 +28,9 @@ from binding_store.db import Database
 from binding_store.pool import PoolRepository
 from binding_store.tokens import TokenStore
 from scripts import asterisk_lab
-from scripts.agi_service import serve
-from scripts.ami_service import run_ami_listener
-from scripts.api_service import run_api
+from scripts.container import utc_now
+from scripts.front_doors import serve
 from scripts.settings import Settings
-from scripts.wiring import utc_now
 from tests.e2e.baresip import BaresipUA
 from tests.e2e.conftest import BUYER, MERCHANT, RunningLab
 from tests.e2e.test_lab_smoke import with_one_retry
@@ -64,7 +62,7 @@ class Daemon:
     def _run(self) -> None:
         async def main() -> None:
             self.stop_event = asyncio.Event()
-            await serve(self.settings, (run_api, run_ami_listener), stop=self.stop_event)
+            await serve(self.settings, stop=self.stop_event)
 
         try:
             self.loop.run_until_complete(main())

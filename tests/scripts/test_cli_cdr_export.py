@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from scripts import cli_cdr
 from scripts.cli import app
-from scripts.wiring import utc_now
+from scripts.cli_support import utc_now
 from tests.fixtures.ami.scenario import ALL_CALLS, FORBIDDEN, migrated_call_log
 
 DAY = ("--from", "2026-11-28", "--to", "2026-11-29")

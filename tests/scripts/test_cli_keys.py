@@ -10,8 +10,8 @@ from sqlalchemy import select
 
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
+from binding_store.key_rotation import reencrypt
 from binding_store.models import AuditEvent, Binding, PoolNumber, Shop
-from scripts.cli_keys import reencrypt
 from tests.binding_store.shop_helpers import NOW
 from tests.scripts.cli_helpers import Cli, one_line_error, write
 

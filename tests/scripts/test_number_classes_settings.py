@@ -3,8 +3,7 @@ test_cli_pool), the call path's dialled number and the CDR listener's fail-path 
 
 from __future__ import annotations
 
-from scripts.agi_service import route_options
-from scripts.ami_service import listener_config
+from scripts.container import listener_config, route_options
 from scripts.settings import Settings
 
 

@@ -1,0 +1,129 @@
+"""The use cases: what privnum does, once, for every front door.
+
+Each use case is a small class over ports (``routing.api_ports``, ``routing.ports``) taking the
+acting :class:`~routing.api_ports.Principal` and the time (``now``) and returning domain values
+(``routing.*_views``); errors are ``routing.errors``. The HTTP routes (``api/``) and the CLI
+commands (``scripts/cli_*``) only translate their input into these calls and the values back
+into their output. This package imports ``routing`` only (``tests/test_architecture.py``); it is
+asynchronous because ports are, but does no I/O of its own and starts no task.
+
+:class:`UseCases` is the catalogue a front door holds: the ports and settings the composition
+root (``scripts/container.py``) built, and one property per use case. Use cases are built on
+access (a few attribute assignments), so a swapped port or policy takes effect at once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from routing.api_ports import (
+    AccountPort,
+    AuditPort,
+    CallerPort,
+    CallLogReader,
+    CallOriginator,
+    MetricsSink,
+    PoolPort,
+    RevealBindings,
+    RevealCounters,
+    ShopPort,
+    TokenPort,
+)
+from routing.call_log_views import LinkTemplates
+from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
+from routing.numbers import DEFAULT_REGION
+from routing.risk import RiskPolicy
+from routing.usecases.bindings import Bindings
+from routing.usecases.call_log import CallLog
+from routing.usecases.callers import Callers
+from routing.usecases.credentials import Credentials
+from routing.usecases.pool import Pool
+from routing.usecases.reveal import Reveal
+from routing.usecases.shops import Shops
+
+
+class Ports(Protocol):
+    """What the use cases read and write through (``binding_store`` implements the stores,
+    ``agi`` click-to-call, ``api`` the metrics; ``scripts/container.py`` provides them, each
+    built on first use)."""
+
+    @property
+    def shops(self) -> ShopPort: ...
+
+    @property
+    def accounts(self) -> AccountPort: ...
+
+    @property
+    def callers(self) -> CallerPort: ...
+
+    @property
+    def bindings(self) -> RevealBindings: ...
+
+    @property
+    def counters(self) -> RevealCounters: ...
+
+    @property
+    def audit(self) -> AuditPort: ...
+
+    @property
+    def tokens(self) -> TokenPort: ...
+
+    @property
+    def pool(self) -> PoolPort: ...
+
+    @property
+    def call_log(self) -> CallLogReader | None:
+        """``None``: the call-log use cases answer "unavailable"."""
+        ...
+
+    @property
+    def originator(self) -> CallOriginator | None:
+        """``None`` (AMI off): click-to-call is unavailable."""
+        ...
+
+    @property
+    def metrics(self) -> MetricsSink: ...
+
+
+@dataclass(kw_only=True)
+class UseCases:
+    ports: Ports
+    policy: RiskPolicy = field(default_factory=RiskPolicy)
+    links: LinkTemplates = field(default_factory=lambda: LinkTemplates(order="", chat=""))
+    number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
+    region: str = DEFAULT_REGION  # how numbers without a country code are read
+    ring_seconds: int = 30  # how long click-to-call rings A
+
+    @property
+    def reveal(self) -> Reveal:
+        p = self.ports
+        return Reveal(shops=p.shops, callers=p.callers, bindings=p.bindings,
+                      counters=p.counters, audit=p.audit, metrics=p.metrics,
+                      policy=self.policy, region=self.region)
+
+    @property
+    def bindings(self) -> Bindings:
+        p = self.ports
+        return Bindings(bindings=p.bindings, callers=p.callers, originator=p.originator,
+                        ring_seconds=self.ring_seconds)
+
+    @property
+    def shops(self) -> Shops:
+        return Shops(shops=self.ports.shops, accounts=self.ports.accounts)
+
+    @property
+    def callers(self) -> Callers:
+        return Callers(shops=self.ports.shops, callers=self.ports.callers)
+
+    @property
+    def call_log(self) -> CallLog:
+        return CallLog(reader=self.ports.call_log, links=self.links)
+
+    @property
+    def pool(self) -> Pool:
+        return Pool(pool=self.ports.pool, classes=self.number_classes)
+
+    @property
+    def credentials(self) -> Credentials:
+        return Credentials(tokens=self.ports.tokens)

@@ -1,0 +1,52 @@
+"""The call log as shops and auditors read it: a shop's page (newest first, cursor-paged, at
+most 30 days back), a shop's records for download, and the auditor's full export."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import datetime
+
+from routing.api_ports import CallLogReader, Principal
+from routing.call_log_views import (
+    CallLogEntry,
+    CallLogPage,
+    CallLogQuery,
+    ExportRow,
+    LinkTemplates,
+    resolve_window,
+)
+from routing.errors import CallLogUnavailable
+from routing.shop_views import check_id
+from routing.usecases.access import in_shop, platform_only
+
+
+class CallLog:
+    def __init__(self, *, reader: CallLogReader | None, links: LinkTemplates) -> None:
+        self._reader = reader
+        self._links = links
+
+    def _store(self) -> CallLogReader:
+        if self._reader is None:
+            raise CallLogUnavailable("the call log is not configured on this server")
+        return self._reader
+
+    async def page(self, who: Principal, query: CallLogQuery, now: datetime) -> CallLogPage:
+        in_shop(who, check_id("shop", query.shop_id))
+        return await self._store().page(query, now, self._links)
+
+    async def entries(self, who: Principal, shop_id: str, *, since: datetime | None,
+                      until: datetime | None, now: datetime) -> AsyncIterator[CallLogEntry]:
+        """The shop's records in the window (same 30-day rule as the page), oldest first,
+        buyers masked."""
+        shop_id = check_id("shop", shop_id)
+        in_shop(who, shop_id)
+        window = resolve_window(now, since, until)
+        async for row in self._store().export(window.since, window.until, shop_id):
+            yield self._links.entry(row.id, row.record)
+
+    def audit_export(self, who: Principal, start: datetime, end: datetime,
+                     shop_id: str | None = None) -> AsyncIterator[ExportRow]:
+        """Every record of ``[start, end)``, with chain position and hash (the platform's
+        auditors; masked numbers only)."""
+        platform_only(who, "export the call log")
+        return self._store().export(start, end, shop_id)

@@ -1,0 +1,30 @@
+"""The virtual-number pool as the platform asks about it: the shipping-phone check and the
+share of the pool in use."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from routing.api_ports import PoolPort
+from routing.errors import InvalidNumber
+from routing.number_classes import NumberClasses
+from routing.numbers import mask
+
+
+class Pool:
+    def __init__(self, *, pool: PoolPort, classes: NumberClasses) -> None:
+        self._pool = pool
+        self._classes = classes
+
+    async def is_virtual(self, number: str) -> tuple[str, bool]:
+        """(E.164, whether it is or was one of our privacy numbers), e.g. to refuse it as a
+        shipping phone."""
+        # Privacy numbers include segments subscriber numbers never use (China's 700 numbers).
+        e164 = self._classes.dialled(number)
+        if e164 is None:
+            raise InvalidNumber(f"not a phone number: {mask(number)!r}")
+        return e164, await self._pool.is_virtual_number(e164)
+
+    async def utilisation(self, now: datetime) -> tuple[int, int]:
+        """(numbers in an active binding, numbers in service)."""
+        return await self._pool.utilisation(now)

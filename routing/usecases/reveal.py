@@ -1,0 +1,165 @@
+"""The little eye: run the risk policy, take quota atomically, then reveal or bind.
+
+Order of effects, so a failure leaves nothing half done: the velocity hit (always counts), the
+quota unit (given back if the audit write then fails), the audit event; for a privacy result,
+the binding (idempotent per order), then the audit event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from routing.api_ports import (
+    AuditPort,
+    CallerPort,
+    MetricsSink,
+    Principal,
+    RevealBindings,
+    RevealCounters,
+    ShopPort,
+)
+from routing.audit import AuditKind
+from routing.binding_views import BindingView
+from routing.errors import CallerNotApproved, RevealRateLimited, ServiceNotEnabled
+from routing.model import CallerStatus
+from routing.numbers import mask, normalize
+from routing.risk import (
+    QuotaPeriod,
+    RevealContext,
+    RevealKind,
+    RiskPolicy,
+    RiskRule,
+    assess,
+    finish,
+    velocity_window,
+)
+from routing.shop_views import CallerView, check_id
+from routing.usecases.access import shop_account
+
+
+@dataclass(frozen=True)
+class RevealRequest:
+    order_id: str
+    buyer_number: str
+    buyer_id: str
+    order_created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RevealResult:
+    """Plaintext (``buyer_number`` and the quota used) or privacy (``binding`` to dial through
+    from ``binding.caller_a``; ``other_callers`` may be chosen instead)."""
+
+    order_id: str
+    kind: RevealKind
+    rule: RiskRule
+    rule_detail: str
+    quota: QuotaPeriod
+    quota_used: int = 0
+    buyer_number: str | None = None
+    binding: BindingView | None = None
+    other_callers: tuple[str, ...] = ()
+
+
+def choose_caller(callers: list[CallerView], account_id: str) -> str:
+    """A: the requesting account's own approved number, else the shop's main number."""
+    approved = [c for c in callers if c.status is CallerStatus.APPROVED]
+    own = [c for c in approved if c.account_id == account_id]
+    if own:
+        return sorted(own, key=lambda c: (not c.is_main, c.number))[0].number
+    main = [c for c in approved if c.is_main]
+    if main:
+        return main[0].number
+    raise CallerNotApproved("the shop has no approved caller number: add one first")
+
+
+def other_callers(callers: list[CallerView], caller_a: str) -> tuple[str, ...]:
+    """The shop's other approved caller numbers (the ones a merchant may switch to)."""
+    return tuple(c.number for c in callers
+                 if c.status is CallerStatus.APPROVED and c.number != caller_a)
+
+
+class Reveal:
+    def __init__(self, *, shops: ShopPort, callers: CallerPort, bindings: RevealBindings,
+                 counters: RevealCounters, audit: AuditPort, metrics: MetricsSink,
+                 policy: RiskPolicy, region: str) -> None:
+        self._shops = shops
+        self._callers = callers
+        self._bindings = bindings
+        self._counters = counters
+        self._audit = audit
+        self._metrics = metrics
+        self._policy = policy
+        self._region = region
+
+    async def reveal(self, who: Principal, request: RevealRequest, now: datetime
+                     ) -> RevealResult:
+        shop_id, account_id = shop_account(who, "a reveal")
+        order_id = check_id("order", request.order_id)
+        buyer_id = check_id("buyer", request.buyer_id)
+        buyer = normalize(request.buyer_number, self._region)
+        shop = await self._shops.get(shop_id)
+        if not shop.enabled:
+            raise ServiceNotEnabled(f"shop {shop.id} has not enabled the privacy-number service")
+        window, window_end = velocity_window(self._policy, now)
+        count = await self._counters.hit_velocity(account_id, window, window_end)
+        assessment = assess(self._policy, RevealContext(
+            shop_id=shop.id, account_id=account_id, shop_level=shop.level,
+            velocity_count=count, order_created_at=request.order_created_at), now)
+        detail = {"order": order_id, "buyer": mask(buyer), "buyer_id": buyer_id,
+                  "account": account_id}
+        if assessment.kind is RevealKind.REFUSED:
+            decision = finish(assessment, quota_taken=False)
+            self._metrics.reveal(decision.kind.value, decision.rule.value)
+            await self._audit.append(now=now, actor=who.actor, kind=AuditKind.REVEAL_REFUSED,
+                                     shop_id=shop.id, subject=order_id,
+                                     detail={**detail, "rule": decision.rule.value})
+            retry = max(1, int((window_end - now).total_seconds()) + 1)
+            raise RevealRateLimited(f"{decision.detail}; try again in {retry} s", retry)
+
+        taken, used = False, 0
+        if assessment.needs_quota:
+            take = await self._counters.take_quota(shop.id, assessment.quota.key,
+                                                   assessment.quota.limit,
+                                                   assessment.quota.resets_at)
+            taken, used = take.taken, take.used
+        decision = finish(assessment, taken)
+
+        if decision.kind is RevealKind.PLAINTEXT:
+            try:
+                await self._audit.append(now=now, actor=who.actor,
+                                         kind=AuditKind.REVEAL_PLAINTEXT, shop_id=shop.id,
+                                         subject=order_id,
+                                         detail={**detail, "rule": decision.rule.value,
+                                                 "quota_day": decision.quota.key,
+                                                 "quota_used": used})
+            except BaseException:
+                await self._counters.give_back_quota(shop.id, decision.quota.key)
+                raise
+            self._metrics.reveal(decision.kind.value, decision.rule.value)
+            return RevealResult(order_id=order_id, kind=decision.kind, rule=decision.rule,
+                                rule_detail=decision.detail, quota=decision.quota,
+                                quota_used=used, buyer_number=buyer)
+
+        callers = await self._callers.list_callers(shop.id)
+        # A repeated click: the order's active binding, found with one indexed query. Otherwise
+        # issue(), which still returns an existing binding atomically if one appeared meanwhile.
+        issued = await self._bindings.active_for_order(shop.id, order_id, now)
+        if issued is None:
+            caller_a = choose_caller(callers, account_id)
+            try:
+                issued = await self._bindings.issue(shop.id, order_id, buyer_id, caller_a, buyer,
+                                                    now, actor=who.actor)
+            except Exception:
+                self._metrics.allocation("failed")
+                raise
+        self._metrics.allocation("created" if issued.created else "repeat")
+        await self._audit.append(now=now, actor=who.actor, kind=AuditKind.REVEAL_PRIVACY,
+                                 shop_id=shop.id, subject=order_id,
+                                 detail={**detail, "rule": decision.rule.value,
+                                         "binding": issued.binding_id})
+        self._metrics.reveal(decision.kind.value, decision.rule.value)
+        return RevealResult(order_id=order_id, kind=decision.kind, rule=decision.rule,
+                            rule_detail=decision.detail, quota=decision.quota,
+                            binding=issued, other_callers=other_callers(callers, issued.caller_a))

@@ -1,0 +1,85 @@
+"""A shop's privacy-number service: status, enablement (agreement, main account), the switch,
+the shop level; and its accounts (the main account and the sub-accounts it maintains)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from routing.api_ports import AccountPort, Principal, PrincipalKind, ShopPort
+from routing.errors import InvalidInput, PermissionDenied
+from routing.model import AccountRole
+from routing.shop_views import AccountView, EnableResult, ShopView, check_id
+from routing.usecases.access import acting_account, in_shop, main_only, platform_only
+
+
+class Shops:
+    def __init__(self, *, shops: ShopPort, accounts: AccountPort) -> None:
+        self._shops = shops
+        self._accounts = accounts
+
+    async def get(self, who: Principal, shop_id: str) -> ShopView:
+        shop_id = check_id("shop", shop_id)
+        in_shop(who, shop_id)
+        return await self._shops.get(shop_id)
+
+    async def all(self, who: Principal) -> list[ShopView]:
+        platform_only(who, "list every shop")
+        return await self._shops.all()
+
+    async def enable(self, who: Principal, shop_id: str, *, now: datetime,
+                     main_account_id: str | None, main_phone: str | None,
+                     agreement_version: str | None, accepted_by: str | None = None,
+                     name: str | None = None, level: str | None = None) -> EnableResult:
+        """Open the service (idempotent). A shop account enables its own shop as its main
+        account; the platform names the main account."""
+        shop_id = check_id("shop", shop_id)
+        in_shop(who, shop_id)
+        if who.kind is not PrincipalKind.ACCOUNT:
+            if main_account_id is None:
+                raise InvalidInput("the platform admin must give main_account_id")
+            main_id = main_account_id
+        else:
+            if who.role is AccountRole.SUB:
+                raise PermissionDenied("only the shop's main account may enable the service")
+            if main_account_id not in (None, who.account_id):
+                raise PermissionDenied("main_account_id must be the token's own account")
+            assert who.account_id is not None
+            main_id = who.account_id
+        return await self._shops.enable(shop_id, now=now, main_account_id=main_id,
+                                        main_phone=main_phone,
+                                        agreement_version=agreement_version,
+                                        accepted_by=accepted_by, name=name, level=level)
+
+    async def disable(self, who: Principal, shop_id: str, now: datetime) -> ShopView:
+        shop_id = check_id("shop", shop_id)
+        main_only(who, shop_id, "disable the service")
+        return await self._shops.disable(shop_id, actor=who.actor, now=now)
+
+    async def set_level(self, who: Principal, shop_id: str, level: str, now: datetime
+                        ) -> ShopView:
+        platform_only(who, "set a shop's level")
+        return await self._shops.set_level(shop_id, level, actor=who.actor, now=now)
+
+    # ---- accounts ---------------------------------------------------------------------
+
+    async def accounts(self, who: Principal, shop_id: str) -> list[AccountView]:
+        """Main account first."""
+        await self.get(who, shop_id)  # NotFound for an unknown shop
+        return await self._accounts.list_accounts(shop_id)
+
+    async def add_sub_account(self, who: Principal, shop_id: str, account_id: str, *,
+                              now: datetime, phone: str | None, name: str = "",
+                              phone_reviewed: bool = False) -> AccountView:
+        """A sub-account; only the shop's main account adds one."""
+        main_only(who, shop_id, "add sub-accounts")
+        actor = await acting_account(self._shops, who, shop_id)
+        return await self._accounts.add_sub_account(shop_id, account_id, actor=actor, now=now,
+                                                    phone=phone, name=name,
+                                                    phone_reviewed=phone_reviewed)
+
+    async def review_phone(self, who: Principal, account_id: str, reviewed: bool,
+                           now: datetime) -> AccountView:
+        """Record the platform's review of an account's phone."""
+        platform_only(who, "review phones")
+        return await self._accounts.set_phone_reviewed(account_id, reviewed, actor=who.actor,
+                                                       now=now)

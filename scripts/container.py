@@ -1,0 +1,309 @@
+"""The composition root: settings → stores → use cases. The one place objects are built.
+
+A :class:`Container` is made once per process (``privnum serve``) or per command (the CLI) and
+builds each store the first time it is asked for: one database engine, one Redis client (the
+hot index and the reveal counters share it), one binding policy, one key ring. Front doors
+(``scripts.front_doors``, the CLI commands, tests) take what they need from it: the use cases
+(``container.use_cases``), the call path's look-up, the call log's sink.
+
+Every fault while building (bad URL, missing driver, missing or wrong key file) is a
+``PrivnumError`` with one clear line, never a traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, ProgrammingError, SQLAlchemyError
+
+from binding_store.accounts import AccountRepository
+from binding_store.audit import AuditLog
+from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.call_log import CallLogStore
+from binding_store.call_log_query import CallLogReader
+from binding_store.callers import CallerRepository
+from binding_store.crypto import BuyerCipher, KeyRing
+from binding_store.db import Database
+from binding_store.pool import PoolRepository
+from binding_store.reveal_counters import SqlRevealCounters
+from binding_store.shops import ShopRepository
+from binding_store.tokens import TokenStore
+from routing.api_ports import (
+    CallOriginator,
+    DisabledProbe,
+    HealthProbe,
+    MetricsSink,
+    NoMetrics,
+    RevealCounters,
+)
+from routing.call_log_views import LinkTemplates
+from routing.errors import ConfigurationError, StoreUnavailable
+from routing.risk import load_policy
+from routing.usecases import UseCases
+from scripts.settings import Settings
+
+if TYPE_CHECKING:
+    from agi.ami_listener import AmiListenerConfig
+    from agi.ami_reconcile import ReconcileResult
+    from agi.handlers import RouteOptions
+    from binding_store.redis_index import RedisIndex
+    from binding_store.route_lookup import StoreRouteLookup
+
+_MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def safe_url(url: str) -> str:
+    """The URL with its password hidden, for messages."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "<unparseable URL>"
+
+
+class Container:
+    """Also the use cases' ``Ports``: each store is built the first time a use case needs it
+    (a command that never touches a binding never loads the key file)."""
+
+    def __init__(self, settings: Settings, *, database: Database | None = None,
+                 metrics: MetricsSink | None = None) -> None:
+        self.settings = settings
+        self.metrics: MetricsSink = metrics or NoMetrics()
+        self.originator: CallOriginator | None = None  # click-to-call, when AMI is on
+        if database is not None:
+            self.__dict__["database"] = database
+
+    # ---- stores -------------------------------------------------------------------------
+
+    @cached_property
+    def database(self) -> Database:
+        url = self.settings.database_url
+        try:
+            return Database(url, timeout=self.settings.database.timeout_seconds,
+                            pool_size=self.settings.database.pool_size)
+        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+            raise ConfigurationError(
+                f"invalid database URL {safe_url(url)}: {str(exc).splitlines()[0]}") from None
+
+    @cached_property
+    def cipher(self) -> BuyerCipher:
+        return BuyerCipher(KeyRing.load(self.settings.keys_file))
+
+    @cached_property
+    def index(self) -> RedisIndex | None:
+        """The Redis hot index (``None`` without ``redis.url``: look-ups read SQL)."""
+        redis = self.settings.redis
+        if not redis.url:
+            return None
+        # Imported here: a command that never touches Redis does not load its client.
+        from binding_store.redis_index import RedisIndex  # noqa: PLC0415
+
+        try:
+            return RedisIndex.from_url(redis.url, prefix=redis.prefix,
+                                       timeout=redis.timeout_seconds)
+        except ValueError as exc:
+            raise ConfigurationError(f"invalid Redis URL: {exc}") from None
+
+    @cached_property
+    def binding_policy(self) -> BindingPolicy:
+        b = self.settings.bindings
+        return BindingPolicy(default_ttl=timedelta(seconds=b.ttl_seconds),
+                             cooldown=timedelta(seconds=b.cooldown_seconds),
+                             number_region=b.default_region)
+
+    @cached_property
+    def bindings(self) -> BindingStore:
+        return BindingStore(self.database, self.cipher, policy=self.binding_policy,
+                            index=self.index)
+
+    @cached_property
+    def counters(self) -> RevealCounters:
+        if self.index is None:
+            return SqlRevealCounters(self.database)
+        from binding_store.reveal_counters import RedisRevealCounters  # noqa: PLC0415
+
+        return RedisRevealCounters(self.index.client, self.settings.redis.prefix,
+                                   timeout=self.settings.redis.timeout_seconds)
+
+    @cached_property
+    def shops(self) -> ShopRepository:
+        return ShopRepository(self.database, self.index)
+
+    @cached_property
+    def accounts(self) -> AccountRepository:
+        return AccountRepository(self.database)
+
+    @cached_property
+    def callers(self) -> CallerRepository:
+        return CallerRepository(self.database, self.index)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        return AuditLog(self.database)
+
+    @cached_property
+    def tokens(self) -> TokenStore:
+        return TokenStore(self.database)
+
+    @cached_property
+    def call_log(self) -> CallLogReader:
+        return CallLogReader(self.database)
+
+    @cached_property
+    def pool(self) -> PoolRepository:
+        return PoolRepository(self.database, self.settings.number_classes)
+
+    @cached_property
+    def call_log_store(self) -> CallLogStore:
+        """The call log's write side (the AMI listener's ``CdrSink``, reconcile)."""
+        return CallLogStore(self.database)
+
+    def route_lookup(self) -> StoreRouteLookup:
+        """Both ``RouteLookup`` and ``AttemptRecorder`` for the call path."""
+        from binding_store.route_lookup import StoreRouteLookup  # noqa: PLC0415
+
+        return StoreRouteLookup(
+            self.database, self.cipher, index=self.index,
+            lookback=timedelta(days=self.settings.bindings.expired_lookback_days))
+
+    async def aclose(self) -> None:
+        """Close what was opened (the Redis client, the database's pool)."""
+        if "index" in self.__dict__ and self.index is not None:
+            with suppress(StoreUnavailable, OSError):
+                await self.index.close()
+        if "database" in self.__dict__:
+            with suppress(SQLAlchemyError, OSError):
+                await self.database.dispose()
+
+    # ---- use cases ----------------------------------------------------------------------
+
+    def use_cases(self, originator: CallOriginator | None = None) -> UseCases:
+        if originator is not None:
+            self.originator = originator
+        settings = self.settings
+        return UseCases(
+            ports=self, policy=load_policy(settings.risk_policy_file),
+            links=LinkTemplates(order=settings.call_log.order_link_template,
+                                chat=settings.call_log.chat_link_template),
+            number_classes=settings.number_classes, region=settings.bindings.default_region,
+            ring_seconds=settings.asterisk.max_ring_seconds)
+
+    def health_probes(self, ami: HealthProbe | None = None) -> tuple[HealthProbe, ...]:
+        from binding_store.health import DatabaseProbe, RedisProbe  # noqa: PLC0415
+
+        return (DatabaseProbe(self.database),
+                RedisProbe(self.index) if self.index is not None
+                else DisabledProbe("redis", "not configured"),
+                ami or DisabledProbe("ami", "disabled"))
+
+    # ---- the call path and the call log ------------------------------------------------
+
+    def route_options(self) -> RouteOptions:
+        return route_options(self.settings)
+
+    def ami_config(self) -> AmiListenerConfig:
+        return listener_config(self.settings)
+
+    async def reconcile(self, *, file: Path | None = None, system_name: str | None = None,
+                        now: datetime | None = None) -> ReconcileResult:
+        """Import the safety-net CSV (``file`` or ``call_log.cdr_csv_dir``), close orphans."""
+        from agi.ami_cdr import csv_path  # noqa: PLC0415
+        from agi.ami_reconcile import ReconcileResult, reconcile_file  # noqa: PLC0415
+
+        settings = self.settings
+        directory = settings.call_log.cdr_csv_dir
+        path = file or (csv_path(directory) if directory is not None else None)
+        sink = self.call_log_store
+        when = now or utc_now()
+        if path is None:
+            result = ReconcileResult(missing_file=True)
+            result.orphans_closed = await sink.close_orphans(
+                when, settings.call_log.orphan_grace_seconds)
+            return result
+        name = system_name or settings.agi.system_name or await sink.last_system_name()
+        return await reconcile_file(
+            path, sink, zone=cdr_zone(settings), system_name=name, now=when,
+            lookback=timedelta(days=settings.call_log.reconcile_lookback_days),
+            orphan_grace_seconds=settings.call_log.orphan_grace_seconds,
+            classes=settings.number_classes)
+
+
+@asynccontextmanager
+async def open_container(settings: Settings, *, metrics: MetricsSink | None = None
+                         ) -> AsyncIterator[Container]:
+    """A container for one command or process, closed afterwards; a missing schema or any SQL
+    fault while it is used is one line."""
+    container = Container(settings, metrics=metrics)
+    try:
+        yield container
+    except StoreUnavailable as exc:
+        if any(m in str(exc).lower() for m in _MISSING_SCHEMA):
+            raise StoreUnavailable(_schema_hint(settings)) from exc
+        raise
+    except ProgrammingError as exc:
+        if any(m in str(exc).lower() for m in _MISSING_SCHEMA):
+            raise StoreUnavailable(_schema_hint(settings)) from exc
+        raise StoreUnavailable(f"database error: {_first_line(exc)}") from exc
+    except SQLAlchemyError as exc:
+        raise StoreUnavailable(f"database error: {_first_line(exc)}") from exc
+    finally:
+        await container.aclose()
+
+
+def _schema_hint(settings: Settings) -> str:
+    return (f"database {safe_url(settings.database_url)} has no privnum schema "
+            "(or an old one): run 'privnum db upgrade'")
+
+
+def _first_line(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+# ---- settings → the parts' own configuration ----------------------------------------------
+
+
+def route_options(settings: Settings) -> RouteOptions:
+    from agi.handlers import RouteOptions  # noqa: PLC0415
+
+    return RouteOptions(
+        max_call_seconds=settings.agi.max_call_seconds,
+        dial_format=settings.agi.dial_format,
+        region=settings.bindings.default_region,
+        store_timeout=settings.agi.store_timeout_seconds,
+        system_name=settings.agi.system_name or settings.asterisk.system_name,
+        number_classes=settings.number_classes,
+    )
+
+
+def cdr_zone(settings: Settings) -> ZoneInfo:
+    try:
+        return ZoneInfo(settings.ami.cdr_timezone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigurationError(
+            f"invalid setting ami.cdr_timezone: unknown time zone {settings.ami.cdr_timezone!r}"
+            " (env PRIVNUM_AMI__CDR_TIMEZONE)") from exc
+
+
+def listener_config(settings: Settings) -> AmiListenerConfig:
+    from agi.ami_listener import AmiListenerConfig  # noqa: PLC0415
+
+    ami = settings.ami
+    return AmiListenerConfig(
+        host=ami.host, port=ami.port, username=ami.username, secret=ami.secret,
+        events=ami.events, zone=cdr_zone(settings), system_name=settings.agi.system_name,
+        ping_interval=ami.ping_interval_seconds, ping_timeout=ami.ping_timeout_seconds,
+        login_timeout=ami.login_timeout_seconds, reconnect_delay=ami.reconnect_delay_seconds,
+        batch_size=ami.batch_size, batch_seconds=ami.batch_seconds, queue_max=ami.queue_max,
+        number_classes=settings.number_classes)

@@ -1,0 +1,294 @@
+"""The front doors as lifecycle services, over one :class:`~scripts.container.Container`:
+FastAGI (the call path), the HTTP API (uvicorn on a socket bound here), the AMI listener, and
+AGI-script mode; and the four ways ``privnum`` runs them (``serve``, ``api``, ``ami listen``,
+``agi``). Each is one :class:`~scripts.lifecycle.Lifecycle`: signals, "serve until stopped"
+and the shutdown order live there, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from signal import SIGHUP
+
+import uvicorn
+
+from agi.ami_click import AmiClickToCall, AmiProbe, originate_only
+from agi.ami_listener import AmiListener, ListenerStats
+from agi.handlers import DecisionObserver, RouteHandler, decision_observer
+from agi.script_mode import run_script_async
+from agi.server import FastAgiServer
+from api.app import create_app
+from api.metrics import Metrics
+from api.services import ApiServices
+from binding_store.attempt_writer import AttemptWriter
+from binding_store.route_lookup import StoreRouteLookup
+from routing.api_ports import HealthProbe
+from routing.cdr_ports import Originator
+from routing.errors import StoreUnavailable
+from scripts.container import Container, open_container, utc_now
+from scripts.lifecycle import Lifecycle, Resource, Service, Task
+from scripts.settings import Settings
+
+log = logging.getLogger("privnum.serve")
+
+
+# ---- the call path --------------------------------------------------------------------------
+
+
+@dataclass
+class RouteStack:
+    """What answers calls: the look-up, the batched attempt writer, the handler."""
+
+    lookup: StoreRouteLookup
+    attempts: AttemptWriter
+    handler: RouteHandler
+
+
+async def prepare_stores(container: Container) -> None:
+    """Before serving calls: a missing key file or schema stops us here, clearly; Redis down
+    only warns (look-ups read SQL until it is back)."""
+    container.cipher  # noqa: B018 - loads (and checks) the key file now
+    await container.database.require_schema()
+    if container.index is not None:
+        try:
+            await container.index.ping()
+        except StoreUnavailable as exc:
+            log.warning("redis index unavailable at start-up (%s); reading SQL", exc)
+
+
+def route_stack(container: Container, observe: DecisionObserver | None = None) -> RouteStack:
+    lookup = container.route_lookup()
+    attempts = AttemptWriter(container.database)
+    handler = RouteHandler(lookup, attempts, utc_now, container.route_options(), observe)
+    return RouteStack(lookup, attempts, handler)
+
+
+@asynccontextmanager
+async def open_route_stack(settings: Settings, observe: DecisionObserver | None = None
+                           ) -> AsyncIterator[RouteStack]:
+    """The call path on its own (benchmarks run the shipped handler through this)."""
+    async with open_container(settings) as container:
+        await prepare_stores(container)
+        stack = route_stack(container, observe)
+        stack.attempts.start()
+        try:
+            yield stack
+        finally:
+            await stack.attempts.close()
+
+
+class FastAgiService:
+    name = "fastagi"
+
+    def __init__(self, settings: Settings, handler: RouteHandler) -> None:
+        agi = settings.agi
+        self._grace = agi.shutdown_grace_seconds
+        self._where = f"{agi.host}:{agi.port}"
+        self.server = FastAgiServer(
+            {"route": handler}, host=agi.host, port=agi.port,
+            env_timeout=agi.env_timeout_seconds, env_max_bytes=agi.env_max_bytes,
+            command_timeout=agi.command_timeout_seconds, call_timeout=agi.call_timeout_seconds)
+
+    async def startup(self) -> None:
+        try:
+            await self.server.start()
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot listen on {self._where}: {exc.strerror or exc}") from exc
+        log.info("privnum serving FastAGI on %s", ", ".join(self.server.addresses))
+
+    async def ended(self) -> None:
+        await self.server.serve_forever()
+
+    async def shutdown(self) -> None:
+        log.info("shutting down: draining calls for up to %gs", self._grace)
+        await self.server.shutdown(grace=self._grace)
+
+
+def attempt_writer(attempts: AttemptWriter) -> Resource:
+    async def start() -> None:
+        attempts.start()
+
+    return Resource("attempt-writer", start, attempts.close)
+
+
+# ---- the HTTP API ---------------------------------------------------------------------------
+
+
+class EmbeddedServer(uvicorn.Server):
+    """uvicorn without its own signal handlers: the :class:`Lifecycle` owns them."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def bind(host: str, port: int) -> socket.socket:
+    try:
+        return socket.create_server((host, port), reuse_port=False)
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
+
+
+def api_services(container: Container, metrics: Metrics, *,
+                 originator: Originator | None = None,
+                 ami_probe: HealthProbe | None = None) -> ApiServices:
+    settings = container.settings
+    click = None
+    if originator is not None:
+        click = AmiClickToCall(originator, dial_template=settings.asterisk.dial_template,
+                               national_format=settings.agi.dial_format == "national")
+    return ApiServices(use_cases=container.use_cases(click),
+                       health=container.health_probes(ami_probe), metrics=metrics,
+                       clock=utc_now, max_body_bytes=settings.api.max_body_bytes)
+
+
+def build_services(settings: Settings, database: object, *, metrics: Metrics | None = None,
+                   originator: Originator | None = None,
+                   ami_probe: HealthProbe | None = None) -> ApiServices:
+    """``ApiServices`` over the real stores of ``database`` (tests bring their own)."""
+    from binding_store.db import Database  # noqa: PLC0415
+
+    assert isinstance(database, Database)
+    metrics = metrics or Metrics()
+    container = Container(settings, database=database, metrics=metrics)
+    return api_services(container, metrics, originator=originator, ami_probe=ami_probe)
+
+
+class HttpService:
+    name = "http-api"
+
+    def __init__(self, settings: Settings, services: ApiServices, *, grace: float = 10.0
+                 ) -> None:
+        self._host, self._port = settings.api.host, settings.api.port
+        self._grace = grace
+        config = uvicorn.Config(create_app(services), lifespan="off",
+                                log_level=settings.log_level.lower(),
+                                timeout_graceful_shutdown=int(grace), access_log=False,
+                                server_header=False)
+        self.server = EmbeddedServer(config)
+        self._socket: socket.socket | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def startup(self) -> None:
+        self._socket = bind(self._host, self._port)
+        self._task = asyncio.create_task(self.server.serve(sockets=[self._socket]),
+                                         name="http-api")
+        log.info("privnum HTTP API on http://%s:%d", self._host, self._port)
+
+    async def ended(self) -> None:
+        assert self._task is not None
+        await asyncio.shield(self._task)
+
+    async def shutdown(self) -> None:
+        self.server.should_exit = True
+        try:
+            if self._task is not None:
+                try:
+                    await asyncio.wait_for(asyncio.shield(self._task), timeout=self._grace + 5)
+                except TimeoutError:
+                    self.server.force_exit = True
+                    await asyncio.wait_for(self._task, timeout=5)
+        finally:
+            if self._socket is not None:
+                self._socket.close()
+
+
+# ---- AMI ------------------------------------------------------------------------------------
+
+
+def ami_listener(container: Container) -> AmiListener:
+    async def reconcile(system_name: str) -> int:
+        result = await container.reconcile(system_name=system_name)
+        return result.stored + result.orphans_closed
+
+    return AmiListener(container.ami_config(), container.call_log_store, reconcile)
+
+
+def listener_service(listener: AmiListener, name: str = "ami-listener") -> Task:
+    async def stop() -> None:
+        await listener.stop()  # flushes buffered CDRs
+        log.info("AMI listener stopped: %s", listener.stats)
+
+    return Task(name, listener.run, stop)
+
+
+# ---- how privnum runs them -----------------------------------------------------------------
+
+
+async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """``privnum serve``: FastAGI plus, per the settings, the HTTP API and the AMI listener,
+    sharing one container (one database engine, one Redis client), one metrics registry (the
+    API's ``/metrics`` shows the call path) and one AMI connection (click-to-call originates
+    through the listener's login). SIGTERM drains calls, then stops the API and the listener
+    (which flushes its CDRs), then the attempt writer; the stores close last."""
+    metrics = Metrics()
+    async with open_container(settings, metrics=metrics) as container:
+        await prepare_stores(container)
+        stack = route_stack(container, decision_observer(metrics))
+        services: list[Service] = [attempt_writer(stack.attempts)]
+        listener = None
+        if settings.ami.enabled:
+            listener = ami_listener(container)
+            services.append(listener_service(listener))
+        if settings.api.enabled:
+            services.append(HttpService(settings, api_services(
+                container, metrics, originator=listener,
+                ami_probe=AmiProbe(listener) if listener is not None else None)))
+        services.append(FastAgiService(settings, stack.handler))
+        await Lifecycle(services, stop=stop).serve()
+
+
+async def run_api(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """``privnum api``: the HTTP API alone; with ``ami.enabled`` it opens an originate-only AMI
+    connection of its own for click-to-call."""
+    metrics = Metrics()
+    async with open_container(settings, metrics=metrics) as container:
+        services: list[Service] = []
+        listener = None
+        if settings.ami.enabled:
+            listener = originate_only(container.ami_config())
+            services.append(listener_service(listener, "api-ami"))
+        services.append(HttpService(settings, api_services(
+            container, metrics, originator=listener,
+            ami_probe=AmiProbe(listener) if listener is not None else None)))
+        await Lifecycle(services, stop=stop).serve()
+
+
+async def run_ami_listener(settings: Settings, stop: asyncio.Event | None = None
+                           ) -> ListenerStats:
+    """``privnum ami listen``: the CDR listener alone, until SIGTERM/SIGINT (then flushes)."""
+    async with open_container(settings) as container:
+        listener = ami_listener(container)
+        await Lifecycle([listener_service(listener)], stop=stop).serve()
+        return listener.stats
+
+
+async def run_agi(settings: Settings) -> int:
+    """``privnum agi``: route one call over stdin/stdout. Asterisk sends SIGHUP when the
+    channel hangs up; until the session takes that signal over, it is ignored, so that it
+    cannot kill us half-way through opening the store."""
+    agi = settings.agi
+    lifecycle = Lifecycle([], stop_signals=(), ignore_signals=(SIGHUP,))
+
+    async def one_call() -> int:
+        async with open_route_stack(settings) as stack:
+            code = await run_script_async(
+                stack.handler, sys.stdin, sys.stdout, env_timeout=agi.env_timeout_seconds,
+                env_max_bytes=agi.env_max_bytes, command_timeout=agi.command_timeout_seconds,
+                call_timeout=agi.call_timeout_seconds)
+            # Let Asterisk go on with the dialplan now, not after the store has shut down.
+            with contextlib.suppress(OSError):
+                sys.stdout.flush()
+                os.close(sys.stdout.fileno())
+            return code
+
+    return await lifecycle.run(one_call)
