@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from scripts.asterisk_render import RenderOptions, render
 from scripts.cli_support import fail, settings_of
-from scripts.settings import Settings
+
+if TYPE_CHECKING:
+    from scripts.asterisk_render import RenderOptions
+    from scripts.settings import Settings
 
 app = typer.Typer(no_args_is_help=True)
 
 
 def render_options(settings: Settings) -> RenderOptions:
+    from scripts.asterisk_render import RenderOptions
+
     ast = settings.asterisk
     return RenderOptions(
         fastagi=tuple(ast.fastagi_hosts or [f"{settings.agi.host}:{settings.agi.port}"]),
@@ -37,6 +41,8 @@ def render_command(
     out: Annotated[Path, typer.Option("--out", help="Directory to write the .conf files to.")],
 ) -> None:
     """Write extensions.conf, pjsip.conf, manager.conf, cdr*.conf, modules.conf … into OUT."""
+    from scripts.asterisk_render import render
+
     settings = settings_of(ctx)
     if not settings.ami.secret:
         fail("set an AMI secret first (PRIVNUM_AMI__SECRET or [ami] secret in the config file)")

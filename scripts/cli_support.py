@@ -3,7 +3,6 @@ operator acting, one-line errors, async running."""
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -98,6 +97,8 @@ def fail(message: str, code: int = 1) -> NoReturn:
 
 def run(make: Callable[[], Awaitable[T]]) -> T:
     """Run a coroutine; a PrivnumError becomes one clear line and a non-zero exit."""
+    import asyncio  # only commands that run need an event loop
+
     try:
         return asyncio.run(make())  # type: ignore[arg-type]
     except PrivnumError as exc:
