@@ -116,8 +116,9 @@ class CallLogStore:
     async def last_system_name(self) -> str:
         """The Asterisk system name of the newest record that came over AMI ("" if none)."""
         async with self.db.session() as session:
-            name = await session.scalar(select(Cdr.system_name).where(Cdr.source == "ami")
-                                        .order_by(Cdr.id.desc()).limit(1))
+            name = await session.scalar(
+                select(Cdr.system_name).where(Cdr.source == Source.AMI.value)
+                .order_by(Cdr.id.desc()).limit(1))
         return name or ""
 
     # ---- internals

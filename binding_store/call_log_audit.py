@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
@@ -16,9 +17,15 @@ from binding_store.db import Database
 from routing.call_log_views import GENESIS_HASH, row_digest
 
 
+class ProblemKind(StrEnum):
+    ALTERED = "altered"
+    DELETED = "deleted"
+    INSERTED = "inserted"
+
+
 @dataclass(frozen=True)
 class ChainProblem:
-    kind: str  # altered | deleted | inserted
+    kind: ProblemKind
     chain_seq: int | None
     row_id: int | None
     uniqueid: str
@@ -70,17 +77,18 @@ async def verify(db: Database, chunk: int = 1000) -> VerifyReport:
         report.checked += 1
         problem = _check_row(row, prev_seq, prev_hash, prev_uid, head_seq, anchor_seq)
         report.problems.extend(problem)
-        if any(p.kind == "inserted" for p in problem):
+        if any(p.kind is ProblemKind.INSERTED for p in problem):
             continue  # not part of the chain: the next row must link to the one before
         prev_seq, prev_hash, prev_uid = row.chain_seq, row.row_hash, row.uniqueid
     if prev_seq < head_seq:
         report.problems.append(ChainProblem(
-            "deleted", prev_seq + 1, None, "",
+            ProblemKind.DELETED, prev_seq + 1, None, "",
             f"chain seq {_span(prev_seq + 1, head_seq)} missing at the end "
             f"(after uniqueid {prev_uid})"))
     elif prev_seq == head_seq and prev_hash != head_hash and report.checked:
         report.problems.append(ChainProblem(
-            "altered", prev_seq, None, prev_uid, "last row does not match the chain head"))
+            ProblemKind.ALTERED, prev_seq, None, prev_uid,
+            "last row does not match the chain head"))
     return report
 
 
@@ -90,22 +98,23 @@ def _span(first: int, last: int) -> str:
 
 def _check_row(row: Any, prev_seq: int, prev_hash: str, prev_uid: str, head_seq: int,
                anchor_seq: int) -> list[ChainProblem]:
-    def problem(kind: str, detail: str) -> ChainProblem:
+    def problem(kind: ProblemKind, detail: str) -> ChainProblem:
         return ChainProblem(kind, row.chain_seq, row.id, row.uniqueid, detail)
 
     if row.chain_seq > head_seq or row.chain_seq <= anchor_seq:
-        return [problem("inserted", f"position outside the chain ({anchor_seq + 1}-{head_seq})")]
+        return [problem(ProblemKind.INSERTED,
+                        f"position outside the chain ({anchor_seq + 1}-{head_seq})")]
     found: list[ChainProblem] = []
     if row.chain_seq > prev_seq + 1:
         found.append(ChainProblem(
-            "deleted", prev_seq + 1, None, "",
+            ProblemKind.DELETED, prev_seq + 1, None, "",
             f"chain seq {_span(prev_seq + 1, row.chain_seq - 1)} missing between uniqueid "
             f"{prev_uid} and uniqueid {row.uniqueid}"))
     digest = row_digest(row.prev_hash, row.chain_seq, stored_columns(row), row.ingested_at)
     if digest != row.row_hash:
-        found.append(problem("altered", "content does not match its hash"))
+        found.append(problem(ProblemKind.ALTERED, "content does not match its hash"))
     elif row.chain_seq == prev_seq + 1 and row.prev_hash != prev_hash:
-        found.append(problem("altered", "link to the previous row was rewritten"))
+        found.append(problem(ProblemKind.ALTERED, "link to the previous row was rewritten"))
     return found
 
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from binding_store.types import UTCDateTime
 from routing.binding_views import BindingView
-from routing.model import BindingState
+from routing.model import BindingState, PoolState
 
 # Named constraints so Alembic migrations are stable across SQLite and PostgreSQL.
 NAMING = {
@@ -95,7 +95,7 @@ class PoolNumber(Base):
 
     number: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164
     region: Mapped[str] = mapped_column(String(32), default="")
-    state: Mapped[str] = mapped_column(String(16), default="available")
+    state: Mapped[str] = mapped_column(String(16), default=PoolState.AVAILABLE.value)
     last_released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
@@ -129,7 +129,7 @@ class Binding(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    state: Mapped[str] = mapped_column(String(16), default="active")
+    state: Mapped[str] = mapped_column(String(16), default=BindingState.ACTIVE.value)
 
     def view(self, now: datetime, *, created: bool = False) -> BindingView:
         """The domain view at ``now`` (an active row past its expiry reads as expired)."""
