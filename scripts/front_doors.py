@@ -141,6 +141,8 @@ def bind(host: str, port: int) -> socket.socket:
 def api_services(container: Container, metrics: Metrics, *,
                  originator: Originator | None = None,
                  ami_probe: HealthProbe | None = None) -> ApiServices:
+    """The API over the container's use cases; ``originator`` (AMI) enables click-to-call."""
+    container.metrics = metrics  # the use cases count into the registry /metrics shows
     settings = container.settings
     click = None
     if originator is not None:
@@ -149,18 +151,6 @@ def api_services(container: Container, metrics: Metrics, *,
     return ApiServices(use_cases=container.use_cases(click),
                        health=container.health_probes(ami_probe), metrics=metrics,
                        clock=utc_now, max_body_bytes=settings.api.max_body_bytes)
-
-
-def build_services(settings: Settings, database: object, *, metrics: Metrics | None = None,
-                   originator: Originator | None = None,
-                   ami_probe: HealthProbe | None = None) -> ApiServices:
-    """``ApiServices`` over the real stores of ``database`` (tests bring their own)."""
-    from binding_store.db import Database  # noqa: PLC0415
-
-    assert isinstance(database, Database)
-    metrics = metrics or Metrics()
-    container = Container(settings, database=database, metrics=metrics)
-    return api_services(container, metrics, originator=originator, ami_probe=ami_probe)
 
 
 class HttpService:

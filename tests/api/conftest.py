@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from api.app import create_app
+from api.metrics import Metrics
 from api.services import ApiServices
 from binding_store.accounts import AccountRepository
 from binding_store.crypto import KeyRing
@@ -19,7 +20,8 @@ from binding_store.db import Database
 from binding_store.pool import PoolRepository
 from binding_store.tokens import TokenStore
 from routing.risk import RiskPolicy
-from scripts.front_doors import build_services
+from scripts.container import Container
+from scripts.front_doors import api_services
 from scripts.settings import Settings
 
 START = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai
@@ -76,7 +78,7 @@ def settings_for(tmp_path: Path, url: str) -> Settings:
 async def make_env(db: Database, tmp_path: Path, policy: RiskPolicy | None = None,
                    pool_size: int = 20) -> Env:
     clock = Clock()
-    services = build_services(settings_for(tmp_path, db.url), db)
+    services = api_services(Container(settings_for(tmp_path, db.url), database=db), Metrics())
     services.clock = clock
     services.policy = policy or RiskPolicy(timezone="Asia/Shanghai")
     app = create_app(services)

@@ -21,6 +21,7 @@ from schemathesis.python.asgi import _get_portal as asgi_portal
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from api.app import create_app
+from api.metrics import Metrics
 from binding_store.accounts import AccountRepository
 from binding_store.all_models import Base
 from binding_store.callers import CallerRepository
@@ -29,7 +30,8 @@ from binding_store.pool import PoolRepository
 from binding_store.shops import ShopRepository
 from binding_store.tokens import TokenStore
 from routing.risk import RiskPolicy
-from scripts.front_doors import build_services
+from scripts.container import Container
+from scripts.front_doors import api_services
 from tests.api.conftest import (
     AGREEMENT,
     MAIN,
@@ -83,7 +85,7 @@ def api_schema(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPath
             url = stack.enter_context(scratch_database("st"))
         TOKENS.update(asyncio.run(_seed(url)))
         db = Database(url, timeout=5.0)  # connects on first use, on schemathesis' loop
-        services = build_services(settings_for(tmp, url), db)
+        services = api_services(Container(settings_for(tmp, url), database=db), Metrics())
         services.clock = Clock()
         services.policy = RiskPolicy(velocity_limit=1000)
         yield schemathesis.openapi.from_asgi("/openapi.json", create_app(services))
