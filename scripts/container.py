@@ -1,5 +1,8 @@
 """The composition root: settings → stores → use cases. The one place objects are built.
 
+Each store's module is imported where the store is built, so a command loads only the stores
+it uses (``ruff.toml`` allows these function-level imports here and in the CLI commands).
+
 A :class:`Container` is made once per process (``privnum serve``) or per command (the CLI) and
 builds each store the first time it is asked for: one database engine, one Redis client (the
 hot index and the reveal counters share it), one binding policy, one key ring. Front doors
@@ -23,18 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, ProgrammingError, SQLAlchemyError
 
-from binding_store.accounts import AccountRepository
-from binding_store.audit import AuditLog
-from binding_store.bindings import BindingPolicy, BindingStore
-from binding_store.call_log import CallLogStore
-from binding_store.call_log_query import CallLogReader
-from binding_store.callers import CallerRepository
-from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
-from binding_store.pool import PoolRepository
-from binding_store.reveal_counters import SqlRevealCounters
-from binding_store.shops import ShopRepository
-from binding_store.tokens import TokenStore
 from routing.api_ports import (
     CallOriginator,
     DisabledProbe,
@@ -53,8 +45,18 @@ if TYPE_CHECKING:
     from agi.ami_listener import AmiListenerConfig
     from agi.ami_reconcile import ReconcileResult
     from agi.handlers import RouteOptions
+    from binding_store.accounts import AccountRepository
+    from binding_store.audit import AuditLog
+    from binding_store.bindings import BindingPolicy, BindingStore
+    from binding_store.call_log import CallLogStore
+    from binding_store.call_log_query import CallLogReader
+    from binding_store.callers import CallerRepository
+    from binding_store.crypto import BuyerCipher
+    from binding_store.pool import PoolRepository
     from binding_store.redis_index import RedisIndex
     from binding_store.route_lookup import StoreRouteLookup
+    from binding_store.shops import ShopRepository
+    from binding_store.tokens import TokenStore
 
 _MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
 
@@ -97,6 +99,8 @@ class Container:
 
     @cached_property
     def cipher(self) -> BuyerCipher:
+        from binding_store.crypto import BuyerCipher, KeyRing
+
         return BuyerCipher(KeyRing.load(self.settings.keys_file))
 
     @cached_property
@@ -105,8 +109,7 @@ class Container:
         redis = self.settings.redis
         if not redis.url:
             return None
-        # Imported here: a command that never touches Redis does not load its client.
-        from binding_store.redis_index import RedisIndex  # noqa: PLC0415
+        from binding_store.redis_index import RedisIndex
 
         try:
             return RedisIndex.from_url(redis.url, prefix=redis.prefix,
@@ -116,6 +119,8 @@ class Container:
 
     @cached_property
     def binding_policy(self) -> BindingPolicy:
+        from binding_store.bindings import BindingPolicy
+
         b = self.settings.bindings
         return BindingPolicy(default_ttl=timedelta(seconds=b.ttl_seconds),
                              cooldown=timedelta(seconds=b.cooldown_seconds),
@@ -123,54 +128,72 @@ class Container:
 
     @cached_property
     def bindings(self) -> BindingStore:
+        from binding_store.bindings import BindingStore
+
         return BindingStore(self.database, self.cipher, policy=self.binding_policy,
                             index=self.index)
 
     @cached_property
     def counters(self) -> RevealCounters:
+        from binding_store.reveal_counters import RedisRevealCounters, SqlRevealCounters
+
         if self.index is None:
             return SqlRevealCounters(self.database)
-        from binding_store.reveal_counters import RedisRevealCounters  # noqa: PLC0415
-
         return RedisRevealCounters(self.index.client, self.settings.redis.prefix,
                                    timeout=self.settings.redis.timeout_seconds)
 
     @cached_property
     def shops(self) -> ShopRepository:
+        from binding_store.shops import ShopRepository
+
         return ShopRepository(self.database, self.index)
 
     @cached_property
     def accounts(self) -> AccountRepository:
+        from binding_store.accounts import AccountRepository
+
         return AccountRepository(self.database)
 
     @cached_property
     def callers(self) -> CallerRepository:
+        from binding_store.callers import CallerRepository
+
         return CallerRepository(self.database, self.index)
 
     @cached_property
     def audit(self) -> AuditLog:
+        from binding_store.audit import AuditLog
+
         return AuditLog(self.database)
 
     @cached_property
     def tokens(self) -> TokenStore:
+        from binding_store.tokens import TokenStore
+
         return TokenStore(self.database)
 
     @cached_property
     def call_log(self) -> CallLogReader:
+        from binding_store.call_log_query import CallLogReader
+
         return CallLogReader(self.database)
 
     @cached_property
     def pool(self) -> PoolRepository:
+        from binding_store.pool import PoolRepository
+
         return PoolRepository(self.database, self.settings.number_classes)
 
     @cached_property
     def call_log_store(self) -> CallLogStore:
         """The call log's write side (the AMI listener's ``CdrSink``, reconcile)."""
+        from binding_store.call_log import CallLogStore
+
         return CallLogStore(self.database)
 
     def route_lookup(self) -> StoreRouteLookup:
         """Both ``RouteLookup`` and ``AttemptRecorder`` for the call path."""
-        from binding_store.route_lookup import StoreRouteLookup  # noqa: PLC0415
+        from binding_store.route_lookup import StoreRouteLookup
 
         return StoreRouteLookup(
             self.database, self.cipher, index=self.index,
@@ -199,7 +222,7 @@ class Container:
             ring_seconds=settings.asterisk.max_ring_seconds)
 
     def health_probes(self, ami: HealthProbe | None = None) -> tuple[HealthProbe, ...]:
-        from binding_store.health import DatabaseProbe, RedisProbe  # noqa: PLC0415
+        from binding_store.health import DatabaseProbe, RedisProbe
 
         return (DatabaseProbe(self.database),
                 RedisProbe(self.index) if self.index is not None
@@ -217,8 +240,8 @@ class Container:
     async def reconcile(self, *, file: Path | None = None, system_name: str | None = None,
                         now: datetime | None = None) -> ReconcileResult:
         """Import the safety-net CSV (``file`` or ``call_log.cdr_csv_dir``), close orphans."""
-        from agi.ami_cdr import csv_path  # noqa: PLC0415
-        from agi.ami_reconcile import ReconcileResult, reconcile_file  # noqa: PLC0415
+        from agi.ami_cdr import csv_path
+        from agi.ami_reconcile import ReconcileResult, reconcile_file
 
         settings = self.settings
         directory = settings.call_log.cdr_csv_dir
@@ -275,7 +298,7 @@ def _first_line(exc: SQLAlchemyError) -> str:
 
 
 def route_options(settings: Settings) -> RouteOptions:
-    from agi.handlers import RouteOptions  # noqa: PLC0415
+    from agi.handlers import RouteOptions
 
     return RouteOptions(
         max_call_seconds=settings.agi.max_call_seconds,
@@ -297,7 +320,7 @@ def cdr_zone(settings: Settings) -> ZoneInfo:
 
 
 def listener_config(settings: Settings) -> AmiListenerConfig:
-    from agi.ami_listener import AmiListenerConfig  # noqa: PLC0415
+    from agi.ami_listener import AmiListenerConfig
 
     ami = settings.ami
     return AmiListenerConfig(
