@@ -24,11 +24,13 @@ What Asterisk 22 (``res/res_agi.c``) does, and what this module relies on:
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from agi.errors import AgiProtocolError
+from routing.call_ids import is_call_id, number_forms
 
 HANGUP_LINE = "HANGUP"
 # res_agi reads commands into ``char buf[2048]`` with fgets: 2047 bytes including the newline.
@@ -55,18 +57,39 @@ _APP_ARG_SPECIAL = re.compile(r'([\\",()\[\]])')
 # --------------------------------------------------------------------------- environment
 
 
+# Environment values that may hold a phone number of this call: an id holding one is refused.
+_NUMBER_KEYS = ("agi_callerid", "agi_dnid", "agi_rdnis")
+
+
 @dataclass(frozen=True)
 class AgiEnvironment:
-    """One parsed environment block."""
+    """One parsed environment block.
+
+    ``uniqueid`` is ``agi_uniqueid`` when it is an id we may store and log (see
+    ``routing.call_ids``), else a stand-in of our own (``pn-`` and 32 hex digits);
+    ``uniqueid_refused`` says which. Read ids from here and :meth:`call_id`, never from ``env``.
+    """
 
     env: Mapping[str, str]
     args: tuple[str, ...]
     script: str
     query: str
+    uniqueid: str = ""
+    uniqueid_refused: bool = False
+
+    def call_id(self, value: str) -> str | None:
+        """``value`` (e.g. the linkedid argument) if it may be stored and logged, else None."""
+        return value if is_call_id(value, numbers=self.numbers) else None
 
     @property
-    def uniqueid(self) -> str:
-        return self.env.get("agi_uniqueid", "")
+    def numbers(self) -> tuple[str, ...]:
+        return tuple(form for key in _NUMBER_KEYS for form in number_forms(self.env.get(key, "")))
+
+
+def stand_in_id() -> str:
+    """An id of our own for a call whose uniqueid we refuse (random: it must not be derived
+    from text that may hold a phone number)."""
+    return f"pn-{uuid.uuid4().hex}"
 
 
 def parse_env_line(line: str) -> tuple[str, str]:
@@ -106,7 +129,11 @@ def build_environment(pairs: Iterable[tuple[str, str]]) -> AgiEnvironment:
         # older versions); the base name is the best route name available.
         raw_script = env.get("agi_request", "").rsplit("/", 1)[-1]
     script, query = split_script(raw_script)
-    return AgiEnvironment(env=MappingProxyType(env), args=args, script=script, query=query)
+    environment = AgiEnvironment(env=MappingProxyType(env), args=args, script=script,
+                                 query=query)
+    checked = environment.call_id(env.get("agi_uniqueid", ""))
+    return replace(environment, uniqueid=checked or stand_in_id(),
+                   uniqueid_refused=checked is None)
 
 
 def parse_env(lines: Iterable[str]) -> AgiEnvironment:
