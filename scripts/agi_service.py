@@ -55,12 +55,15 @@ async def check_schema(database: Database) -> None:
 
 
 @asynccontextmanager
-async def route_stack(settings: Settings, observe: DecisionObserver | None = None
+async def route_stack(settings: Settings, observe: DecisionObserver | None = None,
+                      on_refused: Callable[[int], None] | None = None
                       ) -> AsyncIterator[RouteStack]:
+    """The call path over the configured stores. ``on_refused`` counts call attempts the
+    database refused (``privnum serve`` counts them in ``/metrics``)."""
     cipher = wiring.buyer_cipher(settings)  # a missing key file stops us here, clearly
     async with wiring.open_database(settings) as database, open_index(settings) as index:
         await check_schema(database)
-        stack = await _stack(settings, database, index, cipher, observe)
+        stack = await _stack(settings, database, index, cipher, observe, on_refused)
         stack.attempts.start()
         try:
             yield stack
@@ -69,7 +72,8 @@ async def route_stack(settings: Settings, observe: DecisionObserver | None = Non
 
 
 async def _stack(settings: Settings, database: Database, index: RedisIndex | None,
-                 cipher: BuyerCipher, observe: DecisionObserver | None) -> RouteStack:
+                 cipher: BuyerCipher, observe: DecisionObserver | None,
+                 on_refused: Callable[[int], None] | None) -> RouteStack:
     if index is not None:
         try:
             await index.ping()
@@ -77,7 +81,7 @@ async def _stack(settings: Settings, database: Database, index: RedisIndex | Non
             # Start anyway: look-ups fall back to SQL until Redis is back.
             log.warning("redis index unavailable at start-up (%s); reading SQL", exc)
     lookup = route_lookup(settings, database, cipher, index)
-    attempts = AttemptWriter(database)
+    attempts = AttemptWriter(database, on_refused=on_refused)
     handler = RouteHandler(lookup, attempts, wiring.utc_now, route_options(settings), observe)
     return RouteStack(database, index, lookup, attempts, handler)
 
@@ -100,7 +104,8 @@ Companion = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 async def serve(settings: Settings, companions: tuple[Companion, ...] = (),
                 stop: asyncio.Event | None = None,
-                observe: DecisionObserver | None = None) -> None:
+                observe: DecisionObserver | None = None,
+                on_refused: Callable[[int], None] | None = None) -> None:
     """Run FastAGI (and companions such as the HTTP API and the AMI listener) until SIGTERM or
     SIGINT, then stop accepting calls and let in-flight ones finish."""
     stop = stop or asyncio.Event()
@@ -108,7 +113,7 @@ async def serve(settings: Settings, companions: tuple[Companion, ...] = (),
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with route_stack(settings, observe) as stack:
+    async with route_stack(settings, observe, on_refused) as stack:
         server = fastagi_server(settings, stack.handler)
         try:
             await server.start()
