@@ -258,6 +258,7 @@ def build_services(settings: Settings, db: Database, *, redis: Redis | None = No
         clock=wiring.utc_now,
         default_region=settings.bindings.default_region,
         max_body_bytes=settings.api.max_body_bytes,
+        body_timeout_seconds=settings.api.body_timeout_seconds,
         click_to_call_ring_seconds=settings.asterisk.max_ring_seconds,
     )
 
@@ -305,9 +306,12 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
                                     socket_connect_timeout=timeout)
             index = RedisIndex(client, prefix=settings.redis.prefix, timeout=timeout)
         click = AmiClickToCall(originator, settings) if originator is not None else None
+        # The AMI connection in use, whoever opened it (``privnum serve`` hands in its
+        # listener): /healthz says whether it is up.
+        watched = listener or (originator if isinstance(originator, AmiListener) else None)
         services = build_services(settings, db, redis=client, index=index, metrics=metrics,
                                   originator=click,
-                                  ami_probe=AmiProbe(listener) if listener else None)
+                                  ami_probe=AmiProbe(watched) if watched else None)
         yield ApiStack(services=services, database=db, redis=client)
     finally:
         if listener is not None and ami_task is not None:
