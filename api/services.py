@@ -45,6 +45,7 @@ class ApiServices:
     clock: Callable[[], datetime] = utc_now
     default_region: str = "CN"
     max_body_bytes: int = 65_536
+    body_timeout_seconds: float = 10.0  # for a request body to arrive in full (else 408)
     click_to_call_ring_seconds: int = 30
     call_log_default_days: int = 1
     call_log_max_days: int = 30
