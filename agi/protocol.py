@@ -57,8 +57,9 @@ _APP_ARG_SPECIAL = re.compile(r'([\\",()\[\]])')
 # --------------------------------------------------------------------------- environment
 
 
-# Environment values that may hold a phone number of this call: an id holding one is refused.
-_NUMBER_KEYS = ("agi_callerid", "agi_dnid", "agi_rdnis")
+# Environment values that may hold a person's number: an id holding one is refused. (Not the
+# dialled X: it is nobody's number, and an Asterisk epoch may happen to spell one.)
+_NUMBER_KEYS = ("agi_callerid", "agi_rdnis")
 
 
 @dataclass(frozen=True)
