@@ -18,6 +18,7 @@ from agi.server import FastAgiServer
 from binding_store.attempt_writer import AttemptWriter
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.key_check import check_active_keys
 from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
 from routing.errors import StoreUnavailable
@@ -35,6 +36,7 @@ class RouteStack:
     lookup: StoreRouteLookup
     attempts: AttemptWriter
     handler: RouteHandler
+    cipher: BuyerCipher
 
 
 def route_options(settings: Settings) -> RouteOptions:
@@ -83,7 +85,7 @@ async def _stack(settings: Settings, database: Database, index: RedisIndex | Non
     lookup = route_lookup(settings, database, cipher, index)
     attempts = AttemptWriter(database, on_refused=on_refused)
     handler = RouteHandler(lookup, attempts, wiring.utc_now, route_options(settings), observe)
-    return RouteStack(database, index, lookup, attempts, handler)
+    return RouteStack(database, index, lookup, attempts, handler, cipher)
 
 
 def fastagi_server(settings: Settings, handler: RouteHandler) -> FastAgiServer:
@@ -113,7 +115,11 @@ async def serve(settings: Settings, companions: tuple[Companion, ...] = (),
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
+    wiring.warn_open_key_file(settings)
     async with route_stack(settings, observe, on_refused) as stack:
+        checked = await check_active_keys(stack.database, stack.cipher, str(settings.keys_file))
+        log.info("key file %s opens the active bindings (%d key id(s) in use)",
+                 settings.keys_file, checked)
         server = fastagi_server(settings, stack.handler)
         try:
             await server.start()
