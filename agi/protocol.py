@@ -26,7 +26,7 @@ from __future__ import annotations
 import re
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from agi.errors import AgiProtocolError
@@ -77,14 +77,12 @@ class AgiEnvironment:
     query: str
     uniqueid: str = ""
     uniqueid_refused: bool = False
+    numbers: tuple[str, ...] = ()
+    """The forms of the people's numbers in this environment (``routing.call_ids``)."""
 
     def call_id(self, value: str) -> str | None:
         """``value`` (e.g. the linkedid argument) if it may be stored and logged, else None."""
         return value if is_call_id(value, numbers=self.numbers) else None
-
-    @property
-    def numbers(self) -> tuple[str, ...]:
-        return tuple(form for key in _NUMBER_KEYS for form in number_forms(self.env.get(key, "")))
 
 
 def stand_in_id() -> str:
@@ -130,11 +128,12 @@ def build_environment(pairs: Iterable[tuple[str, str]]) -> AgiEnvironment:
         # older versions); the base name is the best route name available.
         raw_script = env.get("agi_request", "").rsplit("/", 1)[-1]
     script, query = split_script(raw_script)
-    environment = AgiEnvironment(env=MappingProxyType(env), args=args, script=script,
-                                 query=query)
-    checked = environment.call_id(env.get("agi_uniqueid", ""))
-    return replace(environment, uniqueid=checked or stand_in_id(),
-                   uniqueid_refused=checked is None)
+    numbers = tuple(form for key in _NUMBER_KEYS for form in number_forms(env.get(key, "")))
+    uniqueid = env.get("agi_uniqueid", "")
+    refused = not is_call_id(uniqueid, numbers=numbers)
+    return AgiEnvironment(env=MappingProxyType(env), args=args, script=script, query=query,
+                          uniqueid=stand_in_id() if refused else uniqueid,
+                          uniqueid_refused=refused, numbers=numbers)
 
 
 def parse_env(lines: Iterable[str]) -> AgiEnvironment:
