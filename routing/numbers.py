@@ -22,9 +22,15 @@ _ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "private", "un
 _WRITTEN = re.compile(r"\+?[(0-9][0-9 ()./-]*", re.ASCII)
 
 
+def written_as_number(text: str) -> bool:
+    """``text`` (stripped) is written the way a phone number may be: ASCII digits, one leading
+    ``+``, separators; no letters, ``*``, ``#`` or other scripts' digits."""
+    return _WRITTEN.fullmatch(text) is not None
+
+
 def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
     text = raw.strip()
-    if not text or len(text) > 32 or _WRITTEN.fullmatch(text) is None:
+    if not text or len(text) > 32 or not written_as_number(text):
         raise InvalidNumber(f"not a phone number: {mask(text)!r}")
     try:
         parsed = phonenumbers.parse(text, region)

@@ -49,9 +49,10 @@ class Line:
     server: FastAgiServer
     writer: AttemptWriter
 
-    async def call(self, caller: str, uniqueid: str, linkedid: str = "") -> dict[str, str]:
+    async def call(self, caller: str, uniqueid: str, linkedid: str = "", dialled: str = X
+                   ) -> dict[str, str]:
         env = env_bytes(load_env_blocks()[0], script="route", args=[linkedid or uniqueid],
-                        overrides={"agi_callerid": caller, "agi_extension": X,
+                        overrides={"agi_callerid": caller, "agi_extension": dialled,
                                    "agi_uniqueid": uniqueid})
         peer = FakeAsterisk(env, [Expect(r"EXEC MSet .*", ("200 result=0",)),
                                   SendLine("HANGUP")])
@@ -116,6 +117,13 @@ async def test_a_caller_id_that_only_looks_like_the_bound_number_is_rejected(
     out = await lite_line.call(caller, "pnlab-1795869349.2")
     assert (out[cv.ACTION], out[cv.REASON], out[cv.DIAL_NUMBER]) == (
         "reject", "no_caller_id", "")
+
+
+@pytest.mark.parametrize("dialled", ["ABC" + X, "*" + X, X + "#", X.translate(ARABIC)])
+async def test_a_dialled_number_that_only_looks_like_x_is_not_x(lite_line: Line,
+                                                               dialled: str) -> None:
+    out = await lite_line.call(MAIN, "pnlab-1795869349.3", dialled=dialled)
+    assert (out[cv.ACTION], out[cv.REASON]) == ("reject", "not_privacy_number")
 
 
 async def test_ids_from_asterisk_are_bounded_and_never_carry_a_number(
