@@ -191,8 +191,10 @@ class RedisIndex:
             pipe = self._redis.pipeline(transaction=False)
             for e in live:
                 value = e.dumps()
-                pipe.set(self.ax_key(e.caller_a, e.virtual_x), value, pxat=_ms(e.expires_at))
-                pipe.set(self.bx_key(e.buyer_bidx, e.virtual_x), value, pxat=_ms(e.expires_at))
+                # A duration from our own clock: Redis's clock may disagree with ours.
+                ttl = max(1, _ms(e.expires_at) - _ms(now))
+                pipe.set(self.ax_key(e.caller_a, e.virtual_x), value, px=ttl)
+                pipe.set(self.bx_key(e.buyer_bidx, e.virtual_x), value, px=ttl)
             await pipe.execute()
 
         await self._call(work)
