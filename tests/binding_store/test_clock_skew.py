@@ -13,6 +13,7 @@ import redis.asyncio as aioredis
 
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.index_rebuild import rebuild_index
 from binding_store.redis_index import RedisIndex
 from binding_store.reveal_counters import RedisRevealCounters
 from binding_store.route_lookup import StoreRouteLookup
@@ -73,7 +74,7 @@ async def scenario(now: datetime, raw: aioredis.Redis, prefix: str, database: Da
     velocity_key = f"{prefix}:reveal:velocity:acct-{tag}:7"
 
     index = RedisIndex(raw, prefix=f"{prefix}:{tag}", timeout=2.0)
-    await index.rebuild(database, now=now)
+    await rebuild_index(index, database, now=now)
     issued = await store(database, cipher, index).issue(
         "s1", f"o-{tag}", "", a, b, now, ttl=timedelta(hours=2), actor="t")
     lookup = StoreRouteLookup(database, cipher, index=index)

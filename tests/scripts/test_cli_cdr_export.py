@@ -87,7 +87,8 @@ def test_bad_range_is_one_line(env: Path, args: tuple[str, ...], needle: str) ->
 def test_retention_comes_from_the_settings(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRIVNUM_CALL_LOG__RETENTION_DAYS", "2")
     start = (utc_now() - timedelta(days=3)).strftime("%Y-%m-%d")
-    _one_line_error(_run("--from", start, "--to", "2026-11-29", "--out", str(env / "x.csv")),
+    end = utc_now().strftime("%Y-%m-%d")  # relative to today, like the retention it checks
+    _one_line_error(_run("--from", start, "--to", end, "--out", str(env / "x.csv")),
                     "outside the retention period (2 days)")
 
 
