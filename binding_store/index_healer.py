@@ -7,9 +7,10 @@ highest committed watermark. Then:
 
 - current (index = SQL): nothing to do;
 - lost (no watermark in Redis: never built, flushed, lost its data): rebuild now;
-- behind (index < SQL) for longer than one interval (a writer raises it right after its
-  commit, so a lag that lasts means the index is older than SQL: a restored snapshot, a
-  lagging replica after a failover, or a writer that lost Redis after its commit): rebuild;
+- behind (index < SQL) and not catching up for longer than one interval (a writer reports
+  its change right after its commit, so a lag that lasts means the index is older than SQL:
+  a restored snapshot, a lagging replica after a failover, or a writer that lost Redis after
+  its commit): rebuild;
 - ahead (index > SQL: SQL went back, e.g. restored from a backup): rebuild, forced.
 
 While the index is not current the call path reads SQL; the fast path comes back when the
@@ -80,12 +81,14 @@ class IndexHealer:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._behind_since: float | None = None
+        self._behind_at = -1  # the index's watermark when it was first seen behind
         self._episode: Freshness | None = None  # what was last reported as wrong
         self._check_failed = False
         self._failures_in_a_row = 0
         self._grace_left = 0.0
         self.stats = HealerStats()
         self.freshness: Freshness | None = None
+        self.index_watermark: int | None = None
 
     def start(self) -> None:
         if self._task is None:
@@ -113,6 +116,7 @@ class IndexHealer:
         self.stats.checks += 1
         freshness = judge(index_watermark, sql_watermark)
         self.freshness = freshness
+        self.index_watermark = index_watermark
         if freshness is not Freshness.CURRENT and self._episode is None:
             self._episode = freshness
             self._observe(freshness.value)
@@ -128,8 +132,9 @@ class IndexHealer:
         freshness = await self.check()
         if freshness is Freshness.BEHIND:
             now = time.monotonic()
-            if self._behind_since is None:
-                self._behind_since = now
+            mark = self.index_watermark if self.index_watermark is not None else -1
+            if self._behind_since is None or mark > self._behind_at:
+                self._behind_since, self._behind_at = now, mark  # new, or catching up
             if now - self._behind_since < self.interval:
                 # May be a writer between its commit and its Redis update: look again when
                 # the grace is over (pokes meanwhile would only repeat this check).

@@ -105,6 +105,10 @@ class RedisIndex:
         return f"{self.prefix}:index:watermark"
 
     @property
+    def applied_key(self) -> str:
+        return f"{self.prefix}:index:applied"
+
+    @property
     def rebuild_key(self) -> str:
         return f"{self.prefix}:index:rebuild"
 
@@ -177,7 +181,7 @@ class RedisIndex:
         and, with ``watermark`` (after the SQL commit), raise the index's watermark to it."""
         keys = [self.ax_key(entry.caller_a, entry.virtual_x),
                 self.bx_key(entry.buyer_bidx, entry.virtual_x),
-                self.tombstone_key(entry.binding_id), self.watermark_key]
+                self.tombstone_key(entry.binding_id), self.watermark_key, self.applied_key]
         args: list[str | int] = [entry.binding_id, lifetime_ms(entry.expires_at, now), watermark]
         await self._call(lambda: self._forget_script(keys=keys, args=args))
         if watermark:
@@ -200,7 +204,7 @@ class RedisIndex:
         none replaces a state true at a later watermark unless ``force``. With
         ``raise_watermark`` (a committed change), also raise the index's watermark."""
         keys, args = self._state_args(version, shops, callers, raise_watermark, force)
-        if len(keys) == 1 and not raise_watermark:
+        if len(keys) == 2 and not raise_watermark:
             return 0
 
         async def work() -> int:
@@ -214,7 +218,7 @@ class RedisIndex:
     def _state_args(self, version: int, shops: Sequence[tuple[str, ShopState]],
                     callers: Sequence[tuple[str, str, str | None]], raise_watermark: bool,
                     force: bool) -> tuple[list[str], list[str | int]]:
-        keys = [self.watermark_key]
+        keys = [self.watermark_key, self.applied_key]
         values: list[str | int] = []
         for shop_id, shop in shops:
             keys.append(self.shop_key(shop_id))
@@ -237,11 +241,11 @@ class RedisIndex:
             pipe = self._redis.pipeline(transaction=False)
             if put_keys:
                 await self._put_script(keys=put_keys, args=put_args, client=pipe)
-            if len(state_keys) > 1:
+            if len(state_keys) > 2:
                 await self._states_script(keys=state_keys, args=state_args, client=pipe)
             await pipe.execute()
 
-        if put_keys or len(state_keys) > 1:
+        if put_keys or len(state_keys) > 2:
             await self._call(work)
 
     # -- rebuild support ----------------------------------------------------------------------
@@ -251,7 +255,7 @@ class RedisIndex:
     async def finish_rebuild(self, token: str, watermark: int, *, force: bool) -> int:
         """Set the watermark the rebuild is true at (never lower it, unless ``force``);
         -1 when Redis lost the rebuild's writes meanwhile (the token is gone)."""
-        keys = [self.watermark_key, self.rebuild_key]
+        keys = [self.watermark_key, self.applied_key, self.rebuild_key]
 
         async def work() -> int:
             return int(await self._finish_script(

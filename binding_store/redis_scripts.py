@@ -39,33 +39,51 @@ end
 return n
 """
 
-# A binding ends: delete its keys where they still hold it (a newer binding may own them),
-# leave a tombstone for the rest of its validity, and (after the SQL commit) raise the
-# index's watermark, only if the index has one: a flushed index stays visibly lost.
-# KEYS: ax, bx, tombstone, watermark. ARGV: binding id, tombstone lifetime ms, watermark or 0.
-FORGET = """
+# A committed change with watermark V reports itself: V joins the set of applied changes and
+# the index's watermark advances over every change applied without a gap. Gaps are real:
+# a change applied to data Redis has since lost (restart from an old snapshot, failover to a
+# lagging replica) never reports again, so such an index stays behind until it is rebuilt,
+# however many later changes arrive. Without a watermark (never built, flushed) the index
+# stays lost; the rebuild's watermark then advances over what was applied meanwhile.
+# Uses: KEYS[watermark], KEYS[applied]; V in `to`.
+_APPLIED = """
+local function advance(mark_key, applied_key, to)
+  local cur = redis.call('GET', mark_key)
+  if to <= 0 or (cur and tonumber(cur) >= to) then return end
+  redis.call('ZADD', applied_key, to, to)
+  redis.call('PEXPIRE', applied_key, 86400000)
+  if not cur then return end
+  local w = tonumber(cur)
+  while redis.call('ZSCORE', applied_key, w + 1) do w = w + 1 end
+  redis.call('ZREMRANGEBYSCORE', applied_key, '-inf', w)
+  if w > tonumber(cur) then redis.call('SET', mark_key, w) end
+end
+"""
+
+# A binding ends: delete its keys where they still hold it (a newer binding may own them) and
+# leave a tombstone for the rest of its validity; after the SQL commit, report the change.
+# KEYS: ax, bx, tombstone, watermark, applied. ARGV: binding id, tombstone lifetime ms,
+# watermark or 0.
+FORGET = _APPLIED + """
 local n = 0
 for i = 1, 2 do
   local v = redis.call('GET', KEYS[i])
   if v and cjson.decode(v)['id'] == ARGV[1] then n = n + redis.call('DEL', KEYS[i]) end
 end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
-local to = tonumber(ARGV[3])
-if to > 0 then
-  local cur = redis.call('GET', KEYS[4])
-  if cur and tonumber(cur) < to then redis.call('SET', KEYS[4], ARGV[3]) end
-end
+advance(KEYS[4], KEYS[5], tonumber(ARGV[3]))
 return n
 """
 
 # Shop/caller states, each carrying the watermark it is true at ("v"): a state never replaces
-# one true at a later watermark (unless forced), so a slow seed cannot undo a newer change.
-# KEYS: watermark, state keys... ARGV: lifetime s, watermark to raise to or 0, force 0/1,
-# version, values...
-STATES = """
+# one true at a later watermark (unless forced), so a slow seed cannot undo a newer change;
+# after a SQL commit, the change is reported as above.
+# KEYS: watermark, applied, state keys... ARGV: lifetime s, watermark to report or 0,
+# force 0/1, version, values...
+STATES = _APPLIED + """
 local version = tonumber(ARGV[4])
 local written = 0
-for i = 2, #KEYS do
+for i = 3, #KEYS do
   local keep = false
   if ARGV[3] ~= '1' then
     local cur = redis.call('GET', KEYS[i])
@@ -77,28 +95,30 @@ for i = 2, #KEYS do
     end
   end
   if not keep then
-    redis.call('SET', KEYS[i], ARGV[i + 3], 'EX', ARGV[1])
+    redis.call('SET', KEYS[i], ARGV[i + 2], 'EX', ARGV[1])
     written = written + 1
   end
 end
-local to = tonumber(ARGV[2])
-if to > 0 then
-  local cur = redis.call('GET', KEYS[1])
-  if cur and tonumber(cur) < to then redis.call('SET', KEYS[1], ARGV[2]) end
-end
+advance(KEYS[1], KEYS[2], tonumber(ARGV[2]))
 return written
 """
 
-# A rebuild's last step: set the watermark it is true at, provided Redis kept everything the
-# rebuild wrote (its token is still there: no flush or restore happened in between).
-# KEYS: watermark, token. ARGV: watermark, token, force 0/1. -1: the token is gone.
+# A rebuild's last step: set the watermark it is true at (never lower, unless forced), then
+# advance over the changes applied since; only if Redis kept the rebuild's token, i.e. lost
+# nothing in between (no flush or restore). KEYS: watermark, applied, token.
+# ARGV: watermark, token, force 0/1. Returns the watermark now set, -1 if the token is gone.
 FINISH = """
-if redis.call('GET', KEYS[2]) ~= ARGV[2] then return -1 end
-redis.call('DEL', KEYS[2])
+if redis.call('GET', KEYS[3]) ~= ARGV[2] then return -1 end
+redis.call('DEL', KEYS[3])
+local w = tonumber(ARGV[1])
 local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
-if ARGV[3] == '1' or cur < tonumber(ARGV[1]) then
-  redis.call('SET', KEYS[1], ARGV[1])
-  return tonumber(ARGV[1])
+if ARGV[3] == '1' then
+  redis.call('DEL', KEYS[2])
+elseif cur > w then
+  w = cur
 end
-return cur
+while redis.call('ZSCORE', KEYS[2], w + 1) do w = w + 1 end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', w)
+redis.call('SET', KEYS[1], w)
+return w
 """
