@@ -34,7 +34,9 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, RedisError
 
 from binding_store import redis_scripts
 from binding_store.index_values import (
@@ -78,7 +80,10 @@ class RedisIndex:
     @classmethod
     def from_url(cls, url: str, *, prefix: str, timeout: float,
                  state_ttl: int = DEFAULT_STATE_TTL) -> RedisIndex:
-        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # Every index command is idempotent: one immediate retry on a dropped connection
+        # (e.g. a pooled one from before a Redis restart) instead of a failed call.
+        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                retry=Retry(NoBackoff(), 1), retry_on_error=[ConnectionError])
         return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl)
 
     async def close(self) -> None:
