@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from binding_store import audit, watermark
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber
-from binding_store.redis_index import RedisIndex, drop_states_strict, publish_states
+from binding_store.redis_index import RedisIndex, hold_states_strict, publish_states
 from binding_store.shops import require_admin, require_enabled
 from routing.errors import Conflict, InvalidNumber, NotFound, NotMobileNumber
 from routing.model import AccountRole, CallerStatus
@@ -113,9 +113,9 @@ async def _insert_callers(session: AsyncSession, dialect: str,
 
 class CallerRepository:
     """Caller numbers of a shop. Every change raises the index watermark in its transaction;
-    with an ``index``, a change that takes a number's right to call away first drops its
-    Redis state (a Redis fault aborts it) and every committed change is pushed to the index
-    (see ``binding_store.redis_index``)."""
+    with an ``index``, a change that takes a number's right to call away first marks its
+    Redis state as being changed (a Redis fault aborts it) and every committed change is
+    pushed to the index (see ``binding_store.redis_index``)."""
 
     def __init__(self, db: Database, index: RedisIndex | None = None) -> None:
         self._db = db
@@ -235,8 +235,8 @@ class CallerRepository:
             audit.record(session, now=now, actor=actor, kind=audit.CALLER_REMOVED,
                          shop_id=shop_id, subject=e164,
                          detail={"account": row.account_id, "status": row.status})
-            await drop_states_strict(self._index, callers=[(shop_id, e164)])
             version = await watermark.bump(session)
+            await hold_states_strict(self._index, version, callers=[(shop_id, e164)])
             await session.commit()
         await publish_states(self._index, version, callers=[(shop_id, e164, None)])
         return view
@@ -261,9 +261,9 @@ class CallerRepository:
                              detail={"from": row.status, "to": status.value})
                 row.status = status.value
                 row.updated_at = now
-                if status is not CallerStatus.APPROVED:
-                    await drop_states_strict(self._index, callers=[(shop_id, e164)])
                 version = await watermark.bump(session)
+                if status is not CallerStatus.APPROVED:
+                    await hold_states_strict(self._index, version, callers=[(shop_id, e164)])
                 await session.commit()
             view = caller_view(row)
         if version:

@@ -32,7 +32,8 @@ ACTIVE = BindingState.ACTIVE.value
 
 
 class RebuildInterrupted(StoreUnavailable):
-    """Redis lost data while the rebuild ran (flushed, restarted from a snapshot)."""
+    """Redis lost the rebuild's token while it ran: flushed, restarted from a snapshot, or
+    another rebuild (another process) took over."""
 
 
 @dataclass(frozen=True)
@@ -68,8 +69,8 @@ async def rebuild_index(index: RedisIndex, database: Database, *, now: datetime,
     removed = await _sweep(index, live_ids, wanted)
     report("cleanup", removed, removed)
     if await index.finish_rebuild(token, watermark, force=force) < 0:
-        raise RebuildInterrupted("Redis lost data while the index was being rebuilt "
-                                 "(flushed or restarted); run the rebuild again")
+        raise RebuildInterrupted("the Redis index changed under the rebuild (Redis flushed or "
+                                 "restarted, or another rebuild started); run it again")
     index.known.learn(watermark)
     return RebuildReport(bindings=len(live_ids), shops=len(shops), callers=len(callers),
                          removed=removed, watermark=watermark)

@@ -120,5 +120,10 @@ def caller_value(version: int, status: str | None) -> str:
     return _dumps({"v": version, "s": status or REMOVED})
 
 
+def held_value(version: int) -> str:
+    """A state being changed at ``version``: unknown to the call path (no ``s``)."""
+    return _dumps({"v": version})
+
+
 def _dumps(value: dict[str, Any]) -> str:
     return json.dumps(value, separators=(",", ":"))

@@ -14,11 +14,13 @@ Keys (all under ``prefix``):
 - ``{p}:index:rebuild``: the token of a rebuild in progress.
 
 Who writes what: the binding store deletes an ending binding's keys (and leaves its tombstone)
-before its SQL commit, so a Redis fault aborts the change, and again after the commit together
-with the new watermark; new bindings are written after their commit. The shop and caller
-repositories drop the states a change takes away before the commit and write the new states
-with the new watermark after it. The call path seeds what it read from SQL when the index is
-current. State keys live ``state_ttl`` seconds (a missing one only sends the call to SQL).
+before its SQL commit, so a Redis fault aborts the change, and again after the commit,
+reporting the change's watermark; new bindings are written after their commit. The shop and
+caller repositories mark the states a change takes away as unknown at the change's watermark
+before the commit (``{"v": n}``: the call path reads SQL, no older seed can restore them) and
+write the new states after it, reporting the watermark. The call path seeds what it read from
+SQL when the index is current. State keys live ``state_ttl`` seconds (a missing one only sends
+the call to SQL).
 ``binding_store.index_rebuild`` restores everything; ``binding_store.index_healer`` runs it by
 itself when the index is behind SQL or lost.
 
@@ -45,6 +47,7 @@ from binding_store.index_values import (
     ShopState,
     caller_status_of,
     caller_value,
+    held_value,
     lifetime_ms,
     shop_state_of,
     shop_value,
@@ -195,11 +198,22 @@ class RedisIndex:
     # -- shop and caller states -------------------------------------------------------------
     async def drop_states(self, shop_ids: Sequence[str] = (),
                           callers: Sequence[tuple[str, str]] = ()) -> None:
-        """Before committing a change that takes a right away: forget the states it changes
-        (the call path reads SQL for them until the new states are written)."""
+        """Forget states (the call path reads SQL for them until they are written again)."""
         keys = [self.shop_key(s) for s in shop_ids] + [self.caller_key(s, n) for s, n in callers]
         if keys:
             await self._call(lambda: self._redis.delete(*keys))
+
+    async def hold_states(self, version: int, *, shop_ids: Sequence[str] = (),
+                          callers: Sequence[tuple[str, str]] = ()) -> None:
+        """Before committing change ``version`` that takes a right away: mark the states it
+        changes as unknown, at that version. The call path reads SQL for them, and no seed
+        that read SQL before the change can put the old state back."""
+        keys = [self.watermark_key, self.applied_key]
+        keys += [self.shop_key(s) for s in shop_ids] + [self.caller_key(s, n) for s, n in callers]
+        args: list[str | int] = [self.state_ttl, 0, "0", version,
+                                 *[held_value(version)] * (len(keys) - 2)]
+        if len(keys) > 2:
+            await self._call(lambda: self._states_script(keys=keys, args=args))
 
     async def write_states(self, version: int, *,
                            shops: Sequence[tuple[str, ShopState]] = (),
@@ -311,12 +325,13 @@ async def publish_states(index: RedisIndex | None, version: int, *,
                     "reads SQL until the index is rebuilt", version, exc)
 
 
-async def drop_states_strict(index: RedisIndex | None, *, shop_ids: Sequence[str] = (),
+async def hold_states_strict(index: RedisIndex | None, version: int, *,
+                             shop_ids: Sequence[str] = (),
                              callers: Sequence[tuple[str, str]] = ()) -> None:
     """Before committing a change that takes a right to call away: a Redis fault aborts it."""
     if index is None:
         return
     try:
-        await index.drop_states(shop_ids, callers)
+        await index.hold_states(version, shop_ids=shop_ids, callers=callers)
     except StoreUnavailable as exc:
         raise StoreUnavailable(f"cannot update the Redis index ({exc}); retry") from exc

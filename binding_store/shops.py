@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from binding_store import audit, watermark
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber, Shop
-from binding_store.redis_index import RedisIndex, ShopState, drop_states_strict, publish_states
+from binding_store.redis_index import RedisIndex, ShopState, hold_states_strict, publish_states
 from routing.errors import Conflict, NotFound, PermissionDenied, ServiceNotEnabled
 from routing.model import AccountRole, CallerStatus, ServiceState
 from routing.numbers import normalize_mobile
@@ -94,9 +94,9 @@ async def view_of(session: AsyncSession, shop: Shop) -> ShopView:
 
 class ShopRepository:
     """Shops and their service state. Every service-state change raises the index watermark
-    in its transaction; with an ``index``, switching a shop off first drops its Redis state
-    (a Redis fault aborts it) and every committed change is pushed to the index (see
-    ``binding_store.redis_index``)."""
+    in its transaction; with an ``index``, switching a shop off first marks its Redis state
+    as being changed (a Redis fault aborts it) and every committed change is pushed to the
+    index (see ``binding_store.redis_index``)."""
 
     def __init__(self, db: Database, index: RedisIndex | None = None) -> None:
         self._db = db
@@ -237,9 +237,9 @@ class ShopRepository:
                 shop.updated_at = now
                 audit.record(session, now=now, actor=actor, kind=kind, shop_id=shop_id,
                              subject=shop_id)
-                if target is not ServiceState.ENABLED:
-                    await drop_states_strict(self._index, shop_ids=[shop_id])
                 version = await watermark.bump(session)
+                if target is not ServiceState.ENABLED:
+                    await hold_states_strict(self._index, version, shop_ids=[shop_id])
                 await session.commit()
             view = await view_of(session, shop)
             main = await main_caller(session, shop_id)

@@ -43,8 +43,9 @@ def _upsert(session: AsyncSession) -> Any:
 async def bump(session: AsyncSession) -> int:
     """Raise the watermark inside the caller's transaction; the new value.
 
-    Call it last before the commit: it holds the row lock until then, and nothing else waits
-    behind it, so it cannot take part in a deadlock."""
+    Call it at the end of the transaction, after every other row lock it takes: it holds this
+    row's lock until the commit, and with nothing else waited for behind it, it cannot take
+    part in a deadlock."""
     return int((await session.execute(_upsert(session))).scalar_one())
 
 

@@ -134,6 +134,26 @@ async def test_states_carry_their_watermark_and_never_go_back(
     assert 0 < await raw.ttl(index.caller_key("s1", A1)) <= index.state_ttl
 
 
+async def test_a_state_held_for_a_change_reads_as_unknown_and_no_older_seed_restores_it(
+        database: Database, cipher: BuyerCipher, index: RedisIndex) -> None:
+    now = datetime.now(UTC)
+    await seed(database, pool=[(X1, "", None)])
+    await store(database, cipher, index).issue("s1", "o1", "", A1, B1, now, actor="t")
+    await index.write_states(4, shops=[("s1", ShopState("enabled"))],
+                             callers=[("s1", A1, "approved")])
+    await index.hold_states(5, shop_ids=["s1"], callers=[("s1", A1)])  # change 5 under way
+    pair = await index.lookup(A1, cipher.blind_index(B1), X1)
+    assert (pair.ax_shop, pair.ax_caller) == (None, None)  # the call path reads SQL
+    await index.seed(4, [], now=now, shops=[("s1", ShopState("enabled"))],
+                     callers=[("s1", A1, "approved")])  # read before the change committed
+    pair = await index.lookup(A1, cipher.blind_index(B1), X1)
+    assert (pair.ax_shop, pair.ax_caller) == (None, None)
+    await index.write_states(5, shops=[("s1", ShopState("disabled"))],
+                             callers=[("s1", A1, "disabled")], raise_watermark=True)
+    pair = await index.lookup(A1, cipher.blind_index(B1), X1)
+    assert (pair.ax_shop, pair.ax_caller) == (ShopState("disabled"), "disabled")
+
+
 async def test_writers_raise_the_watermark_only_of_an_index_that_has_one(
         database: Database, cipher: BuyerCipher, index: RedisIndex, raw: aioredis.Redis) -> None:
     """A flushed index must stay visibly lost: a writer's update does not make it look
