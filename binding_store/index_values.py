@@ -86,6 +86,25 @@ def text_of(value: Any) -> str | None:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+def entry_of(raw: Any) -> IndexEntry | None:
+    """A binding key's value; anything unreadable is a miss (SQL answers)."""
+    if not isinstance(raw, bytes | str) or not raw:
+        return None
+    try:
+        return IndexEntry.loads(raw)
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+def watermark_of(raw: Any) -> int | None:
+    """The index's watermark; unreadable counts as none (the index is rebuilt)."""
+    text = text_of(raw)
+    try:
+        return int(text) if text is not None else None
+    except ValueError:
+        return None
+
+
 def _state(raw: str | None) -> dict[str, Any] | None:
     """A state value as written by this version (anything else reads as unknown)."""
     if raw is None:

@@ -47,11 +47,13 @@ from binding_store.index_values import (
     ShopState,
     caller_status_of,
     caller_value,
+    entry_of,
     held_value,
     lifetime_ms,
     shop_state_of,
     shop_value,
     text_of,
+    watermark_of,
 )
 from binding_store.watermark import KnownWatermark
 from routing.errors import StoreUnavailable
@@ -147,17 +149,15 @@ class RedisIndex:
 
         raw = await self._call(work)
         ax_raw, bx_raw, ax_shop, ax_caller, bx_shop, bx_caller, mark = (raw + [None] * 7)[:7]
-        mark_text = text_of(mark)
         return IndexedPair(
-            ax=IndexEntry.loads(ax_raw) if ax_raw else None,
-            ax_shop=shop_state_of(text_of(ax_shop)), ax_caller=caller_status_of(text_of(ax_caller)),
-            bx=IndexEntry.loads(bx_raw) if bx_raw else None,
-            bx_shop=shop_state_of(text_of(bx_shop)), bx_caller=caller_status_of(text_of(bx_caller)),
-            watermark=int(mark_text) if mark_text is not None else None)
+            ax=entry_of(ax_raw), ax_shop=shop_state_of(text_of(ax_shop)),
+            ax_caller=caller_status_of(text_of(ax_caller)),
+            bx=entry_of(bx_raw), bx_shop=shop_state_of(text_of(bx_shop)),
+            bx_caller=caller_status_of(text_of(bx_caller)),
+            watermark=watermark_of(mark))
 
     async def read_watermark(self) -> int | None:
-        raw = text_of(await self._call(lambda: self._redis.get(self.watermark_key)))
-        return int(raw) if raw is not None else None
+        return watermark_of(await self._call(lambda: self._redis.get(self.watermark_key)))
 
     # -- bindings -------------------------------------------------------------------------
     async def put(self, entries: Sequence[IndexEntry], *, now: datetime) -> int:

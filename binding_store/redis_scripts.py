@@ -16,9 +16,11 @@ for i = 1, 2 do
   local v = redis.call('GET', KEYS[i])
   if v then
     out[i] = v
-    local d = cjson.decode(v)
-    out[1 + 2 * i] = redis.call('GET', ARGV[1] .. ':shop:' .. d['shop'])
-    out[2 + 2 * i] = redis.call('GET', ARGV[1] .. ':caller:' .. d['shop'] .. ':' .. d['a'])
+    local ok, d = pcall(cjson.decode, v)
+    if ok and type(d) == 'table' and type(d['shop']) == 'string' and type(d['a']) == 'string' then
+      out[1 + 2 * i] = redis.call('GET', ARGV[1] .. ':shop:' .. d['shop'])
+      out[2 + 2 * i] = redis.call('GET', ARGV[1] .. ':caller:' .. d['shop'] .. ':' .. d['a'])
+    end
   end
 end
 return out
@@ -48,15 +50,15 @@ return n
 # Uses: KEYS[watermark], KEYS[applied]; V in `to`.
 _APPLIED = """
 local function advance(mark_key, applied_key, to)
-  local cur = redis.call('GET', mark_key)
-  if to <= 0 or (cur and tonumber(cur) >= to) then return end
+  local cur = tonumber(redis.call('GET', mark_key) or '')
+  if to <= 0 or (cur and cur >= to) then return end
   redis.call('ZADD', applied_key, to, to)
   redis.call('PEXPIRE', applied_key, 86400000)
   if not cur then return end
-  local w = tonumber(cur)
+  local w = cur
   while redis.call('ZSCORE', applied_key, w + 1) do w = w + 1 end
   redis.call('ZREMRANGEBYSCORE', applied_key, '-inf', w)
-  if w > tonumber(cur) then redis.call('SET', mark_key, w) end
+  if w > cur then redis.call('SET', mark_key, w) end
 end
 """
 
@@ -111,7 +113,7 @@ FINISH = """
 if redis.call('GET', KEYS[3]) ~= ARGV[2] then return -1 end
 redis.call('DEL', KEYS[3])
 local w = tonumber(ARGV[1])
-local cur = tonumber(redis.call('GET', KEYS[1]) or '-1')
+local cur = tonumber(redis.call('GET', KEYS[1]) or '') or -1
 if ARGV[3] == '1' then
   redis.call('DEL', KEYS[2])
 elseif cur > w then

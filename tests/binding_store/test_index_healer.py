@@ -16,6 +16,7 @@ from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.index_healer import Freshness, IndexHealer, judge
 from binding_store.redis_index import RedisIndex
+from binding_store.route_lookup import StoreRouteLookup
 from tests.binding_store.test_bindings_helpers import A1, B1, X1, seed, store
 
 
@@ -98,5 +99,26 @@ async def test_an_index_ahead_of_sql_is_rebuilt_forced(
         assert events == ["ahead", "rebuilt"] and await index.read_watermark() == 1
         assert json.loads(await raw.get(index.caller_key("s1", A1))) == {
             "v": 1, "s": "disabled"}
+    finally:
+        await raw.aclose()
+
+
+@pytest.mark.redis
+async def test_garbage_in_the_index_sends_calls_to_sql_and_is_rebuilt_away(
+        database: Database, cipher: BuyerCipher, index: RedisIndex, redis_url: str) -> None:
+    now = clock()
+    await seed(database, pool=[(X1, "", None)])
+    issued = await store(database, cipher, index).issue("s1", "o1", "", A1, B1, now, actor="t")
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        await raw.set(index.watermark_key, "not a number")
+        await raw.set(index.ax_key(A1, X1), "{not json")
+        lookup = StoreRouteLookup(database, cipher, index=index)
+        (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
+        assert seen.binding_id == issued.binding_id and lookup.sql_reads == 1
+        healer = IndexHealer(index, database, clock=clock)
+        assert await healer.run_once() is Freshness.CURRENT
+        (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
+        assert seen.binding_id == issued.binding_id and lookup.index_hits == 1
     finally:
         await raw.aclose()
