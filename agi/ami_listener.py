@@ -27,6 +27,7 @@ from agi.ami_connection import AmiConnection, AmiUnavailable
 from routing.cdr import CdrEvent, CdrFormatError
 from routing.cdr_ports import CdrSink
 from routing.errors import StoreUnavailable
+from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 
 log = logging.getLogger("privnum.ami")
 
@@ -51,6 +52,7 @@ class AmiListenerConfig:
     batch_seconds: float = 0.5
     queue_max: int = 10_000
     store_retry_seconds: float = 1.0
+    number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES  # reads X in fail-path CDRs
 
 
 @dataclass
@@ -197,7 +199,8 @@ class AmiListener:
     def _on_cdr(self, _manager: Any, event: Mapping[str, str]) -> None:
         self.stats.cdr_events += 1
         try:
-            cdr = cdr_from_ami(event, self.config.zone, self.system_name)
+            cdr = cdr_from_ami(event, self.config.zone, self.system_name,
+                               self.config.number_classes)
         except CdrFormatError as exc:
             self.stats.bad_cdrs += 1
             log.warning("unreadable Cdr event skipped: %s", exc)

@@ -27,6 +27,7 @@ from routing.model import (
     Direction,
     RouteDecision,
 )
+from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import mask, national, try_normalize
 from routing.ports import AttemptRecorder, RouteLookup
 from routing.reasons import Reason
@@ -44,6 +45,8 @@ class RouteOptions:
     region: str = "CN"
     store_timeout: float = 1.0
     system_name: str = ""
+    # How a dialled X is read: segments such as China's 700 numbers are no subscriber numbers.
+    number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
 
 
 class RouteHandler:
@@ -103,7 +106,7 @@ class RouteHandler:
             return self._dialed[raw]
         except KeyError:
             pass
-        value = try_normalize(raw, self._options.region)
+        value = self._options.number_classes.dialled(raw)
         if len(self._dialed) >= _DIALED_CACHE:
             self._dialed.clear()  # bounded; a pool larger than the cache just parses more
         self._dialed[raw] = value

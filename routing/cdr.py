@@ -14,7 +14,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 
-from routing.numbers import try_normalize
+from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.reasons import Reason
 
 # Asterisk's standard CDR variables and the header cdr_manager gives each (Asterisk's names).
@@ -173,14 +173,16 @@ def _cause(lastapp: str, lastdata: str, disposition: str, reason: str) -> int | 
 _REASONS = {r.value: r for r in Reason}
 
 
-def _e164(number: str) -> str:
+def _e164(number: str, classes: NumberClasses) -> str:
     """X as every other record holds it (the fail path copies the dialled digits as they came)."""
-    return try_normalize(number) or number if number else ""
+    return classes.dialled(number) or number if number else ""
 
 
 def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
-              system_name: str = "") -> CdrEvent:
-    """Build a :class:`CdrEvent` from CDR variable names -> text (missing keys are empty)."""
+              system_name: str = "", classes: NumberClasses = DEFAULT_NUMBER_CLASSES
+              ) -> CdrEvent:
+    """Build a :class:`CdrEvent` from CDR variable names -> text (missing keys are empty).
+    ``classes`` read X in the form the dialplan's fail path copies from the dialled digits."""
 
     def get(key: str) -> str:
         value = fields.get(key, "")
@@ -217,7 +219,7 @@ def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
         pn_binding=get(names.binding),
         pn_shop=get(names.shop),
         pn_order=get(names.order),
-        pn_x=_e164(get(names.x)),
+        pn_x=_e164(get(names.x), classes),
         pn_reason=get(names.reason),
         pn_direction=get(names.direction),
         src=get("src"),

@@ -73,7 +73,7 @@ def mask(number: str) -> str:
             digits = str(phonenumbers.parse(number, None).national_number)
     elif digits.startswith("0086"):
         digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
+    elif digits.startswith("86") and len(digits) in (13, 17):  # + a mobile or a 700 number
         digits = digits[2:]
     if len(digits) <= 4:
         return "*" * len(digits)

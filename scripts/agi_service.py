@@ -47,6 +47,7 @@ def route_options(settings: Settings) -> RouteOptions:
         region=settings.bindings.default_region,
         store_timeout=settings.agi.store_timeout_seconds,
         system_name=settings.agi.system_name or settings.asterisk.system_name,
+        number_classes=settings.number_classes,
     )
 
 

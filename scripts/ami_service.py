@@ -44,7 +44,8 @@ def listener_config(settings: Settings) -> AmiListenerConfig:
         events=ami.events, zone=cdr_zone(settings), system_name=settings.agi.system_name,
         ping_interval=ami.ping_interval_seconds, ping_timeout=ami.ping_timeout_seconds,
         login_timeout=ami.login_timeout_seconds, reconnect_delay=ami.reconnect_delay_seconds,
-        batch_size=ami.batch_size, batch_seconds=ami.batch_seconds, queue_max=ami.queue_max)
+        batch_size=ami.batch_size, batch_seconds=ami.batch_seconds, queue_max=ami.queue_max,
+        number_classes=settings.number_classes)
 
 
 def default_csv_file(settings: Settings) -> Path | None:
@@ -75,7 +76,8 @@ async def reconcile(settings: Settings, db: Database, *, file: Path | None = Non
     return await reconcile_file(
         path, sink, zone=cdr_zone(settings), system_name=name, now=when,
         lookback=timedelta(days=settings.call_log.reconcile_lookback_days),
-        orphan_grace_seconds=settings.call_log.orphan_grace_seconds)
+        orphan_grace_seconds=settings.call_log.orphan_grace_seconds,
+        classes=settings.number_classes)
 
 
 class AmiService:

@@ -246,7 +246,7 @@ def build_services(settings: Settings, db: Database, *, redis: Redis | None = No
         accounts=AccountRepository(db),
         callers=CallerRepository(db, index),
         bindings=BindingStore(db, cipher, policy=policy, index=index),
-        pool=PoolAdapter(db, PoolRepository(db)),
+        pool=PoolAdapter(db, PoolRepository(db, settings.number_classes)),
         counters=counters_for(settings, db, redis),
         audit=AuditLog(db),
         call_log=CallLogAdapter(db, LinkTemplates(order=settings.call_log.order_link_template,
@@ -257,6 +257,7 @@ def build_services(settings: Settings, db: Database, *, redis: Redis | None = No
         metrics=metrics or Metrics(),
         clock=wiring.utc_now,
         default_region=settings.bindings.default_region,
+        number_classes=settings.number_classes,
         max_body_bytes=settings.api.max_body_bytes,
         click_to_call_ring_seconds=settings.asterisk.max_ring_seconds,
     )

@@ -8,10 +8,18 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from routing.errors import ConfigurationError
+from routing.number_classes import NumberClasses, NumberKind, RegionClasses, Segment
 
 
 class DatabaseSettings(BaseModel):
@@ -43,6 +51,54 @@ class BindingSettings(BaseModel):
     default_region: str = "CN"
     # How far back a reject looks for an expired binding, to say "expired" not "unauthorized".
     expired_lookback_days: int = Field(default=7, ge=0)
+
+
+class SegmentSettings(BaseModel):
+    """A dedicated number segment: national numbers of exactly ``length`` digits starting
+    with ``prefix`` (China's privacy-number segment: prefix 700, length 15)."""
+
+    model_config = ConfigDict(extra="forbid")
+    prefix: str
+    length: int
+    name: str = ""
+
+
+class NumberClassSettings(BaseModel):
+    """What one numbering region accepts as a pool number (X). An entry replaces the default
+    for its region completely: list every kind and segment the region should accept."""
+
+    model_config = ConfigDict(extra="forbid")
+    kinds: list[NumberKind] = []
+    segments: list[SegmentSettings] = []
+
+
+def _default_number_classes() -> dict[str, NumberClassSettings]:
+    return {"CN": NumberClassSettings(
+        kinds=[NumberKind.MOBILE, NumberKind.FIXED_LINE],
+        segments=[SegmentSettings(prefix="700", length=15, name="700")])}
+
+
+class PoolSettings(BaseModel):
+    # Region (ISO code) -> the number classes a pool number of that region must belong to.
+    number_classes: dict[str, NumberClassSettings] = Field(
+        default_factory=_default_number_classes)
+
+    @field_validator("number_classes")
+    @classmethod
+    def _check_classes(cls, value: dict[str, NumberClassSettings]
+                       ) -> dict[str, NumberClassSettings]:
+        _region_classes(value)  # a bad region, prefix or length is refused at start-up
+        return value
+
+    def region_classes(self) -> list[RegionClasses]:
+        return _region_classes(self.number_classes)
+
+
+def _region_classes(classes: dict[str, NumberClassSettings]) -> list[RegionClasses]:
+    return [RegionClasses(region, kinds=frozenset(c.kinds),
+                          segments=tuple(Segment(s.prefix, s.length, s.name)
+                                         for s in c.segments))
+            for region, c in classes.items()]
 
 
 class AgiSettings(BaseModel):
@@ -120,6 +176,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     keys: KeySettings = KeySettings()
     bindings: BindingSettings = BindingSettings()
+    pool: PoolSettings = PoolSettings()
     agi: AgiSettings = AgiSettings()
     ami: AmiSettings = AmiSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
@@ -146,6 +203,12 @@ class Settings(BaseSettings):
         if self.keys.file is None:
             self.keys.file = self.data_dir / "keys.json"
         return self
+
+    @property
+    def number_classes(self) -> NumberClasses:
+        """The pool's number classes; numbers without a country code are read in
+        ``bindings.default_region``."""
+        return NumberClasses.of(self.pool.region_classes(), home=self.bindings.default_region)
 
     @property
     def database_url(self) -> str:
