@@ -39,6 +39,10 @@ class Metrics:
             "privnum_call_attempts_refused",
             "Call attempts the database refused (each logged, masked; the rest of the batch "
             "is written).", registry=self.registry)
+        self.index_events = Counter(
+            "privnum_index_events",
+            "Redis hot index: found lost/behind/ahead of SQL, rebuilt, rebuild_failed.",
+            ["event"], registry=self.registry)
 
     # MetricsSink -----------------------------------------------------------------------------
 
@@ -61,6 +65,9 @@ class Metrics:
         self.pool_in_use.set(in_use)
         self.pool_total.set(total)
         self.pool_utilisation.set(in_use / total if total else 0.0)
+
+    def index_event(self, event: str) -> None:
+        self.index_events.labels(event=event).inc()
 
     # exposition ------------------------------------------------------------------------------
 

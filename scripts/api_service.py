@@ -305,7 +305,8 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
             timeout = settings.redis.timeout_seconds
             client = Redis.from_url(settings.redis.url, socket_timeout=timeout,
                                     socket_connect_timeout=timeout)
-            index = RedisIndex(client, prefix=settings.redis.prefix, timeout=timeout)
+            index = RedisIndex.from_url(settings.redis.url, prefix=settings.redis.prefix,
+                                        timeout=timeout)
         click = AmiClickToCall(originator, settings) if originator is not None else None
         # The AMI connection in use, whoever opened it (``privnum serve`` hands in its
         # listener): /healthz says whether it is up.
@@ -322,6 +323,9 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.aclose()
+        if index is not None:
+            with contextlib.suppress(Exception):
+                await index.close()
         await db.dispose()
 
 

@@ -39,4 +39,4 @@ async def serve_everything(settings: Settings, stop: asyncio.Event | None = None
 
         companions.append(http_api)
     await serve(settings, tuple(companions), stop=stop, observe=decision_observer(metrics),
-                on_refused=metrics.attempt_refused)
+                on_refused=metrics.attempt_refused, index_events=metrics.index_event)

@@ -37,6 +37,10 @@ class RedisSettings(BaseModel):
     url: str | None = None
     timeout_seconds: float = Field(default=0.5, gt=0)
     prefix: str = "privnum"
+    # How often 'privnum serve' compares the index's watermark with SQL's (and rebuilds an
+    # index that is behind or lost), and how many bindings a rebuild writes per batch.
+    check_interval_seconds: float = Field(default=1.0, gt=0)
+    rebuild_batch: int = Field(default=500, ge=1)
 
 
 class KeySettings(BaseModel):
