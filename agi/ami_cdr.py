@@ -6,6 +6,7 @@ The field and header names are the dialplan contract in :mod:`agi.channel_vars`.
 from __future__ import annotations
 
 import csv
+import os
 from collections.abc import Iterator, Mapping
 from datetime import tzinfo
 from pathlib import Path
@@ -62,3 +63,16 @@ def iter_csv_cdrs(stream: TextIO, zone: tzinfo, system_name: str,
 def csv_path(directory: Path) -> Path:
     """The safety-net file inside Asterisk's ``cdr-custom`` directory."""
     return directory / CSV_FILE
+
+
+def csv_problem(path: Path) -> str | None:
+    """Why nothing can be re-imported from ``path``, or None. A missing file in a readable
+    directory is fine: Asterisk creates it with the first call."""
+    directory = path.parent
+    if not directory.is_dir():
+        return f"{directory} does not exist here"
+    if not os.access(directory, os.R_OK | os.X_OK):
+        return f"{directory} is not readable by this user"
+    if path.exists() and not os.access(path, os.R_OK):
+        return f"{path} is not readable by this user"
+    return None

@@ -24,6 +24,7 @@ class ApiServices:
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = utc_now
     max_body_bytes: int = 65_536
+    body_timeout_seconds: float = 10.0  # for a request body to arrive in full (else 408)
 
     # The use cases' settings and stores as the API's operators (and tests) adjust them.
     @property

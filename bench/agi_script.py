@@ -11,12 +11,12 @@ import logging
 import sys
 
 from agi.script_mode import run_script_async
-from scripts.front_doors import open_route_stack
+from scripts.front_doors import route_stack
 from scripts.settings import load_settings
 
 
 async def _main() -> int:
-    async with open_route_stack(load_settings()) as stack:
+    async with route_stack(load_settings()) as stack:
         return await run_script_async(stack.handler, sys.stdin, sys.stdout)
 
 

@@ -3,7 +3,7 @@
 Prints ``READY <port>`` once listening, serves until SIGTERM (graceful shutdown), then prints
 ``STATS <json>`` (server counters, index hits, SQL reads, attempts written and batches).
 Settings come from ``PRIVNUM_*`` environment variables, as for ``privnum serve``; the route
-handler is ``scripts.front_doors.open_route_stack(settings)``, the shipped wiring (batched attempt
+handler is ``scripts.front_doors.route_stack(settings)``, the shipped wiring (batched attempt
 writer included). ``--profile FILE`` writes a pyinstrument text profile of the serving period.
 """
 
@@ -22,7 +22,7 @@ from pyinstrument import Profiler
 
 from agi.server import FastAgiServer, Handler
 from bench.wiring import FloorHandler
-from scripts.front_doors import open_route_stack
+from scripts.front_doors import route_stack
 from scripts.settings import load_settings
 
 
@@ -33,7 +33,7 @@ async def serve(mode: str, port: int, profiler: Profiler | None) -> dict[str, ob
         if mode == "floor":
             handler = FloorHandler()
         else:
-            stack = await resources.enter_async_context(open_route_stack(load_settings()))
+            stack = await resources.enter_async_context(route_stack(load_settings()))
             handler = stack.handler
         server = FastAgiServer({"route": handler}, host="127.0.0.1", port=port,
                                command_timeout=5.0, call_timeout=10.0)

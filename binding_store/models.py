@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -142,6 +143,17 @@ class Binding(Base):
             buyer_masked=self.buyer_masked, created_at=self.created_at,
             expires_at=self.expires_at, released_at=self.released_at, state=state,
             created=created)
+
+
+class IndexWatermark(Base):
+    """Single row (id 1): a counter raised in the same transaction as every change that takes
+    a right to call away or changes where a call goes. The Redis index carries the value it
+    is up to date with; see ``binding_store.watermark``."""
+
+    __tablename__ = "index_watermark"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditEvent(Base):

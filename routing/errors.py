@@ -158,6 +158,11 @@ class StoreUnavailable(PrivnumError):
     code = ErrorCode.STORE_UNAVAILABLE
 
 
+class RebuildInterrupted(StoreUnavailable):
+    """Redis lost an index rebuild's token while it ran: flushed, restarted from a snapshot,
+    or another rebuild (another process) took over."""
+
+
 class AmiUnavailable(PrivnumError):
     """Not connected to Asterisk's manager interface (or it refused us)."""
 

@@ -66,7 +66,8 @@ class RouteBinding(BindingLifetime):
     """A binding as the call path sees it, with B decrypted in memory only.
 
     ``matched_as`` says which party the caller matched: ``MERCHANT`` when the caller is A,
-    ``CALLBACK`` when the caller is B (matched by blind index).
+    ``CALLBACK`` when the caller is B (matched by blind index). ``main_caller`` is the shop's
+    main caller number (the main account's phone; empty if the store does not know it).
     """
 
     binding_id: str
@@ -80,6 +81,7 @@ class RouteBinding(BindingLifetime):
     matched_as: Direction
     shop_service: ServiceState
     caller_status: CallerStatus
+    main_caller: str = ""
 
     def __repr__(self) -> str:
         return (

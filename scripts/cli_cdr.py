@@ -247,23 +247,34 @@ def purge_command(
 def reconcile_command(
     ctx: typer.Context,
     file: Annotated[Path | None, typer.Option(
-        help="cdr_custom CSV (default: call_log.cdr_csv_dir/privnum-cdr.csv).")] = None,
+        help="cdr_custom CSV (default: call_log.cdr_csv_dir/privnum-cdr.csv, the directory "
+             "defaulting to <asterisk.log_dir>/cdr-custom).")] = None,
     system_name: Annotated[str | None, typer.Option(
         help="Asterisk system name for the rows (default: agi.system_name, else the last "
              "one seen over AMI).")] = None,
 ) -> None:
     """Import what the AMI listener missed from Asterisk's CDR file (idempotent)."""
-    settings_of(ctx)  # a bad setting is reported before the file is looked at
+    from agi.ami_cdr import csv_problem
+    from scripts.container import default_csv_file
+
+    settings = settings_of(ctx)  # a bad setting is reported before the file is looked at
     if file is not None and not file.is_file():
         fail(f"file not found: {file}")
+    path = file or default_csv_file(settings)
+    problem = csv_problem(path) or (None if path.is_file() else f"{path} not found")
+    if problem is not None:
+        # Nothing to read is not "0 imported": say so, and let scripts notice.
+        fail(f"nothing to reconcile from: {problem} (Asterisk's safety-net CDR file; set "
+             "call_log.cdr_csv_dir or pass --file)")
 
     async def work() -> Any:
         async with container_of(ctx) as container:
-            return await container.reconcile(file=file, system_name=system_name)
+            return await container.reconcile(file=path, system_name=system_name)
 
     result = run(work)
     for error in result.errors[:20]:
         print(f"skipped {error}")
-    source = "no CDR file configured/found; " if result.missing_file else ""
-    print(f"{source}read {result.read}, imported {result.stored} call record(s), closed "
+    if result.missing_file:  # removed while we ran
+        fail(f"nothing to reconcile from: {path} not found")
+    print(f"read {result.read} from {path}, imported {result.stored} call record(s), closed "
           f"{result.orphans_closed} attempt(s) without CDR")

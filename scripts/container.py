@@ -15,7 +15,9 @@ Every fault while building (bad URL, missing driver, missing or wrong key file) 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import logging
+import stat
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -52,6 +54,7 @@ if TYPE_CHECKING:
     from binding_store.call_log_query import CallLogReader
     from binding_store.callers import CallerRepository
     from binding_store.crypto import BuyerCipher
+    from binding_store.index_healer import IndexHealer
     from binding_store.pool import PoolRepository
     from binding_store.redis_index import RedisIndex
     from binding_store.route_lookup import StoreRouteLookup
@@ -59,6 +62,7 @@ if TYPE_CHECKING:
     from binding_store.tokens import TokenStore
 
 _MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
+log = logging.getLogger("privnum.serve")
 
 
 def utc_now() -> datetime:
@@ -191,13 +195,38 @@ class Container:
 
         return CallLogStore(self.database)
 
-    def route_lookup(self) -> StoreRouteLookup:
-        """Both ``RouteLookup`` and ``AttemptRecorder`` for the call path."""
+    def route_lookup(self, healer: IndexHealer | None = None) -> StoreRouteLookup:
+        """Both ``RouteLookup`` and ``AttemptRecorder`` for the call path; with a ``healer``, a
+        look-up that finds the index behind or lost wakes it."""
         from binding_store.route_lookup import StoreRouteLookup
 
         return StoreRouteLookup(
             self.database, self.cipher, index=self.index,
-            lookback=timedelta(days=self.settings.bindings.expired_lookback_days))
+            lookback=timedelta(days=self.settings.bindings.expired_lookback_days),
+            on_stale_index=healer.poke if healer is not None else None)
+
+    def index_healer(self, observe: Callable[[str], None] | None = None) -> IndexHealer | None:
+        """The background check-and-rebuild of the hot index (``None`` without Redis)."""
+        if self.index is None:
+            return None
+        from binding_store.index_healer import IndexHealer
+
+        redis = self.settings.redis
+        return IndexHealer(self.index, self.database, clock=utc_now,
+                           interval=redis.check_interval_seconds, batch=redis.rebuild_batch,
+                           observe=observe)
+
+    def warn_open_key_file(self) -> None:
+        """One warning when the key file can be read (or written) by group or others: whoever
+        can read it can decrypt every buyer number."""
+        path = self.settings.keys_file
+        try:
+            mode = stat.S_IMODE(path.stat().st_mode)
+        except OSError:
+            return  # loading it says what is wrong
+        if mode & 0o077:
+            log.warning("key file %s is accessible to group/others (mode %04o): anyone who can "
+                        "read it can decrypt every buyer number; chmod 600 %s", path, mode, path)
 
     async def aclose(self) -> None:
         """Close what was opened (the Redis client, the database's pool)."""
@@ -239,20 +268,13 @@ class Container:
 
     async def reconcile(self, *, file: Path | None = None, system_name: str | None = None,
                         now: datetime | None = None) -> ReconcileResult:
-        """Import the safety-net CSV (``file`` or ``call_log.cdr_csv_dir``), close orphans."""
-        from agi.ami_cdr import csv_path
-        from agi.ami_reconcile import ReconcileResult, reconcile_file
+        """Import the safety-net CSV (``file`` or :func:`default_csv_file`), close orphans."""
+        from agi.ami_reconcile import reconcile_file
 
         settings = self.settings
-        directory = settings.call_log.cdr_csv_dir
-        path = file or (csv_path(directory) if directory is not None else None)
+        path = file or default_csv_file(settings)
         sink = self.call_log_store
         when = now or utc_now()
-        if path is None:
-            result = ReconcileResult(missing_file=True)
-            result.orphans_closed = await sink.close_orphans(
-                when, settings.call_log.orphan_grace_seconds)
-            return result
         name = system_name or settings.agi.system_name or await sink.last_system_name()
         return await reconcile_file(
             path, sink, zone=cdr_zone(settings), system_name=name, now=when,
@@ -319,6 +341,14 @@ def cdr_zone(settings: Settings) -> ZoneInfo:
             " (env PRIVNUM_AMI__CDR_TIMEZONE)") from exc
 
 
+def default_csv_file(settings: Settings) -> Path:
+    """Asterisk's safety-net CSV: ``call_log.cdr_csv_dir`` (by default the ``cdr-custom``
+    directory under ``asterisk.log_dir``, where the rendered ``cdr_custom.conf`` puts it)."""
+    from agi.ami_cdr import csv_path
+
+    return csv_path(settings.cdr_csv_dir)
+
+
 def listener_config(settings: Settings) -> AmiListenerConfig:
     from agi.ami_listener import AmiListenerConfig
 
@@ -328,5 +358,6 @@ def listener_config(settings: Settings) -> AmiListenerConfig:
         events=ami.events, zone=cdr_zone(settings), system_name=settings.agi.system_name,
         ping_interval=ami.ping_interval_seconds, ping_timeout=ami.ping_timeout_seconds,
         login_timeout=ami.login_timeout_seconds, reconnect_delay=ami.reconnect_delay_seconds,
+        reconnect_max_delay=ami.reconnect_max_delay_seconds,
         batch_size=ami.batch_size, batch_seconds=ami.batch_seconds, queue_max=ami.queue_max,
         number_classes=settings.number_classes)

@@ -13,13 +13,14 @@ import logging
 import os
 import socket
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from signal import SIGHUP
 
 import uvicorn
 
+from agi.ami_cdr import csv_problem
 from agi.ami_click import AmiClickToCall, AmiProbe, originate_only
 from agi.ami_listener import AmiListener, ListenerStats
 from agi.handlers import DecisionObserver, RouteHandler, decision_observer
@@ -28,12 +29,15 @@ from agi.server import FastAgiServer
 from api.app import create_app
 from api.metrics import Metrics
 from api.services import ApiServices
+from binding_store import watermark
 from binding_store.attempt_writer import AttemptWriter
+from binding_store.index_healer import IndexHealer
+from binding_store.key_check import check_active_keys
 from binding_store.route_lookup import StoreRouteLookup
 from routing.api_ports import HealthProbe
 from routing.cdr_ports import Originator
 from routing.errors import StoreUnavailable
-from scripts.container import Container, open_container, utc_now
+from scripts.container import Container, default_csv_file, open_container, utc_now
 from scripts.lifecycle import Lifecycle, Resource, Service, Task
 from scripts.settings import Settings
 
@@ -44,7 +48,7 @@ log = logging.getLogger("privnum.serve")
 
 
 @dataclass
-class RouteStack:
+class CallPath:
     """What answers calls: the look-up, the batched attempt writer, the handler."""
 
     lookup: StoreRouteLookup
@@ -54,35 +58,43 @@ class RouteStack:
 
 async def prepare_stores(container: Container) -> None:
     """Before serving calls: a missing key file or schema stops us here, clearly; Redis down
-    only warns (look-ups read SQL until it is back)."""
+    only warns (look-ups read SQL until it is back). The index learns SQL's watermark (what it
+    must have applied to be trusted)."""
     container.cipher  # noqa: B018 - loads (and checks) the key file now
     await container.database.require_schema()
+    mark = await watermark.read(container.database)
     if container.index is not None:
+        container.index.known.learn(mark)
         try:
             await container.index.ping()
         except StoreUnavailable as exc:
             log.warning("redis index unavailable at start-up (%s); reading SQL", exc)
 
 
-def route_stack(container: Container, observe: DecisionObserver | None = None) -> RouteStack:
-    lookup = container.route_lookup()
-    attempts = AttemptWriter(container.database)
+def call_path(container: Container, observe: DecisionObserver | None = None,
+              on_refused: Callable[[int], None] | None = None,
+              healer: IndexHealer | None = None) -> CallPath:
+    """``on_refused`` counts call attempts the database refused; ``healer`` is woken by a
+    look-up that finds the index behind or lost."""
+    lookup = container.route_lookup(healer)
+    attempts = AttemptWriter(container.database, on_refused=on_refused)
     handler = RouteHandler(lookup, attempts, utc_now, container.route_options(), observe)
-    return RouteStack(lookup, attempts, handler)
+    return CallPath(lookup, attempts, handler)
 
 
 @asynccontextmanager
-async def open_route_stack(settings: Settings, observe: DecisionObserver | None = None
-                           ) -> AsyncIterator[RouteStack]:
-    """The call path on its own (benchmarks run the shipped handler through this)."""
+async def route_stack(settings: Settings, observe: DecisionObserver | None = None,
+                      on_refused: Callable[[int], None] | None = None
+                      ) -> AsyncIterator[CallPath]:
+    """The call path on its own, for one call (``privnum agi``) or a benchmark server."""
     async with open_container(settings) as container:
         await prepare_stores(container)
-        stack = route_stack(container, observe)
-        stack.attempts.start()
+        path = call_path(container, observe, on_refused)
+        path.attempts.start()
         try:
-            yield stack
+            yield path
         finally:
-            await stack.attempts.close()
+            await path.attempts.close()
 
 
 class FastAgiService:
@@ -120,6 +132,13 @@ def attempt_writer(attempts: AttemptWriter) -> Resource:
     return Resource("attempt-writer", start, attempts.close)
 
 
+def index_healer(healer: IndexHealer) -> Resource:
+    async def start() -> None:
+        healer.start()
+
+    return Resource("index-healer", start, healer.close)
+
+
 # ---- the HTTP API ---------------------------------------------------------------------------
 
 
@@ -150,7 +169,8 @@ def api_services(container: Container, metrics: Metrics, *,
                                national_format=settings.agi.dial_format == "national")
     return ApiServices(use_cases=container.use_cases(click),
                        health=container.health_probes(ami_probe), metrics=metrics,
-                       clock=utc_now, max_body_bytes=settings.api.max_body_bytes)
+                       clock=utc_now, max_body_bytes=settings.api.max_body_bytes,
+                       body_timeout_seconds=settings.api.body_timeout_seconds)
 
 
 class HttpService:
@@ -196,10 +216,18 @@ class HttpService:
 
 
 def ami_listener(container: Container) -> AmiListener:
+    """The CDR listener; after each (re)connect it reconciles from Asterisk's safety-net CSV
+    (one warning at start-up when that file cannot be read)."""
     async def reconcile(system_name: str) -> int:
         result = await container.reconcile(system_name=system_name)
         return result.stored + result.orphans_closed
 
+    path = default_csv_file(container.settings)
+    problem = csv_problem(path)
+    if problem is not None:
+        log.warning("AMI is on but Asterisk's safety-net CDR file %s cannot be read (%s): "
+                    "call records missed while AMI is down cannot be re-imported; set "
+                    "call_log.cdr_csv_dir (env PRIVNUM_CALL_LOG__CDR_CSV_DIR)", path, problem)
     return AmiListener(container.ami_config(), container.call_log_store, reconcile)
 
 
@@ -222,9 +250,18 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
     (which flushes its CDRs), then the attempt writer; the stores close last."""
     metrics = Metrics()
     async with open_container(settings, metrics=metrics) as container:
+        container.warn_open_key_file()
         await prepare_stores(container)
-        stack = route_stack(container, decision_observer(metrics))
+        checked = await check_active_keys(container.database, container.cipher,
+                                          str(settings.keys_file))
+        log.info("key file %s opens the active bindings (%d key id(s) in use)",
+                 settings.keys_file, checked)
+        healer = container.index_healer(metrics.index_event)
+        stack = call_path(container, decision_observer(metrics), metrics.attempt_refused,
+                          healer)
         services: list[Service] = [attempt_writer(stack.attempts)]
+        if healer is not None:
+            services.append(index_healer(healer))
         listener = None
         if settings.ami.enabled:
             listener = ami_listener(container)
@@ -270,7 +307,7 @@ async def run_agi(settings: Settings) -> int:
     lifecycle = Lifecycle([], stop_signals=(), ignore_signals=(SIGHUP,))
 
     async def one_call() -> int:
-        async with open_route_stack(settings) as stack:
+        async with route_stack(settings) as stack:
             code = await run_script_async(
                 stack.handler, sys.stdin, sys.stdout, env_timeout=agi.env_timeout_seconds,
                 env_max_bytes=agi.env_max_bytes, command_timeout=agi.command_timeout_seconds,

@@ -103,7 +103,7 @@ class Reveal:
         if not shop.enabled:
             raise ServiceNotEnabled(f"shop {shop.id} has not enabled the privacy-number service")
         window, window_end = velocity_window(self._policy, now)
-        count = await self._counters.hit_velocity(account_id, window, window_end)
+        count = await self._counters.hit_velocity(account_id, window, window_end, now)
         assessment = assess(self._policy, RevealContext(
             shop_id=shop.id, account_id=account_id, shop_level=shop.level,
             velocity_count=count, order_created_at=request.order_created_at), now)
@@ -122,7 +122,7 @@ class Reveal:
         if assessment.needs_quota:
             take = await self._counters.take_quota(shop.id, assessment.quota.key,
                                                    assessment.quota.limit,
-                                                   assessment.quota.resets_at)
+                                                   assessment.quota.resets_at, now)
             taken, used = take.taken, take.used
         decision = finish(assessment, taken)
 
