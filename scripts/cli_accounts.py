@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from routing.shop_views import AccountView
 from scripts.cli_support import operator, run, use_cases_of, utc_now
+
+if TYPE_CHECKING:
+    from routing.shop_views import AccountView
 
 app = typer.Typer(no_args_is_help=True)
 

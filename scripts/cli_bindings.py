@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from routing.binding_views import BindingView
 from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
+
+if TYPE_CHECKING:
+    from routing.binding_views import BindingView
 
 app = typer.Typer()
 

@@ -5,22 +5,18 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from routing.errors import InvalidInput
-from routing.shop_views import (
-    MAX_BATCH_ROWS,
-    BatchReport,
-    BatchRow,
-    CallerView,
-    parse_caller_status,
-)
 from scripts.cli_accounts import AsOpt
 from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
+
+if TYPE_CHECKING:
+    from routing.shop_views import BatchReport, BatchRow, CallerView
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -69,6 +65,8 @@ def set_status(
 ) -> None:
     """Set a caller number's status (approved needs a reviewed phone)."""
     async def work() -> CallerView:
+        from routing.shop_views import parse_caller_status
+
         new = parse_caller_status(status)
         async with use_cases_of(ctx) as cases:
             return await cases.callers.set_status(operator(acting_as=actor), shop_id, number,
@@ -86,6 +84,8 @@ def list_(
 ) -> None:
     """List a shop's caller numbers, the main number first."""
     async def work() -> list[CallerView]:
+        from routing.shop_views import parse_caller_status
+
         only = parse_caller_status(status) if status else None
         async with use_cases_of(ctx) as cases:
             return await cases.callers.list(operator(), shop_id, only)
@@ -132,6 +132,8 @@ def batch(
 def read_batch_file(path: Path) -> list[BatchRow]:
     """Rows of ``number[,account]``; blank lines and a ``number`` header are skipped. A line
     that is not CSV becomes a row with the raw text (reported as an invalid number)."""
+    from routing.shop_views import MAX_BATCH_ROWS, BatchRow
+
     try:
         with path.open(encoding="utf-8-sig", newline="") as handle:
             lines = handle.read().splitlines()

@@ -8,8 +8,6 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from routing.call_log_views import CallLogQuery
-from routing.numbers import try_normalize
 from scripts.cli_support import (
     fail,
     operator,
@@ -38,6 +36,9 @@ def list_command(
     cursor: Annotated[str | None, typer.Option(help="Next-page cursor.")] = None,
 ) -> None:
     """Newest first. Times in UTC; buyer numbers masked."""
+    from routing.call_log_views import CallLogQuery
+    from routing.numbers import try_normalize
+
     settings = settings_of(ctx)
     caller_a = None
     if caller is not None:

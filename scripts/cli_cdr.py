@@ -11,13 +11,12 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-from routing.call_log_views import ExportRow
 from scripts.cli_support import (
     container_of,
     fail,
@@ -28,6 +27,9 @@ from scripts.cli_support import (
     use_cases_of,
     utc_now,
 )
+
+if TYPE_CHECKING:
+    from routing.call_log_views import ExportRow
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -10,7 +10,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from routing.audit import AuditKind
 from routing.errors import ConfigurationError, PrivnumError
 from scripts.cli_support import container_of, fail, run, settings_of, utc_now
 
@@ -85,6 +84,7 @@ def rotate(
 async def _rotate(ctx: typer.Context, batch_size: int, resume: bool) -> RotationResult:
     from binding_store.crypto import BuyerCipher, KeyRing
     from binding_store.key_rotation import binding_count, reencrypt, verify_keys
+    from routing.audit import AuditKind
 
     settings = settings_of(ctx)
     ring = KeyRing.load(settings.keys_file)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from routing.api_ports import IssuedToken, TokenView
 from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
+
+if TYPE_CHECKING:
+    from routing.api_ports import IssuedToken, TokenView
 
 app = typer.Typer(no_args_is_help=True)
 
