@@ -303,6 +303,15 @@ def test_manager_is_least_privilege_and_loopback(rendered: Path) -> None:
     assert (rendered / "manager.conf").stat().st_mode & 0o007 == 0
 
 
+def test_cel_stays_off(rendered: Path) -> None:
+    """CEL would record every channel, the Local channel's dialling half included (its Dial
+    holds the number, and CEL has no per-channel switch like CDR_PROP(disable))."""
+    text = (rendered / "cel.conf").read_text()
+    assert re.search(r"^enable=no$", text, re.M)
+    loaded = re.findall(r"^load => (\S+)$", (rendered / "modules.conf").read_text(), re.M)
+    assert not [m for m in loaded if m.startswith("cel_")]
+
+
 def test_modules_are_explicit_and_agi_can_load(rendered: Path) -> None:
     text = (rendered / "modules.conf").read_text()
     assert "autoload=no" in text
