@@ -253,3 +253,31 @@ def test_reject_plays_prompt_and_never_dials(
     assert cdr["LastApplication"] == "Hangup"
     assert cdr["LastData"] == "21"
     assert cdr[cv.CDR_AMI_HEADERS[cv.CDR_REASON]] == "binding_expired"
+
+
+def test_the_call_length_limit_ends_a_bridged_call(
+    asterisk_lab_running: RunningLab, phones: Callable[..., BaresipUA]
+) -> None:
+    """``L()`` on the caller's Dial still ends the call with the Local channel in between:
+    nobody hangs up, Asterisk does, and bills no more than the limit."""
+    lab = asterisk_lab_running
+    merchant = phones("merchant", MERCHANT)
+    buyer = phones("buyer", BUYER, auto_answer=True)
+    with lab.ami() as ami, FastAgiStub(*lab.agi[0], {**BRIDGE, cv.MAX_SECONDS: "3"}) as agi:
+
+        def call() -> dict[str, Any]:
+            merchant.drain()
+            buyer.drain()
+            merchant.dial(X)
+            buyer.wait_for({"CALL_ESTABLISHED"}, timeout=15)
+            return merchant.wait_for({"CALL_CLOSED"}, timeout=30)  # nobody hangs up
+
+        with_retries("limited call", lab, [merchant, buyer], call)
+        buyer.wait_for({"CALL_CLOSED"}, timeout=10)
+        cdr = cdr_for(ami, agi.calls[-1]["agi_arg_1"])
+    assert cdr["Disposition"] == "ANSWERED"
+    assert 1 <= int(cdr["BillableSeconds"]) <= 3
+    deadline = time.monotonic() + 10  # both legs and the Local channel go away
+    while (left := lab.channels()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == []
