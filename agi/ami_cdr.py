@@ -13,6 +13,7 @@ from typing import TextIO
 
 from agi import channel_vars as cv
 from routing.cdr import CdrEvent, CdrFieldNames, CdrFormatError, ami_to_fields, parse_cdr
+from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 
 FIELD_NAMES = CdrFieldNames(
     binding=cv.CDR_BINDING,
@@ -27,13 +28,16 @@ CSV_COLUMNS: tuple[str, ...] = tuple(cv.CDR_CSV_COLUMNS)
 CSV_FILE = cv.CDR_CSV_FILE
 
 
-def cdr_from_ami(headers: Mapping[str, str], zone: tzinfo, system_name: str = "") -> CdrEvent:
+def cdr_from_ami(headers: Mapping[str, str], zone: tzinfo, system_name: str = "",
+                 classes: NumberClasses = DEFAULT_NUMBER_CLASSES) -> CdrEvent:
     """Parse one AMI ``Cdr`` event (headers as received)."""
-    return parse_cdr(ami_to_fields(headers, cv.CDR_AMI_HEADERS), FIELD_NAMES, zone, system_name)
+    return parse_cdr(ami_to_fields(headers, cv.CDR_AMI_HEADERS), FIELD_NAMES, zone, system_name,
+                     classes)
 
 
 def iter_csv_cdrs(stream: TextIO, zone: tzinfo, system_name: str,
-                  errors: list[str] | None = None) -> Iterator[CdrEvent]:
+                  errors: list[str] | None = None,
+                  classes: NumberClasses = DEFAULT_NUMBER_CLASSES) -> Iterator[CdrEvent]:
     """Read the ``cdr_custom`` safety-net file (no header, columns :data:`CSV_COLUMNS`).
 
     A malformed line is skipped and described in ``errors`` (line number only: the line may
@@ -48,7 +52,7 @@ def iter_csv_cdrs(stream: TextIO, zone: tzinfo, system_name: str,
             continue
         try:
             yield parse_cdr(dict(zip(CSV_COLUMNS, row, strict=False)), FIELD_NAMES, zone,
-                            system_name)
+                            system_name, classes)
         except CdrFormatError as exc:
             if errors is not None:
                 errors.append(f"line {lineno}: {exc}")

@@ -19,6 +19,7 @@ from typing import TextIO
 from agi.ami_cdr import iter_csv_cdrs
 from routing.cdr import CdrEvent
 from routing.cdr_ports import CdrSink
+from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 
 
 @dataclass
@@ -53,14 +54,14 @@ def _open(path: Path) -> TextIO | None:
 
 async def reconcile_file(path: Path, sink: CdrSink, *, zone: tzinfo, system_name: str,
                          now: datetime, lookback: timedelta = timedelta(days=2),
-                         orphan_grace_seconds: float = 7200.0, batch: int = 500
-                         ) -> ReconcileResult:
+                         orphan_grace_seconds: float = 7200.0, batch: int = 500,
+                         classes: NumberClasses = DEFAULT_NUMBER_CLASSES) -> ReconcileResult:
     result = ReconcileResult()
     stream = await asyncio.to_thread(_open, path)
     if stream is not None:
         since = now - lookback
         with stream:
-            rows = (e for e in iter_csv_cdrs(stream, zone, system_name, result.errors)
+            rows = (e for e in iter_csv_cdrs(stream, zone, system_name, result.errors, classes)
                     if e.end >= since)
             pending: list[CdrEvent] = []
             while True:

@@ -30,6 +30,7 @@ from routing.model import (
     Direction,
     RouteDecision,
 )
+from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import mask, national, try_normalize
 from routing.ports import AttemptRecorder, RouteLookup
 from routing.reasons import Reason
@@ -47,6 +48,8 @@ class RouteOptions:
     region: str = "CN"
     store_timeout: float = 1.0
     system_name: str = ""
+    # How a dialled X is read: segments such as China's 700 numbers are no subscriber numbers.
+    number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
 
 
 class RouteHandler:
@@ -91,7 +94,20 @@ class RouteHandler:
     def request_of(self, session: AgiSession) -> CallRequest:
         env = session.env
         region = self._options.region
-        linkedid = session.args[0] if session.args and session.args[0] else session.uniqueid
+        linkedid = session.uniqueid
+        if session.args and session.args[0]:
+            # The dialplan passes ${CHANNEL(linkedid)}; anything else (a mis-written argument,
+            # an assigned id holding a number) is not stored: the call's own id stands in.
+            checked = session.environment.call_id(session.args[0])
+            linkedid = checked or linkedid
+            if checked is None:
+                log.warning("call uniqueid=%s: linkedid argument is not an Asterisk id "
+                            "(%d characters); using the uniqueid", session.uniqueid,
+                            len(session.args[0]))
+        if session.environment.uniqueid_refused:
+            log.warning("call uniqueid=%s: agi_uniqueid is not an Asterisk id (%d characters); "
+                        "stored and logged under this stand-in", session.uniqueid,
+                        len(env.get("agi_uniqueid", "")))
         return CallRequest(
             caller=try_normalize(env.get("agi_callerid"), region),
             dialed=self._normalize_dialed(env.get("agi_extension")),
@@ -107,7 +123,7 @@ class RouteHandler:
             return self._dialed[raw]
         except KeyError:
             pass
-        value = try_normalize(raw, self._options.region)
+        value = self._options.number_classes.dialled(raw)
         if len(self._dialed) >= _DIALED_CACHE:
             self._dialed.clear()  # bounded; a pool larger than the cache just parses more
         self._dialed[raw] = value

@@ -15,8 +15,8 @@ from api.problems import responses
 from api.schemas import ID_PATTERN, CallRecordOut, CallsPage, Health, HealthCheck, VirtualCheck
 from api.services import ApiServices
 from routing.api_ports import CallLogPort, HealthProbe, HealthStatus
-from routing.errors import PrivnumError
-from routing.numbers import normalize
+from routing.errors import InvalidNumber, PrivnumError
+from routing.numbers import mask
 from routing.shop_views import check_id
 
 router = APIRouter()
@@ -32,7 +32,10 @@ class CallLogUnavailable(PrivnumError):
             summary="Shipping-phone check: is this number a privacy (virtual) number?")
 async def is_virtual(number: Annotated[str, Path(min_length=1, max_length=32)], svc: Services,
                      who: Caller) -> VirtualCheck:
-    e164 = normalize(number, svc.default_region)
+    # Privacy numbers include segments subscriber numbers never use (China's 700 numbers).
+    e164 = svc.number_classes.dialled(number)
+    if e164 is None:
+        raise InvalidNumber(f"not a phone number: {mask(number)!r}")
     return VirtualCheck(number=e164, virtual=await svc.pool.is_virtual_number(e164))
 
 

@@ -20,6 +20,7 @@ from routing.api_ports import (
     ShopPort,
     TokenVerifier,
 )
+from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.risk import RiskPolicy
 
 
@@ -44,7 +45,9 @@ class ApiServices:
     metrics: Metrics = field(default_factory=Metrics)
     clock: Callable[[], datetime] = utc_now
     default_region: str = "CN"
+    number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES  # how privacy numbers are read
     max_body_bytes: int = 65_536
+    body_timeout_seconds: float = 10.0  # for a request body to arrive in full (else 408)
     click_to_call_ring_seconds: int = 30
     call_log_default_days: int = 1
     call_log_max_days: int = 30

@@ -8,9 +8,10 @@ server variant, (d) 24 calls at C=4. ``--full``: the issue's N = 20 000 calls (4
 100 process-per-call calls. ``--quick``: 3 000 calls / 15 s, (d) 12 calls.
 
 (a) floor: our ``FastAgiServer`` with a handler sending the same answer (a bridge's
-``SET VARIABLE`` and ``EXEC MSet``, same variables), no look-up; (b) ``RouteHandler`` on SQLite; (c) on PostgreSQL + Redis index;
-(d) one process per call (``privnum agi`` when it exists, else ``python -m bench.agi_script``),
-fewer calls. Every server runs in its own process; the driver runs in this one.
+``SET VARIABLE`` and ``EXEC MSet``, same variables), no look-up; (b) ``RouteHandler`` on
+SQLite; (c) on PostgreSQL + Redis index; (d) one process per call (``privnum agi`` when it
+exists, else ``python -m bench.agi_script``), fewer calls. Every server runs in its own
+process; the driver runs in this one.
 Targets: c >= 0.8 x a calls/s; c >= 100 x d calls/s.
 """
 

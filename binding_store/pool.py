@@ -21,7 +21,8 @@ from binding_store.db import Database
 from binding_store.models import PoolNumber
 from routing.errors import InvalidNumber, NotFound
 from routing.model import PoolState
-from routing.numbers import normalize, try_normalize
+from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
+from routing.numbers import mask
 from routing.shop_views import (
     MAX_REGION,
     ImportReport,
@@ -74,8 +75,11 @@ def _header(line: str, line_no: int) -> tuple[int, int | None]:
 
 
 class PoolRepository:
-    def __init__(self, db: Database) -> None:
+    """``classes`` decide which numbers an import accepts (see ``routing.number_classes``)."""
+
+    def __init__(self, db: Database, classes: NumberClasses = DEFAULT_NUMBER_CLASSES) -> None:
         self._db = db
+        self._classes = classes
 
     async def import_csv(
         self,
@@ -104,7 +108,7 @@ class PoolRepository:
                 continue
             tally.rows += 1
             try:
-                number, region = _row(line, line_no, columns, default_region)
+                number, region = _row(line, line_no, columns, default_region, self._classes)
             except _RowError as exc:
                 errors.append(exc.error)
                 continue
@@ -187,7 +191,9 @@ class PoolRepository:
                         ) -> PoolNumberView:
         """Quarantine, retire or bring back a number. Existing bindings on it run to expiry;
         only new allocations take the state into account."""
-        e164 = normalize(number)
+        e164 = self._classes.dialled(number)
+        if e164 is None:
+            raise InvalidNumber(f"not a phone number: {mask(number)!r}")
         async with self._db.session() as session:
             row = await session.get(PoolNumber, e164)
             if row is None:
@@ -202,7 +208,7 @@ class PoolRepository:
     async def is_virtual_number(self, number: str) -> bool:
         """True if ``number`` is (or was: retired numbers count too) one of our privacy numbers,
         e.g. to refuse it as a shipping phone. Unparseable input is not a virtual number."""
-        e164 = try_normalize(number)
+        e164 = self._classes.dialled(number)
         if e164 is None:
             return False
         async with self._db.session() as session:
@@ -216,17 +222,17 @@ def _lines(lines: Iterable[str], tally: _Tally) -> Iterator[str]:
         yield line
 
 
-def _row(line: str, line_no: int, columns: tuple[int, int | None], default_region: str
-         ) -> tuple[str, str]:
+def _row(line: str, line_no: int, columns: tuple[int, int | None], default_region: str,
+         classes: NumberClasses) -> tuple[str, str]:
     cells = _cells(line, line_no)
     num_col, region_col = columns
     raw = cells[num_col] if num_col < len(cells) else ""
     if not raw:
         raise _RowError(ImportRowError(line_no, line.strip()[:_ECHO], "missing number"))
     try:
-        number = normalize(raw)
-    except InvalidNumber:
-        raise _RowError(ImportRowError(line_no, raw[:_ECHO], "not a valid phone number")) from None
+        number = classes.pool_number(raw).e164
+    except InvalidNumber as exc:
+        raise _RowError(ImportRowError(line_no, raw[:_ECHO], str(exc))) from None
     region = cells[region_col] if region_col is not None and region_col < len(cells) else ""
     region = region or default_region
     if len(region) > MAX_REGION or any(ord(ch) < 32 for ch in region):

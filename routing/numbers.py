@@ -18,11 +18,22 @@ _ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "private", "un
 # What mask() returns: a masked number (e.g. a CDR's caller ID once privnum has decided) is
 # already as short as it may be, and masking it again must not shorten it further.
 _MASKED = re.compile(r"[0-9]{3}\*{4}[0-9]{4}|\*{1,3}[0-9]{4}|\*{1,4}", re.ASCII)
+# What a phone number may be written with: ASCII digits, one leading "+", and the separators
+# people type. phonenumbers is more lenient (it skips leading junk such as "ABC", reads letters
+# as keypad digits and other scripts' digits as 0-9): a caller ID "ABC13900000100" or in
+# Arabic-Indic digits would otherwise be taken for the bound number.
+_WRITTEN = re.compile(r"\+?[(0-9][0-9 ()./-]*", re.ASCII)
+
+
+def written_as_number(text: str) -> bool:
+    """``text`` (stripped) is written the way a phone number may be: ASCII digits, one leading
+    ``+``, separators; no letters, ``*``, ``#`` or other scripts' digits."""
+    return _WRITTEN.fullmatch(text) is not None
 
 
 def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
     text = raw.strip()
-    if not text or len(text) > 32:
+    if not text or len(text) > 32 or not written_as_number(text):
         raise InvalidNumber(f"not a phone number: {mask(text)!r}")
     try:
         parsed = phonenumbers.parse(text, region)
@@ -34,7 +45,8 @@ def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
 
 
 def normalize(raw: str, region: str = DEFAULT_REGION) -> str:
-    """Return the E.164 form of ``raw`` (+86, 0086, 86, spaces and dashes accepted)."""
+    """Return the E.164 form of ``raw`` (+86, 0086, 86, spaces and dashes accepted; letters,
+    ``*``, ``#`` and digits other than ASCII 0-9 refused)."""
     return phonenumbers.format_number(_parse(raw, region), PhoneNumberFormat.E164)
 
 
@@ -79,7 +91,7 @@ def mask(number: str) -> str:
             digits = str(phonenumbers.parse(number, None).national_number)
     elif digits.startswith("0086"):
         digits = digits[4:]
-    elif digits.startswith("86") and len(digits) == 13:
+    elif digits.startswith("86") and len(digits) in (13, 17):  # + a mobile or a 700 number
         digits = digits[2:]
     if len(digits) <= 4:
         return "*" * len(digits)

@@ -248,7 +248,7 @@ def build_services(settings: Settings, db: Database, *, redis: Redis | None = No
         accounts=AccountRepository(db),
         callers=CallerRepository(db, index),
         bindings=BindingStore(db, cipher, policy=policy, index=index),
-        pool=PoolAdapter(db, PoolRepository(db)),
+        pool=PoolAdapter(db, PoolRepository(db, settings.number_classes)),
         counters=counters_for(settings, db, redis),
         audit=AuditLog(db),
         call_log=CallLogAdapter(db, LinkTemplates(order=settings.call_log.order_link_template,
@@ -259,7 +259,9 @@ def build_services(settings: Settings, db: Database, *, redis: Redis | None = No
         metrics=metrics or Metrics(),
         clock=wiring.utc_now,
         default_region=settings.bindings.default_region,
+        number_classes=settings.number_classes,
         max_body_bytes=settings.api.max_body_bytes,
+        body_timeout_seconds=settings.api.body_timeout_seconds,
         click_to_call_ring_seconds=settings.asterisk.max_ring_seconds,
     )
 
@@ -305,11 +307,15 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
             timeout = settings.redis.timeout_seconds
             client = Redis.from_url(settings.redis.url, socket_timeout=timeout,
                                     socket_connect_timeout=timeout)
-            index = RedisIndex(client, prefix=settings.redis.prefix, timeout=timeout)
+            index = RedisIndex.from_url(settings.redis.url, prefix=settings.redis.prefix,
+                                        timeout=timeout)
         click = AmiClickToCall(originator, settings) if originator is not None else None
+        # The AMI connection in use, whoever opened it (``privnum serve`` hands in its
+        # listener): /healthz says whether it is up.
+        watched = listener or (originator if isinstance(originator, AmiListener) else None)
         services = build_services(settings, db, redis=client, index=index, metrics=metrics,
                                   originator=click,
-                                  ami_probe=AmiProbe(listener) if listener else None)
+                                  ami_probe=AmiProbe(watched) if watched else None)
         yield ApiStack(services=services, database=db, redis=client)
     finally:
         if listener is not None and ami_task is not None:
@@ -319,6 +325,9 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.aclose()
+        if index is not None:
+            with contextlib.suppress(Exception):
+                await index.close()
         await db.dispose()
 
 

@@ -48,17 +48,20 @@ def import_(
         help="Write every refused row (line,value,problem) to this CSV file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Import numbers (normalised to E.164). Duplicates are reported, not fatal; rows with
-    errors are listed with their line numbers (exit 3 if any)."""
+    """Import numbers of the configured number classes (pool.number_classes; default: CN
+    mobile, fixed line and the 15-digit 700 segment), stored as +<country code><number>.
+    Duplicates are reported, not fatal; rows with errors are listed with their line numbers
+    and the reason (exit 3 if any)."""
     if not file.is_file():
         fail(f"file not found: {file}")
     size = file.stat().st_size
+    settings = settings_of(ctx)
 
     async def work() -> ImportReport:
-        async with open_database(settings_of(ctx)) as db:
+        async with open_database(settings) as db:
             with file.open("rb") as handle, _progress(quiet) as bar:
                 task = bar.add_task(f"importing {file.name}", total=size or None)
-                return await PoolRepository(db).import_csv(
+                return await PoolRepository(db, settings.number_classes).import_csv(
                     _decoded(handle, file), now=utc_now(), batch_size=batch_size,
                     default_region=region,
                     progress=lambda _rows, done: bar.update(task, completed=done))
@@ -168,10 +171,12 @@ def set_state(
     actor: Annotated[str, typer.Option("--actor", help="Who (audit log).")] = "cli",
 ) -> None:
     """Make a number available, quarantine it or retire it (bindings on it run to expiry)."""
+    settings = settings_of(ctx)
+
     async def work() -> PoolNumberView:
-        async with open_database(settings_of(ctx)) as db:
-            return await PoolRepository(db).set_state(number, parse_pool_state(state),
-                                                      actor=actor, now=utc_now())
+        async with open_database(settings) as db:
+            return await PoolRepository(db, settings.number_classes).set_state(
+                number, parse_pool_state(state), actor=actor, now=utc_now())
 
     view = run(work)
     Console().print(f"{view.number}: {view.state.value}", highlight=False)

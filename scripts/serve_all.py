@@ -38,4 +38,5 @@ async def serve_everything(settings: Settings, stop: asyncio.Event | None = None
             await run_api(settings, stopping, originator=originator, metrics=metrics)
 
         companions.append(http_api)
-    await serve(settings, tuple(companions), stop=stop, observe=decision_observer(metrics))
+    await serve(settings, tuple(companions), stop=stop, observe=decision_observer(metrics),
+                on_refused=metrics.attempt_refused, index_events=metrics.index_event)

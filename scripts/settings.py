@@ -8,10 +8,21 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from routing.errors import ConfigurationError
+from routing.number_classes import NumberClasses, NumberKind, RegionClasses, Segment
+
+CDR_CUSTOM_DIR = "cdr-custom"
+"""Asterisk's ``cdr_custom`` writes under ``<astlogdir>/cdr-custom/``."""
 
 
 class DatabaseSettings(BaseModel):
@@ -26,6 +37,10 @@ class RedisSettings(BaseModel):
     url: str | None = None
     timeout_seconds: float = Field(default=0.5, gt=0)
     prefix: str = "privnum"
+    # How often 'privnum serve' compares the index's watermark with SQL's (and rebuilds an
+    # index that is behind or lost), and how many bindings a rebuild writes per batch.
+    check_interval_seconds: float = Field(default=1.0, gt=0)
+    rebuild_batch: int = Field(default=500, ge=1)
 
 
 class KeySettings(BaseModel):
@@ -39,6 +54,54 @@ class BindingSettings(BaseModel):
     default_region: str = "CN"
     # How far back a reject looks for an expired binding, to say "expired" not "unauthorized".
     expired_lookback_days: int = Field(default=7, ge=0)
+
+
+class SegmentSettings(BaseModel):
+    """A dedicated number segment: national numbers of exactly ``length`` digits starting
+    with ``prefix`` (China's privacy-number segment: prefix 700, length 15)."""
+
+    model_config = ConfigDict(extra="forbid")
+    prefix: str
+    length: int
+    name: str = ""
+
+
+class NumberClassSettings(BaseModel):
+    """What one numbering region accepts as a pool number (X). An entry replaces the default
+    for its region completely: list every kind and segment the region should accept."""
+
+    model_config = ConfigDict(extra="forbid")
+    kinds: list[NumberKind] = []
+    segments: list[SegmentSettings] = []
+
+
+def _default_number_classes() -> dict[str, NumberClassSettings]:
+    return {"CN": NumberClassSettings(
+        kinds=[NumberKind.MOBILE, NumberKind.FIXED_LINE],
+        segments=[SegmentSettings(prefix="700", length=15, name="700")])}
+
+
+class PoolSettings(BaseModel):
+    # Region (ISO code) -> the number classes a pool number of that region must belong to.
+    number_classes: dict[str, NumberClassSettings] = Field(
+        default_factory=_default_number_classes)
+
+    @field_validator("number_classes")
+    @classmethod
+    def _check_classes(cls, value: dict[str, NumberClassSettings]
+                       ) -> dict[str, NumberClassSettings]:
+        _region_classes(value)  # a bad region, prefix or length is refused at start-up
+        return value
+
+    def region_classes(self) -> list[RegionClasses]:
+        return _region_classes(self.number_classes)
+
+
+def _region_classes(classes: dict[str, NumberClassSettings]) -> list[RegionClasses]:
+    return [RegionClasses(region, kinds=frozenset(c.kinds),
+                          segments=tuple(Segment(s.prefix, s.length, s.name)
+                                         for s in c.segments))
+            for region, c in classes.items()]
 
 
 class AgiSettings(BaseModel):
@@ -66,7 +129,10 @@ class AmiSettings(BaseModel):
     # call log (issue 5): watchdog, batching, back-pressure, CDR time zone
     ping_timeout_seconds: float = Field(default=5.0, gt=0)
     login_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Reconnects back off: the first after reconnect_delay_seconds, then doubling (with
+    # jitter) up to reconnect_max_delay_seconds (never below the first).
     reconnect_delay_seconds: float = Field(default=2.0, gt=0)
+    reconnect_max_delay_seconds: float = Field(default=60.0, gt=0)
     events: str = "cdr,system"
     batch_size: int = Field(default=200, ge=1)
     batch_seconds: float = Field(default=0.5, gt=0)
@@ -93,12 +159,16 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=65_536, ge=1024)
+    # A request body not complete this long after the handler asks for it: 408, closed.
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 class CallLogSettings(BaseModel):
     order_link_template: str = "https://merchant.example/orders/{order_id}"
     chat_link_template: str = "https://merchant.example/im?order={order_id}&buyer={buyer_id}"
     retention_days: int = Field(default=180, ge=1)
+    # Asterisk's cdr-custom directory holding the safety-net CSV; None means
+    # <asterisk.log_dir>/cdr-custom, where 'privnum asterisk render' has Asterisk write it.
     cdr_csv_dir: Path | None = None
     # call log (issue 5): reconcile window and when an attempt without CDR is closed
     reconcile_lookback_days: int = Field(default=2, ge=1)
@@ -116,6 +186,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     keys: KeySettings = KeySettings()
     bindings: BindingSettings = BindingSettings()
+    pool: PoolSettings = PoolSettings()
     agi: AgiSettings = AgiSettings()
     ami: AmiSettings = AmiSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
@@ -141,7 +212,15 @@ class Settings(BaseSettings):
             self.database.url = f"sqlite+aiosqlite:///{self.data_dir / 'privnum.db'}"
         if self.keys.file is None:
             self.keys.file = self.data_dir / "keys.json"
+        if self.call_log.cdr_csv_dir is None:
+            self.call_log.cdr_csv_dir = Path(self.asterisk.log_dir) / CDR_CUSTOM_DIR
         return self
+
+    @property
+    def number_classes(self) -> NumberClasses:
+        """The pool's number classes; numbers without a country code are read in
+        ``bindings.default_region``."""
+        return NumberClasses.of(self.pool.region_classes(), home=self.bindings.default_region)
 
     @property
     def database_url(self) -> str:
@@ -152,6 +231,11 @@ class Settings(BaseSettings):
     def keys_file(self) -> Path:
         assert self.keys.file is not None
         return self.keys.file
+
+    @property
+    def cdr_csv_dir(self) -> Path:
+        assert self.call_log.cdr_csv_dir is not None
+        return self.call_log.cdr_csv_dir
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

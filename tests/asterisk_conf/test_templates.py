@@ -380,3 +380,44 @@ def test_fill_rejects_unknown_and_unfilled_placeholders() -> None:
         fill("@@y@@", {"x": "1"})
     with pytest.raises(ValueError):
         fill("@@X@@", {})
+
+
+# ------------------------------------------------------------------ numbers the dialplan takes
+
+X_FORMS = ("17000000001", "+8617000000001", "700123456789012", "86700123456789012",
+           "+86700123456789012", "0086700123456789012")
+
+
+def extension_regex(pattern: str) -> re.Pattern[str]:
+    """An Asterisk extension pattern (``_`` form: X Z N, ``[...]``, ``.`` and ``!``) as a regex."""
+    if not pattern.startswith("_"):
+        return re.compile(re.escape(pattern))
+    out, i = [], 1
+    while i < len(pattern):
+        ch = pattern[i]
+        if ch == "[":
+            end = pattern.index("]", i)
+            out.append("[" + re.escape(pattern[i + 1:end]).replace("\\-", "-") + "]")
+            i = end
+        else:
+            out.append({"X": "[0-9]", "Z": "[1-9]", "N": "[2-9]", ".": ".+", "!": ".*"}.get(
+                ch.upper(), re.escape(ch)))
+        i += 1
+    return re.compile("".join(out))
+
+
+def test_every_privnum_context_takes_every_form_of_x_including_700_numbers(
+        rendered: Path) -> None:
+    ctx = contexts((rendered / "extensions.conf").read_text())
+    for name in ("privnum-inbound", "privnum-bridge", "privnum-reject", "privnum-fail"):
+        patterns = [m[1] for line in ctx[name] if (m := re.match(r"^exten\s*=>\s*([^,]+),", line))]
+        assert patterns, name
+        for x in X_FORMS:
+            assert any(extension_regex(p).fullmatch(x) for p in patterns), (name, x)
+    # what the bridge checks before Dial: the dial number and the X presented as caller ID
+    checks = re.findall(r'REGEX\("([^"]+)" \$\{(PRIVNUM_[A-Z_]+)\}\)',
+                        "\n".join(ctx["privnum-bridge"]))
+    number_checks = {var: rx for rx, var in checks if var in (cv.DIAL_NUMBER, cv.CALLERID)}
+    assert set(number_checks) == {cv.DIAL_NUMBER, cv.CALLERID}
+    for x in X_FORMS:
+        assert re.search(number_checks[cv.CALLERID], x), x

@@ -26,6 +26,7 @@ from routing.cdr import (
     parse_cdr,
 )
 from routing.model import Action, CallAttempt, Direction
+from routing.number_classes import NumberClasses, RegionClasses, Segment
 from routing.numbers import mask
 from routing.reasons import Reason
 from tests.routing.cdr_fixtures import NAMES, recorded_cdrs
@@ -99,6 +100,28 @@ def test_attempt_without_cdr(reason: Reason) -> None:
     assert record.reason_text == reason.text and record.disposition == "NO CDR"
     assert record.hangup_cause == (reason.hangup_cause if rejected else None)
     assert record.source == "attempt" and record.caller_a == MERCHANT
+
+
+MAIN = "+8613800000009"
+
+
+@pytest.mark.parametrize(("reason", "reached", "expected"), [
+    (Reason.BRIDGED, MERCHANT, MERCHANT),  # the binding's own caller number
+    (Reason.BRIDGED, MAIN, MAIN),  # it was switched off: the shop's main number took it
+    (Reason.SERVICE_DISABLED, "", ""),  # refused: it reached nobody
+])
+@pytest.mark.parametrize("with_cdr", [True, False], ids=["cdr", "attempt-only"])
+def test_a_callback_record_names_the_caller_number_it_reached(
+        reason: Reason, reached: str, expected: str, with_cdr: bool) -> None:
+    attempt = dataclasses.replace(_attempt(reason, Direction.CALLBACK), caller_a=reached,
+                                  caller_masked=mask(BUYER))
+    if with_cdr:
+        cdr = _cdr(src=BUYER, pn_caller=BUYER, pn_x="9001", pn_direction="callback")
+        record = record_from_cdr(cdr, attempt, BINDING, Source.AMI)
+    else:
+        record = record_from_attempt(attempt, BINDING)
+    assert (record.direction, record.caller_a, record.caller_masked) == (
+        "callback", expected, mask(BUYER))
 
 
 @pytest.mark.parametrize(("userfield", "pn_binding", "outcome", "reason", "text"), [
@@ -222,3 +245,17 @@ def test_lastdata_wins_and_a_bridged_call_keeps_the_disposition_cause() -> None:
 @pytest.mark.parametrize("dialled", ["17000000001", "+86 170-0000-0001", "+8617000000001"])
 def test_x_is_stored_in_e164_whatever_the_dialplan_copied(dialled: str) -> None:
     assert parse_cdr(_csv_like("routing_error", x=dialled), NAMES, UTC).pn_x == "+8617000000001"
+
+
+@pytest.mark.parametrize("dialled", ["700123456789012", "86700123456789012",
+                                     "+86700123456789012"])
+def test_a_700_x_is_stored_like_the_pool_holds_it(dialled: str) -> None:
+    event = parse_cdr(_csv_like("routing_error", x=dialled), NAMES, UTC)
+    assert event.pn_x == "+86700123456789012"
+    only_gb = NumberClasses.of([RegionClasses("GB", segments=(Segment("99", 12),))])
+    custom = parse_cdr(_csv_like("routing_error", x="0044991234567890"), NAMES, UTC, "", only_gb)
+    assert custom.pn_x == "+44991234567890"
+    assert parse_cdr(_csv_like("routing_error", x="0044991234567890"), NAMES, UTC
+                     ).pn_x == "0044991234567890"  # no such segment by default
+    garbage = parse_cdr(_csv_like("routing_error", x="7001"), NAMES, UTC)
+    assert garbage.pn_x == "7001"  # kept as it came: the record still says what was dialled

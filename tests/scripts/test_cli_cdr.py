@@ -31,6 +31,8 @@ from tests.fixtures.ami.scenario import (
 if not app.registered_groups:
     commands.register(app)
 
+RECORDED_CALLS_RETENTION = 36_500
+
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
@@ -38,6 +40,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     migrate.check(url)  # the migration matches the models
     monkeypatch.setenv("PRIVNUM_DATABASE__URL", url)
     monkeypatch.setenv("PRIVNUM_DATA_DIR", str(tmp_path))
+    # The recorded calls have fixed dates: a retention of a century keeps them exportable
+    # whatever today's date is.
+    monkeypatch.setenv("PRIVNUM_CALL_LOG__RETENTION_DAYS", str(RECORDED_CALLS_RETENTION))
     return url
 
 

@@ -28,6 +28,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     url = migrated_call_log(tmp_path / "cli.db")
     monkeypatch.setenv("PRIVNUM_DATABASE__URL", url)
     monkeypatch.setenv("PRIVNUM_DATA_DIR", str(tmp_path))
+    # The recorded calls have fixed dates: a retention of a century keeps them exportable
+    # whatever today's date is.
+    monkeypatch.setenv("PRIVNUM_CALL_LOG__RETENTION_DAYS", "36500")
     out = tmp_path / "out"
     out.mkdir()
     return out
@@ -77,7 +80,8 @@ def test_quiet_prints_only_the_summary(env: Path, monkeypatch: pytest.MonkeyPatc
      "--from must be before --to"),  # the same instant
     (("--from", "yesterday", "--to", "2026-11-29"), "--from: not a date"),
     (("--from", "2026-11-28", "--to", "2026-11-31"), "--to: not a date"),
-    (("--from", "2000-01-01", "--to", "2026-11-29"), "outside the retention period (180 days)"),
+    (("--from", "1900-01-01", "--to", "2026-11-29"),
+     "outside the retention period (36500 days)"),
 ])
 def test_bad_range_is_one_line(env: Path, args: tuple[str, ...], needle: str) -> None:
     _one_line_error(_run(*args, "--out", str(env / "x.csv")), needle)
@@ -87,7 +91,8 @@ def test_bad_range_is_one_line(env: Path, args: tuple[str, ...], needle: str) ->
 def test_retention_comes_from_the_settings(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PRIVNUM_CALL_LOG__RETENTION_DAYS", "2")
     start = (utc_now() - timedelta(days=3)).strftime("%Y-%m-%d")
-    _one_line_error(_run("--from", start, "--to", "2026-11-29", "--out", str(env / "x.csv")),
+    end = (utc_now() - timedelta(days=1)).strftime("%Y-%m-%d")
+    _one_line_error(_run("--from", start, "--to", end, "--out", str(env / "x.csv")),
                     "outside the retention period (2 days)")
 
 

@@ -60,3 +60,34 @@ def test_import_input_errors_are_one_line(lite: Cli, tmp_path: Path) -> None:
     one_line_error(lite("pool", "set-state", "17000000009", "gone"), "invalid pool state")
     one_line_error(lite("pool", "list", "--state", "gone"), "invalid pool state")
     one_line_error(lite("pool", "set-state", "xyz", "retired"), "not a phone number")
+
+
+def test_700_numbers_by_default_and_only_700_when_configured(lite: Cli, tmp_path: Path) -> None:
+    lite.ok("db", "upgrade")
+    out = lite.ok("pool", "import", "-q", write(tmp_path / "p700.csv", (
+        "number,region\n700000000000001,n700\n+86 700 0000 0000 0002,n700\n")))
+    assert "2 imported" in out
+    listing = lite.ok("pool", "list", "--region", "n700")
+    assert "+86700000000000001" in listing and "+86700000000000002" in listing
+    assert "quarantined" in lite.ok("pool", "set-state", "700000000000002", "quarantined")
+
+    only_700 = write(tmp_path / "only700.toml", (
+        '[pool.number_classes.CN]\nsegments = [{ prefix = "700", length = 15 }]\n'))
+    mixed = write(tmp_path / "mixed.csv",
+                  "number,region\n17000000001,a\n700000000000003,n700\n4001234567,a\n")
+    result = lite("--config", only_700, "pool", "import", "-q", mixed,
+                  "--report", tmp_path / "refused.csv")
+    assert result.exit_code == 3 and "1 imported" in result.stdout
+    with (tmp_path / "refused.csv").open(encoding="utf-8") as handle:
+        assert list(csv.reader(handle))[1:] == [
+            ["2", "17000000001", "error: a mobile number; region CN accepts 700 (15 digits)"],
+            ["4", "4001234567",
+             "error: a shared_cost number; region CN accepts 700 (15 digits)"]]
+
+    bad = write(tmp_path / "bad.toml",
+                '[pool.number_classes.ZZ]\nkinds = ["mobile"]\n')
+    one_line_error(lite("--config", bad, "pool", "list"),
+                   "invalid setting pool.number_classes", "unknown numbering region 'ZZ'")
+    one_line_error(lite("pool", "list", env={"PRIVNUM_POOL__NUMBER_CLASSES":
+                                             '{"CN": {"kinds": ["mobil"]}}'}),
+                   "invalid setting pool.number_classes.CN.kinds.0")
