@@ -10,23 +10,27 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from agi import channel_vars as cv
 from agi.ami_listener import AmiListener, AmiListenerConfig
 from routing.api_ports import HealthStatus
 from routing.cdr import CdrEvent
 from routing.cdr_ports import Originator
+from routing.errors import AmiUnavailable, ClickToCallUnavailable
 from routing.numbers import national
 
-INBOUND_CONTEXT = "privnum-inbound"
+CLICK_CONTEXT = "privnum-click"
 
 
 class AmiClickToCall:
     """Ring A (``Originate``, always ``Async: true``) on the channel the dialplan uses to
-    reach numbers (``dial_template``); when A answers, the call enters ``privnum-inbound`` at
-    exten X with caller ID A: routed (the AGI decides A → X → B) and logged like any dialled
-    call. An Originate that cannot be placed raises ``ClickToCallUnavailable``."""
+    reach numbers (``dial_template``) showing X (the Originate's caller ID is what A's phone
+    displays); when A answers, context ``privnum-click`` makes A the caller ID and the call
+    enters ``privnum-inbound`` at exten X as "A dials X": routed (the AGI decides A → X → B, B
+    is shown X) and logged like any call. An Originate that cannot be placed is
+    ``ClickToCallUnavailable`` (AMI down means click-to-call down, not the call path)."""
 
     def __init__(self, originator: Originator, *, dial_template: str, national_format: bool,
-                 context: str = INBOUND_CONTEXT) -> None:
+                 context: str = CLICK_CONTEXT) -> None:
         self._originator = originator
         self._template = dial_template
         self._national = national_format
@@ -36,10 +40,13 @@ class AmiClickToCall:
                             timeout_seconds: int) -> str:
         dial_a = national(caller_a) if self._national else caller_a
         exten = national(virtual_x) if self._national else virtual_x
-        return await self._originator.originate(
-            self._template.format(number=dial_a), context=self._context, exten=exten,
-            caller_id=f"<{dial_a}>", timeout_ms=timeout_seconds * 1000,
-            variables={"PRIVNUM_CLICK_BINDING": binding_id})
+        try:
+            return await self._originator.originate(
+                self._template.format(number=dial_a), context=self._context, exten=exten,
+                caller_id=f'"{exten}" <{exten}>', timeout_ms=timeout_seconds * 1000,
+                variables={cv.CLICK_CALLER: dial_a, cv.CLICK_BINDING: binding_id})
+        except AmiUnavailable as exc:
+            raise ClickToCallUnavailable(f"click-to-call unavailable: {exc}") from exc
 
 
 class _NoCdrs:

@@ -28,7 +28,7 @@ from panoramisk import Manager
 from panoramisk.actions import Action
 from panoramisk.ami_protocol import AMIProtocol
 
-from routing.errors import AmiUnavailable, ClickToCallUnavailable
+from routing.errors import AmiUnavailable
 
 log = logging.getLogger("privnum.ami")
 
@@ -165,7 +165,7 @@ class AmiConnection(Manager):  # type: ignore[misc]
                         variables: Mapping[str, str] | None = None,
                         response_timeout: float = 5.0) -> str:
         if not self.authenticated or self.lost.is_set():
-            raise ClickToCallUnavailable("click-to-call unavailable: not connected to Asterisk AMI")
+            raise AmiUnavailable("not connected to Asterisk AMI")
         action: dict[str, Any] = {
             "Action": "Originate", "Channel": channel, "Context": context, "Exten": exten,
             "Priority": str(priority), "Timeout": str(timeout_ms), "Async": "true"}
@@ -178,9 +178,7 @@ class AmiConnection(Manager):  # type: ignore[misc]
             async with asyncio.timeout(response_timeout):
                 response = await self.send_action(sent, as_list=False)
         except TimeoutError as exc:
-            raise ClickToCallUnavailable(
-                "click-to-call unavailable: Asterisk did not answer the Originate") from exc
+            raise AmiUnavailable("Asterisk did not answer the Originate") from exc
         if not response.success:
-            raise ClickToCallUnavailable(
-                f"click-to-call unavailable: Originate refused: {response.get('Message', '')}")
+            raise AmiUnavailable(f"Originate refused: {response.get('Message', '')}")
         return str(sent.action_id)

@@ -29,7 +29,7 @@ from agi.ami_cdr import cdr_from_ami
 from agi.ami_connection import AmiConnection
 from routing.cdr import CdrEvent
 from routing.cdr_ports import CdrSink
-from routing.errors import AmiUnavailable, CdrFormatError, ClickToCallUnavailable, StoreUnavailable
+from routing.errors import AmiUnavailable, CdrFormatError, StoreUnavailable
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 
 log = logging.getLogger("privnum.ami")
@@ -128,7 +128,7 @@ class AmiListener:
                         caller_id: str = "", timeout_ms: int = 30_000,
                         variables: Mapping[str, str] | None = None) -> str:
         if self._ami is None or not self.connected.is_set():
-            raise ClickToCallUnavailable("click-to-call unavailable: not connected to Asterisk AMI")
+            raise AmiUnavailable("not connected to Asterisk AMI")
         return await self._ami.originate(channel, context=context, exten=exten,
                                          priority=priority, caller_id=caller_id,
                                          timeout_ms=timeout_ms, variables=variables)

@@ -16,7 +16,13 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from routing.errors import ErrorCode, PrivnumError, RevealRateLimited, Unauthenticated
+from routing.errors import (
+    CallerCoolingDown,
+    ErrorCode,
+    PrivnumError,
+    RevealRateLimited,
+    Unauthenticated,
+)
 
 PROBLEM_JSON = "application/problem+json"
 _LOG = logging.getLogger("privnum.api")
@@ -39,6 +45,7 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.BINDING_NOT_ACTIVE: 409,
     ErrorCode.REVEAL_RATE_LIMITED: 429,
     ErrorCode.POOL_EXHAUSTED: 503,
+    ErrorCode.CALLER_COOLING_DOWN: 503,
     ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.AMI_UNAVAILABLE: 503,
     ErrorCode.CLICK_TO_CALL_UNAVAILABLE: 503,
@@ -87,7 +94,7 @@ def from_error(error: PrivnumError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="privnum"'
-    if isinstance(error, RevealRateLimited):
+    if isinstance(error, RevealRateLimited | CallerCoolingDown):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if status >= 500:
         _LOG.warning("api error code=%s: %s", error.code, error)

@@ -34,6 +34,6 @@ class Originator(Protocol):
                         caller_id: str = "", timeout_ms: int = 30_000,
                         variables: Mapping[str, str] | None = None) -> str:
         """Queue an ``Originate`` (always ``Async: true``); returns the ActionID. The outcome
-        arrives later as an ``OriginateResponse`` event. Raises ``ClickToCallUnavailable`` when not
+        arrives later as an ``OriginateResponse`` event. Raises ``AmiUnavailable`` when not
         connected."""
         ...

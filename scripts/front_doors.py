@@ -157,16 +157,20 @@ def bind(host: str, port: int) -> socket.socket:
         raise StoreUnavailable(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from exc
 
 
+def click_to_call(originator: Originator, settings: Settings) -> AmiClickToCall:
+    """Click-to-call over ``originator`` (the AMI listener or an originate-only connection),
+    dialling A the way the dialplan dials numbers."""
+    return AmiClickToCall(originator, dial_template=settings.asterisk.dial_template,
+                          national_format=settings.agi.dial_format == "national")
+
+
 def api_services(container: Container, metrics: Metrics, *,
                  originator: Originator | None = None,
                  ami_probe: HealthProbe | None = None) -> ApiServices:
     """The API over the container's use cases; ``originator`` (AMI) enables click-to-call."""
     container.metrics = metrics  # the use cases count into the registry /metrics shows
     settings = container.settings
-    click = None
-    if originator is not None:
-        click = AmiClickToCall(originator, dial_template=settings.asterisk.dial_template,
-                               national_format=settings.agi.dial_format == "national")
+    click = click_to_call(originator, settings) if originator is not None else None
     return ApiServices(use_cases=container.use_cases(click),
                        health=container.health_probes(ami_probe), metrics=metrics,
                        clock=utc_now, max_body_bytes=settings.api.max_body_bytes,

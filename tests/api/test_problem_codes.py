@@ -23,7 +23,7 @@ def test_every_error_code_has_an_http_status() -> None:
 def test_each_domain_error_answers_with_its_own_code(cls: type[PrivnumError]) -> None:
     error = cls.__new__(cls)  # bypass constructors that need domain values
     Exception.__init__(error, "something went wrong")
-    if isinstance(error, errors.RevealRateLimited):
+    if isinstance(error, errors.RevealRateLimited | errors.CallerCoolingDown):
         error.retry_after_seconds = 7
     response = from_error(error)
     assert response.status_code == STATUS_BY_CODE[cls.code]
