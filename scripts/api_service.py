@@ -175,6 +175,24 @@ class DatabaseProbe:
 
 
 @dataclass
+class ReplicaProbe:
+    """The call-log read replica (``database.read_url``): calls route without it, only the
+    call-log endpoints wait. The detail says how far its replay is behind."""
+
+    db: Database
+    name: str = "database_read"
+    required: bool = False
+
+    async def check(self) -> HealthStatus:
+        async with self.db.session() as session:
+            lag = None if self.db.dialect != "postgresql" else (await session.execute(text(
+                "SELECT CASE WHEN pg_is_in_recovery() THEN COALESCE(EXTRACT(EPOCH FROM "
+                "now() - pg_last_xact_replay_timestamp()), -1) END"))).scalar()
+        detail = "not a standby" if lag is None else f"standby, replay lag {lag:.1f} s"
+        return HealthStatus(name=self.name, ok=True, detail=detail, required=self.required)
+
+
+@dataclass
 class RedisProbe:
     client: Redis
     name: str = "redis"
@@ -230,8 +248,10 @@ def counters_for(settings: Settings, db: Database, client: Redis | None) -> Reve
 def build_services(settings: Settings, db: Database, *, redis: Redis | None = None,
                    index: RedisIndex | None = None, metrics: Metrics | None = None,
                    originator: CallOriginator | None = None,
-                   ami_probe: HealthProbe | None = None) -> ApiServices:
-    """``ApiServices`` over the real stores (tests call this with their own database)."""
+                   ami_probe: HealthProbe | None = None,
+                   read_db: Database | None = None) -> ApiServices:
+    """``ApiServices`` over the real stores (tests call this with their own database).
+    ``read_db``: where call-log queries and exports go (the replica); default ``db``."""
     cipher = wiring.buyer_cipher(settings)
     policy = BindingPolicy(default_ttl=_seconds(settings.bindings.ttl_seconds),
                            cooldown=_seconds(settings.bindings.cooldown_seconds),
@@ -240,6 +260,8 @@ def build_services(settings: Settings, db: Database, *, redis: Redis | None = No
     probes.append(RedisProbe(redis) if redis is not None
                   else DisabledProbe("redis", "not configured"))
     probes.append(ami_probe or DisabledProbe("ami", "disabled"))
+    if read_db is not None:
+        probes.append(ReplicaProbe(read_db))
     return ApiServices(
         tokens=TokenStore(db),
         shops=ShopRepository(db, index),
@@ -249,8 +271,9 @@ def build_services(settings: Settings, db: Database, *, redis: Redis | None = No
         pool=PoolAdapter(db, PoolRepository(db, settings.number_classes)),
         counters=counters_for(settings, db, redis),
         audit=AuditLog(db),
-        call_log=CallLogAdapter(db, LinkTemplates(order=settings.call_log.order_link_template,
-                                                  chat=settings.call_log.chat_link_template)),
+        call_log=CallLogAdapter(read_db or db,
+                                LinkTemplates(order=settings.call_log.order_link_template,
+                                              chat=settings.call_log.chat_link_template)),
         originator=originator,
         health=tuple(probes),
         policy=load_policy(settings.risk_policy_file),
@@ -291,6 +314,7 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
     """The API's stores. With ``ami.enabled`` and no ``originator`` handed in, the API opens
     an originate-only AMI connection of its own."""
     db = wiring.database(settings)
+    read_db = wiring.read_database(settings) if settings.database.read_url else None
     client: Redis | None = None
     index: RedisIndex | None = None
     ami_task: asyncio.Task[None] | None = None
@@ -308,7 +332,8 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
         click = AmiClickToCall(originator, settings) if originator is not None else None
         services = build_services(settings, db, redis=client, index=index, metrics=metrics,
                                   originator=click,
-                                  ami_probe=AmiProbe(listener) if listener else None)
+                                  ami_probe=AmiProbe(listener) if listener else None,
+                                  read_db=read_db)
         yield ApiStack(services=services, database=db, redis=client)
     finally:
         if listener is not None and ami_task is not None:
@@ -318,6 +343,8 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.aclose()
+        if read_db is not None:
+            await read_db.dispose()
         await db.dispose()
 
 

@@ -47,7 +47,7 @@ def list_command(
                           chat=settings.call_log.chat_link_template)
 
     async def work() -> Any:
-        async with open_database(settings) as db:
+        async with open_database(settings, reads=True) as db:
             return await list_calls(db, query, utc_now(), links)
 
     page = run(work)

@@ -9,10 +9,13 @@ from rich.console import Console
 
 from binding_store import migrate
 from routing.errors import PrivnumError
+from scripts.cli_partitions import app as partitions_app
 from scripts.cli_support import fail, settings_of
 from scripts.wiring import safe_url
 
-app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+app = typer.Typer(help="Database schema (Alembic migrations) and partitions.",
+                  no_args_is_help=True)
+app.add_typer(partitions_app, name="partitions")
 
 
 @app.command("upgrade")

@@ -1,6 +1,7 @@
 """``privnum serve``: FastAGI plus, per the settings, the HTTP API and the AMI listener, sharing
 one metrics registry (the API's ``/metrics`` shows the call path's counters and latency) and
-one AMI connection (click-to-call originates through the listener's login)."""
+one AMI connection (click-to-call originates through the listener's login); on PostgreSQL also
+the call log's partition upkeep."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from scripts import wiring
 from scripts.agi_service import Companion, serve
 from scripts.ami_service import AmiService
 from scripts.api_service import decision_observer, run_api
+from scripts.partition_service import keep_partitions, wanted
 from scripts.settings import Settings
 
 
@@ -38,4 +40,6 @@ async def serve_everything(settings: Settings, stop: asyncio.Event | None = None
             await run_api(settings, stopping, originator=originator, metrics=metrics)
 
         companions.append(http_api)
+    if wanted(settings):
+        companions.append(keep_partitions)
     await serve(settings, tuple(companions), stop=stop, observe=decision_observer(metrics))

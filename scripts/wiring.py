@@ -34,29 +34,42 @@ def safe_url(url: str) -> str:
 
 
 def database(settings: Settings) -> Database:
-    url = settings.database_url
+    return _database(settings, settings.database_url, read_only=False)
+
+
+def read_database(settings: Settings) -> Database:
+    """The call-log readers' Database: ``database.read_url`` (a replica) if set, else the
+    primary; read-only either way."""
+    return _database(settings, settings.database_read_url, read_only=True)
+
+
+def _database(settings: Settings, url: str, *, read_only: bool) -> Database:
     try:
         return Database(url, timeout=settings.database.timeout_seconds,
-                        pool_size=settings.database.pool_size)
+                        pool_size=settings.database.pool_size, read_only=read_only)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        setting = "database.read_url" if read_only and settings.database.read_url else \
+            "database URL"
         raise ConfigurationError(
-            f"invalid database URL {safe_url(url)}: {str(exc).splitlines()[0]}"
+            f"invalid {setting} {safe_url(url)}: {str(exc).splitlines()[0]}"
         ) from None
 
 
 @asynccontextmanager
-async def open_database(settings: Settings) -> AsyncIterator[Database]:
-    """A Database for one CLI command; a missing schema or any SQL fault is one line."""
-    db = database(settings)
+async def open_database(settings: Settings, *, reads: bool = False
+                        ) -> AsyncIterator[Database]:
+    """A Database for one CLI command; a missing schema or any SQL fault is one line.
+    ``reads``: the call-log readers' (read-only, replica if configured) Database."""
+    db = read_database(settings) if reads else database(settings)
     try:
         yield db
     except StoreUnavailable as exc:
         if any(m in str(exc).lower() for m in _MISSING_SCHEMA):
-            raise StoreUnavailable(_schema_hint(settings)) from exc
+            raise StoreUnavailable(_schema_hint(db.url)) from exc
         raise
     except ProgrammingError as exc:
         if any(m in str(exc).lower() for m in _MISSING_SCHEMA):
-            raise StoreUnavailable(_schema_hint(settings)) from exc
+            raise StoreUnavailable(_schema_hint(db.url)) from exc
         raise StoreUnavailable(f"database error: {_first_line(exc)}") from exc
     except SQLAlchemyError as exc:
         raise StoreUnavailable(f"database error: {_first_line(exc)}") from exc
@@ -65,8 +78,8 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
             await db.dispose()
 
 
-def _schema_hint(settings: Settings) -> str:
-    return (f"database {safe_url(settings.database_url)} has no privnum schema "
+def _schema_hint(url: str) -> str:
+    return (f"database {safe_url(url)} has no privnum schema "
             "(or an old one): run 'privnum db upgrade'")
 
 
