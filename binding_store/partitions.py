@@ -25,7 +25,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from binding_store.db import Database, guard
-from binding_store.partitioned import PARTITION_KEYS, default_partition
+from binding_store.partitioned import PARTITION_KEYS, PARTITION_STORAGE, default_partition
 
 log = logging.getLogger(__name__)
 
@@ -199,7 +199,9 @@ async def _create_one(db: Database, table: str, key: str, lo: datetime, hi: date
             if not missing_ranges(ranges, lo, hi, period):
                 return
             bounds = {"lo": lo, "hi": hi}
-            await conn.execute(text(f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS)"))
+            storage = f" WITH ({PARTITION_STORAGE[table]})" if table in PARTITION_STORAGE else ""
+            await conn.execute(text(
+                f"CREATE TABLE {name} (LIKE {table} INCLUDING DEFAULTS){storage}"))
             moved = (await conn.execute(text(
                 f"WITH moved AS (DELETE FROM {default_partition(table)} "
                 f"WHERE {key} >= :lo AND {key} < :hi RETURNING *) "

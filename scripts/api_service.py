@@ -57,6 +57,7 @@ from routing.numbers import national
 from routing.risk import load_policy
 from scripts import wiring
 from scripts.ami_service import listener_config
+from scripts.replica_probe import ReplicaProbe
 from scripts.settings import Settings
 
 log = logging.getLogger("privnum.api")
@@ -172,24 +173,6 @@ class DatabaseProbe:
         async with self.db.session() as session:
             await session.execute(text("SELECT 1"))
         return HealthStatus(name=self.name, ok=True, detail=self.db.dialect)
-
-
-@dataclass
-class ReplicaProbe:
-    """The call-log read replica (``database.read_url``): calls route without it, only the
-    call-log endpoints wait. The detail says how far its replay is behind."""
-
-    db: Database
-    name: str = "database_read"
-    required: bool = False
-
-    async def check(self) -> HealthStatus:
-        async with self.db.session() as session:
-            lag = None if self.db.dialect != "postgresql" else (await session.execute(text(
-                "SELECT CASE WHEN pg_is_in_recovery() THEN COALESCE(EXTRACT(EPOCH FROM "
-                "now() - pg_last_xact_replay_timestamp()), -1) END"))).scalar()
-        detail = "not a standby" if lag is None else f"standby, replay lag {lag:.1f} s"
-        return HealthStatus(name=self.name, ok=True, detail=detail, required=self.required)
 
 
 @dataclass

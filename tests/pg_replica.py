@@ -11,7 +11,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from glob import glob
@@ -53,6 +53,7 @@ def free_ports(count: int) -> list[int]:
 class StreamingPair:
     primary_port: int
     replica_port: int
+    stop_replica: Callable[[], None] = lambda: None
 
     def url(self, port: int, database: str = "privnum") -> str:
         return f"postgresql+psycopg://postgres@127.0.0.1:{port}/{database}"
@@ -139,13 +140,15 @@ def streaming_pair() -> Iterator[StreamingPair]:
         tool("pg_ctl", "-D", str(replica), "-l", str(base / "replica.log"), "-w", "-t", "30",
              "-o", f"-p {pair.replica_port}", "start")
         started.append(replica)
+        pair.stop_replica = lambda: tool("pg_ctl", "-D", str(replica), "-m", "fast", "-w",
+                                         "-t", "30", "stop")
         with psycopg.connect(f"postgresql://postgres@127.0.0.1:{pair.primary_port}/postgres",
                              autocommit=True, connect_timeout=5) as conn:
             conn.execute("CREATE DATABASE privnum")
         pair.caught_up()
         yield pair
     finally:
-        for data in reversed(started):
+        for data in reversed(started):  # one already stopped just says so
             subprocess.run([*as_owner, str(bindir / "pg_ctl"), "-D", str(data), "-m",
                             "immediate", "-w", "-t", "30", "stop"], capture_output=True,
                            timeout=STEP_TIMEOUT, check=False)

@@ -46,6 +46,13 @@ async def test_partitions_are_created_ahead_once(pg_database: Database) -> None:
     week = found["cdrs"][0]
     assert (week.lower, week.upper) == (datetime(2026, 11, 30, tzinfo=UTC),
                                         datetime(2026, 12, 7, tzinfo=UTC))
+    # cdrs partitions are vacuumed early (index-only scans need all-visible pages)
+    async with pg_database.engine.connect() as conn:
+        options = dict((await conn.execute(text(
+            "SELECT relname, array_to_string(reloptions, ',') FROM pg_class "
+            "WHERE relname IN ('cdrs_p20261130', 'call_attempts_p20261130')"))).all())
+    assert options == {"cdrs_p20261130": "autovacuum_vacuum_insert_scale_factor=0.01",
+                       "call_attempts_p20261130": None}
     # A week later one more partition keeps two weeks ahead covered.
     later = await ensure_partitions(pg_database, NOW + timedelta(weeks=1), "week", 2)
     assert later.created == ["cdrs_p20261221", "call_attempts_p20261221",

@@ -1,7 +1,7 @@
 """``database.read_url`` on a real streaming replica started by the test: the API's call list
 and CSV export, ``privnum calls list`` and ``privnum cdr export`` read the replica (with its
 replay paused, a call written on the primary is not there yet; resumed, it is), and the read
-engine refuses writes, replica or not."""
+engine refuses writes, replica or not. A replica that is down only takes the call log down."""
 
 from __future__ import annotations
 
@@ -55,6 +55,22 @@ async def _count_via_api(client: httpx.AsyncClient, token: str) -> tuple[int, in
     return len(listed.json()["calls"]), len(exported.text.strip().splitlines()) - 1
 
 
+async def test_the_read_engine_refuses_writes(pair: StreamingPair, tmp_path: Path) -> None:
+    settings = _settings(tmp_path, pair)
+    on_primary = Settings(data_dir=tmp_path, database={"url": pair.primary_url})
+    now = datetime.now(UTC)
+    for where in (settings, on_primary):  # the replica, and the primary through read_database
+        db = wiring.read_database(where)
+        try:
+            with pytest.raises(DBAPIError, match="read-only transaction"):
+                async with db.session() as s:
+                    await s.execute(insert(Shop).values(id="nope", created_at=now,
+                                                        updated_at=now))
+                    await s.commit()
+        finally:
+            await db.dispose()
+
+
 async def test_call_log_reads_are_served_by_the_replica(pair: StreamingPair,
                                                         tmp_path: Path) -> None:
     now = datetime.now(UTC).replace(microsecond=0)
@@ -84,8 +100,15 @@ async def test_call_log_reads_are_served_by_the_replica(pair: StreamingPair,
                 pair.caught_up()
                 assert await _count_via_api(client, token) == (7, 7)
                 assert await asyncio.to_thread(_cli_counts, cli, pair, tmp_path, now) == (7, 7)
+
+                # Replica down: the call log answers 503, the service is degraded, not down.
+                pair.stop_replica()
+                auth = {"Authorization": f"Bearer {token}"}
+                down = await client.get(f"/v1/shops/{SHOP}/calls", headers=auth)
+                assert down.status_code == 503 and down.json()["code"] == "store_unavailable"
+                health = await client.get("/healthz")
+                assert health.status_code == 200 and health.json()["status"] == "degraded"
     finally:
-        pair.resume_replay()
         await primary.dispose()
 
 
@@ -103,19 +126,3 @@ def _cli_counts(cli: Cli, pair: StreamingPair, tmp_path: Path, now: datetime
     assert exported.exit_code == 0, exported.output
     manifest = json.loads(out.with_name(out.name + ".manifest.json").read_text())
     return listed.stdout.count("139****0003"), int(manifest["rows"])
-
-
-async def test_the_read_engine_refuses_writes(pair: StreamingPair, tmp_path: Path) -> None:
-    settings = _settings(tmp_path, pair)
-    on_primary = Settings(data_dir=tmp_path, database={"url": pair.primary_url})
-    now = datetime.now(UTC)
-    for where in (settings, on_primary):  # the replica, and the primary through read_database
-        db = wiring.read_database(where)
-        try:
-            with pytest.raises(DBAPIError, match="read-only transaction"):
-                async with db.session() as s:
-                    await s.execute(insert(Shop).values(id="nope", created_at=now,
-                                                        updated_at=now))
-                    await s.commit()
-        finally:
-            await db.dispose()
