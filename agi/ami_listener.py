@@ -7,6 +7,8 @@
 * One writer task flushes the buffer to the :class:`~routing.cdr_ports.CdrSink` every
   ``batch_size`` records or ``batch_seconds``, retrying while the store is unavailable.
 * A watchdog pings every ``ping_interval``; a missing Pong forces a reconnect.
+* Reconnects back off exponentially with jitter (``reconnect_delay`` doubling up to
+  ``reconnect_max_delay``); the outage is logged once when it starts and once when it ends.
 * After every (re)connect the reconcile callback runs (AMI has no replay: whatever happened
   while we were away comes from Asterisk's own CDR file).
 * :meth:`AmiListener.stop` closes the connection and flushes everything buffered.
@@ -22,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from typing import Any
 
+from agi.ami_backoff import Backoff, LinkState
 from agi.ami_cdr import cdr_from_ami
 from agi.ami_connection import AmiConnection, AmiUnavailable
 from routing.cdr import CdrEvent, CdrFormatError
@@ -47,7 +50,8 @@ class AmiListenerConfig:
     ping_interval: float = 10.0
     ping_timeout: float = 5.0
     login_timeout: float = 10.0
-    reconnect_delay: float = 2.0
+    reconnect_delay: float = 2.0  # first delay after a failure; doubles up to the cap
+    reconnect_max_delay: float = 60.0
     batch_size: int = 200
     batch_seconds: float = 0.5
     queue_max: int = 10_000
@@ -64,12 +68,14 @@ class ListenerStats:
     batches: int = 0
     bad_cdrs: int = 0
     connects: int = 0
+    connect_failures: int = 0
     reconciles: int = 0
     reconciled: int = 0
     watchdog_reconnects: int = 0
     queue_peak: int = 0
     pauses: int = 0
     store_errors: int = 0
+    refused: int = 0  # records the call log refused (logged one by one)
     last_error: str = field(default="", repr=False)
 
 
@@ -90,6 +96,9 @@ class AmiListener:
         self._paused = False
         self._tasks: set[asyncio.Task[Any]] = set()
         self._ami: AmiConnection | None = None
+        self._backoff = Backoff(config.reconnect_delay, config.reconnect_max_delay)
+        self._link = LinkState(f"{config.host}:{config.port}", log)
+        self._lost_reason = ""
 
     # ---- public
 
@@ -98,9 +107,10 @@ class AmiListener:
         writer = asyncio.create_task(self._writer(), name="ami-cdr-writer")
         try:
             while not self._stopping.is_set():
-                await self._session()
+                if await self._session():
+                    self._backoff.reset()  # it worked: a new outage starts from the minimum
                 if not self._stopping.is_set():
-                    await self._sleep(self.config.reconnect_delay)
+                    await self._sleep(self._backoff.next())
         finally:
             self._stopping.set()
             self._has_items.set()
@@ -129,7 +139,8 @@ class AmiListener:
 
     # ---- one connection
 
-    async def _session(self) -> None:
+    async def _session(self) -> bool:
+        """One connection, until it is lost; False if it could not be opened."""
         cfg = self.config
         ami = AmiConnection(host=cfg.host, port=cfg.port, username=cfg.username,
                             secret=cfg.secret, events=cfg.events)
@@ -140,15 +151,17 @@ class AmiListener:
         try:
             await ami.open(cfg.login_timeout)
         except (OSError, TimeoutError, AmiUnavailable) as exc:
-            log.warning("AMI %s:%s not available: %s", cfg.host, cfg.port, exc or type(exc))
             self.stats.last_error = str(exc) or type(exc).__name__
+            self.stats.connect_failures += 1
+            self._link.failed(self.stats.last_error)
             ami.close()
             ami.fail_awaiting()
             await ami.drain_tasks()
-            return
+            return False
         self.stats.connects += 1
+        self._lost_reason = ""
         self.connected.set()
-        log.info("AMI connected to %s:%s", cfg.host, cfg.port)
+        self._link.up()
         self._spawn(self._run_reconcile(), "ami-reconcile")
         watchdog = asyncio.create_task(self._watchdog(ami), name="ami-watchdog")
         try:
@@ -161,7 +174,8 @@ class AmiListener:
             ami.fail_awaiting()
             await ami.drain_tasks()
             if not self._stopping.is_set():
-                log.warning("AMI connection lost; reconnecting")
+                self._link.lost(self._lost_reason or "closed by the peer")
+        return True
 
     async def _watchdog(self, ami: AmiConnection) -> None:
         while not ami.lost.is_set():
@@ -171,8 +185,8 @@ class AmiListener:
             if self._paused:
                 continue  # not reading the socket: a Pong could not be seen
             if not await ami.check_alive(self.config.ping_timeout):
-                log.warning("AMI did not answer Ping within %.1f s; reconnecting",
-                            self.config.ping_timeout)
+                self._lost_reason = f"no answer to Ping within {self.config.ping_timeout:g} s"
+                self.stats.last_error = self._lost_reason
                 self.stats.watchdog_reconnects += 1
                 ami.force_close()
                 return
@@ -245,16 +259,31 @@ class AmiListener:
         return batch
 
     async def _store(self, batch: list[CdrEvent]) -> None:
-        while True:
+        """Store ``batch``, retrying while the call log is unavailable. A record the store
+        refuses (a row-level error) is isolated by halving, logged and counted; the others
+        are stored. Forks of one channel stay together."""
+        chunks = [_by_channel(batch)]
+        while chunks:
+            groups = chunks.pop()
+            chunk = [event for group in groups for event in group]
             try:
-                self.stats.stored += await self.sink.write_batch(batch, "ami")
+                self.stats.stored += await self.sink.write_batch(chunk, "ami")
                 self.stats.batches += 1
-                return
             except StoreUnavailable as exc:
                 self.stats.store_errors += 1
                 self.stats.last_error = str(exc)
-                log.warning("call log unavailable (%s); retrying %d record(s)", exc, len(batch))
+                log.warning("call log unavailable (%s); retrying %d record(s)", exc, len(chunk))
+                chunks.append(groups)
                 await asyncio.sleep(self.config.store_retry_seconds)
+            except Exception as exc:
+                if len(groups) > 1:
+                    half = len(groups) // 2
+                    chunks += [groups[half:], groups[:half]]
+                    continue
+                self.stats.refused += 1
+                self.stats.last_error = f"refused: {type(exc).__name__}"
+                log.error("call record uniqueid=%s refused by the call log, not stored (%s)",
+                          chunk[0].uniqueid, type(exc).__name__)
 
     def _maybe_resume(self) -> None:
         if self._paused and len(self._buffer) <= self.config.queue_max // 2:
@@ -282,3 +311,14 @@ class AmiListener:
         tasks = list(self._tasks)
         if tasks:
             await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _by_channel(events: list[CdrEvent]) -> list[list[CdrEvent]]:
+    """Consecutive events of one channel (forks of its CDR) grouped."""
+    groups: list[list[CdrEvent]] = []
+    for event in events:
+        if groups and groups[-1][-1].key == event.key:
+            groups[-1].append(event)
+        else:
+            groups.append([event])
+    return groups

@@ -90,7 +90,20 @@ class RouteHandler:
     def request_of(self, session: AgiSession) -> CallRequest:
         env = session.env
         region = self._options.region
-        linkedid = session.args[0] if session.args and session.args[0] else session.uniqueid
+        linkedid = session.uniqueid
+        if session.args and session.args[0]:
+            # The dialplan passes ${CHANNEL(linkedid)}; anything else (a mis-written argument,
+            # an assigned id holding a number) is not stored: the call's own id stands in.
+            checked = session.environment.call_id(session.args[0])
+            linkedid = checked or linkedid
+            if checked is None:
+                log.warning("call uniqueid=%s: linkedid argument is not an Asterisk id "
+                            "(%d characters); using the uniqueid", session.uniqueid,
+                            len(session.args[0]))
+        if session.environment.uniqueid_refused:
+            log.warning("call uniqueid=%s: agi_uniqueid is not an Asterisk id (%d characters); "
+                        "stored and logged under this stand-in", session.uniqueid,
+                        len(env.get("agi_uniqueid", "")))
         return CallRequest(
             caller=try_normalize(env.get("agi_callerid"), region),
             dialed=self._normalize_dialed(env.get("agi_extension")),

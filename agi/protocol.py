@@ -24,11 +24,13 @@ What Asterisk 22 (``res/res_agi.c``) does, and what this module relies on:
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from agi.errors import AgiProtocolError
+from routing.call_ids import is_call_id, number_forms
 
 HANGUP_LINE = "HANGUP"
 # res_agi reads commands into ``char buf[2048]`` with fgets: 2047 bytes including the newline.
@@ -55,18 +57,38 @@ _APP_ARG_SPECIAL = re.compile(r'([\\",()\[\]])')
 # --------------------------------------------------------------------------- environment
 
 
+# Environment values that may hold a person's number: an id holding one is refused. (Not the
+# dialled X: it is nobody's number, and an Asterisk epoch may happen to spell one.)
+_NUMBER_KEYS = ("agi_callerid", "agi_rdnis")
+
+
 @dataclass(frozen=True)
 class AgiEnvironment:
-    """One parsed environment block."""
+    """One parsed environment block.
+
+    ``uniqueid`` is ``agi_uniqueid`` when it is an id we may store and log (see
+    ``routing.call_ids``), else a stand-in of our own (``pn-`` and 32 hex digits);
+    ``uniqueid_refused`` says which. Read ids from here and :meth:`call_id`, never from ``env``.
+    """
 
     env: Mapping[str, str]
     args: tuple[str, ...]
     script: str
     query: str
+    uniqueid: str = ""
+    uniqueid_refused: bool = False
+    numbers: tuple[str, ...] = ()
+    """The forms of the people's numbers in this environment (``routing.call_ids``)."""
 
-    @property
-    def uniqueid(self) -> str:
-        return self.env.get("agi_uniqueid", "")
+    def call_id(self, value: str) -> str | None:
+        """``value`` (e.g. the linkedid argument) if it may be stored and logged, else None."""
+        return value if is_call_id(value, numbers=self.numbers) else None
+
+
+def stand_in_id() -> str:
+    """An id of our own for a call whose uniqueid we refuse (random: it must not be derived
+    from text that may hold a phone number)."""
+    return f"pn-{uuid.uuid4().hex}"
 
 
 def parse_env_line(line: str) -> tuple[str, str]:
@@ -106,7 +128,12 @@ def build_environment(pairs: Iterable[tuple[str, str]]) -> AgiEnvironment:
         # older versions); the base name is the best route name available.
         raw_script = env.get("agi_request", "").rsplit("/", 1)[-1]
     script, query = split_script(raw_script)
-    return AgiEnvironment(env=MappingProxyType(env), args=args, script=script, query=query)
+    numbers = tuple(form for key in _NUMBER_KEYS for form in number_forms(env.get(key, "")))
+    uniqueid = env.get("agi_uniqueid", "")
+    refused = not is_call_id(uniqueid, numbers=numbers)
+    return AgiEnvironment(env=MappingProxyType(env), args=args, script=script, query=query,
+                          uniqueid=stand_in_id() if refused else uniqueid,
+                          uniqueid_refused=refused, numbers=numbers)
 
 
 def parse_env(lines: Iterable[str]) -> AgiEnvironment:

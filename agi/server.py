@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
@@ -16,11 +17,13 @@ from types import MappingProxyType
 
 from agi.errors import AgiHangup, AgiProtocolError, AgiTimeout
 from agi.session import STREAM_LIMIT, AgiSession, read_environment
+from routing.numbers import mask
 
 Handler = Callable[[AgiSession], Awaitable[None]]
 
 _LOG = logging.getLogger("privnum.agi")
 _CLOSE_TIMEOUT = 2.0
+_NUMBER_RUN = re.compile(r"\d{7,}")  # any script's digits
 
 
 @dataclass
@@ -53,7 +56,9 @@ def log_call(
 ) -> None:
     """The one line per call: script, uniqueid, duration, outcome (never caller numbers)."""
     duration_ms = (time.monotonic() - started) * 1000.0
-    script, uniqueid = _printable(script), _printable(uniqueid)
+    # The uniqueid is checked at the edge (agi.protocol); a script name may be anything.
+    script, uniqueid = _NUMBER_RUN.sub(lambda m: mask(m[0]), _printable(script)), _printable(
+        uniqueid)
     extra = {
         "agi_script": script,
         "agi_uniqueid": uniqueid,

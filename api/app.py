@@ -51,7 +51,8 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(routes_shops.router)
     app.include_router(routes_orders.router)
     app.include_router(routes_misc.router)
-    app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes)
+    app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes,
+                       body_timeout=services.body_timeout_seconds)
     app.add_middleware(_Count, services=services)
 
     def openapi() -> dict[str, Any]:

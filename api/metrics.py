@@ -35,6 +35,14 @@ class Metrics:
                                ["decision", "rule"], registry=self.registry)
         self.http = Counter("privnum_http_responses", "API responses by route and status.",
                             ["route", "status"], registry=self.registry)
+        self.attempts_refused = Counter(
+            "privnum_call_attempts_refused",
+            "Call attempts the database refused (each logged, masked; the rest of the batch "
+            "is written).", registry=self.registry)
+        self.index_events = Counter(
+            "privnum_index_events",
+            "Redis hot index: found lost/behind/ahead of SQL, rebuilt, rebuild_failed.",
+            ["event"], registry=self.registry)
 
     # MetricsSink -----------------------------------------------------------------------------
 
@@ -50,10 +58,16 @@ class Metrics:
     def reveal(self, decision: str, rule: str) -> None:
         self.reveals.labels(decision=decision, rule=rule).inc()
 
+    def attempt_refused(self, count: int = 1) -> None:
+        self.attempts_refused.inc(count)
+
     def pool(self, in_use: int, total: int) -> None:
         self.pool_in_use.set(in_use)
         self.pool_total.set(total)
         self.pool_utilisation.set(in_use / total if total else 0.0)
+
+    def index_event(self, event: str) -> None:
+        self.index_events.labels(event=event).inc()
 
     # exposition ------------------------------------------------------------------------------
 

@@ -1,11 +1,16 @@
-"""Pure-ASGI guards that run before routing: body size limit (413) and JSON-only bodies (415).
+"""Pure-ASGI guards that run before routing: body size limit (413), JSON-only bodies (415) and
+a deadline for the body to arrive (408).
 
 The size limit is enforced on ``Content-Length`` and again while the body streams in (chunked
-uploads), so an oversized request never reaches a handler and never writes anything.
+uploads), so an oversized request never reaches a handler and never writes anything. A body
+that has not fully arrived ``body_timeout`` seconds after the handler first asks for it
+(headers sent, then a trickle or nothing: slowloris) is answered 408 and the connection is
+closed, so it cannot hold a worker and a socket for ever.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from starlette.exceptions import HTTPException
@@ -23,16 +28,28 @@ class BodyTooLarge(HTTPException):
         super().__init__(413, f"request body over {limit} bytes")
 
 
+class BodyTimeout(HTTPException):
+    """Raised from ``receive`` when the body is late; rendered as a 408 problem, and the
+    connection is closed (the rest of that body must not be read as the next request)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(408, f"request body not received within {seconds:g} s",
+                         headers={"Connection": "close"})
+
+
 def _problem_bytes(status: int, code: str, title: str, detail: str) -> bytes:
     return json.dumps({"type": f"urn:privnum:problem:{code}", "title": title, "status": status,
                        "detail": detail, "code": code}).encode()
 
 
-async def _send_problem(send: Send, status: int, code: str, title: str, detail: str) -> None:
+async def _send_problem(send: Send, status: int, code: str, title: str, detail: str, *,
+                        close: bool = False) -> None:
     body = _problem_bytes(status, code, title, detail)
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", PROBLEM_JSON.encode()),
-                            (b"content-length", str(len(body)).encode())]})
+    headers = [(b"content-type", PROBLEM_JSON.encode()),
+               (b"content-length", str(len(body)).encode())]
+    if close:
+        headers.append((b"connection", b"close"))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})
 
 
@@ -43,9 +60,10 @@ def _json_type(value: str) -> bool:
 
 
 class BodyGuard:
-    def __init__(self, app: ASGIApp, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout: float = 10.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["method"] not in _BODY_METHODS:
@@ -74,17 +92,8 @@ class BodyGuard:
             await _send_problem(send, 415, "unsupported_media_type", "Unsupported media type",
                                 "request bodies must be application/json")
             return
-        received = 0
+        body = _BodyReader(receive, limit, self.body_timeout)
         started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
@@ -93,9 +102,42 @@ class BodyGuard:
             await send(message)
 
         try:
-            await self.app(scope, limited_receive, tracking_send)
+            await self.app(scope, body.receive, tracking_send)
         except BodyTooLarge:
             if not started:
                 await _send_problem(send, 413, "payload_too_large", "Payload too large",
                                     f"request body over {limit} bytes")
+        except BodyTimeout as exc:
+            if not started:
+                await _send_problem(send, 408, "request_timeout", "Request timeout",
+                                    str(exc.detail), close=True)
 
+
+class _BodyReader:
+    """``receive`` for the app: counts the body against ``limit`` and wants all of it within
+    ``timeout`` seconds of the first read."""
+
+    def __init__(self, receive: Receive, limit: int, timeout: float) -> None:
+        self._receive = receive
+        self._limit = limit
+        self._timeout = timeout
+        self._received = 0
+        self._done = False
+        self._deadline: float | None = None
+
+    async def receive(self) -> Message:
+        if self._done:  # afterwards the app only listens for a disconnect: no deadline
+            return await self._receive()
+        if self._deadline is None:
+            self._deadline = asyncio.get_running_loop().time() + self._timeout
+        try:
+            async with asyncio.timeout_at(self._deadline):
+                message = await self._receive()
+        except TimeoutError:
+            raise BodyTimeout(self._timeout) from None
+        if message["type"] == "http.request":
+            self._received += len(message.get("body", b""))
+            if self._received > self._limit:
+                raise BodyTooLarge(self._limit)
+            self._done = not message.get("more_body", False)
+        return message

@@ -120,7 +120,8 @@ def install(app: FastAPI) -> None:
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
         code = {400: "bad_request", 401: "unauthenticated", 404: "not_found",
-                405: "method_not_allowed", 413: "payload_too_large"}.get(
+                405: "method_not_allowed", 408: "request_timeout",
+                413: "payload_too_large"}.get(
             exc.status_code, "http_error")
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, code, str(exc.detail), headers=headers)

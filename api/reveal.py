@@ -52,7 +52,7 @@ async def reveal(svc: ApiServices, who: Principal, order_id: str, body: RevealRe
         raise ServiceNotEnabled(f"shop {shop.id} has not enabled the privacy-number service")
     policy = svc.policy
     window, window_end = velocity_window(policy, now)
-    count = await svc.counters.hit_velocity(who.account_id, window, window_end)
+    count = await svc.counters.hit_velocity(who.account_id, window, window_end, now)
     assessment = assess(policy, RevealContext(
         shop_id=shop.id, account_id=who.account_id, shop_level=shop.level,
         velocity_count=count, order_created_at=body.order_created_at), now)
@@ -71,7 +71,8 @@ async def reveal(svc: ApiServices, who: Principal, order_id: str, body: RevealRe
     used = 0
     if assessment.needs_quota:
         take = await svc.counters.take_quota(shop.id, assessment.quota.key,
-                                             assessment.quota.limit, assessment.quota.resets_at)
+                                             assessment.quota.limit, assessment.quota.resets_at,
+                                             now)
         taken, used = take.taken, take.used
     decision = finish(assessment, taken)
 

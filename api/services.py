@@ -47,6 +47,7 @@ class ApiServices:
     default_region: str = "CN"
     number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES  # how privacy numbers are read
     max_body_bytes: int = 65_536
+    body_timeout_seconds: float = 10.0  # for a request body to arrive in full (else 408)
     click_to_call_ring_seconds: int = 30
     call_log_default_days: int = 1
     call_log_max_days: int = 30

@@ -20,6 +20,7 @@ from bench import seed
 from bench.common import REDIS_URL, ROOT, clear_redis_prefix, redis_prefix, scratch_pg
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
+from binding_store.index_rebuild import rebuild_index
 from binding_store.redis_index import RedisIndex
 
 
@@ -66,7 +67,7 @@ async def seeded_stores(pool_size: int, n_bindings: int, *, sqlite: bool = True,
                 await seed.create_schema(db)
                 await seed.seed(db, cipher, pop, now)
                 index = RedisIndex.from_url(REDIS_URL, prefix=prefix, timeout=30.0)
-                await index.rebuild(db, now=now, batch=2_000)
+                await rebuild_index(index, db, now=now, batch=2_000)
                 await index.close()
                 await db.dispose()
                 stores.pg_env = {**base_env(tmp), "PRIVNUM_DATABASE__URL": pg_url,

@@ -4,25 +4,45 @@ The route handler answers Asterisk first and then hands the attempt here; a back
 writes whatever has queued up in one transaction (one INSERT ... ON CONFLICT DO NOTHING per
 batch instead of one transaction per call). The queue is bounded: when the database falls
 behind, ``record`` waits (back-pressure) rather than growing memory. ``close`` flushes.
-A batch that cannot be written is retried with back-off until ``close``; what is still
-unwritten then is logged by count (the CDRs carry the same reasons, see agi/handlers.py).
+
+Two kinds of failure, kept apart:
+
+* the database is unavailable (``StoreUnavailable``, or a schema fault): the batch is retried
+  with back-off until ``close``; what is still unwritten then is logged by count (the CDRs
+  carry the same reasons, see agi/handlers.py);
+* the database refuses a row (too long, missing, out of range ...): the batch is split in
+  halves until the refused rows are alone; each is logged (masked) and counted
+  (``on_refused``, the ``/metrics`` counter), every other row is written. Rows that cannot fit
+  the columns are refused before the database sees them, so SQLite (which does not enforce
+  ``VARCHAR(n)``) and PostgreSQL behave alike.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import re
+from collections.abc import Callable
 from typing import Any
 
+from sqlalchemy import String
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, ProgrammingError
 
 from binding_store import models as m
 from binding_store.db import Database
+from routing.call_ids import is_call_id
 from routing.errors import StoreUnavailable
 from routing.model import CallAttempt
+from routing.numbers import mask
 
 log = logging.getLogger(__name__)
+
+Row = tuple[CallAttempt, dict[str, Any]]
+# Faults of the database as a whole, not of a row: retry, never refuse rows for them.
+_UNAVAILABLE = (StoreUnavailable, ProgrammingError)
+_NUMBER_RUN = re.compile(r"\d{7,}")
 
 
 def attempt_row(attempt: CallAttempt) -> dict[str, Any]:
@@ -35,6 +55,19 @@ def attempt_row(attempt: CallAttempt) -> dict[str, Any]:
         "binding_id": attempt.binding_id, "shop_id": attempt.shop_id,
         "order_id": attempt.order_id,
     }
+
+
+def row_problem(row: dict[str, Any]) -> str | None:
+    """Why the ``call_attempts`` table cannot hold ``row`` as it is, or None."""
+    columns = m.CallAttempt.__table__.columns
+    for name, value in row.items():
+        column = columns[name]
+        if value is None and not column.nullable:
+            return f"{name} missing"
+        length = column.type.length if isinstance(column.type, String) else None
+        if isinstance(value, str) and length is not None and len(value) > length:
+            return f"{name} longer than {length} characters"
+    return None
 
 
 def insert_attempts(dialect: str) -> Any:
@@ -50,27 +83,44 @@ async def write_attempts(database: Database, rows: list[dict[str, Any]]) -> None
         await session.commit()
 
 
+def refusal_text(exc: BaseException) -> str:
+    """What the database said, safe for a log line: the driver's first line (never its
+    DETAIL, which echoes the row), digit runs masked."""
+    cause = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    lines = str(cause).strip().splitlines()
+    text = f"{type(cause).__name__}: {lines[0]}" if lines else type(cause).__name__
+    return _masked(text[:200])
+
+
+def _masked(text: str) -> str:
+    return _NUMBER_RUN.sub(lambda found: mask(found[0]), text)
+
+
 class AttemptWriter:
     """Implements ``routing.ports.AttemptRecorder`` with batching; ``start``/``close`` it."""
 
     def __init__(self, database: Database, *, batch_size: int = 500, linger: float = 0.02,
-                 queue_max: int = 20_000, retry_delay: float = 0.5) -> None:
+                 queue_max: int = 20_000, retry_delay: float = 0.5,
+                 on_refused: Callable[[int], None] | None = None) -> None:
         self._db = database
         self._batch_size = batch_size
         self._linger = linger
         self._retry_delay = retry_delay
+        self._on_refused = on_refused
         # None is the stop marker ``close`` enqueues behind everything recorded before it.
         self._queue: asyncio.Queue[CallAttempt | None] = asyncio.Queue(maxsize=queue_max)
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self.written = 0
         self.batches = 0
+        self.refused = 0
 
     async def record(self, attempt: CallAttempt) -> None:
         if self._task is None or self._task.done():
-            # Not running (e.g. a one-shot AGI script): write this one directly.
-            await write_attempts(self._db, [attempt_row(attempt)])
-            self.written += 1
+            # Not running (e.g. a one-shot AGI script): write this one directly; an outage
+            # raises StoreUnavailable to the caller, a refused row is logged and counted.
+            pending = self._checked([attempt])
+            await self._insert(pending)
             return
         await self._queue.put(attempt)
 
@@ -99,23 +149,69 @@ class AttemptWriter:
             stop = None in batch
             attempts = [a for a in batch if a is not None]
             if attempts:
-                await self._write(attempts, final=stop)
+                try:
+                    await self._write(attempts, final=stop)
+                except Exception as exc:  # a bug here must not end the writer: log, go on
+                    log.error("%d call attempt(s) not written: %s", len(attempts),
+                              refusal_text(exc))
             if stop:
                 return
 
     async def _write(self, batch: list[CallAttempt], *, final: bool) -> None:
-        chunk = [attempt_row(a) for a in batch]
-        while True:
+        pending = self._checked(batch)
+        while pending:
             try:
-                await write_attempts(self._db, chunk)
-            except StoreUnavailable as exc:
+                await self._insert(pending)
+            except _UNAVAILABLE as exc:
+                reason = str(exc) if isinstance(exc, StoreUnavailable) else refusal_text(exc)
                 if final or self._closing:
-                    log.error("%d call attempt(s) not written at shutdown: %s", len(chunk), exc)
+                    log.error("%d call attempt(s) not written at shutdown: %s", len(pending),
+                              reason)
                     return
-                log.warning("call attempts waiting for the database: %s", exc)
+                log.warning("call attempts waiting for the database: %s", reason)
                 await asyncio.sleep(self._retry_delay)
                 continue
-            self.written += len(chunk)
-            self.batches += 1
-            return
+        self.batches += 1
 
+    def _checked(self, attempts: list[CallAttempt]) -> list[Row]:
+        rows: list[Row] = []
+        for attempt in attempts:
+            row = attempt_row(attempt)
+            problem = row_problem(row)
+            if problem is None:
+                rows.append((attempt, row))
+            else:
+                self._refuse(attempt, problem)
+        return rows
+
+    async def _insert(self, pending: list[Row]) -> None:
+        """Write ``pending``, halving around rows the database refuses. Rows written or refused
+        leave ``pending``; an outage (raised) leaves the rest in it for a retry."""
+        chunks = [list(pending)]
+        while chunks:
+            chunk = chunks.pop()
+            try:
+                await write_attempts(self._db, [row for _, row in chunk])
+            except _UNAVAILABLE:
+                raise
+            except Exception as exc:
+                if len(chunk) > 1:
+                    half = len(chunk) // 2
+                    chunks += [chunk[half:], chunk[:half]]  # first half first
+                    continue
+                self._refuse(chunk[0][0], refusal_text(exc))
+            else:
+                self.written += len(chunk)
+            handled = {id(attempt) for attempt, _ in chunk}
+            pending[:] = [p for p in pending if id(p[0]) not in handled]
+
+    def _refuse(self, attempt: CallAttempt, why: str) -> None:
+        self.refused += 1
+        if self._on_refused is not None:
+            self._on_refused(1)
+        uid = attempt.uniqueid if is_call_id(attempt.uniqueid) else (
+            f"<{len(attempt.uniqueid)} characters, not shown>")
+        log.error("call attempt uniqueid=%s refused by the database, not written (%s): "
+                  "caller=%s x=%s action=%s reason=%s", uid, why,
+                  _masked(attempt.caller_masked) or "-", attempt.virtual_x or "-",
+                  attempt.action.value, attempt.reason.value)

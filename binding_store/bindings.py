@@ -21,6 +21,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from binding_store import watermark
 from binding_store.allocation_sql import select_virtual_number
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
@@ -152,7 +153,7 @@ class BindingStore:
         a2 = normalize(new_caller, self._policy.number_region)
 
         async def work(s: AsyncSession, excluded: set[str]
-                       ) -> tuple[SwitchedBinding, Binding | None, IndexEntry | None]:
+                       ) -> tuple[SwitchedBinding, Binding | None, IndexEntry | None, int]:
             old = await self._load_for_update(s, binding_id)
             if old.state != ACTIVE or now >= old.expires_at:
                 state = view(old, now).state.value
@@ -161,7 +162,8 @@ class BindingStore:
             await self._require_caller(s, old.shop_id, a2)
             if a2 == old.caller_a:
                 same = view(old, now)
-                return SwitchedBinding(binding=same, previous=same, x_changed=False), None, None
+                return (SwitchedBinding(binding=same, previous=same, x_changed=False), None, None,
+                        0)
             await self._expire_stale(s, now, Binding.caller_a == a2)
             x: str | None = old.virtual_x
             if x in excluded or not await self._pair_free(s, a2, old.virtual_x, now):
@@ -187,14 +189,15 @@ class BindingStore:
                    previous=old.id, from_caller=old.caller_a, to_caller=a2,
                    from_x=old.virtual_x, to_x=x, moved=moved)
             await _flush_or_lost(s, x)
-            await self._unpublish(gone, strict=True)
+            await self._unpublish(gone, now=now, strict=True)
+            version = await watermark.bump(s)
             result = SwitchedBinding(binding=view(new, now), previous=view(old, now),
                                      x_changed=moved)
-            return result, new, gone
+            return result, new, gone, version
 
-        result, new, gone = await self._transact(work)
+        result, new, gone, version = await self._transact(work)
         if gone is not None:
-            await self._unpublish(gone, strict=False)
+            await self._unpublish(gone, now=now, strict=False, version=version)
         if new is not None:
             await self._publish(new, now)
         return result
@@ -215,9 +218,10 @@ class BindingStore:
                 _audit(s, now, actor, row.shop_id, "binding.release", row.id,
                        order=row.order_id, caller_a=row.caller_a, virtual_x=row.virtual_x)
             await s.flush()
-            await self._unpublish(entry, strict=True)
+            await self._unpublish(entry, now=now, strict=True)
+            version = await watermark.bump(s)
             await s.commit()
-        await self._unpublish(entry, strict=False)
+        await self._unpublish(entry, now=now, strict=False, version=version)
         return view(row, now)
 
     async def expire_due(self, now: datetime, limit: int = 1000) -> int:
@@ -355,17 +359,20 @@ class BindingStore:
         except StoreUnavailable as exc:
             log.warning("binding %s committed but not indexed in Redis: %s", row.id, exc)
 
-    async def _unpublish(self, entry: IndexEntry, *, strict: bool) -> None:
-        """Delete an ending binding's keys. Strict (before the commit): a Redis fault aborts
-        the change, so a stale key can never keep bridging a released binding."""
+    async def _unpublish(self, entry: IndexEntry, *, now: datetime, strict: bool,
+                         version: int = 0) -> None:
+        """Delete an ending binding's keys, leave its tombstone. Strict (before the commit):
+        a Redis fault aborts the change. After it, with the change's watermark: should that
+        fail, the index stays behind SQL, which the call path notices."""
         if self._index is None:
             return
         try:
-            await self._index.forget(entry)
+            await self._index.forget(entry, now=now, watermark=version)
         except StoreUnavailable as exc:
             if strict:
                 raise StoreUnavailable(f"cannot update the Redis index ({exc}); retry") from exc
-            log.warning("binding %s: Redis keys not removed after commit: %s",
+            self._index.known.learn(version)
+            log.warning("binding %s: Redis index not updated after commit (%s)",
                         entry.binding_id, exc)
 
 

@@ -18,10 +18,10 @@ from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from binding_store import audit
+from binding_store import audit, watermark
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber
-from binding_store.redis_index import RedisIndex, publish_state
+from binding_store.redis_index import RedisIndex, hold_states_strict, publish_states
 from binding_store.shops import require_admin, require_enabled
 from routing.errors import Conflict, InvalidNumber, NotFound, NotMobileNumber
 from routing.model import AccountRole, CallerStatus
@@ -112,8 +112,10 @@ async def _insert_callers(session: AsyncSession, dialect: str,
 
 
 class CallerRepository:
-    """Caller numbers of a shop. With an ``index``, every committed status change is pushed to
-    the call path's Redis index."""
+    """Caller numbers of a shop. Every change raises the index watermark in its transaction;
+    with an ``index``, a change that takes a number's right to call away first marks its
+    Redis state as being changed (a Redis fault aborts it) and every committed change is
+    pushed to the index (see ``binding_store.redis_index``)."""
 
     def __init__(self, db: Database, index: RedisIndex | None = None) -> None:
         self._db = db
@@ -164,10 +166,11 @@ class CallerRepository:
                 raise CallerRefused(BatchOutcome.DUPLICATE, e164)
             audit.record(session, now=now, actor=actor, kind=audit.CALLER_ADDED, shop_id=shop_id,
                          subject=e164, detail={"account": owner.id, "status": status.value})
+            version = await watermark.bump(session)
             await session.commit()
             row = await self._row(session, shop_id, e164)
         assert row is not None
-        await publish_state(self._index, shop_id, callers=[(e164, status.value)])
+        await publish_states(self._index, version, callers=[(shop_id, e164, status.value)])
         return caller_view(row)
 
     async def batch_add(
@@ -205,6 +208,7 @@ class CallerRepository:
                                  shop_id=shop_id, subject=e164,
                                  detail={"account": owner.id, "status": "approved",
                                          "via": "batch", "line": row.line})
+            version = await watermark.bump(session) if inserted else 0
             await session.commit()
         results = []
         for row, planned_outcome, e164, owner in planned:
@@ -213,8 +217,9 @@ class CallerRepository:
                 line=row.line, raw=row.number.strip()[:_RAW_ECHO],
                 outcome=BatchOutcome.DUPLICATE if lost_race else planned_outcome,
                 number=e164, account_id=owner.id if owner else row.account_id))
-        await publish_state(self._index, shop_id,
-                            callers=[(n, CallerStatus.APPROVED.value) for n in sorted(inserted)])
+        if inserted:
+            await publish_states(self._index, version, callers=[
+                (shop_id, n, CallerStatus.APPROVED.value) for n in sorted(inserted)])
         return BatchReport(rows=tuple(results))
 
     async def remove(self, shop_id: str, number: str, *, actor: str, now: datetime
@@ -230,8 +235,10 @@ class CallerRepository:
             audit.record(session, now=now, actor=actor, kind=audit.CALLER_REMOVED,
                          shop_id=shop_id, subject=e164,
                          detail={"account": row.account_id, "status": row.status})
+            version = await watermark.bump(session)
+            await hold_states_strict(self._index, version, callers=[(shop_id, e164)])
             await session.commit()
-        await publish_state(self._index, shop_id, callers=[(e164, None)])
+        await publish_states(self._index, version, callers=[(shop_id, e164, None)])
         return view
 
     async def set_status(
@@ -247,15 +254,20 @@ class CallerRepository:
                 owner = await session.get(Account, row.account_id)
                 if owner is None or not owner.phone_reviewed:
                     raise CallerRefused(BatchOutcome.NOT_REVIEWED, e164)
+            version = 0
             if row.status != status.value:
                 audit.record(session, now=now, actor=actor, kind=audit.CALLER_STATUS,
                              shop_id=shop_id, subject=e164,
                              detail={"from": row.status, "to": status.value})
                 row.status = status.value
                 row.updated_at = now
+                version = await watermark.bump(session)
+                if status is not CallerStatus.APPROVED:
+                    await hold_states_strict(self._index, version, callers=[(shop_id, e164)])
                 await session.commit()
             view = caller_view(row)
-        await publish_state(self._index, shop_id, callers=[(e164, status.value)])
+        if version:
+            await publish_states(self._index, version, callers=[(shop_id, e164, status.value)])
         return view
 
     @staticmethod

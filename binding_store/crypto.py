@@ -94,6 +94,9 @@ class BuyerCipher:
     def current_key_id(self) -> str:
         return self._ring.current
 
+    def has_key(self, key_id: str) -> bool:
+        return key_id in self._aead
+
     def encrypt(self, e164: str) -> bytes:
         key_id = self._ring.current.encode("ascii")
         nonce = os.urandom(_NONCE)

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import cast
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     ForeignKey,
     Index,
@@ -132,6 +133,17 @@ class Binding(Base):
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
     released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     state: Mapped[str] = mapped_column(String(16), default="active")
+
+
+class IndexWatermark(Base):
+    """Single row (id 1): a counter raised in the same transaction as every change that takes
+    a right to call away or changes where a call goes. The Redis index carries the value it
+    is up to date with; see ``binding_store.watermark``."""
+
+    __tablename__ = "index_watermark"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    value: Mapped[int] = mapped_column(BigInteger)
 
 
 class AuditEvent(Base):

@@ -4,19 +4,25 @@ Keys (all under ``prefix``):
 
 - ``{p}:ax:{A}:{X}`` and ``{p}:bx:{B-blind-index}:{X}``: one active binding each, as JSON
   (binding id, shop, order, A, X, blind index, B's *ciphertext* in base64, expiry in epoch ms),
-  expiring at the binding's expiry. A plaintext buyer number is never written.
-- ``{p}:shop:{shop}``: the shop's service state (``enabled`` ...).
-- ``{p}:caller:{shop}:{A}``: a caller number's status (``approved`` ..., ``removed``).
+  living as long as the binding's validity. A plaintext buyer number is never written.
+- ``{p}:gone:{binding id}``: tombstone of a binding that ended before its expiry; no write of
+  that binding's keys lands while it exists (a late put cannot bring the binding back).
+- ``{p}:shop:{shop}``: ``{"v": watermark, "s": service state, "m": main caller number}``.
+- ``{p}:caller:{shop}:{A}``: ``{"v": watermark, "s": status}`` (``removed`` once deleted).
+- ``{p}:index:watermark``: the SQL watermark (``binding_store.watermark``) the index reflects.
+  Missing means the index was never built or has lost its data.
+- ``{p}:index:rebuild``: the token of a rebuild in progress.
 
-Who writes what: the binding store writes/deletes the binding keys around its SQL commits; the
-shop and caller repositories call :meth:`RedisIndex.set_shop_state` and
-:meth:`RedisIndex.set_caller_status` after committing a change (a removed caller number gets
-the tombstone ``removed``, never a bare delete, so a concurrent seed cannot resurrect an old
-``approved``). The call path seeds missing state keys from SQL (``SET NX``). State keys live
-``state_ttl`` seconds: should a repository's write be lost (Redis unreachable from it but not
-from the call path), a stale state outlives the change by at most that long. A missing state
-key makes the call path read SQL, so an index that lags is slower, never wrong;
-``privnum index rebuild`` reconciles everything.
+Who writes what: the binding store deletes an ending binding's keys (and leaves its tombstone)
+before its SQL commit, so a Redis fault aborts the change, and again after the commit,
+reporting the change's watermark; new bindings are written after their commit. The shop and
+caller repositories mark the states a change takes away as unknown at the change's watermark
+before the commit (``{"v": n}``: the call path reads SQL, no older seed can restore them) and
+write the new states after it, reporting the watermark. The call path seeds what it read from
+SQL when the index is current. State keys live ``state_ttl`` seconds (a missing one only sends
+the call to SQL).
+``binding_store.index_rebuild`` restores everything; ``binding_store.index_healer`` runs it by
+itself when the index is behind SQL or lost.
 
 Every call is bounded by ``timeout``; Redis faults become ``StoreUnavailable`` here.
 """
@@ -24,128 +30,65 @@ Every call is bounded by ``timeout``; Redis faults become ``StoreUnavailable`` h
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
-from redis.exceptions import RedisError
-from sqlalchemy import select
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError, RedisError
 
-from binding_store.db import Database
-from binding_store.models import Binding, CallerNumber, Shop
+from binding_store import redis_scripts
+from binding_store.index_values import (
+    IndexedPair,
+    IndexEntry,
+    ShopState,
+    caller_status_of,
+    caller_value,
+    entry_of,
+    held_value,
+    lifetime_ms,
+    shop_state_of,
+    shop_value,
+    text_of,
+    watermark_of,
+)
+from binding_store.watermark import KnownWatermark
 from routing.errors import StoreUnavailable
 
 T = TypeVar("T")
-Progress = Callable[[str, int, int], None]  # (stage, done, total)
-
-# Delete each key only while it still holds this binding id (a newer binding may own it).
-_FORGET = """
-local n = 0
-for _, k in ipairs(KEYS) do
-  local v = redis.call('GET', k)
-  if v and cjson.decode(v)['id'] == ARGV[1] then n = n + redis.call('DEL', k) end
-end
-return n
-"""
-
 
 log = logging.getLogger(__name__)
 
-# One round trip for the call path: both binding keys and the shop/caller states they name.
-# (Reads keys it derives itself: fine on a standalone or replicated Redis, not on a cluster.)
-_LOOKUP = """
-local out = {false, false, false, false, false, false}
-for i = 1, 2 do
-  local v = redis.call('GET', KEYS[i])
-  if v then
-    out[i] = v
-    local d = cjson.decode(v)
-    out[1 + 2 * i] = redis.call('GET', ARGV[1] .. ':shop:' .. d['shop'])
-    out[2 + 2 * i] = redis.call('GET', ARGV[1] .. ':caller:' .. d['shop'] .. ':' .. d['a'])
-  end
-end
-return out
-"""
-
-REMOVED = "removed"
 DEFAULT_STATE_TTL = 300
-
-
-@dataclass(frozen=True)
-class IndexedPair:
-    """What the index holds for a call: each binding with its shop state and caller status
-    (``None`` where the index does not know)."""
-
-    ax: IndexEntry | None
-    ax_shop: str | None
-    ax_caller: str | None
-    bx: IndexEntry | None
-    bx_shop: str | None
-    bx_caller: str | None
-
-
-@dataclass(frozen=True)
-class IndexEntry:
-    binding_id: str
-    shop_id: str
-    order_id: str
-    caller_a: str
-    virtual_x: str
-    buyer_bidx: str
-    buyer_cipher: bytes
-    expires_at: datetime
-
-    @classmethod
-    def of(cls, row: Binding) -> IndexEntry:
-        return cls(row.id, row.shop_id, row.order_id, row.caller_a, row.virtual_x,
-                   row.buyer_bidx, bytes(row.buyer_cipher), row.expires_at)
-
-    def dumps(self) -> str:
-        return json.dumps({
-            "id": self.binding_id, "shop": self.shop_id, "order": self.order_id,
-            "a": self.caller_a, "x": self.virtual_x, "bidx": self.buyer_bidx,
-            "b": base64.b64encode(self.buyer_cipher).decode("ascii"),
-            "exp": _ms(self.expires_at),
-        }, separators=(",", ":"))
-
-    @classmethod
-    def loads(cls, raw: bytes | str) -> IndexEntry:
-        d = json.loads(raw)
-        return cls(d["id"], d["shop"], d["order"], d["a"], d["x"], d["bidx"],
-                   base64.b64decode(d["b"]), datetime.fromtimestamp(d["exp"] / 1000, UTC))
-
-
-@dataclass(frozen=True)
-class RebuildReport:
-    bindings: int
-    shops: int
-    callers: int
-    removed: int
-
-
-def _ms(at: datetime) -> int:
-    return int(at.timestamp() * 1000)
+__all__ = ["IndexEntry", "IndexedPair", "RedisIndex", "ShopState"]
 
 
 class RedisIndex:
     def __init__(self, client: Redis, *, prefix: str, timeout: float,
-                 state_ttl: int = DEFAULT_STATE_TTL) -> None:
+                 state_ttl: int = DEFAULT_STATE_TTL,
+                 watermark: KnownWatermark | None = None) -> None:
         self._redis = client
         self.prefix = prefix
         self.timeout = timeout
         self.state_ttl = state_ttl
-        self._forget_script = client.register_script(_FORGET)
-        self._lookup_script = client.register_script(_LOOKUP)
+        # The highest SQL watermark this process knows; writers raise it after their commits.
+        self.known = watermark or KnownWatermark()
+        self._lookup_script = client.register_script(redis_scripts.LOOKUP)
+        self._put_script = client.register_script(redis_scripts.PUT)
+        self._forget_script = client.register_script(redis_scripts.FORGET)
+        self._states_script = client.register_script(redis_scripts.STATES)
+        self._finish_script = client.register_script(redis_scripts.FINISH)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, timeout: float,
                  state_ttl: int = DEFAULT_STATE_TTL) -> RedisIndex:
-        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout)
+        # Every index command is idempotent: one immediate retry on a dropped connection
+        # (e.g. a pooled one from before a Redis restart) instead of a failed call.
+        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                retry=Retry(NoBackoff(), 1), retry_on_error=[ConnectionError])
         return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl)
 
     async def close(self) -> None:
@@ -158,11 +101,26 @@ class RedisIndex:
     def bx_key(self, buyer_bidx: str, virtual_x: str) -> str:
         return f"{self.prefix}:bx:{buyer_bidx}:{virtual_x}"
 
+    def tombstone_key(self, binding_id: str) -> str:
+        return f"{self.prefix}:gone:{binding_id}"
+
     def shop_key(self, shop_id: str) -> str:
         return f"{self.prefix}:shop:{shop_id}"
 
     def caller_key(self, shop_id: str, number: str) -> str:
         return f"{self.prefix}:caller:{shop_id}:{number}"
+
+    @property
+    def watermark_key(self) -> str:
+        return f"{self.prefix}:index:watermark"
+
+    @property
+    def applied_key(self) -> str:
+        return f"{self.prefix}:index:applied"
+
+    @property
+    def rebuild_key(self) -> str:
+        return f"{self.prefix}:index:rebuild"
 
     # -- the edge -----------------------------------------------------------------------
     async def _call(self, work: Callable[[], Awaitable[T]]) -> T:
@@ -179,136 +137,152 @@ class RedisIndex:
     async def ping(self) -> None:
         await self._call(self._redis.ping)
 
-    # -- bindings -------------------------------------------------------------------------
-    async def put(self, entries: Sequence[IndexEntry], *, now: datetime | None = None) -> None:
-        """Write (A, X) and (B, X) keys that expire with their binding."""
-        now = now or datetime.now(UTC)
-        live = [e for e in entries if e.expires_at > now]
-        if not live:
-            return
-
-        async def work() -> None:
-            pipe = self._redis.pipeline(transaction=False)
-            for e in live:
-                value = e.dumps()
-                pipe.set(self.ax_key(e.caller_a, e.virtual_x), value, pxat=_ms(e.expires_at))
-                pipe.set(self.bx_key(e.buyer_bidx, e.virtual_x), value, pxat=_ms(e.expires_at))
-            await pipe.execute()
-
-        await self._call(work)
-
-    async def forget(self, entry: IndexEntry) -> None:
-        """Delete a binding's keys (only where they still hold this binding)."""
-        keys = [self.ax_key(entry.caller_a, entry.virtual_x),
-                self.bx_key(entry.buyer_bidx, entry.virtual_x)]
-        await self._call(lambda: self._forget_script(keys=keys, args=[entry.binding_id]))
-
+    # -- the call path --------------------------------------------------------------------
     async def lookup(self, caller: str, caller_bidx: str, virtual_x: str) -> IndexedPair:
-        """(caller as A, X) and (caller as B, X) with their states: one round trip."""
-        keys = [self.ax_key(caller, virtual_x), self.bx_key(caller_bidx, virtual_x)]
+        """(caller as A, X) and (caller as B, X) with their states and the index's
+        watermark: one round trip."""
+        keys = [self.ax_key(caller, virtual_x), self.bx_key(caller_bidx, virtual_x),
+                self.watermark_key]
 
         async def work() -> list[Any]:
             return list(await self._lookup_script(keys=keys, args=[self.prefix]))
 
         raw = await self._call(work)
-        ax_raw, bx_raw, *states = (raw + [None] * 6)[:6]
-        text = [v.decode() if isinstance(v, bytes) else v for v in states]
+        ax_raw, bx_raw, ax_shop, ax_caller, bx_shop, bx_caller, mark = (raw + [None] * 7)[:7]
         return IndexedPair(
-            ax=IndexEntry.loads(ax_raw) if ax_raw else None, ax_shop=text[0], ax_caller=text[1],
-            bx=IndexEntry.loads(bx_raw) if bx_raw else None, bx_shop=text[2], bx_caller=text[3])
+            ax=entry_of(ax_raw), ax_shop=shop_state_of(text_of(ax_shop)),
+            ax_caller=caller_status_of(text_of(ax_caller)),
+            bx=entry_of(bx_raw), bx_shop=shop_state_of(text_of(bx_shop)),
+            bx_caller=caller_status_of(text_of(bx_caller)),
+            watermark=watermark_of(mark))
+
+    async def read_watermark(self) -> int | None:
+        return watermark_of(await self._call(lambda: self._redis.get(self.watermark_key)))
+
+    # -- bindings -------------------------------------------------------------------------
+    async def put(self, entries: Sequence[IndexEntry], *, now: datetime) -> int:
+        """Write the (A, X) and (B, X) keys of live bindings, each living until its expiry
+        (counted from ``now``), except those with a tombstone. How many were written."""
+        keys, args = self._put_args(entries, now)
+        if not keys:
+            return 0
+
+        async def work() -> int:
+            return int(await self._put_script(keys=keys, args=args))
+
+        return await self._call(work)
+
+    def _put_args(self, entries: Sequence[IndexEntry], now: datetime
+                  ) -> tuple[list[str], list[str | int]]:
+        keys: list[str] = []
+        args: list[str | int] = []
+        for e in entries:
+            if e.expires_at <= now:
+                continue
+            keys += [self.ax_key(e.caller_a, e.virtual_x), self.bx_key(e.buyer_bidx, e.virtual_x),
+                     self.tombstone_key(e.binding_id)]
+            args += [e.dumps(), lifetime_ms(e.expires_at, now)]
+        return keys, args
+
+    async def forget(self, entry: IndexEntry, *, now: datetime, watermark: int = 0) -> None:
+        """A binding ends: delete its keys (where they still hold it), leave its tombstone
+        and, with ``watermark`` (after the SQL commit), raise the index's watermark to it."""
+        keys = [self.ax_key(entry.caller_a, entry.virtual_x),
+                self.bx_key(entry.buyer_bidx, entry.virtual_x),
+                self.tombstone_key(entry.binding_id), self.watermark_key, self.applied_key]
+        args: list[str | int] = [entry.binding_id, lifetime_ms(entry.expires_at, now), watermark]
+        await self._call(lambda: self._forget_script(keys=keys, args=args))
+        if watermark:
+            self.known.learn(watermark)
 
     # -- shop and caller states -------------------------------------------------------------
-    async def set_shop_state(self, shop_id: str, state: str | None) -> None:
-        """Call after committing a shop's service-state change (None: the shop is gone)."""
-        key = self.shop_key(shop_id)
-        await self._call(lambda: self._redis.set(key, state or REMOVED, ex=self.state_ttl))
+    async def drop_states(self, shop_ids: Sequence[str] = (),
+                          callers: Sequence[tuple[str, str]] = ()) -> None:
+        """Forget states (the call path reads SQL for them until they are written again)."""
+        keys = [self.shop_key(s) for s in shop_ids] + [self.caller_key(s, n) for s, n in callers]
+        if keys:
+            await self._call(lambda: self._redis.delete(*keys))
 
-    async def set_caller_status(self, shop_id: str, number: str, status: str | None) -> None:
-        """Call after committing a caller number's status change; ``None`` when it is removed."""
-        key = self.caller_key(shop_id, number)
-        await self._call(lambda: self._redis.set(key, status or REMOVED, ex=self.state_ttl))
+    async def hold_states(self, version: int, *, shop_ids: Sequence[str] = (),
+                          callers: Sequence[tuple[str, str]] = ()) -> None:
+        """Before committing change ``version`` that takes a right away: mark the states it
+        changes as unknown, at that version. The call path reads SQL for them, and no seed
+        that read SQL before the change can put the old state back."""
+        keys = [self.watermark_key, self.applied_key]
+        keys += [self.shop_key(s) for s in shop_ids] + [self.caller_key(s, n) for s, n in callers]
+        args: list[str | int] = [self.state_ttl, 0, "0", version,
+                                 *[held_value(version)] * (len(keys) - 2)]
+        if len(keys) > 2:
+            await self._call(lambda: self._states_script(keys=keys, args=args))
 
-    async def seed_states(self, shops: Sequence[tuple[str, str]],
-                          callers: Sequence[tuple[str, str, str]]) -> None:
-        """Fill missing state keys from SQL (``SET NX``: never over a repository's write)."""
+    async def write_states(self, version: int, *,
+                           shops: Sequence[tuple[str, ShopState]] = (),
+                           callers: Sequence[tuple[str, str, str | None]] = (),
+                           raise_watermark: bool = False, force: bool = False) -> int:
+        """Write states true at watermark ``version`` (a caller status ``None`` is removed);
+        none replaces a state true at a later watermark unless ``force``. With
+        ``raise_watermark`` (a committed change), also raise the index's watermark."""
+        keys, args = self._state_args(version, shops, callers, raise_watermark, force)
+        if len(keys) == 2 and not raise_watermark:
+            return 0
+
+        async def work() -> int:
+            return int(await self._states_script(keys=keys, args=args))
+
+        written = await self._call(work)
+        if raise_watermark:
+            self.known.learn(version)
+        return written
+
+    def _state_args(self, version: int, shops: Sequence[tuple[str, ShopState]],
+                    callers: Sequence[tuple[str, str, str | None]], raise_watermark: bool,
+                    force: bool) -> tuple[list[str], list[str | int]]:
+        keys = [self.watermark_key, self.applied_key]
+        values: list[str | int] = []
+        for shop_id, shop in shops:
+            keys.append(self.shop_key(shop_id))
+            values.append(shop_value(version, shop))
+        for shop_id, number, status in callers:
+            keys.append(self.caller_key(shop_id, number))
+            values.append(caller_value(version, status))
+        return keys, [self.state_ttl, version if raise_watermark else 0, "1" if force else "0",
+                      version, *values]
+
+    async def seed(self, version: int, entries: Sequence[IndexEntry], *, now: datetime,
+                   shops: Sequence[tuple[str, ShopState]],
+                   callers: Sequence[tuple[str, str, str | None]]) -> None:
+        """After a SQL read on a current index: what it found (bindings and states, true at
+        ``version``), in one round trip."""
+        put_keys, put_args = self._put_args(entries, now)
+        state_keys, state_args = self._state_args(version, shops, callers, False, False)
+
         async def work() -> None:
             pipe = self._redis.pipeline(transaction=False)
-            for shop_id, state in shops:
-                pipe.set(self.shop_key(shop_id), state, nx=True, ex=self.state_ttl)
-            for shop_id, number, status in callers:
-                pipe.set(self.caller_key(shop_id, number), status, nx=True, ex=self.state_ttl)
+            if put_keys:
+                await self._put_script(keys=put_keys, args=put_args, client=pipe)
+            if len(state_keys) > 2:
+                await self._states_script(keys=state_keys, args=state_args, client=pipe)
             await pipe.execute()
 
-        if shops or callers:
+        if put_keys or len(state_keys) > 2:
             await self._call(work)
 
-    # -- rebuild ----------------------------------------------------------------------------
-    async def rebuild(self, database: Database, *, now: datetime | None = None,
-                      progress: Progress | None = None, batch: int = 500) -> RebuildReport:
-        """Restore every key from SQL and delete keys SQL does not back."""
-        now = now or datetime.now(UTC)
-        report = progress or (lambda _stage, _done, _total: None)
-        live_ids: set[str] = set()
-        async with database.session() as session:
-            rows = (await session.execute(
-                select(Binding).where(Binding.state == "active", Binding.expires_at > now)
-                .order_by(Binding.id))).scalars().all()
-            shops = (await session.execute(select(Shop.id, Shop.service_state))).all()
-            callers = (await session.execute(
-                select(CallerNumber.shop_id, CallerNumber.number, CallerNumber.status))).all()
-        for start in range(0, len(rows), batch):
-            chunk = [IndexEntry.of(r) for r in rows[start:start + batch]]
-            await self.put(chunk, now=now)
-            live_ids.update(e.binding_id for e in chunk)
-            report("bindings", min(start + batch, len(rows)), len(rows))
-        report("bindings", len(rows), len(rows))
-        wanted = {self.shop_key(s): st for s, st in shops}
-        wanted.update({self.caller_key(s, n): st for s, n, st in callers})
-        items = list(wanted.items())
-        for start in range(0, len(items), batch):
-            await self._set_many(items[start:start + batch])
-            report("states", min(start + batch, len(items)), len(items))
-        removed = await self._sweep(live_ids, set(wanted))
-        report("cleanup", removed, removed)
-        return RebuildReport(bindings=len(rows), shops=len(shops), callers=len(callers),
-                             removed=removed)
+    # -- rebuild support ----------------------------------------------------------------------
+    async def begin_rebuild(self, token: str, lifetime_seconds: int) -> None:
+        await self._call(lambda: self._redis.set(self.rebuild_key, token, ex=lifetime_seconds))
 
-    async def _set_many(self, items: Sequence[tuple[str, str]]) -> None:
-        async def work() -> None:
-            pipe = self._redis.pipeline(transaction=False)
-            for key, value in items:
-                pipe.set(key, value, ex=self.state_ttl)
-            await pipe.execute()
+    async def finish_rebuild(self, token: str, watermark: int, *, force: bool) -> int:
+        """Set the watermark the rebuild is true at (never lower it, unless ``force``);
+        -1 when Redis lost the rebuild's writes meanwhile (the token is gone)."""
+        keys = [self.watermark_key, self.applied_key, self.rebuild_key]
 
-        await self._call(work)
-
-    async def _sweep(self, live_ids: set[str], state_keys: set[str]) -> int:
-        removed = 0
-        for kind in ("ax", "bx", "shop", "caller"):
-            async for keys in self._scan(f"{self.prefix}:{kind}:*"):
-                if kind in ("shop", "caller"):
-                    stale = [k for k in keys if k not in state_keys]
-                else:
-                    raw = await self._mget(keys)
-                    stale = [k for k, v in zip(keys, raw, strict=True)
-                             if v is not None and IndexEntry.loads(v).binding_id not in live_ids]
-                if stale:
-                    removed += await self._delete(stale)
-        return removed
-
-    async def _mget(self, keys: Sequence[str]) -> list[Any]:
-        async def work() -> list[Any]:
-            return list(await self._redis.mget(keys))
-
-        return await self._call(work)
-
-    async def _delete(self, keys: Sequence[str]) -> int:
         async def work() -> int:
-            return int(await self._redis.delete(*keys))
+            return int(await self._finish_script(
+                keys=keys, args=[watermark, token, "1" if force else "0"]))
 
         return await self._call(work)
 
-    async def _scan(self, pattern: str) -> AsyncIterator[list[str]]:
+    async def scan(self, pattern: str) -> AsyncIterator[list[str]]:
         cursor = 0
         while True:
             async def work(at: int = cursor) -> tuple[int, list[Any]]:
@@ -322,19 +296,42 @@ class RedisIndex:
             if cursor == 0:
                 return
 
+    async def mget(self, keys: Sequence[str]) -> list[Any]:
+        async def work() -> list[Any]:
+            return list(await self._redis.mget(keys))
 
-async def publish_state(index: RedisIndex | None, shop_id: str, *,
-                        shop_state: str | None = None,
-                        callers: Sequence[tuple[str, str | None]] = ()) -> None:
-    """Push states a repository has just committed (best effort: a failure is logged and is
-    bounded by the keys' lifetime, see the module notes)."""
+        return await self._call(work)
+
+    async def delete(self, keys: Sequence[str]) -> int:
+        async def work() -> int:
+            return int(await self._redis.delete(*keys))
+
+        return await self._call(work)
+
+
+async def publish_states(index: RedisIndex | None, version: int, *,
+                         shops: Sequence[tuple[str, ShopState]] = (),
+                         callers: Sequence[tuple[str, str, str | None]] = ()) -> None:
+    """After a repository's commit at watermark ``version``: the new states and the new
+    watermark. Best effort: if Redis cannot be reached the index stays behind SQL, which the
+    call path notices (it reads SQL and the index is rebuilt)."""
     if index is None:
         return
     try:
-        if shop_state is not None:
-            await index.set_shop_state(shop_id, shop_state)
-        for number, status in callers:
-            await index.set_caller_status(shop_id, number, status)
+        await index.write_states(version, shops=shops, callers=callers, raise_watermark=True)
     except StoreUnavailable as exc:
-        log.warning("state change of shop %s not pushed to Redis (%s); the call path may see "
-                    "the old state for up to %d s", shop_id, exc, index.state_ttl)
+        index.known.learn(version)
+        log.warning("state change at watermark %d not written to Redis (%s); the call path "
+                    "reads SQL until the index is rebuilt", version, exc)
+
+
+async def hold_states_strict(index: RedisIndex | None, version: int, *,
+                             shop_ids: Sequence[str] = (),
+                             callers: Sequence[tuple[str, str]] = ()) -> None:
+    """Before committing a change that takes a right to call away: a Redis fault aborts it."""
+    if index is None:
+        return
+    try:
+        await index.hold_states(version, shop_ids=shop_ids, callers=callers)
+    except StoreUnavailable as exc:
+        raise StoreUnavailable(f"cannot update the Redis index ({exc}); retry") from exc

@@ -3,8 +3,13 @@ per-account reveal velocity.
 
 SQL: one row per (scope, subject, bucket), changed by a single upsert (``INSERT … ON CONFLICT
 DO UPDATE SET used = used + 1 [WHERE used < :limit] RETURNING used``) — no read-modify-write.
-Redis (when configured): ``INCR``/``EXPIREAT`` in a transaction for velocity, a Lua script for
+Redis (when configured): ``INCR``/``PEXPIRE`` in a transaction for velocity, a Lua script for
 the quota (check and increment in one atomic step). Keys never hold a buyer number.
+
+Redis runs on its own clock, which need not agree with ours: the bucket (window number, quota
+day) is chosen from the caller's ``now`` and goes into the key, and a key's lifetime is sent as
+a duration from that same ``now`` (never an absolute instant such as ``EXPIREAT``). A skew of
+minutes or days therefore changes neither which key counts a reveal nor how long it lives.
 """
 
 from __future__ import annotations
@@ -52,13 +57,14 @@ class SqlRevealCounters:
             await session.commit()
         return None if used is None else int(used)
 
-    async def hit_velocity(self, account_id: str, window: int, window_end: datetime) -> int:
+    async def hit_velocity(self, account_id: str, window: int, window_end: datetime,
+                           now: datetime) -> int:
         used = await self._upsert(VELOCITY, account_id, str(window), window_end + _KEEP, None)
         assert used is not None
         return used
 
-    async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime
-                         ) -> QuotaTake:
+    async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
+                         now: datetime) -> QuotaTake:
         if limit <= 0:
             return QuotaTake(taken=False, used=await self.quota_used(shop_id, day))
         used = await self._upsert(QUOTA, shop_id, day, resets_at + _KEEP, limit)
@@ -94,19 +100,26 @@ class SqlRevealCounters:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-# Take one unit if fewer than ARGV[1] are used; set the expiry on first use. -1 = none left.
+# Take one unit if fewer than ARGV[1] are used; on first use the key lives ARGV[2] ms.
+# Negative: none left (-1 - used).
 _TAKE = """
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if used >= tonumber(ARGV[1]) then return -1 - used end
 used = redis.call('INCR', KEYS[1])
-if used == 1 then redis.call('EXPIREAT', KEYS[1], ARGV[2]) end
+if used == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return used
 """
+_VELOCITY_SLACK = timedelta(seconds=60)
 _GIVE_BACK = """
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if used > 0 then return redis.call('DECR', KEYS[1]) end
 return 0
 """
+
+
+def lifetime_ms(until: datetime, now: datetime) -> int:
+    """How long a key must live, in ms, measured on the caller's clock (at least 1 s)."""
+    return max(1000, int((until - now).total_seconds() * 1000))
 
 
 class RedisRevealCounters:
@@ -128,22 +141,23 @@ class RedisRevealCounters:
         except RedisError as exc:
             raise StoreUnavailable(f"redis error: {type(exc).__name__}") from exc
 
-    async def hit_velocity(self, account_id: str, window: int, window_end: datetime) -> int:
+    async def hit_velocity(self, account_id: str, window: int, window_end: datetime,
+                           now: datetime) -> int:
         key = self._key(VELOCITY, account_id, str(window))
         async with self._guard():
             pipe = self._redis.pipeline(transaction=True)
             pipe.incr(key)
-            pipe.expireat(key, int((window_end + timedelta(seconds=60)).timestamp()))
+            pipe.pexpire(key, lifetime_ms(window_end + _VELOCITY_SLACK, now))
             used, _ = await pipe.execute()
         return int(used)
 
-    async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime
-                         ) -> QuotaTake:
+    async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
+                         now: datetime) -> QuotaTake:
         key = self._key(QUOTA, shop_id, day)
-        expire = int((resets_at + _KEEP).timestamp())
+        lifetime = lifetime_ms(resets_at + _KEEP, now)
         async with self._guard():
             result = int(await self._redis.eval(
-                _TAKE, 1, key, str(max(limit, 0)), str(expire)))
+                _TAKE, 1, key, str(max(limit, 0)), str(lifetime)))
         if result < 0:
             return QuotaTake(taken=False, used=-1 - result)
         return QuotaTake(taken=True, used=result)

@@ -1,25 +1,31 @@
 """The call path's store: ``RouteLookup`` and ``AttemptRecorder`` (see ``routing.ports``).
 
-Redis first: on a hit for an active binding with known shop and caller states the answer
-comes from two MGETs and no SQL. On a miss (or with Redis down: logged once, retried after a
+Redis first, in one round trip: on a hit for an active binding with known shop and caller
+states, from an index that is current, the answer comes from Redis alone. An index behind the
+watermark this process knows, or without one (see ``binding_store.watermark``), is not trusted:
+SQL answers and the healer is told. On a miss (or with Redis down: logged once, retried after a
 short back-off) SQL answers, including bindings that ended within the look-back window so a
-reject can say "expired". Buyer numbers are decrypted in memory only.
+reject can say "expired"; what it found is then seeded into a current index. Buyer numbers are
+decrypted in memory only.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import BindParameter, Executable, and_, bindparam, or_, select
-from sqlalchemy.orm import join, outerjoin
+from sqlalchemy.orm import aliased, join, outerjoin
 
 from binding_store import models as m
 from binding_store.attempt_writer import attempt_row, write_attempts
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database, guard
-from binding_store.redis_index import IndexEntry, RedisIndex
+from binding_store.redis_index import IndexedPair, IndexEntry, RedisIndex, ShopState
+from binding_store.watermark import read as read_watermark
 from routing.errors import StoreUnavailable
 from routing.model import (
     BindingState,
@@ -37,18 +43,24 @@ _MAX_ROWS = 20
 
 def _route_query() -> Executable:
     """X's pool row with the bindings that may route a call from the caller to X, their shop
-    states and caller statuses: ONE round trip. No row = X is not in the pool; one row with
-    a NULL binding = in the pool, nothing matches. Built once (its compiled form is cached)."""
+    states, caller statuses and the shop's main caller number: ONE round trip. No row = X is
+    not in the pool; one row with a NULL binding = in the pool, nothing matches. Built once
+    (its compiled form is cached)."""
     b, shop, caller, pool = m.Binding, m.Shop, m.CallerNumber, m.PoolNumber
+    main = aliased(m.CallerNumber)
     cutoff: BindParameter[datetime] = bindparam("cutoff")
     matching = and_(
         b.virtual_x == pool.number,
         or_(b.caller_a == bindparam("caller"), b.buyer_bidx == bindparam("bidx")),
         or_(b.state == BindingState.ACTIVE.value, b.expires_at >= cutoff,
             b.released_at >= cutoff))
+    main_caller = (select(main.number)
+                   .where(main.shop_id == b.shop_id, main.is_main.is_(True))
+                   .order_by(main.id).limit(1).correlate(b).scalar_subquery())
     return (
         select(pool.number, b.id, b.shop_id, b.order_id, b.caller_a, b.virtual_x,
-               b.buyer_cipher, b.expires_at, b.state, shop.service_state, caller.status)
+               b.buyer_cipher, b.buyer_bidx, b.expires_at, b.state, shop.service_state,
+               caller.status, main_caller.label("main_caller"))
         # pool LEFT JOIN (bindings JOIN shops): a binding counts only with its shop row
         .select_from(outerjoin(pool, join(b, shop, shop.id == b.shop_id), matching))
         .outerjoin(caller, and_(caller.shop_id == b.shop_id, caller.number == b.caller_a))
@@ -57,42 +69,89 @@ def _route_query() -> Executable:
         .limit(_MAX_ROWS))
 
 
+@dataclass
+class LookupStats:
+    """Where answers came from (per look-up instance)."""
+
+    index_hits: int = 0
+    sql_reads: int = 0
+    index_behind: int = 0  # look-ups that found the index older than SQL
+    index_lost: int = 0  # look-ups that found no watermark in the index
+
+
 class StoreRouteLookup:
     """Implements ``routing.ports.RouteLookup`` and ``routing.ports.AttemptRecorder``."""
 
     def __init__(self, database: Database, cipher: BuyerCipher, *,
                  index: RedisIndex | None = None, lookback: timedelta = timedelta(days=7),
-                 redis_backoff_seconds: float = 5.0) -> None:
+                 redis_backoff_seconds: float = 5.0,
+                 on_stale_index: Callable[[], None] | None = None) -> None:
         self._db = database
         self._cipher = cipher
         self._index = index
         self._lookback = lookback
         self._backoff = redis_backoff_seconds
         self._index_down_until: float | None = None  # monotonic deadline while Redis is down
+        self._on_stale = on_stale_index or (lambda: None)
         self._query = _route_query()
-        self.index_hits = 0
-        self.sql_reads = 0
+        self.stats = LookupStats()
+
+    @property
+    def index_hits(self) -> int:
+        return self.stats.index_hits
+
+    @property
+    def sql_reads(self) -> int:
+        return self.stats.sql_reads
 
     async def find_for_call(self, caller_e164: str, x_e164: str, now: datetime) -> CallContext:
         bidx = self._cipher.blind_index(caller_e164)
-        if self._index is not None and self._index_usable():
+        current_at: int | None = None  # the index's trusted watermark, when it is current
+        index = self._index if self._index_usable() else None
+        known = await self._known_watermark(index) if index is not None else None
+        if index is not None and known is not None:
             try:
-                found = await self._from_index(self._index, caller_e164, bidx, x_e164, now)
+                pair = await index.lookup(caller_e164, bidx, x_e164)
             except StoreUnavailable as exc:
                 self._index_failed(exc)
             else:
                 self._index_ok()
-                if found is not None:
-                    self.index_hits += 1
-                    return found
-        self.sql_reads += 1
-        context = await self._from_sql(caller_e164, bidx, x_e164, now)
-        await self._seed(context)
+                if self._current(pair, known):
+                    found = self._from_index(pair, caller_e164, bidx, x_e164, now)
+                    if found is not None:
+                        self.stats.index_hits += 1
+                        return found
+                    current_at = known
+        self.stats.sql_reads += 1
+        context, entries = await self._from_sql(caller_e164, bidx, x_e164, now)
+        if current_at is not None:
+            await self._seed(current_at, context, entries, now)
         return context
 
     # -- Redis ------------------------------------------------------------------------------
+    async def _known_watermark(self, index: RedisIndex) -> int | None:
+        """The highest committed watermark this process knows (learnt from SQL once if
+        nobody has told it yet; ``None`` if SQL cannot say: then the index is not used)."""
+        if index.known.value is None:
+            try:
+                index.known.learn(await read_watermark(self._db))
+            except StoreUnavailable as exc:
+                log.warning("cannot read the index watermark from SQL: %s", exc)
+        return index.known.value
+
+    def _current(self, pair: IndexedPair, known: int) -> bool:
+        if pair.watermark is None:
+            self.stats.index_lost += 1
+        elif pair.watermark < known:
+            self.stats.index_behind += 1
+        else:
+            return True
+        self._on_stale()
+        return False
+
     def _index_usable(self) -> bool:
-        return self._index_down_until is None or time.monotonic() >= self._index_down_until
+        return self._index is not None and (
+            self._index_down_until is None or time.monotonic() >= self._index_down_until)
 
     def _index_failed(self, exc: StoreUnavailable) -> None:
         if self._index_down_until is None:
@@ -104,10 +163,9 @@ class StoreRouteLookup:
             log.info("Redis index reachable again")
             self._index_down_until = None
 
-    async def _from_index(self, index: RedisIndex, caller: str, bidx: str, x: str,
-                          now: datetime) -> CallContext | None:
-        pair = await index.lookup(caller, bidx, x)
-        found: list[tuple[IndexEntry, Direction, str | None, str | None]] = []
+    def _from_index(self, pair: IndexedPair, caller: str, bidx: str, x: str,
+                    now: datetime) -> CallContext | None:
+        found: list[tuple[IndexEntry, Direction, ShopState | None, str | None]] = []
         ax, bx = pair.ax, pair.bx
         if ax is not None and ax.caller_a == caller and ax.virtual_x == x and now < ax.expires_at:
             found.append((ax, Direction.MERCHANT, pair.ax_shop, pair.ax_caller))
@@ -122,29 +180,37 @@ class StoreRouteLookup:
                 caller_a=e.caller_a, virtual_x=e.virtual_x,
                 buyer_b=self._cipher.decrypt(e.buyer_cipher), expires_at=e.expires_at,
                 state=BindingState.ACTIVE, matched_as=direction,
-                shop_service=_service(shop), caller_status=_status(status))
+                shop_service=_service(shop.service if shop else None),
+                caller_status=_status(status), main_caller=shop.main_caller if shop else "")
             for e, direction, shop, status in found)
         return CallContext(x_in_pool=True, bindings=bindings)
 
-    async def _seed(self, context: CallContext) -> None:
-        """After a SQL read, put the states it saw into the index so the next call hits."""
-        if self._index is None or not self._index_usable() or not context.bindings:
+    async def _seed(self, version: int, context: CallContext, entries: list[IndexEntry],
+                    now: datetime) -> None:
+        """After a SQL read on a current index: put what it saw (live bindings, their shop
+        and caller states, true at least at ``version``) into the index so the next call
+        hits."""
+        if self._index is None or not context.bindings:
             return
-        shops = {(b.shop_id, b.shop_service.value) for b in context.bindings}
+        shops = {b.shop_id: ShopState(b.shop_service.value, b.main_caller)
+                 for b in context.bindings}
         callers = {(b.shop_id, b.caller_a, b.caller_status.value) for b in context.bindings}
         try:
-            await self._index.seed_states(sorted(shops), sorted(callers))
+            await self._index.seed(version, entries, now=now, shops=sorted(shops.items()),
+                                   callers=sorted(callers))
         except StoreUnavailable as exc:
             self._index_failed(exc)
 
     # -- SQL --------------------------------------------------------------------------------
-    async def _from_sql(self, caller: str, bidx: str, x: str, now: datetime) -> CallContext:
+    async def _from_sql(self, caller: str, bidx: str, x: str, now: datetime
+                        ) -> tuple[CallContext, list[IndexEntry]]:
         params = {"x": x, "caller": caller, "bidx": bidx, "cutoff": now - self._lookback}
         # Core, not an ORM session: no identity map or unit of work for a read-only probe.
         async with guard(self._db.timeout * 5), self._db.engine.connect() as conn:
             rows = (await conn.execute(self._query, params)).all()
         if not rows:
-            return CallContext(x_in_pool=False)
+            return CallContext(x_in_pool=False), []
+        found = [row for row in rows if row.id is not None]
         bindings = tuple(
             RouteBinding(
                 binding_id=row.id, shop_id=row.shop_id, order_id=row.order_id,
@@ -152,9 +218,14 @@ class StoreRouteLookup:
                 buyer_b=self._cipher.decrypt(row.buyer_cipher), expires_at=row.expires_at,
                 state=BindingState(row.state),
                 matched_as=Direction.MERCHANT if row.caller_a == caller else Direction.CALLBACK,
-                shop_service=_service(row.service_state), caller_status=_status(row.status))
-            for row in rows if row.id is not None)
-        return CallContext(x_in_pool=True, bindings=bindings)
+                shop_service=_service(row.service_state), caller_status=_status(row.status),
+                main_caller=row.main_caller or "")
+            for row in found)
+        entries = [IndexEntry(row.id, row.shop_id, row.order_id, row.caller_a, row.virtual_x,
+                              row.buyer_bidx, bytes(row.buyer_cipher), row.expires_at)
+                   for row in found
+                   if row.state == BindingState.ACTIVE.value and now < row.expires_at]
+        return CallContext(x_in_pool=True, bindings=bindings), entries
 
     # -- call log ---------------------------------------------------------------------------
     async def record(self, attempt: CallAttempt) -> None:

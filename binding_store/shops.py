@@ -9,10 +9,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from binding_store import audit
+from binding_store import audit, watermark
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber, Shop
-from binding_store.redis_index import RedisIndex, publish_state
+from binding_store.redis_index import RedisIndex, ShopState, hold_states_strict, publish_states
 from routing.errors import Conflict, NotFound, PermissionDenied, ServiceNotEnabled
 from routing.model import AccountRole, CallerStatus, ServiceState
 from routing.numbers import normalize_mobile
@@ -59,6 +59,15 @@ async def require_admin(session: AsyncSession, shop_id: str, actor: str) -> tupl
     return shop, admin
 
 
+async def main_caller(session: AsyncSession, shop_id: str) -> str:
+    """The shop's main caller number (the main account's phone), "" before enablement."""
+    number = await session.scalar(
+        select(CallerNumber.number)
+        .where(CallerNumber.shop_id == shop_id, CallerNumber.is_main.is_(True))
+        .order_by(CallerNumber.id).limit(1))
+    return number or ""
+
+
 def require_enabled(shop: Shop) -> None:
     if shop.service_state != ServiceState.ENABLED.value:
         raise ServiceNotEnabled(
@@ -84,8 +93,10 @@ async def view_of(session: AsyncSession, shop: Shop) -> ShopView:
 
 
 class ShopRepository:
-    """Shops and their service state. With an ``index``, every committed state change is
-    pushed to the call path's Redis index."""
+    """Shops and their service state. Every service-state change raises the index watermark
+    in its transaction; with an ``index``, switching a shop off first marks its Redis state
+    as being changed (a Redis fault aborts it) and every committed change is pushed to the
+    index (see ``binding_store.redis_index``)."""
 
     def __init__(self, db: Database, index: RedisIndex | None = None) -> None:
         self._db = db
@@ -122,15 +133,15 @@ class ShopRepository:
         shop_id = check_id("shop", shop_id)
         main_account_id = check_id("account", main_account_id)
         try:
-            result = await self._enable(shop_id, now=now, main_account_id=main_account_id,
-                                        main_phone=main_phone,
-                                        agreement_version=agreement_version,
-                                        accepted_by=accepted_by, name=name, level=level,
-                                        main_name=main_name)
+            result, version, main = await self._enable(
+                shop_id, now=now, main_account_id=main_account_id, main_phone=main_phone,
+                agreement_version=agreement_version, accepted_by=accepted_by, name=name,
+                level=level, main_name=main_name)
             if result.changed:
-                main = result.shop.main_phone
-                await publish_state(self._index, shop_id, shop_state=ServiceState.ENABLED.value,
-                                    callers=[(main, CallerStatus.APPROVED.value)] if main else ())
+                await publish_states(
+                    self._index, version,
+                    shops=[(shop_id, ShopState(ServiceState.ENABLED.value, main))],
+                    callers=[(shop_id, main, CallerStatus.APPROVED.value)] if main else ())
             return result
         except (IntegrityError, _LostRace):
             # A concurrent enablement won the race; report its result if it is the same shop.
@@ -151,7 +162,8 @@ class ShopRepository:
         name: str | None,
         level: str | None,
         main_name: str,
-    ) -> EnableResult:
+    ) -> tuple[EnableResult, int, str]:
+        """The result, the watermark of the change (0: none) and the main caller number."""
         async with self._db.session() as session:
             shop = await session.get(Shop, shop_id)
             main = await main_account(session, shop_id) if shop is not None else None
@@ -160,14 +172,16 @@ class ShopRepository:
                     f"shop {shop_id} already has main account {main.id}, not {main_account_id}"
                 )
             if shop is not None and shop.service_state == ServiceState.ENABLED.value:
-                return EnableResult(shop=await view_of(session, shop), changed=False)
+                return EnableResult(shop=await view_of(session, shop), changed=False), 0, ""
             if shop is not None and shop.service_state == ServiceState.DISABLED.value:
                 shop.service_state = ServiceState.ENABLED.value
                 shop.updated_at = now
                 audit.record(session, now=now, actor=accepted_by or main_account_id,
                              kind=audit.SHOP_REENABLED, shop_id=shop_id, subject=shop_id)
+                mark = await watermark.bump(session)
                 await session.commit()
-                return EnableResult(shop=await view_of(session, shop), changed=True)
+                return (EnableResult(shop=await view_of(session, shop), changed=True), mark,
+                        await main_caller(session, shop_id))
 
             phone, version = _first_enable_inputs(main_phone, agreement_version)
             other = await session.get(Account, main_account_id)
@@ -197,8 +211,9 @@ class ShopRepository:
                          shop_id=shop_id, subject=shop_id,
                          detail={"agreement_version": version, "main_account": main_account_id,
                                  "main_phone": phone, "level": shop.level})
+            mark = await watermark.bump(session)
             await session.commit()
-            return EnableResult(shop=await view_of(session, shop), changed=True)
+            return EnableResult(shop=await view_of(session, shop), changed=True), mark, phone
 
     async def disable(self, shop_id: str, *, actor: str, now: datetime) -> ShopView:
         """Switch the service off (no new privacy numbers; calls are refused). Idempotent."""
@@ -216,14 +231,21 @@ class ShopRepository:
             shop = await load_shop(session, shop_id)
             if shop.service_state == ServiceState.NOT_ENABLED.value:
                 raise ServiceNotEnabled(f"shop {shop_id} has never enabled the service")
+            version = 0
             if shop.service_state == source.value:
                 shop.service_state = target.value
                 shop.updated_at = now
                 audit.record(session, now=now, actor=actor, kind=kind, shop_id=shop_id,
                              subject=shop_id)
+                version = await watermark.bump(session)
+                if target is not ServiceState.ENABLED:
+                    await hold_states_strict(self._index, version, shop_ids=[shop_id])
                 await session.commit()
             view = await view_of(session, shop)
-        await publish_state(self._index, shop_id, shop_state=view.service_state.value)
+            main = await main_caller(session, shop_id)
+        if version:
+            await publish_states(self._index, version,
+                                 shops=[(shop_id, ShopState(view.service_state.value, main))])
         return view
 
     async def set_level(self, shop_id: str, level: str, *, actor: str, now: datetime) -> ShopView:

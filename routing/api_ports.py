@@ -154,14 +154,18 @@ class QuotaTake:
 
 
 class RevealCounters(Protocol):
-    """Counters that stay correct under concurrency (SQL upsert or Redis INCR/Lua)."""
+    """Counters that stay correct under concurrency (SQL upsert or Redis INCR/Lua).
 
-    async def hit_velocity(self, account_id: str, window: int, window_end: datetime) -> int:
+    ``now`` is the caller's clock: a counter's lifetime is measured from it, so a store whose
+    own clock disagrees (Redis on another host) still keeps each window's count exact."""
+
+    async def hit_velocity(self, account_id: str, window: int, window_end: datetime,
+                           now: datetime) -> int:
         """Count one reveal for the account in fixed window ``window``; the new count."""
         ...
 
-    async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime
-                         ) -> QuotaTake:
+    async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
+                         now: datetime) -> QuotaTake:
         """Take one plaintext unit of ``shop_id``'s quota for ``day`` if fewer than ``limit``
         are used; atomically."""
         ...

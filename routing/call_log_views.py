@@ -144,12 +144,14 @@ def record_from_cdr(cdr: CdrEvent, attempt: CallAttempt | None, binding: Binding
     else:
         outcome = Outcome.NOT_ANSWERED
     raw_caller = cdr.pn_caller or cdr.src
-    # The calling number is plain only when it is known to be the shop's own caller number A.
+    # The shop's caller number A (staff, plain): on a merchant call the number that called;
+    # on a callback the one it reached, which only the routing decision knows (the binding's
+    # A, or the shop's main number once A was switched off).
     caller_a = ""
     if binding is not None and direction is Direction.MERCHANT:
         caller_a = binding.caller_a
-    elif attempt is not None and attempt.direction is Direction.MERCHANT:
-        caller_a = attempt.caller_a
+    elif attempt is not None:
+        caller_a = _caller_a_of(attempt)
     if binding is not None and direction is Direction.CALLBACK:
         caller_masked = binding.buyer_masked
     elif attempt is not None and attempt.caller_masked:
@@ -186,6 +188,15 @@ def record_from_cdr(cdr: CdrEvent, attempt: CallAttempt | None, binding: Binding
     )
 
 
+def _caller_a_of(attempt: CallAttempt) -> str:
+    """A merchant call's A, or the A a bridged callback reached; "" otherwise."""
+    if attempt.direction is Direction.MERCHANT:
+        return attempt.caller_a
+    if attempt.direction is Direction.CALLBACK and attempt.action is Action.BRIDGE:
+        return attempt.caller_a
+    return ""
+
+
 def record_from_attempt(attempt: CallAttempt, binding: BindingFacts | None) -> CallRecord:
     """Close an attempt whose CDR never arrived (see the module docstring)."""
     rejected = attempt.action is Action.REJECT
@@ -201,7 +212,7 @@ def record_from_attempt(attempt: CallAttempt, binding: BindingFacts | None) -> C
         order_id=attempt.order_id,
         binding_id=attempt.binding_id,
         buyer_id=binding.buyer_id if binding else "",
-        caller_a=attempt.caller_a if attempt.direction is Direction.MERCHANT else "",
+        caller_a=_caller_a_of(attempt),
         caller_masked=attempt.caller_masked,
         virtual_x=attempt.virtual_x,
         buyer_masked=binding.buyer_masked if binding else "",

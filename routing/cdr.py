@@ -9,11 +9,13 @@ never redefined here.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, tzinfo
 
+from routing.call_ids import is_call_id, number_forms
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.reasons import Reason
 
@@ -178,23 +180,44 @@ def _e164(number: str, classes: NumberClasses) -> str:
     return classes.dialled(number) or number if number else ""
 
 
+def _stand_in_id(start: datetime, sequence: int) -> str:
+    """The id of a CDR whose own is not one we keep (see ``routing.call_ids``): derived from
+    what identifies the record without naming anyone (its start second and Asterisk's CDR
+    sequence), so the AMI event and the CSV row of one call get the same one."""
+    seed = f"{start.replace(microsecond=0).isoformat()}|{sequence}".encode()
+    return "cdr-" + hashlib.sha256(seed).hexdigest()[:32]
+
+
 def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
               system_name: str = "", classes: NumberClasses = DEFAULT_NUMBER_CLASSES
               ) -> CdrEvent:
     """Build a :class:`CdrEvent` from CDR variable names -> text (missing keys are empty).
-    ``classes`` read X in the form the dialplan's fail path copies from the dialled digits."""
+    ``classes`` read X in the form the dialplan's fail path copies from the dialled digits.
+
+    ``uniqueid`` and ``linkedid`` are Asterisk's when they are ids we keep; otherwise a
+    stand-in (uniqueid) or the uniqueid (linkedid) takes their place.
+    """
 
     def get(key: str) -> str:
         value = fields.get(key, "")
         return value.strip() if isinstance(value, str) else ""
 
-    uniqueid = get("uniqueid")
-    if not uniqueid:
+    raw_uniqueid = get("uniqueid")
+    if not raw_uniqueid:
         raise CdrFormatError("CDR without uniqueid")
     start = local_to_utc(get("start"), zone)
     end = local_to_utc(get("end"), zone)
     if start is None:
-        raise CdrFormatError(f"CDR {uniqueid} without start time")
+        raise CdrFormatError(f"CDR {_shape(raw_uniqueid)} without start time")
+    # The caller's number in its three places (not dst: X is nobody's, see routing.call_ids).
+    numbers = tuple(form for key in ("src", names.caller, "clid")
+                    for form in number_forms(get(key)))
+    sequence = _int(get("sequence"))
+    uniqueid = (raw_uniqueid if is_call_id(raw_uniqueid, numbers=numbers)
+                else _stand_in_id(start, sequence))
+    linkedid = get("linkedid")
+    if not linkedid or not is_call_id(linkedid, numbers=numbers):
+        linkedid = uniqueid
     answer = local_to_utc(get("answer"), zone)
     disposition = get("disposition").upper()
     if disposition not in _DISPOSITION_RANK:  # stored: Asterisk's words only, never free text
@@ -204,8 +227,8 @@ def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
     return CdrEvent(
         system_name=get("systemname") or system_name,
         uniqueid=uniqueid,
-        linkedid=get("linkedid") or uniqueid,
-        sequence=_int(get("sequence")),
+        linkedid=linkedid,
+        sequence=sequence,
         start=start,
         answer=answer,
         end=end or start,

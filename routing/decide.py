@@ -23,6 +23,9 @@ def decide(request: CallRequest, context: CallContext, now: datetime, max_second
 
     Merchant matches win over callback matches: a number that is both an approved caller and
     a buyer of the same X (a shop buying from itself) reaches the buyer, as the merchant meant.
+    A disabled shop refuses every call; a caller number that is no longer approved places no
+    call, and a callback on its binding goes to the shop's main caller number instead
+    (:func:`callback_target`).
     """
     if request.caller is None:
         return RouteDecision.reject(Reason.NO_CALLER_ID, request.dialed or "")
@@ -40,13 +43,28 @@ def decide(request: CallRequest, context: CallContext, now: datetime, max_second
     return RouteDecision.reject(Reason.CALLER_NOT_AUTHORIZED, request.dialed)
 
 
+def callback_target(binding: RouteBinding) -> str | None:
+    """Whom a buyer's callback reaches: the binding's caller number A while it is an approved
+    caller of the shop; once A is disabled or removed (the number may now belong to someone
+    else), the shop's main caller number, so the buyer still reaches the shop within the
+    binding's validity; ``None`` (refuse) if the main number is unknown."""
+    if binding.caller_status is CallerStatus.APPROVED:
+        return binding.caller_a
+    return binding.main_caller or None
+
+
 def _bridge_or_refuse(binding: RouteBinding, max_seconds: int) -> RouteDecision:
     if binding.shop_service is not ServiceState.ENABLED:
         return RouteDecision.reject(Reason.SERVICE_DISABLED, binding.virtual_x, binding)
-    if binding.caller_status is not CallerStatus.APPROVED:
-        # Also on callback: a revoked caller number may now belong to someone else.
-        return RouteDecision.reject(Reason.CALLER_DISABLED, binding.virtual_x, binding)
-    dial = binding.buyer_b if binding.matched_as is Direction.MERCHANT else binding.caller_a
+    if binding.matched_as is Direction.MERCHANT:
+        if binding.caller_status is not CallerStatus.APPROVED:
+            return RouteDecision.reject(Reason.CALLER_DISABLED, binding.virtual_x, binding)
+        dial = binding.buyer_b
+    else:
+        target = callback_target(binding)
+        if target is None:
+            return RouteDecision.reject(Reason.CALLER_DISABLED, binding.virtual_x, binding)
+        dial = target
     return RouteDecision(
         action=Action.BRIDGE,
         reason=Reason.BRIDGED,

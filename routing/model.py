@@ -55,7 +55,8 @@ class RouteBinding:
     """A binding as the call path sees it, with B decrypted in memory only.
 
     ``matched_as`` says which party the caller matched: ``MERCHANT`` when the caller is A,
-    ``CALLBACK`` when the caller is B (matched by blind index).
+    ``CALLBACK`` when the caller is B (matched by blind index). ``main_caller`` is the shop's
+    main caller number (the main account's phone; empty if the store does not know it).
     """
 
     binding_id: str
@@ -69,6 +70,7 @@ class RouteBinding:
     matched_as: Direction
     shop_service: ServiceState
     caller_status: CallerStatus
+    main_caller: str = ""
 
     def __repr__(self) -> str:
         return (

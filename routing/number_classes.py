@@ -31,7 +31,7 @@ import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberType
 
 from routing.errors import InvalidNumber
-from routing.numbers import DEFAULT_REGION, mask, national
+from routing.numbers import DEFAULT_REGION, mask, national, written_as_number
 
 _MAX_INPUT = 32
 _MAX_NATIONAL = 17  # the longest national number phonenumbers parses
@@ -164,6 +164,8 @@ class NumberClasses:
         text = raw.strip()
         if not text or len(text) > _MAX_INPUT:
             raise InvalidNumber("not a phone number")
+        if not written_as_number(text):  # letters, "*", "#", other scripts' digits
+            raise InvalidNumber("not a valid phone number")
         found = self._segment(text)
         if found is not None:
             classes, segment, nsn = found
@@ -192,8 +194,8 @@ class NumberClasses:
         if raw is None:
             return None
         text = raw.strip()
-        if not text or len(text) > _MAX_INPUT:
-            return None
+        if not text or len(text) > _MAX_INPUT or not written_as_number(text):
+            return None  # phonenumbers would skip "ABC" and read other scripts' digits
         found = self._segment(text)
         if found is not None:
             return f"+{found[0].country_code}{found[2]}"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 
 import phonenumbers
 from phonenumbers import NumberParseException, PhoneNumberFormat, PhoneNumberType
@@ -14,11 +15,22 @@ _CN = "+86"  # E.164 prefix of the default region, for allocation-free hot paths
 _MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 # Caller-ID values Asterisk and carriers use for a withheld or missing number.
 _ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable"})
+# What a phone number may be written with: ASCII digits, one leading "+", and the separators
+# people type. phonenumbers is more lenient (it skips leading junk such as "ABC", reads letters
+# as keypad digits and other scripts' digits as 0-9): a caller ID "ABC13900000100" or in
+# Arabic-Indic digits would otherwise be taken for the bound number.
+_WRITTEN = re.compile(r"\+?[(0-9][0-9 ()./-]*", re.ASCII)
+
+
+def written_as_number(text: str) -> bool:
+    """``text`` (stripped) is written the way a phone number may be: ASCII digits, one leading
+    ``+``, separators; no letters, ``*``, ``#`` or other scripts' digits."""
+    return _WRITTEN.fullmatch(text) is not None
 
 
 def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
     text = raw.strip()
-    if not text or len(text) > 32:
+    if not text or len(text) > 32 or not written_as_number(text):
         raise InvalidNumber(f"not a phone number: {mask(text)!r}")
     try:
         parsed = phonenumbers.parse(text, region)
@@ -30,7 +42,8 @@ def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
 
 
 def normalize(raw: str, region: str = DEFAULT_REGION) -> str:
-    """Return the E.164 form of ``raw`` (+86, 0086, 86, spaces and dashes accepted)."""
+    """Return the E.164 form of ``raw`` (+86, 0086, 86, spaces and dashes accepted; letters,
+    ``*``, ``#`` and digits other than ASCII 0-9 refused)."""
     return phonenumbers.format_number(_parse(raw, region), PhoneNumberFormat.E164)
 
 

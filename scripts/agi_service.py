@@ -15,15 +15,18 @@ from sqlalchemy import text
 
 from agi.handlers import DecisionObserver, RouteHandler, RouteOptions
 from agi.server import FastAgiServer
+from binding_store import watermark
 from binding_store.attempt_writer import AttemptWriter
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.index_healer import IndexHealer
+from binding_store.key_check import check_active_keys
 from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
 from routing.errors import StoreUnavailable
 from scripts import wiring
 from scripts.settings import Settings
-from scripts.wiring_index import open_index, route_lookup
+from scripts.wiring_index import index_healer, open_index, route_lookup
 
 log = logging.getLogger("privnum.serve")
 
@@ -35,6 +38,8 @@ class RouteStack:
     lookup: StoreRouteLookup
     attempts: AttemptWriter
     handler: RouteHandler
+    cipher: BuyerCipher
+    healer: IndexHealer | None = None
 
 
 def route_options(settings: Settings) -> RouteOptions:
@@ -48,39 +53,57 @@ def route_options(settings: Settings) -> RouteOptions:
     )
 
 
-async def check_schema(database: Database) -> None:
-    """Refuse to start on a database without the schema: every call would fail closed.
-    (Run inside ``wiring.open_database``, which turns a missing table into a clear hint.)"""
+async def check_schema(database: Database) -> int:
+    """Refuse to start on a database without the current schema: every call would fail
+    closed. (Run inside ``wiring.open_database``, which turns a missing table into a clear
+    hint.) Returns the index watermark, which the call path needs anyway."""
     async with database.session() as session:
         await session.execute(text("SELECT 1 FROM bindings LIMIT 1"))
+    return await watermark.read(database)
 
 
 @asynccontextmanager
-async def route_stack(settings: Settings, observe: DecisionObserver | None = None
+async def route_stack(settings: Settings, observe: DecisionObserver | None = None,
+                      on_refused: Callable[[int], None] | None = None, *,
+                      heal_index: bool = False,
+                      index_events: Callable[[str], None] | None = None
                       ) -> AsyncIterator[RouteStack]:
+    """The call path's stores and handler. ``on_refused`` counts call attempts the database
+    refused (``privnum serve`` counts them in ``/metrics``). ``heal_index`` (a long-running
+    service) also runs the index's healer, which rebuilds a Redis index that is behind SQL or
+    lost."""
     cipher = wiring.buyer_cipher(settings)  # a missing key file stops us here, clearly
     async with wiring.open_database(settings) as database, open_index(settings) as index:
-        await check_schema(database)
-        stack = await _stack(settings, database, index, cipher, observe)
+        mark = await check_schema(database)
+        if index is not None:
+            index.known.learn(mark)
+        healer = index_healer(settings, database, index, index_events) if heal_index else None
+        stack = await _stack(settings, database, index, cipher, observe, on_refused, healer)
         stack.attempts.start()
+        if healer is not None:
+            healer.start()
         try:
             yield stack
         finally:
+            if healer is not None:
+                await healer.close()
             await stack.attempts.close()
 
 
 async def _stack(settings: Settings, database: Database, index: RedisIndex | None,
-                 cipher: BuyerCipher, observe: DecisionObserver | None) -> RouteStack:
+                 cipher: BuyerCipher, observe: DecisionObserver | None,
+                 on_refused: Callable[[int], None] | None,
+                 healer: IndexHealer | None) -> RouteStack:
     if index is not None:
         try:
             await index.ping()
         except StoreUnavailable as exc:
             # Start anyway: look-ups fall back to SQL until Redis is back.
             log.warning("redis index unavailable at start-up (%s); reading SQL", exc)
-    lookup = route_lookup(settings, database, cipher, index)
-    attempts = AttemptWriter(database)
+    lookup = route_lookup(settings, database, cipher, index, healer)
+    attempts = AttemptWriter(database, on_refused=on_refused)
     handler = RouteHandler(lookup, attempts, wiring.utc_now, route_options(settings), observe)
-    return RouteStack(database, index, lookup, attempts, handler)
+    return RouteStack(database, index, lookup, attempts, handler, cipher, healer)
 
 
 def fastagi_server(settings: Settings, handler: RouteHandler) -> FastAgiServer:
@@ -101,7 +124,9 @@ Companion = Callable[[Settings, asyncio.Event], Coroutine[Any, Any, None]]
 
 async def serve(settings: Settings, companions: tuple[Companion, ...] = (),
                 stop: asyncio.Event | None = None,
-                observe: DecisionObserver | None = None) -> None:
+                observe: DecisionObserver | None = None,
+                on_refused: Callable[[int], None] | None = None,
+                index_events: Callable[[str], None] | None = None) -> None:
     """Run FastAGI (and companions such as the HTTP API and the AMI listener) until SIGTERM or
     SIGINT, then stop accepting calls and let in-flight ones finish."""
     stop = stop or asyncio.Event()
@@ -109,7 +134,12 @@ async def serve(settings: Settings, companions: tuple[Companion, ...] = (),
     for sig in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
-    async with route_stack(settings, observe) as stack:
+    wiring.warn_open_key_file(settings)
+    async with route_stack(settings, observe, on_refused, heal_index=True,
+                           index_events=index_events) as stack:
+        checked = await check_active_keys(stack.database, stack.cipher, str(settings.keys_file))
+        log.info("key file %s opens the active bindings (%d key id(s) in use)",
+                 settings.keys_file, checked)
         server = fastagi_server(settings, stack.handler)
         try:
             await server.start()

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,13 +45,39 @@ def listener_config(settings: Settings) -> AmiListenerConfig:
         events=ami.events, zone=cdr_zone(settings), system_name=settings.agi.system_name,
         ping_interval=ami.ping_interval_seconds, ping_timeout=ami.ping_timeout_seconds,
         login_timeout=ami.login_timeout_seconds, reconnect_delay=ami.reconnect_delay_seconds,
+        reconnect_max_delay=ami.reconnect_max_delay_seconds,
         batch_size=ami.batch_size, batch_seconds=ami.batch_seconds, queue_max=ami.queue_max,
         number_classes=settings.number_classes)
 
 
-def default_csv_file(settings: Settings) -> Path | None:
-    directory = settings.call_log.cdr_csv_dir
-    return csv_path(directory) if directory is not None else None
+def default_csv_file(settings: Settings) -> Path:
+    """Asterisk's safety-net CSV: ``call_log.cdr_csv_dir`` (by default the ``cdr-custom``
+    directory under ``asterisk.log_dir``, where the rendered ``cdr_custom.conf`` puts it)."""
+    return csv_path(settings.cdr_csv_dir)
+
+
+def csv_problem(path: Path) -> str | None:
+    """Why nothing can be re-imported from ``path``, or None. A missing file in a readable
+    directory is fine: Asterisk creates it with the first call."""
+    directory = path.parent
+    if not directory.is_dir():
+        return f"{directory} does not exist here"
+    if not os.access(directory, os.R_OK | os.X_OK):
+        return f"{directory} is not readable by this user"
+    if path.exists() and not os.access(path, os.R_OK):
+        return f"{path} is not readable by this user"
+    return None
+
+
+def warn_without_safety_net(settings: Settings) -> None:
+    """One warning at start-up when the AMI listener has no CSV to reconcile from: whatever
+    happens while AMI is down would then only be closed from the call attempts."""
+    path = default_csv_file(settings)
+    problem = csv_problem(path)
+    if problem is not None:
+        log.warning("AMI is on but Asterisk's safety-net CDR file %s cannot be read (%s): "
+                    "call records missed while AMI is down cannot be re-imported; set "
+                    "call_log.cdr_csv_dir (env PRIVNUM_CALL_LOG__CDR_CSV_DIR)", path, problem)
 
 
 async def known_system_name(db: Database) -> str:
@@ -63,16 +90,11 @@ async def known_system_name(db: Database) -> str:
 async def reconcile(settings: Settings, db: Database, *, file: Path | None = None,
                     system_name: str | None = None, now: datetime | None = None
                     ) -> ReconcileResult:
-    """Import the safety-net CSV (``file`` or ``call_log.cdr_csv_dir``) and close orphans."""
+    """Import the safety-net CSV (``file`` or :func:`default_csv_file`) and close orphans."""
     path = file or default_csv_file(settings)
     name = system_name or settings.agi.system_name or await known_system_name(db)
     sink = CallLogStore(db)
     when = now or datetime.now(UTC)
-    if path is None:
-        result = ReconcileResult(missing_file=True)
-        result.orphans_closed = await sink.close_orphans(
-            when, settings.call_log.orphan_grace_seconds)
-        return result
     return await reconcile_file(
         path, sink, zone=cdr_zone(settings), system_name=name, now=when,
         lookback=timedelta(days=settings.call_log.reconcile_lookback_days),
@@ -99,6 +121,7 @@ class AmiService:
         return self.listener
 
     def start(self) -> None:
+        warn_without_safety_net(self.settings)
         self._task = asyncio.create_task(self.listener.run(), name="ami-listener")
 
     async def stop(self) -> ListenerStats:

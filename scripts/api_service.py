@@ -265,6 +265,7 @@ def build_services(settings: Settings, db: Database, *, redis: Redis | None = No
         default_region=settings.bindings.default_region,
         number_classes=settings.number_classes,
         max_body_bytes=settings.api.max_body_bytes,
+        body_timeout_seconds=settings.api.body_timeout_seconds,
         click_to_call_ring_seconds=settings.asterisk.max_ring_seconds,
     )
 
@@ -311,11 +312,15 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
             timeout = settings.redis.timeout_seconds
             client = Redis.from_url(settings.redis.url, socket_timeout=timeout,
                                     socket_connect_timeout=timeout)
-            index = RedisIndex(client, prefix=settings.redis.prefix, timeout=timeout)
+            index = RedisIndex.from_url(settings.redis.url, prefix=settings.redis.prefix,
+                                        timeout=timeout)
         click = AmiClickToCall(originator, settings) if originator is not None else None
+        # The AMI connection in use, whoever opened it (``privnum serve`` hands in its
+        # listener): /healthz says whether it is up.
+        watched = listener or (originator if isinstance(originator, AmiListener) else None)
         services = build_services(settings, db, redis=client, index=index, metrics=metrics,
                                   originator=click,
-                                  ami_probe=AmiProbe(listener) if listener else None,
+                                  ami_probe=AmiProbe(watched) if watched else None,
                                   read_db=read_db)
         yield ApiStack(services=services, database=db, redis=client)
     finally:
@@ -326,6 +331,9 @@ async def api_stack(settings: Settings, metrics: Metrics | None = None,
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.aclose()
+        if index is not None:
+            with contextlib.suppress(Exception):
+                await index.close()
         if read_db is not None:
             await read_db.dispose()
         await db.dispose()

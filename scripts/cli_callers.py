@@ -162,7 +162,9 @@ def read_batch_file(path: Path) -> list[BatchRow]:
         try:
             cells = [c.strip() for c in next(csv.reader([line], strict=True), [])]
         except csv.Error:
-            cells = [line.strip()]
+            # A stray quote (an export cut short): read the line plainly, quotes dropped; the
+            # number itself must still be digits only.
+            cells = [c.strip().strip('"').strip() for c in line.split(",")]
         if not rows and cells and cells[0].lower() == "number":
             continue
         account = cells[1] if len(cells) > 1 and cells[1] else None

@@ -21,7 +21,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from binding_store.call_log_audit import purge, verify
 from binding_store.call_log_query import ExportRow, export_rows
 from binding_store.db import Database
-from scripts.ami_service import listen_until_signal, reconcile
+from scripts.ami_service import csv_problem, default_csv_file, listen_until_signal, reconcile
 from scripts.cli_support import fail, run, settings_of
 from scripts.wiring import open_database, utc_now
 
@@ -257,7 +257,8 @@ def purge_command(
 def reconcile_command(
     ctx: typer.Context,
     file: Annotated[Path | None, typer.Option(
-        help="cdr_custom CSV (default: call_log.cdr_csv_dir/privnum-cdr.csv).")] = None,
+        help="cdr_custom CSV (default: call_log.cdr_csv_dir/privnum-cdr.csv, the directory "
+             "defaulting to <asterisk.log_dir>/cdr-custom).")] = None,
     system_name: Annotated[str | None, typer.Option(
         help="Asterisk system name for the rows (default: agi.system_name, else the last "
              "one seen over AMI).")] = None,
@@ -266,16 +267,23 @@ def reconcile_command(
     settings = settings_of(ctx)
     if file is not None and not file.is_file():
         fail(f"file not found: {file}")
+    path = file or default_csv_file(settings)
+    problem = csv_problem(path) or (None if path.is_file() else f"{path} not found")
+    if problem is not None:
+        # Nothing to read is not "0 imported": say so, and let scripts notice.
+        fail(f"nothing to reconcile from: {problem} (Asterisk's safety-net CDR file; set "
+             "call_log.cdr_csv_dir or pass --file)")
 
     async def work() -> Any:
         async with open_database(settings) as db:
-            return await reconcile(settings, db, file=file, system_name=system_name)
+            return await reconcile(settings, db, file=path, system_name=system_name)
 
     result = run(work)
     for error in result.errors[:20]:
         print(f"skipped {error}")
-    source = "no CDR file configured/found; " if result.missing_file else ""
-    print(f"{source}read {result.read}, imported {result.stored} call record(s), closed "
+    if result.missing_file:  # removed while we ran
+        fail(f"nothing to reconcile from: {path} not found")
+    print(f"read {result.read} from {path}, imported {result.stored} call record(s), closed "
           f"{result.orphans_closed} attempt(s) without CDR")
 
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import typer
 from rich.progress import BarColumn, Progress, TaskID, TaskProgressColumn, TextColumn
 
+from binding_store.index_rebuild import rebuild_index
 from routing.errors import ConfigurationError
 from scripts.cli_support import run, settings_of
-from scripts.wiring import open_database
+from scripts.wiring import open_database, utc_now
 from scripts.wiring_index import open_index
 
 app = typer.Typer(help="Redis hot index.", no_args_is_help=True)
@@ -17,8 +18,14 @@ app = typer.Typer(help="Redis hot index.", no_args_is_help=True)
 def rebuild(
     ctx: typer.Context,
     quiet: bool = typer.Option(False, "--quiet", "-q", help="No progress bar."),
+    force: bool = typer.Option(
+        False, "--force",
+        help="Also replace states and a watermark newer than SQL's (after restoring SQL "
+             "from a backup)."),
 ) -> None:
-    """Restore every Redis key from SQL (the system of record) and drop stale ones."""
+    """Restore every Redis key from SQL (the system of record) and drop stale ones.
+
+    A running 'privnum serve' does this by itself when the index is behind SQL or lost."""
     settings = settings_of(ctx)
 
     async def work() -> None:
@@ -36,8 +43,10 @@ def rebuild(
                         tasks[stage] = bar.add_task(stage, total=total or 1)
                     bar.update(tasks[stage], completed=done if total else 1)
 
-                report = await index.rebuild(db, progress=progress)
+                report = await rebuild_index(index, db, now=utc_now(), progress=progress,
+                                             force=force)
         typer.echo(f"index rebuilt: {report.bindings} active bindings, {report.shops} shops, "
-                   f"{report.callers} caller numbers; {report.removed} stale keys removed")
+                   f"{report.callers} caller numbers; {report.removed} stale keys removed; "
+                   f"watermark {report.watermark}")
 
     run(work)

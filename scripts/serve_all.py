@@ -42,4 +42,5 @@ async def serve_everything(settings: Settings, stop: asyncio.Event | None = None
         companions.append(http_api)
     if wanted(settings):
         companions.append(keep_partitions)
-    await serve(settings, tuple(companions), stop=stop, observe=decision_observer(metrics))
+    await serve(settings, tuple(companions), stop=stop, observe=decision_observer(metrics),
+                on_refused=metrics.attempt_refused, index_events=metrics.index_event)

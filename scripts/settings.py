@@ -21,6 +21,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from routing.errors import ConfigurationError
 from routing.number_classes import NumberClasses, NumberKind, RegionClasses, Segment
 
+CDR_CUSTOM_DIR = "cdr-custom"
+"""Asterisk's ``cdr_custom`` writes under ``<astlogdir>/cdr-custom/``."""
+
 
 class DatabaseSettings(BaseModel):
     # None means: an SQLite file in data_dir (the embedded default).
@@ -44,6 +47,10 @@ class RedisSettings(BaseModel):
     url: str | None = None
     timeout_seconds: float = Field(default=0.5, gt=0)
     prefix: str = "privnum"
+    # How often 'privnum serve' compares the index's watermark with SQL's (and rebuilds an
+    # index that is behind or lost), and how many bindings a rebuild writes per batch.
+    check_interval_seconds: float = Field(default=1.0, gt=0)
+    rebuild_batch: int = Field(default=500, ge=1)
 
 
 class KeySettings(BaseModel):
@@ -132,7 +139,10 @@ class AmiSettings(BaseModel):
     # call log (issue 5): watchdog, batching, back-pressure, CDR time zone
     ping_timeout_seconds: float = Field(default=5.0, gt=0)
     login_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Reconnects back off: the first after reconnect_delay_seconds, then doubling (with
+    # jitter) up to reconnect_max_delay_seconds (never below the first).
     reconnect_delay_seconds: float = Field(default=2.0, gt=0)
+    reconnect_max_delay_seconds: float = Field(default=60.0, gt=0)
     events: str = "cdr,system"
     batch_size: int = Field(default=200, ge=1)
     batch_seconds: float = Field(default=0.5, gt=0)
@@ -159,12 +169,16 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     max_body_bytes: int = Field(default=65_536, ge=1024)
+    # A request body not complete this long after the handler asks for it: 408, closed.
+    body_timeout_seconds: float = Field(default=10.0, gt=0)
 
 
 class CallLogSettings(BaseModel):
     order_link_template: str = "https://merchant.example/orders/{order_id}"
     chat_link_template: str = "https://merchant.example/im?order={order_id}&buyer={buyer_id}"
     retention_days: int = Field(default=180, ge=1)
+    # Asterisk's cdr-custom directory holding the safety-net CSV; None means
+    # <asterisk.log_dir>/cdr-custom, where 'privnum asterisk render' has Asterisk write it.
     cdr_csv_dir: Path | None = None
     # call log (issue 5): reconcile window and when an attempt without CDR is closed
     reconcile_lookback_days: int = Field(default=2, ge=1)
@@ -208,6 +222,8 @@ class Settings(BaseSettings):
             self.database.url = f"sqlite+aiosqlite:///{self.data_dir / 'privnum.db'}"
         if self.keys.file is None:
             self.keys.file = self.data_dir / "keys.json"
+        if self.call_log.cdr_csv_dir is None:
+            self.call_log.cdr_csv_dir = Path(self.asterisk.log_dir) / CDR_CUSTOM_DIR
         return self
 
     @property
@@ -230,6 +246,11 @@ class Settings(BaseSettings):
     def keys_file(self) -> Path:
         assert self.keys.file is not None
         return self.keys.file
+
+    @property
+    def cdr_csv_dir(self) -> Path:
+        assert self.call_log.cdr_csv_dir is not None
+        return self.call_log.cdr_csv_dir
 
 
 def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:

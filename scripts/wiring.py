@@ -6,6 +6,8 @@ PrivnumError with one clear line, never a traceback.
 
 from __future__ import annotations
 
+import logging
+import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
@@ -19,6 +21,7 @@ from routing.errors import ConfigurationError, StoreUnavailable
 from scripts.settings import Settings
 
 _MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
+log = logging.getLogger("privnum.serve")
 
 
 def utc_now() -> datetime:
@@ -91,6 +94,19 @@ def _first_line(exc: SQLAlchemyError) -> str:
 
 def keyring(settings: Settings) -> KeyRing:
     return KeyRing.load(settings.keys_file)
+
+
+def warn_open_key_file(settings: Settings) -> None:
+    """One warning when the key file can be read (or written) by group or others: whoever can
+    read it can decrypt every buyer number."""
+    path = settings.keys_file
+    try:
+        mode = stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return  # loading it says what is wrong
+    if mode & 0o077:
+        log.warning("key file %s is accessible to group/others (mode %04o): anyone who can "
+                    "read it can decrypt every buyer number; chmod 600 %s", path, mode, path)
 
 
 def buyer_cipher(settings: Settings) -> BuyerCipher:

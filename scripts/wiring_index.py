@@ -1,22 +1,25 @@
 """Build the binding store, the Redis hot index and the call path's look-up from ``Settings``.
 
-Database and keys come from ``scripts.wiring``; this module adds the pieces of issue 2's
-binding work. No Redis configured (``redis.url`` unset) means ``None``: look-ups read SQL.
+Database and keys come from ``scripts.wiring``; this module adds the binding store, the hot
+index and the index's healer. No Redis configured (``redis.url`` unset) means ``None``:
+look-ups read SQL.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import timedelta
 
 from binding_store.bindings import BindingPolicy, BindingStore
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.index_healer import IndexHealer
 from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
 from routing.errors import ConfigurationError, StoreUnavailable
 from scripts.settings import Settings
+from scripts.wiring import utc_now
 
 
 def redis_index(settings: Settings) -> RedisIndex | None:
@@ -53,8 +56,21 @@ def binding_store(settings: Settings, database: Database, cipher: BuyerCipher,
 
 
 def route_lookup(settings: Settings, database: Database, cipher: BuyerCipher,
-                 index: RedisIndex | None) -> StoreRouteLookup:
-    """Both ``RouteLookup`` and ``AttemptRecorder`` for the call path."""
+                 index: RedisIndex | None, healer: IndexHealer | None = None
+                 ) -> StoreRouteLookup:
+    """Both ``RouteLookup`` and ``AttemptRecorder`` for the call path; with a ``healer``, a
+    look-up that finds the index behind or lost wakes it."""
     return StoreRouteLookup(
         database, cipher, index=index,
-        lookback=timedelta(days=settings.bindings.expired_lookback_days))
+        lookback=timedelta(days=settings.bindings.expired_lookback_days),
+        on_stale_index=healer.poke if healer is not None else None)
+
+
+def index_healer(settings: Settings, database: Database, index: RedisIndex | None,
+                 observe: Callable[[str], None] | None = None) -> IndexHealer | None:
+    """The background check-and-rebuild of the hot index (``None`` without Redis)."""
+    if index is None:
+        return None
+    return IndexHealer(index, database, clock=utc_now,
+                       interval=settings.redis.check_interval_seconds,
+                       batch=settings.redis.rebuild_batch, observe=observe)

@@ -1,5 +1,6 @@
 """The privacy rule, end to end: a known buyer number goes in through the CLI, the FastAGI
-call path (as a callback caller id and as a dial target), the CDR import and the exports;
+call path (as a callback caller id, as a call's uniqueid and linkedid, and as a dial target),
+the CDR import and the exports;
 afterwards it appears nowhere at rest or in output: not in the SQLite files, not in any Redis
 value, not in the service's DEBUG log, not in CLI output, not in call-log rows or exports."""
 
@@ -106,6 +107,10 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         merchant = asyncio.run(call(port, MAIN, "pbx-1.1"))
         callback = asyncio.run(call(port, "+86 139-1234-5678", "pbx-2.1"))
         stranger = asyncio.run(call(port, "13700000009", "pbx-3.1"))
+        # An id that is the buyer's number (an assigned ChannelId; the linkedid argument
+        # holds it too): the call is routed, the id is neither stored nor logged.
+        assigned = asyncio.run(call(port, BUYER, "86" + BUYER))
+        assert assigned[cv.ACTION] == "bridge"
         # The dial target is the one place the plaintext must exist: Asterisk needs it.
         assert merchant[cv.DIAL_NUMBER] == BUYER and callback[cv.DIAL_NUMBER] == MAIN
         assert stranger[cv.ACTION] == "reject"

@@ -193,3 +193,29 @@ async def test_originate_always_async_and_refused_when_disconnected(db: Database
     await listener.stop()
     await task
     await server.close()
+
+
+@pytest.mark.postgres
+async def test_a_record_the_call_log_refuses_is_logged_and_counted_the_rest_stored(
+        pg_database: Database, caplog: pytest.LogCaptureFixture) -> None:
+    """PostgreSQL refuses an order id wider than its column: that record alone is left out
+    (one error line, counted); the other records of its batch are stored."""
+    await seed(pg_database)
+    events = _many_cdrs(12).split(b"\r\n\r\n")
+    events[5] = events[5].replace(b"PnBinding: B-9001",
+                                  b"PnBinding: B-none\r\nPnOrder: " + b"o" * 70)
+    server = FakeAmi([b"\r\n\r\n".join(events)], secret=SECRET)
+    port = await server.start()
+    listener = AmiListener(_config(port, batch_size=50, batch_seconds=0.2),
+                           CallLogStore(pg_database))
+    task = await _run(listener)
+    await _until(lambda: listener.stats.stored + listener.stats.refused == 12)
+    await listener.stop()
+    await task
+    await server.close()
+    assert (listener.stats.stored, listener.stats.refused) == (11, 1)
+    assert await _count(pg_database) == 11
+    refused = [r.getMessage() for r in caplog.records
+               if "refused by the call log" in r.getMessage()]
+    assert refused == ["call record uniqueid=bulk-5 refused by the call log, not stored "
+                       "(DataError)"]

@@ -19,6 +19,7 @@ from binding_store import models as m
 from binding_store.bindings import BindingStore
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.index_rebuild import rebuild_index
 from binding_store.pool import PoolRepository
 from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
@@ -69,6 +70,8 @@ async def world(request: pytest.FixtureRequest, database: Database, cipher: Buye
     issued = await BindingStore(database, cipher, index=index).issue(
         "shop1", "order1", "buyer1", MAIN, BUYER, now, actor="main1")
     assert issued.virtual_x == X
+    if index is not None:  # built at start-up, as under 'privnum serve'
+        await rebuild_index(index, database, now=now)
     lookup = StoreRouteLookup(database, cipher, index=index)
     server = FastAgiServer({
         "route": RouteHandler(lookup, lookup, lambda: now, RouteOptions(max_call_seconds=600)),

@@ -1,5 +1,6 @@
 """The whole call path on real stores: FastAGI server + RouteHandler + StoreRouteLookup on
-SQLite and PostgreSQL, with and without the Redis index, driven over a real socket."""
+SQLite and PostgreSQL, with and without the Redis index (kept current by its healer, as under
+``privnum serve``), driven over a real socket."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from binding_store.bindings import BindingStore
 from binding_store.callers import CallerRepository
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.index_healer import Freshness, IndexHealer
 from binding_store.pool import PoolRepository
 from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
@@ -81,6 +83,9 @@ async def world(request: pytest.FixtureRequest, database: Database, cipher: Buye
     await pool.import_csv(io.StringIO(f"number,region\n{X1},bj\n{X2},bj\n"), now=T0)
     bindings = BindingStore(database, cipher, index=index)
     clock = Clock()
+    if index is not None:  # what 'privnum serve' does at start-up: an empty index is built
+        healer = IndexHealer(index, database, clock=clock)
+        assert await healer.run_once() is Freshness.CURRENT
     lookup = StoreRouteLookup(database, cipher, index=index)
     handler = RouteHandler(lookup, lookup, clock, RouteOptions(max_call_seconds=600))
     server = FastAgiServer({"route": handler}, port=0)
@@ -149,7 +154,8 @@ async def test_attempts_are_recorded_with_masked_callers(world: World) -> None:
     assert all(BUYER not in (r.caller_a + r.caller_masked) for r in rows)
 
 
-async def test_disabling_a_caller_stops_its_calls_and_callbacks(world: World) -> None:
+async def test_disabling_a_caller_stops_its_calls_and_sends_callbacks_to_the_main_number(
+        world: World) -> None:
     accounts = AccountRepository(world.db)
     await accounts.add_sub_account("shop1", "sub1", actor="main1", now=T0, phone=SUB,
                                    phone_reviewed=True)
@@ -158,12 +164,22 @@ async def test_disabling_a_caller_stops_its_calls_and_callbacks(world: World) ->
                                         actor="sub1")
     x = national(issued.virtual_x)
     assert (await world.call(SUB, x))[cv.ACTION] == "bridge"
+    back = await world.call("13900000002", x)
+    assert (back[cv.ACTION], back[cv.DIAL_NUMBER]) == ("bridge", SUB)
     await world.callers.set_status("shop1", SUB, CallerStatus.DISABLED, actor="main1",
                                    now=T0 + timedelta(minutes=1))
     out = await world.call(SUB, x)
     assert (out[cv.ACTION], out[cv.REASON]) == ("reject", "caller_disabled")
+    # The buyer still reaches the shop within the binding's validity: its main number.
     back = await world.call("13900000002", x)
-    assert (back[cv.ACTION], back[cv.REASON]) == ("reject", "caller_disabled")
+    assert (back[cv.ACTION], back[cv.DIRECTION], back[cv.DIAL_NUMBER], back[cv.CALLERID]) == (
+        "bridge", "callback", MAIN, x)
+    assert back[cv.BINDING] == issued.binding_id
+    async with world.db.session() as s:
+        rows = (await s.execute(select(m.CallAttempt).where(m.CallAttempt.direction == "callback")
+                                .order_by(m.CallAttempt.id))).scalars().all()
+    # The call log says which A each callback reached.
+    assert [r.caller_a for r in rows] == ["+86" + SUB, "+86" + MAIN]
 
 
 async def test_disabling_the_shop_stops_bridging_and_reenabling_restores_it(world: World) -> None:
@@ -185,9 +201,19 @@ async def test_removed_caller_cannot_call_even_with_a_warm_index(world: World) -
                                         actor="sub1")
     x = national(issued.virtual_x)
     assert (await world.call(SUB, x))[cv.ACTION] == "bridge"
+    assert (await world.call("13900000003", x))[cv.DIAL_NUMBER] == SUB
     await world.callers.remove("shop1", SUB, actor="main1", now=T0 + timedelta(minutes=1))
     out = await world.call(SUB, x)
     assert (out[cv.ACTION], out[cv.REASON]) == ("reject", "caller_disabled")
+    back = await world.call("13900000003", x)
+    assert (back[cv.ACTION], back[cv.DIAL_NUMBER]) == ("bridge", MAIN)
+
+
+async def test_a_disabled_shop_refuses_callbacks_too(world: World) -> None:
+    x = national(world.x)
+    await world.shops.disable("shop1", actor="main1", now=T0 + timedelta(minutes=1))
+    back = await world.call(BUYER, x)
+    assert (back[cv.ACTION], back[cv.REASON]) == ("reject", "service_disabled")
 
 
 async def test_the_warm_path_answers_from_redis(world: World) -> None:

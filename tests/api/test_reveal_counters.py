@@ -32,7 +32,7 @@ async def counters(request: pytest.FixtureRequest, database: Database
 
 
 async def test_quota_is_exact_under_concurrency(counters: RevealCounters) -> None:
-    takes = await asyncio.gather(*(counters.take_quota("s1", "2026-11-28", 10, RESET)
+    takes = await asyncio.gather(*(counters.take_quota("s1", "2026-11-28", 10, RESET, NOW)
                                    for _ in range(40)))
     assert sum(t.taken for t in takes) == 10
     assert sorted(t.used for t in takes if t.taken) == list(range(1, 11))
@@ -41,15 +41,15 @@ async def test_quota_is_exact_under_concurrency(counters: RevealCounters) -> Non
     assert await counters.quota_used("s1", "2026-11-29") == 0
     await counters.give_back_quota("s1", "2026-11-28")
     assert await counters.quota_used("s1", "2026-11-28") == 9
-    assert (await counters.take_quota("s1", "2026-11-28", 10, RESET)).taken
-    assert not (await counters.take_quota("s2", "2026-11-28", 0, RESET)).taken
+    assert (await counters.take_quota("s1", "2026-11-28", 10, RESET, NOW)).taken
+    assert not (await counters.take_quota("s2", "2026-11-28", 0, RESET, NOW)).taken
 
 
 async def test_velocity_counts_every_hit(counters: RevealCounters) -> None:
-    hits = await asyncio.gather(*(counters.hit_velocity("a1", 7, RESET) for _ in range(25)))
+    hits = await asyncio.gather(*(counters.hit_velocity("a1", 7, RESET, NOW) for _ in range(25)))
     assert sorted(hits) == list(range(1, 26))
-    assert await counters.hit_velocity("a1", 8, RESET) == 1
-    assert await counters.hit_velocity("a2", 7, RESET) == 1
+    assert await counters.hit_velocity("a1", 8, RESET, NOW) == 1
+    assert await counters.hit_velocity("a2", 7, RESET, NOW) == 1
 
 
 @pytest.mark.postgres

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import func, select
 
 from binding_store import models as m
@@ -75,3 +78,36 @@ async def test_a_full_queue_pushes_back_instead_of_growing(database: Database) -
     assert writer._queue.qsize() <= 5
     await writer.close()
     assert await count(database) == 70
+
+
+async def test_rows_the_database_refuses_are_logged_masked_counted_and_the_rest_written(
+        database: Database, caplog: pytest.LogCaptureFixture) -> None:
+    bad = {
+        7: replace(attempt(7), uniqueid="u" * 70),  # wider than the column (PostgreSQL refuses)
+        13: replace(attempt(13), at=NOW.replace(tzinfo=None)),  # the UTC column refuses it
+        21: replace(attempt(21), order_id="o" * 65, caller_masked="13812345678"),
+        29: replace(attempt(29), linkedid="l" * 65),
+    }
+    if database.dialect == "postgresql":
+        bad[33] = replace(attempt(33), order_id="o\x00")  # PostgreSQL text refuses NUL
+    refused: list[int] = []
+    writer = AttemptWriter(database, batch_size=50, linger=0.05, on_refused=refused.append)
+    writer.start()
+    with caplog.at_level(logging.INFO, logger="binding_store.attempt_writer"):
+        for n in range(36):
+            await writer.record(bad.get(n, attempt(n)))
+        await writer.close()  # never raises: SIGTERM exits cleanly
+    assert await count(database) == 36 - len(bad)
+    assert writer.refused == sum(refused) == len(bad)
+    lines = [r.getMessage() for r in caplog.records if "refused by the database" in r.getMessage()]
+    assert len(lines) == len(bad)
+    assert "u" * 70 not in caplog.text and "13812345678" not in caplog.text
+    assert "138****5678" in caplog.text
+
+
+async def test_a_refused_row_written_directly_is_logged_and_counted_not_raised(
+        database: Database) -> None:
+    writer = AttemptWriter(database)
+    await writer.record(replace(attempt(1), at=NOW.replace(tzinfo=None)))
+    await writer.record(attempt(2))
+    assert (await count(database), writer.refused, writer.written) == (1, 1, 1)

@@ -14,6 +14,7 @@ from sqlalchemy.engine import make_url
 
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.index_rebuild import rebuild_index
 from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
 from routing.model import Action, CallAttempt, Direction
@@ -91,7 +92,7 @@ async def test_redis_values_hold_no_plaintext(database: Database, cipher: BuyerC
     raw = aioredis.Redis.from_url(redis_url)
     try:
         await _write_everything(database, cipher, index)
-        await index.rebuild(database)
+        await rebuild_index(index, database, now=datetime.now(UTC))
         seen = 0
         async for key in raw.scan_iter(match=f"{redis_prefix}:*"):
             value = await raw.get(key)

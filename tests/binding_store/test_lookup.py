@@ -6,12 +6,14 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+import redis.asyncio as aioredis
 from sqlalchemy import func, select
 
 from binding_store import models as m
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
-from binding_store.redis_index import RedisIndex
+from binding_store.index_rebuild import rebuild_index
+from binding_store.redis_index import RedisIndex, ShopState
 from binding_store.route_lookup import StoreRouteLookup
 from routing.model import (
     Action,
@@ -85,8 +87,7 @@ async def test_redis_hit_answers_without_sql(database: Database, cipher: BuyerCi
     now = datetime.now(UTC)
     await seed(database, pool=[(X1, "", None)])
     issued = await store(database, cipher, index).issue("s1", "o1", "", A1, B1, now, actor="t")
-    await index.set_shop_state("s1", "enabled")  # written by the shop/caller repositories
-    await index.set_caller_status("s1", A1, "approved")
+    await rebuild_index(index, database, now=now)  # what the healer does at start-up
     no_sql = Database("postgresql+psycopg://nobody@127.0.0.1:1/none", timeout=0.5)
     try:
         lookup = StoreRouteLookup(no_sql, cipher, index=index)
@@ -95,29 +96,68 @@ async def test_redis_hit_answers_without_sql(database: Database, cipher: BuyerCi
             assert seen.binding_id == issued.binding_id and seen.matched_as is direction
             assert seen.buyer_b == B1 and seen.state is BindingState.ACTIVE
         assert lookup.index_hits == 2 and lookup.sql_reads == 0
-        # The repositories' state keys reach the call path without SQL.
-        await index.set_caller_status("s1", A1, "disabled")
+        # The repositories' state changes reach the call path without SQL.
+        await index.write_states(1, callers=[("s1", A1, "disabled")], raise_watermark=True)
         (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
         assert seen.caller_status is CallerStatus.DISABLED
-        await index.set_shop_state("s1", "disabled")
+        await index.write_states(2, shops=[("s1", ShopState("disabled"))], raise_watermark=True)
         (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
         assert seen.shop_service is ServiceState.DISABLED
+        assert lookup.sql_reads == 0
     finally:
         await no_sql.dispose()
 
 
 @pytest.mark.redis
-async def test_redis_miss_or_unknown_state_reads_sql(database: Database, cipher: BuyerCipher,
-                                                     index: RedisIndex) -> None:
+async def test_redis_miss_or_unknown_state_reads_sql_and_seeds(
+        database: Database, cipher: BuyerCipher, index: RedisIndex) -> None:
     now = datetime.now(UTC)
     await seed(database, pool=[(X1, "", None)])
     await store(database, cipher, index).issue("s1", "o1", "", A1, B1, now, actor="t")
+    await rebuild_index(index, database, now=now)
+    await index.drop_states(callers=[("s1", A1)])  # caller status key missing: SQL answers
     lookup = StoreRouteLookup(database, cipher, index=index)
-    await index.set_shop_state("s1", "enabled")  # caller status key missing: SQL must answer
     (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
     assert lookup.sql_reads == 1 and seen.caller_status is CallerStatus.APPROVED
     assert (await lookup.find_for_call(A2, X1, now)).bindings == ()
     assert lookup.sql_reads == 2
+    # What SQL found went into the index: the next call is a hit.
+    await lookup.find_for_call(A1, X1, now)
+    assert (lookup.sql_reads, lookup.index_hits) == (2, 1)
+
+
+@pytest.mark.redis
+async def test_an_index_behind_sql_or_without_watermark_is_not_trusted(
+        database: Database, cipher: BuyerCipher, index: RedisIndex, redis_url: str) -> None:
+    """Keys that claim a binding is active, from an index older than SQL, are ignored."""
+    now = datetime.now(UTC)
+    await seed(database, pool=[(X1, "", None)])
+    bindings = store(database, cipher, index)
+    issued = await bindings.issue("s1", "o1", "", A1, B1, now, actor="t")
+    await rebuild_index(index, database, now=now)
+    stale = (await index.lookup(A1, cipher.blind_index(B1), X1)).ax
+    assert stale is not None
+    await bindings.release(issued.binding_id, actor="t", now=now)
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        # Redis goes back in time: the binding's keys without tombstone, the old watermark.
+        await raw.delete(index.tombstone_key(issued.binding_id))
+        await raw.set(index.watermark_key, 0)
+        await index.put([stale], now=now)
+        pokes: list[bool] = []
+        lookup = StoreRouteLookup(database, cipher, index=index,
+                                  on_stale_index=lambda: pokes.append(True))
+        for who in (A1, B1):
+            (seen,) = (await lookup.find_for_call(who, X1, now)).bindings
+            assert seen.state is BindingState.RELEASED
+        await raw.delete(index.watermark_key)
+        (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
+        assert seen.state is BindingState.RELEASED
+        assert (lookup.index_hits, lookup.stats.index_behind, lookup.stats.index_lost) == (
+            0, 2, 1)
+        assert len(pokes) == 3
+    finally:
+        await raw.aclose()
 
 
 async def test_redis_down_degrades_to_sql(database: Database, cipher: BuyerCipher,

@@ -26,7 +26,7 @@ from tests.fixtures.ami.scenario import SHOP, seed
 
 __all__ = ["empty_pg_url"]
 
-BEFORE = "0003_api"
+BEFORE = "0004_index_watermark"
 LINKS_ORDER = "https://m.example/o/{order_id}"
 
 

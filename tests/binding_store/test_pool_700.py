@@ -11,6 +11,7 @@ import redis
 
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.index_rebuild import rebuild_index
 from binding_store.pool import PoolRepository
 from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
@@ -101,7 +102,7 @@ async def test_a_700_x_routes_from_the_redis_index(database: Database, cipher: B
             client.delete(key)  # nothing left: the rebuild must restore the 700 X's keys
     finally:
         client.close()
-    report = await index.rebuild(database, now=now)
+    report = await rebuild_index(index, database, now=now)
     assert report.bindings == 1
     no_sql = Database("postgresql+psycopg://nobody@127.0.0.1:1/none", timeout=0.5)
     try:

@@ -291,6 +291,7 @@ def test_5_buyer_calls_x_back_and_reaches_merchant(
     assert (row["direction"], row["outcome"], row["reason"]) == ("callback", "answered",
                                                                   "bridged")
     assert row["caller_masked"] == "139****0001" and row["buyer_masked"] == "139****0001"
+    assert row["caller_a"] == "+86" + MERCHANT  # the caller number the callback reached
     assert row["order_id"] == "order-5" and row["shop_id"] == shop.shop_id
     no_plaintext([row])
 

@@ -16,6 +16,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from agi import channel_vars as cv
+from routing.call_ids import is_call_id
 from routing.cdr import (
     STANDARD_AMI_HEADERS,
     CdrEvent,
@@ -74,6 +75,34 @@ def test_system_name_from_event_else_configured() -> None:
 def test_linkedid_defaults_to_uniqueid_and_end_to_start() -> None:
     event = parse_cdr({"uniqueid": "u-7", "start": "2026-11-28 12:00:00"}, NAMES, UTC)
     assert event.linkedid == "u-7" and event.end == event.start and event.answer is None
+
+
+@pytest.mark.parametrize(("uniqueid", "linkedid"), [
+    ("x" * 65, ""), (BUYER, ""), ("+86" + BUYER, "pnlab-1795869349.1"), ("a b", "a b"),
+    ("pnlab-1390000000.1", ""),  # Asterisk's shape, but the digits are the caller's number
+])
+def test_an_id_that_is_not_asterisks_is_replaced_the_same_way_from_ami_and_csv(
+        uniqueid: str, linkedid: str) -> None:
+    fields = {**BASE, "uniqueid": uniqueid, "linkedid": linkedid, "src": BUYER,
+              "sequence": "42"}
+    event = parse_cdr(fields, NAMES, UTC)
+    again = parse_cdr({**fields, "start": BASE["start"] + ".250000"}, NAMES, UTC)
+    assert event.uniqueid.startswith("cdr-") and event.uniqueid == again.uniqueid
+    assert event.linkedid in (event.uniqueid, linkedid)
+    assert BUYER not in repr(event) + event.uniqueid + event.linkedid
+    other = parse_cdr({**fields, "sequence": "43"}, NAMES, UTC)
+    assert other.uniqueid != event.uniqueid  # another record, another id
+
+
+def test_a_linkedid_holding_the_callers_number_becomes_the_uniqueid() -> None:
+    event = _cdr(linkedid=BUYER, src=BUYER)
+    assert (event.uniqueid, event.linkedid) == ("u-1", "u-1")
+
+
+def test_a_cdr_error_never_echoes_its_uniqueid() -> None:
+    with pytest.raises(CdrFormatError) as caught:
+        parse_cdr({"uniqueid": BUYER}, NAMES, UTC)
+    assert BUYER not in str(caught.value)
 
 
 def test_raw_numbers_stay_out_of_repr() -> None:
@@ -291,6 +320,7 @@ def test_parse_never_crashes(fields: dict[str, str], times: dict[str, str],
     assert 0 <= event.duration < 2**31 and 0 <= event.billsec < 2**31
     assert event.hangup_cause is None or 0 <= event.hangup_cause <= 127
     assert event.disposition in ("", "ANSWERED", "BUSY", "NO ANSWER", "CONGESTION", "FAILED")
+    assert is_call_id(event.uniqueid) and is_call_id(event.linkedid)
 
 
 @given(st.dictionaries(st.text(max_size=15), _field_text, max_size=15))

@@ -102,6 +102,28 @@ def test_attempt_without_cdr(reason: Reason) -> None:
     assert record.source == "attempt" and record.caller_a == MERCHANT
 
 
+MAIN = "+8613800000009"
+
+
+@pytest.mark.parametrize(("reason", "reached", "expected"), [
+    (Reason.BRIDGED, MERCHANT, MERCHANT),  # the binding's own caller number
+    (Reason.BRIDGED, MAIN, MAIN),  # it was switched off: the shop's main number took it
+    (Reason.SERVICE_DISABLED, "", ""),  # refused: it reached nobody
+])
+@pytest.mark.parametrize("with_cdr", [True, False], ids=["cdr", "attempt-only"])
+def test_a_callback_record_names_the_caller_number_it_reached(
+        reason: Reason, reached: str, expected: str, with_cdr: bool) -> None:
+    attempt = dataclasses.replace(_attempt(reason, Direction.CALLBACK), caller_a=reached,
+                                  caller_masked=mask(BUYER))
+    if with_cdr:
+        cdr = _cdr(src=BUYER, pn_caller=BUYER, pn_x="9001", pn_direction="callback")
+        record = record_from_cdr(cdr, attempt, BINDING, Source.AMI)
+    else:
+        record = record_from_attempt(attempt, BINDING)
+    assert (record.direction, record.caller_a, record.caller_masked) == (
+        "callback", expected, mask(BUYER))
+
+
 @pytest.mark.parametrize(("userfield", "pn_binding", "outcome", "reason", "text"), [
     ("agifail:FAILURE", "", "failed", "routing_error", "routing error"),
     ("AGIFAIL", "", "failed", "routing_error", "routing error"),

@@ -24,6 +24,7 @@ from routing.reasons import Reason
 
 NOW = datetime(2026, 11, 28, 12, 0, 0, tzinfo=UTC)
 A, B, X, STRANGER = "+8613800000001", "+8613900000001", "+8617000000001", "+8613700000009"
+MAIN = "+8613800000009"  # the shop's main caller number
 
 
 def binding(matched_as: Direction = Direction.MERCHANT, **changes: object) -> RouteBinding:
@@ -84,6 +85,46 @@ def test_rejects_carry_their_reason_and_never_a_dial_number(
     assert d.reason is reason
     assert d.dial_number == ""
     assert d.prompt == reason.prompt != ""
+
+
+M, C = Direction.MERCHANT, Direction.CALLBACK
+ON, OFF, NEVER = ServiceState.ENABLED, ServiceState.DISABLED, ServiceState.NOT_ENABLED
+BRIDGED, REFUSED_CALLER, REFUSED_SHOP = Reason.BRIDGED, Reason.CALLER_DISABLED, \
+    Reason.SERVICE_DISABLED
+
+
+@pytest.mark.parametrize(
+    ("direction", "status", "main", "shop", "reason", "dialled"),
+    [
+        # merchant calls: only from an approved caller number of an enabled shop
+        (M, CallerStatus.APPROVED, MAIN, ON, BRIDGED, B),
+        (M, CallerStatus.DISABLED, MAIN, ON, REFUSED_CALLER, ""),  # disabled or removed
+        (M, CallerStatus.PENDING, MAIN, ON, REFUSED_CALLER, ""),
+        (M, CallerStatus.REJECTED, MAIN, ON, REFUSED_CALLER, ""),
+        (M, CallerStatus.APPROVED, MAIN, OFF, REFUSED_SHOP, ""),
+        # a buyer's callback reaches A while A may call, else the shop's main number
+        (C, CallerStatus.APPROVED, MAIN, ON, BRIDGED, A),
+        (C, CallerStatus.DISABLED, MAIN, ON, BRIDGED, MAIN),  # disabled or removed
+        (C, CallerStatus.PENDING, MAIN, ON, BRIDGED, MAIN),
+        (C, CallerStatus.REJECTED, MAIN, ON, BRIDGED, MAIN),
+        (C, CallerStatus.DISABLED, "", ON, REFUSED_CALLER, ""),  # main number unknown
+        (C, CallerStatus.DISABLED, MAIN, OFF, REFUSED_SHOP, ""),
+        (C, CallerStatus.APPROVED, MAIN, OFF, REFUSED_SHOP, ""),
+        (C, CallerStatus.APPROVED, MAIN, NEVER, REFUSED_SHOP, ""),
+    ],
+)
+def test_who_a_call_reaches_when_a_caller_number_or_the_shop_is_switched_off(
+    direction: Direction, status: CallerStatus, main: str, shop: ServiceState, reason: Reason,
+    dialled: str,
+) -> None:
+    caller = A if direction is Direction.MERCHANT else B
+    bound = binding(direction, caller_status=status, main_caller=main, shop_service=shop)
+    d = decide(call(caller=caller), CallContext(True, (bound,)), NOW, 600)
+    assert (d.reason, d.dial_number) == (reason, dialled)
+    assert d.action is (Action.BRIDGE if reason is Reason.BRIDGED else Action.REJECT)
+    assert (d.direction, d.binding_id) == (direction, "b1")  # the call log names the binding
+    if d.action is Action.BRIDGE:
+        assert d.present_number == X  # whoever answers sees X, never the other party
 
 
 def test_expiry_is_exact_to_the_second() -> None:

@@ -133,3 +133,12 @@ def test_bad_class_definitions_are_refused(build: object, message: str) -> None:
 
 def test_describe_lists_the_classes() -> None:
     assert DEFAULT_NUMBER_CLASSES.describe() == "CN: mobile, fixed_line, 700 (15 digits)"
+
+
+@pytest.mark.parametrize("raw", ["ABC17000000001", "*17000000001", "17000000001#",
+                                 "\u0661\u0667\u0660\u0660\u0660\u0660\u0660\u0660\u0660\u0660"
+                                 "\u0661", "tel:17000000001", "ABC700123456789012"])
+def test_a_dialled_number_with_letters_or_foreign_digits_is_no_x(raw: str) -> None:
+    assert DEFAULT_NUMBER_CLASSES.dialled(raw) is None
+    with pytest.raises(InvalidNumber):
+        DEFAULT_NUMBER_CLASSES.pool_number(raw)

@@ -51,3 +51,30 @@ def test_error_messages_carry_masked_numbers_only() -> None:
 
 def test_national_form_for_cn_trunks() -> None:
     assert national("+8613812345678") == "13812345678"
+
+
+BOUND = "+8613900000100"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    ["ABC13900000100", "13900000100ABC", "139ABC00000100", "*13900000100", "13900000100#",
+     "#13900000100", "*86*13900000100", "\u0661\u0663\u0669\u0660\u0660\u0660\u0660\u0660"
+     "\u0661\u0660\u0660",  # Arabic-Indic digits
+     "\u06f1\u06f3\u06f9\u06f0\u06f0\u06f0\u06f0\u06f0\u06f1\u06f0\u06f0",  # Persian digits
+     "\uff11\uff13\uff19\uff10\uff10\uff10\uff10\uff10\uff11\uff10\uff10",  # full-width
+     "13900000\u0661\u0660\u0660", "tel:+8613900000100", "13900000100;ext=1",
+     "+8613900000100 x12", "+86+13900000100", "sip:13900000100@trunk"],
+)
+def test_a_caller_id_that_only_looks_like_the_bound_number_is_not_it(raw: str) -> None:
+    assert try_normalize(raw) is None
+    with pytest.raises(InvalidNumber):
+        normalize(raw)
+
+
+@pytest.mark.parametrize(
+    "raw", ["13900000100", "+8613900000100", "008613900000100", "+86 139-0000-0100",
+            "(139) 0000 0100", "139.0000.0100", " 13900000100 "])
+def test_a_caller_id_written_with_ascii_digits_and_separators_is_the_bound_number(
+        raw: str) -> None:
+    assert try_normalize(raw) == BOUND

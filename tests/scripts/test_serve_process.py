@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from agi import channel_vars as cv
 from tests.agi.asterisk_parse import exec_mset
@@ -127,3 +128,39 @@ def test_serve_refuses_to_start_with_one_clear_line(
     assert done.returncode != 0
     assert message in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.redis
+def test_serve_builds_the_redis_index_by_itself(provisioned: dict[str, str], redis_url: str,
+                                                redis_prefix: str) -> None:
+    """Nobody runs 'privnum index rebuild': the serving process finds the index without a
+    watermark, rebuilds it in the background and says so in its log."""
+    env = {**provisioned, "PRIVNUM_REDIS__URL": redis_url, "PRIVNUM_REDIS__PREFIX": redis_prefix,
+           "PRIVNUM_LOG_LEVEL": "INFO"}
+    proc = subprocess.Popen([*PRIVNUM, "serve"], env=env, stderr=subprocess.PIPE,
+                            stdout=subprocess.DEVNULL, text=True)
+    assert proc.stderr is not None
+    seen: list[str] = []
+    try:
+        for line in proc.stderr:  # bounded by the suite's per-test timeout
+            seen.append(line)
+            if "Redis index rebuilt" in line:
+                break
+        else:
+            pytest.fail(f"privnum serve exited ({proc.wait()}): {''.join(seen)[-2000:]}")
+        client = redis.Redis.from_url(redis_url)
+        try:
+            assert client.get(f"{redis_prefix}:index:watermark") is not None
+            assert list(client.scan_iter(match=f"{redis_prefix}:ax:*"))
+        finally:
+            client.close()
+        assert sum("no watermark" in line for line in seen) == 1
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=30) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            proc.stderr.close()

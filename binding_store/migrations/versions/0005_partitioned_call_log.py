@@ -14,7 +14,7 @@ PostgreSQL requires the partition key in every unique constraint: the primary ke
 is indexed instead of unique (see ``binding_store/partitioned.py``).
 
 Revision ID: 0005_partitioned_call_log
-Revises: 0003_api
+Revises: 0004_index_watermark
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0005_partitioned_call_log"
-down_revision: str | Sequence[str] | None = "0003_api"
+down_revision: str | Sequence[str] | None = "0004_index_watermark"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
