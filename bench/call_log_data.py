@@ -13,6 +13,7 @@ benchmark's table so that the state stays as stated while it runs.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime, timedelta
 from typing import Any, cast
@@ -20,6 +21,7 @@ from typing import Any, cast
 from sqlalchemy import Table, text
 
 from bench.common import create_pg_database, pg_database_exists, pg_database_url
+from binding_store import migrate
 from binding_store.call_log_query import CallLogQuery, list_statement
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
@@ -72,8 +74,56 @@ async def cached(db_name: str, rows: int) -> tuple[datetime, float] | None:
     return meta.generated_at, float(meta.gen_seconds)
 
 
-async def generate(db_name: str, rows: int, log: bool) -> tuple[datetime, float]:
-    """Build the table afresh; returns when it was generated and how long that took."""
+# The layout before partitioning (migration 0004's schema), for ``--flat``: its indexes,
+# built after the load like the partitioned ones.
+FLAT_BEFORE = "0004_index_watermark"
+FLAT_INDEXES = (
+    "CREATE INDEX ix_cdrs_shop_start ON cdrs (shop_id, start_utc, id)",
+    "CREATE INDEX ix_cdrs_shop_order ON cdrs (shop_id, order_id)",
+    "CREATE INDEX ix_cdrs_start ON cdrs (start_utc)",
+    "CREATE INDEX ix_cdrs_linkedid ON cdrs (linkedid)",
+)
+# ``--flat`` has no partitions before the window to refill the shared buffers with: this table
+# (~580 MB) plays that part.
+FILLER = "bench_filler"
+
+
+async def _flat_schema(db: Database, db_name: str) -> None:
+    await asyncio.to_thread(migrate.upgrade, pg_database_url(db_name), FLAT_BEFORE)
+    async with db.engine.begin() as conn:
+        for ddl in FLAT_INDEXES:
+            await conn.execute(text(f"DROP INDEX {ddl.split()[2]}"))
+        await conn.execute(text("ALTER TABLE cdrs SET (autovacuum_enabled = false)"))
+        await conn.execute(text(f"CREATE TABLE {FILLER} AS SELECT g, md5(g::text) || "
+                                "md5(g::text) AS t FROM generate_series(1, 6000000) AS g"))
+
+
+async def _partitioned_schema(db: Database, generated_at: datetime) -> None:
+    async with db.engine.begin() as conn:
+        await conn.run_sync(lambda c: Cdr.metadata.create_all(c, tables=[CDRS]))
+        for index in CDRS.indexes:  # built after the load: faster
+            await conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
+    await ensure_partitions(db, generated_at, PERIOD, 1,
+                            since=generated_at - timedelta(days=DAYS))
+    async with db.engine.begin() as conn:
+        for part in (await partitions_of(db))["cdrs"]:
+            await conn.execute(text(f"ALTER TABLE {part.name} SET (autovacuum_enabled = false)"))
+
+
+async def _build_indexes(conn: Any, flat: bool) -> None:
+    await conn.execute(text("SET maintenance_work_mem = '512MB'"))
+    if flat:
+        for ddl in FLAT_INDEXES:
+            await conn.execute(text(ddl))
+        return
+    for index in CDRS.indexes:
+        await conn.run_sync(index.create)
+
+
+async def generate(db_name: str, rows: int, log: bool, flat: bool = False
+                   ) -> tuple[datetime, float]:
+    """Build the table afresh (``flat``: one table, the schema before partitioning); returns
+    when it was generated and how long that took."""
     create_pg_database(db_name)
     db = Database(pg_database_url(db_name), timeout=600.0)
     generated_at = datetime.now(UTC).replace(microsecond=0)
@@ -84,23 +134,16 @@ async def generate(db_name: str, rows: int, log: bool) -> tuple[datetime, float]
             print(f"  {what} ({time.perf_counter() - began:.0f} s)", flush=True)
 
     try:
+        if flat:
+            await _flat_schema(db, db_name)
+        else:
+            await _partitioned_schema(db, generated_at)
         async with db.engine.begin() as conn:
-            await conn.run_sync(lambda c: Cdr.metadata.create_all(c, tables=[CDRS]))
-            for index in CDRS.indexes:  # built after the load: faster
-                await conn.execute(text(f'DROP INDEX IF EXISTS "{index.name}"'))
-        await ensure_partitions(db, generated_at, PERIOD, 1,
-                                since=generated_at - timedelta(days=DAYS))
-        async with db.engine.begin() as conn:
-            for part in (await partitions_of(db))["cdrs"]:
-                await conn.execute(text(
-                    f"ALTER TABLE {part.name} SET (autovacuum_enabled = false)"))
             await conn.execute(text("SELECT setseed(0.42)"))
             hours = DAYS * 24
             older = rows * (hours - FRESH_HOURS) // hours  # all but the newest hours
             await _load(conn, 1, older, generated_at, (FRESH_HOURS, hours - FRESH_HOURS), say)
-            await conn.execute(text("SET maintenance_work_mem = '512MB'"))
-            for index in CDRS.indexes:
-                await conn.run_sync(index.create)
+            await _build_indexes(conn, flat)
             say("indexes built")
         await _autocommit(db, "VACUUM ANALYZE cdrs")
         say("vacuumed")
