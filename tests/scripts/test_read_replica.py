@@ -37,6 +37,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(180)]
 def pair() -> Iterator[StreamingPair]:
     with streaming_pair() as started:
         migrate.upgrade(started.primary_url)
+        started.caught_up()  # the schema is on the replica too
         yield started
 
 
