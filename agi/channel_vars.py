@@ -1,10 +1,12 @@
 """The single definition of the channel variables privnum and the dialplan share.
 
-The FastAGI handler sets the ``PRIVNUM_*`` variables (one ``EXEC MSet``); the dialplan in
-``asterisk_conf/templates/extensions.conf`` reads them and copies the routing facts into CDR
-custom fields (``pn_*``), which ``cdr_manager`` exports in AMI ``Cdr`` events under the header
-names in :data:`CDR_AMI_HEADERS` and ``cdr_custom`` writes to the safety-net CSV in
-:data:`CDR_CSV_COLUMNS` order. A test checks the templates against this module.
+The FastAGI handler answers with the ``PRIVNUM_*`` variables (:func:`agi.answer.answer_commands`:
+the buyer-facing dial number with its own ``SET VARIABLE``, everything else in one
+``EXEC MSet``); the dialplan in ``asterisk_conf/templates/extensions.conf`` reads them and
+copies the routing facts into CDR custom fields (``pn_*``), which ``cdr_manager`` exports in AMI
+``Cdr`` events under the header names in :data:`CDR_AMI_HEADERS` and ``cdr_custom`` writes to
+the safety-net CSV in :data:`CDR_CSV_COLUMNS` order. A test checks the templates against this
+module.
 """
 
 from __future__ import annotations
@@ -19,9 +21,16 @@ ACTION_REJECT: Final = "reject"
 ACTIONS: Final = (ACTION_BRIDGE, ACTION_REJECT)
 
 DIAL_NUMBER: Final = "PRIVNUM_DIAL_NUMBER"
-"""Number to dial on the buyer/merchant trunk (digits, optional leading +)."""
+"""Number to dial on the buyer/merchant trunk (digits, optional leading +). Never part of an
+application's data (see :data:`OUTSIDE_MSET`) and only dialled on the second half of a Local
+channel whose CDR is disabled, so no CDR, AMI event or CSV row carries it."""
 CALLERID: Final = "PRIVNUM_CALLERID"
 """Number presented to the callee, and as connected line to the caller: always X."""
+CDR_CALLERID: Final = "PRIVNUM_CDR_CALLERID"
+"""The calling number as Asterisk records it from the decision on (CDR ``src``/``clid``,
+``pn_caller``, so AMI ``Cdr`` events and the CSV): the shop's caller number A on merchant calls,
+masked (``139****0001``) on every other call. The dialplan makes it the inbound channel's
+caller ID right after the decision; the callee never sees it (it is shown X)."""
 MAX_SECONDS: Final = "PRIVNUM_MAX_SECONDS"
 """Call-length limit in whole seconds (Dial ``L(...)``)."""
 BINDING: Final = "PRIVNUM_BINDING"
@@ -44,6 +53,7 @@ ALL: Final = (
     ACTION,
     DIAL_NUMBER,
     CALLERID,
+    CDR_CALLERID,
     MAX_SECONDS,
     BINDING,
     SHOP,
@@ -54,7 +64,29 @@ ALL: Final = (
     PROMPT,
     HANGUP_CAUSE,
 )
-"""Every channel variable privnum may set, in a stable order."""
+"""Every channel variable privnum's routing answer may set, in a stable order (the dialplan
+clears them all before asking the next FastAGI host)."""
+
+INHERITED: Final = frozenset({DIAL_NUMBER, CALLERID})
+"""Set with Asterisk's one-level inheritance prefix (``_PRIVNUM_DIAL_NUMBER``): the dialling
+half of the Local channel ``privnum-bridge`` dials (context ``privnum-dial``) reads them."""
+OUTSIDE_MSET: Final = frozenset({DIAL_NUMBER})
+"""Set with AGI ``SET VARIABLE``, never inside ``EXEC MSet``: an application's arguments are
+the channel's ``lastdata``, which a CDR keeps when the caller hangs up right after it."""
+
+
+def wire_name(name: str) -> str:
+    """The name privnum sets ``name`` under (with the inheritance prefix where needed)."""
+    return f"_{name}" if name in INHERITED else name
+
+
+# ---- set by privnum's click-to-call (AMI Originate), read by the dialplan
+CLICK_CALLER: Final = "PRIVNUM_CLICK_CALLER"
+"""The merchant's number A the Originate rang (its phone is shown X): context ``privnum-click``
+makes it the caller ID, so the call is routed exactly as "A dials X"."""
+CLICK_BINDING: Final = "PRIVNUM_CLICK_BINDING"
+"""The binding the click-to-call was placed for (for tracing; the route decides anew)."""
+CLICK: Final = (CLICK_CALLER, CLICK_BINDING)
 
 # ---- CDR custom fields (set by the dialplan with Set(CDR(name)=...))
 CDR_BINDING: Final = "pn_binding"
@@ -64,7 +96,9 @@ CDR_X: Final = "pn_x"
 CDR_REASON: Final = "pn_reason"
 CDR_DIRECTION: Final = "pn_direction"
 CDR_CALLER: Final = "pn_caller"
-"""The true calling number as received (Asterisk's CDR ``src`` keeps it too)."""
+"""The calling number as the CDR's ``src`` holds it: :data:`CDR_CALLERID` once privnum has
+decided (A plain on merchant calls, masked otherwise); masked by the dialplan on the fail
+path."""
 
 CDR_FIELDS: Final = (
     CDR_BINDING,
@@ -122,6 +156,11 @@ CDR_CSV_COLUMNS: Final = (
     *CDR_FIELDS,
 )
 """Column order of the safety-net CSV (``cdr_custom``), one CDR per line, all fields quoted."""
+
+CDR_CSV_EMPTY: Final = frozenset({"clid"})
+"""CSV columns written empty. ``clid`` is the caller's presented name and number: the number is
+``src`` already and the name is personal data privnum never uses (on a callback, the buyer's).
+The column stays so files written before line up with the same reader."""
 
 CDR_CSV_FILE: Final = "privnum-cdr.csv"
 """File name under ``<astlogdir>/cdr-custom/``."""

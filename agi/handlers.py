@@ -1,4 +1,6 @@
-"""The call-routing handler: AGI environment in, one ``EXEC MSet`` out.
+"""The call-routing handler: AGI environment in, the routing variables out
+(:func:`agi.answer.answer_commands`: one ``EXEC MSet``, plus a ``SET VARIABLE`` for the number
+to dial on a bridge).
 
 The daemon decides, the dialplan acts: this module never dials. Every fault becomes a
 fail-closed reject (``routing_error``); the dialplan's own fail context covers the case where
@@ -15,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from agi import channel_vars as cv
+from agi.answer import answer_commands
 from agi.errors import AgiError
 from agi.session import AgiSession
 from routing.decide import decide
@@ -76,7 +79,8 @@ class RouteHandler:
         request = self.request_of(session)
         decision = await self._decide(request, now)
         try:
-            await session.set_variables(self.variables(decision))
+            for line in answer_commands(self.variables(decision, request)):
+                await session.command(line)
         finally:
             elapsed = time.perf_counter() - started
             self._log(request, decision, elapsed)
@@ -136,12 +140,13 @@ class RouteHandler:
             log.warning("routing error for call %s: %s", request.uniqueid, _describe(exc))
             return RouteDecision.reject(Reason.ROUTING_ERROR, request.dialed or "")
 
-    def variables(self, decision: RouteDecision) -> dict[str, str]:
+    def variables(self, decision: RouteDecision, request: CallRequest) -> dict[str, str]:
         bridge = decision.action is Action.BRIDGE
         return {
             cv.ACTION: cv.ACTION_BRIDGE if bridge else cv.ACTION_REJECT,
             cv.DIAL_NUMBER: self._dialable(decision.dial_number) if bridge else "",
             cv.CALLERID: self._dialable(decision.present_number) if bridge else "",
+            cv.CDR_CALLERID: self._recorded_caller(decision, request),
             cv.MAX_SECONDS: str(decision.max_seconds) if bridge else "0",
             cv.BINDING: decision.binding_id,
             cv.SHOP: decision.shop_id,
@@ -152,6 +157,15 @@ class RouteHandler:
             cv.PROMPT: decision.prompt,
             cv.HANGUP_CAUSE: "" if bridge else str(decision.reason.hangup_cause),
         }
+
+    def _recorded_caller(self, decision: RouteDecision, request: CallRequest) -> str:
+        """The caller as CDRs may show it: plain only when it is the binding's own caller
+        number A (shop staff); anyone else may be a buyer."""
+        if request.caller is None:
+            return ""
+        if decision.direction is Direction.MERCHANT:
+            return self._dialable(request.caller)
+        return mask(request.caller)
 
     def _dialable(self, e164: str) -> str:
         if not e164:

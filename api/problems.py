@@ -17,7 +17,7 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from routing.api_ports import RevealRateLimited, Unauthenticated
-from routing.errors import PrivnumError
+from routing.errors import CallerCoolingDown, PrivnumError
 
 PROBLEM_JSON = "application/problem+json"
 _LOG = logging.getLogger("privnum.api")
@@ -39,6 +39,7 @@ STATUS_BY_CODE: dict[str, int] = {
     "binding_not_active": 409,
     "reveal_rate_limited": 429,
     "pool_exhausted": 503,
+    "caller_cooling_down": 503,
     "store_unavailable": 503,
     "click_to_call_unavailable": 503,
     "call_log_unavailable": 503,
@@ -89,7 +90,7 @@ def from_error(error: PrivnumError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="privnum"'
-    if isinstance(error, RevealRateLimited):
+    if isinstance(error, RevealRateLimited | CallerCoolingDown):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if status >= 500:
         _LOG.warning("api error code=%s: %s", error.code, error)

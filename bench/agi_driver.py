@@ -1,7 +1,8 @@
 """A lean FastAGI load driver that plays Asterisk's side of each call.
 
 Per call, like res_agi: connect, send the environment block (``agi_arg_1`` = linkedid), read
-the one ``EXEC MSet`` command, answer ``200 result=0``, send ``HANGUP``, wait for the server
+the ``EXEC MSet`` command (after a bridge's ``SET VARIABLE``, answered ``200 result=1``), answer
+``200 result=0``, send ``HANGUP``, wait for the server
 to close. Written on ``asyncio.Protocol`` (not streams) so the driver spends as little CPU
 per call as possible; it runs in its own process, apart from the server.
 
@@ -85,7 +86,7 @@ class _Call(asyncio.Protocol):
                 self._transport.write(b"200 result=0\nHANGUP\n")
                 return
             assert self._transport is not None
-            self._transport.write(b"510 Invalid or unknown command\n")
+            self._transport.write(_reply_to(line))
 
     def eof_received(self) -> bool:
         return False
@@ -93,6 +94,14 @@ class _Call(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._done.done():
             self._done.set_result((self._decided, time.perf_counter(), self._action))
+
+
+def _reply_to(line: bytes) -> bytes:
+    """Asterisk's answer to a command before the MSet: ``SET VARIABLE`` (a bridge's dial
+    number) succeeds, anything else is not a command privnum sends."""
+    if line.startswith(b"SET VARIABLE "):
+        return b"200 result=1\n"
+    return b"510 Invalid or unknown command\n"
 
 
 async def one_call(host: str, port: int, env: bytes, limit: float
@@ -189,7 +198,7 @@ async def script_call(argv: Sequence[str], env_vars: dict[str, str], agi_env: by
                     await proc.stdin.drain()
                     proc.stdin.close()
                     break
-                proc.stdin.write(b"510 Invalid or unknown command\n")
+                proc.stdin.write(_reply_to(line))
             await proc.wait()
     except TimeoutError:
         proc.kill()

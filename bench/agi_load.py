@@ -7,10 +7,11 @@ Defaults (fit the ~10-minute ``python -m bench`` budget): up to 10 000 calls or 
 server variant, (d) 24 calls at C=4. ``--full``: the issue's N = 20 000 calls (45 s cap) and
 100 process-per-call calls. ``--quick``: 3 000 calls / 15 s, (d) 12 calls.
 
-(a) floor: our ``FastAgiServer`` with a handler sending the same one ``EXEC MSet`` (same
-variable count), no look-up; (b) ``RouteHandler`` on SQLite; (c) on PostgreSQL + Redis index;
-(d) one process per call (``privnum agi`` when it exists, else ``python -m bench.agi_script``),
-fewer calls. Every server runs in its own process; the driver runs in this one.
+(a) floor: our ``FastAgiServer`` with a handler sending the same answer (a bridge's
+``SET VARIABLE`` and ``EXEC MSet``, same variables), no look-up; (b) ``RouteHandler`` on
+SQLite; (c) on PostgreSQL + Redis index; (d) one process per call (``privnum agi`` when it
+exists, else ``python -m bench.agi_script``), fewer calls. Every server runs in its own
+process; the driver runs in this one.
 Targets: c >= 0.8 x a calls/s; c >= 100 x d calls/s.
 """
 

@@ -8,10 +8,12 @@ from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, exists, literal, or_, select
+from sqlalchemy import ColumnElement, case, exists, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from binding_store.models import Binding, PoolNumber
+from routing.errors import CallerCoolingDown, PoolExhausted
 from routing.model import BindingState, PoolState
 
 ACTIVE = BindingState.ACTIVE.value
@@ -85,3 +87,47 @@ async def _first_eligible(
         .limit(1))
     found: str | None = (await session.execute(query)).scalar_one_or_none()
     return found
+
+
+async def cooling_down_until(
+    session: AsyncSession, *, caller_a: str, buyer_bidx: str, now: datetime,
+    cooldown: timedelta, excluded: Collection[str] = (), switching: str | None = None,
+) -> datetime | None:
+    """``routing.allocation.cooling_down_until`` as SQL: when no X is eligible, the earliest
+    moment an available number that only A's cool-down keeps from A is free again; ``None``
+    when the cool-down holds back no number. Only run after the allocation found nothing.
+    ``switching``: the binding whose caller is being switched (its own pair is not busy)."""
+    mine, other = aliased(Binding), aliased(Binding)
+    busy = select(other.id).where(
+        other.state == ACTIVE, other.virtual_x == mine.virtual_x,
+        or_(other.caller_a == caller_a, other.buyer_bidx == buyer_bidx))
+    if switching is not None:
+        busy = busy.where(other.id != switching)
+    last = (select(func.max(mine.released_at).label("last"))
+            .join(PoolNumber, PoolNumber.number == mine.virtual_x)
+            .where(mine.caller_a == caller_a, mine.released_at.is_not(None),
+                   mine.released_at > now - cooldown,
+                   PoolNumber.state == PoolState.AVAILABLE.value, ~exists(busy))
+            .group_by(mine.virtual_x))
+    if excluded:
+        last = last.where(mine.virtual_x.not_in(list(excluded)))
+    cooling = last.subquery("cooling")
+    earliest: datetime | None = await session.scalar(select(func.min(cooling.c.last)))
+    return None if earliest is None else earliest + cooldown
+
+
+async def no_number_error(
+    session: AsyncSession, *, shop_id: str, caller_a: str, buyer_bidx: str, now: datetime,
+    cooldown: timedelta, excluded: Collection[str] = (), switching: str | None = None,
+) -> PoolExhausted:
+    """The refusal for an allocation that found no X: :class:`CallerCoolingDown` (with when
+    the next number is free) if the caller's cool-down alone holds numbers back, else
+    :class:`PoolExhausted`."""
+    size = int(await session.scalar(select(func.count()).select_from(PoolNumber).where(
+        PoolNumber.state == PoolState.AVAILABLE.value)) or 0)
+    free_at = await cooling_down_until(session, caller_a=caller_a, buyer_bidx=buyer_bidx,
+                                       now=now, cooldown=cooldown, excluded=excluded,
+                                       switching=switching)
+    if free_at is None:
+        return PoolExhausted(shop_id, caller_a, size)
+    return CallerCoolingDown(shop_id, caller_a, size, free_at, now)

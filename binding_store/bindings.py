@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store import watermark
-from binding_store.allocation_sql import select_virtual_number
+from binding_store.allocation_sql import no_number_error, select_virtual_number
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.models import AuditEvent, Binding, CallerNumber, PoolNumber, Shop
@@ -38,11 +38,10 @@ from routing.errors import (
     CallerNotApproved,
     Conflict,
     NotFound,
-    PoolExhausted,
     ServiceNotEnabled,
     StoreUnavailable,
 )
-from routing.model import BindingState, CallerStatus, PoolState, ServiceState
+from routing.model import BindingState, CallerStatus, ServiceState
 from routing.numbers import DEFAULT_REGION, mask, normalize
 
 log = logging.getLogger(__name__)
@@ -126,7 +125,9 @@ class BindingStore:
                 s, caller_a=a, buyer_bidx=bidx, now=now, cooldown=self._policy.cooldown,
                 preferred_region=preferred_region, excluded=excluded)
             if x is None:
-                raise PoolExhausted(shop_id, a, await _pool_size(s))
+                raise await no_number_error(
+                    s, shop_id=shop_id, caller_a=a, buyer_bidx=bidx, now=now,
+                    cooldown=self._policy.cooldown, excluded=excluded)
             row = Binding(id=uuid.uuid4().hex, shop_id=shop_id, order_id=order_id,
                           buyer_id=buyer_id, caller_a=a, virtual_x=x,
                           buyer_cipher=self._cipher.encrypt(b), buyer_bidx=bidx,
@@ -171,7 +172,9 @@ class BindingStore:
                     s, caller_a=a2, buyer_bidx=old.buyer_bidx, now=now,
                     cooldown=self._policy.cooldown, preferred_region=None, excluded=excluded)
             if x is None:
-                raise PoolExhausted(old.shop_id, a2, await _pool_size(s))
+                raise await no_number_error(
+                    s, shop_id=old.shop_id, caller_a=a2, buyer_bidx=old.buyer_bidx, now=now,
+                    cooldown=self._policy.cooldown, excluded=excluded, switching=old.id)
             gone = IndexEntry.of(old)
             old.state = BindingState.RELEASED.value
             old.released_at = now
@@ -392,11 +395,6 @@ async def _mark_released(s: AsyncSession, latest: dict[str, datetime]) -> None:
                    or_(PoolNumber.last_released_at.is_(None), PoolNumber.last_released_at < at))
             .values(last_released_at=at)
             .execution_options(synchronize_session=False))
-
-
-async def _pool_size(s: AsyncSession) -> int:
-    return int(await s.scalar(select(func.count()).select_from(PoolNumber).where(
-        PoolNumber.state == PoolState.AVAILABLE.value)) or 0)
 
 
 def _audit(s: AsyncSession, now: datetime, actor: str, shop_id: str, kind: str, subject: str,

@@ -73,6 +73,27 @@ def choose_virtual_number(
     return min(ok, key=lambda c: candidate_order(c, preferred_region))
 
 
+def cooling_down_until(
+    candidates: Iterable[PoolCandidate],
+    *,
+    busy_with_a: frozenset[str],
+    busy_with_b: frozenset[str],
+    released_to_a: Mapping[str, datetime],
+    now: datetime,
+    cooldown: timedelta,
+) -> datetime | None:
+    """Why :func:`choose_virtual_number` found nothing: the earliest moment one of the numbers
+    that only A's cool-down keeps from A (no active pair with A or B) becomes free again, or
+    ``None`` when no number is held back by the cool-down alone (the pool is exhausted)."""
+    ends = [
+        released_to_a[c.number] + cooldown
+        for c in candidates
+        if c.number not in busy_with_a and c.number not in busy_with_b
+        and c.number in released_to_a and now - released_to_a[c.number] < cooldown
+    ]
+    return min(ends, default=None)
+
+
 def binding_ttl(requested: timedelta | None, default: timedelta) -> timedelta:
     """The validity a new binding gets; below one minute is refused by the caller."""
     ttl = requested if requested is not None else default

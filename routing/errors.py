@@ -5,6 +5,9 @@ Messages never carry a plaintext buyer number: callers pass masked numbers only.
 
 from __future__ import annotations
 
+import math
+from datetime import UTC, datetime
+
 
 class PrivnumError(Exception):
     """Base of every error privnum reports to a user; ``code`` is stable for APIs."""
@@ -63,3 +66,34 @@ class PoolExhausted(PrivnumError):
         self.shop_id = shop_id
         self.caller_a = caller_a
         self.pool_size = pool_size
+
+
+class CallerCoolingDown(PoolExhausted):
+    """No X is free for the caller only because every number it could get was released from
+    it within the cool-down: waiting helps, importing numbers does not."""
+
+    code = "caller_cooling_down"
+
+    def __init__(self, shop_id: str, caller_a: str, pool_size: int, free_at: datetime,
+                 now: datetime) -> None:
+        wait = max(1, math.ceil((free_at - now).total_seconds()))
+        PrivnumError.__init__(
+            self,
+            f"no virtual number free for shop {shop_id} and caller {caller_a} yet: every "
+            f"number it could get is in its cool-down after a recent release; the next one "
+            f"is free at {free_at.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC "
+            f"(in {_duration(wait)})",
+        )
+        self.shop_id = shop_id
+        self.caller_a = caller_a
+        self.pool_size = pool_size
+        self.free_at = free_at
+        self.retry_after_seconds = wait
+
+
+def _duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes} min"
+    return f"{minutes} min {secs} s" if minutes else f"{secs} s"

@@ -15,6 +15,9 @@ _CN = "+86"  # E.164 prefix of the default region, for allocation-free hot paths
 _MOBILE_TYPES = frozenset({PhoneNumberType.MOBILE, PhoneNumberType.FIXED_LINE_OR_MOBILE})
 # Caller-ID values Asterisk and carriers use for a withheld or missing number.
 _ANONYMOUS = frozenset({"", "anonymous", "unknown", "restricted", "private", "unavailable"})
+# What mask() returns: a masked number (e.g. a CDR's caller ID once privnum has decided) is
+# already as short as it may be, and masking it again must not shorten it further.
+_MASKED = re.compile(r"[0-9]{3}\*{4}[0-9]{4}|\*{1,3}[0-9]{4}|\*{1,4}", re.ASCII)
 # What a phone number may be written with: ASCII digits, one leading "+", and the separators
 # people type. phonenumbers is more lenient (it skips leading junk such as "ABC", reads letters
 # as keypad digits and other scripts' digits as 0-9): a caller ID "ABC13900000100" or in
@@ -76,8 +79,10 @@ def mask(number: str) -> str:
     """Mask a number for logs and exports: ``+8613812345678`` -> ``138****5678``.
 
     Works on any input (even garbage) and never returns more than the first three and the
-    last four digits of the national number.
+    last four digits of the national number. Idempotent: a masked number is returned as is.
     """
+    if _MASKED.fullmatch(number):
+        return number
     digits = "".join(ch for ch in number if ch.isdigit())
     if number.startswith(_CN) and number[1:].isdigit():
         digits = number[len(_CN):]

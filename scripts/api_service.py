@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from redis.asyncio import Redis
 from sqlalchemy import distinct, func, select, text
 
+from agi import channel_vars as cv
 from agi.ami_connection import AmiUnavailable
 from agi.ami_listener import AmiListener
 from api.app import create_app
@@ -127,12 +128,13 @@ class CallLogAdapter:
 
 class AmiClickToCall:
     """``CallOriginator`` over the AMI ``Originator`` (always ``Async: true``): ring A on the
-    channel the dialplan uses to reach numbers (``asterisk.dial_template``); when A answers,
-    the call enters ``privnum-inbound`` at exten X with caller ID A — routed (AGI decides
-    A → X → B) and logged like any dialled call."""
+    channel the dialplan uses to reach numbers (``asterisk.dial_template``) showing X (the
+    Originate's caller ID is what A's phone displays); when A answers, context
+    ``privnum-click`` makes A the caller ID and the call enters ``privnum-inbound`` at exten X
+    as "A dials X" — routed (AGI decides A → X → B, B is shown X) and logged like any call."""
 
     def __init__(self, originator: Originator, settings: Settings,
-                 context: str = "privnum-inbound") -> None:
+                 context: str = "privnum-click") -> None:
         self._originator = originator
         self._template = settings.asterisk.dial_template
         self._national = settings.agi.dial_format == "national"
@@ -145,8 +147,8 @@ class AmiClickToCall:
         try:
             return await self._originator.originate(
                 self._template.format(number=dial_a), context=self._context, exten=exten,
-                caller_id=f"<{dial_a}>", timeout_ms=timeout_seconds * 1000,
-                variables={"PRIVNUM_CLICK_BINDING": binding_id})
+                caller_id=f'"{exten}" <{exten}>', timeout_ms=timeout_seconds * 1000,
+                variables={cv.CLICK_CALLER: dial_a, cv.CLICK_BINDING: binding_id})
         except AmiUnavailable as exc:
             raise ClickToCallUnavailable(f"click-to-call unavailable: {exc}") from exc
 

@@ -210,8 +210,8 @@ def fill(text: str, values: Mapping[str, str]) -> str:
 
 
 def _csv_template() -> str:
-    cols = ",".join(f"${{CSV_QUOTE(${{CDR({c})}})}}" for c in cv.CDR_CSV_COLUMNS)
-    return cols
+    return ",".join('""' if c in cv.CDR_CSV_EMPTY else f"${{CSV_QUOTE(${{CDR({c})}})}}"
+                    for c in cv.CDR_CSV_COLUMNS)
 
 
 def values(o: RenderOptions) -> dict[str, str]:

@@ -113,3 +113,30 @@ def exec_mset(line: str) -> dict[str, str]:
     argv = agi_parse_args(line)
     assert argv[0].upper() == "EXEC" and argv[1] == "MSet", argv
     return mset(argv[2] if len(argv) > 2 else "")
+
+
+def answer_variables(lines: list[str]) -> dict[str, str]:
+    """What privnum's routing answer sets, command by command as Asterisk runs them
+    (``SET VARIABLE`` and ``EXEC MSet``), keyed by the plain names (inheritance prefix off).
+
+    Checks the wire contract on the way: the ``SET VARIABLE`` commands come first and set only
+    ``OUTSIDE_MSET`` variables, one ``EXEC MSet`` ends the answer and carries none of them."""
+    from agi import channel_vars as cv
+
+    out: dict[str, str] = {}
+    for i, line in enumerate(lines):
+        argv = agi_parse_args(line)
+        if argv[:2] == ["SET", "VARIABLE"]:
+            assert len(argv) == 4, argv
+            name = argv[2].lstrip("_")
+            assert name in cv.OUTSIDE_MSET, name
+            assert argv[2] == cv.wire_name(name)
+            out[name] = argv[3]
+            continue
+        assert i == len(lines) - 1, "EXEC MSet ends the answer"
+        for name, value in exec_mset(line).items():
+            plain = name.lstrip("_")
+            assert plain not in cv.OUTSIDE_MSET, name
+            assert name == cv.wire_name(plain), name
+            out[plain] = value
+    return out

@@ -238,3 +238,12 @@ class FakeAsterisk:
 async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
     writer.write(data)
     await writer.drain()
+
+
+# What Asterisk receives as privnum's routing answer: the dial number's SET VARIABLE (bridges
+# only), then one EXEC MSet. A reject's MSet is matched by the first step, the second is then
+# skipped at EOF.
+ANSWER_STEPS: tuple[Expect, ...] = (
+    Expect(r'SET VARIABLE "_PRIVNUM_DIAL_NUMBER" "[+0-9]+"|EXEC MSet .*', ("200 result=1",)),
+    Expect(r"EXEC MSet .*", ("200 result=0",), optional=True),
+)

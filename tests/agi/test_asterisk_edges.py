@@ -33,8 +33,8 @@ from binding_store.pool import PoolRepository
 from binding_store.route_lookup import StoreRouteLookup
 from binding_store.shops import ShopRepository
 from tests.agi import helpers
-from tests.agi.asterisk_parse import exec_mset
-from tests.agi.fake_asterisk import Expect, FakeAsterisk, SendLine, env_bytes, load_env_blocks
+from tests.agi.asterisk_parse import answer_variables
+from tests.agi.fake_asterisk import ANSWER_STEPS, FakeAsterisk, SendLine, env_bytes, load_env_blocks
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 MAIN, BUYER, X = "13800000001", "13900000001", "17000000001"
@@ -54,11 +54,10 @@ class Line:
         env = env_bytes(load_env_blocks()[0], script="route", args=[linkedid or uniqueid],
                         overrides={"agi_callerid": caller, "agi_extension": dialled,
                                    "agi_uniqueid": uniqueid})
-        peer = FakeAsterisk(env, [Expect(r"EXEC MSet .*", ("200 result=0",)),
-                                  SendLine("HANGUP")])
+        peer = FakeAsterisk(env, [*ANSWER_STEPS, SendLine("HANGUP")])
         result = await peer.run("127.0.0.1", self.server.port)
         assert result.ok, result.mismatch
-        return exec_mset(result.commands[0])
+        return {cv.DIAL_NUMBER: "", **answer_variables(result.commands)}
 
     async def attempts(self) -> list[m.CallAttempt]:
         async with self.db.session() as s:

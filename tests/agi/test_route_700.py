@@ -24,8 +24,8 @@ from binding_store.pool import PoolRepository
 from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
 from binding_store.shops import ShopRepository
-from tests.agi.asterisk_parse import exec_mset
-from tests.agi.fake_asterisk import Expect, FakeAsterisk, env_bytes, load_env_blocks
+from tests.agi.asterisk_parse import answer_variables
+from tests.agi.fake_asterisk import ANSWER_STEPS, FakeAsterisk, env_bytes, load_env_blocks
 
 MAIN, BUYER = "13800000001", "13900000001"
 X_NATIONAL = "700123456789012"
@@ -46,10 +46,9 @@ class World:
         env = env_bytes(load_env_blocks()[0], script=route, args=[f"link-{self.calls}"],
                         overrides={"agi_callerid": caller, "agi_extension": dialled,
                                    "agi_uniqueid": f"pbx-{self.calls}"})
-        result = await FakeAsterisk(env, [Expect(r"EXEC MSet .*", ("200 result=0",))]).run(
-            "127.0.0.1", self.server.port)
+        result = await FakeAsterisk(env, ANSWER_STEPS).run("127.0.0.1", self.server.port)
         assert result.ok, result.mismatch
-        return exec_mset(result.commands[0])
+        return {cv.DIAL_NUMBER: "", **answer_variables(result.commands)}
 
 
 @pytest.fixture(params=["sql", pytest.param("redis", marks=pytest.mark.redis)])

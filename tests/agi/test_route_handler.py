@@ -26,8 +26,15 @@ from routing.model import (
     RouteBinding,
     ServiceState,
 )
-from tests.agi.asterisk_parse import exec_mset
-from tests.agi.fake_asterisk import Expect, FakeAsterisk, SendLine, env_bytes, load_env_blocks
+from tests.agi.asterisk_parse import answer_variables
+from tests.agi.fake_asterisk import (
+    ANSWER_STEPS,
+    Expect,
+    FakeAsterisk,
+    SendLine,
+    env_bytes,
+    load_env_blocks,
+)
 
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 A, B, X = "+8613800000001", "+8613900000001", "+8617000000001"
@@ -106,11 +113,17 @@ def call_env(callerid: str, extension: str, linkedid: str = "link-1") -> bytes:
 
 
 async def place(server: FastAgiServer, env: bytes, *extra: object) -> dict[str, str]:
-    peer = FakeAsterisk(env, [Expect(r"EXEC MSet .*", ("200 result=0",)), *extra])  # type: ignore[list-item]
+    peer = FakeAsterisk(env, [*ANSWER_STEPS, *extra])  # type: ignore[list-item]
     result = await peer.run("127.0.0.1", server.port)
     assert result.ok, result.mismatch
-    assert len(result.commands) == 1, "the decision must reach the dialplan in one command"
-    return exec_mset(result.commands[0])
+    variables = answer_variables(result.commands)
+    # One EXEC MSet; a bridge's dial number before it with its own SET VARIABLE, never in it
+    # (an application's arguments are what a CDR records as lastdata).
+    dial = variables.get(cv.DIAL_NUMBER, "")
+    assert len(result.commands) == (2 if dial else 1)
+    if dial:
+        assert dial not in result.commands[-1]
+    return {cv.DIAL_NUMBER: "", **variables}
 
 
 async def wait_for(predicate: Callable[[], bool]) -> None:
@@ -129,6 +142,7 @@ async def test_merchant_call_is_bridged_to_the_buyer_showing_x(
         cv.ACTION: "bridge",
         cv.DIAL_NUMBER: "13900000001",
         cv.CALLERID: "17000000001",
+        cv.CDR_CALLERID: "13800000001",  # the shop's own number stays plain
         cv.MAX_SECONDS: "900",
         cv.BINDING: "bnd1",
         cv.SHOP: "shop1",
@@ -152,6 +166,7 @@ async def test_buyer_callback_reaches_the_merchant(server: FastAgiServer, store:
         variables[cv.CALLERID],
         variables[cv.DIRECTION],
     ) == ("bridge", "13800000001", "17000000001", "callback")
+    assert variables[cv.CDR_CALLERID] == "139****0001"  # what CDRs record of the buyer
     await wait_for(lambda: len(store.attempts) == 1)
     assert store.attempts[0].caller_masked == "139****0001"
 
@@ -175,6 +190,12 @@ async def test_rejects_never_carry_a_dial_number(
     assert variables[cv.DIAL_NUMBER] == ""
     assert variables[cv.PROMPT]
     assert 1 <= int(variables[cv.HANGUP_CAUSE]) <= 127
+    # nobody matched as the shop's caller: whoever it is, CDRs record the number masked
+    digits = "".join(ch for ch in callerid if ch.isdigit())
+    if len(digits) > 4:
+        assert variables[cv.CDR_CALLERID] == f"{digits[:3]}****{digits[-4:]}"
+    else:
+        assert variables[cv.CDR_CALLERID] == ""
 
 
 @pytest.mark.parametrize("fault", ["unavailable", "bug", "hang"])
@@ -198,7 +219,8 @@ async def test_hangup_during_the_reply_still_records_the_attempt(
 ) -> None:
     peer = FakeAsterisk(
         call_env("13800000001", "17000000001"),
-        [Expect(r"EXEC MSet .*", ("200 result=0",), hangup_before_reply=True), SendLine("HANGUP")],
+        [Expect(r"SET VARIABLE .*", ("200 result=1",), hangup_before_reply=True),
+         SendLine("HANGUP")],
     )
     result = await peer.run("127.0.0.1", server.port)
     assert result.ok and result.server_closed

@@ -27,8 +27,8 @@ from binding_store.redis_index import RedisIndex
 from binding_store.route_lookup import StoreRouteLookup
 from binding_store.shops import ShopRepository
 from routing.model import CallerStatus
-from tests.agi.asterisk_parse import exec_mset
-from tests.agi.fake_asterisk import Expect, FakeAsterisk, env_bytes, load_env_blocks
+from tests.agi.asterisk_parse import answer_variables
+from tests.agi.fake_asterisk import ANSWER_STEPS, FakeAsterisk, env_bytes, load_env_blocks
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 MAIN, SUB, BUYER, STRANGER = "13800000001", "13800000002", "13900000001", "13700000009"
@@ -62,10 +62,10 @@ class World:
         env = env_bytes(load_env_blocks()[0], script="route", args=[f"link-{self.calls}"],
                         overrides={"agi_callerid": caller, "agi_extension": dialed,
                                    "agi_uniqueid": f"pbx-{self.calls}"})
-        peer = FakeAsterisk(env, [Expect(r"EXEC MSet .*", ("200 result=0",))])
+        peer = FakeAsterisk(env, ANSWER_STEPS)
         result = await peer.run("127.0.0.1", self.server.port)
         assert result.ok, result.mismatch
-        return exec_mset(result.commands[0])
+        return {cv.DIAL_NUMBER: "", **answer_variables(result.commands)}
 
 
 @pytest.fixture(params=["sql", pytest.param("redis", marks=pytest.mark.redis)])

@@ -2,8 +2,12 @@
 
 1. Channel-variable and CDR field names are exactly those of ``agi/channel_vars.py``.
 2. ``extensions.conf`` passes ``asterisklint dialplan-check``.
-3. Fail closed: the only ``Dial`` is in the bridge context, reached only when
-   ``PRIVNUM_ACTION`` is exactly ``bridge``; the fail and reject contexts never dial.
+3. Fail closed: the only ``Dial`` a call reaches is in the bridge context, reached only when
+   ``PRIVNUM_ACTION`` is exactly ``bridge`` (it dials a Local channel whose other half dials
+   the trunk); the fail and reject contexts never dial.
+4. Buyer numbers stay out of CDRs: no application on a channel whose CDR is kept gets the
+   number to dial in its arguments; the caller ID is privnum's recorded caller from the decision
+   on (masked by the dialplan on the fail path); the CSV leaves ``clid`` empty.
 """
 
 from __future__ import annotations
@@ -38,6 +42,7 @@ PRODUCTION = RenderOptions(
 # Asterisk applications; add an entry only for an app that really exists in Asterisk 22.
 LINT_ALLOWED: frozenset[tuple[str, str]] = frozenset({
     ("E_APP_MISSING", "'MSet'"),
+    ("E_FUNC_MISSING", "'CDR_PROP'"),  # func_cdr, Asterisk 12 and later
 })
 LINT_LINE = re.compile(r"^(?P<file>[^:]+):(?P<line>\d+) (?P<code>[A-Z][A-Z0-9_]+): (?P<msg>.*)$")
 
@@ -80,7 +85,7 @@ def test_every_privnum_variable_in_the_templates_is_defined_and_every_defined_on
 ) -> None:
     text = "\n".join(p.read_text() for p in sorted(rendered.iterdir()))
     used = set(re.findall(r"\bPRIVNUM_[A-Z0-9_]+\b", text))
-    assert used == set(cv.ALL)
+    assert used == set(cv.ALL) | set(cv.CLICK)
 
 
 def test_cdr_fields_match_channel_vars(rendered: Path) -> None:
@@ -102,9 +107,13 @@ def test_cdr_manager_and_csv_export_every_custom_field(rendered: Path) -> None:
         assert re.search(rf"^{field} => {header}$", mappings, re.M)
     custom = (rendered / "cdr_custom.conf").read_text()
     line = next(x for x in custom.splitlines() if x.startswith(cv.CDR_CSV_FILE + " => "))
-    columns = re.findall(r"\$\{CSV_QUOTE\(\$\{CDR\(([a-z_]+)\)\}\)\}", line)
-    assert tuple(columns) == cv.CDR_CSV_COLUMNS
-    assert set(cv.CDR_FIELDS) <= set(columns)
+    cells = line.split(" => ", 1)[1].split(",")
+    assert len(cells) == len(cv.CDR_CSV_COLUMNS)
+    for cell, column in zip(cells, cv.CDR_CSV_COLUMNS, strict=True):
+        expected = '""' if column in cv.CDR_CSV_EMPTY else f"${{CSV_QUOTE(${{CDR({column})}})}}"
+        assert cell == expected
+    assert {"clid"} == cv.CDR_CSV_EMPTY  # the caller's presented name and number
+    assert not set(cv.CDR_FIELDS) & cv.CDR_CSV_EMPTY
 
 
 def test_dialplan_action_and_reason_literals_are_the_shared_ones() -> None:
@@ -153,16 +162,49 @@ def _render_text(options: RenderOptions, name: str) -> str:
         return (Path(tmp) / name).read_text()
 
 
-def test_the_only_dial_is_in_the_bridge_context(rendered: Path) -> None:
+def test_the_only_dials_are_the_bridge_and_its_local_channel(rendered: Path) -> None:
     ctx = contexts((rendered / "extensions.conf").read_text())
     dials = [(name, line) for name, lines in ctx.items() for line in lines
              if (app := app_of(line)) and app[0] == "Dial"]
-    assert [name for name, _ in dials] == ["privnum-bridge"]
-    (_, line), = dials
-    assert f"L(${{{cv.MAX_SECONDS}}}000)" in line
-    assert f"b(privnum-predial^s^1(${{{cv.CALLERID}}}))" in line
-    assert f"${{{cv.DIAL_NUMBER}}}" in line
-    assert "Local/" not in line
+    assert [name for name, _ in dials] == ["privnum-bridge", "privnum-dial"]
+    (_, outer), (_, inner) = dials
+    assert f"L(${{{cv.MAX_SECONDS}}}000)" in outer
+    assert f"b(privnum-predial^s^1(${{{cv.CALLERID}}}))" in outer
+    # The number is not in the arguments of the Dial on the caller's channel (its CDR's
+    # lastdata): a Local channel without optimisation ("/n") takes the call to privnum-dial.
+    assert "PRIVNUM_" + "DIAL_NUMBER" not in outer and cv.DIAL_NUMBER not in outer
+    assert ",Dial(Local/out@privnum-dial/n," in outer
+    assert f"${{{cv.DIAL_NUMBER}}}" in inner
+    assert f"b(privnum-predial^s^1(${{{cv.CALLERID}}}))" in inner
+    # privnum-dial is reached from that Dial only, and its CDR is off before it dials
+    mentions = [name for name, lines in ctx.items() for line in lines if "privnum-dial" in line]
+    assert mentions == ["privnum-bridge"]
+    dial_apps = [a for line in ctx["privnum-dial"] if (a := app_of(line))]
+    assert dial_apps[0] == ("Set", "CDR_PROP(disable)=1")
+    assert [app for app, _ in dial_apps].index("Dial") > 0
+    assert ("Set", f"{cv.DIAL_NUMBER}=") in dial_apps  # forgotten once dialled
+    bridge_apps = [a for line in ctx["privnum-bridge"] if (a := app_of(line))]
+    assert ("Set", f"{cv.DIAL_NUMBER}=") in bridge_apps
+    # the trunk channel's own CDR (about the callee) is off as well
+    predial = [a for line in ctx["privnum-predial"] if (a := app_of(line))]
+    assert ("Set", "CDR_PROP(disable)=1") in predial
+
+
+def test_no_kept_cdr_records_the_number_to_dial(rendered: Path) -> None:
+    """Every application privnum's dialplan runs with the number in its arguments runs on
+    privnum-dial's channel, whose CDR is disabled first (the Local channel's second half)."""
+    ctx = contexts((rendered / "extensions.conf").read_text())
+    for name, lines in ctx.items():
+        for line in lines:
+            app = app_of(line)
+            if app and f"${{{cv.DIAL_NUMBER}}}" in app[1] and app[0] != "GotoIf":
+                assert name == "privnum-dial", line
+    # GotoIf's arguments are the evaluated condition (0 or 1), never the number itself
+    for lines in ctx.values():
+        for line in lines:
+            app = app_of(line)
+            if app and app[0] == "GotoIf" and cv.DIAL_NUMBER in app[1]:
+                assert app[1].startswith(f'$[${{REGEX("^[+]?[0-9]+$" ${{{cv.DIAL_NUMBER}}})}}')
 
 
 def test_fail_and_reject_never_reach_a_dial(rendered: Path) -> None:
@@ -208,17 +250,45 @@ def test_every_fastagi_host_is_tried_in_order_then_fail(rendered: Path) -> None:
     assert cleared == set(cv.ALL)
 
 
-def test_caller_id_is_only_changed_on_the_outbound_channel(rendered: Path) -> None:
+def test_caller_id_changes_only_where_the_contract_says(rendered: Path) -> None:
+    """Outbound channel: X (pre-dial handler). Inbound channel: privnum's recorded caller at
+    ``decide``, the dialplan's mask on the fail path, A on a click-to-call. Nowhere else."""
     ctx = contexts((rendered / "extensions.conf").read_text())
+    changed: dict[str, list[str]] = {}
     for name, lines in ctx.items():
         for line in lines:
             app = app_of(line)
             if app and app[0] == "Set" and re.match(r"(CALLERID|CONNECTEDLINE)\(", app[1]):
-                assert name == "privnum-predial", line
-    predial = "\n".join(ctx["privnum-predial"])
+                changed.setdefault(name, []).append(app[1])
+    assert set(changed) == {"privnum-predial", "privnum-inbound", "privnum-fail",
+                            "privnum-click"}
     for fn in ("CONNECTEDLINE(num,i)", "CONNECTEDLINE(name,i)", "CALLERID(num)",
                "CALLERID(name)"):
-        assert f"Set({fn}=${{ARG1}})" in predial
+        assert f"{fn}=${{ARG1}}" in changed["privnum-predial"]
+    assert changed["privnum-inbound"] == [
+        f"CALLERID(num)=${{FILTER(0-9*+,${{{cv.CDR_CALLERID}}})}}", "CALLERID(name)="]
+    assert changed["privnum-click"] == [f"CALLERID(num)=${{{cv.CLICK_CALLER}}}",
+                                        "CALLERID(name)="]
+    fail = changed["privnum-fail"]
+    assert fail[0].startswith("CALLERID(num)=${IF(") and fail[1] == "CALLERID(name)="
+    # set at "decide", before anything else runs on a decided call
+    inbound = [a for line in ctx["privnum-inbound"] if (a := app_of(line))]
+    decide = next(i for i, line in enumerate(ctx["privnum-inbound"]) if "(decide)" in line)
+    assert "CALLERID(num)" in ctx["privnum-inbound"][decide]
+    assert inbound[-3][0] == inbound[-2][0] == "GotoIf"
+    # the fail path masks before the CDR copies the caller
+    fail_apps = [a for line in ctx["privnum-fail"] if (a := app_of(line))]
+    assert fail_apps.index(("Set", f"CDR({cv.CDR_CALLER})=${{CALLERID(num)}}")) > 1
+
+
+def test_click_to_call_enters_the_inbound_dialplan_as_a(rendered: Path) -> None:
+    ctx = contexts((rendered / "extensions.conf").read_text())
+    apps = [a for line in ctx["privnum-click"] if (a := app_of(line))]
+    assert apps[0] == ("NoOp", f"privnum: click-to-call for binding ${{{cv.CLICK_BINDING}}}")
+    assert apps[1] == ("GotoIf", f'$[${{REGEX("^[+]?[0-9]+$" ${{{cv.CLICK_CALLER}}})}} = 0]'
+                                 "?privnum-fail,${EXTEN},1")
+    assert apps[-1] == ("Goto", "privnum-inbound,${EXTEN},1")
+    assert "Dial" not in {app for app, _ in apps}
 
 
 # ------------------------------------------------------------------ other files
@@ -231,6 +301,15 @@ def test_manager_is_least_privilege_and_loopback(rendered: Path) -> None:
     assert re.search(r"^write=originate$", text, re.M)
     assert "deny=0.0.0.0/0.0.0.0" in text
     assert (rendered / "manager.conf").stat().st_mode & 0o007 == 0
+
+
+def test_cel_stays_off(rendered: Path) -> None:
+    """CEL would record every channel, the Local channel's dialling half included (its Dial
+    holds the number, and CEL has no per-channel switch like CDR_PROP(disable))."""
+    text = (rendered / "cel.conf").read_text()
+    assert re.search(r"^enable=no$", text, re.M)
+    loaded = re.findall(r"^load => (\S+)$", (rendered / "modules.conf").read_text(), re.M)
+    assert not [m for m in loaded if m.startswith("cel_")]
 
 
 def test_modules_are_explicit_and_agi_can_load(rendered: Path) -> None:
@@ -260,7 +339,8 @@ def test_pjsip_lab_phones_and_production_trunk(tmp_path: Path) -> None:
     assert "contact=sip:192.0.2.10:5060" in prod
     assert "match=192.0.2.10" in prod
     dial = _render_text(PRODUCTION, "extensions.conf")
-    assert f"Dial(PJSIP/${{{cv.DIAL_NUMBER}}}@trunk,45," in dial
+    assert f"Dial(PJSIP/${{{cv.DIAL_NUMBER}}}@trunk,,b(" in dial
+    assert "Dial(Local/out@privnum-dial/n,45,L(" in dial
 
 
 def test_default_render_has_a_sample_trunk(tmp_path: Path) -> None:

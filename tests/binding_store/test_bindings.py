@@ -13,7 +13,13 @@ from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.models import AuditEvent, Binding, PoolNumber
 from routing.binding_views import InvalidBindingRequest
-from routing.errors import CallerNotApproved, NotFound, PoolExhausted, ServiceNotEnabled
+from routing.errors import (
+    CallerCoolingDown,
+    CallerNotApproved,
+    NotFound,
+    PoolExhausted,
+    ServiceNotEnabled,
+)
 from routing.model import BindingState
 from tests.binding_store.test_bindings_helpers import (
     A1,
@@ -87,6 +93,7 @@ async def test_exhausted_message_names_shop_caller_and_pool_size(database: Datab
     await bindings.issue("s1", "o2", "", A1, B2, NOW, actor="t")
     with pytest.raises(PoolExhausted) as caught:
         await bindings.issue("s1", "o3", "", A1, B3, NOW, actor="t")
+    assert type(caught.value) is PoolExhausted  # busy numbers, no cool-down involved
     message = str(caught.value)
     assert "s1" in message and A1 in message and "pool size 2" in message
     assert "0003" not in message  # nothing of the buyer
@@ -135,9 +142,18 @@ async def test_cooldown_with_a_single_number_exhausts(database: Database,
     bindings = store(database, cipher)
     first = await bindings.issue("s1", "o1", "", A1, B1, NOW, ttl=timedelta(minutes=1),
                                  actor="t")
-    # Expiry also releases the pair: within the cool-down A1 cannot get X1 back.
-    with pytest.raises(PoolExhausted):
+    # Expiry also releases the pair: within the cool-down A1 cannot get X1 back, and the
+    # refusal says so (waiting helps, importing numbers is not needed).
+    with pytest.raises(CallerCoolingDown) as caught:
         await bindings.issue("s1", "o2", "", A1, B2, NOW + timedelta(minutes=30), actor="t")
+    err = caught.value
+    assert isinstance(err, PoolExhausted) and err.code == "caller_cooling_down"
+    assert err.free_at == NOW + timedelta(minutes=1) + COOLDOWN  # expired at +1 min
+    assert err.retry_after_seconds == 31 * 60
+    message = str(err)
+    assert "cool-down" in message and "pool import" not in message and A1 in message
+    assert "2026-03-01 13:01:00 UTC (in 31 min 0 s)" in message
+    assert "0002" not in message  # nothing of the buyer
     assert (await bindings.get(first.binding_id, NOW + timedelta(minutes=30))).state \
         is BindingState.EXPIRED
 
@@ -208,3 +224,24 @@ async def test_audit_events_never_hold_the_buyer_number(database: Database,
     for e in events:
         assert "13900000001" not in e.detail
         json.loads(e.detail)
+
+
+async def test_cooling_and_busy_numbers_the_refusal_names_the_first_one_back(
+        database: Database, cipher: BuyerCipher) -> None:
+    """X1 released from A1 10 min ago and X2 40 min ago; X3 busy with A1: the caller waits
+    for X2 (20 min), not for X3 (busy) and not the whole cool-down."""
+    await seed(database, pool=[(X1, "", None), (X2, "", None), (X3, "", None)])
+    bindings = store(database, cipher)
+    got = {}
+    for n, b in enumerate((B1, B2, B3)):
+        issued = await bindings.issue("s1", f"o{n}", "", A1, b, NOW, actor="t")
+        got[issued.virtual_x] = issued.binding_id
+    await bindings.release(got[X2], actor="t", now=NOW + timedelta(minutes=20))
+    await bindings.release(got[X1], actor="t", now=NOW + timedelta(minutes=50))
+    at = NOW + timedelta(minutes=60)
+    with pytest.raises(CallerCoolingDown) as caught:
+        await bindings.issue("s1", "o9", "", A1, B4, at, actor="t")
+    assert caught.value.free_at == NOW + timedelta(minutes=20) + COOLDOWN
+    assert caught.value.retry_after_seconds == 20 * 60
+    # another caller is not cooling on them: it gets one at once (never-released X3 first)
+    assert (await bindings.issue("s1", "o10", "", A2, B4, at, actor="t")).virtual_x == X3

@@ -1,4 +1,5 @@
-"""The SQL allocation query picks exactly what the pure rules pick, over random pools."""
+"""The SQL allocation query picks exactly what the pure rules pick, over random pools; when
+it finds nothing, the SQL cool-down diagnosis agrees with the pure one."""
 
 from __future__ import annotations
 
@@ -7,10 +8,11 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from binding_store.allocation_sql import select_virtual_number
+from binding_store.allocation_sql import cooling_down_until, select_virtual_number
 from binding_store.db import Database
 from binding_store.models import Binding, PoolNumber, Shop
 from routing.allocation import PoolCandidate, choose_virtual_number
+from routing.allocation import cooling_down_until as pure_cooling_down_until
 from tests.binding_store.test_bindings_helpers import NOW, caller, virtual
 
 COOLDOWN = timedelta(minutes=30)
@@ -77,3 +79,9 @@ async def test_sql_choice_equals_pure_choice(database: Database, seed_value: int
                     s, caller_a=a, buyer_bidx=bidx, now=NOW, cooldown=COOLDOWN,
                     preferred_region=region, excluded=excluded)
             assert got == (expected.number if expected else None), (seed_value, region)
+        async with database.session() as s:
+            until = await cooling_down_until(s, caller_a=a, buyer_bidx=bidx, now=NOW,
+                                             cooldown=COOLDOWN, excluded=excluded)
+        assert until == pure_cooling_down_until(
+            [c for c in candidates if c.number not in excluded], busy_with_a=busy_a,
+            busy_with_b=busy_b, released_to_a=released, now=NOW, cooldown=COOLDOWN)

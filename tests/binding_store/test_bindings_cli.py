@@ -45,6 +45,9 @@ def test_bind_switch_release(tmp_path: Path) -> None:
                          (["bind", "--shop", "s1", "--order", "o2", "--caller", "13800000001",
                            "--buyer", "13912345678", "--ttl", "5"], "at least 60"),
                          (["release", "nope"], "not found"),
+                         # the pool's one X was just released from this caller: it cools down
+                         (["bind", "--shop", "s1", "--order", "o3", "--caller", "13800000002",
+                           "--buyer", "13912345670"], "is in its cool-down after a recent"),
                          (["index", "rebuild"], "no Redis configured")):
         failed = _cli(tmp_path, *bad)
         assert failed.returncode != 0 and message in failed.stderr

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.models import Binding
-from routing.errors import CallerNotApproved, Conflict, PoolExhausted
+from routing.errors import CallerCoolingDown, CallerNotApproved, Conflict, PoolExhausted
 from routing.model import BindingState
 from tests.binding_store.test_bindings_helpers import (
     A1,
@@ -19,6 +19,7 @@ from tests.binding_store.test_bindings_helpers import (
     B1,
     B2,
     B3,
+    COOLDOWN,
     NOW,
     X1,
     X2,
@@ -92,3 +93,19 @@ async def test_switch_refusals_leave_the_binding_untouched(database: Database,
                                      now=mine.expires_at)  # expired
     same = await bindings.switch_caller(mine.binding_id, A1, actor="t", now=NOW)
     assert same.binding.binding_id == mine.binding_id and not same.x_changed
+
+
+async def test_switch_to_a_caller_cooling_on_every_number_says_when(
+        database: Database, cipher: BuyerCipher) -> None:
+    await seed(database, pool=[(X1, "", None)])
+    bindings = store(database, cipher)
+    earlier = await bindings.issue("s1", "o0", "", A2, B3, NOW, actor="t")
+    await bindings.release(earlier.binding_id, actor="t", now=NOW)  # A2 cools down on X1
+    mine = await bindings.issue("s1", "o1", "", A1, B1, NOW, actor="t")
+    with pytest.raises(CallerCoolingDown) as caught:
+        await bindings.switch_caller(mine.binding_id, A2, actor="t",
+                                     now=NOW + timedelta(minutes=10))
+    assert caught.value.free_at == NOW + COOLDOWN
+    assert caught.value.retry_after_seconds == int((COOLDOWN - timedelta(minutes=10))
+                                                   .total_seconds())
+    assert await _active(database) == [("o1", A1, X1)]  # nothing changed

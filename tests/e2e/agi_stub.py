@@ -1,7 +1,8 @@
 """A tiny FastAGI responder for e2e smoke tests (stands in for the privnum daemon).
 
-It reads the AGI environment block, sends one ``EXEC MSet name=value,...`` with the variables
-it was given, reads Asterisk's ``200 result=0`` and closes (AGISTATUS=SUCCESS).
+It reads the AGI environment block, sends the variables it was given exactly as privnum's
+handler does (:func:`agi.answer.answer_commands`: a ``SET VARIABLE`` for the dial number, then
+one ``EXEC MSet``), reads each of Asterisk's replies and closes (AGISTATUS=SUCCESS).
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ import contextlib
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+
+from agi.answer import answer_commands
 
 
 @dataclass
@@ -43,10 +46,10 @@ class FastAgiStub:
                 if self.variables is None:  # a hung service: accepts, reads, never answers
                     await asyncio.Event().wait()
                     return
-                args = ",".join(f"{k}={v}" for k, v in self.variables.items())
-                writer.write(f"EXEC MSet {args}\n".encode())
-                await writer.drain()
-                self.replies.append((await reader.readline()).decode().strip())
+                for line in answer_commands(self.variables):
+                    writer.write(f"{line}\n".encode())
+                    await writer.drain()
+                    self.replies.append((await reader.readline()).decode().strip())
         except (TimeoutError, ConnectionError, asyncio.CancelledError):
             pass
         finally:

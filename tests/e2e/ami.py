@@ -35,6 +35,7 @@ class AmiClient:
         self.sock: socket.socket | None = None
         self.events: list[Event] = []
         self.responses: list[Event] = []
+        self.raw = bytearray()  # every byte received, banner included (a transcript)
         self.cond = threading.Condition()
         self.thread: threading.Thread | None = None
         self.closed = False
@@ -85,6 +86,8 @@ class AmiClient:
                 chunk = sock.recv(65536)
                 if not chunk:
                     break
+                with self.cond:
+                    self.raw += chunk
                 buf += chunk
                 while b"\r\n\r\n" in buf:
                     raw, buf = buf.split(b"\r\n\r\n", 1)

@@ -357,6 +357,22 @@ def originate_local(ami: AmiClient, x_dialled: str, caller: str, *, wait_seconds
         raise ServiceError(f"Originate refused: {resp}")
 
 
+def originate_as_trunk(ami: AmiClient, x_dialled: str, caller: str, *, wait_seconds: int = 10,
+                       timeout: float = 10.0) -> None:
+    """Like :func:`originate_local`, but the way a carrier trunk delivers the call: the
+    dialplan side (;2) gets ``caller`` as its caller ID and the test's own side (;1) carries
+    no number at all (only its connected line is ``caller``, which no CDR records), so every
+    number Asterisk reports comes from privnum's dialplan, not from the harness."""
+    action_id = f"orig-{secrets.token_hex(4)}"
+    ami.send({"Action": "Originate", "ActionID": action_id,
+              "Channel": f"Local/{x_dialled}@privnum-inbound", "Application": "Wait",
+              "Data": str(wait_seconds), "Variable": f"CONNECTEDLINE(num,i)={caller}",
+              "Timeout": "30000", "Async": "true"})
+    resp = ami.wait(lambda m: m.get("ActionID") == action_id, timeout, responses=True)
+    if resp.get("Response") != "Success":
+        raise ServiceError(f"Originate refused: {resp}")
+
+
 def tagged_cdr(ami: AmiClient, match: Callable[[Event], bool], *, after: int,
                timeout: float = 20.0) -> Event:
     """The next AMI ``Cdr`` event privnum's dialplan tagged (``PnReason`` set) that matches."""

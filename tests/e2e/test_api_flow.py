@@ -4,13 +4,14 @@
 a fresh SQLite store; the platform side is plain HTTP: enable the service → add a caller number
 → reveal an order (privacy number X and caller A) → the merchant's baresip phone dials X from A
 → FastAGI bridges to the buyer's phone → the call appears in the shop's call log over HTTP.
-Then click-to-call: the API originates (AMI, Async) → A rings and answers → the call enters
-the inbound dialplan as A → X and is bridged to B, and logged like any other.
+Then click-to-call: the API originates (AMI, Async) → A rings showing X and answers → the call
+enters the inbound dialplan as A → X and is bridged to B (shown X), and logged like any other.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 import threading
 import time
@@ -211,18 +212,25 @@ def test_enable_callers_reveal_dial_and_call_log(
     assert export.status_code == 200 and "lab-order-1" in export.text
     assert BUYER not in export.text
 
-    # Click-to-call: A rings first (auto-answers), then the dialplan bridges to B.
+    # Click-to-call: A rings first (auto-answers), then the dialplan bridges to B. Both phones
+    # show X: A's is not shown its own number, B's is never shown A's.
     merchant.stop()
     auto_merchant = phones("merchant-auto", MERCHANT, auto_answer=True)
     buyer.drain()
     r = api.post(f"/v1/bindings/{reveal['binding_id']}/call", headers=main)
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "ringing"
-    auto_merchant.wait_for({"CALL_ESTABLISHED"}, timeout=20)
-    buyer.wait_for({"CALL_ESTABLISHED"}, timeout=20)
+    a_seen = auto_merchant.wait_for({"CALL_ESTABLISHED"}, timeout=20)
+    b_seen = buyer.wait_for({"CALL_ESTABLISHED"}, timeout=20)
+    assert auto_merchant.caller_id_seen(a_seen) == (X_DIALLED, X_DIALLED)
+    assert buyer.caller_id_seen(b_seen) == (X_DIALLED, X_DIALLED)
+    assert MERCHANT not in json.dumps([b_seen, *buyer.events_seen()])
     buyer.hangup()
     auto_merchant.wait_for({"CALL_CLOSED"}, timeout=10)
     deadline = time.monotonic() + 20
-    while len(_calls(api, tokens["main"], {reveal["binding_id"]}, timeout=1)) < 2:
+    while len(records := _calls(api, tokens["main"], {reveal["binding_id"]}, timeout=1)) < 2:
         assert time.monotonic() < deadline, "the click-to-call did not reach the call log"
         time.sleep(0.5)
+    # routed as "A dials X": a merchant call from A, answered by B
+    assert [(c["direction"], c["outcome"]) for c in records] == [("merchant", "answered")] * 2
+    assert BUYER not in json.dumps(records)

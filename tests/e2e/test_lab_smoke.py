@@ -1,9 +1,10 @@
 """Smoke test of the rendered dialplan on a real Asterisk 22, without the privnum daemon.
 
-A FastAGI stub answers like privnum would (one ``EXEC MSet``). Two baresip phones: the
-merchant (A) dials the virtual number X, the buyer (B) auto-answers. Proves: FastAGI failover
-(the first host is down), bridge with X presented both ways while the CDR keeps A, AMI ``Cdr``
-events with the pn_* fields, the safety-net CSV row, and fail-closed paths where B never rings.
+A FastAGI stub answers like privnum would (``agi.answer.answer_commands``). Two baresip phones:
+the merchant (A) dials the virtual number X, the buyer (B) auto-answers. Proves: FastAGI
+failover (the first host is down), bridge with X presented both ways while the CDR keeps A and
+never B, AMI ``Cdr`` events with the pn_* fields, the safety-net CSV row, and fail-closed paths
+where B never rings (their CDR records the caller masked).
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
 log = logging.getLogger("privnum.e2e")
 X = "9003"
+MASKED_MERCHANT = "138****0001"
 T = TypeVar("T")
 
 BRIDGE = {
     cv.ACTION: cv.ACTION_BRIDGE,
     cv.DIAL_NUMBER: BUYER,
     cv.CALLERID: X,
+    cv.CDR_CALLERID: MERCHANT,
     cv.MAX_SECONDS: "60",
     cv.BINDING: "B-smoke-1",
     cv.SHOP: "S-42",
@@ -139,7 +142,12 @@ def test_bridge_presents_x_both_ways_and_exports_cdr(
         cdr = cdr_for(ami, linkedid)
 
     assert cdr["Destination"] == X
-    assert cdr["DestinationChannel"].startswith(f"PJSIP/{BUYER}-")
+    # B's endpoint (named by its number in the lab) is bridged with the Local channel's other
+    # half only: the CDR names the Local channel and nothing in it carries B.
+    assert cdr["DestinationChannel"].startswith("Local/out@privnum-dial-")
+    assert cdr["LastApplication"] == "Dial" and cdr["LastData"].startswith(
+        "Local/out@privnum-dial/n,")
+    assert not [k for k, v in cdr.items() if BUYER in v]
     assert cdr["Disposition"] == "ANSWERED"
     assert cdr["LinkedID"] == linkedid
     headers = cv.CDR_AMI_HEADERS
@@ -153,6 +161,8 @@ def test_bridge_presents_x_both_ways_and_exports_cdr(
 
     row = csv_row(lab, linkedid)
     assert row["dst"] == X
+    assert row["clid"] == ""  # the presented name and number are not written
+    assert not [k for k, v in row.items() if BUYER in v]
     assert row["disposition"] == "ANSWERED"
     assert {f: row[f] for f in cv.CDR_FIELDS} == {
         cv.CDR_BINDING: "B-smoke-1", cv.CDR_SHOP: "S-42", cv.CDR_ORDER: "O-4711",
@@ -194,7 +204,8 @@ def test_fail_closed_buyer_never_rings(
         linkedid = None if agi is None else agi.calls[-1]["agi_arg_1"]
         # the prompt played as early media, then cause 38 (network out of order) -> SIP 500
         assert closed["param"].startswith("500")
-        cdr = ami.wait(lambda e: e.get("Event") == "Cdr" and e.get("Source") == MERCHANT
+        # privnum did not decide (or not validly): the CDR records the caller masked
+        cdr = ami.wait(lambda e: e.get("Event") == "Cdr" and e.get("Source") == MASKED_MERCHANT
                        and e.get("Destination") == X
                        and (linkedid is None or e.get("LinkedID") == linkedid), 10,
                        after=mark[0])
@@ -205,6 +216,10 @@ def test_fail_closed_buyer_never_rings(
     assert cdr["LastApplication"] == "Hangup"
     assert cdr[cv.CDR_AMI_HEADERS[cv.CDR_REASON]] == "routing_error"
     assert cdr[cv.CDR_AMI_HEADERS[cv.CDR_X]] == X
+    assert cdr[cv.CDR_AMI_HEADERS[cv.CDR_CALLER]] == MASKED_MERCHANT
+    assert cdr["CallerID"] == f'"" <{MASKED_MERCHANT}>'
+    # (Channel names the caller's endpoint, which the lab names by its number)
+    assert [k for k, v in cdr.items() if MERCHANT in v] == ["Channel"]
 
 
 def test_every_listed_module_is_running(asterisk_lab_running: RunningLab) -> None:
@@ -220,7 +235,8 @@ def test_reject_plays_prompt_and_never_dials(
     merchant = phones("merchant", MERCHANT)
     buyer = phones("buyer", BUYER, auto_answer=True)
     reject = {cv.ACTION: cv.ACTION_REJECT, cv.REASON: "binding_expired",
-              cv.PROMPT: "ss-noservice", cv.X: X, cv.DIRECTION: cv.DIRECTION_MERCHANT}
+              cv.PROMPT: "ss-noservice", cv.X: X, cv.DIRECTION: cv.DIRECTION_MERCHANT,
+              cv.CDR_CALLERID: MERCHANT}
     with lab.ami() as ami, FastAgiStub(*lab.agi[0], reject) as agi:
 
         def call() -> None:
@@ -237,3 +253,31 @@ def test_reject_plays_prompt_and_never_dials(
     assert cdr["LastApplication"] == "Hangup"
     assert cdr["LastData"] == "21"
     assert cdr[cv.CDR_AMI_HEADERS[cv.CDR_REASON]] == "binding_expired"
+
+
+def test_the_call_length_limit_ends_a_bridged_call(
+    asterisk_lab_running: RunningLab, phones: Callable[..., BaresipUA]
+) -> None:
+    """``L()`` on the caller's Dial still ends the call with the Local channel in between:
+    nobody hangs up, Asterisk does, and bills no more than the limit."""
+    lab = asterisk_lab_running
+    merchant = phones("merchant", MERCHANT)
+    buyer = phones("buyer", BUYER, auto_answer=True)
+    with lab.ami() as ami, FastAgiStub(*lab.agi[0], {**BRIDGE, cv.MAX_SECONDS: "3"}) as agi:
+
+        def call() -> dict[str, Any]:
+            merchant.drain()
+            buyer.drain()
+            merchant.dial(X)
+            buyer.wait_for({"CALL_ESTABLISHED"}, timeout=15)
+            return merchant.wait_for({"CALL_CLOSED"}, timeout=30)  # nobody hangs up
+
+        with_retries("limited call", lab, [merchant, buyer], call)
+        buyer.wait_for({"CALL_CLOSED"}, timeout=10)
+        cdr = cdr_for(ami, agi.calls[-1]["agi_arg_1"])
+    assert cdr["Disposition"] == "ANSWERED"
+    assert 1 <= int(cdr["BillableSeconds"]) <= 3
+    deadline = time.monotonic() + 10  # both legs and the Local channel go away
+    while (left := lab.channels()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left == []

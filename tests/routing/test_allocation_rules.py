@@ -6,7 +6,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from routing.allocation import PoolCandidate, binding_ttl, choose_virtual_number, eligible
+from routing.allocation import (
+    PoolCandidate,
+    binding_ttl,
+    choose_virtual_number,
+    cooling_down_until,
+    eligible,
+)
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -66,3 +72,23 @@ def test_binding_ttl(requested: timedelta | None, expected: timedelta) -> None:
 def test_binding_ttl_refuses_below_a_minute() -> None:
     with pytest.raises(ValueError, match="at least 60 s"):
         binding_ttl(timedelta(seconds=59), timedelta(hours=24))
+
+
+@pytest.mark.parametrize(("released_ago", "busy_a", "busy_b", "expected"), [
+    # x1 released 10 min ago (cooling), x2 50 min ago (cooling): x2 is free first
+    ({"x1": 10, "x2": 50}, set(), set(), NOW + timedelta(minutes=10)),
+    ({"x1": 10}, set(), set(), NOW + timedelta(minutes=50)),
+    # x2 is busy with B as well: waiting for it does not help, x1 decides
+    ({"x1": 10, "x2": 50}, set(), {"x2"}, NOW + timedelta(minutes=50)),
+    ({"x1": 10, "x2": 50}, {"x1", "x2"}, set(), None),  # busy, not cooling: exhausted
+    ({"x1": 60}, set(), set(), None),  # the cool-down is over: not the reason
+    ({}, set(), set(), None),
+])
+def test_cooling_down_until_names_the_first_number_back(
+        released_ago: dict[str, int], busy_a: set[str], busy_b: set[str],
+        expected: datetime | None) -> None:
+    pool = [_c("x1"), _c("x2")]
+    released = {x: NOW - timedelta(minutes=m) for x, m in released_ago.items()}
+    got = cooling_down_until(pool, busy_with_a=frozenset(busy_a), busy_with_b=frozenset(busy_b),
+                             released_to_a=released, now=NOW, cooldown=HOUR)
+    assert got == expected

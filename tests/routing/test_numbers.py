@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from routing.errors import InvalidNumber, NotMobileNumber
 from routing.numbers import mask, national, normalize, normalize_mobile, try_normalize
@@ -41,6 +43,22 @@ def test_missing_or_withheld_caller_id_is_none(raw: str | None) -> None:
 )
 def test_mask_shows_at_most_three_and_four_digits(number: str, masked: str) -> None:
     assert mask(number) == masked
+    assert mask(masked) == masked  # a masked caller ID from a CDR stays as it is
+
+
+@given(st.text(alphabet="0123456789+*- ab", max_size=20))
+def test_mask_is_idempotent_and_never_reveals_more(number: str) -> None:
+    once = mask(number)
+    assert mask(once) == once
+    digits = [ch for ch in once if ch.isdigit()]
+    assert len(digits) <= 7
+
+
+@pytest.mark.parametrize(("other", "masked"), [
+    ("139*****0001", "***0001"), ("13****0001", "**0001"), ("*****", ""), ("1*2345", "*2345"),
+])
+def test_only_masks_own_shapes_pass_unchanged(other: str, masked: str) -> None:
+    assert mask(other) == masked
 
 
 def test_error_messages_carry_masked_numbers_only() -> None:

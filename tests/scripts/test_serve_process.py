@@ -15,8 +15,8 @@ import pytest
 import redis
 
 from agi import channel_vars as cv
-from tests.agi.asterisk_parse import exec_mset
-from tests.agi.fake_asterisk import Expect, FakeAsterisk, SendLine, env_bytes, load_env_blocks
+from tests.agi.asterisk_parse import answer_variables
+from tests.agi.fake_asterisk import ANSWER_STEPS, FakeAsterisk, SendLine, env_bytes, load_env_blocks
 
 PRIVNUM = [sys.executable, "-m", "scripts.cli"]
 MAIN, BUYER, X = "13800000001", "13900000001", "17000000001"
@@ -87,12 +87,11 @@ async def test_serve_routes_calls_and_stops_gracefully_on_sigterm(
 ) -> None:
     port = int(provisioned["PRIVNUM_AGI__PORT"])
     calls = [
-        FakeAsterisk(call_env(caller, f"u{i}"),
-                     [Expect(r"EXEC MSet .*", ("200 result=0",)), SendLine("HANGUP")])
+        FakeAsterisk(call_env(caller, f"u{i}"), [*ANSWER_STEPS, SendLine("HANGUP")])
         for i, caller in enumerate([MAIN, BUYER, "13700000009"])
     ]
     results = await asyncio.gather(*(c.run("127.0.0.1", port) for c in calls))
-    decided = [exec_mset(r.commands[0]) for r in results]
+    decided = [{cv.DIAL_NUMBER: "", **answer_variables(r.commands)} for r in results]
     assert [(d[cv.ACTION], d[cv.DIAL_NUMBER]) for d in decided] == [
         ("bridge", BUYER), ("bridge", MAIN), ("reject", "")]
     server.send_signal(signal.SIGTERM)
@@ -106,11 +105,13 @@ async def test_serve_routes_calls_and_stops_gracefully_on_sigterm(
 
 def test_agi_script_mode_routes_one_call_over_stdio(provisioned: dict[str, str]) -> None:
     done = subprocess.run([*PRIVNUM, "agi"], env=provisioned, input=call_env(MAIN, "s1")
-                          + b"200 result=0\n", capture_output=True, timeout=60, check=False)
+                          + b"200 result=1\n200 result=0\n", capture_output=True, timeout=60,
+                          check=False)
     assert done.returncode == 0, done.stderr
     commands = done.stdout.decode().splitlines()
-    assert len(commands) == 1
-    assert exec_mset(commands[0])[cv.ACTION] == "bridge"
+    assert len(commands) == 2  # the dial number's SET VARIABLE, then the MSet
+    answer = answer_variables(commands)
+    assert answer[cv.ACTION] == "bridge" and answer[cv.DIAL_NUMBER] == BUYER
     assert BUYER.encode() not in done.stderr
 
 
