@@ -71,10 +71,10 @@ def row_problem(row: dict[str, Any]) -> str | None:
 
 
 def insert_attempts(dialect: str) -> Any:
-    """The idempotent insert: a repeat of (system_name, uniqueid) is ignored."""
+    """The idempotent insert: a repeat of (system_name, uniqueid) is ignored (on partitioned
+    PostgreSQL the key includes ``at``, which a retried write repeats: no conflict target)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(m.CallAttempt).on_conflict_do_nothing(
-        index_elements=["system_name", "uniqueid"])
+    return insert(m.CallAttempt).on_conflict_do_nothing()
 
 
 async def write_attempts(database: Database, rows: list[dict[str, Any]]) -> None:

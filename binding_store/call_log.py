@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, exists, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -38,18 +38,24 @@ from routing.reasons import Reason
 RECORD_FIELDS = tuple(f.name for f in dataclasses.fields(CallRecord))
 # Attempts older than this are never closed as orphans (they may have been purged).
 ORPHAN_LOOKBACK = timedelta(days=7)
+# How far a stored record's time may lie from the time of a CDR for the same call: a record
+# closed from its routing decision carries the decision's instant (privnum's clock), the CDR the
+# channel's start (Asterisk's). Look-ups are bounded by it so they touch only the time
+# partitions the call can be in.
+SAME_CALL_SLACK = timedelta(days=2)
 
 
 class ChainConflict(RuntimeError):
     """A row appeared outside the chain lock; the append is rolled back and retried."""
 
 
-def stored_columns(row: Cdr) -> dict[str, Any]:
-    """The row's record columns as stored (hash input of the chain)."""
+def stored_columns(row: Cdr | Any) -> dict[str, Any]:
+    """The record columns of a ``Cdr`` or of a result row carrying them, as stored (the
+    chain's hash input)."""
     return {name: getattr(row, name) for name in RECORD_FIELDS}
 
 
-def record_of(row: Cdr) -> CallRecord:
+def record_of(row: Cdr | Any) -> CallRecord:
     return CallRecord.from_stored(stored_columns(row))
 
 
@@ -98,7 +104,8 @@ class CallLogStore:
                 orphan = ~exists().where(and_(
                     Cdr.uniqueid == CallAttempt.uniqueid,
                     or_(Cdr.system_name == CallAttempt.system_name,
-                        CallAttempt.system_name == "")))
+                        CallAttempt.system_name == ""),
+                    Cdr.start_utc >= now - ORPHAN_LOOKBACK - SAME_CALL_SLACK))
                 rows = (await session.scalars(
                     select(CallAttempt)
                     .where(CallAttempt.at < cutoff)
@@ -127,9 +134,10 @@ class CallLogStore:
                            source: Source) -> int:
         now = datetime.now(UTC)
         await self.lock_chain(session, now)
-        uids = [c.uniqueid for c in calls]
         stored = {(r.system_name, r.uniqueid) for r in (await session.execute(
-            select(Cdr.system_name, Cdr.uniqueid).where(Cdr.uniqueid.in_(uids)))).all()}
+            select(Cdr.system_name, Cdr.uniqueid)
+            .where(tuple_(Cdr.system_name, Cdr.uniqueid).in_([c.key for c in calls]))
+            .where(*_near(Cdr.start_utc, [c.start for c in calls])))).all()}
         fresh = [c for c in calls if c.key not in stored]
         if not fresh:
             return 0
@@ -168,8 +176,9 @@ class CallLogStore:
             rows.append({**columns, "chain_seq": seq, "prev_hash": prev,
                          "row_hash": digest, "ingested_at": now})
             prev = digest
-        stmt = _insert_cdr(session).on_conflict_do_nothing(
-            index_elements=["system_name", "uniqueid"]).returning(Cdr.id)
+        # No conflict target: the idempotency key is (system_name, uniqueid) on SQLite and
+        # (system_name, uniqueid, start_utc) on partitioned PostgreSQL.
+        stmt = _insert_cdr(session).on_conflict_do_nothing().returning(Cdr.id)
         inserted = len((await session.execute(stmt, rows)).all())
         if inserted != len(rows):
             await session.rollback()
@@ -177,6 +186,11 @@ class CallLogStore:
         await session.execute(update(CdrChain).where(CdrChain.id == 1)
                               .values(head_seq=seq, head_hash=prev, updated_at=now))
         return inserted
+
+
+def _near(column: Any, times: list[datetime]) -> tuple[Any, Any]:
+    """``column`` within ``SAME_CALL_SLACK`` of the batch's times (partition pruning)."""
+    return column >= min(times) - SAME_CALL_SLACK, column <= max(times) + SAME_CALL_SLACK
 
 
 def _dialect(session: AsyncSession) -> str:
@@ -203,10 +217,12 @@ def _insert_cdr(session: AsyncSession) -> Any:
 async def _attempts(session: AsyncSession, cdrs: list[CdrEvent]) -> dict[str, AttemptValue]:
     """The routing decision of each CDR: same uniqueid (same or unnamed system), else the
     decision recorded for the same linkedid."""
-    uids = {c.uniqueid for c in cdrs}
+    keys = {k for c in cdrs for k in (c.key, ("", c.uniqueid))}
     links = {c.linkedid for c in cdrs}
     rows = (await session.scalars(select(CallAttempt).where(
-        or_(CallAttempt.uniqueid.in_(uids), CallAttempt.linkedid.in_(links))))).all()
+        or_(tuple_(CallAttempt.system_name, CallAttempt.uniqueid).in_(keys),
+            CallAttempt.linkedid.in_(links)))
+        .where(*_near(CallAttempt.at, [c.start for c in cdrs])))).all()
     by_uid: dict[tuple[str, str], AttemptValue] = {}
     by_link: dict[str, AttemptValue] = {}
     for row in rows:

@@ -1,5 +1,6 @@
 """Tamper evidence and retention for the call log: ``verify`` walks the hash chain and names
-every altered, deleted or inserted row; ``purge`` removes the oldest part of the chain."""
+every altered, deleted or inserted row; ``purge`` removes the oldest part of the chain (on
+PostgreSQL by dropping whole partitions, see ``binding_store.call_log_retention``)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from enum import StrEnum
 from typing import Any
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store.call_log import CallLogStore, stored_columns
 from binding_store.call_log_query import stream_rows
+from binding_store.call_log_retention import plan_and_drop
 from binding_store.cdr_models import Cdr, CdrChain
 from binding_store.db import Database
+from binding_store.models import CallAttempt
 from routing.call_log_views import GENESIS_HASH, row_digest
 
 
@@ -56,6 +60,9 @@ class PurgePlan:
     first_seq: int | None
     last_seq: int | None
     dry_run: bool
+    attempts: int = 0  # routing decisions (call_attempts) older than the cutoff
+    partitions: tuple[str, ...] = ()  # partitions dropped (PostgreSQL)
+    kept_late: int = 0  # old records kept until what was appended before them is due too
 
 
 async def _chain_head(db: Database) -> tuple[int, str, int, str]:
@@ -104,6 +111,10 @@ def _check_row(row: Any, prev_seq: int, prev_hash: str, prev_uid: str, head_seq:
     if row.chain_seq > head_seq or row.chain_seq <= anchor_seq:
         return [problem(ProblemKind.INSERTED,
                         f"position outside the chain ({anchor_seq + 1}-{head_seq})")]
+    if row.chain_seq <= prev_seq:
+        # A second row at a position already taken (PostgreSQL's partitioned table cannot
+        # make chain_seq unique, so verify does).
+        return [problem(ProblemKind.INSERTED, f"chain seq {row.chain_seq} is already taken")]
     found: list[ChainProblem] = []
     if row.chain_seq > prev_seq + 1:
         found.append(ChainProblem(
@@ -120,7 +131,8 @@ def _check_row(row: Any, prev_seq: int, prev_hash: str, prev_uid: str, head_seq:
 
 async def purge(db: Database, now: datetime, older_than_days: int, dry_run: bool
                 ) -> PurgePlan:
-    """Delete the chain prefix whose calls started before ``now - older_than_days``.
+    """Delete the chain prefix whose calls started before ``now - older_than_days``, and the
+    routing decisions older than that.
 
     Only a prefix of the chain can go (the chain stays verifiable from its new anchor), so a
     late-imported old record is kept until everything appended before it is due as well.
@@ -129,8 +141,12 @@ async def purge(db: Database, now: datetime, older_than_days: int, dry_run: bool
         raise ValueError("older_than_days must be at least 1")
     cutoff = now - timedelta(days=older_than_days)
     store = CallLogStore(db)
+    if db.dialect == "postgresql":
+        return await _drop_partitions(db, store, now, cutoff, dry_run)
     async with db.session() as session:
         await store.lock_chain(session, now)
+        attempts = int((await session.execute(select(func.count()).select_from(CallAttempt)
+                                              .where(CallAttempt.at < cutoff))).scalar_one())
         keep_from = (await session.execute(
             select(func.min(Cdr.chain_seq)).where(Cdr.start_utc >= cutoff))).scalar()
         bound = select(func.count(), func.min(Cdr.chain_seq), func.max(Cdr.chain_seq))
@@ -138,14 +154,37 @@ async def purge(db: Database, now: datetime, older_than_days: int, dry_run: bool
             bound = bound.where(Cdr.chain_seq < keep_from)
         count, first, last = (await session.execute(bound)).one()
         plan = PurgePlan(cutoff=cutoff, rows=int(count or 0), first_seq=first, last_seq=last,
-                         dry_run=dry_run)
-        if dry_run or not count:
+                         dry_run=dry_run, attempts=attempts)
+        if dry_run or not (count or attempts):
             await session.rollback()
             return plan
-        anchor_hash = (await session.execute(
-            select(Cdr.row_hash).where(Cdr.chain_seq == last))).scalar_one()
-        await session.execute(delete(Cdr).where(Cdr.chain_seq <= last))
-        await session.execute(update(CdrChain).where(CdrChain.id == 1).values(
-            anchor_seq=last, anchor_hash=anchor_hash, updated_at=now))
+        await session.execute(delete(CallAttempt).where(CallAttempt.at < cutoff))
+        if count:
+            anchor_hash = (await session.execute(
+                select(Cdr.row_hash).where(Cdr.chain_seq == last))).scalar_one()
+            await session.execute(delete(Cdr).where(Cdr.chain_seq <= last))
+            await _move_anchor(session, last, anchor_hash, now)
         await session.commit()
         return plan
+
+
+async def _drop_partitions(db: Database, store: CallLogStore, now: datetime, cutoff: datetime,
+                           dry_run: bool) -> PurgePlan:
+    async with db.session() as session:
+        await store.lock_chain(session, now)
+        drop, anchor_hash = await plan_and_drop(session, cutoff, dry_run)
+        plan = PurgePlan(cutoff=cutoff, rows=drop.rows, first_seq=drop.first_seq,
+                         last_seq=drop.last_seq, dry_run=dry_run, attempts=drop.attempts,
+                         partitions=drop.partitions, kept_late=drop.kept_late)
+        if dry_run:
+            await session.rollback()
+            return plan
+        if anchor_hash is not None and drop.last_seq is not None:
+            await _move_anchor(session, drop.last_seq, anchor_hash, now)
+        await session.commit()
+        return plan
+
+
+async def _move_anchor(session: AsyncSession, seq: int, row_hash: str, now: datetime) -> None:
+    await session.execute(update(CdrChain).where(CdrChain.id == 1).values(
+        anchor_seq=seq, anchor_hash=row_hash, updated_at=now))

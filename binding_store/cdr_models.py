@@ -3,15 +3,33 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import BigInteger, Index, Integer, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from binding_store.models import Base
+from binding_store.partitioned import declare_partitioned, only_on, range_partitioned
 from binding_store.types import UTCDateTime
 
 # BIGINT on PostgreSQL, INTEGER (rowid alias, autoincrement) on SQLite.
 RowId = BigInteger().with_variant(Integer(), "sqlite")
+
+# What the shop's call-log query reads besides its key (shop_id, start_utc, id). On PostgreSQL
+# the query's index carries them (INCLUDE), so a page of calls is read from a few adjacent
+# index pages instead of one heap page per row scattered over the partition.
+LISTED_COLUMNS = (
+    "system_name", "uniqueid", "linkedid", "order_id", "binding_id", "buyer_id", "caller_a",
+    "caller_masked", "virtual_x", "buyer_masked", "answer_utc", "end_utc", "duration",
+    "billsec", "disposition", "hangup_cause", "direction", "outcome", "reason", "source")
 
 
 class Cdr(Base):
@@ -20,19 +38,30 @@ class Cdr(Base):
 
     ``chain_seq`` is the row's position in the tamper-evident chain, ``prev_hash``/``row_hash``
     the chain itself (see ``routing.call_log_views.row_digest``).
+
+    On PostgreSQL partitioned by ``start_utc`` (see ``binding_store.partitioned``): primary key
+    ``(id, start_utc)``, idempotency key ``(system_name, uniqueid, start_utc)``, and
+    ``chain_seq`` indexed, not unique (``verify`` reports a repeated position as inserted).
     """
 
     __tablename__ = "cdrs"
     __table_args__ = (
-        UniqueConstraint("system_name", "uniqueid", name="uq_cdrs_system_uniqueid"),
-        UniqueConstraint("chain_seq", name="uq_cdrs_chain_seq"),
-        Index("ix_cdrs_shop_start", "shop_id", "start_utc", "id"),
+        only_on("sqlite", PrimaryKeyConstraint("id", name="pk_cdrs")),
+        only_on("sqlite", UniqueConstraint("system_name", "uniqueid",
+                                           name="uq_cdrs_system_uniqueid")),
+        only_on("sqlite", UniqueConstraint("chain_seq", name="uq_cdrs_chain_seq")),
+        only_on("postgresql", UniqueConstraint("system_name", "uniqueid", "start_utc",
+                                               name="uq_cdrs_system_uniqueid_start")),
+        only_on("postgresql", Index("ix_cdrs_chain_seq", "chain_seq")),
+        Index("ix_cdrs_shop_start", "shop_id", "start_utc", "id",
+              postgresql_include=list(LISTED_COLUMNS)),
         Index("ix_cdrs_shop_order", "shop_id", "order_id"),
         Index("ix_cdrs_start", "start_utc"),
         Index("ix_cdrs_linkedid", "linkedid"),
+        range_partitioned("start_utc"),
     )
 
-    id: Mapped[int] = mapped_column(RowId, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(RowId, autoincrement=True)
     chain_seq: Mapped[int] = mapped_column(BigInteger)
     system_name: Mapped[str] = mapped_column(String(64), default="")
     uniqueid: Mapped[str] = mapped_column(String(64))
@@ -74,3 +103,6 @@ class CdrChain(Base):
     anchor_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     anchor_hash: Mapped[str] = mapped_column(String(64))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+declare_partitioned(cast(Table, Cdr.__table__), "start_utc")

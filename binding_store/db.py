@@ -31,11 +31,18 @@ def sync_url(url: str) -> str:
 
 
 class Database:
-    """One engine per process; sessions are short and every call is bounded by ``timeout``."""
+    """One engine per process; sessions are short and every call is bounded by ``timeout``.
 
-    def __init__(self, url: str, *, timeout: float = 2.0, pool_size: int = 10) -> None:
+    ``read_only``: every transaction is read-only (PostgreSQL ``default_transaction_read_only``,
+    SQLite ``query_only``): the engine for call-log reads and exports, which may point at a
+    streaming replica (``database.read_url``) and must never be used to write, replica or not.
+    """
+
+    def __init__(self, url: str, *, timeout: float = 2.0, pool_size: int = 10,
+                 read_only: bool = False) -> None:
         self.url = url
         self.timeout = timeout
+        self.read_only = read_only
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {}
@@ -48,9 +55,12 @@ class Database:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout,
                           pool_pre_ping=True)
             kwargs["connect_args"] = {"connect_timeout": max(1, int(timeout))}
+            if read_only:
+                kwargs["connect_args"]["options"] = "-c default_transaction_read_only=on"
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
-            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+            event.listen(self.engine.sync_engine, "connect",
+                         _sqlite_read_only if read_only else _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
 
     @asynccontextmanager
@@ -78,6 +88,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.close()
+
+
+def _sqlite_read_only(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA busy_timeout=5000")
+    cursor.execute("PRAGMA query_only=ON")
     cursor.close()
 
 

@@ -1,4 +1,5 @@
-"""Health probes of the stores (``routing.api_ports.HealthProbe``) for ``/healthz``."""
+"""Health probes of the stores (``routing.api_ports.HealthProbe``) for ``/healthz``: the
+database, the call-log read replica (``database.read_url``), Redis."""
 
 from __future__ import annotations
 
@@ -37,3 +38,24 @@ class RedisProbe:
             return HealthStatus(name=self.name, ok=False, detail=str(exc),
                                 required=self.required)
         return HealthStatus(name=self.name, ok=True, required=self.required)
+
+
+@dataclass
+class ReplicaProbe:
+    """The call-log read replica (``database.read_url``): calls route without it, only the
+    call-log endpoints wait. The detail says how far its replay is behind."""
+
+    db: Database
+    name: str = "database_read"
+    required: bool = False
+
+    async def check(self) -> HealthStatus:
+        try:
+            async with self.db.session() as session:
+                lag = None if self.db.dialect != "postgresql" else (await session.execute(text(
+                    "SELECT CASE WHEN pg_is_in_recovery() THEN COALESCE(EXTRACT(EPOCH FROM "
+                    "now() - pg_last_xact_replay_timestamp()), 0) END"))).scalar()
+        except StoreUnavailable as exc:  # degraded, not down: said here, not by the caller
+            return HealthStatus(name=self.name, ok=False, detail=str(exc), required=False)
+        detail = "not a standby" if lag is None else f"standby, replay lag {lag:.1f} s"
+        return HealthStatus(name=self.name, ok=True, detail=detail, required=self.required)

@@ -24,6 +24,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, Operati
 
 from binding_store.all_models import Base
 from binding_store.db import sync_url
+from binding_store.partitioned import schema_filters
 from routing.errors import ConfigurationError, SchemaDrift, StoreUnavailable
 
 _INI = Path(__file__).with_name("alembic.ini")
@@ -69,7 +70,10 @@ def current(url: str) -> str | None:
 def drift(url: str) -> list[Any]:
     """Differences between the database and the models, as Alembic's autogenerate sees them."""
     with _engine(url) as engine, engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={"compare_type": True})
+        include_name, include_object = schema_filters(conn.dialect.name, conn)
+        ctx = MigrationContext.configure(conn, opts={
+            "compare_type": True, "include_name": include_name,
+            "include_object": include_object})
         return list(compare_metadata(ctx, Base.metadata))
 
 

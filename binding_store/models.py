@@ -4,6 +4,7 @@ and masked text; the plaintext is never a column."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import cast
 
 from sqlalchemy import (
     BigInteger,
@@ -13,13 +14,16 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    PrimaryKeyConstraint,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from binding_store.partitioned import declare_partitioned, only_on, range_partitioned
 from binding_store.types import UTCDateTime
 from routing.binding_views import BindingView
 from routing.model import BindingState, PoolState
@@ -158,11 +162,16 @@ class IndexWatermark(Base):
 
 class AuditEvent(Base):
     """Who did what: enablement, caller changes, binding create/switch/release, reveals.
-    ``detail`` is JSON text and never holds a plaintext buyer number."""
+    ``detail`` is JSON text and never holds a plaintext buyer number. Partitioned by ``at`` on
+    PostgreSQL (primary key ``(id, at)``)."""
 
     __tablename__ = "audit_events"
+    __table_args__ = (
+        only_on("sqlite", PrimaryKeyConstraint("id", name="pk_audit_events")),
+        range_partitioned("at"),
+    )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Integer, autoincrement=True)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
     actor: Mapped[str] = mapped_column(String(64))
     shop_id: Mapped[str | None] = mapped_column(String(64), index=True)
@@ -172,16 +181,22 @@ class AuditEvent(Base):
 
 
 class CallAttempt(Base):
-    """One routing decision (bridge or reject), written by the call path; CDRs join to it."""
+    """One routing decision (bridge or reject), written by the call path; CDRs join to it.
+    Partitioned by ``at`` on PostgreSQL: primary key ``(id, at)``, idempotency key
+    ``(system_name, uniqueid, at)`` (a retried write carries the same ``at``)."""
 
     __tablename__ = "call_attempts"
     __table_args__ = (
-        UniqueConstraint("system_name", "uniqueid"),
+        only_on("sqlite", PrimaryKeyConstraint("id", name="pk_call_attempts")),
+        only_on("sqlite", UniqueConstraint("system_name", "uniqueid")),
+        only_on("postgresql", UniqueConstraint("system_name", "uniqueid", "at",
+                                               name="uq_call_attempts_system_uniqueid_at")),
         Index("ix_attempts_shop_at", "shop_id", "at"),
         Index("ix_attempts_linkedid", "linkedid"),
+        range_partitioned("at"),
     )
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    id: Mapped[int] = mapped_column(Integer, autoincrement=True)
     system_name: Mapped[str] = mapped_column(String(64), default="")
     uniqueid: Mapped[str] = mapped_column(String(64))
     linkedid: Mapped[str] = mapped_column(String(64), default="")
@@ -195,3 +210,7 @@ class CallAttempt(Base):
     binding_id: Mapped[str] = mapped_column(String(32), default="")
     shop_id: Mapped[str] = mapped_column(String(64), default="")
     order_id: Mapped[str] = mapped_column(String(64), default="")
+
+
+declare_partitioned(cast(Table, AuditEvent.__table__), "at")
+declare_partitioned(cast(Table, CallAttempt.__table__), "at")

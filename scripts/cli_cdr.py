@@ -229,7 +229,8 @@ def purge_command(
         min=1, help="Default: call_log.retention_days (180).")] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only count.")] = False,
 ) -> None:
-    """Delete call records older than the retention period (oldest part of the chain)."""
+    """Delete call records older than the retention period (oldest part of the chain; on
+    PostgreSQL whole partitions are dropped) and routing decisions of the same age."""
     settings = settings_of(ctx)
     days = older_than_days or settings.call_log.retention_days
 
@@ -243,6 +244,14 @@ def purge_command(
     verb = "would delete" if dry_run else "deleted"
     print(f"{verb} {plan.rows} call record(s) older than {days} days "
           f"(before {_iso(plan.cutoff)})")
+    if plan.partitions:
+        print(f"{'would drop' if dry_run else 'dropped'} partition(s): "
+              f"{', '.join(plan.partitions)}")
+    if plan.kept_late:
+        print(f"kept {plan.kept_late} older record(s) appended after newer ones (the chain "
+              "loses only its oldest part); a later purge deletes them")
+    if plan.attempts:
+        print(f"{verb} {plan.attempts} routing decision(s) of the same age")
 
 
 @app.command("reconcile")

@@ -8,9 +8,11 @@ import typer
 from rich.console import Console
 
 from routing.errors import PrivnumError
+from scripts.cli_partitions import app as partitions_app
 from scripts.cli_support import fail, settings_of
 
 app = typer.Typer(no_args_is_help=True)
+app.add_typer(partitions_app, name="partitions")
 
 
 @app.command("upgrade")

@@ -42,7 +42,7 @@ COMMANDS: tuple[Entry, ...] = (
           "caller of the shop (keeps X when it can).", group=False),
     Entry("release", "scripts.cli_bindings", "End a binding before its expiry.", group=False),
     Entry("asterisk", "scripts.cli_asterisk", "Asterisk configuration for privnum."),
-    Entry("db", "scripts.cli_db", "Database schema (Alembic migrations)."),
+    Entry("db", "scripts.cli_db", "Database schema (Alembic migrations) and partitions."),
     Entry("keys", "scripts.cli_keys", "Encryption keys for buyer numbers."),
     Entry("shop", "scripts.cli_shop", "Shops and their privacy-number service."),
     Entry("accounts", "scripts.cli_accounts", "Main account and sub-accounts of a shop."),

@@ -93,13 +93,15 @@ class Container:
 
     @cached_property
     def database(self) -> Database:
-        url = self.settings.database_url
-        try:
-            return Database(url, timeout=self.settings.database.timeout_seconds,
-                            pool_size=self.settings.database.pool_size)
-        except (ArgumentError, NoSuchModuleError, ValueError) as exc:
-            raise ConfigurationError(
-                f"invalid database URL {safe_url(url)}: {str(exc).splitlines()[0]}") from None
+        return database(self.settings)
+
+    @cached_property
+    def read_database(self) -> Database:
+        """Where call-log reads and exports go: ``database.read_url`` (a replica, through a
+        read-only engine) if set, else the primary."""
+        if not self.settings.database.read_url:
+            return self.database
+        return read_database(self.settings)
 
     @cached_property
     def cipher(self) -> BuyerCipher:
@@ -180,7 +182,7 @@ class Container:
     def call_log(self) -> CallLogReader:
         from binding_store.call_log_query import CallLogReader
 
-        return CallLogReader(self.database)
+        return CallLogReader(self.read_database)
 
     @cached_property
     def pool(self) -> PoolRepository:
@@ -233,9 +235,11 @@ class Container:
         if "index" in self.__dict__ and self.index is not None:
             with suppress(StoreUnavailable, OSError):
                 await self.index.close()
-        if "database" in self.__dict__:
+        engines = {id(db): db for name in ("read_database", "database")
+                   if (db := self.__dict__.get(name)) is not None}
+        for db in engines.values():
             with suppress(SQLAlchemyError, OSError):
-                await self.database.dispose()
+                await db.dispose()
 
     # ---- use cases ----------------------------------------------------------------------
 
@@ -251,12 +255,16 @@ class Container:
             ring_seconds=settings.asterisk.max_ring_seconds)
 
     def health_probes(self, ami: HealthProbe | None = None) -> tuple[HealthProbe, ...]:
-        from binding_store.health import DatabaseProbe, RedisProbe
+        from binding_store.health import DatabaseProbe, RedisProbe, ReplicaProbe
 
-        return (DatabaseProbe(self.database),
-                RedisProbe(self.index) if self.index is not None
-                else DisabledProbe("redis", "not configured"),
-                ami or DisabledProbe("ami", "disabled"))
+        probes: list[HealthProbe] = [
+            DatabaseProbe(self.database),
+            RedisProbe(self.index) if self.index is not None
+            else DisabledProbe("redis", "not configured"),
+            ami or DisabledProbe("ami", "disabled")]
+        if self.settings.database.read_url:
+            probes.append(ReplicaProbe(self.read_database))
+        return tuple(probes)
 
     # ---- the call path and the call log ------------------------------------------------
 
@@ -317,6 +325,27 @@ def _first_line(exc: SQLAlchemyError) -> str:
 
 
 # ---- settings → the parts' own configuration ----------------------------------------------
+
+
+def database(settings: Settings) -> Database:
+    return _database(settings, settings.database_url, read_only=False)
+
+
+def read_database(settings: Settings) -> Database:
+    """The call-log readers' Database: ``database.read_url`` (a replica) if set, else the
+    primary; read-only either way."""
+    return _database(settings, settings.database_read_url, read_only=True)
+
+
+def _database(settings: Settings, url: str, *, read_only: bool) -> Database:
+    try:
+        return Database(url, timeout=settings.database.timeout_seconds,
+                        pool_size=settings.database.pool_size, read_only=read_only)
+    except (ArgumentError, NoSuchModuleError, ValueError) as exc:
+        setting = "database.read_url" if read_only and settings.database.read_url else \
+            "database URL"
+        raise ConfigurationError(
+            f"invalid {setting} {safe_url(url)}: {str(exc).splitlines()[0]}") from None
 
 
 def route_options(settings: Settings) -> RouteOptions:

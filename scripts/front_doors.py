@@ -39,6 +39,8 @@ from routing.cdr_ports import Originator
 from routing.errors import StoreUnavailable
 from scripts.container import Container, default_csv_file, open_container, utc_now
 from scripts.lifecycle import Lifecycle, Resource, Service, Task
+from scripts.partition_service import partition_upkeep
+from scripts.partition_service import wanted as partitions_wanted
 from scripts.settings import Settings
 
 log = logging.getLogger("privnum.serve")
@@ -247,7 +249,8 @@ def listener_service(listener: AmiListener, name: str = "ami-listener") -> Task:
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """``privnum serve``: FastAGI plus, per the settings, the HTTP API and the AMI listener,
+    """``privnum serve``: FastAGI plus, per the settings, the HTTP API, the AMI listener and (on
+    PostgreSQL) the call log's partition upkeep,
     sharing one container (one database engine, one Redis client), one metrics registry (the
     API's ``/metrics`` shows the call path) and one AMI connection (click-to-call originates
     through the listener's login). SIGTERM drains calls, then stops the API and the listener
@@ -274,6 +277,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             services.append(HttpService(settings, api_services(
                 container, metrics, originator=listener,
                 ami_probe=AmiProbe(listener) if listener is not None else None)))
+        if partitions_wanted(settings):
+            services.append(partition_upkeep(settings, container.database))
         services.append(FastAgiService(settings, stack.handler))
         await Lifecycle(services, stop=stop).serve()
 

@@ -30,6 +30,16 @@ class DatabaseSettings(BaseModel):
     url: str | None = None
     timeout_seconds: float = Field(default=2.0, gt=0)
     pool_size: int = Field(default=10, ge=1)
+    # A read replica (e.g. a PostgreSQL streaming standby) for call-log queries and exports
+    # (API /calls and its CSV export, 'privnum calls list', 'privnum cdr export'); never for
+    # the call path or any write. None means: read from ``url``.
+    read_url: str | None = None
+    # PostgreSQL: the call log's time partitions (cdrs, call_attempts, audit_events). 'privnum
+    # serve' keeps the current period and ``partitions_ahead`` more created, checking every
+    # ``partition_check_seconds`` (0: only 'privnum db partitions create' does).
+    partition_period: Literal["day", "week", "month"] = "week"
+    partitions_ahead: int = Field(default=4, ge=1, le=366)
+    partition_check_seconds: float = Field(default=3_600, ge=0)
 
 
 class RedisSettings(BaseModel):
@@ -226,6 +236,11 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         assert self.database.url is not None
         return self.database.url
+
+    @property
+    def database_read_url(self) -> str:
+        """Where call-log reads go: the replica if one is configured, else the primary."""
+        return self.database.read_url or self.database_url
 
     @property
     def keys_file(self) -> Path:

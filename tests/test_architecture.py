@@ -131,7 +131,8 @@ def test_use_cases_are_pure_orchestration() -> None:
 # What a CLI command may still reach directly: operator maintenance with no rule of its own
 # and no other front door (schema migrations, the key file, the call log's chain, the index).
 CLI_MAINTENANCE = {"binding_store.migrate", "binding_store.crypto", "binding_store.key_rotation",
-                   "binding_store.call_log_audit", "binding_store.index_rebuild"}
+                   "binding_store.call_log_audit", "binding_store.index_rebuild",
+                   "binding_store.partitions"}
 
 
 def test_routes_and_cli_commands_only_translate() -> None:

@@ -5,10 +5,12 @@ Async driver URLs are turned into their synchronous form."""
 from __future__ import annotations
 
 from alembic import context
-from sqlalchemy import create_engine, pool
+from sqlalchemy import Connection, create_engine, pool
+from sqlalchemy.engine import make_url
 
 from binding_store.all_models import Base
 from binding_store.db import sync_url
+from binding_store.partitioned import schema_filters
 
 config = context.config
 target_metadata = Base.metadata
@@ -23,13 +25,20 @@ def _url() -> str:
     return sync_url(str(url))
 
 
-def _configure(**kwargs: object) -> None:
+def _configure(connection: Connection | None = None, **kwargs: object) -> None:
     url = _url()
+    dialect = (connection.dialect.name if connection is not None
+               else make_url(url).get_backend_name())
+    # Partitions are not model tables; objects of the other dialect are not expected here.
+    include_name, include_object = schema_filters(dialect, connection)
     context.configure(
+        connection=connection,
         target_metadata=target_metadata,
         render_as_batch=url.startswith("sqlite"),
         compare_type=True,
         compare_server_default=False,
+        include_name=include_name,
+        include_object=include_object,
         **kwargs,  # type: ignore[arg-type]
     )
 
