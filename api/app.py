@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems, routes_misc, routes_orders, routes_shops
+from api import problems, routes_misc, routes_orders, routes_shops, routes_webhooks
 from api.middleware import BodyGuard
 from api.problems import PROBLEM_JSON, Problem
 from api.services import ApiServices
@@ -51,6 +51,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(routes_shops.router)
     app.include_router(routes_orders.router)
     app.include_router(routes_misc.router)
+    app.include_router(routes_webhooks.router)
     app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes,
                        body_timeout=services.body_timeout_seconds)
     app.add_middleware(_Count, services=services)

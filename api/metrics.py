@@ -11,6 +11,8 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _AGI_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0,
+                43200.0)
 
 
 class Metrics:
@@ -43,6 +45,31 @@ class Metrics:
             "privnum_index_events",
             "Redis hot index: found lost/behind/ahead of SQL, rebuilt, rebuild_failed.",
             ["event"], registry=self.registry)
+        self.webhook_requests = Counter(
+            "privnum_webhook_requests", "Webhook requests by result (delivered: 2xx; failed: "
+            "anything else, retried on the ladder).", ["result"], registry=self.registry)
+        self.webhook_events = Counter(
+            "privnum_webhook_events", "Events in webhook requests by result.", ["result"],
+            registry=self.registry)
+        self.webhook_dead_letters = Counter(
+            "privnum_webhook_dead_letters", "Deliveries dead-lettered after the last retry.",
+            registry=self.registry)
+        self.webhook_lag = Histogram(
+            "privnum_webhook_delivery_lag_seconds",
+            "From an event's commit to its receiver's 2xx.", buckets=_LAG_BUCKETS,
+            registry=self.registry)
+        self.webhook_backlog = Gauge(
+            "privnum_webhook_backlog", "Webhook work waiting: events not yet handed to their "
+            "subscriptions (undispatched), deliveries not yet delivered (pending).", ["stage"],
+            registry=self.registry)
+        self.webhook_oldest = Gauge(
+            "privnum_webhook_oldest_pending_seconds",
+            "Age of the oldest event still waiting for delivery (0: none).",
+            registry=self.registry)
+        self.webhook_dead_now = Gauge(
+            "privnum_webhook_dead_letter_backlog",
+            "Deliveries in the dead letters now (replay with 'privnum webhooks replay').",
+            registry=self.registry)
 
     # MetricsSink -----------------------------------------------------------------------------
 
@@ -68,6 +95,25 @@ class Metrics:
 
     def index_event(self, event: str) -> None:
         self.index_events.labels(event=event).inc()
+
+    # webhooks (scripts.webhook_worker.WebhookObserver, and the backlog at scrape time) ------
+
+    def webhook_request(self, result: str, events: int) -> None:
+        self.webhook_requests.labels(result=result).inc()
+        self.webhook_events.labels(result=result).inc(events)
+
+    def webhook_delivered(self, lag_seconds: float) -> None:
+        self.webhook_lag.observe(lag_seconds)
+
+    def webhook_dead(self, count: int) -> None:
+        self.webhook_dead_letters.inc(count)
+
+    def webhook_backlog_now(self, undispatched: int, pending: int, oldest_seconds: float,
+                            dead: int) -> None:
+        self.webhook_backlog.labels(stage="undispatched").set(undispatched)
+        self.webhook_backlog.labels(stage="pending").set(pending)
+        self.webhook_oldest.set(oldest_seconds)
+        self.webhook_dead_now.set(dead)
 
     # exposition ------------------------------------------------------------------------------
 

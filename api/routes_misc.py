@@ -105,6 +105,9 @@ async def metrics(svc: Services) -> Response:
     try:
         in_use, total = await svc.use_cases.pool.utilisation(svc.clock())
         svc.metrics.pool(in_use, total)
+        backlog = await svc.use_cases.webhooks.backlog(svc.clock())
+        svc.metrics.webhook_backlog_now(backlog.undispatched, backlog.pending,
+                                        backlog.oldest_pending_seconds, backlog.dead)
     except PrivnumError:
         pass  # the last known values stay; /healthz tells why
     return Response(svc.metrics.render(), media_type=CONTENT_TYPE)

@@ -22,18 +22,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import String, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, ProgrammingError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store import models as m
 from binding_store.db import Database
+from binding_store.outbox import Outbox
 from routing.call_ids import is_call_id
 from routing.errors import StoreUnavailable
+from routing.events import BindingFacts, decision_events
 from routing.model import CallAttempt
 from routing.numbers import mask
 
@@ -77,10 +80,40 @@ def insert_attempts(dialect: str) -> Any:
     return insert(m.CallAttempt).on_conflict_do_nothing()
 
 
-async def write_attempts(database: Database, rows: list[dict[str, Any]]) -> None:
+async def write_attempts(database: Database, rows: list[dict[str, Any]],
+                         outbox: Outbox | None = None,
+                         attempts: Sequence[CallAttempt] = ()) -> None:
+    """Insert ``rows``; with an ``outbox``, the call events of the attempts actually inserted
+    (a repeat is not) in the same transaction."""
     async with database.session() as session:
-        await session.execute(insert_attempts(database.dialect), rows)
+        if outbox is None or not outbox.enabled:
+            await session.execute(insert_attempts(database.dialect), rows)
+        else:
+            stmt = insert_attempts(database.dialect).returning(
+                m.CallAttempt.system_name, m.CallAttempt.uniqueid)
+            fresh = set((await session.execute(stmt, rows)).tuples().all())
+            await write_call_events(session, outbox, [
+                a for a in attempts if (a.system_name, a.uniqueid) in fresh])
         await session.commit()
+
+
+async def write_call_events(session: AsyncSession, outbox: Outbox,
+                            attempts: Sequence[CallAttempt]) -> None:
+    """``call.started`` (+ ``call.rejected``) per decision; the masked buyer and buyer id come
+    from the decision's binding (one look-up per batch)."""
+    if not attempts:
+        return
+    ids = {a.binding_id for a in attempts if a.binding_id}
+    facts: dict[str, BindingFacts] = {}
+    if ids:
+        found = await session.execute(select(
+            m.Binding.id, m.Binding.buyer_masked, m.Binding.buyer_id).where(
+            m.Binding.id.in_(ids)))
+        facts = {r.id: BindingFacts(buyer_masked=r.buyer_masked, buyer_id=r.buyer_id)
+                 for r in found}
+    events = [e for a in attempts
+              for e in decision_events(a, facts.get(a.binding_id, BindingFacts()))]
+    await outbox.write(session, events, max(a.at for a in attempts))
 
 
 def refusal_text(exc: BaseException) -> str:
@@ -101,8 +134,10 @@ class AttemptWriter:
 
     def __init__(self, database: Database, *, batch_size: int = 500, linger: float = 0.02,
                  queue_max: int = 20_000, retry_delay: float = 0.5,
-                 on_refused: Callable[[int], None] | None = None) -> None:
+                 on_refused: Callable[[int], None] | None = None,
+                 outbox: Outbox | None = None) -> None:
         self._db = database
+        self._outbox = outbox
         self._batch_size = batch_size
         self._linger = linger
         self._retry_delay = retry_delay
@@ -191,7 +226,8 @@ class AttemptWriter:
         while chunks:
             chunk = chunks.pop()
             try:
-                await write_attempts(self._db, [row for _, row in chunk])
+                await write_attempts(self._db, [row for _, row in chunk], self._outbox,
+                                     [attempt for attempt, _ in chunk])
             except _UNAVAILABLE:
                 raise
             except Exception as exc:

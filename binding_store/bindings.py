@@ -25,6 +25,7 @@ from binding_store.allocation_sql import no_number_error, select_virtual_number
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.models import Binding, CallerNumber, PoolNumber, Shop
+from binding_store.outbox import Outbox
 from binding_store.redis_index import IndexEntry, RedisIndex
 from routing.allocation import DEFAULT_BINDING_TTL, binding_ttl
 from routing.audit import AuditKind
@@ -37,6 +38,13 @@ from routing.errors import (
     ServiceNotEnabled,
     StoreUnavailable,
 )
+from routing.events import (
+    Event,
+    binding_created,
+    binding_expired,
+    binding_released,
+    binding_switched,
+)
 from routing.model import BindingState, CallerStatus, ServiceState
 from routing.numbers import DEFAULT_REGION, mask, normalize
 
@@ -44,6 +52,9 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 ACTIVE = BindingState.ACTIVE.value
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
+_EVENT_COLUMNS = (Binding.id, Binding.shop_id, Binding.order_id, Binding.buyer_id,
+                  Binding.caller_a, Binding.virtual_x, Binding.buyer_masked, Binding.created_at,
+                  Binding.expires_at)
 
 
 @dataclass(frozen=True)
@@ -75,11 +86,15 @@ class BindingStore:
     """Implements ``routing.ports.BindingService`` on the SQL store (+ optional Redis index)."""
 
     def __init__(self, database: Database, cipher: BuyerCipher, *,
-                 policy: BindingPolicy | None = None, index: RedisIndex | None = None) -> None:
+                 policy: BindingPolicy | None = None, index: RedisIndex | None = None,
+                 outbox: Outbox | None = None) -> None:
         self._db = database
         self._cipher = cipher
         self._policy = policy or BindingPolicy()
         self._index = index
+        # Events (binding.created|switched|released|expired) go into each change's own
+        # transaction; without an outbox none are written.
+        self._outbox = outbox or Outbox(enabled=False)
         self.stats = IssueStats()
 
     # -- issue ----------------------------------------------------------------------------
@@ -121,7 +136,9 @@ class BindingStore:
                              "order": order_id, "caller_a": a, "virtual_x": x,
                              "buyer": row.buyer_masked, "expires_at": row.expires_at})
             await _flush_or_lost(s, x)
-            return row.view(now, created=True), row
+            view = row.view(now, created=True)
+            await self._outbox.write(s, [binding_created(view)], now)
+            return view, row
 
         result, row = await self._transact(work)
         if row is None:
@@ -181,6 +198,8 @@ class BindingStore:
             version = await watermark.bump(s)
             result = SwitchedBinding(binding=new.view(now), previous=old.view(now),
                                      x_changed=moved)
+            await self._outbox.write(
+                s, [binding_switched(result.binding, result.previous, at=now)], now)
             return result, new, gone, version
 
         result, new, gone, version = await self._transact(work)
@@ -197,9 +216,11 @@ class BindingStore:
             if row.state != ACTIVE:
                 return row.view(now)
             entry = IndexEntry.of(row)
+            event: Event
             if now >= row.expires_at:
                 row.state, row.released_at = BindingState.EXPIRED.value, row.expires_at
                 await _mark_released(s, {row.virtual_x: row.expires_at})
+                event = binding_expired(row.view(now))
             else:
                 row.state, row.released_at = BindingState.RELEASED.value, now
                 await _mark_released(s, {row.virtual_x: now})
@@ -207,7 +228,9 @@ class BindingStore:
                              shop_id=row.shop_id, subject=row.id, detail={
                                  "order": row.order_id, "caller_a": row.caller_a,
                                  "virtual_x": row.virtual_x})
+                event = binding_released(row.view(now), at=now)
             await s.flush()
+            await self._outbox.write(s, [event], now)
             await self._unpublish(entry, now=now, strict=True)
             version = await watermark.bump(s)
             await s.commit()
@@ -215,8 +238,9 @@ class BindingStore:
         return row.view(now)
 
     async def expire_due(self, now: datetime, limit: int = 1000) -> int:
-        """Mark up to ``limit`` bindings whose expiry has passed as expired; their Redis keys
-        have already expired on their own. Returns how many were marked."""
+        """Mark up to ``limit`` bindings whose expiry has passed as expired (with their
+        ``binding.expired`` events); their Redis keys have already expired on their own.
+        Returns how many were marked."""
         async with self._db.session() as s:
             due = (select(Binding.id).where(Binding.state == ACTIVE, Binding.expires_at <= now)
                    .order_by(Binding.expires_at).limit(limit))
@@ -267,17 +291,28 @@ class BindingStore:
     async def _expire_stale(self, s: AsyncSession, now: datetime,
                             which: ColumnElement[bool]) -> int:
         """Mark active-but-past-expiry rows as expired (released at their expiry) so the
-        partial unique indexes only see truly active rows; bump their X's last release."""
+        partial unique indexes only see truly active rows; bump their X's last release.
+        Whoever marks a binding expired writes its ``binding.expired`` event (once: the
+        update only takes active rows)."""
         ended = (await s.execute(
             update(Binding)
             .where(Binding.state == ACTIVE, Binding.expires_at <= now, which)
             .values(state=BindingState.EXPIRED.value, released_at=Binding.expires_at)
-            .returning(Binding.virtual_x, Binding.expires_at)
+            .returning(*_EVENT_COLUMNS)
             .execution_options(synchronize_session=False))).all()
         latest: dict[str, datetime] = {}
-        for x, at in ended:
-            latest[x] = max(at, latest.get(x, at))
+        for row in ended:
+            latest[row.virtual_x] = max(row.expires_at, latest.get(row.virtual_x,
+                                                                   row.expires_at))
         await _mark_released(s, latest)
+        if ended and self._outbox.enabled:
+            views = [BindingView(
+                binding_id=r.id, shop_id=r.shop_id, order_id=r.order_id, buyer_id=r.buyer_id,
+                caller_a=r.caller_a, virtual_x=r.virtual_x, buyer_masked=r.buyer_masked,
+                created_at=r.created_at, expires_at=r.expires_at, released_at=r.expires_at,
+                state=BindingState.EXPIRED) for r in ended]
+            await self._outbox.write(s, [binding_expired(v) for v in
+                                         sorted(views, key=lambda v: v.expires_at)], now)
         return len(ended)
 
     async def _issue_checks(self, s: AsyncSession, shop_id: str, caller_a: str,

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from binding_store.cdr_models import Cdr, CdrChain
 from binding_store.db import Database
 from binding_store.models import Binding, CallAttempt
+from binding_store.outbox import Outbox
 from routing.binding_views import BindingView
 from routing.call_log_views import (
     GENESIS_HASH,
@@ -31,6 +32,7 @@ from routing.call_log_views import (
     row_digest,
 )
 from routing.cdr import CdrEvent, billable
+from routing.events import hangup_side, record_events
 from routing.model import Action, Direction
 from routing.model import CallAttempt as AttemptValue
 from routing.reasons import Reason
@@ -75,8 +77,11 @@ def attempt_value(row: CallAttempt) -> AttemptValue | None:
 class CallLogStore:
     """Implements ``routing.cdr_ports.CdrSink`` over a :class:`Database`."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, outbox: Outbox | None = None) -> None:
         self.db = db
+        # Each appended record's call events (call.ringing|answered|ended, cdr) are written
+        # in the append's transaction; without an outbox none are.
+        self._outbox = outbox or Outbox(enabled=False)
 
     # ---- CdrSink
 
@@ -150,7 +155,8 @@ class CallLogStore:
             attempt = attempts.get(cdr.uniqueid)
             binding_id = (attempt.binding_id if attempt else "") or cdr.pn_binding
             records.append(record_from_cdr(cdr, attempt, bindings.get(binding_id), source))
-        return await self._insert_chained(session, records, now)
+        lastapps = [cdr.lastapp for cdr in fresh]
+        return await self._insert_chained(session, records, now, lastapps)
 
     async def lock_chain(self, session: AsyncSession, now: datetime) -> tuple[int, str]:
         """Take the chain lock (first statement of the transaction: a write) and read the head."""
@@ -163,8 +169,9 @@ class CallLogStore:
         return int(head[0]), str(head[1])
 
     async def _insert_chained(self, session: AsyncSession, records: list[CallRecord],
-                              now: datetime) -> int:
-        """Append ``records`` after the head (the chain lock must be held)."""
+                              now: datetime, lastapps: Sequence[str] = ()) -> int:
+        """Append ``records`` after the head (the chain lock must be held), with their call
+        events (``lastapps``: each record's CDR's last application, where there is one)."""
         head = (await session.execute(
             select(CdrChain.head_seq, CdrChain.head_hash).where(CdrChain.id == 1))).one()
         seq, prev = int(head[0]), str(head[1])
@@ -185,6 +192,13 @@ class CallLogStore:
             raise ChainConflict("call record stored outside the chain lock")
         await session.execute(update(CdrChain).where(CdrChain.id == 1)
                               .values(head_seq=seq, head_hash=prev, updated_at=now))
+        if self._outbox.enabled:
+            apps = list(lastapps) or [""] * len(records)
+            events = [event for record, row, app in zip(records, rows, apps, strict=True)
+                      for event in record_events(record, chain_seq=row["chain_seq"],
+                                                 row_hash=row["row_hash"],
+                                                 hangup_by=hangup_side(record, app))]
+            await self._outbox.write(session, events, now)
         return inserted
 
 

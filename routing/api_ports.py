@@ -28,6 +28,14 @@ from routing.shop_views import (
     EnableResult,
     ShopView,
 )
+from routing.webhooks import (
+    BacklogStats,
+    DeliveryState,
+    DeliveryView,
+    EventFilter,
+    NewSubscription,
+    Subscription,
+)
 
 # --- auth --------------------------------------------------------------------------------------
 
@@ -229,6 +237,42 @@ class CallLogReader(Protocol):
                ) -> AsyncIterator[ExportRow]:
         """Every record with ``start <= start_utc < end`` (one shop or all), oldest first,
         streamed in constant memory."""
+        ...
+
+
+# --- webhooks ------------------------------------------------------------------------------------
+
+
+class WebhookSubscriptions(Protocol):
+    async def add(self, *, url: str, events: EventFilter, now: datetime, actor: str,
+                  shop_id: str | None = None, secret: str | None = None, batch_size: int = 1,
+                  description: str = "") -> NewSubscription: ...
+
+    async def list(self, *, include_removed: bool = False) -> list[Subscription]: ...
+
+    async def get(self, subscription_id: str) -> Subscription:
+        """``NotFound`` when there is none."""
+        ...
+
+    async def remove(self, subscription_id: str, *, now: datetime, actor: str
+                     ) -> Subscription: ...
+
+
+class WebhookDeliveries(Protocol):
+    async def deliveries(self, *, subscription_id: str | None = None,
+                         state: DeliveryState | None = None, limit: int = 100
+                         ) -> list[DeliveryView]: ...
+
+    async def replay(self, subscription_id: str, *, now: datetime, actor: str,
+                     states: Sequence[DeliveryState] = ..., event_id: str | None = None,
+                     since: datetime | None = None) -> int: ...
+
+    async def stats(self, now: datetime) -> BacklogStats: ...
+
+
+class HostResolver(Protocol):
+    async def resolves(self, host: str, port: int) -> bool:
+        """Whether ``host`` resolves to at least one address (bounded in time)."""
         ...
 
 

@@ -33,6 +33,9 @@ class AuditKind(StrEnum):
     REVEAL_PLAINTEXT = "reveal.plaintext"
     REVEAL_PRIVACY = "reveal.privacy"
     REVEAL_REFUSED = "reveal.refused"
+    WEBHOOK_ADDED = "webhook.added"
+    WEBHOOK_REMOVED = "webhook.removed"
+    WEBHOOK_REPLAYED = "webhook.replayed"
 
 
 @dataclass(frozen=True)

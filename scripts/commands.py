@@ -55,6 +55,8 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("cdr", "scripts.cli_cdr",
           "Call detail records: auditor export, tamper check, retention."),
     Entry("ami", "scripts.cli_ami", "Asterisk manager interface (CDR listener)."),
+    Entry("webhooks", "scripts.cli_webhooks",
+          "Call and binding events pushed to the platform: subscriptions, deliveries."),
 )
 BY_NAME = {entry.name: entry for entry in COMMANDS}
 

@@ -55,11 +55,15 @@ if TYPE_CHECKING:
     from binding_store.callers import CallerRepository
     from binding_store.crypto import BuyerCipher
     from binding_store.index_healer import IndexHealer
+    from binding_store.outbox import Outbox
     from binding_store.pool import PoolRepository
     from binding_store.redis_index import RedisIndex
     from binding_store.route_lookup import StoreRouteLookup
     from binding_store.shops import ShopRepository
     from binding_store.tokens import TokenStore
+    from binding_store.webhook_queue import DeliveryQueue
+    from binding_store.webhooks import SubscriptionStore
+    from scripts.dns import DnsResolver
 
 _MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
 log = logging.getLogger("privnum.serve")
@@ -137,7 +141,7 @@ class Container:
         from binding_store.bindings import BindingStore
 
         return BindingStore(self.database, self.cipher, policy=self.binding_policy,
-                            index=self.index)
+                            index=self.index, outbox=self.outbox)
 
     @cached_property
     def counters(self) -> RevealCounters:
@@ -195,7 +199,34 @@ class Container:
         """The call log's write side (the AMI listener's ``CdrSink``, reconcile)."""
         from binding_store.call_log import CallLogStore
 
-        return CallLogStore(self.database)
+        return CallLogStore(self.database, outbox=self.outbox)
+
+    @cached_property
+    def outbox(self) -> Outbox:
+        """The webhook outbox every store writes its events into (in its own transaction)."""
+        from binding_store.outbox import Outbox
+
+        return Outbox(enabled=self.settings.webhooks.enabled)
+
+    @cached_property
+    def webhook_subscriptions(self) -> SubscriptionStore:
+        from binding_store.webhooks import SubscriptionStore
+
+        return SubscriptionStore(self.database)
+
+    @cached_property
+    def webhook_deliveries(self) -> DeliveryQueue:
+        from binding_store.webhook_queue import DeliveryQueue
+        from routing.webhooks import RetryLadder
+
+        return DeliveryQueue(self.database,
+                             RetryLadder.of_minutes(self.settings.webhooks.retry_minutes))
+
+    @cached_property
+    def host_resolver(self) -> DnsResolver:
+        from scripts.dns import DnsResolver
+
+        return DnsResolver()
 
     def route_lookup(self, healer: IndexHealer | None = None) -> StoreRouteLookup:
         """Both ``RouteLookup`` and ``AttemptRecorder`` for the call path; with a ``healer``, a

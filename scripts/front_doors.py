@@ -16,6 +16,7 @@ import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from signal import SIGHUP
 
 import uvicorn
@@ -37,11 +38,13 @@ from binding_store.route_lookup import StoreRouteLookup
 from routing.api_ports import HealthProbe
 from routing.cdr_ports import Originator
 from routing.errors import StoreUnavailable
+from scripts.background import delivery_service, expiry_sweeper
 from scripts.container import Container, default_csv_file, open_container, utc_now
 from scripts.lifecycle import Lifecycle, Resource, Service, Task
 from scripts.partition_service import partition_upkeep
 from scripts.partition_service import wanted as partitions_wanted
 from scripts.settings import Settings
+from scripts.webhook_worker import DeliveryWorker, WebhookObserver, WorkerOptions
 
 log = logging.getLogger("privnum.serve")
 
@@ -79,7 +82,8 @@ def call_path(container: Container, observe: DecisionObserver | None = None,
     """``on_refused`` counts call attempts the database refused; ``healer`` is woken by a
     look-up that finds the index behind or lost."""
     lookup = container.route_lookup(healer)
-    attempts = AttemptWriter(container.database, on_refused=on_refused)
+    attempts = AttemptWriter(container.database, on_refused=on_refused,
+                             outbox=container.outbox)
     handler = RouteHandler(lookup, attempts, utc_now, container.route_options(), observe)
     return CallPath(lookup, attempts, handler)
 
@@ -245,6 +249,18 @@ def listener_service(listener: AmiListener, name: str = "ami-listener") -> Task:
     return Task(name, listener.run, stop)
 
 
+# ---- webhooks ---------------------------------------------------------------------------------
+
+
+def delivery_worker(container: Container, observer: WebhookObserver | None = None
+                    ) -> DeliveryWorker:
+    w = container.settings.webhooks
+    return DeliveryWorker(container.webhook_deliveries, clock=utc_now, observer=observer,
+                          options=WorkerOptions(timeout=w.timeout_seconds,
+                                                concurrency=w.concurrency, poll=w.poll_seconds,
+                                                retention=timedelta(days=w.retention_days)))
+
+
 # ---- how privnum runs them -----------------------------------------------------------------
 
 
@@ -279,6 +295,11 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                 ami_probe=AmiProbe(listener) if listener is not None else None)))
         if partitions_wanted(settings):
             services.append(partition_upkeep(settings, container.database))
+        if settings.bindings.expiry_sweep_seconds > 0:
+            services.append(expiry_sweeper(container.bindings,
+                                           settings.bindings.expiry_sweep_seconds))
+        if settings.webhooks.enabled:
+            services.append(delivery_service(delivery_worker(container, metrics)))
         services.append(FastAgiService(settings, stack.handler))
         await Lifecycle(services, stop=stop).serve()
 

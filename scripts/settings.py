@@ -64,6 +64,9 @@ class BindingSettings(BaseModel):
     default_region: str = "CN"
     # How far back a reject looks for an expired binding, to say "expired" not "unauthorized".
     expired_lookback_days: int = Field(default=7, ge=0)
+    # 'privnum serve' marks bindings past their expiry as expired (and sends binding.expired)
+    # every this many seconds; 0: only when a change meets them.
+    expiry_sweep_seconds: float = Field(default=30.0, ge=0)
 
 
 class SegmentSettings(BaseModel):
@@ -185,6 +188,28 @@ class CallLogSettings(BaseModel):
     orphan_grace_seconds: int = Field(default=7_200, ge=60)
 
 
+class WebhookSettings(BaseModel):
+    """Call and binding events pushed to subscribed receivers (docs/api.md#webhooks)."""
+
+    # False: no outbox rows are written and 'privnum serve' runs no delivery worker.
+    enabled: bool = True
+    # Delays (minutes) before the 2nd, 3rd ... attempt of a failed delivery; after the last
+    # one fails the delivery is a dead letter ('privnum webhooks replay').
+    retry_minutes: list[float] = Field(default_factory=lambda: [1.0, 4.0, 9.0, 106.0, 203.0, 300.0],
+                                       min_length=1, max_length=50)
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    concurrency: int = Field(default=8, ge=1, le=256)
+    poll_seconds: float = Field(default=0.5, gt=0, le=60)
+    retention_days: float = Field(default=14, gt=0)
+
+    @field_validator("retry_minutes")
+    @classmethod
+    def _positive(cls, value: list[float]) -> list[float]:
+        if any(m <= 0 for m in value):
+            raise ValueError("every delay must be above 0 minutes")
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PRIVNUM_", env_nested_delimiter="__", extra="forbid"
@@ -202,6 +227,7 @@ class Settings(BaseSettings):
     asterisk: AsteriskSettings = AsteriskSettings()
     api: ApiSettings = ApiSettings()
     call_log: CallLogSettings = CallLogSettings()
+    webhooks: WebhookSettings = WebhookSettings()
     risk_policy_file: Path | None = None
 
     @classmethod

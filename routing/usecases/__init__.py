@@ -23,12 +23,15 @@ from routing.api_ports import (
     CallerPort,
     CallLogReader,
     CallOriginator,
+    HostResolver,
     MetricsSink,
     PoolPort,
     RevealBindings,
     RevealCounters,
     ShopPort,
     TokenPort,
+    WebhookDeliveries,
+    WebhookSubscriptions,
 )
 from routing.call_log_views import LinkTemplates
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
@@ -41,6 +44,7 @@ from routing.usecases.credentials import Credentials
 from routing.usecases.pool import Pool
 from routing.usecases.reveal import Reveal
 from routing.usecases.shops import Shops
+from routing.usecases.webhooks import Webhooks
 
 
 class Ports(Protocol):
@@ -85,6 +89,15 @@ class Ports(Protocol):
     @property
     def metrics(self) -> MetricsSink: ...
 
+    @property
+    def webhook_subscriptions(self) -> WebhookSubscriptions: ...
+
+    @property
+    def webhook_deliveries(self) -> WebhookDeliveries: ...
+
+    @property
+    def host_resolver(self) -> HostResolver: ...
+
 
 @dataclass(kw_only=True)
 class UseCases:
@@ -127,3 +140,9 @@ class UseCases:
     @property
     def credentials(self) -> Credentials:
         return Credentials(tokens=self.ports.tokens)
+
+    @property
+    def webhooks(self) -> Webhooks:
+        p = self.ports
+        return Webhooks(subscriptions=p.webhook_subscriptions, deliveries=p.webhook_deliveries,
+                        resolver=p.host_resolver, shops=p.shops)

@@ -31,6 +31,13 @@ def main_only(who: Principal, shop_id: str, action: str) -> None:
         raise PermissionDenied(f"only the shop's main account may {action}")
 
 
+def manage_webhooks(who: Principal) -> None:
+    """Webhook subscriptions (the platform's receivers, every shop's events) are managed by
+    the platform's credential or an operator, never by a shop account."""
+    if not who.is_admin:
+        raise PermissionDenied("webhook subscriptions are managed with the platform credential")
+
+
 def platform_only(who: Principal, action: str) -> None:
     if not who.is_admin:
         raise PermissionDenied(f"only the platform may {action}")

@@ -1,0 +1,55 @@
+"""The webhook outbox: events written into the transaction of the change they report.
+
+A store that changes a binding, records a routing decision or appends a call record hands the
+events (``routing.events``) to :meth:`Outbox.write` on its own session before it commits: the
+events land with the change or not at all, so a crash or restart loses none and invents none.
+Delivery is the worker's business (``binding_store.webhook_queue``), never the writer's: the
+insert is the only cost on the call path and the API.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from binding_store.webhook_models import WebhookEvent
+from routing.events import Event
+
+_MAX_SHOP = 64
+_MAX_STREAM = 200
+
+
+def event_id() -> str:
+    return "evt_" + uuid.uuid4().hex
+
+
+def encode(data: Any) -> str:
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True,
+                      default=str)
+
+
+def rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
+    return [{"event_id": event_id(), "type": e.type.value, "stream": e.stream[:_MAX_STREAM],
+             "shop_id": (e.shop_id or "")[:_MAX_SHOP], "occurred_at": e.occurred_at,
+             "created_at": now, "payload": encode(dict(e.data)), "dispatched_at": None}
+            for e in events]
+
+
+class Outbox:
+    """``enabled`` false (``webhooks.enabled = false``): nothing is written."""
+
+    def __init__(self, *, enabled: bool = True) -> None:
+        self.enabled = enabled
+
+    async def write(self, session: AsyncSession, events: Sequence[Event], now: datetime
+                    ) -> None:
+        """Add ``events`` to ``session``'s transaction (committed with it, or not at all)."""
+        if not self.enabled or not events:
+            return
+        await session.execute(insert(WebhookEvent), rows(events, now))
