@@ -196,7 +196,7 @@ class WebhookSettings(BaseModel):
     # Delays (minutes) before the 2nd, 3rd ... attempt of a failed delivery; after the last
     # one fails the delivery is a dead letter ('privnum webhooks replay').
     retry_minutes: list[float] = Field(default_factory=lambda: [1.0, 4.0, 9.0, 106.0, 203.0, 300.0],
-                                       min_length=1, max_length=50)
+                                       min_length=1, max_length=100)
     timeout_seconds: float = Field(default=10.0, gt=0, le=300)
     concurrency: int = Field(default=8, ge=1, le=256)
     poll_seconds: float = Field(default=0.5, gt=0, le=60)

@@ -52,8 +52,9 @@ class WorkerOptions:
 
     @property
     def lease(self) -> timedelta:
-        """How long a claimed delivery is ours: its request's timeout and a margin."""
-        return timedelta(seconds=self.timeout + 30)
+        """How long a claimed delivery is ours: twice its request's timeout and a margin.
+        A worker that died holds its deliveries that long; then another sends them."""
+        return timedelta(seconds=2 * self.timeout + 5)
 
 
 @dataclass(frozen=True)
