@@ -91,9 +91,14 @@ async def write_attempts(database: Database, rows: list[dict[str, Any]],
         else:
             stmt = insert_attempts(database.dialect).returning(
                 m.CallAttempt.system_name, m.CallAttempt.uniqueid)
-            fresh = set((await session.execute(stmt, rows)).tuples().all())
-            await write_call_events(session, outbox, [
-                a for a in attempts if (a.system_name, a.uniqueid) in fresh])
+            fresh = {(r.system_name, r.uniqueid) for r in await session.execute(stmt, rows)}
+            inserted = []
+            for attempt in attempts:  # a call repeated within the batch is inserted once
+                key = (attempt.system_name, attempt.uniqueid)
+                if key in fresh:
+                    fresh.discard(key)
+                    inserted.append(attempt)
+            await write_call_events(session, outbox, inserted)
         await session.commit()
 
 
