@@ -13,9 +13,9 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert
+from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store.webhook_models import WebhookEvent
@@ -30,8 +30,7 @@ def event_id() -> str:
 
 
 def encode(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True,
-                      default=str)
+    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
 def rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
@@ -52,4 +51,5 @@ class Outbox:
         """Add ``events`` to ``session``'s transaction (committed with it, or not at all)."""
         if not self.enabled or not events:
             return
-        await session.execute(insert(WebhookEvent), rows(events, now))
+        # Core, not the ORM's bulk insert: half the cost per row (measured).
+        await session.execute(insert(cast(Table, WebhookEvent.__table__)), rows(events, now))

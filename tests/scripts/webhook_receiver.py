@@ -21,7 +21,7 @@ STALL_SECONDS = 30.0
 
 def serve(port: int, log: Path, mode_file: Path) -> None:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
             mode = mode_file.read_text(encoding="utf-8").strip() if mode_file.exists() else "ok"
             status = 500 if mode == "500" else 200
@@ -37,7 +37,7 @@ def serve(port: int, log: Path, mode_file: Path) -> None:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        def log_message(self, format: str, *args: object) -> None:
             return
 
     ThreadingHTTPServer.allow_reuse_address = True
