@@ -140,6 +140,9 @@ class DeliveryWorker:
                 log.warning("webhook delivery waiting for the database: %s", exc)
             self._store_down = True
             return False
+        except Exception as exc:  # a bug here must not stop serve (and so routing): log, go on
+            log.error("webhook delivery round failed: %s: %s", type(exc).__name__, exc)
+            return False
         if self._store_down:
             log.info("webhook delivery resumed")
             self._store_down = False
@@ -185,11 +188,11 @@ class DeliveryWorker:
                     log.warning("webhook %s: %d event(s) dead-lettered after %d attempts (%s)",
                                 batch.subscription.id, dead, self._queue.ladder.max_attempts,
                                 outcome.error)
-        except PrivnumError as exc:
-            # The outcome is lost with the database; the lease runs out and the deliveries
-            # are sent again (at least once).
-            log.warning("webhook %s: outcome not recorded (%s); sent again later",
-                        batch.subscription.id, exc)
+        except Exception as exc:
+            # The outcome is lost (the database went away, or a bug); the lease runs out and
+            # the deliveries are sent again (at least once).
+            log.warning("webhook %s: outcome not recorded (%s: %s); sent again later",
+                        batch.subscription.id, type(exc).__name__, exc)
             return
         self._count(batch, outcome, done)
 
