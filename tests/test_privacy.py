@@ -11,6 +11,7 @@ import csv
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 from datetime import UTC, datetime
@@ -144,6 +145,11 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
     assert not leaks(log), "plaintext buyer number in logs or CLI output"
     for path in sorted((tmp_path / "data").glob("privnum.db*")):
         assert not leaks(path.read_bytes()), f"plaintext buyer number in {path.name}"
+    # The webhook outbox is among them: the calls' and the binding's events, buyers masked.
+    with sqlite3.connect(tmp_path / "data" / "privnum.db") as conn:
+        payloads = [row[0] for row in conn.execute("SELECT payload FROM webhook_events")]
+    assert len(payloads) > 5 and any("139****5678" in p for p in payloads)
+    assert not leaks("".join(payloads))
     exports = [tmp_path / "export.csv", tmp_path / "export.jsonl"]
     assert all(p.stat().st_size > 0 for p in exports)
     for path in exports:
