@@ -21,7 +21,7 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, tzinfo
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from agi.ami_backoff import Backoff, LinkState
@@ -83,10 +83,15 @@ class AmiListener:
     """Implements ``routing.cdr_ports.Originator`` too (click-to-call)."""
 
     def __init__(self, config: AmiListenerConfig, sink: CdrSink,
-                 reconcile: Reconcile | None = None) -> None:
+                 reconcile: Reconcile | None = None, *,
+                 observe_lag: Callable[[float], None] | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.config = config
         self.sink = sink
         self.reconcile = reconcile
+        # Ingest lag: a call's end (its CDR) to the moment it is in the call log.
+        self._observe_lag = observe_lag
+        self._clock = clock
         self.stats = ListenerStats()
         self.connected = asyncio.Event()
         self.system_name = config.system_name
@@ -132,6 +137,10 @@ class AmiListener:
         return await self._ami.originate(channel, context=context, exten=exten,
                                          priority=priority, caller_id=caller_id,
                                          timeout_ms=timeout_ms, variables=variables)
+
+    @property
+    def is_connected(self) -> bool:
+        return self.connected.is_set()
 
     @property
     def queued(self) -> int:
@@ -269,6 +278,7 @@ class AmiListener:
             try:
                 self.stats.stored += await self.sink.write_batch(chunk, "ami")
                 self.stats.batches += 1
+                self._lag(chunk)
             except StoreUnavailable as exc:
                 self.stats.store_errors += 1
                 self.stats.last_error = str(exc)
@@ -284,6 +294,16 @@ class AmiListener:
                 self.stats.last_error = f"refused: {type(exc).__name__}"
                 log.error("call record uniqueid=%s refused by the call log, not stored (%s)",
                           chunk[0].uniqueid, type(exc).__name__)
+
+    def _lag(self, stored: list[CdrEvent]) -> None:
+        if self._observe_lag is None:
+            return
+        now = self._clock()
+        ends: dict[tuple[str, str], datetime] = {}
+        for event in stored:  # forks of one channel's CDR are one record: its last end
+            ends[event.key] = max(event.end, ends.get(event.key, event.end))
+        for end in ends.values():
+            self._observe_lag(max(0.0, (now - end).total_seconds()))
 
     def _maybe_resume(self) -> None:
         if self._paused and len(self._buffer) <= self.config.queue_max // 2:

@@ -214,7 +214,7 @@ class FastAgiServer:
         if self._server is not None:
             await self._server.wait_closed()
         self._stopped.set()
-        self._log.info("agi server stopped %s", self.stats.as_dict())
+        self._log.info("agi server stopped", extra=self.stats.as_dict())  # fields, not a repr
 
     async def __aenter__(self) -> FastAgiServer:
         await self.start()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from fastapi import FastAPI
@@ -11,6 +12,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api import problems, routes_misc, routes_orders, routes_shops, routes_webhooks
 from api.middleware import BodyGuard
 from api.problems import PROBLEM_JSON, Problem
+from api.request_id import RequestId
 from api.services import ApiServices
 
 API_VERSION = "1.0.0"
@@ -22,7 +24,8 @@ token; `privnum tokens issue`). Errors are `application/problem+json` with a sta
 
 
 class _Count:
-    """Counts responses by route template and status for /metrics (pure ASGI, no buffering)."""
+    """Counts responses by route template and status, and times them (first byte received to
+    last byte sent) by route and method, for /metrics (pure ASGI, no buffering)."""
 
     def __init__(self, app: ASGIApp, services: ApiServices) -> None:
         self.app = app
@@ -32,13 +35,19 @@ class _Count:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        started = time.perf_counter()
+        path = "unmatched"
 
         async def counting_send(message: Message) -> None:
+            nonlocal path
             if message["type"] == "http.response.start":
                 route = scope.get("route")
                 path = getattr(route, "path", None) or "unmatched"
                 self.services.metrics.http_response(path, int(message["status"]))
             await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body"):
+                self.services.metrics.http_duration(path, scope["method"],
+                                                    time.perf_counter() - started)
 
         await self.app(scope, receive, counting_send)
 
@@ -55,6 +64,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes,
                        body_timeout=services.body_timeout_seconds)
     app.add_middleware(_Count, services=services)
+    app.add_middleware(RequestId)  # outermost: every response, a 413 too, carries the id
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -6,13 +6,74 @@ hands it to the API and to the AGI handler, which count into it. Imports nothing
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Protocol
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.registry import Collector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 _AGI_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
-_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0, 7200.0,
-                43200.0)
+_HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+_WEBHOOK_LAG_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0,
+                        7200.0, 43200.0)
+_CDR_LAG_BUCKETS = (0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 900.0, 3600.0,
+                    21600.0)
+
+
+class ListenerCounts(Protocol):
+    stored: int
+    reconciles: int
+    reconciled: int
+    bad_cdrs: int
+    refused: int
+    store_errors: int
+    connects: int
+    connect_failures: int
+
+
+class ListenerView(Protocol):
+    """What /metrics reads of the AMI listener at each scrape (``agi.ami_listener``)."""
+
+    @property
+    def is_connected(self) -> bool: ...
+
+    @property
+    def stats(self) -> ListenerCounts: ...
+
+
+class _ListenerCollector(Collector):
+    def __init__(self, listener: ListenerView) -> None:
+        self.listener = listener
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.listener.stats
+        yield GaugeMetricFamily("privnum_ami_connected",
+                                "1 while the AMI listener is logged in to Asterisk, else 0.",
+                                value=1.0 if self.listener.is_connected else 0.0)
+        records = CounterMetricFamily(
+            "privnum_cdr_records", "Call records stored from Asterisk, by path: ami (Cdr "
+            "events) or reconcile (the safety-net CSV after a reconnect).", labels=["path"])
+        records.add_metric(["ami"], stats.stored)
+        records.add_metric(["reconcile"], stats.reconciled)
+        yield records
+        yield CounterMetricFamily("privnum_cdr_reconciles",
+                                  "Reconcile runs (one after every AMI (re)connect).",
+                                  value=stats.reconciles)
+        problems = CounterMetricFamily(
+            "privnum_cdr_problems", "Cdr events unreadable, records the call log refused, "
+            "store outages retried.", labels=["kind"])
+        problems.add_metric(["unreadable"], stats.bad_cdrs)
+        problems.add_metric(["refused"], stats.refused)
+        problems.add_metric(["store_unavailable"], stats.store_errors)
+        yield problems
+        connects = CounterMetricFamily("privnum_ami_connects", "AMI logins, by result.",
+                                       labels=["result"])
+        connects.add_metric(["ok"], stats.connects)
+        connects.add_metric(["failed"], stats.connect_failures)
+        yield connects
 
 
 class Metrics:
@@ -37,6 +98,14 @@ class Metrics:
                                ["decision", "rule"], registry=self.registry)
         self.http = Counter("privnum_http_responses", "API responses by route and status.",
                             ["route", "status"], registry=self.registry)
+        self.http_seconds = Histogram(
+            "privnum_http_request_duration_seconds",
+            "API request time, first byte in to last byte out, by route template and method.",
+            ["route", "method"], buckets=_HTTP_BUCKETS, registry=self.registry)
+        self.cdr_lag_seconds = Histogram(
+            "privnum_cdr_ingest_lag_seconds",
+            "From a call's end (its CDR) to its record in the call log, over AMI.",
+            buckets=_CDR_LAG_BUCKETS, registry=self.registry)
         self.attempts_refused = Counter(
             "privnum_call_attempts_refused",
             "Call attempts the database refused (each logged, masked; the rest of the batch "
@@ -56,7 +125,7 @@ class Metrics:
             registry=self.registry)
         self.webhook_lag = Histogram(
             "privnum_webhook_delivery_lag_seconds",
-            "From an event's commit to its receiver's 2xx.", buckets=_LAG_BUCKETS,
+            "From an event's commit to its receiver's 2xx.", buckets=_WEBHOOK_LAG_BUCKETS,
             registry=self.registry)
         self.webhook_backlog = Gauge(
             "privnum_webhook_backlog", "Webhook work waiting: events not yet handed to their "
@@ -70,6 +139,13 @@ class Metrics:
             "privnum_webhook_dead_letter_backlog",
             "Deliveries in the dead letters now (replay with 'privnum webhooks replay').",
             registry=self.registry)
+
+    def watch_listener(self, listener: ListenerView) -> None:
+        """Show the AMI listener's state and counts in /metrics (read at each scrape)."""
+        self.registry.register(_ListenerCollector(listener))
+
+    def cdr_lag(self, seconds: float) -> None:
+        self.cdr_lag_seconds.observe(seconds)
 
     # MetricsSink -----------------------------------------------------------------------------
 
@@ -119,6 +195,9 @@ class Metrics:
 
     def http_response(self, route: str, status: int) -> None:
         self.http.labels(route=route, status=str(status)).inc()
+
+    def http_duration(self, route: str, method: str, seconds: float) -> None:
+        self.http_seconds.labels(route=route, method=method).observe(seconds)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

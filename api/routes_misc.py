@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api.auth import Caller, Cases, Services
 from api.call_log_csv import call_log_csv
@@ -52,18 +53,27 @@ async def calls(shop_id: ShopId, svc: Services, cases: Cases, who: Caller,
 
 
 @router.get("/v1/shops/{shop_id}/calls/export", tags=["call records"],
-            responses={**responses(403, 404, 503),
-                       200: {"description": "CSV, buyer numbers masked",
+            responses={**responses(403, 404, 422, 503),
+                       200: {"description": "CSV, buyer numbers masked, streamed",
                              "content": {"text/csv": {"schema": {"type": "string"}}}}},
             response_class=Response,
             summary="Download the shop's call records as CSV")
-async def export_calls(shop_id: ShopId, svc: Services, cases: Cases, who: Caller,
-                       since: Since = None, until: Until = None) -> Response:
-    text = await call_log_csv(cases.call_log.entries(who, shop_id, since=since, until=until,
-                                                     now=svc.clock()))
+async def export_calls(
+    shop_id: ShopId, svc: Services, cases: Cases, who: Caller, since: Since = None,
+    until: Until = None,
+    tz: Annotated[Literal["utc", "shop"], Query(
+        description="utc: times in UTC with Z (default); shop: in the shop's time zone, "
+                    "with its offset.")] = "utc",
+) -> Response:
+    shop = await cases.shops.get(who, shop_id)  # 403/404 before a byte is sent
+    zone = ZoneInfo(cases.shops.timezone_of(shop)) if tz == "shop" else UTC
+    entries = cases.call_log.entries(who, shop_id, since=since, until=until, now=svc.clock())
+    # The first entry now: a refused window is a problem response, not a cut-off download.
+    first = await anext(entries, None)
     name = f"privnum-calls-{shop_id}.csv"
-    return Response(text, media_type="text/csv; charset=utf-8",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return StreamingResponse(
+        call_log_csv(entries, zone, first), media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
 async def _probe(probe: HealthProbe) -> HealthStatus:

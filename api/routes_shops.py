@@ -31,7 +31,8 @@ NumberPath = Annotated[str, Path(min_length=1, max_length=32, description="A cal
 @router.get("/service", response_model=ServiceStatus, responses=responses(403, 404),
             summary="Service status of a shop")
 async def service_status(shop_id: ShopId, cases: Cases, who: Caller) -> ServiceStatus:
-    return ServiceStatus.of(await cases.shops.get(who, shop_id))
+    shop = await cases.shops.get(who, shop_id)
+    return ServiceStatus.of(shop, cases.shops.timezone_of(shop))
 
 
 @router.post("/service/enable", response_model=ServiceStatus,
@@ -42,15 +43,18 @@ async def enable(shop_id: ShopId, body: EnableRequest, svc: Services, cases: Cas
     result = await cases.shops.enable(who, shop_id, now=svc.clock(),
                                       main_account_id=body.main_account_id,
                                       main_phone=body.main_phone,
-                                      agreement_version=body.agreement_version)
-    return ServiceStatus.of(result.shop, changed=result.changed)
+                                      agreement_version=body.agreement_version,
+                                      timezone=body.timezone)
+    return ServiceStatus.of(result.shop, cases.shops.timezone_of(result.shop),
+                            changed=result.changed, ignored=result.ignored)
 
 
 @router.post("/service/disable", response_model=ServiceStatus,
              responses=responses(403, 404, 409, 503),
              summary="Disable the service (idempotent)")
 async def disable(shop_id: ShopId, svc: Services, cases: Cases, who: Caller) -> ServiceStatus:
-    return ServiceStatus.of(await cases.shops.disable(who, shop_id, svc.clock()))
+    shop = await cases.shops.disable(who, shop_id, svc.clock())
+    return ServiceStatus.of(shop, cases.shops.timezone_of(shop))
 
 
 @router.get("/callers", response_model=CallerList, responses=responses(403, 404, 503),

@@ -29,6 +29,10 @@ class EnableRequest(_In):
     main_account_id: str | None = Field(
         default=None, min_length=1, max_length=64, pattern=ID_PATTERN,
         description="Main account id; only with the platform admin token.")
+    timezone: str | None = Field(
+        default=None, min_length=1, max_length=64, examples=["Asia/Shanghai"],
+        description="IANA time zone the shop's people read its call log in (first "
+                    "enablement; default: the risk policy's zone).")
 
 
 class ServiceStatus(BaseModel):
@@ -39,14 +43,20 @@ class ServiceStatus(BaseModel):
     accepted_by: str | None
     accepted_at: datetime | None
     main_account_id: str | None
+    timezone: str = Field(description="The zone the shop's call log is read in (its own, or "
+                                      "the default).")
     changed: bool | None = Field(default=None, description="enable only: false on a repeat")
+    ignored: list[str] = Field(
+        default_factory=list, description="enable only, on a repeat: the values given that "
+                                          "were left as they were, and why.")
 
     @classmethod
-    def of(cls, shop: ShopView, changed: bool | None = None) -> ServiceStatus:
+    def of(cls, shop: ShopView, timezone: str, changed: bool | None = None,
+           ignored: tuple[str, ...] = ()) -> ServiceStatus:
         return cls(shop_id=shop.id, service_state=shop.service_state.value, level=shop.level,
                    agreement_version=shop.agreement_version, accepted_by=shop.accepted_by,
                    accepted_at=shop.accepted_at, main_account_id=shop.main_account_id,
-                   changed=changed)
+                   timezone=timezone, changed=changed, ignored=list(ignored))
 
 
 class CallerOut(BaseModel):

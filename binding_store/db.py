@@ -49,7 +49,12 @@ class Database:
         if self.dialect == "sqlite":
             database = parsed.database
             if database and database != ":memory:":
-                Path(database).parent.mkdir(parents=True, exist_ok=True)
+                directory = Path(database).parent
+                try:
+                    directory.mkdir(parents=True, exist_ok=True)
+                except OSError as exc:
+                    raise StoreUnavailable(f"cannot create the SQLite database's directory "
+                                           f"{directory}: {exc.strerror or exc}") from None
             kwargs["connect_args"] = {"timeout": timeout}
         else:
             kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_timeout=timeout,

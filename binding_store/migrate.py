@@ -117,6 +117,9 @@ def _engine(url: str) -> Iterator[Engine]:
         engine = create_engine(parsed, poolclass=pool.NullPool)
     except (ArgumentError, NoSuchModuleError, ValueError) as exc:
         raise ConfigurationError(f"invalid database URL: {exc}") from None
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot create the SQLite database's directory: "
+                               f"{exc.strerror or exc} ({exc.filename})") from None
     try:
         yield engine
     except OperationalError as exc:

@@ -55,6 +55,8 @@ class Shop(Base):
     agreement_version: Mapped[str | None] = mapped_column(String(32))
     accepted_by: Mapped[str | None] = mapped_column(String(64))
     accepted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # IANA zone people read the shop's call log in; NULL: the default zone.
+    timezone: Mapped[str | None] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 

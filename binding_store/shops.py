@@ -24,6 +24,7 @@ from routing.shop_views import (
     check_id,
     check_level,
     check_name,
+    check_timezone,
 )
 
 _MAX_AGREEMENT = 32
@@ -89,6 +90,7 @@ async def view_of(session: AsyncSession, shop: Shop) -> ShopView:
         updated_at=shop.updated_at,
         main_account_id=main.id if main else None,
         main_phone=main.phone if main else None,
+        timezone=shop.timezone,
     )
 
 
@@ -257,6 +259,22 @@ class ShopRepository:
                              shop_id=shop_id, subject=shop_id,
                              detail={"from": shop.level, "to": level})
                 shop.level = level
+                shop.updated_at = now
+                await session.commit()
+            return await view_of(session, shop)
+
+
+    async def set_timezone(self, shop_id: str, timezone: str | None, *, actor: str,
+                           now: datetime) -> ShopView:
+        """The zone people read the shop's call log in (None: the default zone)."""
+        zone = check_timezone(timezone) if timezone is not None else None
+        async with self._db.session() as session:
+            shop = await load_shop(session, shop_id)
+            if shop.timezone != zone:
+                audit.record(session, now=now, actor=actor, kind=AuditKind.SHOP_TIMEZONE,
+                             shop_id=shop_id, subject=shop_id,
+                             detail={"from": shop.timezone, "to": zone})
+                shop.timezone = zone
                 shop.updated_at = now
                 await session.commit()
             return await view_of(session, shop)

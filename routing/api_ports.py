@@ -132,6 +132,9 @@ class ShopPort(Protocol):
     async def set_level(self, shop_id: str, level: str, *, actor: str, now: datetime
                         ) -> ShopView: ...
 
+    async def set_timezone(self, shop_id: str, timezone: str | None, *, actor: str,
+                           now: datetime) -> ShopView: ...
+
 
 class AccountPort(Protocol):
     async def get(self, account_id: str) -> AccountView: ...

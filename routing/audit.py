@@ -17,6 +17,7 @@ class AuditKind(StrEnum):
     SHOP_REENABLED = "shop.reenabled"
     SHOP_DISABLED = "shop.disabled"
     SHOP_LEVEL = "shop.level"
+    SHOP_TIMEZONE = "shop.timezone"
     ACCOUNT_ADDED = "account.added"
     ACCOUNT_REVIEWED = "account.reviewed"
     CALLER_ADDED = "caller.added"

@@ -39,6 +39,10 @@ class RevealKind(StrEnum):
     REFUSED = "refused"
 
 
+DEFAULT_TIMEZONE = "Asia/Shanghai"
+"""The quota day's zone, and the default zone of a shop's call log, unless configured."""
+
+
 class RiskRule(StrEnum):
     VELOCITY = "velocity"
     PLAINTEXT_DISABLED = "plaintext_disabled"
@@ -54,7 +58,7 @@ class RiskPolicy:
     privacy_only_levels: frozenset[str] = frozenset({"L0"})
     daily_plaintext_quota: int = 20
     quota_by_level: Mapping[str, int] = field(default_factory=dict)
-    timezone: str = "Asia/Shanghai"
+    timezone: str = DEFAULT_TIMEZONE
     velocity_limit: int = 30
     velocity_window_seconds: int = 600
     plaintext_max_order_age_days: int = 90

@@ -10,6 +10,7 @@ import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from routing.errors import InvalidInput
 from routing.model import AccountRole, CallerStatus, PoolState, ServiceState
@@ -86,6 +87,7 @@ class ShopView:
     updated_at: datetime
     main_account_id: str | None = None
     main_phone: str | None = None
+    timezone: str | None = None  # None: the default zone (see Shops.timezone_of)
 
     @property
     def enabled(self) -> bool:
@@ -94,10 +96,46 @@ class ShopView:
 
 @dataclass(frozen=True)
 class EnableResult:
-    """``changed`` is False when the shop was already enabled (the call was a no-op)."""
+    """``changed`` is False when the shop was already enabled (the call was a no-op);
+    ``ignored`` then says which of the values given were not applied, and why."""
 
     shop: ShopView
     changed: bool
+    ignored: tuple[str, ...] = ()
+
+
+def check_timezone(value: str) -> str:
+    """An IANA time zone name (``Asia/Shanghai``)."""
+    name = value.strip()
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInput(f"unknown time zone {value[:64]!r} (e.g. Asia/Shanghai, UTC)"
+                           ) from None
+    return name
+
+
+def ignored_on_enable(shop: ShopView, *, main_phone: str | None, agreement_version: str | None,
+                      accepted_by: str | None, name: str | None, level: str | None,
+                      timezone: str | None) -> tuple[str, ...]:
+    """What an enablement of the already enabled ``shop`` leaves as it was (``main_phone``
+    normalised, the rest as given), one phrase each with what to use instead."""
+    out: list[str] = []
+    if main_phone is not None and main_phone != shop.main_phone:
+        out.append(f"main phone (stays {shop.main_phone or 'unset'}; the main caller number "
+                   "is set once, at the first enablement)")
+    if agreement_version is not None and agreement_version.strip() != shop.agreement_version:
+        out.append(f"agreement version {agreement_version.strip()!r} (the accepted one, "
+                   f"{shop.agreement_version!r}, stays)")
+    if accepted_by is not None and accepted_by.strip() != shop.accepted_by:
+        out.append(f"accepted by {accepted_by.strip()!r} (stays {shop.accepted_by!r})")
+    if name is not None and name.strip() != shop.name:
+        out.append(f"name {name.strip()!r} (stays {shop.name!r})")
+    if level is not None and level.strip().upper() != shop.level:
+        out.append(f"level {level.strip().upper()} (stays {shop.level}; use set-level)")
+    if timezone is not None and timezone.strip() != shop.timezone:
+        out.append(f"time zone {timezone.strip()} (use set-timezone)")
+    return tuple(out)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ import subprocess
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from scripts.asterisk_include import apply, plan, set_value
 from scripts.asterisk_render import LabPhone, RenderOptions, render
 from scripts.lab_build import build
 from scripts.lab_host import (
@@ -56,12 +57,19 @@ LAB_AMI_SECRET = "privnum-lab"  # loopback-only lab credential
 
 
 
+MODES = ("full", "include")
+
+
 @dataclass(frozen=True)
 class StartOptions:
     fastagi: tuple[str, ...] = ("127.0.0.1:4573",)
     sip_port: int = 5060
     ami_port: int = 5038
     boot_timeout: float = 60.0
+    mode: str = "full"
+    """full: /etc/asterisk is privnum's configuration alone. include: Debian's stock
+    configuration (the package's samples) with privnum's parts included, as a PBX admin adds
+    them (``privnum asterisk render --mode include``)."""
 
 
 def lab_render_options(opts: StartOptions, lab: Lab) -> RenderOptions:
@@ -80,6 +88,25 @@ def lab_render_options(opts: StartOptions, lab: Lab) -> RenderOptions:
     )
 
 
+def write_config(lab: Lab, opts: StartOptions) -> None:
+    """The lab's /etc/asterisk, afresh."""
+    etc = lab.root / "etc/asterisk"
+    if etc.exists():
+        shutil.rmtree(etc)
+    ropts = lab_render_options(opts, lab)
+    if opts.mode == "include":
+        # The stock samples have no PJSIP transport: privnum brings its own here.
+        shutil.copytree(lab.root / "etc/asterisk.dist", etc)
+        apply(plan(replace(ropts, own_transports=True)), etc)
+        manager = etc / "manager.conf"  # the stock AMI listens on 5038; the lab's port wins
+        manager.write_text(set_value(manager.read_text(), "general", "port",
+                                     str(opts.ami_port)))
+        say(f"Debian's stock configuration with privnum's parts included, in {etc}")
+    else:
+        files = render(ropts, etc)
+        say(f"rendered {len(files)} files into {etc}")
+
+
 def start(lab: Lab, opts: StartOptions) -> None:
     require_root()
     if not lab.is_built():
@@ -93,12 +120,7 @@ def start(lab: Lab, opts: StartOptions) -> None:
         hostname = socket.gethostname()
         write(lab.root / "etc/hosts",
               f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost\n")
-        etc = lab.root / "etc/asterisk"
-        if etc.exists():
-            shutil.rmtree(etc)
-        ropts = lab_render_options(opts, lab)
-        files = render(ropts, etc)
-        say(f"rendered {len(files)} files into {etc}")
+        write_config(lab, opts)
         for sub in ("run/asterisk", "var/log/asterisk/cdr-custom", "var/lib/asterisk",
                     "var/spool/asterisk"):
             (lab.root / sub).mkdir(parents=True, exist_ok=True)
@@ -126,7 +148,8 @@ def start(lab: Lab, opts: StartOptions) -> None:
             time.sleep(0.1)
         lab.pidfile.write_text(f"{pid}\n")
         write(lab.startfile, json.dumps({
-            "pid": pid, "fastagi": list(opts.fastagi), "sip_port": opts.sip_port,
+            "pid": pid, "mode": opts.mode, "fastagi": list(opts.fastagi),
+            "sip_port": opts.sip_port,
             "ami_port": opts.ami_port, "ami_user": LAB_AMI_USER, "ami_secret": LAB_AMI_SECRET,
             "phones": {p.number: p.password for p in LAB_PHONES},
         }, indent=2) + "\n")
@@ -193,6 +216,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
                     help="privnum FastAGI service; repeat for failover (default 127.0.0.1:4573)")
     st.add_argument("--sip-port", type=int, default=5060)
     st.add_argument("--ami-port", type=int, default=5038)
+    st.add_argument("--mode", choices=MODES, default="full",
+                    help="full: privnum's configuration alone; include: Debian's stock "
+                    "configuration with privnum's parts #included (as on an existing PBX)")
     sub.add_parser("stop", help="stop asterisk and everything in the root; unmount")
     sub.add_parser("status", help="what is built and running")
     c = sub.add_parser("cli", help='run "asterisk -rx COMMAND" inside the root')
@@ -208,7 +234,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             build(lab)
         elif args.cmd == "start":
             start(lab, StartOptions(fastagi=tuple(args.agi or ("127.0.0.1:4573",)),
-                                    sip_port=args.sip_port, ami_port=args.ami_port))
+                                    sip_port=args.sip_port, ami_port=args.ami_port,
+                                    mode=args.mode))
         elif args.cmd == "stop":
             stop(lab)
         elif args.cmd == "status":

@@ -39,6 +39,15 @@ CONFIG_FILES = (
     "ccss.conf",
 )
 
+INCLUDE_FILES = {
+    "extensions.conf": "extensions_privnum.conf",
+    "pjsip.conf": "pjsip_privnum.conf",
+    "manager.conf": "manager_privnum.conf",
+    "cdr_manager.conf": "cdr_manager_privnum.conf",
+    "cdr_custom.conf": "cdr_custom_privnum.conf",
+}
+"""Include mode: the file of an existing configuration -> privnum's part it ``#include``s."""
+
 # autoload=no: everything Asterisk needs must be listed. res_agi fails to load without
 # res_speech. Only what the privnum dialplan and the PJSIP endpoints use.
 MODULES = (
@@ -92,6 +101,20 @@ MODULES = (
     "cdr_custom.so",
 )
 
+REQUIRED_MODULES = (
+    "pbx_config", "app_dial", "app_playback", "app_stack", "app_exec", "res_speech", "res_agi",
+    "func_callerid", "func_cdr", "func_channel", "func_strings", "func_logic",
+    "res_pjsip", "res_pjsip_session", "chan_pjsip", "res_pjsip_caller_id",
+    "cdr_manager", "res_cdrel_custom", "cdr_custom",
+)
+"""Of :data:`MODULES`, what privnum's own dialplan, endpoints and CDR backends use: what an
+existing PBX must load (include mode, ``privnum asterisk check``)."""
+
+# Every name privnum defines starts with "privnum", so it cannot clash with a PBX's own.
+TRUNK_ENDPOINT = "privnum-trunk"
+UDP_TRANSPORT = "privnum-udp"
+TCP_TRANSPORT = "privnum-tcp"
+
 TRUNK_PLACEHOLDER = "192.0.2.1:5060"
 _NUMBER = re.compile(r"^\+?[0-9]{2,20}$")
 _NAME = re.compile(r"^[A-Za-z0-9_.-]{1,40}$")
@@ -123,7 +146,7 @@ class RenderOptions:
     ami_permit: tuple[str, ...] = ("127.0.0.1/32",)
     sip_bind: str = "127.0.0.1"
     sip_port: int = 5060
-    dial_template: str = "PJSIP/{number}@trunk"
+    dial_template: str = f"PJSIP/{{number}}@{TRUNK_ENDPOINT}"
     """Dial string; ``{number}`` becomes ``${PRIVNUM_DIAL_NUMBER}``. Lab: ``PJSIP/{number}``."""
     trunk_host: str | None = None
     """Carrier SIP host[:port] of the ``trunk`` endpoint. None: no trunk in lab mode (phones
@@ -142,6 +165,9 @@ class RenderOptions:
     run_user: str | None = None
     verbose_log: bool = False
     extra_modules: tuple[str, ...] = field(default=())
+    own_transports: bool = True
+    """PJSIP transports of privnum's own (privnum-udp/-tcp on sip_bind:sip_port). Off for an
+    existing PBX (include mode): its endpoints then use the PBX's transports."""
 
     def __post_init__(self) -> None:
         if not self.fastagi:
@@ -220,9 +246,12 @@ def values(o: RenderOptions) -> dict[str, str]:
                        for hp in o.fastagi).rstrip("\n")
     trunk = ""
     trunk_host = o.trunk_host or ("" if o.lab_phones else TRUNK_PLACEHOLDER)
+    transport = (f"transport={UDP_TRANSPORT}" if o.own_transports
+                 else "; transport: the PBX's own (Asterisk picks one that matches)")
     if trunk_host:
         trunk = fill(_template("pjsip-trunk.tmpl"),
-                     {"trunk_host": trunk_host, "trunk_match": trunk_host.split(":")[0]})
+                     {"trunk_host": trunk_host, "trunk_match": trunk_host.split(":")[0],
+                      "trunk_name": TRUNK_ENDPOINT, "transport": transport})
         if not o.trunk_host:
             trunk = (f"\n; SAMPLE ONLY: {TRUNK_PLACEHOLDER} is a documentation address "
                      "(TEST-NET-1).\n; Render with your carrier's address (trunk_host) before use."
@@ -230,7 +259,8 @@ def values(o: RenderOptions) -> dict[str, str]:
         trunk = trunk.rstrip("\n")
     phones = "".join(
         fill(_template("pjsip-phone.tmpl"),
-             {"number": p.number, "password": p.password, "sip_bind": o.sip_bind})
+             {"number": p.number, "password": p.password, "sip_bind": o.sip_bind,
+              "transport": transport})
         for p in o.lab_phones
     ).rstrip("\n")
     modules = "\n".join(f"load => {m}" for m in (*MODULES, *o.extra_modules))
@@ -246,6 +276,8 @@ def values(o: RenderOptions) -> dict[str, str]:
         "fail_reason": o.fail_reason,
         "sip_bind": o.sip_bind,
         "sip_port": str(o.sip_port),
+        "udp_transport": UDP_TRANSPORT,
+        "tcp_transport": TCP_TRANSPORT,
         "trunk": trunk,
         "phones": phones,
         "ami_bind": o.ami_bind,
@@ -267,6 +299,11 @@ def values(o: RenderOptions) -> dict[str, str]:
         "rtp_start": str(o.rtp_start),
         "rtp_end": str(o.rtp_end),
     }
+
+
+def render_text(options: RenderOptions, name: str) -> str:
+    """One rendered file, in memory (``privnum asterisk check`` compares against it)."""
+    return fill(_template(name), values(options))
 
 
 def render(options: RenderOptions, out_dir: Path) -> list[Path]:

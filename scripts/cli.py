@@ -7,6 +7,7 @@ command imports only its own module (which builds what it needs through ``script
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +16,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from routing.errors import PrivnumError
 from scripts import commands
+from scripts.cli_output import EXIT_CODES_HELP
 from scripts.cli_support import CliState, fail
 
 
@@ -69,10 +71,25 @@ app = typer.Typer(
     name="privnum",
     cls=LazyGroup,
     help="Privacy-number (number-masking) routing engine for Asterisk.",
+    epilog=EXIT_CODES_HELP,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    # privnum --install-completion (bash, zsh, fish): commands and options complete on Tab.
+    add_completion=True,
 )
+
+
+def package_version() -> str:
+    try:
+        return version("privnum")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"privnum {package_version()}")
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -83,6 +100,11 @@ def _root(
         typer.Option("--config", "-c", help="TOML settings file (env PRIVNUM_CONFIG).",
                      envvar="PRIVNUM_CONFIG"),
     ] = None,
+    _version: Annotated[
+        bool,
+        typer.Option("--version", help="Print privnum's version and exit.",
+                     callback=_print_version, is_eager=True),
+    ] = False,
 ) -> None:
     ctx.obj = CliState(config)
 

@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from scripts.cli_output import Column, JsonOption, print_rows
 from scripts.cli_support import operator, run, use_cases_of, utc_now
 
 if TYPE_CHECKING:
@@ -61,14 +61,14 @@ def review(
 
 
 @app.command("list")
-def list_(ctx: typer.Context, shop_id: str) -> None:
+def list_(ctx: typer.Context, shop_id: str, as_json: JsonOption = False) -> None:
     """List a shop's accounts, main account first."""
     async def work() -> list[AccountView]:
         async with use_cases_of(ctx) as cases:
             return await cases.shops.accounts(operator(), shop_id)
 
-    table = Table("account", "role", "name", "phone", "reviewed")
-    for acc in run(work):
-        table.add_row(acc.id, acc.role.value, acc.name, acc.phone or "",
-                      "yes" if acc.phone_reviewed else "no")
-    Console().print(table)
+    print_rows([{"id": a.id, "role": a.role.value, "name": a.name, "phone": a.phone,
+                 "phone_reviewed": a.phone_reviewed,
+                 "reviewed": "yes" if a.phone_reviewed else "no"} for a in run(work)],
+               [Column("id", "account"), Column("role", "role"), Column("name", "name"),
+                Column("phone", "phone"), Column("reviewed", "reviewed")], as_json=as_json)

@@ -9,18 +9,19 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from routing.errors import InvalidInput
 from scripts.cli_accounts import AsOpt
-from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
+from scripts.cli_output import Column, ExitCode, JsonOption, print_json, print_rows
+from scripts.cli_support import USAGE_EXIT, fail, operator, run, use_cases_of, utc_now
 
 if TYPE_CHECKING:
+    from routing.model import CallerStatus
     from routing.shop_views import BatchReport, BatchRow, CallerView
 
 app = typer.Typer(no_args_is_help=True)
 
-PARTIAL_EXIT = 3  # a batch in which some rows were refused (the good rows landed)
+PARTIAL_EXIT = ExitCode.PARTIAL  # some rows were refused (the good rows landed)
 
 
 @app.command("add")
@@ -64,10 +65,9 @@ def set_status(
     actor: AsOpt = None,
 ) -> None:
     """Set a caller number's status (approved needs a reviewed phone)."""
-    async def work() -> CallerView:
-        from routing.shop_views import parse_caller_status
+    new = _status(status)
 
-        new = parse_caller_status(status)
+    async def work() -> CallerView:
         async with use_cases_of(ctx) as cases:
             return await cases.callers.set_status(operator(acting_as=actor), shop_id, number,
                                                   new, utc_now())
@@ -80,20 +80,21 @@ def set_status(
 def list_(
     ctx: typer.Context,
     shop_id: str,
-    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    status: Annotated[str | None, typer.Option(
+        help="Only this status: pending, approved, rejected or disabled.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """List a shop's caller numbers, the main number first."""
-    async def work() -> list[CallerView]:
-        from routing.shop_views import parse_caller_status
+    only = _status(status) if status is not None else None
 
-        only = parse_caller_status(status) if status else None
+    async def work() -> list[CallerView]:
         async with use_cases_of(ctx) as cases:
             return await cases.callers.list(operator(), shop_id, only)
 
-    table = Table("number", "status", "account", "main")
-    for c in run(work):
-        table.add_row(c.number, c.status.value, c.account_id, "yes" if c.is_main else "")
-    Console().print(table)
+    print_rows([{"number": c.number, "status": c.status.value, "account": c.account_id,
+                 "is_main": c.is_main, "main": "yes" if c.is_main else ""} for c in run(work)],
+               [Column("number", "number"), Column("status", "status"),
+                Column("account", "account"), Column("main", "main")], as_json=as_json)
 
 
 @app.command("batch")
@@ -102,6 +103,7 @@ def batch(
     shop_id: str,
     file: Annotated[Path, typer.Argument(help="CSV: number[,account] per line; header optional.")],
     actor: AsOpt = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Batch-enable sub-account numbers: only reviewed mobile numbers of this shop's
     sub-accounts are accepted. One result per row; good rows land even if others are refused
@@ -117,16 +119,28 @@ def batch(
                                                  utc_now())
 
     report = run(work)
-    table = Table("line", "input", "number", "result")
-    for r in report.rows:
-        style = "green" if r.ok else "red"
-        table.add_row(str(r.line), r.raw, r.number or "",
-                      f"[{style}]{r.outcome.value}[/]: {r.outcome.text}")
-    console = Console()
-    console.print(table)
-    console.print(f"{report.added} added, {report.refused} refused", highlight=False)
+    results = [{"line": r.line, "input": r.raw, "number": r.number, "ok": r.ok,
+                "outcome": r.outcome.value, "result": f"{r.outcome.value}: {r.outcome.text}"}
+               for r in report.rows]
+    if as_json:
+        print_json({"added": report.added, "refused": report.refused, "rows": results})
+    else:
+        print_rows(results, [Column("line", "line"), Column("input", "input"),
+                          Column("number", "number"), Column("result", "result")],
+                   as_json=False)
+        typer.echo(f"{report.added} added, {report.refused} refused", err=True)
     if report.refused:
         raise typer.Exit(PARTIAL_EXIT)
+
+
+def _status(text: str) -> CallerStatus:
+    """A caller status named on the command line; a wrong name is a usage mistake."""
+    from routing.shop_views import parse_caller_status
+
+    try:
+        return parse_caller_status(text)
+    except InvalidInput as exc:
+        fail(str(exc), USAGE_EXIT)
 
 
 def read_batch_file(path: Path) -> list[BatchRow]:

@@ -7,6 +7,7 @@ import hashlib
 import io
 import json
 import os
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import aclosing
 from datetime import UTC, datetime, timedelta
@@ -17,6 +18,7 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+from scripts.cli_output import ExitCode, RateColumn
 from scripts.cli_support import (
     container_of,
     fail,
@@ -141,9 +143,9 @@ def check_export_args(fmt: str, start: datetime, end: datetime, out: Path, now: 
                       retention_days: int) -> None:
     """Refuse bad input before touching the database, each with one clear line."""
     if fmt not in EXPORT_FORMATS:
-        fail(f"--format must be csv or jsonl, not {fmt!r}")
+        fail(f"--format must be csv or jsonl, not {fmt!r}", ExitCode.USAGE)
     if start >= end:
-        fail("--from must be before --to")
+        fail("--from must be before --to", ExitCode.USAGE)
     oldest = now - timedelta(days=retention_days)
     if start < oldest:
         fail(f"--from {_iso(start)} is outside the retention period ({retention_days} days): "
@@ -178,17 +180,18 @@ def export_command(
         async with use_cases_of(ctx) as cases:
             rows = cases.call_log.audit_export(operator(), start, end, shop)
             if console.is_terminal:
-                with Progress(SpinnerColumn(), TextColumn("{task.description}"),
-                              TimeElapsedColumn(), console=console, disable=quiet,
-                              transient=True) as bar:
-                    task = bar.add_task("exporting 0 rows")
+                with Progress(SpinnerColumn(), TextColumn("exporting {task.completed:,} rows"),
+                              RateColumn("rows"), TimeElapsedColumn(), console=console,
+                              disable=quiet, transient=True) as bar:
+                    task = bar.add_task("export")
                     return await write_export(rows, out, fmt, start, end, shop,
-                                              lambda n: bar.update(
-                                                  task, description=f"exporting {n} rows"))
+                                              lambda n: bar.update(task, completed=n))
+            started = time.monotonic()
 
             def log_line(rows: int) -> None:  # not a terminal: a plain line now and then
                 if rows and rows % PROGRESS_LINE_EVERY == 0:
-                    console.print(f"exported {rows} rows", soft_wrap=True)
+                    rate = rows / max(time.monotonic() - started, 1e-6)
+                    console.print(f"exported {rows} rows, {rate:,.0f} rows/s", soft_wrap=True)
 
             return await write_export(rows, out, fmt, start, end, shop,
                                       None if quiet else log_line)
@@ -285,7 +288,11 @@ def reconcile_command(
     result = run(work)
     for error in result.errors[:20]:
         print(f"skipped {error}")
+    if len(result.errors) > 20:
+        print(f"... and {len(result.errors) - 20} more line(s) skipped")
     if result.missing_file:  # removed while we ran
         fail(f"nothing to reconcile from: {path} not found")
     print(f"read {result.read} from {path}, imported {result.stored} call record(s), closed "
           f"{result.orphans_closed} attempt(s) without CDR")
+    if result.errors:  # the good rows are in; the skipped ones are not
+        raise typer.Exit(ExitCode.PARTIAL)

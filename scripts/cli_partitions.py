@@ -6,10 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
 from routing.errors import PrivnumError
+from scripts.cli_output import Column, JsonOption, print_json, print_rows
 from scripts.cli_support import container_of, fail, run, settings_of, utc_now
 
 if TYPE_CHECKING:
@@ -28,7 +27,7 @@ def _settings(ctx: typer.Context) -> Settings:
 
 
 @app.command("list")
-def list_command(ctx: typer.Context) -> None:
+def list_command(ctx: typer.Context, as_json: JsonOption = False) -> None:
     """Each partitioned table's partitions, oldest first, with estimated rows."""
     from binding_store.partitions import partitions_of
 
@@ -41,20 +40,27 @@ def list_command(ctx: typer.Context) -> None:
 
     dialect, found = run(work)
     if dialect != "postgresql":
-        print(SQLITE_NOTE)
+        if as_json:
+            print_json([])
+        else:
+            print(SQLITE_NOTE)
         return
     if not found:
         fail("no partitioned tables: run 'privnum db upgrade'")
-    table = Table(title="call log partitions (UTC)")
-    for column in ("table", "partition", "from", "to", "rows (estimate)"):
-        table.add_column(column)
-    for parts in found.values():
-        for part in parts:
-            table.add_row(part.table, part.name,
-                          f"{part.lower:%Y-%m-%d %H:%M}" if part.lower else "(default)",
-                          f"{part.upper:%Y-%m-%d %H:%M}" if part.upper else "",
-                          "?" if part.rows < 0 else str(part.rows))
-    Console().print(table)
+    rows = [{"table": part.table, "partition": part.name, "from": part.lower,
+             "to": part.upper, "rows": None if part.rows < 0 else part.rows,
+             "from_text": f"{part.lower:%Y-%m-%d %H:%M}" if part.lower else "(default)",
+             "to_text": f"{part.upper:%Y-%m-%d %H:%M}" if part.upper else "",
+             "rows_text": "?" if part.rows < 0 else str(part.rows)}
+            for parts in found.values() for part in parts]
+    if as_json:
+        print_json([{k: r[k] for k in ("table", "partition", "from", "to", "rows")}
+                    for r in rows])
+        return
+    print_rows(rows, [Column("table", "table"), Column("partition", "partition"),
+                      Column("from_text", "from"), Column("to_text", "to"),
+                      Column("rows_text", "rows (estimate)")], as_json=False,
+               title="call log partitions (UTC)")
 
 
 @app.command("create")

@@ -9,15 +9,6 @@ from typing import Annotated, BinaryIO
 
 import typer
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    DownloadColumn,
-    Progress,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.table import Table
 
 from routing.errors import InvalidInput
 from routing.model import PoolState
@@ -28,11 +19,19 @@ from routing.shop_views import (
     PoolNumberView,
     parse_pool_state,
 )
+from scripts.cli_output import (
+    Column,
+    ExitCode,
+    JsonOption,
+    print_json,
+    print_rows,
+    progress,
+)
 from scripts.cli_support import container_of, fail, run, utc_now
 
 app = typer.Typer(no_args_is_help=True)
 
-PARTIAL_EXIT = 3  # some rows had errors (the good rows were imported)
+PARTIAL_EXIT = ExitCode.PARTIAL  # some rows had errors (the good rows were imported)
 _SHOWN_ERRORS = 20
 
 
@@ -46,6 +45,7 @@ def import_(
     report: Annotated[Path | None, typer.Option(
         help="Write every refused row (line,value,problem) to this CSV file.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Import numbers of the configured number classes (pool.number_classes; default: CN
     mobile, fixed line and the 15-digit 700 segment), stored as +<country code><number>.
@@ -53,22 +53,21 @@ def import_(
     and the reason (exit 3 if any)."""
     if not file.is_file():
         fail(f"file not found: {file}")
-    size = file.stat().st_size
+    total = _rows_in(file)
 
     async def work() -> ImportReport:
         async with container_of(ctx) as container:
-            with file.open("rb") as handle, _progress(quiet) as bar:
-                task = bar.add_task(f"importing {file.name}", total=size or None)
+            with file.open("rb") as handle, progress(f"importing {file.name}", total,
+                                                     quiet=quiet) as advance:
                 return await container.pool.import_csv(
                     _decoded(handle, file), now=utc_now(), batch_size=batch_size,
-                    default_region=region,
-                    progress=lambda _rows, done: bar.update(task, completed=done))
+                    default_region=region, progress=lambda rows, _bytes: advance(rows))
 
     try:
         result = run(work)
     except OSError as exc:  # pragma: no cover - races with the is_file check
         fail(f"cannot read {file}: {exc.strerror or exc}")
-    _print_report(result)
+    _print_report(result, as_json)
     if report is not None:
         _write_report(report, result)
     if result.errors:
@@ -86,29 +85,36 @@ def _decoded(handle: BinaryIO, path: Path) -> Iterator[str]:
         yield line.removeprefix("\ufeff") if line_no == 1 else line
 
 
-def _progress(quiet: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
-                    DownloadColumn(), TimeElapsedColumn(), console=Console(stderr=True),
-                    transient=True, disable=quiet)
+def _rows_in(path: Path) -> int | None:
+    """Data rows (lines but the header): the total the progress line counts towards."""
+    try:
+        with path.open("rb") as handle:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return None
+    return max(lines - 1, 0) or None
 
 
-def _print_report(result: ImportReport) -> None:
-    console = Console()
-    console.print(f"{result.rows} row(s) read: {result.inserted} imported, "
-                  f"{len(result.duplicates)} duplicate(s), {len(result.errors)} error(s)",
-                  highlight=False)
+def _print_report(result: ImportReport, as_json: bool) -> None:
     problems = [("error", e) for e in result.errors] + [("duplicate", d)
                                                        for d in result.duplicates]
+    problems.sort(key=lambda p: p[1].line)
+    listed = [{"line": p.line, "value": p.value, "kind": kind, "problem": p.message,
+               "text": f"{kind}: {p.message}"} for kind, p in problems]
+    if as_json:
+        print_json({"rows": result.rows, "inserted": result.inserted,
+                    "duplicates": len(result.duplicates), "errors": len(result.errors),
+                    "problems": listed})
+        return
+    typer.echo(f"{result.rows} row(s) read: {result.inserted} imported, "
+               f"{len(result.duplicates)} duplicate(s), {len(result.errors)} error(s)")
     if not problems:
         return
-    problems.sort(key=lambda p: p[1].line)
-    table = Table("line", "value", "problem")
-    for kind, p in problems[:_SHOWN_ERRORS]:
-        table.add_row(str(p.line), p.value, f"{kind}: {p.message}")
-    console.print(table)
+    print_rows(listed[:_SHOWN_ERRORS], [Column("line", "line"), Column("value", "value"),
+                                        Column("text", "problem")], as_json=False)
     if len(problems) > _SHOWN_ERRORS:
-        console.print(f"... and {len(problems) - _SHOWN_ERRORS} more (use --report FILE)",
-                      highlight=False)
+        typer.echo(f"... and {len(problems) - _SHOWN_ERRORS} more (use --report FILE)",
+                   err=True)
 
 
 def _write_report(path: Path, result: ImportReport) -> None:
@@ -131,6 +137,7 @@ def list_(
     limit: Annotated[int, typer.Option(min=0, max=100_000,
                                        help="Numbers to list (0: counts only).")] = 50,
     offset: Annotated[int, typer.Option(min=0)] = 0,
+    as_json: JsonOption = False,
 ) -> None:
     """Counts by region and state, then the numbers (filtered)."""
     async def work() -> tuple[PoolCounts, list[PoolNumberView]]:
@@ -143,22 +150,25 @@ def list_(
             return counts, numbers
 
     counts, numbers = run(work)
-    console = Console()
-    summary = Table("region", *(s.value for s in PoolState), "total", title="pool")
+    summary = []
     for reg in sorted(counts.by_region):
-        cells = [counts.cells.get((reg, s), 0) for s in PoolState]
-        summary.add_row(reg or "-", *(str(n) for n in cells), str(sum(cells)))
-    by_state = counts.by_state
-    summary.add_row("all", *(str(by_state[s]) for s in PoolState), str(counts.total),
-                    style="bold")
-    console.print(summary)
-    if numbers:
-        table = Table("number", "region", "state", "last released")
-        for n in numbers:
-            released = n.last_released_at.strftime("%Y-%m-%d %H:%M:%S") if n.last_released_at \
-                else ""
-            table.add_row(n.number, n.region, n.state.value, released)
-        console.print(table)
+        cells = {s.value: counts.cells.get((reg, s), 0) for s in PoolState}
+        summary.append({"region": reg or "-", **cells, "total": sum(cells.values())})
+    summary.append({"region": "all", **{s.value: counts.by_state[s] for s in PoolState},
+                    "total": counts.total})
+    listed = [{"number": n.number, "region": n.region, "state": n.state.value,
+               "last_released": n.last_released_at} for n in numbers]
+    if as_json:
+        print_json({"counts": summary, "numbers": listed})
+        return
+    print_rows(summary, [Column("region", "region"), *(Column(s.value, s.value)
+                                                       for s in PoolState),
+                         Column("total", "total")], as_json=False, title="pool")
+    if listed:
+        typer.echo()
+        print_rows(listed, [Column("number", "number"), Column("region", "region"),
+                            Column("state", "state"), Column("last_released", "last released")],
+                   as_json=False)
 
 
 @app.command("set-state")

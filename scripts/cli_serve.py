@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, TextIO
 
 import typer
 
-from scripts.cli_support import run, settings_of
+from scripts.cli_support import run, settings_and_warnings, settings_of
 
 if TYPE_CHECKING:
     from scripts.settings import Settings
@@ -17,11 +17,13 @@ app = typer.Typer()
 
 
 def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
-    logging.basicConfig(
-        level=settings.log_level,
-        stream=stream or sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s %(message)s",
-    )
+    """``log.format`` (text or json) on stderr, uvicorn's loggers included; every line of an
+    HTTP request carries its request id."""
+    from api.request_id import current_request_id
+    from scripts import logs
+
+    logs.configure_logging(settings.log_level, settings.log.format, stream or sys.stderr,
+                           context=(current_request_id,))
 
 
 @app.command("serve")
@@ -29,8 +31,10 @@ def serve_command(ctx: typer.Context) -> None:
     """Run the FastAGI service (and the HTTP API and AMI listener when enabled) until SIGTERM."""
     from scripts.front_doors import serve
 
-    settings = settings_of(ctx)
+    settings, warnings = settings_and_warnings(ctx)
     configure_logging(settings)
+    for line in warnings:  # through the log, in its format
+        logging.getLogger("privnum.settings").warning("%s", line)
     run(lambda: serve(settings))
 
 

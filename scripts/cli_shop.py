@@ -1,15 +1,14 @@
-"""``privnum shop``: enable the privacy-number service for a shop, show, disable, set level."""
+"""``privnum shop``: enable the privacy-number service for a shop, show, disable, set level
+and time zone."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from routing.shop_views import SHOP_LEVELS, ShopView
+from routing.shop_views import SHOP_LEVELS, EnableResult, ShopView
+from scripts.cli_output import Column, JsonOption, print_json, print_record, print_rows
 from scripts.cli_support import operator, run, use_cases_of, utc_now
 
 app = typer.Typer(no_args_is_help=True)
@@ -31,46 +30,59 @@ def enable(
     name: Annotated[str | None, typer.Option(help="Shop name.")] = None,
     level: Annotated[str | None, typer.Option(help=f"Shop level ({'/'.join(SHOP_LEVELS)}).")
                      ] = None,
+    timezone: Annotated[str | None, typer.Option(
+        help="IANA zone the shop's call log is read in (default: the risk policy's zone, "
+             "Asia/Shanghai unless configured).")] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """Enable the service (once; running it again changes nothing; re-enables a disabled shop).
+    """Enable the service (once; running it again changes nothing and says what it ignored;
+    re-enables a disabled shop).
 
     The first time needs --phone and --agreement.
     """
-    async def work() -> tuple[ShopView, bool]:
+    async def work() -> tuple[EnableResult, str]:
         async with use_cases_of(ctx) as cases:
             result = await cases.shops.enable(
                 operator(), shop_id, now=utc_now(), main_account_id=main_account,
                 main_phone=phone, agreement_version=agreement, accepted_by=accepted_by,
-                name=name, level=level)
-        return result.shop, result.changed
+                name=name, level=level, timezone=timezone)
+            return result, cases.shops.timezone_of(result.shop)
 
-    shop, changed = run(work)
-    note = "enabled" if changed else "already enabled, nothing changed"
-    Console().print(f"shop {shop.id}: {note}", highlight=False)
-    _print_shop(shop)
+    result, zone = run(work)
+    if as_json:
+        print_json({**_record(result.shop, zone), "changed": result.changed,
+                    "ignored": list(result.ignored)})
+        return
+    note = "enabled" if result.changed else "already enabled, nothing changed"
+    typer.echo(f"shop {result.shop.id}: {note}")
+    for what in result.ignored:
+        typer.echo(f"ignored: {what}", err=True)
+    print_record(_record(result.shop, zone), as_json=False, labels=_LABELS)
 
 
 @app.command("show")
 def show(
     ctx: typer.Context,
     shop_id: Annotated[str | None, typer.Argument(help="Shop id (omit to list all).")] = None,
+    as_json: JsonOption = False,
 ) -> None:
     """Show one shop, or every shop."""
-    async def work() -> list[ShopView]:
+    async def work() -> list[tuple[ShopView, str]]:
         async with use_cases_of(ctx) as cases:
             shops = cases.shops
-            return [await shops.get(operator(), shop_id)] if shop_id else await shops.all(
+            found = [await shops.get(operator(), shop_id)] if shop_id else await shops.all(
                 operator())
+            return [(s, shops.timezone_of(s)) for s in found]
 
     shops = run(work)
     if shop_id:
-        _print_shop(shops[0])
+        print_record(_record(*shops[0]), as_json=as_json, labels=_LABELS)
         return
-    table = Table("shop", "name", "level", "service", "main account", "main phone")
-    for s in shops:
-        table.add_row(s.id, s.name, s.level, s.service_state.value, s.main_account_id or "",
-                      s.main_phone or "")
-    Console().print(table)
+    print_rows([_record(s, zone) for s, zone in shops],
+               [Column("id", "shop"), Column("name", "name"), Column("level", "level"),
+                Column("service", "service"), Column("main_account", "main account"),
+                Column("main_phone", "main phone"), Column("timezone", "time zone")],
+               as_json=as_json)
 
 
 @app.command("disable")
@@ -81,7 +93,7 @@ def disable(ctx: typer.Context, shop_id: str, actor: ActorOpt = "cli") -> None:
             return await cases.shops.disable(operator(actor), shop_id, utc_now())
 
     shop = run(work)
-    Console().print(f"shop {shop.id}: {shop.service_state.value}", highlight=False)
+    typer.echo(f"shop {shop.id}: {shop.service_state.value}")
 
 
 @app.command("set-level")
@@ -94,21 +106,39 @@ def set_level(ctx: typer.Context, shop_id: str,
             return await cases.shops.set_level(operator(actor), shop_id, level, utc_now())
 
     shop = run(work)
-    Console().print(f"shop {shop.id}: level {shop.level}", highlight=False)
+    typer.echo(f"shop {shop.id}: level {shop.level}")
 
 
-def _when(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d %H:%M:%S UTC") if value else ""
+@app.command("set-timezone")
+def set_timezone(
+    ctx: typer.Context, shop_id: str,
+    timezone: Annotated[str, typer.Argument(
+        help="IANA zone, e.g. Asia/Shanghai; 'default' for the risk policy's zone.")],
+    actor: ActorOpt = "cli",
+) -> None:
+    """Set the time zone the shop's call log is read in (CLI table, CSV export option)."""
+    zone = None if timezone == "default" else timezone
+
+    async def work() -> tuple[ShopView, str]:
+        async with use_cases_of(ctx) as cases:
+            shop = await cases.shops.set_timezone(operator(actor), shop_id, zone, utc_now())
+            return shop, cases.shops.timezone_of(shop)
+
+    shop, effective = run(work)
+    typer.echo(f"shop {shop.id}: time zone {effective}"
+               + ("" if shop.timezone else " (the default)"))
 
 
-def _print_shop(shop: ShopView) -> None:
-    table = Table(show_header=False)
-    for key, value in (
-        ("shop", shop.id), ("name", shop.name), ("level", shop.level),
-        ("service", shop.service_state.value), ("agreement", shop.agreement_version or ""),
-        ("accepted by", shop.accepted_by or ""), ("accepted at", _when(shop.accepted_at)),
-        ("main account", shop.main_account_id or ""), ("main phone", shop.main_phone or ""),
-        ("updated", _when(shop.updated_at)),
-    ):
-        table.add_row(key, value)
-    Console().print(table)
+_LABELS = {"id": "shop", "name": "name", "level": "level", "service": "service",
+           "agreement": "agreement", "accepted_by": "accepted by", "accepted_at": "accepted at",
+           "main_account": "main account", "main_phone": "main phone",
+           "timezone": "time zone", "updated_at": "updated"}
+
+
+def _record(shop: ShopView, zone: str) -> dict[str, Any]:
+    return {"id": shop.id, "name": shop.name, "level": shop.level,
+            "service": shop.service_state.value, "agreement": shop.agreement_version,
+            "accepted_by": shop.accepted_by, "accepted_at": shop.accepted_at,
+            "main_account": shop.main_account_id, "main_phone": shop.main_phone,
+            "timezone": zone, "timezone_is_default": shop.timezone is None,
+            "updated_at": shop.updated_at}

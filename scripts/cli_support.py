@@ -24,31 +24,60 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+USAGE_EXIT = 2  # a mistake in the command line (scripts.cli_output.ExitCode.USAGE)
+
 
 class CliState:
-    """Carried in ``ctx.obj``: the config path given with ``--config`` and the built settings."""
+    """Carried in ``ctx.obj``: the config path given with ``--config``, the built settings
+    and the warnings found while building them (not yet shown)."""
 
     def __init__(self, config_file: Path | None) -> None:
         self.config_file = config_file
         self._settings: Settings | None = None
+        self.warnings: list[str] = []
 
     @property
     def settings(self) -> Settings:
         if self._settings is None:
             # Imported here: pydantic-settings is most of a command's start-up, and
             # ``privnum --help`` never needs it.
-            from scripts.settings import load_settings
+            from scripts.settings import env_warnings, load_settings
 
             self._settings = load_settings(self.config_file)
+            self.warnings = env_warnings()
         return self._settings
 
 
-def settings_of(ctx: typer.Context) -> Settings:
+def state_of(ctx: typer.Context) -> CliState:
     state = ctx.find_root().obj
     if not isinstance(state, CliState):
         state = CliState(None)
         ctx.find_root().obj = state
-    return state.settings
+    return state
+
+
+def settings_of(ctx: typer.Context) -> Settings:
+    """The settings; warnings about them (an unknown ``PRIVNUM_*`` variable) go to stderr
+    once. A command that logs takes them with :func:`settings_and_warnings` instead."""
+    settings, warnings = settings_and_warnings(ctx)
+    for line in warnings:
+        warn(line)
+    return settings
+
+
+def settings_and_warnings(ctx: typer.Context) -> tuple[Settings, list[str]]:
+    state = state_of(ctx)
+    try:
+        settings = state.settings
+    except PrivnumError as exc:  # a bad file or value: one line, whichever command asked
+        fail(str(exc))
+    warnings, state.warnings = state.warnings, []
+    return settings, warnings
+
+
+def warn(message: str) -> None:
+    Console(stderr=True).print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False,
+                               soft_wrap=True)
 
 
 def utc_now() -> datetime:
@@ -85,7 +114,7 @@ def parse_when(text: str, option: str) -> datetime:
         value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError:
         fail(f"{option}: not a date or date-time: {text!r} (e.g. 2026-11-28 or "
-             f"2026-11-28T12:00:00+08:00)")
+             f"2026-11-28T12:00:00+08:00)", USAGE_EXIT)
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 

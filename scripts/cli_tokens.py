@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from scripts.cli_output import Column, JsonOption, print_rows
 from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
 
 if TYPE_CHECKING:
@@ -65,15 +65,17 @@ def revoke(
 def list_tokens(
     ctx: typer.Context,
     shop: Annotated[str | None, typer.Option("--shop", help="Only this shop's tokens.")] = None,
+    as_json: JsonOption = False,
 ) -> None:
-    """List tokens (ids and owners; never secrets)."""
+    """List tokens (ids and owners; never secrets). Piped, the ids are printed whole."""
     async def work() -> list[TokenView]:
         async with use_cases_of(ctx) as cases:
             return await cases.credentials.list(operator(), shop)
 
-    table = Table("id", "kind", "shop", "account", "label", "created", "state")
-    for token in run(work):
-        table.add_row(token.token_id, token.kind.value, token.shop_id or "",
-                      token.account_id or "", token.label, str(token.created_at),
-                      "revoked" if token.revoked_at else "active")
-    Console().print(table)
+    print_rows([{"id": t.token_id, "kind": t.kind.value, "shop": t.shop_id,
+                 "account": t.account_id, "label": t.label, "created": t.created_at,
+                 "revoked": t.revoked_at, "state": "revoked" if t.revoked_at else "active"}
+                for t in run(work)],
+               [Column("id", "id"), Column("kind", "kind"), Column("shop", "shop"),
+                Column("account", "account"), Column("label", "label"),
+                Column("created", "created"), Column("state", "state")], as_json=as_json)

@@ -41,7 +41,10 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("switch-caller", "scripts.cli_bindings", "Move a binding to another approved "
           "caller of the shop (keeps X when it can).", group=False),
     Entry("release", "scripts.cli_bindings", "End a binding before its expiry.", group=False),
-    Entry("asterisk", "scripts.cli_asterisk", "Asterisk configuration for privnum."),
+    Entry("asterisk", "scripts.cli_asterisk", "Asterisk configuration for privnum: render it, "
+          "check an existing one."),
+    Entry("config", "scripts.cli_config", "Settings: a commented sample file, the values in "
+          "effect."),
     Entry("db", "scripts.cli_db", "Database schema (Alembic migrations) and partitions."),
     Entry("keys", "scripts.cli_keys", "Encryption keys for buyer numbers."),
     Entry("shop", "scripts.cli_shop", "Shops and their privacy-number service."),

@@ -15,7 +15,7 @@ import socket
 import sys
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from signal import SIGHUP
 
@@ -190,9 +190,11 @@ class HttpService:
                  ) -> None:
         self._host, self._port = settings.api.host, settings.api.port
         self._grace = grace
+        # log_config=None: uvicorn's server and access logs go through privnum's handler
+        # (scripts/logs.py), in the same format as every other line.
         config = uvicorn.Config(create_app(services), lifespan="off",
-                                log_level=settings.log_level.lower(),
-                                timeout_graceful_shutdown=int(grace), access_log=False,
+                                log_level=settings.log_level.lower(), log_config=None,
+                                timeout_graceful_shutdown=int(grace), access_log=True,
                                 server_header=False)
         self.server = EmbeddedServer(config)
         self._socket: socket.socket | None = None
@@ -225,7 +227,7 @@ class HttpService:
 # ---- AMI ------------------------------------------------------------------------------------
 
 
-def ami_listener(container: Container) -> AmiListener:
+def ami_listener(container: Container, metrics: Metrics | None = None) -> AmiListener:
     """The CDR listener; after each (re)connect it reconciles from Asterisk's safety-net CSV
     (one warning at start-up when that file cannot be read)."""
     async def reconcile(system_name: str) -> int:
@@ -238,13 +240,19 @@ def ami_listener(container: Container) -> AmiListener:
         log.warning("AMI is on but Asterisk's safety-net CDR file %s cannot be read (%s): "
                     "call records missed while AMI is down cannot be re-imported; set "
                     "call_log.cdr_csv_dir (env PRIVNUM_CALL_LOG__CDR_CSV_DIR)", path, problem)
-    return AmiListener(container.ami_config(), container.call_log_store, reconcile)
+    listener = AmiListener(container.ami_config(), container.call_log_store, reconcile,
+                           observe_lag=metrics.cdr_lag if metrics is not None else None)
+    if metrics is not None:
+        metrics.watch_listener(listener)  # /metrics: connected, records, reconciles
+    return listener
 
 
 def listener_service(listener: AmiListener, name: str = "ami-listener") -> Task:
     async def stop() -> None:
         await listener.stop()  # flushes buffered CDRs
-        log.info("AMI listener stopped: %s", listener.stats)
+        stats = {k: v for k, v in asdict(listener.stats).items()
+                 if k != "last_error"}  # counts only: fields of the line, not a dict repr
+        log.info("AMI listener stopped", extra=stats)
 
     return Task(name, listener.run, stop)
 
@@ -287,7 +295,7 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             services.append(index_healer(healer))
         listener = None
         if settings.ami.enabled:
-            listener = ami_listener(container)
+            listener = ami_listener(container, metrics)
             services.append(listener_service(listener))
         if settings.api.enabled:
             services.append(HttpService(settings, api_services(

@@ -3,10 +3,13 @@ TOML file (``--config`` or ``PRIVNUM_CONFIG``) over defaults. Built once in the 
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     BaseModel,
@@ -16,57 +19,135 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    SettingsError,
+)
 
 from routing.errors import ConfigurationError
 from routing.number_classes import NumberClasses, NumberKind, RegionClasses, Segment
+from scripts.settings_sources import source_of, unknown_env, unknown_file_keys
 
 CDR_CUSTOM_DIR = "cdr-custom"
 """Asterisk's ``cdr_custom`` writes under ``<astlogdir>/cdr-custom/``."""
 
+DATABASE_DRIVERS = {"sqlite+aiosqlite": "sqlite+aiosqlite:///PATH",
+                    "postgresql+psycopg": "postgresql+psycopg://USER@HOST/DB"}
+_DRIVER_HINTS = {"sqlite": "sqlite+aiosqlite", "postgresql": "postgresql+psycopg",
+                 "postgres": "postgresql+psycopg", "postgresql+psycopg2": "postgresql+psycopg",
+                 "postgresql+asyncpg": "postgresql+psycopg"}
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def supported_database_url(url: str) -> str:
+    """The URL when privnum can run on it; else a ValueError saying what it can run on."""
+    scheme, sep, _rest = url.partition("://")
+    if scheme in DATABASE_DRIVERS and sep:
+        return url
+    hint = _DRIVER_HINTS.get(scheme)
+    if hint:
+        raise ValueError(f"invalid database URL: use {hint}://... (the driver privnum ships "
+                         f"with), not {scheme}://")
+    # Only the scheme is echoed: the rest may hold a password.
+    what = f"{scheme.split('+')[0]!r} is not supported" if sep else "no scheme://"
+    raise ValueError(f"invalid database URL: {what} (privnum runs on "
+                     f"{' or '.join(DATABASE_DRIVERS.values())})")
+
+
+def known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {name!r} (e.g. Asia/Shanghai, UTC)") from None
+    return name
+
 
 class DatabaseSettings(BaseModel):
-    # None means: an SQLite file in data_dir (the embedded default).
-    url: str | None = None
-    timeout_seconds: float = Field(default=2.0, gt=0)
-    pool_size: int = Field(default=10, ge=1)
-    # A read replica (e.g. a PostgreSQL streaming standby) for call-log queries and exports
-    # (API /calls and its CSV export, 'privnum calls list', 'privnum cdr export'); never for
-    # the call path or any write. None means: read from ``url``.
-    read_url: str | None = None
-    # PostgreSQL: the call log's time partitions (cdrs, call_attempts, audit_events). 'privnum
-    # serve' keeps the current period and ``partitions_ahead`` more created, checking every
-    # ``partition_check_seconds`` (0: only 'privnum db partitions create' does).
-    partition_period: Literal["day", "week", "month"] = "week"
-    partitions_ahead: int = Field(default=4, ge=1, le=366)
-    partition_check_seconds: float = Field(default=3_600, ge=0)
+    """The database: SQLite for a small install, PostgreSQL beyond it."""
+
+    url: str | None = Field(
+        default=None, examples=["postgresql+psycopg://privnum@127.0.0.1/privnum"],
+        description="SQLAlchemy URL: sqlite+aiosqlite:///PATH or postgresql+psycopg://USER"
+        "@HOST/DB. Unset: an SQLite file privnum.db in data_dir.",
+        json_schema_extra={"secret": "url"})
+    timeout_seconds: float = Field(default=2.0, gt=0,
+                                   description="Deadline of one database call.")
+    pool_size: int = Field(default=10, ge=1, description="Connections kept open (PostgreSQL).")
+    read_url: str | None = Field(
+        default=None, examples=["postgresql+psycopg://privnum@replica.example/privnum"],
+        description="A read replica (e.g. a PostgreSQL streaming standby) for call-log queries "
+        "and exports (API /calls and its CSV export, 'privnum calls list', 'privnum cdr "
+        "export'); never for the call path or any write. Unset: read from url.",
+        json_schema_extra={"secret": "url"})
+    partition_period: Literal["day", "week", "month"] = Field(
+        default="week", description="PostgreSQL: the length of the call log's time partitions "
+        "(cdrs, call_attempts, audit_events).")
+    partitions_ahead: int = Field(
+        default=4, ge=1, le=366,
+        description="'privnum serve' keeps the current partition and this many more created.")
+    partition_check_seconds: float = Field(
+        default=3_600, ge=0, description="How often 'privnum serve' checks the partitions "
+        "(0: only 'privnum db partitions create' creates them).")
+
+    @field_validator("url", "read_url")
+    @classmethod
+    def _supported(cls, value: str | None) -> str | None:
+        # Empty (PRIVNUM_DATABASE__URL=) means unset: the embedded default.
+        return supported_database_url(value) if value else None
 
 
 class RedisSettings(BaseModel):
-    # None means: no Redis; look-ups read SQL.
-    url: str | None = None
-    timeout_seconds: float = Field(default=0.5, gt=0)
-    prefix: str = "privnum"
-    # How often 'privnum serve' compares the index's watermark with SQL's (and rebuilds an
-    # index that is behind or lost), and how many bindings a rebuild writes per batch.
-    check_interval_seconds: float = Field(default=1.0, gt=0)
-    rebuild_batch: int = Field(default=500, ge=1)
+    """The Redis hot index (optional)."""
+
+    url: str | None = Field(
+        default=None, examples=["redis://127.0.0.1:6379/0"],
+        description="redis://, rediss:// or unix:// URL. Unset: no Redis, look-ups read SQL.",
+        json_schema_extra={"secret": "url"})
+    timeout_seconds: float = Field(default=0.5, gt=0, description="Deadline of one Redis call.")
+    prefix: str = Field(default="privnum", description="Prefix of every Redis key.")
+    check_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often 'privnum serve' compares the index's "
+        "watermark with SQL's (and rebuilds an index that is behind or lost).")
+    rebuild_batch: int = Field(default=500, ge=1,
+                               description="Bindings a rebuild of the index writes per batch.")
+
+    @field_validator("url")
+    @classmethod
+    def _supported(cls, value: str | None) -> str | None:
+        if not value:
+            return None  # empty (PRIVNUM_REDIS__URL=) means unset: no Redis
+        if value.partition("://")[0] not in _REDIS_SCHEMES:
+            raise ValueError(f"not a Redis URL (use {', '.join(s + '://' for s in _REDIS_SCHEMES)}"
+                             "...)")
+        return value
 
 
 class KeySettings(BaseModel):
-    # None means: keys.json in data_dir (created by 'privnum keys generate').
-    file: Path | None = None
+    """Encryption keys of buyer numbers."""
+
+    file: Path | None = Field(
+        default=None, examples=["/var/lib/privnum/keys.json"],
+        description="Key file ('privnum keys generate'); back it up. Unset: keys.json in "
+        "data_dir.")
 
 
 class BindingSettings(BaseModel):
-    ttl_seconds: int = Field(default=86_400, ge=60)
-    cooldown_seconds: int = Field(default=3_600, ge=0)
-    default_region: str = "CN"
-    # How far back a reject looks for an expired binding, to say "expired" not "unauthorized".
-    expired_lookback_days: int = Field(default=7, ge=0)
-    # 'privnum serve' marks bindings past their expiry as expired (and sends binding.expired)
-    # every this many seconds; 0: only when a change meets them.
-    expiry_sweep_seconds: float = Field(default=30.0, ge=0)
+    """Bindings (X bound to an order's A and B)."""
+
+    ttl_seconds: int = Field(default=86_400, ge=60, description="How long a binding lives.")
+    cooldown_seconds: int = Field(default=3_600, ge=0,
+                                  description="How long a released X rests before reuse.")
+    default_region: str = Field(default="CN",
+                                description="Region of numbers given without a country code.")
+    expired_lookback_days: int = Field(
+        default=7, ge=0, description="How far back a reject looks for an expired binding, to "
+        "say 'expired' rather than 'unauthorized'.")
+    expiry_sweep_seconds: float = Field(
+        default=30.0, ge=0, description="'privnum serve' marks bindings past their expiry as "
+        "expired (and sends binding.expired) every this many seconds; 0: only when a change "
+        "meets them.")
 
 
 class SegmentSettings(BaseModel):
@@ -95,9 +176,20 @@ def _default_number_classes() -> dict[str, NumberClassSettings]:
 
 
 class PoolSettings(BaseModel):
-    # Region (ISO code) -> the number classes a pool number of that region must belong to.
+    """The virtual-number pool."""
+
     number_classes: dict[str, NumberClassSettings] = Field(
-        default_factory=_default_number_classes)
+        default_factory=_default_number_classes,
+        description="Per region (ISO code): the number kinds and segments a pool number (X) "
+        "must belong to. An entry replaces its region's default completely.")
+
+    @field_validator("number_classes", mode="before")
+    @classmethod
+    def _region_codes(cls, value: Any) -> Any:
+        # Region codes in any case: environment variable names arrive lower-cased.
+        if isinstance(value, dict):
+            return {str(k).upper(): v for k, v in value.items()}
+        return value
 
     @field_validator("number_classes")
     @classmethod
@@ -118,89 +210,151 @@ def _region_classes(classes: dict[str, NumberClassSettings]) -> list[RegionClass
 
 
 class AgiSettings(BaseModel):
-    host: str = "127.0.0.1"
-    port: int = Field(default=4573, ge=1, le=65535)
-    env_timeout_seconds: float = Field(default=2.0, gt=0)
-    env_max_bytes: int = Field(default=16_384, ge=1024)
-    command_timeout_seconds: float = Field(default=2.0, gt=0)
-    call_timeout_seconds: float = Field(default=10.0, gt=0)
-    store_timeout_seconds: float = Field(default=1.0, gt=0)
-    shutdown_grace_seconds: float = Field(default=10.0, ge=0)
-    max_call_seconds: int = Field(default=3_600, ge=10)
-    # How the buyer/merchant number is handed to the dialplan's Dial string.
-    dial_format: Literal["e164", "national"] = "national"
-    system_name: str = ""
+    """The FastAGI service Asterisk asks for every call."""
+
+    host: str = Field(default="127.0.0.1", description="Address FastAGI listens on.")
+    port: int = Field(default=4573, ge=1, le=65535, description="FastAGI port.")
+    env_timeout_seconds: float = Field(default=2.0, gt=0,
+                                       description="Deadline for Asterisk's AGI environment.")
+    env_max_bytes: int = Field(default=16_384, ge=1024,
+                               description="Largest AGI environment accepted.")
+    command_timeout_seconds: float = Field(default=2.0, gt=0,
+                                           description="Deadline of one AGI command's answer.")
+    call_timeout_seconds: float = Field(default=10.0, gt=0,
+                                        description="Deadline of one call's routing decision.")
+    store_timeout_seconds: float = Field(default=1.0, gt=0,
+                                         description="Deadline of the store on the call path.")
+    shutdown_grace_seconds: float = Field(
+        default=10.0, ge=0, description="On SIGTERM: how long calls in flight may finish.")
+    max_call_seconds: int = Field(default=3_600, ge=10,
+                                  description="Longest bridged call (Dial L() limit).")
+    dial_format: Literal["e164", "national"] = Field(
+        default="national", description="How the number to dial is handed to the dialplan: "
+        "national (13800138000) or e164 (+8613800138000).")
+    system_name: str = Field(
+        default="", description="Asterisk's systemname (asterisk.conf), so CDRs join their "
+        "call attempts exactly. Empty: asterisk.system_name.")
 
 
 class AmiSettings(BaseModel):
-    enabled: bool = False
-    host: str = "127.0.0.1"
-    port: int = Field(default=5038, ge=1, le=65535)
-    username: str = "privnum"
-    secret: str = ""
-    ping_interval_seconds: float = Field(default=10.0, gt=0)
+    """The Asterisk manager interface: CDR listener and click-to-call."""
+
+    enabled: bool = Field(default=False, description="Listen for CDRs over AMI ('serve').")
+    host: str = Field(default="127.0.0.1", description="Asterisk's AMI address.")
+    port: int = Field(default=5038, ge=1, le=65535, description="Asterisk's AMI port.")
+    username: str = Field(default="privnum", description="AMI user (manager.conf).")
+    secret: str = Field(default="", description="AMI secret (manager.conf).",
+                        json_schema_extra={"secret": "value"})
+    ping_interval_seconds: float = Field(default=10.0, gt=0,
+                                         description="How often the connection is checked.")
     # The call log's side of AMI: watchdog, batching, back-pressure, CDR time zone.
-    ping_timeout_seconds: float = Field(default=5.0, gt=0)
-    login_timeout_seconds: float = Field(default=10.0, gt=0)
-    # Reconnects back off: the first after reconnect_delay_seconds, then doubling (with
-    # jitter) up to reconnect_max_delay_seconds (never below the first).
-    reconnect_delay_seconds: float = Field(default=2.0, gt=0)
-    reconnect_max_delay_seconds: float = Field(default=60.0, gt=0)
-    events: str = "cdr,system"
-    batch_size: int = Field(default=200, ge=1)
-    batch_seconds: float = Field(default=0.5, gt=0)
-    queue_max: int = Field(default=10_000, ge=10)
-    cdr_timezone: str = "UTC"
+    ping_timeout_seconds: float = Field(default=5.0, gt=0,
+                                        description="A ping unanswered this long: reconnect.")
+    login_timeout_seconds: float = Field(default=10.0, gt=0, description="Deadline of login.")
+    reconnect_delay_seconds: float = Field(
+        default=2.0, gt=0, description="First reconnect delay; doubles (with jitter) up to "
+        "reconnect_max_delay_seconds.")
+    reconnect_max_delay_seconds: float = Field(default=60.0, gt=0,
+                                               description="Longest reconnect delay.")
+    events: str = Field(default="cdr,system", description="AMI event classes asked for.")
+    batch_size: int = Field(default=200, ge=1, description="CDRs written per batch.")
+    batch_seconds: float = Field(default=0.5, gt=0,
+                                 description="Longest wait before a partial batch is written.")
+    queue_max: int = Field(default=10_000, ge=10,
+                           description="CDRs buffered before the listener pushes back.")
+    cdr_timezone: str = Field(default="UTC",
+                              description="Time zone of the times in Asterisk's CDRs.")
+
+    @field_validator("cdr_timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return known_zone(value)
 
 
 class AsteriskSettings(BaseModel):
-    """What ``privnum asterisk render`` writes into the Asterisk configuration."""
+    """What 'privnum asterisk render' writes into the Asterisk configuration."""
 
-    # FastAGI services tried in order; empty means this host's [agi] host:port.
-    fastagi_hosts: list[str] = []
-    dial_template: str = "PJSIP/{number}@trunk"
-    trunk_host: str | None = None
-    sip_bind: str = "127.0.0.1"
-    sip_port: int = Field(default=5060, ge=1, le=65535)
-    system_name: str = "privnum"
-    max_ring_seconds: int = Field(default=45, ge=1, le=600)
-    log_dir: str = "/var/log/asterisk"
+    fastagi_hosts: list[str] = Field(
+        default=[], examples=[["10.0.0.5:4573", "10.0.0.6:4573"]],
+        description="FastAGI services (host:port) tried in order. Empty: this host's agi.host"
+        ":agi.port.")
+    dial_template: str = Field(default="PJSIP/{number}@privnum-trunk",
+                               description="Dial string; {number} is the number to dial.")
+    trunk_host: str | None = Field(
+        default=None, examples=["sip.carrier.example:5060"],
+        description="The carrier's SIP host[:port]. Unset: a sample trunk to fill in.")
+    sip_bind: str = Field(default="127.0.0.1", description="Address PJSIP listens on.")
+    sip_port: int = Field(default=5060, ge=1, le=65535, description="PJSIP port.")
+    system_name: str = Field(default="privnum", description="asterisk.conf systemname.")
+    max_ring_seconds: int = Field(default=45, ge=1, le=600,
+                                  description="How long the called party may ring.")
+    log_dir: str = Field(default="/var/log/asterisk", description="Asterisk's astlogdir.")
 
 
 class ApiSettings(BaseModel):
-    enabled: bool = True
-    host: str = "127.0.0.1"
-    port: int = Field(default=8080, ge=1, le=65535)
-    max_body_bytes: int = Field(default=65_536, ge=1024)
-    # A request body not complete this long after the handler asks for it: 408, closed.
-    body_timeout_seconds: float = Field(default=10.0, gt=0)
+    """The HTTP API."""
+
+    enabled: bool = Field(default=True, description="Serve the HTTP API with 'privnum serve'.")
+    host: str = Field(default="127.0.0.1", description="Address the HTTP API listens on.")
+    port: int = Field(default=8080, ge=1, le=65535, description="HTTP API port.")
+    max_body_bytes: int = Field(default=65_536, ge=1024,
+                                description="Largest request body accepted.")
+    body_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request body not complete this long after the "
+        "handler asks for it: 408, connection closed.")
 
 
 class CallLogSettings(BaseModel):
-    order_link_template: str = "https://merchant.example/orders/{order_id}"
-    chat_link_template: str = "https://merchant.example/im?order={order_id}&buyer={buyer_id}"
-    retention_days: int = Field(default=180, ge=1)
-    # Asterisk's cdr-custom directory holding the safety-net CSV; None means
-    # <asterisk.log_dir>/cdr-custom, where 'privnum asterisk render' has Asterisk write it.
-    cdr_csv_dir: Path | None = None
+    """The shops' call log and the auditors' exports."""
+
+    order_link_template: str = Field(
+        default="", examples=["https://shop.example.com/orders/{order_id}"],
+        description="Link to an order in the merchant's system ({order_id}, {shop_id}). "
+        "Empty: no order link is shown.")
+    chat_link_template: str = Field(
+        default="", examples=["https://shop.example.com/im?order={order_id}&buyer={buyer_id}"],
+        description="Link to the buyer chat ({order_id}, {buyer_id}, {shop_id}). Empty: no "
+        "chat link is shown.")
+    retention_days: int = Field(default=180, ge=1,
+                                description="Call records older than this are purged.")
+    cdr_csv_dir: Path | None = Field(
+        default=None, examples=["/var/log/asterisk/cdr-custom"],
+        description="Where Asterisk's safety-net CSV privnum-cdr.csv is read. Unset: "
+        "<asterisk.log_dir>/cdr-custom, where the rendered cdr_custom.conf writes it.")
     # Reconcile window, and when an attempt without CDR is closed as a record of its own.
-    reconcile_lookback_days: int = Field(default=2, ge=1)
-    orphan_grace_seconds: int = Field(default=7_200, ge=60)
+    reconcile_lookback_days: int = Field(
+        default=2, ge=1, description="How far back a reconcile reads the CSV.")
+    orphan_grace_seconds: int = Field(
+        default=7_200, ge=60,
+        description="A call attempt without CDR this long is closed as a record of its own.")
+
+
+class LogSettings(BaseModel):
+    """Logs (stderr; the journal under systemd)."""
+
+    format: Literal["text", "json"] = Field(
+        default="text", description="text: one readable line per event; json: one JSON object "
+        "per line (ts, level, logger, msg, request_id, ...), uvicorn's access log included.")
 
 
 class WebhookSettings(BaseModel):
     """Call and binding events pushed to subscribed receivers (docs/api.md#webhooks)."""
 
-    # False: no outbox rows are written and 'privnum serve' runs no delivery worker.
-    enabled: bool = True
-    # Delays (minutes) before the 2nd, 3rd ... attempt of a failed delivery; after the last
-    # one fails the delivery is a dead letter ('privnum webhooks replay').
-    retry_minutes: list[float] = Field(default_factory=lambda: [1.0, 4.0, 9.0, 106.0, 203.0, 300.0],
-                                       min_length=1, max_length=100)
-    timeout_seconds: float = Field(default=10.0, gt=0, le=300)
-    concurrency: int = Field(default=8, ge=1, le=256)
-    poll_seconds: float = Field(default=0.5, gt=0, le=60)
-    retention_days: float = Field(default=14, gt=0)
+    enabled: bool = Field(default=True, description="False: no outbox rows are written and "
+                          "'privnum serve' runs no delivery worker.")
+    retry_minutes: list[float] = Field(
+        default_factory=lambda: [1.0, 4.0, 9.0, 106.0, 203.0, 300.0], min_length=1,
+        max_length=100, description="Delays (minutes) before the 2nd, 3rd ... attempt of a "
+        "failed delivery; after the last one fails the delivery is a dead letter "
+        "('privnum webhooks replay').")
+    timeout_seconds: float = Field(default=10.0, gt=0, le=300,
+                                   description="Per-request timeout of a delivery.")
+    concurrency: int = Field(default=8, ge=1, le=256,
+                             description="Deliveries in flight at once.")
+    poll_seconds: float = Field(default=0.5, gt=0, le=60,
+                                description="How often the worker looks for new events.")
+    retention_days: float = Field(default=14, gt=0,
+                                  description="How long delivered events are kept.")
 
     @field_validator("retry_minutes")
     @classmethod
@@ -215,8 +369,11 @@ class Settings(BaseSettings):
         env_prefix="PRIVNUM_", env_nested_delimiter="__", extra="forbid"
     )
 
-    data_dir: Path = Path(".privnum")
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    data_dir: Path = Field(default=Path(".privnum"),
+                           description="Where the embedded SQLite database and the key file live.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Least severe log level written.")
+    log: LogSettings = LogSettings()
     database: DatabaseSettings = DatabaseSettings()
     redis: RedisSettings = RedisSettings()
     keys: KeySettings = KeySettings()
@@ -228,7 +385,9 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     call_log: CallLogSettings = CallLogSettings()
     webhooks: WebhookSettings = WebhookSettings()
-    risk_policy_file: Path | None = None
+    risk_policy_file: Path | None = Field(
+        default=None, examples=["/etc/privnum/risk.toml"],
+        description="Risk policy of the plaintext reveal (TOML [risk]). Unset: the defaults.")
 
     @classmethod
     def settings_customise_sources(
@@ -279,22 +438,57 @@ class Settings(BaseSettings):
         return self.call_log.cdr_csv_dir
 
 
-def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
-    """Build the settings once; a bad file or value is a ConfigurationError with one line."""
-    path = config_file or (Path(p) if (p := os.environ.get("PRIVNUM_CONFIG")) else None)
-    values: dict[str, Any] = {}
-    if path is not None:
-        try:
-            values = tomllib.loads(path.read_text(encoding="utf-8"))
-        except FileNotFoundError as exc:
-            raise ConfigurationError(f"config file not found: {path}") from exc
-        except (OSError, tomllib.TOMLDecodeError) as exc:
-            raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
-    values.update(overrides)
+def config_path(config_file: Path | None) -> Path | None:
+    """The config file in use: ``--config``, else ``PRIVNUM_CONFIG``, else none."""
+    return config_file or (Path(p) if (p := os.environ.get("PRIVNUM_CONFIG")) else None)
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
     try:
-        return Settings(**values)
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ConfigurationError(f"config file not found: {path}") from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigurationError(f"cannot read config file {path}: {exc}") from exc
+    unknown = unknown_file_keys(Settings, values)
+    if unknown:
+        raise ConfigurationError(f"unknown setting {unknown[0]} in config file {path}")
+    return values
+
+
+def env_warnings() -> list[str]:
+    """``PRIVNUM_*`` environment variables no setting reads (typos), one line each."""
+    return unknown_env(Settings, os.environ)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings once; a bad file or value is a ConfigurationError with one line
+    naming where the value came from (an environment variable or the config file)."""
+    path = config_path(config_file)
+    file_values = read_config_file(path) if path is not None else {}
+    try:
+        return Settings(**{**file_values, **overrides})
     except ValidationError as exc:
         first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        env = "PRIVNUM_" + where.upper().replace(".", "__")
-        raise ConfigurationError(f"invalid setting {where}: {first['msg']} (env {env})") from exc
+        loc = tuple(str(p) for p in first["loc"])
+        source = source_of(loc, file_values, os.environ)
+        where = {"file": f"in config file {path}", "env": f"env {source.variable}"}.get(
+            source.kind, source.kind)
+        message = str(first["msg"]).removeprefix("Value error, ")
+        raise ConfigurationError(
+            f"invalid setting {'.'.join(loc)}: {message} ({where})") from None
+    except SettingsError as exc:
+        raise ConfigurationError(_unreadable_env(exc)) from None
+
+
+def _unreadable_env(exc: SettingsError) -> str:
+    """A section or list given as JSON in the environment that is not JSON."""
+    found = re.search(r'field "([^"]+)"', str(exc))
+    prefix = "PRIVNUM_" + (found[1].upper() if found else "")
+    for name in sorted(os.environ):
+        if name.upper() == prefix or name.upper().startswith(prefix + "__"):
+            try:
+                json.loads(os.environ[name])
+            except ValueError as bad:
+                return f"environment variable {name}: not valid JSON ({bad})"
+    return f"cannot read the settings from the environment: {exc}"

@@ -1,6 +1,7 @@
 """The privacy rule, end to end: a known buyer number goes in through the CLI, the FastAGI
 call path (as a callback caller id, as a call's uniqueid and linkedid, and as a dial target),
-the CDR import and the exports;
+the HTTP API (in a URL and as X-Request-Id, which the access log writes), the CDR import and
+the exports;
 afterwards it appears nowhere at rest or in output: not in the SQLite files, not in any Redis
 value, not in the service's DEBUG log, not in CLI output, not in call-log rows or exports."""
 
@@ -14,6 +15,9 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -57,6 +61,21 @@ async def call(port: int, caller: str, uniqueid: str) -> dict[str, str]:
     return {cv.DIAL_NUMBER: "", **answer_variables(result.commands)}
 
 
+def http_get(port: int, path: str, headers: dict[str, str]) -> int:
+    """The status of GET ``path`` (an error status too) once the API listens."""
+    for _ in range(100):  # a bound for the test, not a timing assertion
+        try:
+            with urllib.request.urlopen(urllib.request.Request(
+                    f"http://127.0.0.1:{port}{path}", headers=headers), timeout=10) as done:
+                return int(done.status)
+        except urllib.error.HTTPError as refused:
+            refused.close()
+            return refused.code
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError("the HTTP API did not answer")
+
+
 def cdr_csv(path: Path) -> None:
     """What Asterisk's cdr_custom writes for a merchant call and a buyer callback."""
     day = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -77,10 +96,10 @@ def cdr_csv(path: Path) -> None:
 
 def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
                                              redis_prefix: str) -> None:
-    port = free_port()
+    port, api_port = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVNUM_")}
     env.update(PRIVNUM_DATA_DIR=str(tmp_path / "data"), PRIVNUM_AGI__PORT=str(port),
-               PRIVNUM_API__ENABLED="false", PRIVNUM_REDIS__URL=redis_url,
+               PRIVNUM_API__PORT=str(api_port), PRIVNUM_REDIS__URL=redis_url,
                PRIVNUM_REDIS__PREFIX=redis_prefix, PRIVNUM_LOG_LEVEL="DEBUG",
                PRIVNUM_AGI__SYSTEM_NAME="pbx", PYTHONUNBUFFERED="1")
     outputs: list[str] = []
@@ -121,6 +140,9 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         # What Asterisk's CDRs record as the caller: A plain, anyone else masked.
         assert (merchant[cv.CDR_CALLERID], callback[cv.CDR_CALLERID],
                 stranger[cv.CDR_CALLERID]) == (MAIN, "139****5678", "137****0009")
+        for path in (f"/v1/numbers/{BUYER}/virtual", "/v1/numbers/+86%20139-1234-5678/virtual",
+                     f"/v1/shops/shop1/calls?caller=86{BUYER}"):
+            http_get(api_port, path, {"X-Request-Id": BUYER})
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
         outputs.append(server.stderr.read().decode())
@@ -141,6 +163,7 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
 
     log = "".join(outputs)
     assert "DEBUG" in log and "call uniqueid=pbx-2.1" in log  # the logs were really captured
+    assert "GET /v1/numbers/139****5678/virtual" in log  # the access log too
     assert "139****5678" in log
     assert not leaks(log), "plaintext buyer number in logs or CLI output"
     for path in sorted((tmp_path / "data").glob("privnum.db*")):

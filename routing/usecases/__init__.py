@@ -123,7 +123,8 @@ class UseCases:
 
     @property
     def shops(self) -> Shops:
-        return Shops(shops=self.ports.shops, accounts=self.ports.accounts)
+        return Shops(shops=self.ports.shops, accounts=self.ports.accounts,
+                     default_timezone=self.policy.timezone, region=self.region)
 
     @property
     def callers(self) -> Callers:

@@ -3,19 +3,39 @@ the shop level; and its accounts (the main account and the sub-accounts it maint
 
 from __future__ import annotations
 
+import contextlib
+from dataclasses import replace
 from datetime import datetime
 
 from routing.api_ports import AccountPort, Principal, PrincipalKind, ShopPort
 from routing.errors import InvalidInput, PermissionDenied
 from routing.model import AccountRole
-from routing.shop_views import AccountView, EnableResult, ShopView, check_id
+from routing.numbers import DEFAULT_REGION, normalize_mobile
+from routing.risk import DEFAULT_TIMEZONE
+from routing.shop_views import (
+    AccountView,
+    EnableResult,
+    ShopView,
+    check_id,
+    check_timezone,
+    ignored_on_enable,
+)
 from routing.usecases.access import acting_account, in_shop, main_only, platform_only
 
 
 class Shops:
-    def __init__(self, *, shops: ShopPort, accounts: AccountPort) -> None:
+    def __init__(self, *, shops: ShopPort, accounts: AccountPort,
+                 default_timezone: str = DEFAULT_TIMEZONE, region: str = DEFAULT_REGION
+                 ) -> None:
         self._shops = shops
         self._accounts = accounts
+        self._default_timezone = default_timezone
+        self._region = region
+
+    def timezone_of(self, shop: ShopView) -> str:
+        """The zone people read ``shop``'s call log in: its own, else the default (the risk
+        policy's, Asia/Shanghai unless configured)."""
+        return shop.timezone or self._default_timezone
 
     async def get(self, who: Principal, shop_id: str) -> ShopView:
         shop_id = check_id("shop", shop_id)
@@ -29,11 +49,14 @@ class Shops:
     async def enable(self, who: Principal, shop_id: str, *, now: datetime,
                      main_account_id: str | None, main_phone: str | None,
                      agreement_version: str | None, accepted_by: str | None = None,
-                     name: str | None = None, level: str | None = None) -> EnableResult:
+                     name: str | None = None, level: str | None = None,
+                     timezone: str | None = None) -> EnableResult:
         """Open the service (idempotent). A shop account enables its own shop as its main
-        account; the platform names the main account."""
+        account; the platform names the main account. Enabling an enabled shop changes
+        nothing: the result lists what of the values given it left as they were."""
         shop_id = check_id("shop", shop_id)
         in_shop(who, shop_id)
+        zone = check_timezone(timezone) if timezone is not None else None
         if who.kind is not PrincipalKind.ACCOUNT:
             if main_account_id is None:
                 raise InvalidInput("the platform admin must give main_account_id")
@@ -45,10 +68,22 @@ class Shops:
                 raise PermissionDenied("main_account_id must be the token's own account")
             assert who.account_id is not None
             main_id = who.account_id
-        return await self._shops.enable(shop_id, now=now, main_account_id=main_id,
-                                        main_phone=main_phone,
-                                        agreement_version=agreement_version,
-                                        accepted_by=accepted_by, name=name, level=level)
+        result = await self._shops.enable(shop_id, now=now, main_account_id=main_id,
+                                          main_phone=main_phone,
+                                          agreement_version=agreement_version,
+                                          accepted_by=accepted_by, name=name, level=level)
+        if result.changed:
+            if zone is not None and result.shop.timezone is None:
+                shop = await self._shops.set_timezone(shop_id, zone, actor=who.actor, now=now)
+                return replace(result, shop=shop)
+            return result
+        phone = main_phone
+        if main_phone is not None:
+            with contextlib.suppress(InvalidInput):  # a bad number differs either way
+                phone = normalize_mobile(main_phone, self._region)
+        return replace(result, ignored=ignored_on_enable(
+            result.shop, main_phone=phone, agreement_version=agreement_version,
+            accepted_by=accepted_by, name=name, level=level, timezone=zone))
 
     async def disable(self, who: Principal, shop_id: str, now: datetime) -> ShopView:
         shop_id = check_id("shop", shop_id)
@@ -59,6 +94,14 @@ class Shops:
                         ) -> ShopView:
         platform_only(who, "set a shop's level")
         return await self._shops.set_level(shop_id, level, actor=who.actor, now=now)
+
+    async def set_timezone(self, who: Principal, shop_id: str, timezone: str | None,
+                           now: datetime) -> ShopView:
+        """The zone the shop's people read its call log in (None: back to the default)."""
+        shop_id = check_id("shop", shop_id)
+        main_only(who, shop_id, "set the shop's time zone")
+        zone = check_timezone(timezone) if timezone is not None else None
+        return await self._shops.set_timezone(shop_id, zone, actor=who.actor, now=now)
 
     # ---- accounts ---------------------------------------------------------------------
 

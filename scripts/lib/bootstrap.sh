@@ -116,3 +116,10 @@ import sys, psycopg
 psycopg.connect(f"postgresql://postgres@127.0.0.1:{sys.argv[1]}/test", connect_timeout=3).close()
 PY
 }
+
+# ensure_systemd_analyze: the tests verify privnum's systemd units with systemd-analyze (Debian's
+# systemd package). Without root it cannot be installed; those tests then say so and skip.
+ensure_systemd_analyze() {
+  command -v systemd-analyze >/dev/null 2>&1 && return 0
+  if is_root; then apt_install systemd; else say "systemd-analyze missing: the systemd unit test is skipped"; fi
+}

@@ -219,3 +219,42 @@ async def test_a_record_the_call_log_refuses_is_logged_and_counted_the_rest_stor
                if "refused by the call log" in r.getMessage()]
     assert refused == ["call record uniqueid=bulk-5 refused by the call log, not stored "
                        "(DataError)"]
+
+
+async def test_metrics_show_the_connection_the_records_and_their_ingest_lag(
+        db: Database) -> None:
+    from datetime import UTC, timedelta
+
+    from api.metrics import Metrics
+
+    stream = events_of(SESSION)
+    server = FakeAmi([stream], secret=SECRET)
+    port = await server.start()
+    metrics = Metrics()
+    # A fixed clock one minute after the recorded session's last call: the lag is measured
+    # against it, never against today's date.
+    ends: list[datetime] = []
+    listener = AmiListener(_config(port), CallLogStore(db), observe_lag=metrics.cdr_lag,
+                           clock=lambda: max(ends) + timedelta(minutes=1) if ends
+                           else datetime(2026, 1, 1, tzinfo=UTC))
+    metrics.watch_listener(listener)
+    original = listener.sink.write_batch
+
+    async def write_batch(events: Sequence[CdrEvent], source: str) -> int:
+        ends.extend(e.end for e in events)
+        return await original(events, source)
+
+    listener.sink.write_batch = write_batch  # type: ignore[method-assign]
+    task = await _run(listener)
+    await _until(lambda: listener.stats.stored == ALL_CALLS and not listener.queued)
+    text = metrics.render().decode()
+    assert "privnum_ami_connected 1.0" in text
+    assert f'privnum_cdr_records_total{{path="ami"}} {float(ALL_CALLS)}' in text
+    assert f"privnum_cdr_ingest_lag_seconds_count {float(ALL_CALLS)}" in text
+    assert 'privnum_ami_connects_total{result="ok"} 1.0' in text
+    server.drop()
+    await server.close()
+    await _until(lambda: not listener.is_connected)
+    assert "privnum_ami_connected 0.0" in metrics.render().decode()
+    await listener.stop()
+    await task

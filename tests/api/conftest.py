@@ -68,17 +68,24 @@ class Env:
         return await self.client.request(method, url, headers=headers, **kw)
 
 
-def settings_for(tmp_path: Path, url: str) -> Settings:
+LINKS = {"order_link_template": "https://shop.example.com/orders/{order_id}",
+         "chat_link_template": "https://shop.example.com/im?order={order_id}&buyer={buyer_id}"}
+
+
+def settings_for(tmp_path: Path, url: str, *, links: bool = True) -> Settings:
+    """Settings of the test API; ``links``: the shop's link templates are configured."""
     keys = tmp_path / "keys.json"
     if not keys.exists():
         KeyRing.generate().save(keys)
-    return Settings(data_dir=tmp_path, database={"url": url}, keys={"file": keys})
+    return Settings(data_dir=tmp_path, database={"url": url}, keys={"file": keys},
+                    call_log=LINKS if links else {})
 
 
 async def make_env(db: Database, tmp_path: Path, policy: RiskPolicy | None = None,
-                   pool_size: int = 20) -> Env:
+                   pool_size: int = 20, *, links: bool = True) -> Env:
     clock = Clock()
-    services = api_services(Container(settings_for(tmp_path, db.url), database=db), Metrics())
+    services = api_services(Container(settings_for(tmp_path, db.url, links=links),
+                                      database=db), Metrics())
     services.clock = clock
     services.policy = policy or RiskPolicy(timezone="Asia/Shanghai")
     app = create_app(services)

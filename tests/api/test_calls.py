@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
+from pathlib import Path
 
+import pytest
+from starlette.types import Message
+
+from api import call_log_csv
 from binding_store.call_log import CallLogStore
-from tests.api.conftest import Env, assert_problem
+from binding_store.db import Database
+from tests.api.conftest import Env, assert_problem, make_env
 from tests.fixtures.ami.scenario import ALL_CALLS, FORBIDDEN, NOW, SHOP, cdr_events, seed
 
 SHOP_CALLS = ALL_CALLS - 1  # the call made while the routing service was down has no shop
@@ -39,6 +46,20 @@ async def test_shop_lists_its_calls_masked_with_links_and_pages(env: Env) -> Non
     assert sorted(seen) == sorted(c["id"] for c in page["calls"])
 
 
+async def test_no_link_is_shown_unless_its_template_is_configured(
+        database: Database, tmp_path: Path) -> None:
+    env = await make_env(database, tmp_path, links=False)
+    try:
+        await _seeded(env)
+        calls = (await env.call("GET", f"/v1/shops/{SHOP}/calls", "main")).json()["calls"]
+        assert any(c["order_id"] for c in calls)
+        assert {(c["order_link"], c["chat_link"]) for c in calls} == {("", "")}
+        export = (await env.call("GET", f"/v1/shops/{SHOP}/calls/export", "main")).text
+        assert "example" not in export and "http" not in export
+    finally:
+        await env.client.aclose()
+
+
 async def test_export_is_csv_without_plaintext(env: Env) -> None:
     await _seeded(env)
     r = await env.call("GET", f"/v1/shops/{SHOP}/calls/export", "main")
@@ -64,3 +85,45 @@ async def test_call_log_limits_and_isolation(env: Env) -> None:
     assert_problem(other, 403, "permission_denied")
     empty = (await env.call("GET", "/v1/shops/shop-2/calls", "other")).json()
     assert empty["calls"] == []
+
+
+async def test_export_streams_in_pieces_with_utc_z_or_the_shops_zone(
+        env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    await _seeded(env)
+    monkeypatch.setattr(call_log_csv, "CHUNK_BYTES", 1)  # a piece per row
+    sent: list[Message] = []
+    requested, done = [False], asyncio.Event()
+
+    async def receive() -> Message:
+        if not requested[0]:
+            requested[0] = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+        await done.wait()  # the client stays until the whole response is in
+        return {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "http.response.body" and not message.get("more_body"):
+            done.set()
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "GET", "scheme": "http", "path": f"/v1/shops/{SHOP}/calls/export",
+             "raw_path": f"/v1/shops/{SHOP}/calls/export".encode(), "query_string": b"",
+             "root_path": "", "server": ("privnum.test", 80), "client": ("127.0.0.1", 1),
+             "headers": [(b"host", b"privnum.test"),
+                         (b"authorization", env.auth("main")["Authorization"].encode())]}
+    await env.client._transport.app(scope, receive, send)  # type: ignore[attr-defined]
+    pieces = [m for m in sent if m["type"] == "http.response.body"]
+    # The header and each row left as a piece of its own, before the next row was read.
+    assert len(pieces) >= SHOP_CALLS + 1 and all(p["more_body"] for p in pieces[:-1])
+    text = b"".join(p["body"] for p in pieces).decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == SHOP_CALLS
+    assert all(r["started_at"].endswith("Z") and "+00:00" not in r["started_at"] for r in rows)
+
+    local = await env.call("GET", f"/v1/shops/{SHOP}/calls/export", "main",
+                           params={"tz": "shop"})
+    starts = [r["started_at"] for r in csv.DictReader(io.StringIO(local.text))]
+    assert starts and all(s.endswith("+08:00") for s in starts)  # Asia/Shanghai by default
+    unknown = await env.call("GET", "/v1/shops/nosuch/calls/export", "admin")
+    assert_problem(unknown, 404)

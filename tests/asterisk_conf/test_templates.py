@@ -337,19 +337,19 @@ def test_modules_are_explicit_and_agi_can_load(rendered: Path) -> None:
 def test_pjsip_lab_phones_and_production_trunk(tmp_path: Path) -> None:
     render(LAB, tmp_path / "lab")
     lab = (tmp_path / "lab" / "pjsip.conf").read_text()
-    assert "[trunk]" not in lab
+    assert "[privnum-trunk]" not in lab
     for phone in LAB.lab_phones:
         assert f"[{phone.number}]" in lab
         assert f"password={phone.password}" in lab
     assert "bind=127.0.0.1:5060" in lab
     render(PRODUCTION, tmp_path / "prod")
     prod = (tmp_path / "prod" / "pjsip.conf").read_text()
-    assert "[trunk]" in prod
+    assert "[privnum-trunk]" in prod and "transport=privnum-udp" in prod
     assert "trust_id_inbound=no" in prod
     assert "contact=sip:192.0.2.10:5060" in prod
     assert "match=192.0.2.10" in prod
     dial = _render_text(PRODUCTION, "extensions.conf")
-    assert f"Dial(PJSIP/${{{cv.DIAL_NUMBER}}}@trunk,,b(" in dial
+    assert f"Dial(PJSIP/${{{cv.DIAL_NUMBER}}}@privnum-trunk,,b(" in dial
     assert "Dial(Local/out@privnum-dial/n,45,L(" in dial
 
 

@@ -133,7 +133,7 @@ async def test_sqlite_keeps_its_tables_and_rows(tmp_path: Path) -> None:
     schema = _sqlite_schema(url)
     assert migrate.upgrade(url, PARTITIONED) == PARTITIONED
     assert _sqlite_schema(url) == schema  # no-op: the same tables, keys and indexes
-    assert migrate.upgrade(url) == migrate.head()  # and the later migrations on top
+    assert migrate.upgrade(url) == migrate.head()  # the later migrations on top
     migrate.check(url)
     db = Database(url)
     try:

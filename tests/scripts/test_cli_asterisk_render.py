@@ -29,7 +29,7 @@ def test_settings_reach_the_rendered_files(tmp_path: Path) -> None:
     first, second = dialplan.index("agi://10.0.0.5:4573/route"), dialplan.index(
         "agi://10.0.0.6:4573/route")
     assert first < second  # failover order as configured
-    assert "PJSIP/${PRIVNUM_DIAL_NUMBER}@trunk" in dialplan
+    assert "PJSIP/${PRIVNUM_DIAL_NUMBER}@privnum-trunk" in dialplan
     assert "secret=s3cret-pass" in (out / "manager.conf").read_text().splitlines()
     assert "sip.carrier.example" in (out / "pjsip.conf").read_text()
     assert "pbx-east" in (out / "asterisk.conf").read_text()

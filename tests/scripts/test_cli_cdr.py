@@ -65,7 +65,7 @@ def test_export_writes_file_and_manifest(env: str, tmp_path: Path, fmt: str) -> 
 def test_export_rejects_bad_range(env: str, tmp_path: Path) -> None:
     result = _run("cdr", "export", "--from", "2026-11-29", "--to", "2026-11-28",
                   "--out", str(tmp_path / "x.csv"))
-    assert result.exit_code == 1 and "before" in result.output
+    assert result.exit_code == 2 and "before" in result.output  # a usage mistake
 
 
 def test_verify_purge_reconcile_and_calls_list(env: str) -> None:

@@ -37,9 +37,9 @@ def _run(*args: str) -> Any:
     return CliRunner().invoke(app, ["cdr", "export", *args])
 
 
-def _one_line_error(result: Any, needle: str) -> None:
+def _one_line_error(result: Any, needle: str, code: int = 1) -> None:
     lines = result.output.strip().splitlines()
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     assert len(lines) == 1 and lines[0].startswith("error:") and needle in lines[0], lines
     assert "Traceback" not in result.output
     assert result.exception is None or isinstance(result.exception, SystemExit)
@@ -53,8 +53,10 @@ def test_progress_lines_and_summary_when_not_a_terminal(
     result = _run(*DAY, "--out", str(out))
     assert result.exit_code == 0, result.output
     lines = result.output.strip().splitlines()
-    assert lines == ["exported 2 rows", "exported 4 rows", "exported 6 rows",
-                     f"{ALL_CALLS} rows -> {out} (+ cdrs.csv.manifest.json)"]
+    assert [line.split(",")[0] for line in lines] == [
+        "exported 2 rows", "exported 4 rows", "exported 6 rows",
+        f"{ALL_CALLS} rows -> {out} (+ cdrs.csv.manifest.json)"]
+    assert all(line.endswith(" rows/s") for line in lines[:-1]), lines  # and their rate
 
 
 def test_quiet_prints_only_the_summary(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -71,17 +73,19 @@ def test_quiet_prints_only_the_summary(env: Path, monkeypatch: pytest.MonkeyPatc
     assert not list(env.glob("*.part"))
 
 
-@pytest.mark.parametrize(("args", "needle"), [
-    (("--from", "2026-11-29", "--to", "2026-11-28"), "--from must be before --to"),
+# Exit 2: a usage mistake (the command line is wrong); 1: the request cannot be served.
+@pytest.mark.parametrize(("args", "needle", "code"), [
+    (("--from", "2026-11-29", "--to", "2026-11-28"), "--from must be before --to", 2),
     (("--from", "2026-11-28T12:00:00Z", "--to", "2026-11-28T20:00:00+08:00"),
-     "--from must be before --to"),  # the same instant
-    (("--from", "yesterday", "--to", "2026-11-29"), "--from: not a date"),
-    (("--from", "2026-11-28", "--to", "2026-11-31"), "--to: not a date"),
+     "--from must be before --to", 2),  # the same instant
+    (("--from", "yesterday", "--to", "2026-11-29"), "--from: not a date", 2),
+    (("--from", "2026-11-28", "--to", "2026-11-31"), "--to: not a date", 2),
     (("--from", "1900-01-01", "--to", "2026-11-29"),
-     "outside the retention period (36500 days)"),
+     "outside the retention period (36500 days)", 1),
 ])
-def test_bad_range_is_one_line(env: Path, args: tuple[str, ...], needle: str) -> None:
-    _one_line_error(_run(*args, "--out", str(env / "x.csv")), needle)
+def test_bad_range_is_one_line(env: Path, args: tuple[str, ...], needle: str,
+                               code: int) -> None:
+    _one_line_error(_run(*args, "--out", str(env / "x.csv")), needle, code)
     assert not list(env.iterdir())
 
 
@@ -96,7 +100,7 @@ def test_retention_comes_from_the_settings(env: Path, monkeypatch: pytest.Monkey
 @pytest.mark.parametrize("fmt", ["xml", "CSV", "", "json"])
 def test_unknown_format_is_one_line(env: Path, fmt: str) -> None:
     _one_line_error(_run(*DAY, "--format", fmt, "--out", str(env / "x")),
-                    "--format must be csv or jsonl")
+                    "--format must be csv or jsonl", code=2)
     assert not list(env.iterdir())
 
 

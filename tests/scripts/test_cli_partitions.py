@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import timedelta
 from pathlib import Path
 
@@ -29,6 +30,9 @@ def test_create_is_idempotent_and_list_shows_them(cli: Cli) -> None:
     assert first.count("created cdrs_p") == 2 and "6 partition(s) created" in first
     assert "0 partition(s) created" in cli.ok("db", "partitions", "create", "--ahead", "6")
     assert listed.count("cdrs_p") == 7 and "cdrs_default" in listed
+    as_json = json.loads(cli.ok("db", "partitions", "list", "--json"))
+    cdrs = [p for p in as_json if p["table"] == "cdrs"]
+    assert len(cdrs) == 8 and [p["from"] for p in cdrs].count(None) == 1  # + the DEFAULT
     assert "no drift" in cli.ok("db", "check")  # partitions are not model tables
 
 

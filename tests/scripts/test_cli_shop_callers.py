@@ -78,8 +78,11 @@ def test_caller_errors_are_one_line(lite: Cli) -> None:
                    "only the main account of shop s1")
     one_line_error(lite("callers", "add", "s1", "13500135000"), "not the phone of a sub-account")
     one_line_error(lite("callers", "add", "s1", "not-a-number"), "not a valid phone number")
-    one_line_error(lite("callers", "set-status", "s1", MAIN, "maybe"), "invalid caller status")
-    one_line_error(lite("callers", "list", "s1", "--status", "maybe"), "invalid caller status")
+    # A status that does not exist is a usage mistake: exit 2.
+    one_line_error(lite("callers", "set-status", "s1", MAIN, "maybe"), "invalid caller status",
+                   code=2)
+    one_line_error(lite("callers", "list", "s1", "--status", "maybe"), "invalid caller status",
+                   code=2)
     one_line_error(lite("callers", "list", "nope"), "shop nope not found")
     one_line_error(lite("callers", "remove", "s1", "13900139009"), "not a caller number")
     one_line_error(lite("accounts", "add", "s1", "x", "--phone", "13700137000", "--as", "clerk"),
@@ -103,8 +106,9 @@ def test_batch_file_reports_each_row(cli: Cli, tmp_path: Path) -> None:
                   '"13900139001\n')
     result = cli("callers", "batch", "s1", batch)
     assert result.exit_code == 3, result.stderr
-    rows = {line.split()[1]: line for line in result.stdout.splitlines()
-            if line.strip().startswith("│ ") and line.split()[1].isdigit()}
+    # Piped: one tab-separated row per line of the file (line, input, number, result).
+    rows = {line.split("\t")[0]: line for line in result.stdout.splitlines()
+            if line.split("\t")[0].isdigit()}
     assert "ok" in rows["2"]
     assert "not_reviewed" in rows["3"]
     assert "invalid_number" in rows["4"]
@@ -112,14 +116,14 @@ def test_batch_file_reports_each_row(cli: Cli, tmp_path: Path) -> None:
     assert "not_sub_account" in rows["6"]
     assert "duplicate" in rows["7"]
     assert "duplicate" in rows["8"]  # a stray quote is tolerated; line 2 added it already
-    assert "1 added, 6 refused" in result.stdout
+    assert "1 added, 6 refused" in result.output
     assert "+8613900139001" in cli.ok("callers", "list", "s1")
     # Running the same file again lands nothing new and says why.
     again = cli("callers", "batch", "s1", batch)
-    assert again.exit_code == 3 and "0 added, 7 refused" in again.stdout
+    assert again.exit_code == 3 and "0 added, 7 refused" in again.output
     cli.ok("accounts", "review", "temp")
     good = write(tmp_path / "good.csv", "13900139002,temp\n")
-    assert "1 added, 0 refused" in cli.ok("callers", "batch", "s1", good)
+    assert "1 added, 0 refused" in cli("callers", "batch", "s1", good).output
 
 
 def test_batch_input_errors_are_one_line(lite: Cli, tmp_path: Path) -> None:

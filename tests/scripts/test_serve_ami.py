@@ -1,5 +1,6 @@
 """``privnum serve`` with AMI on, as a real process against a fake AMI server on a real socket:
-``/healthz`` tells the truth about AMI (connected: ok; down: degraded), an outage is logged
+``/healthz`` and ``/metrics`` tell the truth about AMI (connected: ok and
+``privnum_ami_connected 1``; down: degraded and 0), an outage is logged
 once when it starts and once when it ends, and a missing safety-net CSV is said at start-up."""
 
 from __future__ import annotations
@@ -85,11 +86,18 @@ async def test_healthz_reports_ami_truthfully_and_an_outage_is_logged_once(
             async def health_is(status: str, ami: bool) -> bool:
                 return await ami_check() == {"status": status, "ami": ami}
 
+            async def connected_gauge() -> str:
+                text = (await http.get("/metrics")).text
+                return next((line for line in text.splitlines()
+                             if line.startswith("privnum_ami_connected ")), "")
+
             await _until(lambda: out.count("AMI connected to"), "the AMI login")
             await _until(lambda: health_is("ok", True), "healthz ok while connected")
+            assert await connected_gauge() == "privnum_ami_connected 1.0"
             fake.drop()
             await fake.close()  # Asterisk goes away and stays away for a while
             await _until(lambda: health_is("degraded", False), "healthz degraded")
+            assert await connected_gauge() == "privnum_ami_connected 0.0"
             await _until(lambda: out.count("still not available") >= 3, "several attempts")
             fake = FakeAmi(secret=SECRET)
             await fake.start(ami_port)

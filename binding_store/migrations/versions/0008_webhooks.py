@@ -1,7 +1,7 @@
 """Webhooks: subscriptions, the event outbox, deliveries.
 
 Revision ID: 0008_webhooks
-Revises: 0005_partitioned_call_log
+Revises: 0006_shop_timezone
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0008_webhooks"
-down_revision: str | Sequence[str] | None = "0005_partitioned_call_log"
+down_revision: str | Sequence[str] | None = "0006_shop_timezone"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

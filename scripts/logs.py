@@ -1,0 +1,129 @@
+"""Logging of privnum's processes: one format for every line, ours and uvicorn's (its server
+log and its access log alike).
+
+``log.format = "text"``: ``2026-12-03T10:00:00.123Z INFO privnum.ami message key=value``.
+``log.format = "json"``: one JSON object per line with the same fields: ``ts`` (UTC, ``Z``),
+``level``, ``logger``, ``msg``, then the context (``request_id`` while an HTTP request runs)
+and the record's own fields (``extra=``; uvicorn's access log: ``client``, ``method``,
+``path``, ``http_version``, ``status``), and ``exc`` for a traceback.
+
+Configured once in the entry point; uvicorn must then run with ``log_config=None`` so that it
+keeps these handlers instead of installing its own.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+from typing import Any, Literal, TextIO
+
+from routing.numbers import mask
+
+LogFormat = Literal["text", "json"]
+Context = Callable[[], Mapping[str, str]]
+"""Fields of the current context (the request being served), read for every line."""
+
+_RECORD_ATTRS = frozenset(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {
+    "message", "asctime", "taskName", "color_message"}  # uvicorn's ANSI-coloured copy
+_ACCESS_FIELDS = ("client", "method", "path", "http_version", "status")
+_UVICORN = ("uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+# Seven or more digits, maybe with a leading + and spaces, dashes or dots between them (also
+# URL-encoded): a phone number as far as a log line is concerned.
+_NUMBER_LIKE = re.compile(r"(?:\+|%2[bB])?[0-9](?:(?:%20|[ .-])?[0-9]){6,}")
+_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def scrub_numbers(text: str) -> str:
+    """``text`` with every phone-number-like run masked (``139****5678``): a client may put a
+    buyer's number into a URL, and the access log writes URLs (dates stay readable)."""
+
+    def masked(found: re.Match[str]) -> str:
+        run = found[0]
+        return run if _DATE.fullmatch(run) else mask(run.replace("%2B", "+").replace("%2b", "+"))
+
+    return _NUMBER_LIKE.sub(masked, text)
+
+
+def message(record: logging.LogRecord) -> str:
+    text = record.getMessage()
+    return scrub_numbers(text) if record.name == "uvicorn.access" else text
+
+
+def fields(record: logging.LogRecord, context: Sequence[Context]) -> dict[str, Any]:
+    """What a line says besides its message, in a stable order."""
+    out: dict[str, Any] = {}
+    for provider in context:
+        out.update(provider())
+    if record.name == "uvicorn.access" and isinstance(record.args, tuple) \
+            and len(record.args) == len(_ACCESS_FIELDS):
+        out.update(zip(_ACCESS_FIELDS, record.args, strict=True))
+        out["path"] = scrub_numbers(str(out["path"]))
+    out.update((k, v) for k, v in vars(record).items()
+               if k not in _RECORD_ATTRS and not k.startswith("_"))
+    return out
+
+
+def timestamp(record: logging.LogRecord) -> str:
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    def __init__(self, context: Sequence[Context] = ()) -> None:
+        super().__init__()
+        self.context = tuple(context)
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {"ts": timestamp(record), "level": record.levelname,
+                                "logger": record.name, "msg": message(record)}
+        line.update(fields(record, self.context))
+        if record.exc_info:
+            line["exc"] = self.formatException(record.exc_info)
+        return json.dumps(line, ensure_ascii=False, default=str)
+
+
+class TextFormatter(logging.Formatter):
+    def __init__(self, context: Sequence[Context] = ()) -> None:
+        super().__init__()
+        self.context = tuple(context)
+
+    def format(self, record: logging.LogRecord) -> str:
+        extra = " ".join(f"{k}={_text(v)}" for k, v in fields(record, self.context).items()
+                         if not (record.name == "uvicorn.access" and k in _ACCESS_FIELDS))
+        line = f"{timestamp(record)} {record.levelname} {record.name} {message(record)}"
+        line = f"{line} {extra}" if extra else line
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+def _text(value: Any) -> str:
+    text = str(value)
+    return json.dumps(text, ensure_ascii=False) if not text or " " in text or '"' in text \
+        else text
+
+
+def configure_logging(level: str, fmt: LogFormat, stream: TextIO,
+                      context: Sequence[Context] = ()) -> None:
+    """One handler on the root logger writing ``fmt`` to ``stream``; uvicorn's loggers write
+    through it too. Calling it again replaces the handler (no duplicate lines)."""
+    formatter: logging.Formatter = (JsonFormatter(context) if fmt == "json"
+                                    else TextFormatter(context))
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    handler.set_name("privnum")
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if h.get_name() == "privnum"]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    for name in _UVICORN:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
