@@ -5,15 +5,17 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store import audit
+from binding_store.api_models import ApiToken
 from binding_store.db import Database
-from binding_store.models import Account
+from binding_store.models import Account, CallerNumber
 from binding_store.shops import require_admin
 from routing.audit import AuditKind
-from routing.errors import Conflict, NotFound
+from routing.errors import Conflict, NotFound, PermissionDenied
 from routing.model import AccountRole
 from routing.numbers import normalize
 from routing.shop_views import AccountView, check_id, check_name
@@ -93,3 +95,58 @@ class AccountRepository:
                              detail={"phone_reviewed": reviewed})
                 await session.commit()
             return account_view(row)
+
+    async def _sub_account(self, session: AsyncSession, shop_id: str, account_id: str,
+                           actor: str) -> Account:
+        await require_admin(session, shop_id, actor)
+        row = await session.get(Account, account_id)
+        if row is None or row.shop_id != shop_id:
+            raise NotFound(f"account {account_id} not found")
+        if row.role != AccountRole.SUB.value:
+            raise PermissionDenied("the main account is changed by re-enabling the service, "
+                                   "not as a sub-account")
+        return row
+
+    async def change_phone(self, shop_id: str, account_id: str, phone: str | None, *,
+                           actor: str, now: datetime) -> AccountView:
+        """A sub-account's new phone; it awaits the platform's review again. The old phone's
+        caller numbers must be removed first (through the caller store)."""
+        e164 = normalize(phone) if phone else None
+        async with self._db.session() as session:
+            row = await self._sub_account(session, shop_id, account_id, actor)
+            if row.phone == e164:
+                return account_view(row)
+            old = row.phone
+            await _no_callers(session, shop_id, account_id)
+            row.phone = e164
+            row.phone_reviewed = False
+            audit.record(session, now=now, actor=actor, kind=AuditKind.ACCOUNT_PHONE,
+                         shop_id=shop_id, subject=account_id,
+                         detail={"phone": e164, "previous": old})
+            await session.commit()
+            return account_view(row)
+
+    async def remove_sub_account(self, shop_id: str, account_id: str, *, actor: str,
+                                 now: datetime) -> AccountView:
+        """Remove the sub-account and revoke its tokens (its caller numbers are removed
+        first, through the caller store, which keeps the routing index right)."""
+        async with self._db.session() as session:
+            row = await self._sub_account(session, shop_id, account_id, actor)
+            view = account_view(row)
+            await _no_callers(session, shop_id, account_id)
+            revoked = await session.execute(
+                update(ApiToken).where(ApiToken.account_id == account_id,
+                                       ApiToken.revoked_at.is_(None)).values(revoked_at=now))
+            await session.delete(row)
+            audit.record(session, now=now, actor=actor, kind=AuditKind.ACCOUNT_REMOVED,
+                         shop_id=shop_id, subject=account_id,
+                         detail={"tokens_revoked": int(getattr(revoked, "rowcount", 0) or 0)})
+            await session.commit()
+        return view
+
+
+async def _no_callers(session: AsyncSession, shop_id: str, account_id: str) -> None:
+    left = await session.scalar(select(func.count()).select_from(CallerNumber).where(
+        CallerNumber.shop_id == shop_id, CallerNumber.account_id == account_id))
+    if left:
+        raise Conflict(f"account {account_id} still has caller numbers: remove them first")

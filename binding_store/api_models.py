@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Integer, String
+from sqlalchemy import Integer, LargeBinary, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from binding_store.models import Base
@@ -14,9 +14,10 @@ from binding_store.types import UTCDateTime
 class ApiToken(Base):
     """One bearer token. Only the SHA-256 of the full token is kept; ``id`` is its public part.
 
-    ``kind`` is ``admin`` (platform) or ``account`` (a shop account; ``shop_id`` and
-    ``account_id`` set). No foreign key to ``accounts``: a shop's main account gets its token
-    before it enables the service (which creates the account row).
+    ``kind`` is ``platform`` (``admin`` before the platform credential had its name),
+    ``account`` (a shop account; ``shop_id`` and ``account_id`` set) or ``auditor`` (its
+    shops in ``api_token_shops``). No foreign key to ``accounts``: a shop's main account gets
+    its token before it enables the service (which creates the account row).
     """
 
     __tablename__ = "api_tokens"
@@ -46,3 +47,29 @@ class RevealCounter(Base):
     bucket: Mapped[str] = mapped_column(String(32), primary_key=True)
     used: Mapped[int] = mapped_column(Integer, default=0)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class ApiTokenShop(Base):
+    """A shop an auditor token is granted (reads its call log and exports)."""
+
+    __tablename__ = "api_token_shops"
+
+    token_id: Mapped[str] = mapped_column(String(24), primary_key=True)
+    shop_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class Order(Base):
+    """An order the platform registered: the buyer number only as ciphertext (the key ring's
+    current key) and masked; the reveal reads it from here."""
+
+    __tablename__ = "orders"
+
+    shop_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    order_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    buyer_cipher: Mapped[bytes] = mapped_column(LargeBinary)
+    buyer_masked: Mapped[str] = mapped_column(String(32))
+    buyer_id: Mapped[str] = mapped_column(String(64))
+    ordered_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(16))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

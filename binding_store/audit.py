@@ -25,6 +25,7 @@ from routing.numbers import mask
 _NUMBER_DIGITS = 7  # a string with this many digits may be a phone number
 _MAX_KIND = 32
 _MAX_ID = 64
+_MAX_ACTOR = 160  # who acted and for whom: platform:<token>><account>
 
 
 def _scrub(value: Any, buyer: bool) -> Any:
@@ -58,7 +59,7 @@ def record(
     """Add an event to ``session``; it lands with the caller's commit (or not at all)."""
     session.add(AuditEvent(
         at=now,
-        actor=actor[:_MAX_ID],
+        actor=actor[:_MAX_ACTOR],
         shop_id=shop_id,
         kind=kind[:_MAX_KIND],
         subject=subject[:_MAX_ID],

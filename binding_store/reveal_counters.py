@@ -15,6 +15,7 @@ minutes or days therefore changes neither which key counts a reveal nor how long
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -33,8 +34,14 @@ from routing.api_ports import QuotaTake
 from routing.errors import StoreUnavailable
 
 QUOTA = "quota"
+QUOTA_ORDER = "quota_order"  # marks an order that has its unit for the day
 VELOCITY = "velocity"
 _KEEP = timedelta(days=2)  # counters outlive their bucket a little (for reports)
+
+
+def order_key(shop_id: str, order_id: str) -> str:
+    """The order's marker subject: fixed length (64), whatever the ids' lengths."""
+    return hashlib.sha256(f"{shop_id}\x00{order_id}".encode()).hexdigest()
 
 
 class SqlRevealCounters:
@@ -64,22 +71,56 @@ class SqlRevealCounters:
         return used
 
     async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
-                         now: datetime) -> QuotaTake:
-        if limit <= 0:
-            return QuotaTake(taken=False, used=await self.quota_used(shop_id, day))
-        used = await self._upsert(QUOTA, shop_id, day, resets_at + _KEEP, limit)
-        if used is None:
-            return QuotaTake(taken=False, used=await self.quota_used(shop_id, day))
-        return QuotaTake(taken=True, used=used)
+                         now: datetime, *, order_id: str) -> QuotaTake:
+        # The order's marker and the shop's count change in one transaction: a concurrent
+        # reveal of the same order waits on the marker's key and then finds it (or, if this
+        # one rolled back, takes the unit itself).
+        table = RevealCounter.__table__
+        expires = resets_at + _KEEP
+        mark = self._insert(table).values(
+            scope=QUOTA_ORDER, subject=order_key(shop_id, order_id), bucket=day, used=1,
+            expires_at=expires,
+        ).on_conflict_do_nothing(
+            index_elements=[table.c.scope, table.c.subject, table.c.bucket],
+        ).returning(table.c.used)
+        count = self._insert(table).values(
+            scope=QUOTA, subject=shop_id, bucket=day, used=1, expires_at=expires,
+        ).on_conflict_do_update(
+            index_elements=[table.c.scope, table.c.subject, table.c.bucket],
+            set_={"used": table.c.used + 1}, where=table.c.used < limit,
+        ).returning(table.c.used)
+        used_now = select(table.c.used).where(table.c.scope == QUOTA,
+                                              table.c.subject == shop_id,
+                                              table.c.bucket == day)
+        async with self._db.session() as session:
+            if (await session.execute(mark)).scalar_one_or_none() is None:
+                used = (await session.execute(used_now)).scalar_one_or_none()
+                await session.rollback()
+                return QuotaTake(taken=True, used=int(used or 0))
+            used = None
+            if limit > 0:
+                used = (await session.execute(count)).scalar_one_or_none()
+            if used is None:
+                current = (await session.execute(used_now)).scalar_one_or_none()
+                await session.rollback()
+                return QuotaTake(taken=False, used=int(current or 0))
+            await session.commit()
+        return QuotaTake(taken=True, used=int(used), first=True)
 
-    async def give_back_quota(self, shop_id: str, day: str) -> None:
+    async def give_back_quota(self, shop_id: str, day: str, *, order_id: str) -> None:
         row = RevealCounter
         async with self._db.session() as session:
-            await session.execute(
-                update(row)
-                .where(row.scope == QUOTA, row.subject == shop_id, row.bucket == day, row.used > 0)
-                .values(used=row.used - 1)
-            )
+            gone = await session.execute(
+                delete(row).where(row.scope == QUOTA_ORDER,
+                                  row.subject == order_key(shop_id, order_id),
+                                  row.bucket == day))
+            if getattr(gone, "rowcount", 0):
+                await session.execute(
+                    update(row)
+                    .where(row.scope == QUOTA, row.subject == shop_id, row.bucket == day,
+                           row.used > 0)
+                    .values(used=row.used - 1)
+                )
             await session.commit()
 
     async def quota_used(self, shop_id: str, day: str) -> int:
@@ -100,17 +141,23 @@ class SqlRevealCounters:
         return int(getattr(result, "rowcount", 0) or 0)
 
 
-# Take one unit if fewer than ARGV[1] are used; on first use the key lives ARGV[2] ms.
-# Negative: none left (-1 - used).
+# For order ARGV[3]: if it already has its unit of the day (member of the set KEYS[2]),
+# {1, used, 0}; else take one unit if fewer than ARGV[1] are used ({1, used, 1}, the order
+# joins the set) or refuse ({0, used, 0}). Both keys live ARGV[2] ms from first use.
 _TAKE = """
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
-if used >= tonumber(ARGV[1]) then return -1 - used end
+if redis.call('SISMEMBER', KEYS[2], ARGV[3]) == 1 then return {1, used, 0} end
+if used >= tonumber(ARGV[1]) then return {0, used, 0} end
 used = redis.call('INCR', KEYS[1])
 if used == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
-return used
+if redis.call('SADD', KEYS[2], ARGV[3]) == 1 and redis.call('SCARD', KEYS[2]) == 1 then
+  redis.call('PEXPIRE', KEYS[2], ARGV[2])
+end
+return {1, used, 1}
 """
 _VELOCITY_SLACK = timedelta(seconds=60)
 _GIVE_BACK = """
+if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return 0 end
 local used = tonumber(redis.call('GET', KEYS[1]) or '0')
 if used > 0 then return redis.call('DECR', KEYS[1]) end
 return 0
@@ -152,20 +199,18 @@ class RedisRevealCounters:
         return int(used)
 
     async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
-                         now: datetime) -> QuotaTake:
-        key = self._key(QUOTA, shop_id, day)
+                         now: datetime, *, order_id: str) -> QuotaTake:
         lifetime = lifetime_ms(resets_at + _KEEP, now)
         async with self._guard():
-            result = int(await self._redis.eval(
-                _TAKE, 1, key, str(max(limit, 0)), str(lifetime)))
-        if result < 0:
-            return QuotaTake(taken=False, used=-1 - result)
-        return QuotaTake(taken=True, used=result)
+            taken, used, first = await self._redis.eval(
+                _TAKE, 2, self._key(QUOTA, shop_id, day), self._key(QUOTA_ORDER, shop_id, day),
+                str(max(limit, 0)), str(lifetime), order_id)
+        return QuotaTake(taken=bool(int(taken)), used=int(used), first=bool(int(first)))
 
-    async def give_back_quota(self, shop_id: str, day: str) -> None:
+    async def give_back_quota(self, shop_id: str, day: str, *, order_id: str) -> None:
         async with self._guard():
-            await self._redis.eval(
-                _GIVE_BACK, 1, self._key(QUOTA, shop_id, day))
+            await self._redis.eval(_GIVE_BACK, 2, self._key(QUOTA, shop_id, day),
+                                   self._key(QUOTA_ORDER, shop_id, day), order_id)
 
     async def quota_used(self, shop_id: str, day: str) -> int:
         async with self._guard():

@@ -13,6 +13,7 @@ from binding_store import audit, watermark
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber, Shop
 from binding_store.redis_index import RedisIndex, ShopState, hold_states_strict, publish_states
+from routing.api_ports import account_of
 from routing.audit import AuditKind
 from routing.errors import Conflict, InvalidInput, NotFound, PermissionDenied, ServiceNotEnabled
 from routing.model import AccountRole, CallerStatus, ServiceState
@@ -48,12 +49,13 @@ async def main_account(session: AsyncSession, shop_id: str) -> Account | None:
 
 
 async def require_admin(session: AsyncSession, shop_id: str, actor: str) -> tuple[Shop, Account]:
-    """The shop and its main account, provided ``actor`` is that main account."""
+    """The shop and its main account, provided ``actor`` is that main account (or acts on
+    its behalf: ``platform:t1>main``)."""
     shop = await load_shop(session, shop_id)
     admin = await main_account(session, shop_id)
     if admin is None:
         raise ServiceNotEnabled(f"shop {shop_id} has not enabled the privacy-number service")
-    if actor != admin.id:
+    if account_of(actor) != admin.id:
         raise PermissionDenied(
             f"only the main account of shop {shop_id} may do this (not {actor[:64]!r})"
         )

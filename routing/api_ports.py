@@ -19,6 +19,7 @@ from routing.audit import AuditKind
 from routing.binding_views import BindingView
 from routing.call_log_views import CallLogPage, CallLogQuery, ExportRow, LinkTemplates
 from routing.model import AccountRole, CallerStatus
+from routing.orders import OrderStatus, OrderView, OrderWrite
 from routing.ports import BindingService
 from routing.shop_views import (
     AccountView,
@@ -41,9 +42,27 @@ from routing.webhooks import (
 
 
 class PrincipalKind(StrEnum):
-    ADMIN = "admin"  # the platform (admin token): every shop
-    ACCOUNT = "account"  # one shop account (main or sub)
+    PLATFORM = "platform"  # the platform's credential: every shop (the former admin token)
+    ACCOUNT = "account"  # one shop account (main or sub), or the platform on its behalf
+    AUDITOR = "auditor"  # reads the call log and exports of the shops it is granted
     OPERATOR = "operator"  # a person at the privnum host's shell (the CLI): every shop
+
+
+ON_BEHALF = ">"
+"""Joins who acted and the account acted for in an audit actor (``platform:t1>acct``); ids
+never contain it."""
+
+
+def acting_for(actor: str, account_id: str) -> str:
+    """The audit actor of ``actor`` acting on behalf of ``account_id``."""
+    if actor == account_id or actor.endswith(ON_BEHALF + account_id):
+        return actor
+    return f"{actor}{ON_BEHALF}{account_id}"
+
+
+def account_of(actor: str) -> str:
+    """The account an audit actor acted as (the part after the last ``>``, else itself)."""
+    return actor.rsplit(ON_BEHALF, 1)[-1]
 
 
 @dataclass(frozen=True)
@@ -51,13 +70,17 @@ class Principal:
     """Who is acting. ``role`` is ``None`` for an account token whose account does not exist
     yet (the main account of a shop that has not enabled the service). For an operator,
     ``token_id`` is the name recorded in the audit log and ``account_id`` the shop account it
-    acts as, if it names one (``--as``)."""
+    acts as, if it names one (``--as``). ``via`` is the platform token acting on behalf of the
+    account (``X-Privnum-Account``): it has that account's rights, and the audit names both.
+    ``shops`` are the shops an auditor is granted."""
 
     kind: PrincipalKind
     token_id: str
     shop_id: str | None = None
     account_id: str | None = None
     role: AccountRole | None = None
+    via: str | None = None
+    shops: frozenset[str] = frozenset()
 
     @classmethod
     def operator(cls, name: str = "cli", *, acting_as: str | None = None) -> Principal:
@@ -65,15 +88,22 @@ class Principal:
 
     @property
     def actor(self) -> str:
-        """Who the audit log names."""
-        if self.kind is PrincipalKind.ADMIN:
-            return self.account_id or f"admin:{self.token_id}"
+        """Who the audit log names: who acted, and for whom (``who>account``)."""
+        if self.kind is PrincipalKind.PLATFORM:
+            return f"platform:{self.token_id}"
+        if self.kind is PrincipalKind.AUDITOR:
+            return f"auditor:{self.token_id}"
+        if self.kind is PrincipalKind.OPERATOR:
+            return acting_for(self.token_id, self.account_id) if self.account_id \
+                else self.token_id
+        if self.via is not None and self.account_id is not None:
+            return acting_for(f"platform:{self.via}", self.account_id)
         return self.account_id or self.token_id
 
     @property
     def is_admin(self) -> bool:
         """Acts on every shop (the platform or an operator)."""
-        return self.kind is not PrincipalKind.ACCOUNT
+        return self.kind in (PrincipalKind.PLATFORM, PrincipalKind.OPERATOR)
 
 
 @dataclass(frozen=True)
@@ -84,11 +114,12 @@ class IssuedToken:
     shop_id: str | None
     account_id: str | None
     created_at: datetime
+    shops: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
 class TokenView:
-    """A token as listed (never its secret)."""
+    """A token as listed (never its secret); ``shops``: an auditor's granted shops."""
 
     token_id: str
     kind: PrincipalKind
@@ -98,6 +129,7 @@ class TokenView:
     created_at: datetime
     expires_at: datetime | None
     revoked_at: datetime | None
+    shops: tuple[str, ...] = ()
 
 
 class TokenPort(Protocol):
@@ -105,13 +137,38 @@ class TokenPort(Protocol):
         """The principal of a presented bearer token, or ``None`` (unknown, revoked, expired)."""
         ...
 
-    async def issue(self, *, now: datetime, admin: bool = False, shop_id: str | None = None,
-                    account_id: str | None = None, label: str = "",
-                    expires_at: datetime | None = None, actor: str = "cli") -> IssuedToken: ...
+    async def issue(self, *, now: datetime, admin: bool = False,
+                    kind: PrincipalKind | None = None, shop_id: str | None = None,
+                    account_id: str | None = None, shops: Sequence[str] = (), label: str = "",
+                    expires_at: datetime | None = None, actor: str = "cli") -> IssuedToken:
+        """A platform token (``admin`` or ``kind=PLATFORM``), a shop account's (``shop_id``
+        and ``account_id``) or an auditor's (``kind=AUDITOR``, granted ``shops``)."""
+        ...
+
+    async def get(self, token_id: str) -> TokenView:
+        """One token by id (``NotFound`` if unknown)."""
+        ...
 
     async def revoke(self, token_id: str, *, now: datetime, actor: str = "cli") -> None: ...
 
     async def list(self, shop_id: str | None = None) -> list[TokenView]: ...
+
+
+# --- orders ------------------------------------------------------------------------------------
+
+
+class OrderPort(Protocol):
+    """Orders the platform registers; the buyer number is encrypted before it is stored."""
+
+    async def put(self, *, shop_id: str, order_id: str, buyer_number: str, buyer_id: str,
+                  ordered_at: datetime, status: OrderStatus, actor: str, now: datetime
+                  ) -> OrderWrite:
+        """Create or replace the order (``buyer_number`` is E.164)."""
+        ...
+
+    async def get(self, shop_id: str, order_id: str) -> OrderView:
+        """The order (``NotFound`` if the shop never registered it)."""
+        ...
 
 
 # --- shops, accounts, caller numbers -------------------------------------------------------------
@@ -147,6 +204,17 @@ class AccountPort(Protocol):
 
     async def set_phone_reviewed(self, account_id: str, reviewed: bool, *, actor: str,
                                  now: datetime) -> AccountView: ...
+
+    async def change_phone(self, shop_id: str, account_id: str, phone: str | None, *,
+                           actor: str, now: datetime) -> AccountView:
+        """A sub-account's new phone (E.164 or ``None``): it awaits review again, and the old
+        phone stops being one of the shop's caller numbers."""
+        ...
+
+    async def remove_sub_account(self, shop_id: str, account_id: str, *, actor: str,
+                                 now: datetime) -> AccountView:
+        """Remove a sub-account with its caller numbers; its tokens are revoked with it."""
+        ...
 
 
 class CallerPort(Protocol):
@@ -190,8 +258,12 @@ class PoolPort(Protocol):
 
 @dataclass(frozen=True)
 class QuotaTake:
+    """``taken``: the reveal may be plaintext; ``first``: this call took the unit (the order
+    had none yet that day), so a failure afterwards gives it back."""
+
     taken: bool
     used: int
+    first: bool = False
 
 
 class RevealCounters(Protocol):
@@ -206,13 +278,15 @@ class RevealCounters(Protocol):
         ...
 
     async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
-                         now: datetime) -> QuotaTake:
-        """Take one plaintext unit of ``shop_id``'s quota for ``day`` if fewer than ``limit``
-        are used; atomically."""
+                         now: datetime, *, order_id: str) -> QuotaTake:
+        """Take one plaintext unit of ``shop_id``'s quota for ``day`` for ``order_id`` if
+        fewer than ``limit`` are used, atomically; an order that already has its unit that
+        day is taken again at no cost (``first`` false)."""
         ...
 
-    async def give_back_quota(self, shop_id: str, day: str) -> None:
-        """Return a unit taken for a reveal that then failed (no partial effects)."""
+    async def give_back_quota(self, shop_id: str, day: str, *, order_id: str) -> None:
+        """Return the unit ``order_id`` took for a reveal that then failed (no partial
+        effects)."""
         ...
 
     async def quota_used(self, shop_id: str, day: str) -> int: ...

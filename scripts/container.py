@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from binding_store.callers import CallerRepository
     from binding_store.crypto import BuyerCipher
     from binding_store.index_healer import IndexHealer
+    from binding_store.orders import OrderStore
     from binding_store.outbox import Outbox
     from binding_store.pool import PoolRepository
     from binding_store.redis_index import RedisIndex
@@ -175,6 +176,12 @@ class Container:
         from binding_store.audit import AuditLog
 
         return AuditLog(self.database)
+
+    @cached_property
+    def orders(self) -> OrderStore:
+        from binding_store.orders import OrderStore
+
+        return OrderStore(self.database, self.cipher)
 
     @cached_property
     def tokens(self) -> TokenStore:

@@ -25,6 +25,7 @@ from routing.api_ports import (
     CallOriginator,
     HostResolver,
     MetricsSink,
+    OrderPort,
     PoolPort,
     RevealBindings,
     RevealCounters,
@@ -41,6 +42,7 @@ from routing.usecases.bindings import Bindings
 from routing.usecases.call_log import CallLog
 from routing.usecases.callers import Callers
 from routing.usecases.credentials import Credentials
+from routing.usecases.orders import Orders
 from routing.usecases.pool import Pool
 from routing.usecases.reveal import Reveal
 from routing.usecases.shops import Shops
@@ -72,6 +74,9 @@ class Ports(Protocol):
 
     @property
     def tokens(self) -> TokenPort: ...
+
+    @property
+    def orders(self) -> OrderPort: ...
 
     @property
     def pool(self) -> PoolPort: ...
@@ -113,7 +118,11 @@ class UseCases:
         p = self.ports
         return Reveal(shops=p.shops, callers=p.callers, bindings=p.bindings,
                       counters=p.counters, audit=p.audit, metrics=p.metrics,
-                      policy=self.policy, region=self.region)
+                      orders=p.orders, policy=self.policy, region=self.region)
+
+    @property
+    def orders(self) -> Orders:
+        return Orders(orders=self.ports.orders, shops=self.ports.shops, region=self.region)
 
     @property
     def bindings(self) -> Bindings:
@@ -124,6 +133,7 @@ class UseCases:
     @property
     def shops(self) -> Shops:
         return Shops(shops=self.ports.shops, accounts=self.ports.accounts,
+                     callers=self.ports.callers,
                      default_timezone=self.policy.timezone, region=self.region)
 
     @property
@@ -132,7 +142,7 @@ class UseCases:
 
     @property
     def call_log(self) -> CallLog:
-        return CallLog(reader=self.ports.call_log, links=self.links)
+        return CallLog(reader=self.ports.call_log, links=self.links, shops=self.ports.shops)
 
     @property
     def pool(self) -> Pool:
@@ -140,7 +150,8 @@ class UseCases:
 
     @property
     def credentials(self) -> Credentials:
-        return Credentials(tokens=self.ports.tokens)
+        return Credentials(tokens=self.ports.tokens, accounts=self.ports.accounts,
+                           shops=self.ports.shops)
 
     @property
     def webhooks(self) -> Webhooks:

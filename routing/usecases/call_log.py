@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import datetime
 
-from routing.api_ports import CallLogReader, Principal
+from routing.api_ports import CallLogReader, Principal, ShopPort
 from routing.call_log_views import (
     CallLogEntry,
     CallLogPage,
@@ -17,13 +17,22 @@ from routing.call_log_views import (
 )
 from routing.errors import CallLogUnavailable
 from routing.shop_views import check_id
-from routing.usecases.access import in_shop, platform_only
+from routing.usecases.access import platform_only, read_calls
 
 
 class CallLog:
-    def __init__(self, *, reader: CallLogReader | None, links: LinkTemplates) -> None:
+    def __init__(self, *, reader: CallLogReader | None, links: LinkTemplates,
+                 shops: ShopPort) -> None:
         self._reader = reader
         self._links = links
+        self._shops = shops
+
+    async def _readable(self, who: Principal, shop_id: str) -> str:
+        """The shop, if ``who`` may read its calls (403) and it exists (404)."""
+        shop_id = check_id("shop", shop_id)
+        read_calls(who, shop_id)
+        await self._shops.get(shop_id)
+        return shop_id
 
     def _store(self) -> CallLogReader:
         if self._reader is None:
@@ -31,15 +40,14 @@ class CallLog:
         return self._reader
 
     async def page(self, who: Principal, query: CallLogQuery, now: datetime) -> CallLogPage:
-        in_shop(who, check_id("shop", query.shop_id))
+        await self._readable(who, query.shop_id)
         return await self._store().page(query, now, self._links)
 
     async def entries(self, who: Principal, shop_id: str, *, since: datetime | None,
                       until: datetime | None, now: datetime) -> AsyncIterator[CallLogEntry]:
         """The shop's records in the window (same 30-day rule as the page), oldest first,
         buyers masked."""
-        shop_id = check_id("shop", shop_id)
-        in_shop(who, shop_id)
+        shop_id = await self._readable(who, shop_id)
         window = resolve_window(now, since, until)
         async for row in self._store().export(window.since, window.until, shop_id):
             yield self._links.entry(row.id, row.record)

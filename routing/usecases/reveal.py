@@ -14,16 +14,24 @@ from routing.api_ports import (
     AuditPort,
     CallerPort,
     MetricsSink,
+    OrderPort,
     Principal,
+    QuotaTake,
     RevealBindings,
     RevealCounters,
     ShopPort,
 )
 from routing.audit import AuditKind
 from routing.binding_views import BindingView
-from routing.errors import CallerNotApproved, RevealRateLimited, ServiceNotEnabled
+from routing.errors import (
+    CallerNotApproved,
+    InvalidInput,
+    RevealRateLimited,
+    ServiceNotEnabled,
+)
 from routing.model import CallerStatus
 from routing.numbers import mask, normalize
+from routing.orders import OrderView
 from routing.risk import (
     QuotaPeriod,
     RevealContext,
@@ -40,10 +48,29 @@ from routing.usecases.access import shop_account
 
 @dataclass(frozen=True)
 class RevealRequest:
+    """A reveal names the order. The buyer and the order time come from the order the
+    platform registered; values a client still sends (older clients did) must match it."""
+
     order_id: str
-    buyer_number: str
-    buyer_id: str
+    buyer_number: str | None = None
+    buyer_id: str | None = None
     order_created_at: datetime | None = None
+
+
+def check_against(request: RevealRequest, order: OrderView, region: str) -> None:
+    """Refuse a request whose buyer or order time differs from the registered order: a
+    shop's credential never supplies them."""
+    if request.buyer_number is not None \
+            and normalize(request.buyer_number, region) != order.buyer_number:
+        raise InvalidInput(f"buyer_number does not match registered order {order.order_id}; "
+                           "omit it: the buyer comes from the order the platform registered")
+    if request.buyer_id is not None and request.buyer_id.strip() != order.buyer_id:
+        raise InvalidInput(f"buyer_id does not match registered order {order.order_id}; "
+                           "omit it")
+    if request.order_created_at is not None and request.order_created_at != order.ordered_at:
+        raise InvalidInput(f"order_created_at does not match registered order "
+                           f"{order.order_id}; omit it: the order time comes from the order "
+                           "the platform registered")
 
 
 @dataclass(frozen=True)
@@ -83,7 +110,8 @@ def other_callers(callers: list[CallerView], caller_a: str) -> tuple[str, ...]:
 class Reveal:
     def __init__(self, *, shops: ShopPort, callers: CallerPort, bindings: RevealBindings,
                  counters: RevealCounters, audit: AuditPort, metrics: MetricsSink,
-                 policy: RiskPolicy, region: str) -> None:
+                 orders: OrderPort, policy: RiskPolicy, region: str) -> None:
+        self._orders = orders
         self._shops = shops
         self._callers = callers
         self._bindings = bindings
@@ -97,16 +125,17 @@ class Reveal:
                      ) -> RevealResult:
         shop_id, account_id = shop_account(who, "a reveal")
         order_id = check_id("order", request.order_id)
-        buyer_id = check_id("buyer", request.buyer_id)
-        buyer = normalize(request.buyer_number, self._region)
         shop = await self._shops.get(shop_id)
         if not shop.enabled:
             raise ServiceNotEnabled(f"shop {shop.id} has not enabled the privacy-number service")
+        order = await self._orders.get(shop.id, order_id)  # not registered: NotFound
+        check_against(request, order, self._region)
+        buyer, buyer_id = order.buyer_number, order.buyer_id
         window, window_end = velocity_window(self._policy, now)
         count = await self._counters.hit_velocity(account_id, window, window_end, now)
         assessment = assess(self._policy, RevealContext(
             shop_id=shop.id, account_id=account_id, shop_level=shop.level,
-            velocity_count=count, order_created_at=request.order_created_at), now)
+            velocity_count=count, order_created_at=order.ordered_at), now)
         detail = {"order": order_id, "buyer": mask(buyer), "buyer_id": buyer_id,
                   "account": account_id}
         if assessment.kind is RevealKind.REFUSED:
@@ -119,10 +148,13 @@ class Reveal:
             raise RevealRateLimited(f"{decision.detail}; try again in {retry} s", retry)
 
         taken, used = False, 0
+        take = QuotaTake(taken=False, used=0)
         if assessment.needs_quota:
+            # One unit per (order, local day): revealing the order again that day is free.
             take = await self._counters.take_quota(shop.id, assessment.quota.key,
                                                    assessment.quota.limit,
-                                                   assessment.quota.resets_at, now)
+                                                   assessment.quota.resets_at, now,
+                                                   order_id=order_id)
             taken, used = take.taken, take.used
         decision = finish(assessment, taken)
 
@@ -135,7 +167,9 @@ class Reveal:
                                                  "quota_day": decision.quota.key,
                                                  "quota_used": used})
             except BaseException:
-                await self._counters.give_back_quota(shop.id, decision.quota.key)
+                if take.first:
+                    await self._counters.give_back_quota(shop.id, decision.quota.key,
+                                                         order_id=order_id)
                 raise
             self._metrics.reveal(decision.kind.value, decision.rule.value)
             return RevealResult(order_id=order_id, kind=decision.kind, rule=decision.rule,
