@@ -9,7 +9,15 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems, routes_misc, routes_orders, routes_shops, routes_webhooks
+from api import (
+    problems,
+    routes_accounts,
+    routes_misc,
+    routes_orders,
+    routes_platform,
+    routes_shops,
+    routes_webhooks,
+)
 from api.middleware import BodyGuard
 from api.problems import PROBLEM_JSON, Problem
 from api.request_id import RequestId
@@ -58,6 +66,8 @@ def create_app(services: ApiServices) -> FastAPI:
     app.state.services = services
     problems.install(app)
     app.include_router(routes_shops.router)
+    app.include_router(routes_accounts.router)
+    app.include_router(routes_platform.router)
     app.include_router(routes_orders.router)
     app.include_router(routes_misc.router)
     app.include_router(routes_webhooks.router)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.services import ApiServices
 from routing.api_ports import Principal
 from routing.usecases import UseCases
 
-bearer = HTTPBearer(auto_error=False, description="A shop-account or platform-admin token.")
+bearer = HTTPBearer(auto_error=False,
+                    description="A platform, shop-account or auditor token.")
+ACCOUNT_HEADER = "X-Privnum-Account"
 
 
 def services(request: Request) -> ApiServices:
@@ -32,11 +34,15 @@ Cases = Annotated[UseCases, Depends(use_cases)]
 async def principal(
     svc: Services,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    on_behalf_of: Annotated[str | None, Header(
+        alias=ACCOUNT_HEADER, min_length=1, max_length=64,
+        description="Platform credential only: act on behalf of this shop account (with "
+                    "its rights; the audit log names both).")] = None,
 ) -> Principal:
     token = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
         token = credentials.credentials
-    return await svc.use_cases.credentials.authenticate(token, svc.clock())
+    return await svc.use_cases.credentials.authenticate(token, svc.clock(), on_behalf_of)
 
 
 Caller = Annotated[Principal, Depends(principal)]

@@ -113,7 +113,7 @@ async def healthz(svc: Services) -> JSONResponse:
             summary="Prometheus metrics")
 async def metrics(svc: Services) -> Response:
     try:
-        in_use, total = await svc.use_cases.pool.utilisation(svc.clock())
+        in_use, total = await svc.use_cases.pool.utilisation(None, svc.clock())
         svc.metrics.pool(in_use, total)
         backlog = await svc.use_cases.webhooks.backlog(svc.clock())
         svc.metrics.webhook_backlog_now(backlog.undispatched, backlog.pending,

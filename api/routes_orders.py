@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path
+from fastapi import APIRouter, Body, Path, Query
 from fastapi.responses import JSONResponse
 
 from api.auth import Caller, Cases, Services
+from api.platform_schemas import OrderOut, PutOrderRequest
 from api.problems import responses
 from api.schemas import (
     ID_PATTERN,
@@ -18,6 +19,7 @@ from api.schemas import (
     SwitchCallerRequest,
     SwitchCallerResponse,
 )
+from routing.errors import InvalidInput
 from routing.numbers import normalize_mobile
 from routing.usecases import reveal as reveal_case
 
@@ -27,11 +29,41 @@ OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN,
 BindingId = Annotated[str, Path(min_length=1, max_length=64, description="A binding id.")]
 
 
+@router.put("/v1/orders/{order_id}", response_model=OrderOut,
+            responses={**responses(403, 404, 503),
+                       201: {"model": OrderOut, "description": "Registered (new order)"}},
+            summary="Register or update an order (platform credential only); the buyer "
+                    "number is encrypted at once and never returned")
+async def put_order(order_id: OrderId, body: PutOrderRequest, svc: Services, cases: Cases,
+                    who: Caller) -> JSONResponse:
+    written = await cases.orders.register(
+        who, shop_id=body.shop_id, order_id=order_id, buyer_number=body.buyer_number,
+        buyer_id=body.buyer_id, ordered_at=body.ordered_at, status=body.status.value,
+        now=svc.clock())
+    out = OrderOut.of(written.order, created=written.created)
+    return JSONResponse(out.model_dump(mode="json"), status_code=201 if written.created else 200)
+
+
+@router.get("/v1/orders/{order_id}", response_model=OrderOut,
+            responses=responses(403, 404, 503),
+            summary="A registered order (never its buyer number)")
+async def get_order(order_id: OrderId, cases: Cases, who: Caller,
+                    shop_id: Annotated[str | None, Query(
+                        min_length=1, max_length=64, pattern=ID_PATTERN,
+                        description="The order's shop (default: the token's shop).")] = None
+                    ) -> OrderOut:
+    shop = shop_id or who.shop_id
+    if shop is None:
+        raise InvalidInput("give shop_id: the platform's token belongs to no shop")
+    return OrderOut.of(await cases.orders.get(who, shop, order_id))
+
+
 @router.post("/v1/orders/{order_id}/reveal", response_model=RevealResponse,
              responses=responses(403, 404, 409, 429, 503),
              summary="The little eye: plaintext or privacy number, decided by the risk policy")
-async def reveal(order_id: OrderId, body: RevealRequest, svc: Services, cases: Cases,
-                 who: Caller) -> RevealResponse:
+async def reveal(order_id: OrderId, svc: Services, cases: Cases, who: Caller,
+                 body: Annotated[RevealRequest | None, Body()] = None) -> RevealResponse:
+    body = body or RevealRequest()
     request = reveal_case.RevealRequest(order_id=order_id, buyer_number=body.buyer_number,
                                         buyer_id=body.buyer_id,
                                         order_created_at=body.order_created_at)

@@ -108,11 +108,16 @@ class BatchResult(BaseModel):
 
 
 class RevealRequest(_In):
-    buyer_number: str = Field(min_length=1, max_length=32,
-                              description="The buyer's number as the order store gives it.")
-    buyer_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
+    """The order names the buyer and its time (``PUT /v1/orders/{order_id}``); older clients
+    may still send these fields, which must then match the registered order."""
+
+    buyer_number: str | None = Field(default=None, min_length=1, max_length=32,
+                                     description="Deprecated: must match the registered order.")
+    buyer_id: str | None = Field(default=None, min_length=1, max_length=64,
+                                 pattern=ID_PATTERN,
+                                 description="Deprecated: must match the registered order.")
     order_created_at: AwareDatetime | None = Field(
-        default=None, description="When the order was placed (for the order-age rule).")
+        default=None, description="Deprecated: must match the registered order.")
 
 
 class QuotaOut(BaseModel):

@@ -22,25 +22,38 @@ def issue(
     shop: Annotated[str | None, typer.Option("--shop", help="Shop of the account.")] = None,
     account: Annotated[str | None, typer.Option(
         "--account", help="Shop account (main or sub-account) the token acts as.")] = None,
-    admin: Annotated[bool, typer.Option("--admin", help="A platform admin token.")] = False,
+    admin: Annotated[bool, typer.Option(
+        "--platform", "--admin",
+        help="The platform credential (every shop; --admin is its former name).")] = False,
+    auditor: Annotated[list[str] | None, typer.Option(
+        "--auditor", help="An auditor token reading this shop's calls (repeat for more).")
+    ] = None,
     label: Annotated[str, typer.Option(help="What the token is for.")] = "",
     days: Annotated[int | None, typer.Option(
         "--days", min=1, help="Expire after this many days (default: never).")] = None,
 ) -> None:
-    """Issue a token for --shop S --account A, or --admin. Prints the secret once."""
-    if admin and (shop or account):
-        fail("use either --admin or --shop with --account")
-    if not admin and not (shop and account):
-        fail("an account token needs --shop and --account (or use --admin)")
+    """Issue a token for --shop S --account A, --platform, or --auditor S [--auditor S2].
+    Prints the secret once."""
+    from routing.api_ports import PrincipalKind
+
+    chosen = [bool(admin), bool(auditor), bool(shop or account)]
+    if sum(chosen) != 1:
+        fail("use exactly one of --platform, --auditor SHOP, or --shop with --account")
+    if not admin and not auditor and not (shop and account):
+        fail("an account token needs --shop and --account (or use --platform)")
+    kind = (PrincipalKind.PLATFORM if admin else PrincipalKind.AUDITOR if auditor
+            else PrincipalKind.ACCOUNT)
 
     async def work() -> IssuedToken:
         async with use_cases_of(ctx) as cases:
-            return await cases.credentials.issue(operator(), now=utc_now(), admin=admin,
-                                                 shop_id=shop, account_id=account, label=label,
-                                                 days=days)
+            return await cases.credentials.issue(operator(), now=utc_now(), kind=kind,
+                                                 shop_id=shop, account_id=account,
+                                                 shops=auditor or (), label=label, days=days)
 
     token = run(work)
-    who = "platform admin" if admin else f"account {token.account_id} of shop {token.shop_id}"
+    who = ("the platform" if token.kind is PrincipalKind.PLATFORM
+           else f"an auditor of {', '.join(token.shops)}" if token.kind is PrincipalKind.AUDITOR
+           else f"account {token.account_id} of shop {token.shop_id}")
     err = Console(stderr=True)
     err.print(f"token {token.token_id} issued for {who}; store it now, it is not shown again:",
               highlight=False)
@@ -73,9 +86,11 @@ def list_tokens(
             return await cases.credentials.list(operator(), shop)
 
     print_rows([{"id": t.token_id, "kind": t.kind.value, "shop": t.shop_id,
-                 "account": t.account_id, "label": t.label, "created": t.created_at,
-                 "revoked": t.revoked_at, "state": "revoked" if t.revoked_at else "active"}
+                 "account": t.account_id, "shops": ",".join(t.shops), "label": t.label,
+                 "created": t.created_at, "revoked": t.revoked_at,
+                 "state": "revoked" if t.revoked_at else "active"}
                 for t in run(work)],
                [Column("id", "id"), Column("kind", "kind"), Column("shop", "shop"),
-                Column("account", "account"), Column("label", "label"),
+                Column("account", "account"), Column("grants", "shops"),
+                Column("label", "label"),
                 Column("created", "created"), Column("state", "state")], as_json=as_json)

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from routing.api_ports import PoolPort
+from routing.api_ports import PoolPort, Principal
 from routing.errors import InvalidNumber
 from routing.number_classes import NumberClasses
 from routing.numbers import mask
+from routing.usecases.access import platform_only
 
 
 class Pool:
@@ -25,6 +26,9 @@ class Pool:
             raise InvalidNumber(f"not a phone number: {mask(number)!r}")
         return e164, await self._pool.is_virtual_number(e164)
 
-    async def utilisation(self, now: datetime) -> tuple[int, int]:
-        """(numbers in an active binding, numbers in service)."""
+    async def utilisation(self, who: Principal | None, now: datetime) -> tuple[int, int]:
+        """(numbers in an active binding, numbers in service); ``who`` None: the server's own
+        metrics."""
+        if who is not None:
+            platform_only(who, "read the pool's utilisation")
         return await self._pool.utilisation(now)

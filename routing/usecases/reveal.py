@@ -125,6 +125,10 @@ class Reveal:
                      ) -> RevealResult:
         shop_id, account_id = shop_account(who, "a reveal")
         order_id = check_id("order", request.order_id)
+        if request.buyer_number is not None:  # malformed input is refused before any look-up
+            normalize(request.buyer_number, self._region)
+        if request.buyer_id is not None:
+            check_id("buyer", request.buyer_id)
         shop = await self._shops.get(shop_id)
         if not shop.enabled:
             raise ServiceNotEnabled(f"shop {shop.id} has not enabled the privacy-number service")

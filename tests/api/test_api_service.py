@@ -76,7 +76,7 @@ def test_tokens_cli_issue_list_revoke(tmp_path: Path) -> None:
     cli.ok("tokens", "revoke", token_id)
     assert "revoked" in cli.ok("tokens", "list")
     one_line_error(cli("tokens", "revoke", "nope"), "not found")
-    one_line_error(cli("tokens", "issue", "--admin", "--shop", "s1"), "either --admin")
+    one_line_error(cli("tokens", "issue", "--admin", "--shop", "s1"), "exactly one of --platform")
     one_line_error(cli("tokens", "issue", "--shop", "s1"), "needs --shop and --account")
 
 

@@ -32,17 +32,21 @@ async def counters(request: pytest.FixtureRequest, database: Database
 
 
 async def test_quota_is_exact_under_concurrency(counters: RevealCounters) -> None:
-    takes = await asyncio.gather(*(counters.take_quota("s1", "2026-11-28", 10, RESET, NOW)
-                                   for _ in range(40)))
+    takes = await asyncio.gather(*(counters.take_quota("s1", "2026-11-28", 10, RESET, NOW,
+                                                       order_id=f"o-{i}")
+                                   for i in range(40)))
     assert sum(t.taken for t in takes) == 10
     assert sorted(t.used for t in takes if t.taken) == list(range(1, 11))
     assert all(t.used == 10 for t in takes if not t.taken)
     assert await counters.quota_used("s1", "2026-11-28") == 10
     assert await counters.quota_used("s1", "2026-11-29") == 0
-    await counters.give_back_quota("s1", "2026-11-28")
+    first = next(i for i, t in enumerate(takes) if t.taken)
+    await counters.give_back_quota("s1", "2026-11-28", order_id=f"o-{first}")
     assert await counters.quota_used("s1", "2026-11-28") == 9
-    assert (await counters.take_quota("s1", "2026-11-28", 10, RESET, NOW)).taken
-    assert not (await counters.take_quota("s2", "2026-11-28", 0, RESET, NOW)).taken
+    assert (await counters.take_quota("s1", "2026-11-28", 10, RESET, NOW,
+                                      order_id="o-new")).taken
+    assert not (await counters.take_quota("s2", "2026-11-28", 0, RESET, NOW,
+                                          order_id="o-1")).taken
 
 
 async def test_velocity_counts_every_hit(counters: RevealCounters) -> None:

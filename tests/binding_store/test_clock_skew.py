@@ -65,8 +65,9 @@ async def scenario(now: datetime, raw: aioredis.Redis, prefix: str, database: Da
     a, b, x = parties
     counters = RedisRevealCounters(raw, prefix, timeout=2.0)
     resets_at = now + timedelta(hours=10)
-    takes = await asyncio.gather(*(counters.take_quota(f"shop-{tag}", "day", 10, resets_at, now)
-                                   for _ in range(40)))
+    takes = await asyncio.gather(*(counters.take_quota(f"shop-{tag}", "day", 10, resets_at, now,
+                                                       order_id=f"o-{i}")
+                                   for i in range(40)))
     window_end = now + timedelta(seconds=60)
     hits = await asyncio.gather(*(counters.hit_velocity(f"acct-{tag}", 7, window_end, now)
                                   for _ in range(25)))

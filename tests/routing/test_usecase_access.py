@@ -9,7 +9,7 @@ from routing.errors import NotFound, PermissionDenied, ServiceNotEnabled
 from routing.model import AccountRole
 from routing.usecases.access import in_shop, main_only, owned, platform_only, shop_account
 
-ADMIN = Principal(kind=PrincipalKind.ADMIN, token_id="t0")
+ADMIN = Principal(kind=PrincipalKind.PLATFORM, token_id="t0")
 OPERATOR = Principal.operator("ops")
 MAIN = Principal(kind=PrincipalKind.ACCOUNT, token_id="t1", shop_id="s1", account_id="m1",
                  role=AccountRole.MAIN)
@@ -58,7 +58,7 @@ def test_platform_only_and_shop_account() -> None:
 
 
 def test_the_audit_names_who_acted() -> None:
-    assert ADMIN.actor == "admin:t0"
+    assert ADMIN.actor == "platform:t0"
     assert MAIN.actor == "m1"
     assert OPERATOR.actor == "ops"
-    assert Principal.operator(acting_as="clerk").actor == "clerk"
+    assert Principal.operator(acting_as="clerk").actor == "cli>clerk"
