@@ -123,12 +123,6 @@ class TokenStore:
             grants = await self._grants(session, [row.id])
         return _view(row, grants.get(row.id, ()))
 
-    async def _shop_has_main(self, shop_id: str | None) -> bool:
-        async with self._db.session() as session:
-            found = await session.scalar(select(Account.id).where(
-                Account.shop_id == shop_id, Account.role == AccountRole.MAIN.value).limit(1))
-        return found is not None
-
     @staticmethod
     async def _grants(session: AsyncSession, ids: Sequence[str]) -> dict[str, tuple[str, ...]]:
         found: dict[str, list[str]] = {}
@@ -166,8 +160,6 @@ class TokenStore:
                              shops=frozenset(grants.get(row.id, ())))
         if account_shop is not None and account_shop != row.shop_id:
             return None  # the account moved to another shop: the token no longer fits
-        if role is None and await self._shop_has_main(row.shop_id):
-            return None  # the account was removed (only a future main account may be absent)
         return Principal(kind=PrincipalKind.ACCOUNT, token_id=row.id, shop_id=row.shop_id,
                          account_id=row.account_id,
                          role=AccountRole(role) if role is not None else None)

@@ -40,7 +40,8 @@ def scopes_of(who: Principal) -> frozenset[Scope]:
         return _ALL
     if who.kind is PrincipalKind.AUDITOR:
         return _AUDITOR
-    # an account token before its shop enabled the service acts as the future main account
+    # An account token before its account exists may be the future main account enabling
+    # the service; main_only still asks for the main role for everything else.
     return _SUB if who.role is AccountRole.SUB else _MAIN
 
 
@@ -77,7 +78,7 @@ def owned(who: Principal, shop_id: str, what: str) -> None:
 
 def main_only(who: Principal, shop_id: str, action: str) -> None:
     """Only the shop's main account (or the platform, on its behalf) may ``action``."""
-    if who.kind is PrincipalKind.ACCOUNT and who.role is AccountRole.SUB:
+    if who.kind is PrincipalKind.ACCOUNT and who.role is not AccountRole.MAIN:
         raise PermissionDenied(
             f"missing scope '{Scope.SHOP_MANAGE}': only the shop's main account may {action}")
     require(who, Scope.SHOP_MANAGE, action, shop_id)

@@ -51,7 +51,7 @@ async def test_unknown_ids_and_shapes(ready: Env) -> None:
         ("POST", "/v1/bindings/no-such/caller", {"caller_number": MAIN_PHONE}, 404, "not_found"),
         ("GET", "/v1/shops/nope/service", None, 403, "permission_denied"),
         ("POST", "/v1/orders/bad%20id/reveal", reveal_body(), 422, "invalid_request"),
-        ("POST", "/v1/orders/o-1/reveal", {"buyer_number": MAIN_PHONE}, 422, "invalid_request"),
+        ("POST", "/v1/orders/o-1/reveal", {"buyer_id": "bad id"}, 422, "invalid_request"),
         ("POST", "/v1/orders/o-1/reveal", {**reveal_body(), "extra": 1}, 422, "invalid_request"),
         ("POST", "/v1/orders/o-1/reveal", reveal_body(order_created_at="2026-01-01T00:00:00"),
          422, "invalid_request"),

@@ -83,8 +83,9 @@ async def test_call_log_limits_and_isolation(env: Env) -> None:
     assert_problem(bad, 422, "invalid_call_log_query")
     other = await env.call("GET", f"/v1/shops/{SHOP}/calls", "other")
     assert_problem(other, 403, "permission_denied")
-    empty = (await env.call("GET", "/v1/shops/shop-2/calls", "other")).json()
-    assert empty["calls"] == []
+    # shop-2 never enabled the service: it does not exist, for its own token too
+    assert_problem(await env.call("GET", "/v1/shops/shop-2/calls", "other"), 404, "not_found")
+    assert_problem(await env.call("GET", "/v1/shops/nosuch/calls", "admin"), 404, "not_found")
 
 
 async def test_export_streams_in_pieces_with_utc_z_or_the_shops_zone(

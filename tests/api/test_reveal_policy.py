@@ -104,6 +104,7 @@ async def test_failed_plaintext_audit_gives_the_quota_unit_back(ready: Env) -> N
     quota unit taken for it is given back (the database really refuses the write here)."""
     env = ready
     env.services.policy = RiskPolicy(daily_plaintext_quota=5)
+    assert (await env.register("o-1", "shop-1")).status_code == 201
     async with env.db.engine.begin() as conn:
         await conn.execute(text("DROP TABLE audit_events"))
     transport = httpx.ASGITransport(app=env.client._transport.app,  # type: ignore[attr-defined]
