@@ -12,8 +12,9 @@ in the order they are applied (the first that decides names itself in ``RevealDe
                          ``require_order_age`` is set: privacy.
 5. ``daily_quota``    — plaintext needs one unit of the shop's daily quota (per level, else
                          the default); when none is left: privacy. Privacy numbers never consume
-                         quota. The quota day is the calendar day in ``timezone`` (it resets at
-                         local midnight).
+                         quota. The quota day is the calendar day in the shop's time zone,
+                         else the policy's ``timezone`` (it resets at local midnight); an order
+                         revealed again on the same day takes no second unit.
 6. ``plaintext_allowed`` — otherwise: plaintext.
 
 Rules are loaded from a TOML file (``load_policy``); absent file → ``RiskPolicy()`` defaults.
@@ -98,6 +99,7 @@ class RevealContext:
     shop_level: str
     velocity_count: int
     order_created_at: datetime | None = None
+    timezone: str | None = None  # the shop's zone: its quota day (default: the policy's)
 
 
 @dataclass(frozen=True)
@@ -144,10 +146,12 @@ _RULE_TEXT: dict[RiskRule, str] = {
 }
 
 
-def quota_period(policy: RiskPolicy, level: str, now: datetime) -> QuotaPeriod:
-    """The local calendar day of ``now`` in the policy's zone, and the next local midnight."""
+def quota_period(policy: RiskPolicy, level: str, now: datetime,
+                 timezone: str | None = None) -> QuotaPeriod:
+    """The local calendar day of ``now`` in ``timezone`` (the shop's; default: the policy's
+    zone), and the next local midnight."""
     _aware(now)
-    zone = policy.zone
+    zone = ZoneInfo(timezone) if timezone else policy.zone
     local = now.astimezone(zone)
     day = local.date()
     midnight = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
@@ -167,7 +171,7 @@ def velocity_window(policy: RiskPolicy, now: datetime) -> tuple[int, datetime]:
 def assess(policy: RiskPolicy, ctx: RevealContext, now: datetime) -> Assessment:
     """Apply the rules up to the quota; ``needs_quota`` means "plaintext if a unit is free"."""
     _aware(now)
-    period = quota_period(policy, ctx.shop_level, now)
+    period = quota_period(policy, ctx.shop_level, now, ctx.timezone)
     if ctx.velocity_count > policy.velocity_limit:
         return Assessment(RevealKind.REFUSED, RiskRule.VELOCITY, period)
     if not policy.plaintext_enabled:

@@ -139,7 +139,8 @@ class Reveal:
         count = await self._counters.hit_velocity(account_id, window, window_end, now)
         assessment = assess(self._policy, RevealContext(
             shop_id=shop.id, account_id=account_id, shop_level=shop.level,
-            velocity_count=count, order_created_at=order.ordered_at), now)
+            velocity_count=count, order_created_at=order.ordered_at,
+            timezone=shop.timezone), now)
         detail = {"order": order_id, "buyer": mask(buyer), "buyer_id": buyer_id,
                   "account": account_id}
         if assessment.kind is RevealKind.REFUSED:
