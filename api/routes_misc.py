@@ -18,6 +18,7 @@ from api.schemas import ID_PATTERN, CallRecordOut, CallsPage, Health, HealthChec
 from routing.api_ports import HealthProbe, HealthStatus
 from routing.call_log_views import CallLogQuery
 from routing.errors import PrivnumError
+from routing.usecases.access import Scope
 
 router = APIRouter()
 _PROBE_TIMEOUT = 2.0
@@ -65,7 +66,7 @@ async def export_calls(
         description="utc: times in UTC with Z (default); shop: in the shop's time zone, "
                     "with its offset.")] = "utc",
 ) -> Response:
-    shop = await cases.shops.get(who, shop_id)  # 403/404 before a byte is sent
+    shop = await cases.shops.get(who, shop_id, Scope.CALLS_READ)  # 403/404 before a byte
     zone = ZoneInfo(cases.shops.timezone_of(shop)) if tz == "shop" else UTC
     entries = cases.call_log.entries(who, shop_id, since=since, until=until, now=svc.clock())
     # The first entry now: a refused window is a problem response, not a cut-off download.
