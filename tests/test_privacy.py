@@ -1,7 +1,7 @@
 """The privacy rule, end to end: a known buyer number goes in through the CLI, the FastAGI
 call path (as a callback caller id, as a call's uniqueid and linkedid, and as a dial target),
-the HTTP API (in a URL and as X-Request-Id, which the access log writes), the CDR import and
-the exports;
+the HTTP API (in a URL and as X-Request-Id, which the access log writes, and as the buyer of
+an order the platform registers and then reveals), the CDR import and the exports;
 afterwards it appears nowhere at rest or in output: not in the SQLite files, not in any Redis
 value, not in the service's DEBUG log, not in CLI output, not in call-log rows or exports."""
 
@@ -9,16 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -61,12 +63,14 @@ async def call(port: int, caller: str, uniqueid: str) -> dict[str, str]:
     return {cv.DIAL_NUMBER: "", **answer_variables(result.commands)}
 
 
-def http_get(port: int, path: str, headers: dict[str, str]) -> int:
-    """The status of GET ``path`` (an error status too) once the API listens."""
+def http_get(port: int, path: str, headers: dict[str, str], method: str = "GET",
+             body: bytes | None = None) -> int:
+    """The status of ``method path`` (an error status too) once the API listens."""
     for _ in range(100):  # a bound for the test, not a timing assertion
         try:
             with urllib.request.urlopen(urllib.request.Request(
-                    f"http://127.0.0.1:{port}{path}", headers=headers), timeout=10) as done:
+                    f"http://127.0.0.1:{port}{path}", headers=headers, method=method,
+                    data=body), timeout=10) as done:
                 return int(done.status)
         except urllib.error.HTTPError as refused:
             refused.close()
@@ -104,11 +108,12 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
                PRIVNUM_AGI__SYSTEM_NAME="pbx", PYTHONUNBUFFERED="1")
     outputs: list[str] = []
 
-    def cli(*args: str) -> None:
+    def cli(*args: str) -> str:
         done = subprocess.run([*PRIVNUM, *args], env=env, capture_output=True, text=True,
                               timeout=120, check=False)
         assert done.returncode == 0, f"privnum {' '.join(args)}: {done.stderr}"
         outputs.extend([done.stdout, done.stderr])
+        return done.stdout
 
     cli("db", "upgrade")
     cli("keys", "generate")
@@ -118,6 +123,7 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
     cli("bind", "--shop", "shop1", "--order", "o1", "--caller", MAIN, "--buyer", BUYER,
         "--buyer-id", "buyer-77")
     cli("index", "rebuild")
+    platform = cli("tokens", "issue", "--platform").strip()
 
     server = subprocess.Popen([*PRIVNUM, "serve"], env=env, stderr=subprocess.PIPE,
                               stdout=subprocess.DEVNULL)
@@ -127,6 +133,10 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
             outputs.append(line.decode())
             if b"serving FastAGI" in line:
                 break
+        # Keep reading the DEBUG log, so a full pipe never stalls the server.
+        drain = threading.Thread(target=lambda: outputs.extend(
+            line.decode() for line in server.stderr or ()), daemon=True)
+        drain.start()
         merchant = asyncio.run(call(port, MAIN, "pbx-1.1"))
         callback = asyncio.run(call(port, "+86 139-1234-5678", "pbx-2.1"))
         stranger = asyncio.run(call(port, "13700000009", "pbx-3.1"))
@@ -143,9 +153,19 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         for path in (f"/v1/numbers/{BUYER}/virtual", "/v1/numbers/+86%20139-1234-5678/virtual",
                      f"/v1/shops/shop1/calls?caller=86{BUYER}"):
             http_get(api_port, path, {"X-Request-Id": BUYER})
+        # An order the platform registers, revealed on behalf of the shop's main account: the
+        # plaintext goes back to the client only (the quota's order keys are in Redis).
+        platform_auth = {"Authorization": f"Bearer {platform}",
+                         "Content-Type": "application/json"}
+        ordered = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+        order = json.dumps({"shop_id": "shop1", "buyer_number": BUYER, "buyer_id": "buyer-77",
+                            "ordered_at": ordered}).encode()
+        assert http_get(api_port, "/v1/orders/o2", platform_auth, "PUT", order) == 201
+        assert http_get(api_port, "/v1/orders/o2/reveal",
+                        {**platform_auth, "X-Privnum-Account": "main1"}, "POST", b"{}") == 200
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-        outputs.append(server.stderr.read().decode())
+        drain.join(timeout=30)
     finally:
         if server.poll() is None:
             server.kill()
@@ -184,6 +204,7 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         keys = list(client.scan_iter(match=f"{redis_prefix}:*"))
         assert keys
         for key in keys:
-            assert not leaks(key) and not leaks(client.get(key) or b""), key
+            # DUMP: any type's value (the quota's per-order sets too)
+            assert not leaks(key) and not leaks(client.dump(key) or b""), key
     finally:
         client.close()
