@@ -78,12 +78,19 @@ def rotate(
     result = run(lambda: _rotate(ctx, batch_size, resume))
     Console().print(
         f"key {result.key_id}: re-encrypted {result.reencrypted} binding(s), "
-        f"{result.already_current} already under it", highlight=False)
+        f"{result.already_current} already under it; {result.orders_reencrypted} "
+        "registered order(s)", highlight=False)
 
 
 async def _rotate(ctx: typer.Context, batch_size: int, resume: bool) -> RotationResult:
     from binding_store.crypto import BuyerCipher, KeyRing
-    from binding_store.key_rotation import binding_count, reencrypt, verify_keys
+    from binding_store.key_rotation import (
+        binding_count,
+        reencrypt,
+        reencrypt_orders,
+        verify_keys,
+        verify_order_keys,
+    )
     from routing.audit import AuditKind
 
     settings = settings_of(ctx)
@@ -91,6 +98,7 @@ async def _rotate(ctx: typer.Context, batch_size: int, resume: bool) -> Rotation
     async with container_of(ctx) as container:
         db = container.database
         await verify_keys(db, BuyerCipher(ring), batch_size)
+        await verify_order_keys(db, BuyerCipher(ring), batch_size)
         if not resume:
             ring = ring.with_new_key()
             try:
@@ -105,9 +113,11 @@ async def _rotate(ctx: typer.Context, batch_size: int, resume: bool) -> Rotation
             task = bar.add_task("re-encrypting", total=total)
             result = await reencrypt(db, cipher, batch_size,
                                      lambda n: bar.update(task, advance=n))
+        await reencrypt_orders(db, cipher, batch_size, result)
         await container.audit.append(
             now=utc_now(), actor="cli", kind=AuditKind.KEYS_ROTATED, subject=cipher.current_key_id,
-            detail={"reencrypted": result.reencrypted, "resumed": resume})
+            detail={"reencrypted": result.reencrypted, "resumed": resume,
+                    "orders_reencrypted": result.orders_reencrypted})
         return result
 
 
