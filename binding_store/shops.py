@@ -127,12 +127,14 @@ class ShopRepository:
         name: str | None = None,
         level: str | None = None,
         main_name: str = "",
+        actor: str | None = None,
     ) -> EnableResult:
         """Open the service for a shop. Idempotent: an enabled shop comes back unchanged.
 
         The first enablement records the agreement (version, who accepted it, when) and
         creates the main account with its phone and that phone as the shop's main caller
-        number (approved, cannot be removed). A disabled shop is switched back on.
+        number (approved, cannot be removed). A disabled shop is switched back on. ``actor``:
+        who the audit names (default: the account that accepted the agreement).
         """
         shop_id = check_id("shop", shop_id)
         main_account_id = check_id("account", main_account_id)
@@ -140,7 +142,7 @@ class ShopRepository:
             result, version, main = await self._enable(
                 shop_id, now=now, main_account_id=main_account_id, main_phone=main_phone,
                 agreement_version=agreement_version, accepted_by=accepted_by, name=name,
-                level=level, main_name=main_name)
+                level=level, main_name=main_name, actor=actor)
             if result.changed:
                 await publish_states(
                     self._index, version,
@@ -166,6 +168,7 @@ class ShopRepository:
         name: str | None,
         level: str | None,
         main_name: str,
+        actor: str | None,
     ) -> tuple[EnableResult, int, str]:
         """The result, the watermark of the change (0: none) and the main caller number."""
         async with self._db.session() as session:
@@ -180,7 +183,7 @@ class ShopRepository:
             if shop is not None and shop.service_state == ServiceState.DISABLED.value:
                 shop.service_state = ServiceState.ENABLED.value
                 shop.updated_at = now
-                audit.record(session, now=now, actor=accepted_by or main_account_id,
+                audit.record(session, now=now, actor=actor or accepted_by or main_account_id,
                              kind=AuditKind.SHOP_REENABLED, shop_id=shop_id, subject=shop_id)
                 mark = await watermark.bump(session)
                 await session.commit()
@@ -211,7 +214,8 @@ class ShopRepository:
             session.add(CallerNumber(shop_id=shop_id, number=phone, account_id=main_account_id,
                                      status=CallerStatus.APPROVED.value, is_main=True,
                                      created_at=now, updated_at=now))
-            audit.record(session, now=now, actor=shop.accepted_by, kind=AuditKind.SHOP_ENABLED,
+            audit.record(session, now=now, actor=actor or shop.accepted_by,
+                         kind=AuditKind.SHOP_ENABLED,
                          shop_id=shop_id, subject=shop_id,
                          detail={"agreement_version": version, "main_account": main_account_id,
                                  "main_phone": phone, "level": shop.level})

@@ -182,7 +182,8 @@ class ShopPort(Protocol):
     async def enable(self, shop_id: str, *, now: datetime, main_account_id: str,
                      main_phone: str | None = None, agreement_version: str | None = None,
                      accepted_by: str | None = None, name: str | None = None,
-                     level: str | None = None) -> EnableResult: ...
+                     level: str | None = None, actor: str | None = None
+                     ) -> EnableResult: ...
 
     async def disable(self, shop_id: str, *, actor: str, now: datetime) -> ShopView: ...
 

@@ -7,7 +7,14 @@ import contextlib
 from dataclasses import replace
 from datetime import datetime
 
-from routing.api_ports import AccountPort, CallerPort, Principal, PrincipalKind, ShopPort
+from routing.api_ports import (
+    AccountPort,
+    CallerPort,
+    Principal,
+    PrincipalKind,
+    ShopPort,
+    acting_for,
+)
 from routing.errors import InvalidInput, NotFound, PermissionDenied
 from routing.model import AccountRole
 from routing.numbers import DEFAULT_REGION, normalize, normalize_mobile
@@ -78,7 +85,8 @@ class Shops:
         result = await self._shops.enable(shop_id, now=now, main_account_id=main_id,
                                           main_phone=main_phone,
                                           agreement_version=agreement_version,
-                                          accepted_by=accepted_by, name=name, level=level)
+                                          accepted_by=accepted_by, name=name, level=level,
+                                          actor=acting_for(who.actor, main_id))
         if result.changed:
             if zone is not None and result.shop.timezone is None:
                 shop = await self._shops.set_timezone(shop_id, zone, actor=who.actor, now=now)

@@ -31,6 +31,13 @@ async def test_a_platform_onboards_shops_end_to_end(env: Env) -> None:
         assert_problem(r, 403, "permission_denied")
     pool = await env.call("GET", "/v1/pool/utilisation", "admin")
     assert pool.json() == {"in_use": 0, "in_service": 20, "ratio": 0.0}
+    # the audit names the platform and the account it acted for
+    first = shop_id(0)
+    enabled = await AuditLog(env.db).events(shop_id=first, kind="shop.enabled")
+    assert enabled[0].actor.startswith("platform:")
+    assert enabled[0].actor.endswith(f">{first}-main")
+    added = await AuditLog(env.db).events(shop_id=first, kind="caller.added")
+    assert {e.actor.split(">")[-1] for e in added} == {f"{first}-main"}
 
 
 async def test_sub_accounts_phone_review_change_and_removal(ready: Env) -> None:
