@@ -54,7 +54,7 @@ async def get_order(order_id: OrderId, cases: Cases, who: Caller,
                     ) -> OrderOut:
     shop = shop_id or who.shop_id
     if shop is None:
-        raise InvalidInput("give shop_id: the platform's token belongs to no shop")
+        raise InvalidInput("give shop_id: this token belongs to no single shop")
     return OrderOut.of(await cases.orders.get(who, shop, order_id))
 
 

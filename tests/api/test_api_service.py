@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import socket
 from pathlib import Path
 
@@ -78,6 +79,18 @@ def test_tokens_cli_issue_list_revoke(tmp_path: Path) -> None:
     one_line_error(cli("tokens", "revoke", "nope"), "not found")
     one_line_error(cli("tokens", "issue", "--admin", "--shop", "s1"), "exactly one of --platform")
     one_line_error(cli("tokens", "issue", "--shop", "s1"), "needs --shop and --account")
+    platform = cli.ok("tokens", "issue", "--platform").strip()
+    assert platform.startswith("pn_")
+    # an auditor's shops must exist; its grants are listed
+    one_line_error(cli("tokens", "issue", "--auditor", "s1"), "shop s1 not found")
+    cli.ok("shop", "enable", "s1", "--main-account", "m1", "--phone", "13800000001",
+           "--agreement", "v1")
+    auditor = cli.ok("tokens", "issue", "--auditor", "s1", "--label", "audit").strip()
+    rows = json.loads(cli.ok("tokens", "list", "--json"))
+    by_id = {r["id"]: r for r in rows}
+    assert by_id[auditor.split("_")[1]]["kind"] == "auditor"
+    assert by_id[auditor.split("_")[1]]["shops"] == "s1"
+    assert by_id[platform.split("_")[1]]["kind"] == "platform"
 
 
 def test_decision_observer_counts_calls_and_agi_latency() -> None:
