@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis
@@ -128,15 +129,21 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
     server = subprocess.Popen([*PRIVNUM, "serve"], env=env, stderr=subprocess.PIPE,
                               stdout=subprocess.DEVNULL)
     assert server.stderr is not None
-    try:
-        for line in server.stderr:
-            outputs.append(line.decode())
+    serving = threading.Event()
+    log_lines: list[str] = []
+
+    def drain(stream: IO[bytes]) -> None:
+        # Read the log to its end in the background: a DEBUG log fills the pipe, and a
+        # server blocked writing to it could not drain and exit.
+        for line in stream:
+            log_lines.append(line.decode())
             if b"serving FastAGI" in line:
-                break
-        # Keep reading the DEBUG log, so a full pipe never stalls the server.
-        drain = threading.Thread(target=lambda: outputs.extend(
-            line.decode() for line in server.stderr or ()), daemon=True)
-        drain.start()
+                serving.set()
+
+    reader = threading.Thread(target=drain, args=(server.stderr,), daemon=True)
+    reader.start()
+    try:
+        assert serving.wait(timeout=60), "privnum serve did not start: " + "".join(log_lines)
         merchant = asyncio.run(call(port, MAIN, "pbx-1.1"))
         callback = asyncio.run(call(port, "+86 139-1234-5678", "pbx-2.1"))
         stranger = asyncio.run(call(port, "13700000009", "pbx-3.1"))
@@ -164,13 +171,15 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         assert http_get(api_port, "/v1/orders/o2/reveal",
                         {**platform_auth, "X-Privnum-Account": "main1"}, "POST", b"{}") == 200
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
-        drain.join(timeout=30)
+        assert server.wait(timeout=60) == 0
+        reader.join(timeout=30)
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+        reader.join(timeout=30)
         server.stderr.close()
+    outputs.extend(log_lines)
 
     cdr_csv(tmp_path / "cdr.csv")
     cli("cdr", "reconcile", "--file", str(tmp_path / "cdr.csv"), "--system-name", "pbx")
