@@ -143,7 +143,9 @@ def install(app: FastAPI) -> None:
 
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI ``responses`` for the problem statuses an operation can answer with."""
-    base = {401, 413, 415, 422}
+    # 403/404 on every authenticated operation: X-Privnum-Account with a credential other than
+    # the platform's, or naming an unknown account.
+    base = {401, 403, 404, 413, 415, 422}
     out: dict[int | str, dict[str, Any]] = {}
     for status in sorted(base | set(statuses)):
         out[status] = {
