@@ -93,7 +93,8 @@ def test_piped_columns_are_plain_and_untruncated(shop1: Cli) -> None:
     shop1.ok("tokens", "issue", "--shop", "s1", "--account", "boss")
     token_id = json.loads(shop1.ok("tokens", "list", "--json"))[0]["id"]
     lines = shop1.ok("tokens", "list").splitlines()
-    assert lines[0].split("\t") == ["id", "kind", "shop", "account", "label", "created", "state"]
+    assert lines[0].split("\t") == ["id", "kind", "shop", "account", "shops", "label", "created",
+                                      "state"]
     assert lines[1].split("\t")[0] == token_id  # whole, for 'tokens revoke'
     assert "│" not in "\n".join(lines) and "…" not in "\n".join(lines)
     revoked = shop1("tokens", "revoke", lines[1].split("\t")[0])
