@@ -76,7 +76,7 @@ class HttpCode(StrEnum):
 
 
 # Every code a problem response can carry (the OpenAPI ``ProblemCode`` enum).
-PROBLEM_CODES: tuple[str, ...] = tuple(sorted({*ErrorCode, *HttpCode}))
+PROBLEM_CODES: tuple[str, ...] = tuple(sorted({c.value for c in (*ErrorCode, *HttpCode)}))
 _HTTP_CODES: dict[int, HttpCode] = {
     400: HttpCode.BAD_REQUEST, 401: HttpCode.UNAUTHENTICATED, 404: HttpCode.NOT_FOUND,
     405: HttpCode.METHOD_NOT_ALLOWED, 408: HttpCode.REQUEST_TIMEOUT,

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import json
 import os
 import signal
 import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -76,6 +78,19 @@ def http_get(port: int, path: str, headers: dict[str, str]) -> int:
     raise AssertionError("the HTTP API did not answer")
 
 
+def http_post(port: int, path: str, body: bytes, headers: dict[str, str]
+              ) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of POST ``path`` (the API is up: a GET answered)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as done:
+            return int(done.status), dict(done.headers.items()), done.read()
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code, dict(refused.headers.items()), refused.read()
+
+
 def cdr_csv(path: Path) -> None:
     """What Asterisk's cdr_custom writes for a merchant call and a buyer callback."""
     day = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -104,11 +119,12 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
                PRIVNUM_AGI__SYSTEM_NAME="pbx", PYTHONUNBUFFERED="1")
     outputs: list[str] = []
 
-    def cli(*args: str) -> None:
+    def cli(*args: str) -> str:
         done = subprocess.run([*PRIVNUM, *args], env=env, capture_output=True, text=True,
                               timeout=120, check=False)
         assert done.returncode == 0, f"privnum {' '.join(args)}: {done.stderr}"
         outputs.extend([done.stdout, done.stderr])
+        return done.stdout
 
     cli("db", "upgrade")
     cli("keys", "generate")
@@ -118,6 +134,7 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
     cli("bind", "--shop", "shop1", "--order", "o1", "--caller", MAIN, "--buyer", BUYER,
         "--buyer-id", "buyer-77")
     cli("index", "rebuild")
+    token = cli("tokens", "issue", "--shop", "shop1", "--account", "main1").strip().splitlines()[-1]
 
     server = subprocess.Popen([*PRIVNUM, "serve"], env=env, stderr=subprocess.PIPE,
                               stdout=subprocess.DEVNULL)
@@ -127,6 +144,12 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
             outputs.append(line.decode())
             if b"serving FastAGI" in line:
                 break
+        # Read the rest of its log while it serves: a DEBUG log fills a pipe nobody reads,
+        # and the server would block on its next line.
+        stderr = server.stderr
+        rest: list[bytes] = []
+        reader = threading.Thread(target=lambda: rest.extend(stderr), daemon=True)
+        reader.start()
         merchant = asyncio.run(call(port, MAIN, "pbx-1.1"))
         callback = asyncio.run(call(port, "+86 139-1234-5678", "pbx-2.1"))
         stranger = asyncio.run(call(port, "13700000009", "pbx-3.1"))
@@ -143,9 +166,19 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         for path in (f"/v1/numbers/{BUYER}/virtual", "/v1/numbers/+86%20139-1234-5678/virtual",
                      f"/v1/shops/shop1/calls?caller=86{BUYER}"):
             http_get(api_port, path, {"X-Request-Id": BUYER})
+        # A reveal with an Idempotency-Key: the request (the buyer number in its body, and as
+        # the key itself) and the kept response (plaintext when the policy allows it) are
+        # stored, but neither readable.
+        reveal = json.dumps({"buyer_number": BUYER, "buyer_id": "buyer-77"}).encode()
+        keyed = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"k-{BUYER}"}
+        first = http_post(api_port, "/v1/orders/o2/reveal", reveal, keyed)
+        again = http_post(api_port, "/v1/orders/o2/reveal", reveal, keyed)
+        assert first[0] == 200 and (again[0], again[2]) == (first[0], first[2]), first
+        assert again[1].get("idempotent-replayed") == "true"
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-        outputs.append(server.stderr.read().decode())
+        reader.join(timeout=30)
+        outputs.append(b"".join(rest).decode())
     finally:
         if server.poll() is None:
             server.kill()
