@@ -22,6 +22,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis
@@ -139,17 +140,21 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
     server = subprocess.Popen([*PRIVNUM, "serve"], env=env, stderr=subprocess.PIPE,
                               stdout=subprocess.DEVNULL)
     assert server.stderr is not None
-    try:
-        for line in server.stderr:
-            outputs.append(line.decode())
+    serving = threading.Event()
+    log_lines: list[str] = []
+
+    def drain(stream: IO[bytes]) -> None:
+        # Read the log to its end in the background: a DEBUG log fills the pipe, and a
+        # server blocked writing to it could not drain and exit.
+        for line in stream:
+            log_lines.append(line.decode())
             if b"serving FastAGI" in line:
-                break
-        # Read the rest of its log while it serves: a DEBUG log fills a pipe nobody reads,
-        # and the server would block on its next line.
-        stderr = server.stderr
-        rest: list[bytes] = []
-        reader = threading.Thread(target=lambda: rest.extend(stderr), daemon=True)
-        reader.start()
+                serving.set()
+
+    reader = threading.Thread(target=drain, args=(server.stderr,), daemon=True)
+    reader.start()
+    try:
+        assert serving.wait(timeout=60), "privnum serve did not start: " + "".join(log_lines)
         merchant = asyncio.run(call(port, MAIN, "pbx-1.1"))
         callback = asyncio.run(call(port, "+86 139-1234-5678", "pbx-2.1"))
         stranger = asyncio.run(call(port, "13700000009", "pbx-3.1"))
@@ -176,14 +181,15 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         assert first[0] == 200 and (again[0], again[2]) == (first[0], first[2]), first
         assert again[1].get("idempotent-replayed") == "true"
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
+        assert server.wait(timeout=60) == 0
         reader.join(timeout=30)
-        outputs.append(b"".join(rest).decode())
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+        reader.join(timeout=30)
         server.stderr.close()
+    outputs.extend(log_lines)
 
     cdr_csv(tmp_path / "cdr.csv")
     cli("cdr", "reconcile", "--file", str(tmp_path / "cdr.csv"), "--system-name", "pbx")
