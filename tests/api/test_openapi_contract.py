@@ -44,7 +44,10 @@ def resolve(document: dict[str, Any], schema: dict[str, Any]) -> dict[str, Any]:
 def has_example(document: dict[str, Any], media: dict[str, Any]) -> bool:
     if media.get("example") is not None or media.get("examples"):
         return True
-    return bool(resolve(document, media.get("schema", {})).get("examples"))
+    schema = resolve(document, media.get("schema", {}))
+    # An optional body is ``anyOf: [<model>, null]``: the model's examples count.
+    choices = [resolve(document, s) for s in schema.get("anyOf", schema.get("oneOf", []))]
+    return any("examples" in s for s in [schema, *choices])
 
 
 def test_operation_ids_are_unique_and_unchanged(document: dict[str, Any]) -> None:
