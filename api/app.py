@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 from fastapi import FastAPI
-from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (
@@ -18,8 +16,9 @@ from api import (
     routes_shops,
     routes_webhooks,
 )
+from api.idempotency import IdempotencyKeys
 from api.middleware import BodyGuard
-from api.problems import PROBLEM_JSON, Problem
+from api.openapi import install_docs, install_openapi, operation_id
 from api.request_id import RequestId
 from api.services import ApiServices
 
@@ -28,6 +27,8 @@ DESCRIPTION = """Privacy-number (AXB number-masking) platform API.
 
 Authenticate with `Authorization: Bearer <token>` (a shop-account token or the platform admin
 token; `privnum tokens issue`). Errors are `application/problem+json` with a stable `code`.
+Every POST accepts an `Idempotency-Key` header: a retry with the same key and request gets the
+first response again instead of running twice.
 """
 
 
@@ -62,7 +63,8 @@ class _Count:
 
 def create_app(services: ApiServices) -> FastAPI:
     app = FastAPI(title="privnum", version=API_VERSION, description=DESCRIPTION,
-                  docs_url="/docs", redoc_url=None, openapi_url="/openapi.json")
+                  docs_url=None, redoc_url=None, openapi_url="/openapi.json",
+                  generate_unique_id_function=operation_id)
     app.state.services = services
     problems.install(app)
     app.include_router(routes_shops.router)
@@ -71,33 +73,12 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(routes_orders.router)
     app.include_router(routes_misc.router)
     app.include_router(routes_webhooks.router)
+    install_docs(app)
+    install_openapi(app)
+    # Inside BodyGuard: the body it reads to compare requests is bounded in size and time.
+    app.add_middleware(IdempotencyKeys, services=services)
     app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes,
                        body_timeout=services.body_timeout_seconds)
     app.add_middleware(_Count, services=services)
     app.add_middleware(RequestId)  # outermost: every response, a 413 too, carries the id
-
-    def openapi() -> dict[str, Any]:
-        if app.openapi_schema is None:
-            schema = get_openapi(title=app.title, version=app.version,
-                                 description=app.description, routes=app.routes)
-            _problem_only(schema)
-            app.openapi_schema = schema
-        return app.openapi_schema
-
-    app.openapi = openapi  # type: ignore[method-assign]
     return app
-
-
-def _problem_only(schema: dict[str, Any]) -> None:
-    """Errors are problem+json only: drop FastAPI's default ``application/json`` 422 body and
-    register the Problem schema the responses refer to."""
-    components = schema.setdefault("components", {}).setdefault("schemas", {})
-    components["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
-    for path in schema.get("paths", {}).values():
-        for operation in path.values():
-            for status, response in operation.get("responses", {}).items():
-                content = response.get("content", {})
-                if str(status).startswith(("4", "5")) and PROBLEM_JSON in content:
-                    content.pop("application/json", None)
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.pop(name, None)

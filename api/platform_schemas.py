@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.schemas import examples
 from routing.api_ports import IssuedToken, TokenView
 from routing.orders import OrderStatus, OrderView
 from routing.shop_views import AccountView
@@ -22,6 +23,10 @@ class _In(BaseModel):
 
 
 class PutOrderRequest(_In):
+    model_config = examples({"shop_id": "shop-1", "buyer_number": "+8613900000001",
+                             "buyer_id": "buyer-1",
+                             "ordered_at": "2026-11-27T10:00:00+08:00", "status": "placed"})
+
     shop_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
     buyer_number: str = Field(min_length=1, max_length=32,
                               description="The buyer's number; encrypted at once, never shown "
@@ -33,6 +38,11 @@ class PutOrderRequest(_In):
 
 
 class OrderOut(BaseModel):
+    model_config = examples({"shop_id": "shop-1", "order_id": "o-1001", "buyer_id": "buyer-1",
+                             "ordered_at": "2026-11-27T02:00:00Z", "status": "placed",
+                             "created_at": "2026-11-27T02:00:05Z",
+                             "updated_at": "2026-11-27T02:00:05Z", "created": True})
+
     shop_id: str
     order_id: str
     buyer_id: str
@@ -55,6 +65,9 @@ TokenKind = Literal["platform", "account", "auditor"]
 
 
 class IssueTokenRequest(_In):
+    model_config = examples({"kind": "account", "shop_id": "shop-1", "account_id": "main-1",
+                             "label": "erp"}, {"kind": "auditor", "shops": ["shop-1"]})
+
     kind: TokenKind
     shop_id: str | None = Field(default=None, min_length=1, max_length=64,
                                 pattern=ID_PATTERN, description="account: the account's shop.")
@@ -68,6 +81,11 @@ class IssueTokenRequest(_In):
 
 
 class TokenOut(BaseModel):
+    model_config = examples({"token_id": "tk1a2b3c", "kind": "account", "shop_id": "shop-1",
+                             "account_id": "main-1", "shops": [], "label": "erp",
+                             "created_at": "2026-11-27T02:00:00Z", "expires_at": None,
+                             "revoked_at": None, "state": "active"})
+
     token_id: str
     kind: TokenKind
     shop_id: str | None
@@ -89,6 +107,11 @@ class TokenOut(BaseModel):
 
 
 class NewTokenOut(BaseModel):
+    model_config = examples({"token_id": "tk1a2b3c", "kind": "account", "shop_id": "shop-1",
+                             "account_id": "main-1", "shops": [],
+                             "created_at": "2026-11-27T02:00:00Z",
+                             "secret": "pn_tk1a2b3c_s3cr3tv4lu3"})
+
     token_id: str
     kind: TokenKind
     shop_id: str | None
@@ -105,13 +128,27 @@ class NewTokenOut(BaseModel):
 
 
 class TokenList(BaseModel):
+    model_config = examples({"tokens": [{"token_id": "tk1a2b3c", "kind": "account",
+                                         "shop_id": "shop-1",
+                                         "account_id": "main-1", "shops": [], "label": "erp",
+                                         "created_at": "2026-11-27T02:00:00Z",
+                                         "expires_at": None, "revoked_at": None,
+                                         "state": "active"}]})
+
     tokens: list[TokenOut]
+
+
+_ACCOUNT = {"account_id": "clerk-1", "shop_id": "shop-1", "role": "sub", "name": "After-sales",
+            "phone": "+8613900000002", "phone_review": "pending",
+            "created_at": "2026-11-27T02:00:00Z"}
 
 
 # ---- accounts -----------------------------------------------------------------------------
 
 
 class AccountOut(BaseModel):
+    model_config = examples(_ACCOUNT)
+
     account_id: str
     shop_id: str
     role: Literal["main", "sub"]
@@ -132,10 +169,16 @@ class AccountOut(BaseModel):
 
 
 class AccountList(BaseModel):
+    model_config = examples({"accounts": [_ACCOUNT]})
+
     accounts: list[AccountOut]
 
 
 class AddAccountRequest(_In):
+    model_config = examples({"account_id": "clerk-1", "phone": "+8613900000002",
+                             "name": "After-sales",
+                             "phone_reviewed": False})
+
     account_id: str = Field(min_length=1, max_length=64, pattern=ID_PATTERN)
     phone: str | None = Field(default=None, min_length=1, max_length=32)
     name: str = Field(default="", max_length=200)
@@ -144,12 +187,16 @@ class AddAccountRequest(_In):
 
 
 class ChangePhoneRequest(_In):
+    model_config = examples({"phone": "+8613900000003"})
+
     phone: str | None = Field(min_length=1, max_length=32,
                               description="The new phone (null: none); it awaits review again "
                                           "and the old one stops being a caller number.")
 
 
 class ReviewRequest(_In):
+    model_config = examples({"reviewed": True})
+
     reviewed: bool
 
 
@@ -157,6 +204,8 @@ class ReviewRequest(_In):
 
 
 class PoolUtilisation(BaseModel):
+    model_config = examples({"in_use": 120, "in_service": 1000, "ratio": 0.12})
+
     in_use: int = Field(description="Numbers in an active binding.")
     in_service: int = Field(description="Numbers in service.")
     ratio: float = Field(description="in_use / in_service (0 when the pool is empty).")

@@ -8,17 +8,19 @@ request body (it could hold a buyer number).
 from __future__ import annotations
 
 import logging
+from enum import StrEnum
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from routing.errors import (
     CallerCoolingDown,
     ErrorCode,
+    IdempotencyKeyInUse,
     PrivnumError,
     RevealRateLimited,
     Unauthenticated,
@@ -52,7 +54,34 @@ STATUS_BY_CODE: dict[ErrorCode, int] = {
     ErrorCode.CALL_LOG_UNAVAILABLE: 503,
     ErrorCode.CONFIGURATION_ERROR: 500,
     ErrorCode.SCHEMA_DRIFT: 500,
+    ErrorCode.INVALID_IDEMPOTENCY_KEY: 422,
+    ErrorCode.IDEMPOTENCY_KEY_REUSED: 422,
+    ErrorCode.IDEMPOTENCY_KEY_IN_USE: 409,
 }
+
+
+class HttpCode(StrEnum):
+    """Codes of the answers the HTTP layer gives itself (no domain error behind them)."""
+
+    BAD_REQUEST = "bad_request"
+    INVALID_REQUEST = "invalid_request"  # the body or a parameter does not validate
+    UNAUTHENTICATED = "unauthenticated"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    REQUEST_TIMEOUT = "request_timeout"
+    PAYLOAD_TOO_LARGE = "payload_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    HTTP_ERROR = "http_error"
+    INTERNAL_ERROR = "internal_error"
+
+
+# Every code a problem response can carry (the OpenAPI ``ProblemCode`` enum).
+PROBLEM_CODES: tuple[str, ...] = tuple(sorted({c.value for c in (*ErrorCode, *HttpCode)}))
+_HTTP_CODES: dict[int, HttpCode] = {
+    400: HttpCode.BAD_REQUEST, 401: HttpCode.UNAUTHENTICATED, 404: HttpCode.NOT_FOUND,
+    405: HttpCode.METHOD_NOT_ALLOWED, 408: HttpCode.REQUEST_TIMEOUT,
+    413: HttpCode.PAYLOAD_TOO_LARGE, 415: HttpCode.UNSUPPORTED_MEDIA_TYPE,
+    422: HttpCode.INVALID_REQUEST, 500: HttpCode.INTERNAL_ERROR}
 _TITLES: dict[int, str] = {
     400: "Bad request", 401: "Unauthenticated", 403: "Forbidden", 404: "Not found",
     405: "Method not allowed", 409: "Conflict", 413: "Payload too large",
@@ -62,6 +91,10 @@ _TITLES: dict[int, str] = {
 
 
 class Problem(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "type": "urn:privnum:problem:not_found", "title": "Not found", "status": 404,
+        "detail": "no such binding", "code": "not_found"}]})
+
     type: str = Field(description="URI naming the problem type (urn:privnum:problem:<code>).")
     title: str
     status: int
@@ -94,7 +127,7 @@ def from_error(error: PrivnumError) -> JSONResponse:
     headers: dict[str, str] = {}
     if isinstance(error, Unauthenticated):
         headers["WWW-Authenticate"] = 'Bearer realm="privnum"'
-    if isinstance(error, RevealRateLimited | CallerCoolingDown):
+    if isinstance(error, RevealRateLimited | CallerCoolingDown | IdempotencyKeyInUse):
         headers["Retry-After"] = str(error.retry_after_seconds)
     if status >= 500:
         _LOG.warning("api error code=%s: %s", error.code, error)
@@ -120,20 +153,18 @@ def install(app: FastAPI) -> None:
         errors = _clean_errors(exc)
         first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
         where = ".".join(p for p in first["loc"] if p != "body") or "request"
-        return problem(422, "invalid_request", f"{where}: {first['msg']}", errors=errors)
+        return problem(422, HttpCode.INVALID_REQUEST, f"{where}: {first['msg']}",
+                       errors=errors)
 
     async def on_http(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        code = {400: "bad_request", 401: "unauthenticated", 404: "not_found",
-                405: "method_not_allowed", 408: "request_timeout",
-                413: "payload_too_large"}.get(
-            exc.status_code, "http_error")
+        code = _HTTP_CODES.get(exc.status_code, HttpCode.HTTP_ERROR)
         headers = dict(exc.headers) if exc.headers else None
         return problem(exc.status_code, code, str(exc.detail), headers=headers)
 
     async def on_unexpected(_request: Request, exc: Exception) -> JSONResponse:
         _LOG.error("api internal error: %s", type(exc).__name__)
-        return problem(500, "internal_error", "internal error")
+        return problem(500, HttpCode.INTERNAL_ERROR, "internal error")
 
     app.add_exception_handler(PrivnumError, on_privnum)
     app.add_exception_handler(RequestValidationError, on_validation)
@@ -150,6 +181,15 @@ def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     for status in sorted(base | set(statuses)):
         out[status] = {
             "description": _TITLES.get(status, "Error"),
-            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+            "content": {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"},
+                                       "example": example_problem(status)}},
         }
     return out
+
+
+def example_problem(status: int) -> dict[str, Any]:
+    """An example body of a problem with this status (for the OpenAPI document)."""
+    code: str = _HTTP_CODES.get(status) or next(
+        (c for c, s in STATUS_BY_CODE.items() if s == status), HttpCode.HTTP_ERROR)
+    return {"type": f"urn:privnum:problem:{code}", "title": _TITLES.get(status, "Error"),
+            "status": status, "detail": f"what went wrong ({code})", "code": str(code)}

@@ -21,9 +21,9 @@ from api.problems import responses
 
 router = APIRouter(prefix="/v1/shops/{shop_id}/accounts", tags=["accounts"])
 ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN,
-                             description="The shop id.")]
+                             description="The shop id.", examples=["shop-1"])]
 AccountId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN,
-                                description="The account id.")]
+                                description="The account id.", examples=["clerk-1"])]
 
 
 @router.get("", response_model=AccountList, responses=responses(403, 404, 503),

@@ -14,7 +14,17 @@ from api.auth import Caller, Cases, Services
 from api.call_log_csv import call_log_csv
 from api.metrics import CONTENT_TYPE
 from api.problems import responses
-from api.schemas import ID_PATTERN, CallRecordOut, CallsPage, Health, HealthCheck, VirtualCheck
+from api.schemas import (
+    CSV_EXAMPLE,
+    ID_PATTERN,
+    METRICS_EXAMPLE,
+    CallRecordOut,
+    CallsPage,
+    Health,
+    HealthCheck,
+    Live,
+    VirtualCheck,
+)
 from routing.api_ports import HealthProbe, HealthStatus
 from routing.call_log_views import CallLogQuery
 from routing.errors import PrivnumError
@@ -27,13 +37,14 @@ _PROBE_TIMEOUT = 2.0
 @router.get("/v1/numbers/{number}/virtual", response_model=VirtualCheck, tags=["numbers"],
             responses=responses(503),
             summary="Shipping-phone check: is this number a privacy (virtual) number?")
-async def is_virtual(number: Annotated[str, Path(min_length=1, max_length=32)], cases: Cases,
-                     who: Caller) -> VirtualCheck:
+async def check_virtual_number(
+        number: Annotated[str, Path(min_length=1, max_length=32, examples=["+8617000000001"])],
+        cases: Cases, who: Caller) -> VirtualCheck:
     e164, virtual = await cases.pool.is_virtual(number)
     return VirtualCheck(number=e164, virtual=virtual)
 
 
-ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN)]
+ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN, examples=["shop-1"])]
 Since = Annotated[datetime | None, Query(description="Start (default: until - 1 day); at most "
                                                      "30 days back; with a time zone.")]
 Until = Annotated[datetime | None, Query(description="End (default: now); with a time zone.")]
@@ -42,7 +53,7 @@ Until = Annotated[datetime | None, Query(description="End (default: now); with a
 @router.get("/v1/shops/{shop_id}/calls", response_model=CallsPage, tags=["call records"],
             responses=responses(403, 404, 503),
             summary="The shop's privacy-number call records (default last day, max 30 days)")
-async def calls(shop_id: ShopId, svc: Services, cases: Cases, who: Caller,
+async def list_calls(shop_id: ShopId, svc: Services, cases: Cases, who: Caller,
                 since: Since = None, until: Until = None,
                 limit: Annotated[int, Query(ge=1, le=500)] = 100,
                 cursor: Annotated[str | None, Query(max_length=200)] = None) -> CallsPage:
@@ -56,7 +67,8 @@ async def calls(shop_id: ShopId, svc: Services, cases: Cases, who: Caller,
 @router.get("/v1/shops/{shop_id}/calls/export", tags=["call records"],
             responses={**responses(403, 404, 422, 503),
                        200: {"description": "CSV, buyer numbers masked, streamed",
-                             "content": {"text/csv": {"schema": {"type": "string"}}}}},
+                             "content": {"text/csv": {"schema": {"type": "string"},
+                                                      "example": CSV_EXAMPLE}}}},
             response_class=Response,
             summary="Download the shop's call records as CSV")
 async def export_calls(
@@ -87,9 +99,10 @@ async def _probe(probe: HealthProbe) -> HealthStatus:
         return HealthStatus(name=probe.name, ok=False, detail=str(exc))
 
 
-@router.get("/livez", tags=["operations"], summary="Liveness: the process answers (no checks)")
-async def livez() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/livez", response_model=Live, tags=["operations"],
+            summary="Liveness: the process answers (no checks)")
+async def livez() -> Live:
+    return Live()
 
 
 @router.get("/healthz", response_model=Health, tags=["operations"],
@@ -110,7 +123,8 @@ async def healthz(svc: Services) -> JSONResponse:
 
 @router.get("/metrics", tags=["operations"], response_class=Response,
             responses={200: {"description": "Prometheus text exposition",
-                             "content": {"text/plain": {"schema": {"type": "string"}}}}},
+                             "content": {"text/plain": {"schema": {"type": "string"},
+                                                        "example": METRICS_EXAMPLE}}}},
             summary="Prometheus metrics")
 async def metrics(svc: Services) -> Response:
     try:

@@ -25,8 +25,10 @@ from routing.usecases import reveal as reveal_case
 
 router = APIRouter(tags=["reveal and bindings"])
 OrderId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN,
-                                        description="The platform order id.")]
-BindingId = Annotated[str, Path(min_length=1, max_length=64, description="A binding id.")]
+                                        description="The platform order id.",
+                                        examples=["o-1001"])]
+BindingId = Annotated[str, Path(min_length=1, max_length=64, description="A binding id.",
+                                 examples=["b_8f2c1d"])]
 
 
 @router.put("/v1/orders/{order_id}", response_model=OrderOut,
@@ -90,7 +92,7 @@ async def switch_caller(binding_id: BindingId, body: SwitchCallerRequest, svc: S
 @router.post("/v1/bindings/{binding_id}/release", response_model=BindingOut,
              responses=responses(403, 404, 409, 503),
              summary="Release a binding early (idempotent)")
-async def release(binding_id: BindingId, svc: Services, cases: Cases, who: Caller
+async def release_binding(binding_id: BindingId, svc: Services, cases: Cases, who: Caller
                   ) -> BindingOut:
     return BindingOut.of(await cases.bindings.release(who, binding_id, svc.clock()))
 

@@ -22,7 +22,8 @@ from routing.api_ports import PrincipalKind
 
 router = APIRouter(tags=["platform"])
 TokenId = Annotated[str, Path(min_length=1, max_length=24, pattern=r"^[A-Za-z0-9]+$",
-                              description="A token id (its public part).")]
+                              description="A token id (its public part).",
+                              examples=["tk1a2b3c"])]
 
 
 @router.post("/v1/tokens", response_model=NewTokenOut, status_code=201,

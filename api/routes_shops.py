@@ -24,8 +24,9 @@ from routing.shop_views import BatchRow
 
 router = APIRouter(prefix="/v1/shops/{shop_id}", tags=["shops"])
 ShopId = Annotated[str, Path(min_length=1, max_length=64, pattern=ID_PATTERN,
-                                       description="The shop id.")]
-NumberPath = Annotated[str, Path(min_length=1, max_length=32, description="A caller number.")]
+                                       description="The shop id.", examples=["shop-1"])]
+NumberPath = Annotated[str, Path(min_length=1, max_length=32, description="A caller number.",
+                                  examples=["+8613800000002"])]
 
 
 @router.get("/service", response_model=ServiceStatus, responses=responses(403, 404),
@@ -38,7 +39,7 @@ async def service_status(shop_id: ShopId, cases: Cases, who: Caller) -> ServiceS
 @router.post("/service/enable", response_model=ServiceStatus,
              responses=responses(403, 404, 409, 503),
              summary="Enable the privacy-number service (idempotent)")
-async def enable(shop_id: ShopId, body: EnableRequest, svc: Services, cases: Cases,
+async def enable_service(shop_id: ShopId, body: EnableRequest, svc: Services, cases: Cases,
                  who: Caller) -> ServiceStatus:
     result = await cases.shops.enable(who, shop_id, now=svc.clock(),
                                       main_account_id=body.main_account_id,
@@ -52,7 +53,8 @@ async def enable(shop_id: ShopId, body: EnableRequest, svc: Services, cases: Cas
 @router.post("/service/disable", response_model=ServiceStatus,
              responses=responses(403, 404, 409, 503),
              summary="Disable the service (idempotent)")
-async def disable(shop_id: ShopId, svc: Services, cases: Cases, who: Caller) -> ServiceStatus:
+async def disable_service(shop_id: ShopId, svc: Services, cases: Cases, who: Caller
+                          ) -> ServiceStatus:
     shop = await cases.shops.disable(who, shop_id, svc.clock())
     return ServiceStatus.of(shop, cases.shops.timezone_of(shop))
 

@@ -25,7 +25,8 @@ from routing.webhooks import DeliveryState
 
 router = APIRouter(prefix="/v1/webhooks", tags=["webhooks"])
 WebhookId = Annotated[str, Path(min_length=1, max_length=24, pattern=r"^[A-Za-z0-9_]+$",
-                                description="A subscription id (wh_...).")]
+                                description="A subscription id (wh_...).",
+                                examples=["wh_3k9x2m"])]
 
 
 @router.post("", response_model=NewWebhookOut, status_code=201,
@@ -66,7 +67,7 @@ async def remove_webhook(webhook_id: WebhookId, svc: Services, cases: Cases, who
 @router.get("/{webhook_id}/deliveries", response_model=DeliveryList,
             responses=responses(403, 404, 503),
             summary="A subscription's deliveries, newest first")
-async def deliveries(webhook_id: WebhookId, cases: Cases, who: Caller,
+async def list_deliveries(webhook_id: WebhookId, cases: Cases, who: Caller,
                      state: State | None = None,
                      limit: Annotated[int, Query(ge=1, le=500)] = 100) -> DeliveryList:
     found = await cases.webhooks.deliveries(
@@ -78,7 +79,7 @@ async def deliveries(webhook_id: WebhookId, cases: Cases, who: Caller,
 @router.post("/{webhook_id}/replay", response_model=ReplayResult,
              responses=responses(403, 404, 503),
              summary="Send deliveries again (default: the dead letters), same event ids")
-async def replay(webhook_id: WebhookId, body: ReplayRequest, svc: Services, cases: Cases,
+async def replay_deliveries(webhook_id: WebhookId, body: ReplayRequest, svc: Services, cases: Cases,
                  who: Caller) -> ReplayResult:
     count = await cases.webhooks.replay(
         who, webhook_id, svc.clock(), states=[DeliveryState(s) for s in body.states],

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api.call_log_csv import EXPORT_COLUMNS
 from routing.binding_views import BindingView
 from routing.call_log_views import CallLogEntry
 from routing.shop_views import CallerView, ShopView
@@ -16,12 +17,40 @@ from routing.usecases.reveal import RevealResult
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 Number = Field(min_length=1, max_length=32, description="A phone number (E.164 or national).")
 
+# Examples (the OpenAPI document shows them; a test wants one on every operation).
+_CALLER = {"number": "+8613800000002", "account_id": "acct-sub", "status": "approved",
+           "is_main": False, "created_at": "2026-11-28T06:00:00Z"}
+_BATCH_ROW = {"line": 1, "outcome": "ok", "message": "added", "number": "+8613800000002",
+              "account_id": "acct-sub"}
+_BINDING = {"binding_id": "b_8f2c1d", "order_id": "o-1001", "buyer_id": "buyer-1",
+            "caller_number": "+8613800000002", "virtual_number": "+8617000000001",
+            "buyer_masked": "139****0001", "created_at": "2026-11-28T06:00:00Z",
+            "expires_at": "2026-11-28T10:00:00Z", "released_at": None, "state": "active"}
+_CALL = {"id": 42, "started_at": "2026-11-28T06:05:00Z", "answered_at": "2026-11-28T06:05:09Z",
+         "ended_at": "2026-11-28T06:07:30Z", "duration_seconds": 150, "billsec": 141,
+         "direction": "merchant", "outcome": "answered", "reason": "bridged",
+         "reason_text": "connected", "caller_number": "+8613800000002",
+         "caller_masked": "138****0002", "virtual_number": "+8617000000001",
+         "buyer_masked": "139****0001", "order_id": "o-1001", "binding_id": "b_8f2c1d",
+         "order_link": "https://shop.example.com/orders/o-1001",
+         "chat_link": "https://shop.example.com/im?order=o-1001&buyer=buyer-1"}
+_CHECK = {"name": "database", "ok": True, "detail": "", "required": True}
+
+
+def examples(*values: dict[str, Any]) -> ConfigDict:
+    """Model-level examples: every operation using the model shows them."""
+    return ConfigDict(json_schema_extra={"examples": list(values)})
+
+
 
 class _In(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 class EnableRequest(_In):
+    model_config = examples({"agreement_version": "2023-05", "main_phone": "+8613800000001",
+                                "timezone": "Asia/Shanghai"})
+
     agreement_version: str = Field(min_length=1, max_length=32,
                                    description="Version of the service agreement accepted.")
     main_phone: str | None = Field(default=None, min_length=1, max_length=32,
@@ -36,6 +65,12 @@ class EnableRequest(_In):
 
 
 class ServiceStatus(BaseModel):
+    model_config = examples({
+        "shop_id": "shop-1", "service_state": "enabled", "level": "L1",
+        "agreement_version": "2023-05", "accepted_by": "acct-main",
+        "accepted_at": "2026-11-28T06:00:00Z", "main_account_id": "acct-main",
+        "timezone": "Asia/Shanghai", "changed": True, "ignored": []})
+
     shop_id: str
     service_state: Literal["not_enabled", "enabled", "disabled"]
     level: str
@@ -60,6 +95,8 @@ class ServiceStatus(BaseModel):
 
 
 class CallerOut(BaseModel):
+    model_config = examples(_CALLER)
+
     number: str
     account_id: str
     status: Literal["pending", "approved", "rejected", "disabled"]
@@ -74,10 +111,14 @@ class CallerOut(BaseModel):
 
 
 class CallerList(BaseModel):
+    model_config = examples({"callers": [_CALLER]})
+
     callers: list[CallerOut]
 
 
 class AddCallerRequest(_In):
+    model_config = examples({"number": "+8613800000002", "account_id": "acct-sub"})
+
     number: str = Number
     account_id: str | None = Field(default=None, min_length=1, max_length=64,
                                    pattern=ID_PATTERN,
@@ -85,15 +126,22 @@ class AddCallerRequest(_In):
 
 
 class BatchRowIn(_In):
+    model_config = examples({"number": "+8613800000002", "account_id": "acct-sub"})
+
     number: str = Field(max_length=64)
     account_id: str | None = Field(default=None, max_length=64)
 
 
 class BatchRequest(_In):
+    model_config = examples({"rows": [{"number": "+8613800000002", "account_id": "acct-sub"},
+                                     {"number": "12345"}]})
+
     rows: list[BatchRowIn] = Field(min_length=1, max_length=500)
 
 
 class BatchRowOut(BaseModel):
+    model_config = examples(_BATCH_ROW)
+
     line: int
     outcome: str
     message: str
@@ -102,6 +150,11 @@ class BatchRowOut(BaseModel):
 
 
 class BatchResult(BaseModel):
+    model_config = examples({"added": 1, "refused": 1, "rows": [
+        _BATCH_ROW, {"line": 2, "outcome": "invalid_number",
+                     "message": "not a valid phone number", "number": None,
+                     "account_id": None}]})
+
     added: int
     refused: int
     rows: list[BatchRowOut]
@@ -110,6 +163,8 @@ class BatchResult(BaseModel):
 class RevealRequest(_In):
     """The order names the buyer and its time (``PUT /v1/orders/{order_id}``); older clients
     may still send these fields, which must then match the registered order."""
+
+    model_config = examples({})
 
     buyer_number: str | None = Field(default=None, min_length=1, max_length=32,
                                      description="Deprecated: must match the registered order.")
@@ -121,12 +176,25 @@ class RevealRequest(_In):
 
 
 class QuotaOut(BaseModel):
+    model_config = examples({"used": 3, "limit": 20, "resets_at": "2026-11-28T16:00:00Z"})
+
     used: int
     limit: int
     resets_at: datetime
 
 
 class RevealResponse(BaseModel):
+    model_config = examples({
+        "order_id": "o-1001", "decision": "privacy", "rule": "shop_level",
+        "rule_detail": "the shop's level does not allow plaintext reveals",
+        "binding_id": "b_8f2c1d", "virtual_number": "+8617000000001",
+        "caller_number": "+8613800000002", "other_callers": ["+8613800000001"],
+        "expires_at": "2026-11-28T10:00:00Z", "created": True}, {
+        "order_id": "o-1002", "decision": "plaintext", "rule": "plaintext_allowed",
+        "rule_detail": "plaintext allowed; one unit of the daily quota used",
+        "buyer_number": "+8613900000001",
+        "quota": {"used": 3, "limit": 20, "resets_at": "2026-11-28T16:00:00Z"}})
+
     order_id: str
     decision: Literal["plaintext", "privacy"]
     rule: str = Field(description="The risk rule that decided.")
@@ -156,6 +224,8 @@ class RevealResponse(BaseModel):
 
 
 class BindingOut(BaseModel):
+    model_config = examples(_BINDING)
+
     binding_id: str
     order_id: str
     buyer_id: str
@@ -177,10 +247,16 @@ class BindingOut(BaseModel):
 
 
 class SwitchCallerRequest(_In):
+    model_config = examples({"caller_number": "+8613800000001"})
+
     caller_number: str = Number
 
 
 class SwitchCallerResponse(BaseModel):
+    model_config = examples({"binding": _BINDING, "previous_binding_id": "b_7a1e09",
+                                "virtual_number_changed": False,
+                                "other_callers": ["+8613800000002"]})
+
     binding: BindingOut
     previous_binding_id: str
     virtual_number_changed: bool
@@ -194,6 +270,10 @@ class SwitchCallerResponse(BaseModel):
 
 
 class ClickToCallResponse(BaseModel):
+    model_config = examples({"status": "ringing", "reference": "c2c-3f9a",
+                                "caller_number": "+8613800000002",
+                                "virtual_number": "+8617000000001"})
+
     status: Literal["ringing"]
     reference: str
     caller_number: str
@@ -206,11 +286,15 @@ class ClickToCallResponse(BaseModel):
 
 
 class VirtualCheck(BaseModel):
+    model_config = examples({"number": "+8617000000001", "virtual": True})
+
     number: str
     virtual: bool
 
 
 class CallRecordOut(BaseModel):
+    model_config = examples(_CALL)
+
     id: int
     started_at: datetime
     answered_at: datetime | None
@@ -244,13 +328,30 @@ class CallRecordOut(BaseModel):
 
 
 class CallsPage(BaseModel):
+    model_config = examples({"since": "2026-11-27T06:00:00Z", "until": "2026-11-28T06:00:00Z",
+                                "calls": [_CALL], "next_cursor": None})
+
     since: datetime
     until: datetime
     calls: list[CallRecordOut]
     next_cursor: str | None
 
 
+class Live(BaseModel):
+    model_config = examples({"status": "ok"})
+
+    status: Literal["ok"] = "ok"
+
+
+CSV_EXAMPLE = ",".join(EXPORT_COLUMNS) + "\r\n..."
+METRICS_EXAMPLE = ('# HELP privnum_calls_total Routed calls by outcome (reason code).\n'
+                   '# TYPE privnum_calls_total counter\n'
+                   'privnum_calls_total{outcome="bridged"} 42.0\n')
+
+
 class HealthCheck(BaseModel):
+    model_config = examples(_CHECK)
+
     name: str
     ok: bool
     detail: str
@@ -258,5 +359,8 @@ class HealthCheck(BaseModel):
 
 
 class Health(BaseModel):
+    model_config = examples({"status": "ok", "checks": [
+        _CHECK, {"name": "redis", "ok": True, "detail": "not configured", "required": False}]})
+
     status: Literal["ok", "degraded", "down"]
     checks: list[HealthCheck]

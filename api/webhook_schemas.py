@@ -7,12 +7,24 @@ from typing import Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from api.schemas import ID_PATTERN
+from api.schemas import ID_PATTERN, examples
 from routing.events import EventType
 from routing.webhooks import MAX_BATCH, MAX_URL, DeliveryView, Subscription
 
 EVENT_TYPES = ", ".join(t.value for t in EventType)
 State = Literal["pending", "delivered", "dead"]
+
+# Examples (the OpenAPI document shows them; a test wants one on every operation).
+_WEBHOOK = {"id": "wh_3k9x2m", "url": "https://platform.example.com/privnum/events",
+            "events": ["call.*", "binding.created"], "shop_id": None, "batch_size": 1,
+            "description": "call events to the order service",
+            "created_at": "2026-11-28T06:00:00Z", "removed_at": None, "paused_until": None}
+_DELIVERY = {"id": 7, "event_id": "0b9f6c1e-2d4a-4f8e-9c3b-5a7d1e2f3a4b",
+             "event_type": "call.ended", "stream": "call:pbx-1700000000.1", "state": "dead",
+             "attempts": 7, "next_attempt_at": None, "last_status": 500,
+             "last_error": "HTTP 500", "created_at": "2026-11-28T06:00:00Z",
+             "delivered_at": None}
+
 
 
 class _In(BaseModel):
@@ -20,6 +32,10 @@ class _In(BaseModel):
 
 
 class AddWebhookRequest(_In):
+    model_config = examples({"url": "https://platform.example.com/privnum/events",
+                                "events": ["call.*", "binding.created"], "batch_size": 1,
+                                "description": "call events to the order service"})
+
     url: str = Field(min_length=8, max_length=MAX_URL, pattern=r"^[hH][tT][tT][pP][sS]?://",
                      description="http(s) URL of the receiver; its host must resolve.")
     events: list[str] = Field(
@@ -35,6 +51,8 @@ class AddWebhookRequest(_In):
 
 
 class WebhookOut(BaseModel):
+    model_config = examples(_WEBHOOK)
+
     id: str
     url: str
     events: list[str]
@@ -55,14 +73,20 @@ class WebhookOut(BaseModel):
 
 
 class NewWebhookOut(WebhookOut):
+    model_config = examples({**_WEBHOOK, "secret": "whsec_7Qm2xV9pL4rT8nB1cZ6yK3"})
+
     secret: str = Field(description="The HMAC secret: shown only now.")
 
 
 class WebhookList(BaseModel):
+    model_config = examples({"webhooks": [_WEBHOOK]})
+
     webhooks: list[WebhookOut]
 
 
 class DeliveryOut(BaseModel):
+    model_config = examples(_DELIVERY)
+
     id: int
     event_id: str
     event_type: str
@@ -84,6 +108,8 @@ class DeliveryOut(BaseModel):
 
 
 class DeliveryList(BaseModel):
+    model_config = examples({"deliveries": [_DELIVERY]})
+
     deliveries: list[DeliveryOut]
 
 
@@ -92,6 +118,8 @@ def _dead() -> list[State]:
 
 
 class ReplayRequest(_In):
+    model_config = examples({"states": ["dead"], "since": "2026-11-27T00:00:00Z"})
+
     states: list[State] = Field(default_factory=_dead, min_length=1, max_length=3,
                                 description="Which deliveries to send again.")
     event_id: str | None = Field(default=None, min_length=1, max_length=36,
@@ -101,4 +129,6 @@ class ReplayRequest(_In):
 
 
 class ReplayResult(BaseModel):
+    model_config = examples({"replayed": 3})
+
     replayed: int

@@ -98,9 +98,14 @@ class BuyerCipher:
         return key_id in self._aead
 
     def encrypt(self, e164: str) -> bytes:
+        return self.seal(e164.encode("ascii"), _AAD)
+
+    def seal(self, data: bytes, purpose: bytes) -> bytes:
+        """``data`` encrypted under the current key; ``purpose`` (authenticated, not stored)
+        keeps a blob sealed for one use from opening as another."""
         key_id = self._ring.current.encode("ascii")
         nonce = os.urandom(_NONCE)
-        sealed = self._aead[self._ring.current].encrypt(nonce, e164.encode("ascii"), _AAD)
+        sealed = self._aead[self._ring.current].encrypt(nonce, data, purpose)
         return bytes([_VERSION, len(key_id)]) + key_id + nonce + sealed
 
     def key_id_of(self, blob: bytes) -> str:
@@ -109,6 +114,10 @@ class BuyerCipher:
         return blob[2:2 + blob[1]].decode("ascii", errors="replace")
 
     def decrypt(self, blob: bytes) -> str:
+        return self.open(blob, _AAD).decode("ascii")
+
+    def open(self, blob: bytes, purpose: bytes) -> bytes:
+        """What ``seal(data, purpose)`` sealed (``ConfigurationError`` if it does not open)."""
         key_id = self.key_id_of(blob)
         aead = self._aead.get(key_id)
         if aead is None:
@@ -116,12 +125,17 @@ class BuyerCipher:
                                      "which is not in the key file")
         start = 2 + blob[1]
         try:
-            plain = aead.decrypt(blob[start:start + _NONCE], blob[start + _NONCE:], _AAD)
+            return aead.decrypt(blob[start:start + _NONCE], blob[start + _NONCE:], purpose)
         except InvalidTag as exc:
             raise ConfigurationError(
                 f"buyer number does not decrypt with key {key_id!r} (wrong key file?)"
             ) from exc
-        return plain.decode("ascii")
 
     def blind_index(self, e164: str) -> str:
         return hmac.new(self._ring.index_key, e164.encode("ascii"), hashlib.sha256).hexdigest()
+
+    def keyed_digest(self, data: bytes, purpose: bytes) -> str:
+        """HMAC-SHA256 (hex) of ``data`` under the blind-index key, separated by ``purpose``:
+        compares like a hash, but cannot be brute-forced without the key file."""
+        return hmac.new(self._ring.index_key, purpose + b"\0" + data,
+                        hashlib.sha256).hexdigest()

@@ -40,6 +40,9 @@ class ErrorCode(StrEnum):
     CALL_LOG_UNAVAILABLE = "call_log_unavailable"
     CONFIGURATION_ERROR = "configuration_error"
     SCHEMA_DRIFT = "schema_drift"
+    INVALID_IDEMPOTENCY_KEY = "invalid_idempotency_key"
+    IDEMPOTENCY_KEY_REUSED = "idempotency_key_reused"
+    IDEMPOTENCY_KEY_IN_USE = "idempotency_key_in_use"
 
 
 class PrivnumError(Exception):
@@ -73,6 +76,23 @@ class InvalidBindingRequest(PrivnumError):
 
 class CallLogQueryError(PrivnumError):
     code = ErrorCode.INVALID_CALL_LOG_QUERY
+
+
+class InvalidIdempotencyKey(PrivnumError):
+    code = ErrorCode.INVALID_IDEMPOTENCY_KEY
+
+
+class IdempotencyKeyReused(PrivnumError):
+    """The key was used (by the same credential) for a different request."""
+
+    code = ErrorCode.IDEMPOTENCY_KEY_REUSED
+
+
+class IdempotencyKeyInUse(PrivnumError):
+    """A request with this key is still running: try again shortly."""
+
+    code = ErrorCode.IDEMPOTENCY_KEY_IN_USE
+    retry_after_seconds = 1
 
 
 # ---- who may do what --------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Background services of ``privnum serve`` beside the front doors: the webhook delivery
-worker and the binding-expiry sweeper (each a :class:`~scripts.lifecycle.Task`)."""
+worker, the binding-expiry sweeper and the idempotency-key purge (each a
+:class:`~scripts.lifecycle.Task`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import logging
 
 from binding_store.bindings import BindingStore
 from routing.errors import PrivnumError
+from routing.usecases.idempotency import Idempotency
 from scripts.container import utc_now
 from scripts.lifecycle import Task
 from scripts.webhook_worker import DeliveryWorker
@@ -48,3 +50,28 @@ def expiry_sweeper(bindings: BindingStore, interval: float) -> Task:
         stopping.set()
 
     return Task("expiry-sweeper", lambda: sweep_expired(bindings, interval, stopping), stop)
+
+
+async def purge_idempotency_keys(keys: Idempotency, interval: float, stopping: asyncio.Event
+                                 ) -> None:
+    """Until ``stopping``: delete the idempotency keys past their time every ``interval``
+    seconds (a repeat after that runs anew, like a new request)."""
+    while not stopping.is_set():
+        try:
+            removed = await keys.purge(utc_now())
+            if removed:
+                log.info("idempotency keys: %d expired key(s) deleted", removed)
+        except PrivnumError as exc:
+            log.warning("idempotency-key purge failed (retried in %g s): %s", interval, exc)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stopping.wait(), interval)
+
+
+def idempotency_purger(keys: Idempotency, interval: float) -> Task:
+    stopping = asyncio.Event()
+
+    async def stop() -> None:
+        stopping.set()
+
+    return Task("idempotency-purge",
+                lambda: purge_idempotency_keys(keys, interval, stopping), stop)

@@ -54,6 +54,7 @@ if TYPE_CHECKING:
     from binding_store.call_log_query import CallLogReader
     from binding_store.callers import CallerRepository
     from binding_store.crypto import BuyerCipher
+    from binding_store.idempotency import SqlIdempotencyStore
     from binding_store.index_healer import IndexHealer
     from binding_store.orders import OrderStore
     from binding_store.outbox import Outbox
@@ -230,6 +231,12 @@ class Container:
                              RetryLadder.of_minutes(self.settings.webhooks.retry_minutes))
 
     @cached_property
+    def idempotency_keys(self) -> SqlIdempotencyStore:
+        from binding_store.idempotency import SqlIdempotencyStore
+
+        return SqlIdempotencyStore(self.database, self.cipher)
+
+    @cached_property
     def host_resolver(self) -> DnsResolver:
         from scripts.dns import DnsResolver
 
@@ -290,7 +297,8 @@ class Container:
             links=LinkTemplates(order=settings.call_log.order_link_template,
                                 chat=settings.call_log.chat_link_template),
             number_classes=settings.number_classes, region=settings.bindings.default_region,
-            ring_seconds=settings.asterisk.max_ring_seconds)
+            ring_seconds=settings.asterisk.max_ring_seconds,
+            idempotency_ttl=timedelta(hours=settings.api.idempotency_ttl_hours))
 
     def health_probes(self, ami: HealthProbe | None = None) -> tuple[HealthProbe, ...]:
         from binding_store.health import DatabaseProbe, RedisProbe, ReplicaProbe

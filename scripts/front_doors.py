@@ -38,7 +38,7 @@ from binding_store.route_lookup import StoreRouteLookup
 from routing.api_ports import HealthProbe
 from routing.cdr_ports import Originator
 from routing.errors import StoreUnavailable
-from scripts.background import delivery_service, expiry_sweeper
+from scripts.background import delivery_service, expiry_sweeper, idempotency_purger
 from scripts.container import Container, default_csv_file, open_container, utc_now
 from scripts.lifecycle import Lifecycle, Resource, Service, Task
 from scripts.partition_service import partition_upkeep
@@ -183,6 +183,12 @@ def api_services(container: Container, metrics: Metrics, *,
                        body_timeout_seconds=settings.api.body_timeout_seconds)
 
 
+def key_purger(settings: Settings, api: ApiServices) -> Task:
+    """Deletes the API's expired idempotency keys while it serves."""
+    return idempotency_purger(api.use_cases.idempotency,
+                              settings.api.idempotency_purge_minutes * 60)
+
+
 class HttpService:
     name = "http-api"
 
@@ -298,9 +304,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             listener = ami_listener(container, metrics)
             services.append(listener_service(listener))
         if settings.api.enabled:
-            services.append(HttpService(settings, api_services(
-                container, metrics, originator=listener,
-                ami_probe=AmiProbe(listener) if listener is not None else None)))
+            api = api_services(container, metrics, originator=listener,
+                               ami_probe=AmiProbe(listener) if listener is not None else None)
+            services += [HttpService(settings, api), key_purger(settings, api)]
         if partitions_wanted(settings):
             services.append(partition_upkeep(settings, container.database))
         if settings.bindings.expiry_sweep_seconds > 0:
@@ -322,9 +328,9 @@ async def run_api(settings: Settings, stop: asyncio.Event | None = None) -> None
         if settings.ami.enabled:
             listener = originate_only(container.ami_config())
             services.append(listener_service(listener, "api-ami"))
-        services.append(HttpService(settings, api_services(
-            container, metrics, originator=listener,
-            ami_probe=AmiProbe(listener) if listener is not None else None)))
+        api = api_services(container, metrics, originator=listener,
+                           ami_probe=AmiProbe(listener) if listener is not None else None)
+        services += [HttpService(settings, api), key_purger(settings, api)]
         await Lifecycle(services, stop=stop).serve()
 
 

@@ -302,6 +302,12 @@ class ApiSettings(BaseModel):
     body_timeout_seconds: float = Field(
         default=10.0, gt=0, description="A request body not complete this long after the "
         "handler asks for it: 408, connection closed.")
+    idempotency_ttl_hours: float = Field(
+        default=24.0, gt=0, le=24 * 30,
+        description="How long the response to a POST with an Idempotency-Key is replayed to "
+        "a repeat of that request (same credential, key and request).")
+    idempotency_purge_minutes: float = Field(
+        default=60.0, gt=0, description="How often expired idempotency keys are deleted.")
 
 
 class CallLogSettings(BaseModel):

@@ -81,6 +81,19 @@ def http_get(port: int, path: str, headers: dict[str, str], method: str = "GET",
     raise AssertionError("the HTTP API did not answer")
 
 
+def http_post(port: int, path: str, body: bytes, headers: dict[str, str]
+              ) -> tuple[int, dict[str, str], bytes]:
+    """Status, headers and body of POST ``path`` (the API is up: a GET answered)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body, method="POST",
+                                     headers={"Content-Type": "application/json", **headers})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as done:
+            return int(done.status), dict(done.headers.items()), done.read()
+    except urllib.error.HTTPError as refused:
+        with refused:
+            return refused.code, dict(refused.headers.items()), refused.read()
+
+
 def cdr_csv(path: Path) -> None:
     """What Asterisk's cdr_custom writes for a merchant call and a buyer callback."""
     day = datetime.now(UTC).strftime("%Y-%m-%d")
@@ -125,6 +138,7 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         "--buyer-id", "buyer-77")
     cli("index", "rebuild")
     platform = cli("tokens", "issue", "--platform").strip()
+    token = cli("tokens", "issue", "--shop", "shop1", "--account", "main1").strip().splitlines()[-1]
 
     server = subprocess.Popen([*PRIVNUM, "serve"], env=env, stderr=subprocess.PIPE,
                               stdout=subprocess.DEVNULL)
@@ -170,6 +184,17 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         assert http_get(api_port, "/v1/orders/o2", platform_auth, "PUT", order) == 201
         assert http_get(api_port, "/v1/orders/o2/reveal",
                         {**platform_auth, "X-Privnum-Account": "main1"}, "POST", b"{}") == 200
+        # A reveal with an Idempotency-Key: the request (and the key, which holds the buyer
+        # number here) and the kept response (plaintext when the policy allows it) are stored,
+        # but neither readable.
+        order3 = json.dumps({"shop_id": "shop1", "buyer_number": BUYER, "buyer_id": "buyer-77",
+                             "ordered_at": ordered}).encode()
+        assert http_get(api_port, "/v1/orders/o3", platform_auth, "PUT", order3) == 201
+        keyed = {"Authorization": f"Bearer {token}", "Idempotency-Key": f"k-{BUYER}"}
+        first = http_post(api_port, "/v1/orders/o3/reveal", b"{}", keyed)
+        again = http_post(api_port, "/v1/orders/o3/reveal", b"{}", keyed)
+        assert first[0] == 200 and (again[0], again[2]) == (first[0], first[2]), first
+        assert again[1].get("idempotent-replayed") == "true"
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=60) == 0
         reader.join(timeout=30)

@@ -15,6 +15,7 @@ access (a few attribute assignments), so a swapped port or policy takes effect a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from routing.api_ports import (
@@ -35,6 +36,7 @@ from routing.api_ports import (
     WebhookSubscriptions,
 )
 from routing.call_log_views import LinkTemplates
+from routing.idempotency import IdempotencyStore
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import DEFAULT_REGION
 from routing.risk import RiskPolicy
@@ -42,6 +44,7 @@ from routing.usecases.bindings import Bindings
 from routing.usecases.call_log import CallLog
 from routing.usecases.callers import Callers
 from routing.usecases.credentials import Credentials
+from routing.usecases.idempotency import DEFAULT_TTL, Idempotency
 from routing.usecases.orders import Orders
 from routing.usecases.pool import Pool
 from routing.usecases.reveal import Reveal
@@ -103,6 +106,9 @@ class Ports(Protocol):
     @property
     def host_resolver(self) -> HostResolver: ...
 
+    @property
+    def idempotency_keys(self) -> IdempotencyStore: ...
+
 
 @dataclass(kw_only=True)
 class UseCases:
@@ -112,6 +118,7 @@ class UseCases:
     number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
     region: str = DEFAULT_REGION  # how numbers without a country code are read
     ring_seconds: int = 30  # how long click-to-call rings A
+    idempotency_ttl: timedelta = DEFAULT_TTL  # how long a kept response is replayed
 
     @property
     def reveal(self) -> Reveal:
@@ -158,3 +165,7 @@ class UseCases:
         p = self.ports
         return Webhooks(subscriptions=p.webhook_subscriptions, deliveries=p.webhook_deliveries,
                         resolver=p.host_resolver, shops=p.shops)
+
+    @property
+    def idempotency(self) -> Idempotency:
+        return Idempotency(store=self.ports.idempotency_keys, ttl=self.idempotency_ttl)
