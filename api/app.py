@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems, routes_misc, routes_orders, routes_shops, routes_webhooks
+from api import console, problems, routes_misc, routes_orders, routes_shops, routes_webhooks
 from api.middleware import BodyGuard
 from api.problems import PROBLEM_JSON, Problem
 from api.request_id import RequestId
@@ -61,8 +61,11 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(routes_orders.router)
     app.include_router(routes_misc.router)
     app.include_router(routes_webhooks.router)
+    if services.console is not None:
+        console.install(app, services.console)
     app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes,
-                       body_timeout=services.body_timeout_seconds)
+                       body_timeout=services.body_timeout_seconds,
+                       form_prefix="/console/" if services.console is not None else None)
     app.add_middleware(_Count, services=services)
     app.add_middleware(RequestId)  # outermost: every response, a 413 too, carries the id
 

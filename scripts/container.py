@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from binding_store.call_log import CallLogStore
     from binding_store.call_log_query import CallLogReader
     from binding_store.callers import CallerRepository
+    from binding_store.console_reader import ConsoleReader
     from binding_store.crypto import BuyerCipher
     from binding_store.index_healer import IndexHealer
     from binding_store.outbox import Outbox
@@ -189,6 +190,12 @@ class Container:
         return CallLogReader(self.read_database)
 
     @cached_property
+    def console_reader(self) -> ConsoleReader:
+        from binding_store.console_reader import ConsoleReader
+
+        return ConsoleReader(self.read_database, self.database)
+
+    @cached_property
     def pool(self) -> PoolRepository:
         from binding_store.pool import PoolRepository
 
@@ -283,7 +290,8 @@ class Container:
             links=LinkTemplates(order=settings.call_log.order_link_template,
                                 chat=settings.call_log.chat_link_template),
             number_classes=settings.number_classes, region=settings.bindings.default_region,
-            ring_seconds=settings.asterisk.max_ring_seconds)
+            ring_seconds=settings.asterisk.max_ring_seconds,
+            cooldown=timedelta(seconds=settings.bindings.cooldown_seconds))
 
     def health_probes(self, ami: HealthProbe | None = None) -> tuple[HealthProbe, ...]:
         from binding_store.health import DatabaseProbe, RedisProbe, ReplicaProbe

@@ -15,6 +15,7 @@ access (a few attribute assignments), so a swapped port or policy takes effect a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Protocol
 
 from routing.api_ports import (
@@ -34,12 +35,14 @@ from routing.api_ports import (
     WebhookSubscriptions,
 )
 from routing.call_log_views import LinkTemplates
+from routing.console_views import ConsoleReader
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import DEFAULT_REGION
 from routing.risk import RiskPolicy
 from routing.usecases.bindings import Bindings
 from routing.usecases.call_log import CallLog
 from routing.usecases.callers import Callers
+from routing.usecases.console import Console
 from routing.usecases.credentials import Credentials
 from routing.usecases.pool import Pool
 from routing.usecases.reveal import Reveal
@@ -82,6 +85,11 @@ class Ports(Protocol):
         ...
 
     @property
+    def console_reader(self) -> ConsoleReader | None:
+        """``None``: the console's call detail, charts and chain check are unavailable."""
+        ...
+
+    @property
     def originator(self) -> CallOriginator | None:
         """``None`` (AMI off): click-to-call is unavailable."""
         ...
@@ -107,6 +115,7 @@ class UseCases:
     number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
     region: str = DEFAULT_REGION  # how numbers without a country code are read
     ring_seconds: int = 30  # how long click-to-call rings A
+    cooldown: timedelta = timedelta(hours=1)  # a released number's rest from its caller
 
     @property
     def reveal(self) -> Reveal:
@@ -133,6 +142,11 @@ class UseCases:
     @property
     def call_log(self) -> CallLog:
         return CallLog(reader=self.ports.call_log, links=self.links)
+
+    @property
+    def console(self) -> Console:
+        return Console(reader=self.ports.console_reader, links=self.links,
+                       cooldown=self.cooldown)
 
     @property
     def pool(self) -> Pool:
