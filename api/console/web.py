@@ -33,7 +33,9 @@ CSP = ("default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'
 HEADERS = {
     "content-security-policy": CSP,
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    # same-origin: no console URL leaks to an order or chat link, and form posts still carry
+    # their Origin (no-referrer would make it "null").
+    "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
     "cache-control": "no-store",
 }
@@ -167,7 +169,10 @@ class SecurityHeaders:
 
 def _same_origin(scope: Scope) -> bool:
     headers = dict(scope.get("headers", []))
+    site = headers.get(b"sec-fetch-site")
+    if site is not None:  # the browser's own word on where the post comes from
+        return bool(site in (b"same-origin", b"none"))
     origin = headers.get(b"origin")
-    if origin is None:  # an older client: trust the fetch metadata when there is any
-        return bool(headers.get(b"sec-fetch-site", b"same-origin") in (b"same-origin", b"none"))
+    if origin is None:  # not a browser form post (a script or an old client)
+        return True
     return bool(origin.split(b"://", 1)[-1] == headers.get(b"host", b""))

@@ -38,7 +38,7 @@ async def test_sign_in_sets_a_strict_http_only_cookie_and_sign_out_ends_it(env: 
     assert "path=/console" in cookie
     assert env.tokens["main"] not in r.headers["set-cookie"]  # encrypted, not the token
     page = await env.client.get("/console/", follow_redirects=True)
-    assert page.status_code == 200 and f"Calls of" in page.text
+    assert page.status_code == 200 and "Calls of" in page.text
     out = await env.client.post("/console/sign-out", headers={"Origin": "http://privnum.test"})
     assert out.status_code == 303
     again = await env.client.get(f"/console/shops/{SHOP}/calls")
