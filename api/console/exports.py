@@ -69,13 +69,14 @@ class ExportJobs:
               now: datetime, by: str) -> ExportJob:
         """Start writing ``rows()`` (the auditor's export stream, its access already
         checked) in the background; ``verify`` checks the chain afterwards."""
+        source = rows()  # refuses (access) before anything is written or listed
         self._dir.mkdir(parents=True, exist_ok=True)
         job_id = secrets.token_hex(8)
         name = f"privnum-cdr-{since:%Y%m%dT%H%M}-{until:%Y%m%dT%H%M}-{job_id}.{fmt}"
         job = ExportJob(id=job_id, since=since, until=until, shop_id=shop_id, fmt=fmt,
                         started_at=now, by=by, path=self._dir / name)
         self._jobs[job_id] = job
-        task = asyncio.create_task(self._run(job, rows(), verify), name=f"export-{job_id}")
+        task = asyncio.create_task(self._run(job, source, verify), name=f"export-{job_id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return job

@@ -42,6 +42,7 @@ def _utc(value: str, field: str) -> datetime:
 async def start_export(request: Request, since: Field, until: Field, fmt: Field = "csv",
                        shop: Field = "") -> Response:
     who = await signed_in(request)
+    access.audit_call_log(who)
     svc, state = services_of(request), state_of(request)
     cases = svc.use_cases
     start, end = _utc(since, "from"), _utc(until, "to")

@@ -136,3 +136,26 @@ async def test_operations_page_draws_both_charts(env: Env) -> None:
     assert r.text.count("<svg") == 2
     assert "bridged" in r.text and "rejected: number expired" in r.text
     assert "Components" in r.text and "database" in r.text
+
+
+async def test_a_shop_cannot_start_an_export(env: Env) -> None:
+    await _seeded(env)
+    await sign_in(env, "main")
+    r = await env.client.post("/console/exports", headers={"Origin": "http://privnum.test"},
+                              data={"since": "2026-11-28T00:00", "until": "2026-11-28T13:00"})
+    assert r.status_code == 403
+    await sign_in(env, "admin")
+    assert "None yet." in (await env.client.get("/console/exports")).text
+
+
+async def test_a_bad_export_window_is_a_page_not_a_traceback(env: Env) -> None:
+    await _seeded(env)
+    await sign_in(env, "admin")
+    same_site = {"Origin": "http://privnum.test"}
+    r = await env.client.post("/console/exports", headers=same_site,
+                              data={"since": "2026-11-28T13:00", "until": "2026-11-28T00:00"})
+    assert r.status_code == 422 and "from must be before to" in r.text
+    r = await env.client.post("/console/exports", headers=same_site,
+                              data={"since": "yesterday", "until": "2026-11-28T00:00"})
+    assert r.status_code == 422 and "not a date and time" in r.text
+    assert (await env.client.get("/console/exports/nope")).status_code == 404
