@@ -186,9 +186,16 @@ async def test_console_in_chromium(site: tuple[str, Env], tmp_path: Path) -> Non
         await page.fill("#token", env.tokens["main"])
         await page.press("#token", "Enter")
         await page.wait_for_url(f"{base}/console/shops/{SHOP}/calls")
-        overflow = await page.evaluate(
-            "document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 0
+        # 360 px: a phone; 640 px: 80 columns of 8-px characters.
+        for width in (360, 640):
+            await page.set_viewport_size({"width": width, "height": 740})
+            for path in (f"/console/shops/{SHOP}/calls", "/console/sign-in"):
+                await page.goto(base + path)
+                overflow = await page.evaluate(
+                    "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+                assert overflow <= 0, (width, path)
+        await page.set_viewport_size({"width": 360, "height": 740})
+        await page.goto(f"{base}/console/shops/{SHOP}/calls")
         await shot(page, "calls-phone")
         await page.keyboard.press("Tab")
         assert await page.evaluate("document.activeElement.textContent") == "Skip to content"
