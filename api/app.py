@@ -8,6 +8,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (
+    console,
     problems,
     routes_accounts,
     routes_misc,
@@ -77,8 +78,11 @@ def create_app(services: ApiServices) -> FastAPI:
     install_openapi(app)
     # Inside BodyGuard: the body it reads to compare requests is bounded in size and time.
     app.add_middleware(IdempotencyKeys, services=services)
+    if services.console is not None:
+        console.install(app, services.console)
     app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes,
-                       body_timeout=services.body_timeout_seconds)
+                       body_timeout=services.body_timeout_seconds,
+                       form_prefix="/console/" if services.console is not None else None)
     app.add_middleware(_Count, services=services)
     app.add_middleware(RequestId)  # outermost: every response, a 413 too, carries the id
     return app

@@ -60,8 +60,10 @@ def _json_type(value: str) -> bool:
 
 
 class BodyGuard:
-    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout: float = 10.0) -> None:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, body_timeout: float = 10.0,
+                 form_prefix: str | None = None) -> None:
         self.app = app
+        self.form_prefix = form_prefix  # under it, HTML forms (url-encoded) are bodies too
         self.max_body_bytes = max_body_bytes
         self.body_timeout = body_timeout
 
@@ -88,7 +90,10 @@ class BodyGuard:
             length = -1
         content_type = headers.get("content-type")
         has_body = length > 0 or "transfer-encoding" in headers
-        if (has_body or content_type) and not _json_type(content_type or ""):
+        form = (self.form_prefix is not None and scope["path"].startswith(self.form_prefix)
+                and (content_type or "").split(";")[0].strip().lower()
+                == "application/x-www-form-urlencoded")
+        if (has_body or content_type) and not (_json_type(content_type or "") or form):
             await _send_problem(send, 415, "unsupported_media_type", "Unsupported media type",
                                 "request bodies must be application/json")
             return

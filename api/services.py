@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from api.console.options import ConsoleOptions
 from api.metrics import Metrics
 from routing.api_ports import AuditPort, CallLogReader, HealthProbe, RevealCounters
 from routing.risk import RiskPolicy
@@ -25,6 +26,7 @@ class ApiServices:
     clock: Callable[[], datetime] = utc_now
     max_body_bytes: int = 65_536
     body_timeout_seconds: float = 10.0  # for a request body to arrive in full (else 408)
+    console: ConsoleOptions | None = None  # None: no web console
 
     # The use cases' settings and stores as the API's operators (and tests) adjust them.
     @property

@@ -3,7 +3,7 @@
     python -m bench cdr_export [--rows 200000] [--pg] [--quick]
 
 ``N`` call records are loaded into a scratch ``cdrs`` table (SQLite file; with ``--pg`` also a
-scratch PostgreSQL database) and exported through ``scripts.cli_cdr.write_export`` -- the code
+scratch PostgreSQL database) and exported through ``scripts.cdr_export.write_export`` -- the code
 ``privnum cdr export`` runs: server-side cursor, row -> dict -> CSV/JSON line, SHA-256, ``.part``
 rename, manifest. Baseline, same run: the same ``N`` rows built in memory and written by the same
 ``ExportWriter`` with no database. The database export must produce byte-identical files (same
@@ -30,7 +30,7 @@ from binding_store.call_log_query import export_rows
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
 from routing.call_log_views import CallRecord, ExportRow
-from scripts.cli_cdr import ExportWriter, export_dict, write_export
+from scripts.cdr_export import ExportWriter, export_dict, write_export
 
 NAME = "cdr_export"
 START = datetime(2026, 1, 1, tzinfo=UTC)

@@ -25,6 +25,8 @@ from routing.call_log_views import (
     resolve_window,
 )
 from routing.errors import CallLogQueryError
+from routing.model import Direction
+from routing.reasons import Reason
 
 MAX_PAGE = 500
 # The shop query reads its index's key and included columns only (an index-only scan on
@@ -41,6 +43,11 @@ async def list_calls(db: Database, query: CallLogQuery, now: datetime,
     if query.outcome is not None and query.outcome not in Outcome.__members__.values():
         raise CallLogQueryError(
             f"unknown outcome {query.outcome!r} (one of: {', '.join(o.value for o in Outcome)})")
+    if query.reason is not None and query.reason not in Reason.__members__.values():
+        raise CallLogQueryError(f"unknown reason {query.reason!r}")
+    if query.direction is not None and query.direction not in Direction.__members__.values():
+        raise CallLogQueryError(
+            f"unknown direction {query.direction!r} (merchant or callback)")
     stmt = list_statement(query, window)
     async with db.session() as session:
         rows = list((await session.execute(stmt)).all())
@@ -62,6 +69,10 @@ def list_statement(query: CallLogQuery, window: Window) -> Select[Any]:
         stmt = stmt.where(Cdr.caller_a == query.caller)
     if query.outcome:
         stmt = stmt.where(Cdr.outcome == query.outcome)
+    if query.reason:
+        stmt = stmt.where(Cdr.reason == query.reason)
+    if query.direction:
+        stmt = stmt.where(Cdr.direction == query.direction)
     if query.cursor:
         at, row_id = decode_cursor(query.cursor)
         # A row comparison is one index condition (an OR would be a filter after the scan);

@@ -319,6 +319,8 @@ class CallLogQuery:
     order_id: str | None = None
     caller: str | None = None  # the shop's caller number A (E.164)
     outcome: str | None = None
+    reason: str | None = None  # a Reason value
+    direction: str | None = None  # a Direction value
     limit: int = 50
     cursor: str | None = None
 

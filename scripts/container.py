@@ -53,6 +53,7 @@ if TYPE_CHECKING:
     from binding_store.call_log import CallLogStore
     from binding_store.call_log_query import CallLogReader
     from binding_store.callers import CallerRepository
+    from binding_store.console_reader import ConsoleReader
     from binding_store.crypto import BuyerCipher
     from binding_store.idempotency import SqlIdempotencyStore
     from binding_store.index_healer import IndexHealer
@@ -197,6 +198,12 @@ class Container:
         return CallLogReader(self.read_database)
 
     @cached_property
+    def console_reader(self) -> ConsoleReader:
+        from binding_store.console_reader import ConsoleReader
+
+        return ConsoleReader(self.read_database, self.database)
+
+    @cached_property
     def pool(self) -> PoolRepository:
         from binding_store.pool import PoolRepository
 
@@ -298,7 +305,8 @@ class Container:
                                 chat=settings.call_log.chat_link_template),
             number_classes=settings.number_classes, region=settings.bindings.default_region,
             ring_seconds=settings.asterisk.max_ring_seconds,
-            idempotency_ttl=timedelta(hours=settings.api.idempotency_ttl_hours))
+            idempotency_ttl=timedelta(hours=settings.api.idempotency_ttl_hours),
+            cooldown=timedelta(seconds=settings.bindings.cooldown_seconds))
 
     def health_probes(self, ami: HealthProbe | None = None) -> tuple[HealthProbe, ...]:
         from binding_store.health import DatabaseProbe, RedisProbe, ReplicaProbe

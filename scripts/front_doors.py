@@ -20,6 +20,7 @@ from datetime import timedelta
 from signal import SIGHUP
 
 import uvicorn
+from cryptography.fernet import Fernet
 
 from agi.ami_cdr import csv_problem
 from agi.ami_click import AmiClickToCall, AmiProbe, originate_only
@@ -28,6 +29,7 @@ from agi.handlers import DecisionObserver, RouteHandler, decision_observer
 from agi.script_mode import run_script_async
 from agi.server import FastAgiServer
 from api.app import create_app
+from api.console.options import ConsoleOptions
 from api.metrics import Metrics
 from api.services import ApiServices
 from binding_store import watermark
@@ -39,6 +41,7 @@ from routing.api_ports import HealthProbe
 from routing.cdr_ports import Originator
 from routing.errors import StoreUnavailable
 from scripts.background import delivery_service, expiry_sweeper, idempotency_purger
+from scripts.cdr_export import write_export
 from scripts.container import Container, default_csv_file, open_container, utc_now
 from scripts.lifecycle import Lifecycle, Resource, Service, Task
 from scripts.partition_service import partition_upkeep
@@ -180,7 +183,21 @@ def api_services(container: Container, metrics: Metrics, *,
     return ApiServices(use_cases=container.use_cases(click),
                        health=container.health_probes(ami_probe), metrics=metrics,
                        clock=utc_now, max_body_bytes=settings.api.max_body_bytes,
-                       body_timeout_seconds=settings.api.body_timeout_seconds)
+                       body_timeout_seconds=settings.api.body_timeout_seconds,
+                       console=console_options(settings))
+
+
+def console_options(settings: Settings) -> ConsoleOptions | None:
+    """The web console's options (``None`` when it is switched off); the session key is new
+    in every process, so a restart signs everyone out and no key lies on disk."""
+    console = settings.console
+    if not console.enabled:
+        return None
+    assert console.export_dir is not None  # filled in by the settings
+    return ConsoleOptions(session_key=Fernet.generate_key(),
+                          session_seconds=console.session_minutes * 60,
+                          export_dir=console.export_dir, export_writer=write_export,
+                          platform_timezone=console.timezone, chart_days=console.chart_days)
 
 
 def key_purger(settings: Settings, api: ApiServices) -> Task:
@@ -198,7 +215,8 @@ class HttpService:
         self._grace = grace
         # log_config=None: uvicorn's server and access logs go through privnum's handler
         # (scripts/logs.py), in the same format as every other line.
-        config = uvicorn.Config(create_app(services), lifespan="off",
+        self._app = create_app(services)
+        config = uvicorn.Config(self._app, lifespan="off",
                                 log_level=settings.log_level.lower(), log_config=None,
                                 timeout_graceful_shutdown=int(grace), access_log=True,
                                 server_header=False)
@@ -228,6 +246,9 @@ class HttpService:
         finally:
             if self._socket is not None:
                 self._socket.close()
+            console = getattr(self._app.state, "console", None)
+            if console is not None:
+                await console.jobs.aclose()  # an export cut short leaves no partial file
 
 
 # ---- AMI ------------------------------------------------------------------------------------

@@ -335,6 +335,31 @@ class CallLogSettings(BaseModel):
         description="A call attempt without CDR this long is closed as a record of its own.")
 
 
+class ConsoleSettings(BaseModel):
+    """The read-only web console at /console on the HTTP API's port."""
+
+    enabled: bool = Field(default=True, description="Serve the web console at /console.")
+    session_minutes: int = Field(
+        default=480, ge=5, le=10_080,
+        description="A console session (cookie) ends this long after sign-in; a revoked "
+        "token ends it at once. Sessions also end when privnum restarts.")
+    export_dir: Path | None = Field(
+        default=None, examples=["/var/lib/privnum/exports"],
+        description="Where exports started from the console are written (with their "
+        "manifests). Unset: <data_dir>/exports.")
+    chart_days: int = Field(default=14, ge=1, le=30,
+                            description="Days in the operations page's calls-per-day chart.")
+    timezone: str = Field(
+        default="UTC", examples=["Asia/Shanghai"],
+        description="Time zone of the operations page's days (shops' pages use each shop's "
+        "own zone).")
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        return known_zone(value)
+
+
 class LogSettings(BaseModel):
     """Logs (stderr; the journal under systemd)."""
 
@@ -391,6 +416,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     call_log: CallLogSettings = CallLogSettings()
     webhooks: WebhookSettings = WebhookSettings()
+    console: ConsoleSettings = ConsoleSettings()
     risk_policy_file: Path | None = Field(
         default=None, examples=["/etc/privnum/risk.toml"],
         description="Risk policy of the plaintext reveal (TOML [risk]). Unset: the defaults.")
@@ -413,6 +439,8 @@ class Settings(BaseSettings):
             self.database.url = f"sqlite+aiosqlite:///{self.data_dir / 'privnum.db'}"
         if self.keys.file is None:
             self.keys.file = self.data_dir / "keys.json"
+        if self.console.export_dir is None:
+            self.console.export_dir = self.data_dir / "exports"
         if self.call_log.cdr_csv_dir is None:
             self.call_log.cdr_csv_dir = Path(self.asterisk.log_dir) / CDR_CUSTOM_DIR
         return self

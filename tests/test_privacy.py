@@ -11,6 +11,7 @@ import asyncio
 import csv
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -28,8 +29,15 @@ import pytest
 import redis
 
 from agi import channel_vars as cv
+from binding_store.call_log import CallLogStore
+from binding_store.db import Database
 from tests.agi.asterisk_parse import answer_variables
 from tests.agi.fake_asterisk import ANSWER_STEPS, FakeAsterisk, SendLine, env_bytes, load_env_blocks
+from tests.api.conftest import make_env
+from tests.fixtures.ami.scenario import FORBIDDEN as SCENARIO_FORBIDDEN
+from tests.fixtures.ami.scenario import NOW as SCENARIO_NOW
+from tests.fixtures.ami.scenario import SHOP as SCENARIO_SHOP
+from tests.fixtures.ami.scenario import cdr_events, seed
 
 pytestmark = pytest.mark.redis
 
@@ -242,3 +250,38 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
             assert not leaks(key) and not leaks(client.dump(key) or b""), key
     finally:
         client.close()
+
+
+async def test_no_console_page_or_download_holds_a_buyer_number(
+        database: Database, tmp_path: Path) -> None:
+    """Every page of the web console (call log, each call, operations, exports) and an export
+    started there, file and manifest, as the platform sees them: masked numbers only."""
+    env = await make_env(database, tmp_path)
+    await seed(database)
+    await CallLogStore(database).write_batch(cdr_events())
+    env.clock.now = SCENARIO_NOW
+    same_site = {"Origin": "http://privnum.test"}
+    signed = await env.client.post("/console/sign-in", data={"token": env.tokens["admin"]},
+                                   headers=same_site)
+    assert signed.status_code == 303
+    pages = [f"/console/shops/{SCENARIO_SHOP}/calls", "/console/operations", "/console/shops"]
+    listing = (await env.client.get(pages[0])).text
+    pages += sorted(set(re.findall(rf'"(/console/shops/{SCENARIO_SHOP}/calls/\d+)"', listing)))
+    started = await env.client.post("/console/exports", headers=same_site, data={
+        "since": "2026-11-28T00:00", "until": "2026-11-28T13:00", "fmt": "jsonl"})
+    job = started.headers["location"]
+    for _ in range(200):
+        if 'id="export-state">done' in (await env.client.get(job)).text:
+            break
+        await asyncio.sleep(0.05)
+    pages += [job, f"{job}/file", f"{job}/manifest", "/console/exports"]
+    served = []
+    for page in pages:
+        response = await env.client.get(page)
+        assert response.status_code == 200, page
+        served.append(response.text)
+    assert len(pages) > 8 and '"buyer_masked":"139****0001"' in served[-3]
+    for text in served:
+        for raw in SCENARIO_FORBIDDEN:
+            assert raw not in text
+    await env.client.aclose()

@@ -36,6 +36,7 @@ from routing.api_ports import (
     WebhookSubscriptions,
 )
 from routing.call_log_views import LinkTemplates
+from routing.console_views import ConsoleReader
 from routing.idempotency import IdempotencyStore
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import DEFAULT_REGION
@@ -43,6 +44,7 @@ from routing.risk import RiskPolicy
 from routing.usecases.bindings import Bindings
 from routing.usecases.call_log import CallLog
 from routing.usecases.callers import Callers
+from routing.usecases.console import Console
 from routing.usecases.credentials import Credentials
 from routing.usecases.idempotency import DEFAULT_TTL, Idempotency
 from routing.usecases.orders import Orders
@@ -90,6 +92,11 @@ class Ports(Protocol):
         ...
 
     @property
+    def console_reader(self) -> ConsoleReader | None:
+        """``None``: the console's call detail, charts and chain check are unavailable."""
+        ...
+
+    @property
     def originator(self) -> CallOriginator | None:
         """``None`` (AMI off): click-to-call is unavailable."""
         ...
@@ -119,6 +126,7 @@ class UseCases:
     region: str = DEFAULT_REGION  # how numbers without a country code are read
     ring_seconds: int = 30  # how long click-to-call rings A
     idempotency_ttl: timedelta = DEFAULT_TTL  # how long a kept response is replayed
+    cooldown: timedelta = timedelta(hours=1)  # a released number's rest from its caller
 
     @property
     def reveal(self) -> Reveal:
@@ -150,6 +158,11 @@ class UseCases:
     @property
     def call_log(self) -> CallLog:
         return CallLog(reader=self.ports.call_log, links=self.links, shops=self.ports.shops)
+
+    @property
+    def console(self) -> Console:
+        return Console(reader=self.ports.console_reader, links=self.links,
+                       cooldown=self.cooldown)
 
     @property
     def pool(self) -> Pool:

@@ -126,3 +126,18 @@ async def acting_account(shops: ShopPort, who: Principal, shop_id: str) -> str:
     if main is None:
         raise ServiceNotEnabled(f"shop {shop_id} has not enabled the privacy-number service")
     return acting_for(who.actor, main)
+
+
+def see_operations(who: Principal) -> None:
+    """The platform-wide operations view (every shop's calls, the pool, webhooks, health)."""
+    platform_only(who, "see the operations pages")
+
+
+def audit_call_log(who: Principal) -> None:
+    """Exports of every shop's call records and the chain check (the platform's auditors)."""
+    platform_only(who, "export or verify the call log")
+
+
+def read_call_log(who: Principal, shop_id: str) -> None:
+    """A shop's call records: its own accounts, an auditor granted it, the platform."""
+    read_calls(who, shop_id)

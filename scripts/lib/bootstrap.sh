@@ -123,3 +123,10 @@ ensure_systemd_analyze() {
   command -v systemd-analyze >/dev/null 2>&1 && return 0
   if is_root; then apt_install systemd; else say "systemd-analyze missing: the systemd unit test is skipped"; fi
 }
+
+# ensure_chromium: the console's browser tests drive Debian's headless Chromium (never a
+# downloaded browser). Without root it cannot be installed; those tests then say so and skip.
+ensure_chromium() {
+  command -v chromium >/dev/null 2>&1 && return 0
+  if is_root; then apt_install chromium; else say "chromium missing: the console's browser tests are skipped"; fi
+}

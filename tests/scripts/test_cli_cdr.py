@@ -17,8 +17,8 @@ from binding_store import migrate
 from binding_store.call_log_query import export_rows
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
+from scripts.cdr_export import ExportWriter, export_dict
 from scripts.cli import app
-from scripts.cli_cdr import ExportWriter, export_dict
 from tests.fixtures.ami.scenario import (
     ALL_CALLS,
     CALL_DAY,

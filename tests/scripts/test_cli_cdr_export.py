@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from scripts import cli_cdr
+from scripts import cdr_export, cli_cdr
 from scripts.cli import app
 from scripts.cli_support import utc_now
 from tests.fixtures.ami.scenario import ALL_CALLS, FORBIDDEN, migrated_call_log
@@ -47,7 +47,7 @@ def _one_line_error(result: Any, needle: str, code: int = 1) -> None:
 
 def test_progress_lines_and_summary_when_not_a_terminal(
         env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_cdr, "PROGRESS_EVERY", 1)
+    monkeypatch.setattr(cdr_export, "PROGRESS_EVERY", 1)
     monkeypatch.setattr(cli_cdr, "PROGRESS_LINE_EVERY", 2)
     out = env / "cdrs.csv"
     result = _run(*DAY, "--out", str(out))
@@ -60,7 +60,7 @@ def test_progress_lines_and_summary_when_not_a_terminal(
 
 
 def test_quiet_prints_only_the_summary(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(cli_cdr, "PROGRESS_EVERY", 1)
+    monkeypatch.setattr(cdr_export, "PROGRESS_EVERY", 1)
     monkeypatch.setattr(cli_cdr, "PROGRESS_LINE_EVERY", 1)
     result = _run(*DAY, "--out", str(env / "q.jsonl"), "--format", "jsonl", "-q")
     assert result.exit_code == 0 and result.output.strip().splitlines() == [
@@ -118,6 +118,6 @@ def test_write_failure_midway_is_one_line_and_leaves_no_part_file(
     def disk_full(self: Any, values: dict[str, Any]) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(cli_cdr.ExportWriter, "write", disk_full)
+    monkeypatch.setattr(cdr_export.ExportWriter, "write", disk_full)
     _one_line_error(_run(*DAY, "--out", str(env / "x.csv"), "-q"), "No space left on device")
     assert not list(env.iterdir())

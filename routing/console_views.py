@@ -1,0 +1,74 @@
+"""What the console's operations and audit pages show, as plain values, and the ports they are
+read through (``binding_store.console_reader`` implements them)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta, tzinfo
+from typing import Protocol
+
+from routing.call_log_views import CallRecord
+
+
+@dataclass(frozen=True)
+class DayCalls:
+    """One day's calls: bridged ones, and the refused ones by reason code."""
+
+    day: date
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class PoolUse:
+    """One region's numbers: ``free`` can be allocated now, ``in_use`` are in an active
+    binding, ``cooling_down`` were released within the cool-down (held back from the caller
+    they served), ``quarantined``/``retired`` are out of service."""
+
+    region: str
+    free: int = 0
+    in_use: int = 0
+    cooling_down: int = 0
+    quarantined: int = 0
+    retired: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.free + self.in_use + self.cooling_down + self.quarantined + self.retired
+
+
+@dataclass(frozen=True)
+class ChainCheck:
+    """The call log's tamper-evident chain, as ``privnum cdr verify`` reports it."""
+
+    ok: bool
+    rows: int
+    problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StoredCall:
+    id: int
+    record: CallRecord
+
+
+class ConsoleReader(Protocol):
+    async def call(self, row_id: int) -> StoredCall | None:
+        """One call record by its id, ``None`` when there is none."""
+        ...
+
+    async def calls_per_day(self, since: datetime, until: datetime, zone: tzinfo
+                            ) -> list[DayCalls]:
+        """Records of ``[since, until)`` counted per day (in ``zone``) and by
+        ``"bridged"`` or the refusal's reason code (``"unknown"`` when none was recorded),
+        oldest day first."""
+        ...
+
+    async def pool_use(self, now: datetime, cooldown: timedelta) -> list[PoolUse]:
+        """The pool per region, by region."""
+        ...
+
+    async def verify_chain(self) -> ChainCheck: ...

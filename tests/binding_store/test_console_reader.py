@@ -1,0 +1,83 @@
+"""The console's reads on SQLite and PostgreSQL: the pool by region and state (in use,
+cooling down, free), calls per day in a zone, one call by id, the chain check."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+
+from binding_store.call_log import CallLogStore
+from binding_store.cdr_models import Cdr
+from binding_store.console_reader import ConsoleReader, call_bucket
+from binding_store.db import Database
+from binding_store.models import Binding, PoolNumber, Shop
+from routing.model import PoolState
+from tests.fixtures.ami.scenario import CALL_DAY, NOW, SHOP, cdr_events, seed
+
+COOLDOWN = timedelta(hours=1)
+
+
+async def test_pool_use_by_region_and_state(database: Database) -> None:
+    now = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
+    async with database.session() as s:
+        s.add_all([
+            PoolNumber(number="+8617000000001", region="east", created_at=now),  # in use
+            PoolNumber(number="+8617000000002", region="east", created_at=now,  # cooling
+                       last_released_at=now - timedelta(minutes=10)),
+            PoolNumber(number="+8617000000003", region="east", created_at=now,  # free again
+                       last_released_at=now - timedelta(hours=2)),
+            PoolNumber(number="+8617000000004", region="west", created_at=now),  # free
+            PoolNumber(number="+8617000000005", region="west", created_at=now,
+                       state=PoolState.QUARANTINED.value),
+            PoolNumber(number="+8617000000006", region="west", created_at=now,
+                       state=PoolState.RETIRED.value),
+            PoolNumber(number="+8617000000007", region="west", created_at=now),  # expired
+        ])
+        await s.flush()
+        s.add(Shop(id="s1", name="S", level="L1", service_state="enabled", created_at=now,
+                   updated_at=now))
+        await s.flush()
+        for i, x in ((1, "+8617000000001"), (7, "+8617000000007")):
+            s.add(Binding(id=f"b{i}", shop_id="s1", order_id=f"o{i}", caller_a="+8613800000001",
+                          virtual_x=x, buyer_cipher=b"x", buyer_bidx=f"i{i}",
+                          buyer_masked="139****0001", created_at=now - timedelta(hours=3),
+                          expires_at=now + (timedelta(hours=1) if i == 1
+                                            else -timedelta(minutes=1))))
+        await s.commit()
+    pool = await ConsoleReader(database).pool_use(now, COOLDOWN)
+    by_region = {p.region: p for p in pool}
+    east, west = by_region["east"], by_region["west"]
+    assert (east.free, east.in_use, east.cooling_down) == (1, 1, 1)
+    assert (west.free, west.in_use, west.quarantined, west.retired) == (2, 0, 1, 1)
+    assert east.total + west.total == 7
+
+
+async def test_calls_per_day_one_call_and_the_chain(database: Database) -> None:
+    await seed(database)
+    await CallLogStore(database).write_batch(cdr_events())
+    reader = ConsoleReader(database)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    days = await reader.calls_per_day(NOW - timedelta(days=2), NOW, shanghai)
+    assert [d.day for d in days] == [date(2026, 11, 26), date(2026, 11, 27),
+                                     date(2026, 11, 28)]  # in Shanghai, empty days too
+    busy = [d for d in days if d.total]
+    # 12:35 UTC is 20:35 in Shanghai: every call on the 28th there.
+    assert [d.day for d in busy] == [CALL_DAY.astimezone(shanghai).date()]
+    assert busy[0].total == 6 and busy[0].counts["bridged"] == 4
+    assert set(busy[0].counts) == {"bridged", "binding_expired", "routing_error"}
+    async with database.session() as s:
+        first = (await s.execute(select(Cdr.id).where(Cdr.shop_id == SHOP).limit(1))).scalar()
+    assert first is not None
+    found = await reader.call(first)
+    assert found is not None and found.record.shop_id == SHOP
+    assert await reader.call(10**9) is None
+    check = await reader.verify_chain()
+    assert check.ok and check.rows == 6 and check.problems == ()
+
+
+def test_bridged_calls_are_one_bucket_and_refusals_by_reason() -> None:
+    assert call_bucket("answered", "bridged") == call_bucket("not_answered", "") == "bridged"
+    assert call_bucket("rejected", "caller_not_authorized") == "caller_not_authorized"
+    assert call_bucket("rejected", "") == "unknown"
