@@ -310,11 +310,12 @@ async def _scenario(run: Run, group: SentinelGroup, seconds: float, rate: float,
 
 def report(results: dict[str, Any]) -> None:
     print_table("failover: calls", ["calls", "bridged", "rejected (right)", "misroutes",
-                                    "resurrected", "failed closed", "fresh routed"],
+                                    "resurrected", "failed closed", "fresh routed",
+                                    "issues refused"],
                 [[results["calls"], results["bridged"], results["rejected_right"],
                   results["misroutes"], results["resurrected"], results["failed_closed"],
                   f"{results['fresh_routed_on_other_node']}/"
-                  f"{results['fresh_bindings_called']}"]])
+                  f"{results['fresh_bindings_called']}", results["issues_refused"]]])
     print_table("failover: switches", ["switch", "failed closed", "for (s)",
                                        "fast path back (s)", "notes"],
                 [[s["switch"], s["failed_closed"], s["failed_for_s"], s["fast_path_back_s"],
