@@ -1,7 +1,8 @@
 """Failover under judged call load: Redis master lost (Sentinel promotes the replica), a
 binding released just before, one privnum node killed.
 
-    python -m bench failover [--quick] [--seconds S] [--rate N] [--sqlite]
+    python -m bench failover [--quick]
+    python -m bench.failover [--quick] [--seconds S] [--rate N] [--sqlite] [--keep DIR]
 
 Everything is started here, on this machine: a Redis master, one replica and three Sentinels
 (``redis-server [--sentinel]``, ports from ``PRIVNUM_PRIVATE_REDIS_PORTS``), a PostgreSQL
