@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from scripts.cli_output import Column, JsonOption, print_rows
 from scripts.cli_support import fail, operator, parse_when, run, use_cases_of, utc_now
 
 if TYPE_CHECKING:
@@ -21,19 +21,25 @@ STATES = ("pending", "delivered", "dead")
 def list_webhooks(
     ctx: typer.Context,
     removed: Annotated[bool, typer.Option("--removed", help="Include removed ones.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """List subscriptions (never their secrets)."""
     async def work() -> list[Subscription]:
         async with use_cases_of(ctx) as cases:
             return await cases.webhooks.list(operator(), include_removed=removed)
 
-    table = Table("id", "url", "events", "shop", "batch", "created", "state")
+    rows = []
     for sub in run(work):
         state = "removed" if sub.removed_at else (
-            f"paused until {sub.paused_until:%H:%M:%S}" if sub.paused_until else "active")
-        table.add_row(sub.id, sub.url, str(sub.events), sub.shop_id or "*",
-                      str(sub.batch_size), f"{sub.created_at:%Y-%m-%d %H:%M}", state)
-    Console(width=200).print(table)
+            "paused" if sub.paused_until else "active")
+        rows.append({"id": sub.id, "url": sub.url, "events": str(sub.events),
+                     "shop": sub.shop_id, "batch": sub.batch_size,
+                     "created": sub.created_at, "state": state,
+                     "paused_until": sub.paused_until})
+    print_rows(rows, [Column("id", "id"), Column("url", "url"), Column("events", "events"),
+                      Column("shop", "shop"), Column("batch", "batch"),
+                      Column("created", "created"), Column("state", "state"),
+                      Column("paused_until", "paused until")], as_json=as_json)
 
 
 @app.command("add")
@@ -85,6 +91,7 @@ def deliveries(
     state: Annotated[str | None, typer.Option(
         "--state", help="pending, delivered or dead.")] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, max=10_000)] = 50,
+    as_json: JsonOption = False,
 ) -> None:
     """Deliveries, newest first: state, attempts, next attempt, last error."""
     from routing.webhooks import DeliveryState
@@ -98,14 +105,15 @@ def deliveries(
                 operator(), subscription_id=webhook, limit=limit,
                 state=DeliveryState(state) if state else None)
 
-    table = Table("id", "webhook", "event", "type", "state", "attempts", "next attempt",
-                  "last error")
-    for d in run(work):
-        table.add_row(str(d.id), d.subscription_id, d.event_id, d.event_type, d.state.value,
-                      str(d.attempts),
-                      f"{d.next_attempt_at:%Y-%m-%d %H:%M:%S}" if d.next_attempt_at else "",
-                      d.last_error or (str(d.last_status) if d.last_status else ""))
-    Console(width=220).print(table)
+    rows = [{"id": d.id, "webhook": d.subscription_id, "event": d.event_id,
+             "type": d.event_type, "state": d.state.value, "attempts": d.attempts,
+             "next_attempt_at": d.next_attempt_at, "last_status": d.last_status,
+             "last_error": d.last_error} for d in run(work)]
+    print_rows(rows, [Column("id", "id"), Column("webhook", "webhook"), Column("event", "event"),
+                      Column("type", "type"), Column("state", "state"),
+                      Column("attempts", "attempts"), Column("next_attempt_at", "next attempt"),
+                      Column("last_status", "last status"), Column("last_error", "last error")],
+               as_json=as_json)
 
 
 @app.command("replay")

@@ -15,11 +15,13 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import IO
 
 import pytest
 import redis
@@ -122,11 +124,21 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
     server = subprocess.Popen([*PRIVNUM, "serve"], env=env, stderr=subprocess.PIPE,
                               stdout=subprocess.DEVNULL)
     assert server.stderr is not None
-    try:
-        for line in server.stderr:
-            outputs.append(line.decode())
+    serving = threading.Event()
+    log_lines: list[str] = []
+
+    def drain(stream: IO[bytes]) -> None:
+        # Read the log to its end in the background: a DEBUG log fills the pipe, and a
+        # server blocked writing to it could not drain and exit.
+        for line in stream:
+            log_lines.append(line.decode())
             if b"serving FastAGI" in line:
-                break
+                serving.set()
+
+    reader = threading.Thread(target=drain, args=(server.stderr,), daemon=True)
+    reader.start()
+    try:
+        assert serving.wait(timeout=60), "privnum serve did not start: " + "".join(log_lines)
         merchant = asyncio.run(call(port, MAIN, "pbx-1.1"))
         callback = asyncio.run(call(port, "+86 139-1234-5678", "pbx-2.1"))
         stranger = asyncio.run(call(port, "13700000009", "pbx-3.1"))
@@ -144,13 +156,15 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
                      f"/v1/shops/shop1/calls?caller=86{BUYER}"):
             http_get(api_port, path, {"X-Request-Id": BUYER})
         server.send_signal(signal.SIGTERM)
-        assert server.wait(timeout=30) == 0
-        outputs.append(server.stderr.read().decode())
+        assert server.wait(timeout=60) == 0
+        reader.join(timeout=30)
     finally:
         if server.poll() is None:
             server.kill()
             server.wait()
+        reader.join(timeout=30)
         server.stderr.close()
+    outputs.extend(log_lines)
 
     cdr_csv(tmp_path / "cdr.csv")
     cli("cdr", "reconcile", "--file", str(tmp_path / "cdr.csv"), "--system-name", "pbx")

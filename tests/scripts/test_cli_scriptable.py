@@ -77,6 +77,18 @@ def test_lists_and_shows_speak_json(shop1: Cli) -> None:
         ("account", "s1", "erp", "active")]
 
 
+def test_webhook_lists_speak_json(shop1: Cli) -> None:
+    shop1.ok("webhooks", "add", "http://127.0.0.1:9/hook", "--events", "call.*",
+             "--shop", "s1")
+    subs = json.loads(shop1.ok("webhooks", "list", "--json"))
+    assert [(s["url"], s["shop"], s["state"]) for s in subs] == [
+        ("http://127.0.0.1:9/hook", "s1", "active")]
+    assert "secret" not in subs[0]
+    assert json.loads(shop1.ok("webhooks", "deliveries", subs[0]["id"], "--json")) == []
+    piped = shop1.ok("webhooks", "list").splitlines()
+    assert piped[0].split("\t")[0] == "id" and piped[1].split("\t")[0] == subs[0]["id"]
+
+
 def test_piped_columns_are_plain_and_untruncated(shop1: Cli) -> None:
     shop1.ok("tokens", "issue", "--shop", "s1", "--account", "boss")
     token_id = json.loads(shop1.ok("tokens", "list", "--json"))[0]["id"]
