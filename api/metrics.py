@@ -6,7 +6,7 @@ hands it to the API and to the AGI handler, which count into it. Imports nothing
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Protocol
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -76,6 +76,39 @@ class _ListenerCollector(Collector):
         yield connects
 
 
+class LookupCounts(Protocol):
+    """What /metrics reads of the call path's look-up (``binding_store.route_lookup``)."""
+
+    index_hits: int
+    sql_reads: int
+    index_behind: int
+    index_lost: int
+
+
+class _LookupCollector(Collector):
+    def __init__(self, stats: LookupCounts, switches: Callable[[], int]) -> None:
+        self.stats = stats
+        self.switches = switches
+
+    def collect(self) -> Iterator[Metric]:
+        stats = self.stats
+        lookups = CounterMetricFamily(
+            "privnum_route_lookups", "Call-path look-ups by where the answer came from: index "
+            "(Redis alone, the fast path) or sql.", labels=["source"])
+        lookups.add_metric(["index"], stats.index_hits)
+        lookups.add_metric(["sql"], stats.sql_reads)
+        yield lookups
+        stale = CounterMetricFamily(
+            "privnum_index_untrusted_lookups", "Look-ups that found the Redis index behind SQL "
+            "or without a watermark (lost), and read SQL instead.", labels=["state"])
+        stale.add_metric(["behind"], stats.index_behind)
+        stale.add_metric(["lost"], stats.index_lost)
+        yield stale
+        yield CounterMetricFamily(
+            "privnum_redis_master_switches", "Changes of the Redis master seen through the "
+            "Sentinels (failovers) since start.", value=self.switches())
+
+
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
@@ -143,6 +176,10 @@ class Metrics:
     def watch_listener(self, listener: ListenerView) -> None:
         """Show the AMI listener's state and counts in /metrics (read at each scrape)."""
         self.registry.register(_ListenerCollector(listener))
+
+    def watch_lookup(self, stats: LookupCounts, switches: Callable[[], int]) -> None:
+        """Show where the call path's answers come from in /metrics (read at each scrape)."""
+        self.registry.register(_LookupCollector(stats, switches))
 
     def cdr_lag(self, seconds: float) -> None:
         self.cdr_lag_seconds.observe(seconds)

@@ -1,8 +1,8 @@
 """``python -m bench [name ...] [--quick] [--clean]``: run benchmarks, print tables, write JSON.
 
 Names: agi_load, allocation, cdr_ingest, cdr_export, call_log_query, scaling, cli_startup,
-webhooks, api_export, onboarding, api_idempotency (default: all; ``cdr_*`` run only when
-those modules exist). ``--clean`` drops the cached call-log database.
+webhooks, api_export, onboarding, api_idempotency, failover (default: all; ``cdr_*`` run only
+when those modules exist). ``--clean`` drops the cached call-log database.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bench.common import console, machine
 
 ORDER = ("agi_load", "allocation", "cdr_ingest", "cdr_export", "call_log_query", "scaling",
          "cli_startup", "webhooks", "api_export", "onboarding",
-         "api_idempotency")
+         "api_idempotency", "failover")
 OPTIONAL = ("cdr_ingest", "cdr_export")
 PROFILED = ("agi_load", "allocation")
 

@@ -177,7 +177,7 @@ def clear_redis_prefix(prefix: str, url: str = REDIS_URL) -> int:
     removed = 0
     try:
         batch: list[bytes] = []
-        for key in client.scan_iter(match=f"{prefix}:*", count=2000):
+        for key in client.scan_iter(match=f"*{prefix}*", count=2000):
             batch.append(key)
             if len(batch) >= 2000:
                 removed += int(client.delete(*batch))

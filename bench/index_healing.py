@@ -287,7 +287,7 @@ async def scenario_flush(db: Database, server: PrivateRedis, n_bindings: int, wo
         stop.set()
         await asyncio.gather(*tasks)
         with server.client() as c:
-            refilled = sum(1 for _ in c.scan_iter(match="heal:ax:*"))
+            refilled = sum(1 for _ in c.scan_iter(match="{heal}:ax:*"))
         async with world.db.session() as session:
             live = int(await session.scalar(
                 select(func.count()).select_from(Binding).where(Binding.state == "active"))

@@ -123,7 +123,7 @@ async def _sweep(index: RedisIndex, live_ids: set[str], state_keys: set[str]) ->
     """Delete binding keys of bindings that are not live and state keys SQL does not back."""
     removed = 0
     for kind in ("ax", "bx", "shop", "caller"):
-        async for keys in index.scan(f"{index.prefix}:{kind}:*"):
+        async for keys in index.scan(index.pattern(kind)):
             if kind in ("shop", "caller"):
                 stale = [k for k in keys if k not in state_keys]
             else:

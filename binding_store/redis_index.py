@@ -1,6 +1,10 @@
 """The Redis hot index: what the call path reads first. SQL stays the system of record.
 
-Keys (all under ``prefix``):
+Keys: every one starts with the hash tag ``{p}`` (the ``prefix`` in braces, e.g.
+``{privnum}:ax:...``), so on Redis Cluster the whole index lives in one hash slot and every
+script below (a look-up reads the binding keys, the shop and caller states they name and the
+watermark; a release changes binding keys, tombstone and watermark together) touches one slot.
+On a standalone Redis or under Sentinel the tag changes nothing.
 
 - ``{p}:ax:{A}:{X}`` and ``{p}:bx:{B-blind-index}:{X}``: one active binding each, as JSON
   (binding id, shop, order, A, X, blind index, B's *ciphertext* in base64, expiry in epoch ms),
@@ -37,6 +41,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError, RedisError
 
@@ -66,12 +71,32 @@ DEFAULT_STATE_TTL = 300
 __all__ = ["IndexEntry", "IndexedPair", "RedisIndex", "ShopState"]
 
 
+class _FollowingPool(SentinelConnectionPool):
+    """Counts the master's changes of address, as new connections learn it."""
+
+    switches = 0
+
+    async def get_master_address(self) -> Any:
+        before = self.master_address
+        address = await super().get_master_address()  # type: ignore[no-untyped-call]
+        if before is not None and address != before:
+            self.switches += 1
+            log.warning("Redis master moved from %s:%s to %s:%s (Sentinel failover)",
+                        *before, *address)
+        return address
+
+
 class RedisIndex:
     def __init__(self, client: Redis, *, prefix: str, timeout: float,
                  state_ttl: int = DEFAULT_STATE_TTL,
-                 watermark: KnownWatermark | None = None) -> None:
+                 watermark: KnownWatermark | None = None,
+                 sentinel: Sentinel | None = None) -> None:
+        if not prefix or "{" in prefix or "}" in prefix:
+            raise ValueError(f"Redis key prefix {prefix!r}: not empty, no braces")
         self._redis = client
+        self._sentinel = sentinel
         self.prefix = prefix
+        self.base = f"{{{prefix}}}"  # the hash tag every index key starts with
         self.timeout = timeout
         self.state_ttl = state_ttl
         # The highest SQL watermark this process knows; writers raise it after their commits.
@@ -91,41 +116,74 @@ class RedisIndex:
                                 retry=Retry(NoBackoff(), 1), retry_on_error=[ConnectionError])
         return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl)
 
+    @classmethod
+    def from_sentinel(cls, sentinels: Sequence[tuple[str, int]], service_name: str, *,
+                      prefix: str, timeout: float, state_ttl: int = DEFAULT_STATE_TTL,
+                      **connection: Any) -> RedisIndex:
+        """The master of ``service_name`` as the Sentinels name it. Each new connection asks
+        them where the master is; after a failover the connections to the old master fail
+        (refused, or ``READONLY`` once it is back as a replica: redis-py then drops it), so
+        the next command connects to the promoted one. ``connection``: ``db``, ``username``,
+        ``password``, ``ssl`` of the data connections."""
+        sentinel = Sentinel(list(sentinels), sentinel_kwargs={  # type: ignore[no-untyped-call]
+            "socket_timeout": timeout, "socket_connect_timeout": timeout})
+        client = sentinel.master_for(
+            service_name, redis_class=Redis, connection_pool_class=_FollowingPool,
+            socket_timeout=timeout,
+            socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1),
+            retry_on_error=[ConnectionError], **connection)
+        return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl,
+                   sentinel=sentinel)
+
     @property
     def client(self) -> Redis:
         """The client, shared with whatever else keeps state in the same Redis."""
         return self._redis
 
+    @property
+    def switches(self) -> int:
+        """How often the Sentinels' master changed under this client (0 without Sentinel):
+        whoever compares it before and after a read knows the read may have gone to
+        another Redis than the one before."""
+        pool = self._redis.connection_pool
+        return pool.switches if isinstance(pool, _FollowingPool) else 0
+
     async def close(self) -> None:
         await self._redis.aclose()
+        if self._sentinel is not None:
+            await self._sentinel.aclose()
 
     # -- keys ---------------------------------------------------------------------------
     def ax_key(self, caller_a: str, virtual_x: str) -> str:
-        return f"{self.prefix}:ax:{caller_a}:{virtual_x}"
+        return f"{self.base}:ax:{caller_a}:{virtual_x}"
 
     def bx_key(self, buyer_bidx: str, virtual_x: str) -> str:
-        return f"{self.prefix}:bx:{buyer_bidx}:{virtual_x}"
+        return f"{self.base}:bx:{buyer_bidx}:{virtual_x}"
 
     def tombstone_key(self, binding_id: str) -> str:
-        return f"{self.prefix}:gone:{binding_id}"
+        return f"{self.base}:gone:{binding_id}"
 
     def shop_key(self, shop_id: str) -> str:
-        return f"{self.prefix}:shop:{shop_id}"
+        return f"{self.base}:shop:{shop_id}"
 
     def caller_key(self, shop_id: str, number: str) -> str:
-        return f"{self.prefix}:caller:{shop_id}:{number}"
+        return f"{self.base}:caller:{shop_id}:{number}"
 
     @property
     def watermark_key(self) -> str:
-        return f"{self.prefix}:index:watermark"
+        return f"{self.base}:index:watermark"
 
     @property
     def applied_key(self) -> str:
-        return f"{self.prefix}:index:applied"
+        return f"{self.base}:index:applied"
 
     @property
     def rebuild_key(self) -> str:
-        return f"{self.prefix}:index:rebuild"
+        return f"{self.base}:index:rebuild"
+
+    def pattern(self, kind: str) -> str:
+        """SCAN pattern of one kind of key (``ax``, ``bx``, ``shop``, ``caller``)."""
+        return f"{self.base}:{kind}:*"
 
     # -- the edge -----------------------------------------------------------------------
     async def _call(self, work: Callable[[], Awaitable[T]]) -> T:
@@ -150,7 +208,7 @@ class RedisIndex:
                 self.watermark_key]
 
         async def work() -> list[Any]:
-            return list(await self._lookup_script(keys=keys, args=[self.prefix]))
+            return list(await self._lookup_script(keys=keys, args=[self.base]))
 
         raw = await self._call(work)
         ax_raw, bx_raw, ax_shop, ax_caller, bx_shop, bx_caller, mark = (raw + [None] * 7)[:7]

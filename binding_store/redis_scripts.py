@@ -1,14 +1,15 @@
 """The Lua scripts of the Redis hot index (``binding_store.redis_index``), each one atomic.
 
-They read keys they derive themselves (the look-up) or are handed: fine on a standalone or a
-replicated Redis, not on Redis Cluster. Lifetimes are always durations (``PX``/``EX``) computed
-by the caller from its own clock.
+They read keys they are handed and, in the look-up, keys they derive from the hash-tagged base
+(ARGV[1], ``{prefix}``): every key one script touches shares that tag, so each script runs on
+one hash slot (standalone, Sentinel-managed, or Redis Cluster). Lifetimes are always durations
+(``PX``/``EX``) computed by the caller from its own clock.
 """
 
 from __future__ import annotations
 
 # One round trip for the call path: both binding keys, the shop/caller states they name, and
-# the index's watermark. KEYS: ax, bx, watermark. ARGV: prefix.
+# the index's watermark. KEYS: ax, bx, watermark. ARGV: the keys' base ({prefix}).
 LOOKUP = """
 local out = {false, false, false, false, false, false, false}
 out[7] = redis.call('GET', KEYS[3])

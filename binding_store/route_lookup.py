@@ -92,6 +92,12 @@ class StoreRouteLookup:
         self._lookback = lookback
         self._backoff = redis_backoff_seconds
         self._index_down_until: float | None = None  # monotonic deadline while Redis is down
+        # After a Redis fault the Redis that answers next may be another one (a replica that
+        # Sentinel promoted, possibly without the last changes): SQL's watermark is read again
+        # before its index is trusted, so even a change this process never heard of (made on
+        # another node just before the failover) is known to be missing from it.
+        self._relearn = False
+        self._learnt_at = 0  # the index's master switches when SQL's watermark was last read
         self._on_stale = on_stale_index or (lambda: None)
         self._query = _route_query()
         self.stats = LookupStats()
@@ -108,7 +114,8 @@ class StoreRouteLookup:
         bidx = self._cipher.blind_index(caller_e164)
         current_at: int | None = None  # the index's trusted watermark, when it is current
         index = self._index if self._index_usable() else None
-        known = await self._known_watermark(index) if index is not None else None
+        switches = index.switches if index is not None else 0
+        known = await self._known_watermark(index, switches) if index is not None else None
         if index is not None and known is not None:
             try:
                 pair = await index.lookup(caller_e164, bidx, x_e164)
@@ -116,7 +123,9 @@ class StoreRouteLookup:
                 self._index_failed(exc)
             else:
                 self._index_ok()
-                if self._current(pair, known):
+                if index.switches != switches:
+                    pass  # a new master answered: SQL now; the next call relearns first
+                elif self._current(pair, known):
                     found = self._from_index(pair, caller_e164, bidx, x_e164, now)
                     if found is not None:
                         self.stats.index_hits += 1
@@ -129,14 +138,18 @@ class StoreRouteLookup:
         return context
 
     # -- Redis ------------------------------------------------------------------------------
-    async def _known_watermark(self, index: RedisIndex) -> int | None:
+    async def _known_watermark(self, index: RedisIndex, switches: int) -> int | None:
         """The highest committed watermark this process knows (learnt from SQL once if
-        nobody has told it yet; ``None`` if SQL cannot say: then the index is not used)."""
-        if index.known.value is None:
+        nobody has told it yet, and again after a Redis fault or a change of master;
+        ``None`` if SQL cannot say: then the index is not used)."""
+        if index.known.value is None or self._relearn or switches != self._learnt_at:
             try:
                 index.known.learn(await read_watermark(self._db))
             except StoreUnavailable as exc:
                 log.warning("cannot read the index watermark from SQL: %s", exc)
+                return None if self._relearn else index.known.value
+            self._relearn = False
+            self._learnt_at = switches
         return index.known.value
 
     def _current(self, pair: IndexedPair, known: int) -> bool:
@@ -157,6 +170,7 @@ class StoreRouteLookup:
         if self._index_down_until is None:
             log.warning("Redis index unavailable, routing from SQL: %s", exc)
         self._index_down_until = time.monotonic() + self._backoff
+        self._relearn = True
 
     def _index_ok(self) -> None:
         if self._index_down_until is not None:

@@ -30,7 +30,7 @@ def rebuild(
             index, db = container.index, container.database
             if index is None:
                 raise ConfigurationError(
-                    "no Redis configured (set redis.url or PRIVNUM_REDIS__URL)")
+                    "no Redis configured (set redis.url or redis.sentinels)")
             await index.ping()
             with Progress(TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
                           disable=quiet, transient=True) as bar:

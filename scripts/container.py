@@ -22,7 +22,7 @@ from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy.engine import make_url
@@ -118,17 +118,10 @@ class Container:
 
     @cached_property
     def index(self) -> RedisIndex | None:
-        """The Redis hot index (``None`` without ``redis.url``: look-ups read SQL)."""
-        redis = self.settings.redis
-        if not redis.url:
-            return None
-        from binding_store.redis_index import RedisIndex
-
-        try:
-            return RedisIndex.from_url(redis.url, prefix=redis.prefix,
-                                       timeout=redis.timeout_seconds)
-        except ValueError as exc:
-            raise ConfigurationError(f"invalid Redis URL: {exc}") from None
+        """The Redis hot index (``None`` without ``redis.url`` or ``redis.sentinels``:
+        look-ups read SQL). Its client is the process's one Redis client: the call path, the
+        index writers and the API's counters all follow the master the Sentinels name."""
+        return redis_index(self.settings)
 
     @cached_property
     def binding_policy(self) -> BindingPolicy:
@@ -400,6 +393,39 @@ def _database(settings: Settings, url: str, *, read_only: bool) -> Database:
             "database URL"
         raise ConfigurationError(
             f"invalid {setting} {safe_url(url)}: {str(exc).splitlines()[0]}") from None
+
+
+def redis_index(settings: Settings) -> RedisIndex | None:
+    redis = settings.redis
+    if not redis.configured:
+        return None
+    from binding_store.redis_index import RedisIndex
+
+    try:
+        if redis.sentinels:
+            return RedisIndex.from_sentinel(
+                redis.sentinel_addresses(), redis.service_name, prefix=redis.prefix,
+                timeout=redis.timeout_seconds, **sentinel_connection(redis.url))
+        assert redis.url is not None
+        return RedisIndex.from_url(redis.url, prefix=redis.prefix,
+                                   timeout=redis.timeout_seconds)
+    except ValueError as exc:
+        raise ConfigurationError(f"invalid Redis URL: {exc}") from None
+
+
+def sentinel_connection(url: str | None) -> dict[str, Any]:
+    """What ``redis.url`` says about the data connections when Sentinels name the master:
+    database number, user, password, TLS (its host and port are not used)."""
+    if not url:
+        return {}
+    from redis.asyncio.connection import parse_url
+
+    parsed = parse_url(url)
+    options: dict[str, Any] = {k: parsed[k] for k in ("db", "username", "password")
+                               if parsed.get(k) is not None}
+    if url.startswith("rediss://"):
+        options["ssl"] = True
+    return options
 
 
 def route_options(settings: Settings) -> RouteOptions:

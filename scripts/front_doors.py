@@ -317,6 +317,9 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
         healer = container.index_healer(metrics.index_event)
         stack = call_path(container, decision_observer(metrics), metrics.attempt_refused,
                           healer)
+        index = container.index
+        metrics.watch_lookup(stack.lookup.stats,
+                             (lambda: index.switches) if index is not None else (lambda: 0))
         services: list[Service] = [attempt_writer(stack.attempts)]
         if healer is not None:
             services.append(index_healer(healer))

@@ -103,10 +103,22 @@ class RedisSettings(BaseModel):
 
     url: str | None = Field(
         default=None, examples=["redis://127.0.0.1:6379/0"],
-        description="redis://, rediss:// or unix:// URL. Unset: no Redis, look-ups read SQL.",
+        description="redis://, rediss:// or unix:// URL. Unset: no Redis, look-ups read SQL "
+        "(unless redis.sentinels is set). With sentinels, only its database number, user, "
+        "password and scheme (rediss: TLS) are used; the master's address comes from them.",
         json_schema_extra={"secret": "url"})
+    sentinels: list[str] = Field(
+        default=[], examples=[["10.0.0.7:26379", "10.0.0.8:26379", "10.0.0.9:26379"]],
+        description="Redis Sentinels (host:port) watching the master of redis.service_name. "
+        "Set: privnum asks them where the master is and follows it after a failover. Empty: "
+        "redis.url names the one Redis.")
+    service_name: str = Field(
+        default="privnum", description="The master's name in the Sentinels' configuration "
+        "('sentinel monitor <name> ...'); used with redis.sentinels.")
     timeout_seconds: float = Field(default=0.5, gt=0, description="Deadline of one Redis call.")
-    prefix: str = Field(default="privnum", description="Prefix of every Redis key.")
+    prefix: str = Field(default="privnum", pattern=r"^[^{}\s]+$",
+                        description="Prefix of every Redis key; the index's keys carry it as "
+                        "their hash tag ({privnum}:...). No braces or spaces.")
     check_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often 'privnum serve' compares the index's "
         "watermark with SQL's (and rebuilds an index that is behind or lost).")
@@ -122,6 +134,30 @@ class RedisSettings(BaseModel):
             raise ValueError(f"not a Redis URL (use {', '.join(s + '://' for s in _REDIS_SCHEMES)}"
                              "...)")
         return value
+
+    @field_validator("sentinels")
+    @classmethod
+    def _host_ports(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            host_port(entry)
+        return value
+
+    @property
+    def configured(self) -> bool:
+        """Whether privnum uses Redis at all."""
+        return bool(self.url or self.sentinels)
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        return [host_port(entry) for entry in self.sentinels]
+
+
+def host_port(entry: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port``) as a pair; a ValueError saying what is wrong."""
+    host, sep, port = entry.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{entry!r} is not host:port")
+    return host, int(port)
 
 
 class KeySettings(BaseModel):

@@ -22,6 +22,7 @@ DELIMITER = "__"
 
 TOOL_VARIABLES = ("PRIVNUM_CONFIG",)
 TOOL_PREFIXES = ("PRIVNUM_TEST_", "PRIVNUM_BENCH_", "PRIVNUM_LAB_", "PRIVNUM_VENV",
+                 "PRIVNUM_PRIVATE_REDIS_PORTS",
                  "PRIVNUM_RUN_DIR", "PRIVNUM_PYTHON", "PRIVNUM_APT_UPDATED", "PRIVNUM_ROOT")
 """``PRIVNUM_*`` variables that are no setting: the config file's path, and those of the
 project's own scripts (tests, benchmarks, the Asterisk lab, the set-up scripts)."""

@@ -82,7 +82,7 @@ def redis_prefix(redis_url: str) -> Iterator[str]:
     yield prefix
     client = redis.Redis.from_url(redis_url)
     try:
-        for key in client.scan_iter(match=f"{prefix}:*", count=1000):
+        for key in client.scan_iter(match=f"*{prefix}*", count=1000):
             client.delete(key)
     finally:
         client.close()

@@ -94,7 +94,7 @@ async def test_redis_values_hold_no_plaintext(database: Database, cipher: BuyerC
         await _write_everything(database, cipher, index)
         await rebuild_index(index, database, now=datetime.now(UTC))
         seen = 0
-        async for key in raw.scan_iter(match=f"{redis_prefix}:*"):
+        async for key in raw.scan_iter(match=f"*{redis_prefix}*"):
             value = await raw.get(key)
             assert value is not None
             _assert_clean(key + b" " + value, key.decode())

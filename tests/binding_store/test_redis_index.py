@@ -38,7 +38,7 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 async def _values(raw: aioredis.Redis, prefix: str) -> dict[str, bytes]:
     out = {}
-    async for key in raw.scan_iter(match=f"{prefix}:*"):
+    async for key in raw.scan_iter(match=f"*{prefix}*"):
         value = await raw.get(key)
         assert value is not None
         out[key.decode()] = value
@@ -212,7 +212,7 @@ async def test_rebuild_restores_keys_and_drops_stale_ones(
     before = await _values(raw, redis_prefix)
     for key in before:
         await raw.delete(key)
-    await raw.set(f"{redis_prefix}:ax:+8613800009999:{X1}",
+    await raw.set(f"{{{redis_prefix}}}:ax:+8613800009999:{X1}",
                   before[index.ax_key(A1, X1)].replace(issued.binding_id.encode(), b"gone" * 8))
     seen: list[tuple[str, int, int]] = []
     report = await rebuild_index(index, database, now=now,
@@ -235,7 +235,7 @@ async def test_a_rebuild_that_redis_loses_midway_sets_no_watermark(
 
     def lose_everything(stage: str, _done: int, _total: int) -> None:
         if stage == "states":  # Redis comes back empty while the rebuild runs
-            for key in sync.scan_iter(match=f"{redis_prefix}:*"):
+            for key in sync.scan_iter(match=f"*{redis_prefix}*"):
                 sync.delete(key)
 
     try:

@@ -250,7 +250,7 @@ cdr_csv_dir = "{self.csv_dir}"
         self.serve.stop()
         client = redis.Redis.from_url(REDIS_URL, socket_timeout=2)
         try:
-            keys = list(client.scan_iter(match=f"{self.redis_prefix}*", count=1000))
+            keys = list(client.scan_iter(match=f"*{self.redis_prefix}*", count=1000))
             if keys:
                 client.delete(*keys)
         finally:
