@@ -126,6 +126,7 @@ class RouteDecision:
     shop_id: str = ""
     order_id: str = ""
     virtual_x: str = ""
+    mark: str = ""  # routing.call_rules.CallMark: how a call was let through (call log)
 
     @property
     def prompt(self) -> str:
@@ -164,3 +165,4 @@ class CallAttempt:
     shop_id: str
     order_id: str
     system_name: str = ""
+    mark: str = ""  # routing.call_rules.CallMark value

@@ -13,6 +13,8 @@ class Reason(StrEnum):
     BINDING_EXPIRED = "binding_expired"
     SERVICE_DISABLED = "service_disabled"
     CALLER_DISABLED = "caller_disabled"
+    DIRECTION_REFUSED = "direction_refused"
+    QUIET_HOURS = "quiet_hours"
     ROUTING_ERROR = "routing_error"
 
     @property
@@ -38,6 +40,8 @@ _TEXTS: dict[Reason, str] = {
     Reason.BINDING_EXPIRED: "number expired",
     Reason.SERVICE_DISABLED: "privacy-number service disabled for the shop",
     Reason.CALLER_DISABLED: "caller number disabled",
+    Reason.DIRECTION_REFUSED: "calls this way are not allowed for the shop",
+    Reason.QUIET_HOURS: "outside the shop's permitted call hours",
     Reason.ROUTING_ERROR: "routing error",
 }
 
@@ -50,6 +54,8 @@ _PROMPTS: dict[Reason, str] = {
     Reason.BINDING_EXPIRED: "ss-noservice",
     Reason.SERVICE_DISABLED: "ss-noservice",
     Reason.CALLER_DISABLED: "privacy-incorrect",
+    Reason.DIRECTION_REFUSED: "ss-noservice",
+    Reason.QUIET_HOURS: "vm-nobodyavail",
     Reason.ROUTING_ERROR: "all-circuits-busy-now",
 }
 
@@ -61,5 +67,7 @@ _CAUSES: dict[Reason, int] = {
     Reason.BINDING_EXPIRED: 22,  # number changed
     Reason.SERVICE_DISABLED: 21,
     Reason.CALLER_DISABLED: 21,
+    Reason.DIRECTION_REFUSED: 21,
+    Reason.QUIET_HOURS: 21,
     Reason.ROUTING_ERROR: 38,  # network out of order
 }
