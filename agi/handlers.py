@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,6 +21,7 @@ from agi.answer import answer_commands
 from agi.errors import AgiError
 from agi.session import AgiSession
 from routing.api_ports import MetricsSink
+from routing.call_rules import CallRules, CallRulesSource
 from routing.decide import decide
 from routing.errors import PrivnumError
 from routing.model import (
@@ -75,8 +76,11 @@ class RouteHandler:
         clock: Callable[[], datetime],
         options: RouteOptions,
         observe: DecisionObserver | None = None,
+        *,
+        rules: CallRulesSource | None = None,
     ) -> None:
         self._lookup = lookup
+        self._rules = rules
         self._recorder = recorder
         self._clock = clock
         self._options = options
@@ -145,10 +149,15 @@ class RouteHandler:
     async def _decide(self, request: CallRequest, now: datetime) -> RouteDecision:
         try:
             context = CallContext(x_in_pool=False)
+            rules: Mapping[str, CallRules] | None = None
             if request.caller is not None and request.dialed is not None:
                 async with asyncio.timeout(self._options.store_timeout):
                     context = await self._lookup.find_for_call(request.caller, request.dialed, now)
-            return decide(request, context, now, self._options.max_call_seconds)
+                    if self._rules is not None and context.bindings:
+                        # a fault reading them refuses the call below, never bridges past them
+                        rules = await self._rules.rules_for(
+                            frozenset(b.shop_id for b in context.bindings))
+            return decide(request, context, now, self._options.max_call_seconds, rules)
         except Exception as exc:  # fail closed on anything, including bugs
             log.warning("routing error for call %s: %s", request.uniqueid, _describe(exc))
             return RouteDecision.reject(Reason.ROUTING_ERROR, request.dialed or "")
@@ -207,6 +216,7 @@ class RouteHandler:
             shop_id=decision.shop_id,
             order_id=decision.order_id,
             system_name=self._options.system_name,
+            mark=decision.mark,
         )
         try:
             async with asyncio.timeout(self._options.store_timeout):

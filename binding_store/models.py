@@ -212,6 +212,8 @@ class CallAttempt(Base):
     binding_id: Mapped[str] = mapped_column(String(32), default="")
     shop_id: Mapped[str] = mapped_column(String(64), default="")
     order_id: Mapped[str] = mapped_column(String(64), default="")
+    # how a call was let through by a call rule ("grace", "fallback"); "" normally
+    mark: Mapped[str] = mapped_column(String(16), default="", server_default="")
 
 
 declare_partitioned(cast(Table, AuditEvent.__table__), "at")

@@ -18,6 +18,7 @@ class AuditKind(StrEnum):
     SHOP_DISABLED = "shop.disabled"
     SHOP_LEVEL = "shop.level"
     SHOP_TIMEZONE = "shop.timezone"
+    SHOP_CALL_RULES = "shop.call_rules"
     ACCOUNT_ADDED = "account.added"
     ACCOUNT_REVIEWED = "account.reviewed"
     CALLER_ADDED = "caller.added"

@@ -142,6 +142,18 @@ class CallRulesSource(Protocol):
     async def rules_for(self, shop_ids: frozenset[str]) -> Mapping[str, CallRules]: ...
 
 
+class CallRulesPort(Protocol):
+    """Shops' own rules as stored (``NotFound`` for an unknown shop)."""
+
+    @property
+    def defaults(self) -> CallRules: ...
+
+    async def get(self, shop_id: str) -> ShopCallRules: ...
+
+    async def set(self, shop_id: str, rules: ShopCallRules, *, actor: str, now: datetime
+                  ) -> ShopCallRules: ...
+
+
 def local_time(now: datetime, timezone: str) -> time:
     try:
         zone = ZoneInfo(timezone)
@@ -170,7 +182,8 @@ def after_expiry(rules: CallRules, binding: RouteBinding, now: datetime) -> Call
         return None
     if not rules.direction.allows(Direction.CALLBACK):
         return None
-    if now < binding.expires_at + timedelta(seconds=rules.grace_seconds):
+    if rules.grace_seconds > 0 and now < binding.expires_at + timedelta(
+            seconds=rules.grace_seconds):
         return CallMark.GRACE
     if rules.fallback_number:
         return CallMark.FALLBACK

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from routing.shop_views import SHOP_LEVELS, EnableResult, ShopView
+from routing.usecases.call_rules import RulesView
 from scripts.cli_output import Column, JsonOption, print_json, print_record, print_rows
 from scripts.cli_support import operator, run, use_cases_of, utc_now
 
@@ -127,6 +128,62 @@ def set_timezone(
     shop, effective = run(work)
     typer.echo(f"shop {shop.id}: time zone {effective}"
                + ("" if shop.timezone else " (the default)"))
+
+
+@app.command("rules")
+def rules(
+    ctx: typer.Context, shop_id: str,
+    direction: Annotated[str | None, typer.Option(
+        help="both | merchant_only | callback_only | default.")] = None,
+    grace_seconds: Annotated[str | None, typer.Option(
+        "--grace-seconds", help="Seconds after expiry a buyer's callback still reaches the "
+        "shop | default.")] = None,
+    fallback: Annotated[str | None, typer.Option(
+        help="Service line a buyer's callback reaches after the grace window | none | "
+             "default.")] = None,
+    merchant_window: Annotated[str | None, typer.Option(
+        "--merchant-window", help="Permitted time of the shop's calls, HH:MM-HH:MM in the "
+        "shop's time zone | none (any time) | default.")] = None,
+    callback_window: Annotated[str | None, typer.Option(
+        "--callback-window", help="Permitted time of buyers' calls | none | default.")] = None,
+    actor: ActorOpt = "cli",
+    as_json: JsonOption = False,
+) -> None:
+    """Show the shop's carrier call rules; with options, change them (operator only)."""
+    from routing.usecases.call_rules import RulesChange
+
+    change = RulesChange(direction=direction, grace_seconds=grace_seconds,
+                         fallback_number=fallback, merchant_window=merchant_window,
+                         callback_window=callback_window)
+
+    async def work() -> RulesView:
+        async with use_cases_of(ctx) as cases:
+            if change == RulesChange():
+                return await cases.call_rules.get(operator(actor), shop_id)
+            return await cases.call_rules.set(operator(actor), shop_id, change, utc_now())
+
+    view = run(work)
+    print_record(_rules_record(view), as_json=as_json, labels=_RULE_LABELS)
+
+
+_RULE_LABELS = {"shop": "shop", "direction": "direction", "grace_seconds": "grace seconds",
+                "fallback_number": "fallback line", "merchant_window": "merchant calls",
+                "callback_window": "callbacks", "own": "set by the shop"}
+
+
+def _rules_record(view: RulesView) -> dict[str, Any]:
+    e, own = view.effective, view.own
+    own_names = [name for name, value in (
+        ("direction", own.direction), ("grace_seconds", own.grace_seconds),
+        ("fallback_number", own.fallback_number),
+        ("merchant_window", own.merchant_window or own.clear_merchant_window or None),
+        ("callback_window", own.callback_window or own.clear_callback_window or None))
+        if value is not None]
+    return {"shop": view.shop_id, "direction": e.direction.value,
+            "grace_seconds": e.grace_seconds, "fallback_number": e.fallback_number or None,
+            "merchant_window": str(e.merchant_window) if e.merchant_window else "any time",
+            "callback_window": str(e.callback_window) if e.callback_window else "any time",
+            "own": ", ".join(own_names) or "nothing (platform defaults)"}
 
 
 _LABELS = {"id": "shop", "name": "name", "level": "level", "service": "service",

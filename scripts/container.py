@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from binding_store.bindings import BindingPolicy, BindingStore
     from binding_store.call_log import CallLogStore
     from binding_store.call_log_query import CallLogReader
+    from binding_store.call_rules import SqlCallRules
     from binding_store.callers import CallerRepository
     from binding_store.crypto import BuyerCipher
     from binding_store.index_healer import IndexHealer
@@ -157,6 +158,17 @@ class Container:
         from binding_store.shops import ShopRepository
 
         return ShopRepository(self.database, self.index)
+
+    @cached_property
+    def call_rules(self) -> SqlCallRules:
+        """Shops' call rules over the platform's (``[call_rules]``); shops without a time
+        zone of their own are in the risk policy's."""
+        from binding_store.call_rules import SqlCallRules
+
+        settings = self.settings
+        zone = load_policy(settings.risk_policy_file).timezone
+        return SqlCallRules(self.database, settings.default_call_rules(zone),
+                            cache_seconds=settings.call_rules.cache_seconds)
 
     @cached_property
     def accounts(self) -> AccountRepository:

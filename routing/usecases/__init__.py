@@ -34,11 +34,13 @@ from routing.api_ports import (
     WebhookSubscriptions,
 )
 from routing.call_log_views import LinkTemplates
+from routing.call_rules import CallRulesPort
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import DEFAULT_REGION
 from routing.risk import RiskPolicy
 from routing.usecases.bindings import Bindings
 from routing.usecases.call_log import CallLog
+from routing.usecases.call_rules import ShopCallRulesCases
 from routing.usecases.callers import Callers
 from routing.usecases.credentials import Credentials
 from routing.usecases.pool import Pool
@@ -98,6 +100,9 @@ class Ports(Protocol):
     @property
     def host_resolver(self) -> HostResolver: ...
 
+    @property
+    def call_rules(self) -> CallRulesPort: ...
+
 
 @dataclass(kw_only=True)
 class UseCases:
@@ -133,6 +138,10 @@ class UseCases:
     @property
     def call_log(self) -> CallLog:
         return CallLog(reader=self.ports.call_log, links=self.links)
+
+    @property
+    def call_rules(self) -> ShopCallRulesCases:
+        return ShopCallRulesCases(rules=self.ports.call_rules, region=self.region)
 
     @property
     def pool(self) -> Pool:

@@ -1,0 +1,25 @@
+"""A shop's own call rules (``routing.call_rules.ShopCallRules``): one row per shop that sets
+any; a NULL column takes the platform default."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from binding_store.models import Base
+from binding_store.types import UTCDateTime
+
+
+class ShopCallRulesRow(Base):
+    __tablename__ = "shop_call_rules"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"), primary_key=True)
+    direction: Mapped[str | None] = mapped_column(String(16))
+    grace_seconds: Mapped[int | None] = mapped_column(Integer)
+    fallback_number: Mapped[str | None] = mapped_column(String(20))  # E.164, a service line
+    # "HH:MM-HH:MM"; "" = no window for this shop (any time), NULL = the platform default
+    merchant_window: Mapped[str | None] = mapped_column(String(11))
+    callback_window: Mapped[str | None] = mapped_column(String(11))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -1,0 +1,41 @@
+"""Carrier call rules: a shop's own rules, and the call log's mark of how a call got through.
+
+Revision ID: 0012_call_rules
+Revises: 0008_webhooks
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0012_call_rules"
+down_revision: str | Sequence[str] | None = "0008_webhooks"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "shop_call_rules",
+        sa.Column("shop_id", sa.String(64), nullable=False),
+        sa.Column("direction", sa.String(16), nullable=True),
+        sa.Column("grace_seconds", sa.Integer(), nullable=True),
+        sa.Column("fallback_number", sa.String(20), nullable=True),
+        sa.Column("merchant_window", sa.String(11), nullable=True),
+        sa.Column("callback_window", sa.String(11), nullable=True),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["shop_id"], ["shops.id"],
+                                name="fk_shop_call_rules_shop_id_shops"),
+        sa.PrimaryKeyConstraint("shop_id", name="pk_shop_call_rules"),
+    )
+    # On partitioned PostgreSQL the column is added to every partition with the parent.
+    op.add_column("call_attempts", sa.Column("mark", sa.String(16), nullable=False,
+                                             server_default=""))
+
+
+def downgrade() -> None:
+    op.drop_column("call_attempts", "mark")
+    op.drop_table("shop_call_rules")
