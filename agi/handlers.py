@@ -18,6 +18,7 @@ from datetime import datetime
 
 from agi import channel_vars as cv
 from agi.answer import answer_commands
+from agi.call_rules import rules_for_call
 from agi.errors import AgiError
 from agi.session import AgiSession
 from routing.api_ports import MetricsSink
@@ -155,8 +156,7 @@ class RouteHandler:
                     context = await self._lookup.find_for_call(request.caller, request.dialed, now)
                     if self._rules is not None and context.bindings:
                         # a fault reading them refuses the call below, never bridges past them
-                        rules = await self._rules.rules_for(
-                            frozenset(b.shop_id for b in context.bindings))
+                        rules = await rules_for_call(self._rules, context)
             return decide(request, context, now, self._options.max_call_seconds, rules)
         except Exception as exc:  # fail closed on anything, including bugs
             log.warning("routing error for call %s: %s", request.uniqueid, _describe(exc))

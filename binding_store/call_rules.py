@@ -11,12 +11,18 @@ from datetime import datetime
 from sqlalchemy import select
 
 from binding_store import audit
-from binding_store.call_rules_models import ShopCallRulesRow
+from binding_store.call_rules_models import CallerReport, ShopCallRulesRow
 from binding_store.db import Database, guard
 from binding_store.models import Shop
 from binding_store.shops import load_shop
 from routing.audit import AuditKind
-from routing.call_rules import CallDirection, CallRules, CallWindow, ShopCallRules
+from routing.call_rules import (
+    CallDirection,
+    CallerReporting,
+    CallRules,
+    CallWindow,
+    ShopCallRules,
+)
 from routing.errors import StoreUnavailable
 
 
@@ -38,7 +44,8 @@ def shop_rules_of(row: ShopCallRulesRow | None) -> ShopCallRules:
         direction=CallDirection(row.direction) if row.direction else None,
         grace_seconds=row.grace_seconds, fallback_number=row.fallback_number,
         merchant_window=merchant, callback_window=callback,
-        clear_merchant_window=no_merchant, clear_callback_window=no_callback)
+        clear_merchant_window=no_merchant, clear_callback_window=no_callback,
+        require_caller_report=row.require_caller_report)
 
 
 def _column(window: CallWindow | None, cleared: bool) -> str | None:
@@ -55,6 +62,7 @@ class SqlCallRules:
         self._defaults = defaults
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, CallRules]] = {}
+        self._reports: dict[tuple[str, str], tuple[float, bool]] = {}  # -> (until, reported)
 
     @property
     def defaults(self) -> CallRules:
@@ -82,6 +90,7 @@ class SqlCallRules:
             row.fallback_number = rules.fallback_number
             row.merchant_window = _column(rules.merchant_window, rules.clear_merchant_window)
             row.callback_window = _column(rules.callback_window, rules.clear_callback_window)
+            row.require_caller_report = rules.require_caller_report
             row.updated_at = now
             audit.record(session, now=now, actor=actor, kind=AuditKind.SHOP_CALL_RULES,
                          shop_id=shop_id, subject=shop_id,
@@ -89,6 +98,54 @@ class SqlCallRules:
             await session.commit()
         self._cache.pop(shop_id, None)
         return rules
+
+    async def set_reporting(self, shop_id: str, number: str, status: CallerReporting, *,
+                            actor: str, now: datetime) -> None:
+        async with self._db.session() as session:
+            await load_shop(session, shop_id)
+            row = await session.get(CallerReport, (shop_id, number))
+            before = row.status if row is not None else CallerReporting.UNREPORTED.value
+            if row is None:
+                row = CallerReport(shop_id=shop_id, number=number)
+                session.add(row)
+            elif row.status == status.value:
+                return
+            row.status = status.value
+            row.updated_at = now
+            audit.record(session, now=now, actor=actor, kind=AuditKind.CALLER_REPORTING,
+                         shop_id=shop_id, subject=number,
+                         detail={"from": before, "to": status.value})
+            await session.commit()
+        self._reports.pop((shop_id, number), None)
+
+    async def unreported(self, shop_id: str, numbers: frozenset[str]) -> frozenset[str]:
+        now = time.monotonic()
+        known: dict[str, bool] = {}
+        for number in numbers:
+            cached = self._reports.get((shop_id, number))
+            if cached is not None and now < cached[0]:
+                known[number] = cached[1]
+        missing = numbers - known.keys()
+        if missing:
+            found = await self._reported(shop_id, missing)
+            if len(self._reports) > 100_000:
+                self._reports.clear()
+            until = now + self._cache_seconds
+            for number in missing:
+                known[number] = number in found
+                self._reports[(shop_id, number)] = (until, known[number])
+        return frozenset(n for n, reported in known.items() if not reported)
+
+    async def unreported_now(self, shop_id: str, numbers: frozenset[str]) -> frozenset[str]:
+        """As :meth:`unreported`, read now (no cache): for the API, not the call path."""
+        return numbers - await self._reported(shop_id, numbers)
+
+    async def _reported(self, shop_id: str, numbers: frozenset[str]) -> frozenset[str]:
+        query = select(CallerReport.number).where(
+            CallerReport.shop_id == shop_id, CallerReport.number.in_(numbers),
+            CallerReport.status == CallerReporting.REPORTED.value)
+        async with guard(self._db.timeout * 5), self._db.session() as session:
+            return frozenset((await session.scalars(query)).all())
 
     async def rules_for(self, shop_ids: frozenset[str]) -> Mapping[str, CallRules]:
         now = time.monotonic()
@@ -130,5 +187,6 @@ def _describe(rules: ShopCallRules) -> dict[str, object]:
         "fallback_number": rules.fallback_number,
         "merchant_window": _column(rules.merchant_window, rules.clear_merchant_window),
         "callback_window": _column(rules.callback_window, rules.clear_callback_window),
+        "require_caller_report": rules.require_caller_report,
     }
 

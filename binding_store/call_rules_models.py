@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String
+from sqlalchemy import Boolean, ForeignKey, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from binding_store.models import Base
@@ -22,4 +22,17 @@ class ShopCallRulesRow(Base):
     # "HH:MM-HH:MM"; "" = no window for this shop (any time), NULL = the platform default
     merchant_window: Mapped[str | None] = mapped_column(String(11))
     callback_window: Mapped[str | None] = mapped_column(String(11))
+    require_caller_report: Mapped[bool | None] = mapped_column(Boolean)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class CallerReport(Base):
+    """Whether a shop's caller number was reported to the carrier with its real user; a
+    number without a row is unreported."""
+
+    __tablename__ = "caller_reports"
+
+    shop_id: Mapped[str] = mapped_column(ForeignKey("shops.id"), primary_key=True)
+    number: Mapped[str] = mapped_column(String(20), primary_key=True)  # E.164, staff
+    status: Mapped[str] = mapped_column(String(16))  # reported | unreported
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -19,6 +19,7 @@ class AuditKind(StrEnum):
     SHOP_LEVEL = "shop.level"
     SHOP_TIMEZONE = "shop.timezone"
     SHOP_CALL_RULES = "shop.call_rules"
+    CALLER_REPORTING = "caller.reporting"
     ACCOUNT_ADDED = "account.added"
     ACCOUNT_REVIEWED = "account.reviewed"
     CALLER_ADDED = "caller.added"

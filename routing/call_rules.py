@@ -36,6 +36,13 @@ class CallDirection(StrEnum):
         return True
 
 
+class CallerReporting(StrEnum):
+    """Whether a caller number was reported to the carrier with its real user."""
+
+    REPORTED = "reported"
+    UNREPORTED = "unreported"
+
+
 class CallMark(StrEnum):
     """What the call log notes about how a call was let through (empty: normally)."""
 
@@ -94,6 +101,10 @@ class CallRules:
     merchant_window: CallWindow | None = None
     callback_window: CallWindow | None = None
     timezone: str = DEFAULT_TIMEZONE
+    require_caller_report: bool = False
+    # the shop's caller numbers on this call that are not reported (filled on the call path
+    # when the shop requires reporting)
+    unreported_callers: frozenset[str] = frozenset()
 
     def window_for(self, direction: Direction) -> CallWindow | None:
         return self.merchant_window if direction is Direction.MERCHANT else self.callback_window
@@ -115,6 +126,7 @@ class ShopCallRules:
     callback_window: CallWindow | None = None
     clear_merchant_window: bool = False
     clear_callback_window: bool = False
+    require_caller_report: bool | None = None
 
     def apply(self, defaults: CallRules, timezone: str | None) -> CallRules:
         rules = replace(defaults, timezone=timezone or defaults.timezone)
@@ -128,6 +140,8 @@ class ShopCallRules:
             rules = replace(rules, merchant_window=None)
         elif self.merchant_window is not None:
             rules = replace(rules, merchant_window=self.merchant_window)
+        if self.require_caller_report is not None:
+            rules = replace(rules, require_caller_report=self.require_caller_report)
         if self.clear_callback_window:
             rules = replace(rules, callback_window=None)
         elif self.callback_window is not None:
@@ -141,6 +155,10 @@ class CallRulesSource(Protocol):
 
     async def rules_for(self, shop_ids: frozenset[str]) -> Mapping[str, CallRules]: ...
 
+    async def unreported(self, shop_id: str, numbers: frozenset[str]) -> frozenset[str]:
+        """Which of the shop's caller ``numbers`` are not reported (no status = not)."""
+        ...
+
 
 class CallRulesPort(Protocol):
     """Shops' own rules as stored (``NotFound`` for an unknown shop)."""
@@ -153,6 +171,13 @@ class CallRulesPort(Protocol):
     async def set(self, shop_id: str, rules: ShopCallRules, *, actor: str, now: datetime
                   ) -> ShopCallRules: ...
 
+    async def set_reporting(self, shop_id: str, number: str, status: CallerReporting, *,
+                            actor: str, now: datetime) -> None: ...
+
+    async def unreported_now(self, shop_id: str, numbers: frozenset[str]) -> frozenset[str]:
+        """Which of ``numbers`` are not reported, as stored now."""
+        ...
+
 
 def local_time(now: datetime, timezone: str) -> time:
     try:
@@ -162,10 +187,16 @@ def local_time(now: datetime, timezone: str) -> time:
     return now.astimezone(zone).time()
 
 
-def refusal(rules: CallRules, direction: Direction, now: datetime) -> Reason | None:
-    """Why an otherwise valid call on an active binding is refused, or ``None``."""
+def refusal(rules: CallRules, direction: Direction, now: datetime, caller_a: str = ""
+            ) -> Reason | None:
+    """Why an otherwise valid call on an active binding is refused, or ``None``. ``caller_a``
+    is the binding's caller number (an unreported one places no call where the shop requires
+    reporting; buyers may still call the shop back)."""
     if not rules.direction.allows(direction):
         return Reason.DIRECTION_REFUSED
+    if (direction is Direction.MERCHANT and rules.require_caller_report
+            and caller_a in rules.unreported_callers):
+        return Reason.CALLER_UNREPORTED
     window = rules.window_for(direction)
     if window is not None and not window.permits(local_time(now, rules.timezone)):
         return Reason.QUIET_HOURS

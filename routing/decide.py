@@ -79,7 +79,7 @@ def _bridge_or_refuse(binding: RouteBinding, max_seconds: int, rules: CallRules,
                       now: datetime) -> RouteDecision:
     if binding.shop_service is not ServiceState.ENABLED:
         return RouteDecision.reject(Reason.SERVICE_DISABLED, binding.virtual_x, binding)
-    refused = refusal(rules, binding.matched_as, now)
+    refused = refusal(rules, binding.matched_as, now, binding.caller_a)
     if refused is not None:
         return RouteDecision.reject(refused, binding.virtual_x, binding)
     if binding.matched_as is Direction.MERCHANT:

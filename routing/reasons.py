@@ -15,6 +15,7 @@ class Reason(StrEnum):
     CALLER_DISABLED = "caller_disabled"
     DIRECTION_REFUSED = "direction_refused"
     QUIET_HOURS = "quiet_hours"
+    CALLER_UNREPORTED = "caller_unreported"
     ROUTING_ERROR = "routing_error"
 
     @property
@@ -42,6 +43,7 @@ _TEXTS: dict[Reason, str] = {
     Reason.CALLER_DISABLED: "caller number disabled",
     Reason.DIRECTION_REFUSED: "calls this way are not allowed for the shop",
     Reason.QUIET_HOURS: "outside the shop's permitted call hours",
+    Reason.CALLER_UNREPORTED: "caller number not reported to the carrier",
     Reason.ROUTING_ERROR: "routing error",
 }
 
@@ -56,6 +58,7 @@ _PROMPTS: dict[Reason, str] = {
     Reason.CALLER_DISABLED: "privacy-incorrect",
     Reason.DIRECTION_REFUSED: "ss-noservice",
     Reason.QUIET_HOURS: "vm-nobodyavail",
+    Reason.CALLER_UNREPORTED: "privacy-incorrect",
     Reason.ROUTING_ERROR: "all-circuits-busy-now",
 }
 
@@ -69,5 +72,6 @@ _CAUSES: dict[Reason, int] = {
     Reason.CALLER_DISABLED: 21,
     Reason.DIRECTION_REFUSED: 21,
     Reason.QUIET_HOURS: 21,
+    Reason.CALLER_UNREPORTED: 21,
     Reason.ROUTING_ERROR: 38,  # network out of order
 }

@@ -146,6 +146,9 @@ def rules(
         "shop's time zone | none (any time) | default.")] = None,
     callback_window: Annotated[str | None, typer.Option(
         "--callback-window", help="Permitted time of buyers' calls | none | default.")] = None,
+    require_caller_report: Annotated[str | None, typer.Option(
+        "--require-caller-report", help="yes: unreported caller numbers place no call "
+        "(caller_unreported) | no | default.")] = None,
     actor: ActorOpt = "cli",
     as_json: JsonOption = False,
 ) -> None:
@@ -154,7 +157,8 @@ def rules(
 
     change = RulesChange(direction=direction, grace_seconds=grace_seconds,
                          fallback_number=fallback, merchant_window=merchant_window,
-                         callback_window=callback_window)
+                         callback_window=callback_window,
+                         require_caller_report=require_caller_report)
 
     async def work() -> RulesView:
         async with use_cases_of(ctx) as cases:
@@ -166,9 +170,28 @@ def rules(
     print_record(_rules_record(view), as_json=as_json, labels=_RULE_LABELS)
 
 
+@app.command("report-caller")
+def report_caller(
+    ctx: typer.Context, shop_id: str,
+    number: Annotated[str, typer.Argument(help="The shop's caller number.")],
+    status: Annotated[str, typer.Argument(help="reported | unreported")],
+    actor: ActorOpt = "cli",
+) -> None:
+    """Record whether a caller number was reported to the carrier with its real user."""
+    async def work() -> tuple[str, str]:
+        async with use_cases_of(ctx) as cases:
+            e164, reporting = await cases.call_rules.set_reporting(
+                operator(actor), shop_id, number, status, utc_now())
+            return e164, reporting.value
+
+    e164, value = run(work)
+    typer.echo(f"shop {shop_id}: caller {e164} {value}")
+
+
 _RULE_LABELS = {"shop": "shop", "direction": "direction", "grace_seconds": "grace seconds",
                 "fallback_number": "fallback line", "merchant_window": "merchant calls",
-                "callback_window": "callbacks", "own": "set by the shop"}
+                "callback_window": "callbacks",
+                "require_caller_report": "caller report required", "own": "set by the shop"}
 
 
 def _rules_record(view: RulesView) -> dict[str, Any]:
@@ -177,12 +200,14 @@ def _rules_record(view: RulesView) -> dict[str, Any]:
         ("direction", own.direction), ("grace_seconds", own.grace_seconds),
         ("fallback_number", own.fallback_number),
         ("merchant_window", own.merchant_window or own.clear_merchant_window or None),
-        ("callback_window", own.callback_window or own.clear_callback_window or None))
+        ("callback_window", own.callback_window or own.clear_callback_window or None),
+        ("require_caller_report", own.require_caller_report))
         if value is not None]
     return {"shop": view.shop_id, "direction": e.direction.value,
             "grace_seconds": e.grace_seconds, "fallback_number": e.fallback_number or None,
             "merchant_window": str(e.merchant_window) if e.merchant_window else "any time",
             "callback_window": str(e.callback_window) if e.callback_window else "any time",
+            "require_caller_report": e.require_caller_report,
             "own": ", ".join(own_names) or "nothing (platform defaults)"}
 
 

@@ -381,6 +381,10 @@ class CallRulesSettings(BaseModel):
     callback_window: str = Field(
         default="", examples=["08:00-22:00"], description="Permitted time for buyers' calls "
         "to the shop, as merchant_window. Empty: any time.")
+    require_caller_report: bool = Field(
+        default=False, description="Caller numbers must be reported to the carrier with their "
+        "real user ('privnum shop report-caller') before they place calls (else refused "
+        "'caller_unreported'; binding them still works).")
     cache_seconds: float = Field(
         default=5.0, ge=0, le=300, description="How long the call path keeps a shop's rules "
         "before reading them again: a change applies to calls within this time.")
@@ -452,7 +456,7 @@ class Settings(BaseSettings):
             direction=CallDirection(c.direction), grace_seconds=c.grace_seconds,
             merchant_window=CallWindow.parse(c.merchant_window) if c.merchant_window else None,
             callback_window=CallWindow.parse(c.callback_window) if c.callback_window else None,
-            timezone=timezone)
+            timezone=timezone, require_caller_report=c.require_caller_report)
 
     @property
     def number_classes(self) -> NumberClasses:

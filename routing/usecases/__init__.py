@@ -118,7 +118,7 @@ class UseCases:
         p = self.ports
         return Reveal(shops=p.shops, callers=p.callers, bindings=p.bindings,
                       counters=p.counters, audit=p.audit, metrics=p.metrics,
-                      policy=self.policy, region=self.region)
+                      policy=self.policy, region=self.region, call_rules=p.call_rules)
 
     @property
     def bindings(self) -> Bindings:

@@ -7,9 +7,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from routing.api_ports import Principal
-from routing.call_rules import CallDirection, CallRules, CallRulesPort, CallWindow, ShopCallRules
+from routing.call_rules import (
+    CallDirection,
+    CallerReporting,
+    CallRules,
+    CallRulesPort,
+    CallWindow,
+    ShopCallRules,
+)
 from routing.errors import InvalidInput
-from routing.numbers import DEFAULT_REGION, normalize
+from routing.numbers import DEFAULT_REGION, normalize, normalize_mobile
 from routing.shop_views import check_id
 from routing.usecases.access import in_shop, platform_only
 
@@ -36,6 +43,7 @@ class RulesChange:
     fallback_number: str | None = None
     merchant_window: str | None = None
     callback_window: str | None = None
+    require_caller_report: str | None = None  # yes | no | default
 
 
 class ShopCallRulesCases:
@@ -57,6 +65,22 @@ class ShopCallRulesCases:
         own = await self._rules.set(shop_id, own, actor=who.actor, now=now)
         return RulesView(shop_id, own, own.apply(self._rules.defaults, None))
 
+    async def set_reporting(self, who: Principal, shop_id: str, number: str, status: str,
+                            now: datetime) -> tuple[str, CallerReporting]:
+        """Record whether a caller number was reported to the carrier with its real user
+        (the platform does the reporting, so only the platform records it)."""
+        shop_id = check_id("shop", shop_id)
+        platform_only(who, "record a caller number's reporting status")
+        e164 = normalize_mobile(number, self._region)
+        try:
+            reporting = CallerReporting(status.strip().lower())
+        except ValueError:
+            choices = "|".join(r.value for r in CallerReporting)
+            raise InvalidInput(f"reporting status {status.strip()!r} is not one of "
+                               f"{choices}") from None
+        await self._rules.set_reporting(shop_id, e164, reporting, actor=who.actor, now=now)
+        return e164, reporting
+
 
 def apply_change(own: ShopCallRules, change: RulesChange, region: str) -> ShopCallRules:
     values: dict[str, object] = {
@@ -65,6 +89,7 @@ def apply_change(own: ShopCallRules, change: RulesChange, region: str) -> ShopCa
         "callback_window": own.callback_window,
         "clear_merchant_window": own.clear_merchant_window,
         "clear_callback_window": own.clear_callback_window,
+        "require_caller_report": own.require_caller_report,
     }
     if change.direction is not None:
         values["direction"] = None if _default(change.direction) else _direction(change.direction)
@@ -82,7 +107,20 @@ def apply_change(own: ShopCallRules, change: RulesChange, region: str) -> ShopCa
         default, none = _default(window), window.strip().lower() == "none"
         values[f"{name}_window"] = None if default or none else CallWindow.parse(window)
         values[f"clear_{name}_window"] = none
+    if change.require_caller_report is not None:
+        values["require_caller_report"] = _yes_no(change.require_caller_report)
     return ShopCallRules(**values)  # type: ignore[arg-type]
+
+
+def _yes_no(text: str) -> bool | None:
+    value = text.strip().lower()
+    if value in ("yes", "true", "on"):
+        return True
+    if value in ("no", "false", "off"):
+        return False
+    if value == "default":
+        return None
+    raise InvalidInput(f"{text.strip()!r}: say yes, no or default")
 
 
 def _default(text: str) -> bool:

@@ -12,7 +12,13 @@ from binding_store.call_rules import SqlCallRules
 from binding_store.db import Database
 from binding_store.models import AuditEvent
 from binding_store.shops import ShopRepository
-from routing.call_rules import CallDirection, CallRules, CallWindow, ShopCallRules
+from routing.call_rules import (
+    CallDirection,
+    CallerReporting,
+    CallRules,
+    CallWindow,
+    ShopCallRules,
+)
 from routing.errors import NotFound, StoreUnavailable
 from tests.binding_store.shop_helpers import NOW, enabled_shop
 
@@ -86,3 +92,34 @@ async def test_call_path_cache_keeps_rules_for_its_time(database: Database) -> N
                      now=NOW)
     assert (await reader.rules_for(frozenset({"s1"})))["s1"].direction is \
         CallDirection.MERCHANT_ONLY
+
+
+async def test_caller_reporting_status(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    store = SqlCallRules(database, PLATFORM, cache_seconds=0)
+    a, b = "+8613800138000", "+8613900139001"
+    assert await store.unreported("s1", frozenset({a, b})) == {a, b}  # no row: unreported
+    await store.set_reporting("s1", a, CallerReporting.REPORTED, actor="op", now=NOW)
+    assert await store.unreported("s1", frozenset({a, b})) == {b}
+    await store.set_reporting("s1", a, CallerReporting.REPORTED, actor="op", now=NOW)
+    await store.set_reporting("s1", a, CallerReporting.UNREPORTED, actor="op", now=NOW)
+    assert await store.unreported("s1", frozenset({a})) == {a}
+    async with database.session() as s:
+        kinds = [(e.kind, e.subject, json.loads(e.detail)["to"])
+                 for e in (await s.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+                 if e.kind == "caller.reporting"]
+    assert kinds == [("caller.reporting", a, "reported"), ("caller.reporting", a, "unreported")]
+    with pytest.raises(NotFound):
+        await store.set_reporting("nope", a, CallerReporting.REPORTED, actor="op", now=NOW)
+
+
+async def test_reporting_status_cached_on_the_call_path(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    writer = SqlCallRules(database, PLATFORM)
+    reader = SqlCallRules(database, PLATFORM, cache_seconds=3_600)
+    a = "+8613800138000"
+    assert await reader.unreported("s1", frozenset({a})) == {a}
+    await writer.set_reporting("s1", a, CallerReporting.REPORTED, actor="op", now=NOW)
+    assert await reader.unreported("s1", frozenset({a})) == {a}  # until its cache runs out
+    assert await SqlCallRules(database, PLATFORM, cache_seconds=0).unreported(
+        "s1", frozenset({a})) == frozenset()

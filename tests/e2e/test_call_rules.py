@@ -197,6 +197,29 @@ def test_quiet_hours_in_the_shops_zone(
     assert "permitted call hours" in listed
 
 
+# ---------------------------------------------------------------------------- caller reporting
+
+
+def test_unreported_caller_is_bound_but_refused_until_reported(
+        stack: RulesStack, ami: AmiClient, asterisk_lab_running: RunningLab) -> None:
+    shop = stack.fresh_shop("cr-report", MERCHANT, MERCHANT_2)
+    stack.cli("shop", "rules", shop.shop_id, "--require-caller-report", "yes")
+    b = stack.bind(shop, "order-report", MERCHANT, BUYER)  # binding an unreported A works
+    log = DialplanLog(asterisk_lab_running)
+    cdr, attempt = routed(stack, ami, b.x_dialled, MERCHANT)
+    refused(cdr, attempt, Reason.CALLER_UNREPORTED)
+    assert log.played(f"Local/{b.x_dialled}@privnum-inbound-", Reason.CALLER_UNREPORTED.prompt)
+    cdr, attempt = routed(stack, ami, b.x_dialled, BUYER)  # the buyer still reaches the shop
+    assert cdr[H[cv.CDR_REASON]] == "bridged"
+    out = stack.cli("shop", "report-caller", shop.shop_id, MERCHANT, "reported")
+    assert "reported" in out
+    cdr, attempt = routed(stack, ami, b.x_dialled, MERCHANT)
+    assert cdr[H[cv.CDR_REASON]] == "bridged" and attempt["action"] == "bridge"
+    audit = stack.query("SELECT * FROM audit_events WHERE kind = 'caller.reporting' "
+                        "AND shop_id = %s", shop.shop_id)
+    assert [a["subject"] for a in audit] == ["+86" + MERCHANT]
+
+
 # ---------------------------------------------------------------------------- grace (last)
 
 

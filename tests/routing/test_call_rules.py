@@ -244,3 +244,38 @@ def test_shop_overrides_the_platform_default(shop: ShopCallRules, zone: str | No
 def test_no_rules_permit_everything() -> None:
     assert NO_RULES.direction is CallDirection.BOTH and NO_RULES.grace_seconds == 0
     assert NO_RULES.merchant_window is None and NO_RULES.callback_window is None
+
+
+# ---------------------------------------------------------------------------- caller reporting
+
+
+@pytest.mark.parametrize(("required", "unreported", "direction", "reason"), [
+    (True, {A}, M, Reason.CALLER_UNREPORTED),
+    (True, set(), M, None),  # A was reported
+    (True, {"+8613800000002"}, M, None),  # another number is unreported, not this one
+    (False, {A}, M, None),  # not required: nobody asks
+    (True, {A}, C, None),  # buyers may still call the shop back
+])
+def test_unreported_caller_places_no_call(required: bool, unreported: set[str],
+                                          direction: Direction, reason: Reason | None) -> None:
+    rules = CallRules(require_caller_report=required, unreported_callers=frozenset(unreported))
+    assert refusal(rules, direction, NOON_SHANGHAI, A) == reason
+    d = decided(binding(direction), rules)
+    assert d.reason is (reason or Reason.BRIDGED)
+    if reason is not None:
+        assert d.dial_number == "" and d.binding_id == "b1"
+
+
+def test_direction_is_said_before_reporting() -> None:
+    rules = CallRules(direction=CallDirection.CALLBACK_ONLY, require_caller_report=True,
+                      unreported_callers=frozenset({A}))
+    assert refusal(rules, M, NOON_SHANGHAI, A) is Reason.DIRECTION_REFUSED
+
+
+@pytest.mark.parametrize(("shop", "platform", "expected"), [
+    (None, False, False), (None, True, True), (True, False, True), (False, True, False)])
+def test_reporting_requirement_per_shop(shop: bool | None, platform: bool,
+                                        expected: bool) -> None:
+    rules = ShopCallRules(require_caller_report=shop).apply(
+        CallRules(require_caller_report=platform), None)
+    assert rules.require_caller_report is expected

@@ -1,4 +1,5 @@
-"""Carrier call rules: a shop's own rules, and the call log's mark of how a call got through.
+"""Carrier call rules: a shop's own rules, its caller numbers' reporting status, and the call
+log's mark of how a call got through.
 
 Revision ID: 0012_call_rules
 Revises: 0008_webhooks
@@ -26,10 +27,21 @@ def upgrade() -> None:
         sa.Column("fallback_number", sa.String(20), nullable=True),
         sa.Column("merchant_window", sa.String(11), nullable=True),
         sa.Column("callback_window", sa.String(11), nullable=True),
+        sa.Column("require_caller_report", sa.Boolean(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["shop_id"], ["shops.id"],
                                 name="fk_shop_call_rules_shop_id_shops"),
         sa.PrimaryKeyConstraint("shop_id", name="pk_shop_call_rules"),
+    )
+    op.create_table(
+        "caller_reports",
+        sa.Column("shop_id", sa.String(64), nullable=False),
+        sa.Column("number", sa.String(20), nullable=False),
+        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["shop_id"], ["shops.id"],
+                                name="fk_caller_reports_shop_id_shops"),
+        sa.PrimaryKeyConstraint("shop_id", "number", name="pk_caller_reports"),
     )
     # On partitioned PostgreSQL the column is added to every partition with the parent.
     op.add_column("call_attempts", sa.Column("mark", sa.String(16), nullable=False,
@@ -38,4 +50,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_column("call_attempts", "mark")
+    op.drop_table("caller_reports")
     op.drop_table("shop_call_rules")
