@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import problems, routes_misc, routes_orders, routes_shops, routes_webhooks
+from api import problems, routes_misc, routes_orders, routes_pool, routes_shops, routes_webhooks
 from api.middleware import BodyGuard
 from api.problems import PROBLEM_JSON, Problem
 from api.request_id import RequestId
@@ -61,6 +61,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(routes_orders.router)
     app.include_router(routes_misc.router)
     app.include_router(routes_webhooks.router)
+    app.include_router(routes_pool.router)
     app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes,
                        body_timeout=services.body_timeout_seconds)
     app.add_middleware(_Count, services=services)

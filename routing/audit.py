@@ -27,6 +27,8 @@ class AuditKind(StrEnum):
     CALLER_STATUS = "caller.status"
     POOL_IMPORTED = "pool.imported"
     POOL_STATE = "pool.state"
+    POOL_QUARANTINED = "pool.quarantined"
+    POOL_QUARANTINE_RELEASED = "pool.quarantine_released"
     KEYS_ROTATED = "keys.rotated"
     TOKEN_ISSUED = "api.token_issued"
     TOKEN_REVOKED = "api.token_revoked"

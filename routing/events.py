@@ -47,6 +47,8 @@ class EventType(StrEnum):
     CALL_ENDED = "call.ended"
     CALL_REJECTED = "call.rejected"
     CDR = "cdr"
+    NUMBER_QUARANTINED = "number.quarantined"
+    NUMBER_QUARANTINE_RELEASED = "number.quarantine_released"
 
 
 class HangupSide(StrEnum):

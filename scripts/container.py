@@ -58,6 +58,7 @@ if TYPE_CHECKING:
     from binding_store.index_healer import IndexHealer
     from binding_store.outbox import Outbox
     from binding_store.pool import PoolRepository
+    from binding_store.quarantine import PoolQuarantine
     from binding_store.redis_index import RedisIndex
     from binding_store.route_lookup import StoreRouteLookup
     from binding_store.shops import ShopRepository
@@ -169,6 +170,12 @@ class Container:
         zone = load_policy(settings.risk_policy_file).timezone
         return SqlCallRules(self.database, settings.default_call_rules(zone),
                             cache_seconds=settings.call_rules.cache_seconds)
+
+    @cached_property
+    def quarantine(self) -> PoolQuarantine:
+        from binding_store.quarantine import PoolQuarantine
+
+        return PoolQuarantine(self.database, self.outbox, self.settings.number_classes)
 
     @cached_property
     def accounts(self) -> AccountRepository:

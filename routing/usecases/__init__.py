@@ -44,6 +44,7 @@ from routing.usecases.call_rules import ShopCallRulesCases
 from routing.usecases.callers import Callers
 from routing.usecases.credentials import Credentials
 from routing.usecases.pool import Pool
+from routing.usecases.quarantine import Quarantine, QuarantinePort
 from routing.usecases.reveal import Reveal
 from routing.usecases.shops import Shops
 from routing.usecases.webhooks import Webhooks
@@ -103,6 +104,9 @@ class Ports(Protocol):
     @property
     def call_rules(self) -> CallRulesPort: ...
 
+    @property
+    def quarantine(self) -> QuarantinePort: ...
+
 
 @dataclass(kw_only=True)
 class UseCases:
@@ -142,6 +146,10 @@ class UseCases:
     @property
     def call_rules(self) -> ShopCallRulesCases:
         return ShopCallRulesCases(rules=self.ports.call_rules, region=self.region)
+
+    @property
+    def quarantine(self) -> Quarantine:
+        return Quarantine(port=self.ports.quarantine)
 
     @property
     def pool(self) -> Pool:
