@@ -220,6 +220,29 @@ def test_unreported_caller_is_bound_but_refused_until_reported(
     assert [a["subject"] for a in audit] == ["+86" + MERCHANT]
 
 
+# ---------------------------------------------------------------------------- quarantined X
+
+
+def test_quarantined_x_keeps_its_bindings_and_is_not_allocated(
+        stack: RulesStack, ami: AmiClient) -> None:
+    shop = stack.fresh_shop("cr-quar", MERCHANT, MERCHANT_2)
+    b = stack.bind(shop, "order-quar", MERCHANT, BUYER)
+    out = stack.cli("pool", "quarantine", b.x, "--reason", "complaints")
+    assert "quarantined" in out and "1 active binding" in out
+    cdr, attempt = routed(stack, ami, b.x_dialled, MERCHANT)  # the binding keeps working
+    assert cdr[H[cv.CDR_REASON]] == "bridged" and attempt["binding_id"] == b.binding_id
+    issued = [stack.bind(shop, f"order-quar-{i}", MERCHANT_2, BUYER) for i in range(3)]
+    assert b.x not in {n.x for n in issued}  # out of allocation at once
+    stack.cli("pool", "release-quarantine", b.x)
+    kinds = [r["kind"] for r in stack.query(
+        "SELECT kind FROM audit_events WHERE subject = %s AND kind LIKE 'pool.%%' ORDER BY id",
+        b.x)]
+    assert kinds == ["pool.quarantined", "pool.quarantine_released"]
+    events = [r["type"] for r in stack.query(
+        "SELECT type FROM webhook_events WHERE stream = %s ORDER BY id", f"number:{b.x}")]
+    assert events == ["number.quarantined", "number.quarantine_released"]
+
+
 # ---------------------------------------------------------------------------- grace (last)
 
 
