@@ -16,6 +16,7 @@ from binding_store.db import Database, guard
 from binding_store.models import Shop
 from binding_store.shops import load_shop
 from routing.audit import AuditKind
+from routing.call_caps import format_caps, parse_caps
 from routing.call_rules import (
     CallDirection,
     CallerReporting,
@@ -45,7 +46,8 @@ def shop_rules_of(row: ShopCallRulesRow | None) -> ShopCallRules:
         grace_seconds=row.grace_seconds, fallback_number=row.fallback_number,
         merchant_window=merchant, callback_window=callback,
         clear_merchant_window=no_merchant, clear_callback_window=no_callback,
-        require_caller_report=row.require_caller_report)
+        require_caller_report=row.require_caller_report,
+        caps=parse_caps(row.caps) if row.caps is not None else None)
 
 
 def _column(window: CallWindow | None, cleared: bool) -> str | None:
@@ -91,6 +93,7 @@ class SqlCallRules:
             row.merchant_window = _column(rules.merchant_window, rules.clear_merchant_window)
             row.callback_window = _column(rules.callback_window, rules.clear_callback_window)
             row.require_caller_report = rules.require_caller_report
+            row.caps = format_caps(rules.caps) if rules.caps is not None else None
             row.updated_at = now
             audit.record(session, now=now, actor=actor, kind=AuditKind.SHOP_CALL_RULES,
                          shop_id=shop_id, subject=shop_id,
@@ -188,5 +191,6 @@ def _describe(rules: ShopCallRules) -> dict[str, object]:
         "merchant_window": _column(rules.merchant_window, rules.clear_merchant_window),
         "callback_window": _column(rules.callback_window, rules.clear_callback_window),
         "require_caller_report": rules.require_caller_report,
+        "caps": format_caps(rules.caps) if rules.caps is not None else None,
     }
 

@@ -15,6 +15,7 @@ from enum import StrEnum
 from typing import Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from routing.call_caps import NO_CAPS, CallCaps
 from routing.errors import InvalidInput
 from routing.model import BindingState, Direction, RouteBinding
 from routing.reasons import Reason
@@ -102,6 +103,7 @@ class CallRules:
     callback_window: CallWindow | None = None
     timezone: str = DEFAULT_TIMEZONE
     require_caller_report: bool = False
+    caps: CallCaps = NO_CAPS
     # the shop's caller numbers on this call that are not reported (filled on the call path
     # when the shop requires reporting)
     unreported_callers: frozenset[str] = frozenset()
@@ -127,6 +129,7 @@ class ShopCallRules:
     clear_merchant_window: bool = False
     clear_callback_window: bool = False
     require_caller_report: bool | None = None
+    caps: CallCaps | None = None  # replaces the platform's caps as a whole
 
     def apply(self, defaults: CallRules, timezone: str | None) -> CallRules:
         rules = replace(defaults, timezone=timezone or defaults.timezone)
@@ -140,6 +143,8 @@ class ShopCallRules:
             rules = replace(rules, merchant_window=None)
         elif self.merchant_window is not None:
             rules = replace(rules, merchant_window=self.merchant_window)
+        if self.caps is not None:
+            rules = replace(rules, caps=self.caps)
         if self.require_caller_report is not None:
             rules = replace(rules, require_caller_report=self.require_caller_report)
         if self.clear_callback_window:

@@ -16,6 +16,9 @@ class Reason(StrEnum):
     DIRECTION_REFUSED = "direction_refused"
     QUIET_HOURS = "quiet_hours"
     CALLER_UNREPORTED = "caller_unreported"
+    CAP_CALLER = "cap_caller"
+    CAP_BUYER = "cap_buyer"
+    CAP_NUMBER = "cap_number"
     ROUTING_ERROR = "routing_error"
 
     @property
@@ -44,6 +47,9 @@ _TEXTS: dict[Reason, str] = {
     Reason.DIRECTION_REFUSED: "calls this way are not allowed for the shop",
     Reason.QUIET_HOURS: "outside the shop's permitted call hours",
     Reason.CALLER_UNREPORTED: "caller number not reported to the carrier",
+    Reason.CAP_CALLER: "the caller number's call limit is reached",
+    Reason.CAP_BUYER: "the buyer's call limit is reached",
+    Reason.CAP_NUMBER: "the privacy number's call limit is reached",
     Reason.ROUTING_ERROR: "routing error",
 }
 
@@ -59,6 +65,9 @@ _PROMPTS: dict[Reason, str] = {
     Reason.DIRECTION_REFUSED: "ss-noservice",
     Reason.QUIET_HOURS: "vm-nobodyavail",
     Reason.CALLER_UNREPORTED: "privacy-incorrect",
+    Reason.CAP_CALLER: "all-circuits-busy-now",
+    Reason.CAP_BUYER: "all-circuits-busy-now",
+    Reason.CAP_NUMBER: "all-circuits-busy-now",
     Reason.ROUTING_ERROR: "all-circuits-busy-now",
 }
 
@@ -73,5 +82,8 @@ _CAUSES: dict[Reason, int] = {
     Reason.DIRECTION_REFUSED: 21,
     Reason.QUIET_HOURS: 21,
     Reason.CALLER_UNREPORTED: 21,
+    Reason.CAP_CALLER: 21,
+    Reason.CAP_BUYER: 21,
+    Reason.CAP_NUMBER: 21,
     Reason.ROUTING_ERROR: 38,  # network out of order
 }
