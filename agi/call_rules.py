@@ -6,8 +6,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
-from routing.call_rules import CallRules, CallRulesSource
-from routing.model import CallContext, Direction
+from routing.call_caps import CallCounter, to_count
+from routing.call_rules import NO_RULES, CallRules, CallRulesSource
+from routing.model import Action, CallContext, Direction, RouteDecision
 
 
 async def rules_for_call(source: CallRulesSource, context: CallContext
@@ -22,3 +23,22 @@ async def rules_for_call(source: CallRulesSource, context: CallContext
             rules[shop_id] = replace(shop_rules, unreported_callers=await source.unreported(
                 shop_id, callers))
     return rules
+
+
+async def within_caps(counter: CallCounter, decision: RouteDecision, context: CallContext,
+                      rules: Mapping[str, CallRules] | None) -> RouteDecision:
+    """A bridge counted against its parties' caps (a reject as it is): refused with the first
+    broken cap's reason; nothing is counted for a refused call. A counter fault propagates
+    (the handler refuses the call with ``routing_error``)."""
+    if decision.action is not Action.BRIDGE or rules is None:
+        return decision
+    caps = rules.get(decision.shop_id, NO_RULES).caps
+    binding = next((b for b in context.bindings if b.binding_id == decision.binding_id), None)
+    if binding is None or not caps.any:
+        return decision
+    counted = to_count(caps, caller_a=binding.caller_a, buyer_key=binding.buyer_b,
+                       virtual_x=binding.virtual_x)
+    broken = await counter.admit(counted)
+    if broken is None:
+        return decision
+    return RouteDecision.reject(broken.reason, binding.virtual_x, binding)

@@ -18,10 +18,11 @@ from datetime import datetime
 
 from agi import channel_vars as cv
 from agi.answer import answer_commands
-from agi.call_rules import rules_for_call
+from agi.call_rules import rules_for_call, within_caps
 from agi.errors import AgiError
 from agi.session import AgiSession
 from routing.api_ports import MetricsSink
+from routing.call_caps import CallCounter
 from routing.call_rules import CallRules, CallRulesSource
 from routing.decide import decide
 from routing.errors import PrivnumError
@@ -79,9 +80,11 @@ class RouteHandler:
         observe: DecisionObserver | None = None,
         *,
         rules: CallRulesSource | None = None,
+        counter: CallCounter | None = None,
     ) -> None:
         self._lookup = lookup
         self._rules = rules
+        self._counter = counter
         self._recorder = recorder
         self._clock = clock
         self._options = options
@@ -157,7 +160,11 @@ class RouteHandler:
                     if self._rules is not None and context.bindings:
                         # a fault reading them refuses the call below, never bridges past them
                         rules = await rules_for_call(self._rules, context)
-            return decide(request, context, now, self._options.max_call_seconds, rules)
+            decision = decide(request, context, now, self._options.max_call_seconds, rules)
+            if self._counter is not None:
+                async with asyncio.timeout(self._options.store_timeout):
+                    decision = await within_caps(self._counter, decision, context, rules)
+            return decision
         except Exception as exc:  # fail closed on anything, including bugs
             log.warning("routing error for call %s: %s", request.uniqueid, _describe(exc))
             return RouteDecision.reject(Reason.ROUTING_ERROR, request.dialed or "")

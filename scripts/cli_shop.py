@@ -7,6 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
+from routing.call_caps import format_caps
 from routing.shop_views import SHOP_LEVELS, EnableResult, ShopView
 from routing.usecases.call_rules import RulesView
 from scripts.cli_output import Column, JsonOption, print_json, print_record, print_rows
@@ -149,6 +150,9 @@ def rules(
     require_caller_report: Annotated[str | None, typer.Option(
         "--require-caller-report", help="yes: unreported caller numbers place no call "
         "(caller_unreported) | no | default.")] = None,
+    caps: Annotated[str | None, typer.Option(
+        help="Call caps per rolling HOUR/DAY: caller=20/100,buyer=5/20,number=30/300 | none "
+             "| default.")] = None,
     actor: ActorOpt = "cli",
     as_json: JsonOption = False,
 ) -> None:
@@ -158,7 +162,7 @@ def rules(
     change = RulesChange(direction=direction, grace_seconds=grace_seconds,
                          fallback_number=fallback, merchant_window=merchant_window,
                          callback_window=callback_window,
-                         require_caller_report=require_caller_report)
+                         require_caller_report=require_caller_report, caps=caps)
 
     async def work() -> RulesView:
         async with use_cases_of(ctx) as cases:
@@ -191,7 +195,8 @@ def report_caller(
 _RULE_LABELS = {"shop": "shop", "direction": "direction", "grace_seconds": "grace seconds",
                 "fallback_number": "fallback line", "merchant_window": "merchant calls",
                 "callback_window": "callbacks",
-                "require_caller_report": "caller report required", "own": "set by the shop"}
+                "require_caller_report": "caller report required", "caps": "call caps",
+                "own": "set by the shop"}
 
 
 def _rules_record(view: RulesView) -> dict[str, Any]:
@@ -201,13 +206,14 @@ def _rules_record(view: RulesView) -> dict[str, Any]:
         ("fallback_number", own.fallback_number),
         ("merchant_window", own.merchant_window or own.clear_merchant_window or None),
         ("callback_window", own.callback_window or own.clear_callback_window or None),
-        ("require_caller_report", own.require_caller_report))
+        ("require_caller_report", own.require_caller_report), ("caps", own.caps))
         if value is not None]
     return {"shop": view.shop_id, "direction": e.direction.value,
             "grace_seconds": e.grace_seconds, "fallback_number": e.fallback_number or None,
             "merchant_window": str(e.merchant_window) if e.merchant_window else "any time",
             "callback_window": str(e.callback_window) if e.callback_window else "any time",
             "require_caller_report": e.require_caller_report,
+            "caps": format_caps(e.caps) or "none",
             "own": ", ".join(own_names) or "nothing (platform defaults)"}
 
 

@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from binding_store.tokens import TokenStore
     from binding_store.webhook_queue import DeliveryQueue
     from binding_store.webhooks import SubscriptionStore
+    from routing.call_caps import CallCounter
     from scripts.dns import DnsResolver
 
 _MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
@@ -170,6 +171,17 @@ class Container:
         zone = load_policy(settings.risk_policy_file).timezone
         return SqlCallRules(self.database, settings.default_call_rules(zone),
                             cache_seconds=settings.call_rules.cache_seconds)
+
+    @cached_property
+    def call_counter(self) -> CallCounter:
+        """Where call caps are counted: Redis when configured (one script per call), else
+        SQL."""
+        from binding_store.call_counter import RedisCallCounter, SqlCallCounter
+
+        if self.index is None:
+            return SqlCallCounter(self.database, self.cipher)
+        return RedisCallCounter(self.index.client, self.settings.redis.prefix, self.cipher,
+                                timeout=self.settings.redis.timeout_seconds)
 
     @cached_property
     def quarantine(self) -> PoolQuarantine:

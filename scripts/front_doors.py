@@ -85,7 +85,7 @@ def call_path(container: Container, observe: DecisionObserver | None = None,
     attempts = AttemptWriter(container.database, on_refused=on_refused,
                              outbox=container.outbox)
     handler = RouteHandler(lookup, attempts, utc_now, container.route_options(), observe,
-                           rules=container.call_rules)
+                           rules=container.call_rules, counter=container.call_counter)
     return CallPath(lookup, attempts, handler)
 
 

@@ -26,6 +26,7 @@ from pydantic_settings import (
     SettingsError,
 )
 
+from routing.call_caps import parse_caps
 from routing.call_rules import CallDirection, CallRules, CallWindow
 from routing.errors import ConfigurationError, InvalidInput
 from routing.number_classes import NumberClasses, NumberKind, RegionClasses, Segment
@@ -385,9 +386,23 @@ class CallRulesSettings(BaseModel):
         default=False, description="Caller numbers must be reported to the carrier with their "
         "real user ('privnum shop report-caller') before they place calls (else refused "
         "'caller_unreported'; binding them still works).")
+    caps: str = Field(
+        default="", examples=["caller=20/100,buyer=5/20,number=30/300"], description="Call "
+        "caps per rolling HOUR/DAY for each caller number A, buyer B and virtual number X "
+        "(any subset; 0 = none; else refused cap_caller / cap_buyer / cap_number). Empty: "
+        "no caps.")
     cache_seconds: float = Field(
         default=5.0, ge=0, le=300, description="How long the call path keeps a shop's rules "
         "before reading them again: a change applies to calls within this time.")
+
+    @field_validator("caps")
+    @classmethod
+    def _caps(cls, value: str) -> str:
+        try:
+            parse_caps(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
 
     @field_validator("merchant_window", "callback_window")
     @classmethod
@@ -456,7 +471,8 @@ class Settings(BaseSettings):
             direction=CallDirection(c.direction), grace_seconds=c.grace_seconds,
             merchant_window=CallWindow.parse(c.merchant_window) if c.merchant_window else None,
             callback_window=CallWindow.parse(c.callback_window) if c.callback_window else None,
-            timezone=timezone, require_caller_report=c.require_caller_report)
+            timezone=timezone, require_caller_report=c.require_caller_report,
+            caps=parse_caps(c.caps))
 
     @property
     def number_classes(self) -> NumberClasses:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from routing.api_ports import Principal
+from routing.call_caps import NO_CAPS, parse_caps
 from routing.call_rules import (
     CallDirection,
     CallerReporting,
@@ -44,6 +45,7 @@ class RulesChange:
     merchant_window: str | None = None
     callback_window: str | None = None
     require_caller_report: str | None = None  # yes | no | default
+    caps: str | None = None  # routing.call_caps.parse_caps text | none | default
 
 
 class ShopCallRulesCases:
@@ -90,6 +92,7 @@ def apply_change(own: ShopCallRules, change: RulesChange, region: str) -> ShopCa
         "clear_merchant_window": own.clear_merchant_window,
         "clear_callback_window": own.clear_callback_window,
         "require_caller_report": own.require_caller_report,
+        "caps": own.caps,
     }
     if change.direction is not None:
         values["direction"] = None if _default(change.direction) else _direction(change.direction)
@@ -107,6 +110,10 @@ def apply_change(own: ShopCallRules, change: RulesChange, region: str) -> ShopCa
         default, none = _default(window), window.strip().lower() == "none"
         values[f"{name}_window"] = None if default or none else CallWindow.parse(window)
         values[f"clear_{name}_window"] = none
+    if change.caps is not None:
+        text = change.caps.strip()
+        values["caps"] = (None if _default(text) else NO_CAPS if text.lower() == "none"
+                          else parse_caps(text))
     if change.require_caller_report is not None:
         values["require_caller_report"] = _yes_no(change.require_caller_report)
     return ShopCallRules(**values)  # type: ignore[arg-type]

@@ -14,7 +14,7 @@ from binding_store.call_counter import RedisCallCounter, SqlCallCounter
 from binding_store.call_rules_models import CallCapEvent
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
-from routing.call_caps import Cap, CallCaps, CallCounter, CapSubject, to_count
+from routing.call_caps import CallCaps, CallCounter, Cap, CapSubject, to_count
 from routing.errors import StoreUnavailable
 
 A, B, X = "+8613800000001", "+8613900000001", "+8617000000001"

@@ -23,6 +23,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import redis
 
 from agi import channel_vars as cv
 from routing.numbers import mask
@@ -31,6 +32,7 @@ from tests.e2e.ami import AmiClient
 from tests.e2e.baresip import BaresipUA
 from tests.e2e.conftest import BUYER, MERCHANT, RunningLab
 from tests.e2e.privnum_service import (
+    REDIS_URL,
     Binding,
     DialplanLog,
     PrivnumStack,
@@ -54,6 +56,9 @@ class RulesStack(PrivnumStack):
 
     def _toml(self) -> str:
         return super()._toml() + "\n[call_rules]\ncache_seconds = 0\n"
+
+    def redis(self) -> redis.Redis:
+        return redis.Redis.from_url(REDIS_URL, socket_timeout=2)
 
 
 @contextlib.contextmanager
@@ -241,6 +246,28 @@ def test_quarantined_x_keeps_its_bindings_and_is_not_allocated(
     events = [r["type"] for r in stack.query(
         "SELECT type FROM webhook_events WHERE stream = %s ORDER BY id", f"number:{b.x}")]
     assert events == ["number.quarantined", "number.quarantine_released"]
+
+
+# ---------------------------------------------------------------------------- call caps
+
+
+def test_caps_refuse_the_call_over_the_limit(
+        stack: RulesStack, ami: AmiClient, asterisk_lab_running: RunningLab) -> None:
+    shop = stack.fresh_shop("cr-caps", MERCHANT, MERCHANT_2)
+    stack.cli("shop", "rules", shop.shop_id, "--caps", "buyer=2/5")
+    b = stack.bind(shop, "order-caps", MERCHANT, BUYER)
+    log = DialplanLog(asterisk_lab_running)
+    reasons = []
+    for caller in (MERCHANT, BUYER, MERCHANT):  # the buyer takes part in every one of them
+        cdr, attempt = routed(stack, ami, b.x_dialled, caller)
+        reasons.append(attempt["reason"])
+    assert reasons == ["bridged", "bridged", "cap_buyer"]
+    refused(cdr, attempt, Reason.CAP_BUYER)
+    assert log.played(f"Local/{b.x_dialled}@privnum-inbound-", Reason.CAP_BUYER.prompt)
+    # counted in Redis under the buyer's blind index, never in clear
+    keys = [k.decode() for k in stack.redis().scan_iter(match=f"{stack.redis_prefix}:cap:*")]
+    assert any(k.startswith(f"{stack.redis_prefix}:cap:buyer:") for k in keys)
+    assert not any(BUYER in k for k in keys)
 
 
 # ---------------------------------------------------------------------------- grace (last)

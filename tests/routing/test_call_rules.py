@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
+from routing.call_caps import CallCaps, Cap, CapSubject, broken, format_caps, parse_caps, to_count
 from routing.call_rules import (
     NO_RULES,
     CallDirection,
@@ -279,3 +280,42 @@ def test_reporting_requirement_per_shop(shop: bool | None, platform: bool,
     rules = ShopCallRules(require_caller_report=shop).apply(
         CallRules(require_caller_report=platform), None)
     assert rules.require_caller_report is expected
+
+
+# ---------------------------------------------------------------------------- call caps
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("", CallCaps()),
+    ("caller=20/100", CallCaps(caller=Cap(20, 100))),
+    (" caller=1/2 , buyer=0/5,number=30/0 ", CallCaps(Cap(1, 2), Cap(0, 5), Cap(30, 0))),
+])
+def test_caps_parse_and_format(text: str, expected: CallCaps) -> None:
+    assert parse_caps(text) == expected
+    assert parse_caps(format_caps(expected)) == expected
+
+
+@pytest.mark.parametrize("text", ["caller=1", "caller=a/b", "who=1/2", "caller=1/2,caller=3/4",
+                                  "caller=-1/5"])
+def test_bad_caps_are_a_clear_error(text: str) -> None:
+    with pytest.raises(InvalidInput, match="call caps"):
+        parse_caps(text)
+
+
+@pytest.mark.parametrize(("counts", "expected"), [
+    ({}, None),
+    ({A: (4, 9)}, None),
+    ({A: (5, 9)}, CapSubject.CALLER),  # hour full
+    ({A: (0, 10)}, CapSubject.CALLER),  # day full
+    ({"bidx": (2, 2)}, CapSubject.BUYER),
+    ({A: (5, 5), "bidx": (2, 2)}, CapSubject.CALLER),  # the first party is named
+    ({X: (99, 99)}, None),  # X has no cap
+])
+def test_which_cap_one_more_call_breaks(counts: dict[str, tuple[int, int]],
+                                        expected: CapSubject | None) -> None:
+    caps = CallCaps(caller=Cap(hour=5, day=10), buyer=Cap(day=2))
+    counted = to_count(caps, caller_a=A, buyer_key="bidx", virtual_x=X)
+    assert [c.subject for c in counted] == [CapSubject.CALLER, CapSubject.BUYER]
+    assert broken(counted, counts) == expected
+    if expected is not None:
+        assert expected.reason.value == f"cap_{expected.value}"
