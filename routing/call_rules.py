@@ -183,6 +183,10 @@ class CallRulesPort(Protocol):
         """Which of ``numbers`` are not reported, as stored now."""
         ...
 
+    async def rules_for(self, shop_ids: frozenset[str]) -> Mapping[str, CallRules]:
+        """As the call path reads them (``CallRulesSource``)."""
+        ...
+
 
 def local_time(now: datetime, timezone: str) -> time:
     try:

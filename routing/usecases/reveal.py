@@ -175,7 +175,9 @@ class Reveal:
     async def _calls_refused(self, shop_id: str, caller_a: str) -> str | None:
         if self._call_rules is None:
             return None
-        rules = (await self._call_rules.get(shop_id)).apply(self._call_rules.defaults, None)
+        # the call path's view of the rules (cached a few seconds): one read per shop, not per
+        # reveal
+        rules = (await self._call_rules.rules_for(frozenset({shop_id})))[shop_id]
         if not rules.require_caller_report:
             return None
         if caller_a in await self._call_rules.unreported_now(shop_id, frozenset({caller_a})):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from binding_store.call_rules import SqlCallRules
-from routing.call_rules import CallerReporting, CallRules, ShopCallRules
+from routing.call_rules import CallerReporting, ShopCallRules
 from tests.api.conftest import MAIN_PHONE, SHOP, Env, enable_shops, reveal_body
 
 
@@ -17,7 +16,7 @@ async def _privacy(env: Env, order: str) -> dict[str, object]:
 
 async def test_reveal_says_an_unreported_caller_cannot_call_yet(env: Env) -> None:
     await enable_shops(env, level="L0")  # L0: always privacy
-    rules = SqlCallRules(env.db, CallRules())
+    rules = env.services.use_cases.ports.call_rules  # the API's own store (and its cache)
     assert (await _privacy(env, "o-1"))["calls_refused"] is None  # not required
     await rules.set(SHOP, ShopCallRules(require_caller_report=True), actor="t", now=env.clock.now)
     body = await _privacy(env, "o-2")

@@ -265,7 +265,8 @@ def test_caps_refuse_the_call_over_the_limit(
     refused(cdr, attempt, Reason.CAP_BUYER)
     assert log.played(f"Local/{b.x_dialled}@privnum-inbound-", Reason.CAP_BUYER.prompt)
     # counted in Redis under the buyer's blind index, never in clear
-    keys = [k.decode() for k in stack.redis().scan_iter(match=f"{stack.redis_prefix}:cap:*")]
+    with contextlib.closing(stack.redis()) as client:
+        keys = [k.decode() for k in client.scan_iter(match=f"{stack.redis_prefix}:cap:*")]
     assert any(k.startswith(f"{stack.redis_prefix}:cap:buyer:") for k in keys)
     assert not any(BUYER in k for k in keys)
 
