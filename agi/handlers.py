@@ -64,6 +64,7 @@ class RouteOptions:
     region: str = "CN"
     store_timeout: float = 1.0
     system_name: str = ""
+    warning_sound: str = "beep"  # the last-minute warning both parties hear
     # How a dialled X is read: segments such as China's 700 numbers are no subscriber numbers.
     number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
 
@@ -177,6 +178,9 @@ class RouteHandler:
             cv.CALLERID: self._dialable(decision.present_number) if bridge else "",
             cv.CDR_CALLERID: self._recorded_caller(decision, request),
             cv.MAX_SECONDS: str(decision.max_seconds) if bridge else "0",
+            cv.WARNING_SECONDS: str(decision.warning_seconds) if bridge else "0",
+            cv.WARNING_REPEAT: str(decision.warning_repeat) if bridge else "0",
+            cv.WARNING_SOUND: self._options.warning_sound if bridge else "",
             cv.BINDING: decision.binding_id,
             cv.SHOP: decision.shop_id,
             cv.ORDER: decision.order_id,

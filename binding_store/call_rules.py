@@ -47,7 +47,8 @@ def shop_rules_of(row: ShopCallRulesRow | None) -> ShopCallRules:
         merchant_window=merchant, callback_window=callback,
         clear_merchant_window=no_merchant, clear_callback_window=no_callback,
         require_caller_report=row.require_caller_report,
-        caps=parse_caps(row.caps) if row.caps is not None else None)
+        caps=parse_caps(row.caps) if row.caps is not None else None,
+        warning_seconds=row.warning_seconds)
 
 
 def _column(window: CallWindow | None, cleared: bool) -> str | None:
@@ -94,6 +95,7 @@ class SqlCallRules:
             row.callback_window = _column(rules.callback_window, rules.clear_callback_window)
             row.require_caller_report = rules.require_caller_report
             row.caps = format_caps(rules.caps) if rules.caps is not None else None
+            row.warning_seconds = rules.warning_seconds
             row.updated_at = now
             audit.record(session, now=now, actor=actor, kind=AuditKind.SHOP_CALL_RULES,
                          shop_id=shop_id, subject=shop_id,
@@ -192,5 +194,6 @@ def _describe(rules: ShopCallRules) -> dict[str, object]:
         "callback_window": _column(rules.callback_window, rules.clear_callback_window),
         "require_caller_report": rules.require_caller_report,
         "caps": format_caps(rules.caps) if rules.caps is not None else None,
+        "warning_seconds": rules.warning_seconds,
     }
 

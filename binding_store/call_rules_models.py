@@ -24,6 +24,7 @@ class ShopCallRulesRow(Base):
     callback_window: Mapped[str | None] = mapped_column(String(11))
     require_caller_report: Mapped[bool | None] = mapped_column(Boolean)
     caps: Mapped[str | None] = mapped_column(String(100))  # routing.call_caps.format_caps
+    warning_seconds: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

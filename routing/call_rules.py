@@ -104,6 +104,8 @@ class CallRules:
     timezone: str = DEFAULT_TIMEZONE
     require_caller_report: bool = False
     caps: CallCaps = NO_CAPS
+    warning_seconds: int = 0  # last-minute warning before the call-length limit (0: none)
+    warning_repeat: int = 0
     # the shop's caller numbers on this call that are not reported (filled on the call path
     # when the shop requires reporting)
     unreported_callers: frozenset[str] = frozenset()
@@ -130,6 +132,7 @@ class ShopCallRules:
     clear_callback_window: bool = False
     require_caller_report: bool | None = None
     caps: CallCaps | None = None  # replaces the platform's caps as a whole
+    warning_seconds: int | None = None
 
     def apply(self, defaults: CallRules, timezone: str | None) -> CallRules:
         rules = replace(defaults, timezone=timezone or defaults.timezone)
@@ -145,6 +148,8 @@ class ShopCallRules:
             rules = replace(rules, merchant_window=self.merchant_window)
         if self.caps is not None:
             rules = replace(rules, caps=self.caps)
+        if self.warning_seconds is not None:
+            rules = replace(rules, warning_seconds=self.warning_seconds)
         if self.require_caller_report is not None:
             rules = replace(rules, require_caller_report=self.require_caller_report)
         if self.clear_callback_window:
@@ -228,3 +233,11 @@ def after_expiry(rules: CallRules, binding: RouteBinding, now: datetime) -> Call
     if rules.fallback_number:
         return CallMark.FALLBACK
     return None
+
+
+def warning(rules: CallRules, max_seconds: int) -> tuple[int, int]:
+    """(warning, repeat) seconds for a call limited to ``max_seconds``: none when the warning
+    would come at or before the call's start."""
+    if rules.warning_seconds <= 0 or rules.warning_seconds >= max_seconds:
+        return 0, 0
+    return rules.warning_seconds, max(0, rules.warning_repeat)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from routing.call_rules import NO_RULES, CallMark, CallRules, after_expiry, refusal
+from routing.call_rules import NO_RULES, CallMark, CallRules, after_expiry, refusal, warning
 from routing.model import (
     Action,
     CallContext,
@@ -72,7 +72,7 @@ def _after_expiry(binding: RouteBinding, max_seconds: int, rules: CallRules, now
               else rules.fallback_number or None)
     if target is None:
         return RouteDecision.reject(Reason.BINDING_EXPIRED, binding.virtual_x, binding)
-    return _bridge(binding, target, max_seconds, mark)
+    return _bridge(binding, target, max_seconds, mark, rules)
 
 
 def _bridge_or_refuse(binding: RouteBinding, max_seconds: int, rules: CallRules,
@@ -91,11 +91,12 @@ def _bridge_or_refuse(binding: RouteBinding, max_seconds: int, rules: CallRules,
         if target is None:
             return RouteDecision.reject(Reason.CALLER_DISABLED, binding.virtual_x, binding)
         dial = target
-    return _bridge(binding, dial, max_seconds, CallMark.NONE)
+    return _bridge(binding, dial, max_seconds, CallMark.NONE, rules)
 
 
-def _bridge(binding: RouteBinding, dial: str, max_seconds: int, mark: CallMark
-            ) -> RouteDecision:
+def _bridge(binding: RouteBinding, dial: str, max_seconds: int, mark: CallMark,
+            rules: CallRules) -> RouteDecision:
+    warn, repeat = warning(rules, max_seconds)
     return RouteDecision(
         action=Action.BRIDGE,
         reason=Reason.BRIDGED,
@@ -108,4 +109,6 @@ def _bridge(binding: RouteBinding, dial: str, max_seconds: int, mark: CallMark
         order_id=binding.order_id,
         virtual_x=binding.virtual_x,
         mark=mark.value,
+        warning_seconds=warn,
+        warning_repeat=repeat,
     )

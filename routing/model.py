@@ -127,6 +127,8 @@ class RouteDecision:
     order_id: str = ""
     virtual_x: str = ""
     mark: str = ""  # routing.call_rules.CallMark: how a call was let through (call log)
+    warning_seconds: int = 0  # both parties hear the warning this long before max_seconds
+    warning_repeat: int = 0  # seconds between repeats (0: once)
 
     @property
     def prompt(self) -> str:

@@ -153,6 +153,9 @@ def rules(
     caps: Annotated[str | None, typer.Option(
         help="Call caps per rolling HOUR/DAY: caller=20/100,buyer=5/20,number=30/300 | none "
              "| default.")] = None,
+    warning_seconds: Annotated[str | None, typer.Option(
+        "--warning-seconds", help="Both parties hear a warning this long before the "
+        "call-length limit; 0: none | default.")] = None,
     actor: ActorOpt = "cli",
     as_json: JsonOption = False,
 ) -> None:
@@ -162,7 +165,8 @@ def rules(
     change = RulesChange(direction=direction, grace_seconds=grace_seconds,
                          fallback_number=fallback, merchant_window=merchant_window,
                          callback_window=callback_window,
-                         require_caller_report=require_caller_report, caps=caps)
+                         require_caller_report=require_caller_report, caps=caps,
+                         warning_seconds=warning_seconds)
 
     async def work() -> RulesView:
         async with use_cases_of(ctx) as cases:
@@ -196,7 +200,7 @@ _RULE_LABELS = {"shop": "shop", "direction": "direction", "grace_seconds": "grac
                 "fallback_number": "fallback line", "merchant_window": "merchant calls",
                 "callback_window": "callbacks",
                 "require_caller_report": "caller report required", "caps": "call caps",
-                "own": "set by the shop"}
+                "warning_seconds": "warning before the limit (s)", "own": "set by the shop"}
 
 
 def _rules_record(view: RulesView) -> dict[str, Any]:
@@ -206,14 +210,15 @@ def _rules_record(view: RulesView) -> dict[str, Any]:
         ("fallback_number", own.fallback_number),
         ("merchant_window", own.merchant_window or own.clear_merchant_window or None),
         ("callback_window", own.callback_window or own.clear_callback_window or None),
-        ("require_caller_report", own.require_caller_report), ("caps", own.caps))
+        ("require_caller_report", own.require_caller_report), ("caps", own.caps),
+        ("warning_seconds", own.warning_seconds))
         if value is not None]
     return {"shop": view.shop_id, "direction": e.direction.value,
             "grace_seconds": e.grace_seconds, "fallback_number": e.fallback_number or None,
             "merchant_window": str(e.merchant_window) if e.merchant_window else "any time",
             "callback_window": str(e.callback_window) if e.callback_window else "any time",
             "require_caller_report": e.require_caller_report,
-            "caps": format_caps(e.caps) or "none",
+            "caps": format_caps(e.caps) or "none", "warning_seconds": e.warning_seconds,
             "own": ", ".join(own_names) or "nothing (platform defaults)"}
 
 

@@ -420,6 +420,7 @@ def route_options(settings: Settings) -> RouteOptions:
         store_timeout=settings.agi.store_timeout_seconds,
         system_name=settings.agi.system_name or settings.asterisk.system_name,
         number_classes=settings.number_classes,
+        warning_sound=settings.call_rules.warning_sound,
     )
 
 

@@ -386,6 +386,16 @@ class CallRulesSettings(BaseModel):
         default=False, description="Caller numbers must be reported to the carrier with their "
         "real user ('privnum shop report-caller') before they place calls (else refused "
         "'caller_unreported'; binding them still works).")
+    warning_seconds: int = Field(
+        default=60, ge=0, le=3_600, description="With the call-length limit (agi."
+        "max_call_seconds), both parties hear warning_sound this many seconds before it (Dial "
+        "L(limit:warning:repeat)). 0: no warning.")
+    warning_repeat_seconds: int = Field(
+        default=0, ge=0, le=3_600, description="Seconds between repeats of the warning; 0: "
+        "once.")
+    warning_sound: str = Field(
+        default="beep", pattern=r"^[A-Za-z0-9_/-]+$",
+        description="Asterisk sound file (no extension) of the last-minute warning.")
     caps: str = Field(
         default="", examples=["caller=20/100,buyer=5/20,number=30/300"], description="Call "
         "caps per rolling HOUR/DAY for each caller number A, buyer B and virtual number X "
@@ -472,7 +482,8 @@ class Settings(BaseSettings):
             merchant_window=CallWindow.parse(c.merchant_window) if c.merchant_window else None,
             callback_window=CallWindow.parse(c.callback_window) if c.callback_window else None,
             timezone=timezone, require_caller_report=c.require_caller_report,
-            caps=parse_caps(c.caps))
+            caps=parse_caps(c.caps), warning_seconds=c.warning_seconds,
+            warning_repeat=c.warning_repeat_seconds)
 
     @property
     def number_classes(self) -> NumberClasses:

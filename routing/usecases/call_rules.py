@@ -46,6 +46,7 @@ class RulesChange:
     callback_window: str | None = None
     require_caller_report: str | None = None  # yes | no | default
     caps: str | None = None  # routing.call_caps.parse_caps text | none | default
+    warning_seconds: str | None = None  # seconds | default
 
 
 class ShopCallRulesCases:
@@ -93,6 +94,7 @@ def apply_change(own: ShopCallRules, change: RulesChange, region: str) -> ShopCa
         "clear_callback_window": own.clear_callback_window,
         "require_caller_report": own.require_caller_report,
         "caps": own.caps,
+        "warning_seconds": own.warning_seconds,
     }
     if change.direction is not None:
         values["direction"] = None if _default(change.direction) else _direction(change.direction)
@@ -110,6 +112,9 @@ def apply_change(own: ShopCallRules, change: RulesChange, region: str) -> ShopCa
         default, none = _default(window), window.strip().lower() == "none"
         values[f"{name}_window"] = None if default or none else CallWindow.parse(window)
         values[f"clear_{name}_window"] = none
+    if change.warning_seconds is not None:
+        values["warning_seconds"] = (None if _default(change.warning_seconds)
+                                     else _seconds("warning", change.warning_seconds, 3_600))
     if change.caps is not None:
         text = change.caps.strip()
         values["caps"] = (None if _default(text) else NO_CAPS if text.lower() == "none"
@@ -143,10 +148,14 @@ def _direction(text: str) -> CallDirection:
 
 
 def _grace(text: str) -> int:
+    return _seconds("grace", text, MAX_GRACE_SECONDS)
+
+
+def _seconds(what: str, text: str, most: int) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise InvalidInput(f"grace {text.strip()!r} is not a whole number of seconds") from None
-    if not 0 <= value <= MAX_GRACE_SECONDS:
-        raise InvalidInput(f"grace must be 0-{MAX_GRACE_SECONDS} seconds")
+        raise InvalidInput(f"{what} {text.strip()!r} is not a whole number of seconds") from None
+    if not 0 <= value <= most:
+        raise InvalidInput(f"{what} must be 0-{most} seconds")
     return value

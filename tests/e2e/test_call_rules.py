@@ -62,8 +62,9 @@ class RulesStack(PrivnumStack):
 
 
 @contextlib.contextmanager
-def rules_stack(lab: RunningLab, workdir: Path, url: str) -> Iterator[RulesStack]:
-    stack = RulesStack(lab, workdir, url)
+def rules_stack(lab: RunningLab, workdir: Path, url: str,
+                cls: type[RulesStack] = RulesStack) -> Iterator[RulesStack]:
+    stack = cls(lab, workdir, url)
     try:
         stack.prepare()
         stack.serve.start()

@@ -18,6 +18,7 @@ from routing.call_rules import (
     ShopCallRules,
     after_expiry,
     refusal,
+    warning,
 )
 from routing.decide import decide
 from routing.errors import InvalidInput
@@ -319,3 +320,29 @@ def test_which_cap_one_more_call_breaks(counts: dict[str, tuple[int, int]],
     assert broken(counted, counts) == expected
     if expected is not None:
         assert expected.reason.value == f"cap_{expected.value}"
+
+
+# ---------------------------------------------------------------------------- last-minute warning
+
+
+@pytest.mark.parametrize(("warn", "repeat", "max_seconds", "expected"), [
+    (60, 0, 3_600, (60, 0)),
+    (60, 20, 3_600, (60, 20)),
+    (0, 20, 3_600, (0, 0)),  # off
+    (60, 0, 60, (0, 0)),  # would come at the start: none
+    (90, 0, 60, (0, 0)),
+    (10, 0, 15, (10, 0)),
+])
+def test_last_minute_warning(warn: int, repeat: int, max_seconds: int,
+                             expected: tuple[int, int]) -> None:
+    rules = CallRules(warning_seconds=warn, warning_repeat=repeat)
+    assert warning(rules, max_seconds) == expected
+    d = decide(call(), CallContext(True, (binding(),)), NOON_SHANGHAI, max_seconds,
+               {"shop1": rules})
+    assert (d.action, d.warning_seconds, d.warning_repeat) == (Action.BRIDGE, *expected)
+
+
+def test_a_reject_carries_no_warning() -> None:
+    rules = CallRules(warning_seconds=60, direction=CallDirection.CALLBACK_ONLY)
+    d = decided(binding(), rules)
+    assert d.action is Action.REJECT and d.warning_seconds == 0

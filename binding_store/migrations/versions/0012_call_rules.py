@@ -29,6 +29,7 @@ def upgrade() -> None:
         sa.Column("callback_window", sa.String(11), nullable=True),
         sa.Column("require_caller_report", sa.Boolean(), nullable=True),
         sa.Column("caps", sa.String(100), nullable=True),
+        sa.Column("warning_seconds", sa.Integer(), nullable=True),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["shop_id"], ["shops.id"],
                                 name="fk_shop_call_rules_shop_id_shops"),
