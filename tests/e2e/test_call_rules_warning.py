@@ -63,7 +63,7 @@ def test_both_parties_hear_the_warning_before_the_limit(
     time.sleep(0.5)
     text = log.text()
     dial = re.search(r'Dial\("PJSIP/' + MERCHANT + r'-[^"]*", "([^"]*)"\)', text)
-    assert dial and f"L({LIMIT}000:{WARNING}000:0)" in dial[1], dial
+    assert dial and re.search(rf"L\({LIMIT}000:{WARNING}000:0+\)", dial[1]), dial
     played = re.findall(r"<([^>]+)> Playing 'beep\.", text)
     # the calling channel (the merchant's) and the called one (privnum's Local channel, which
     # carries the audio to the buyer's phone) both played it
