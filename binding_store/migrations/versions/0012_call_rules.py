@@ -60,8 +60,7 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("subject_key", name="pk_call_cap_locks"),
     )
     # On partitioned PostgreSQL the column is added to every partition with the parent.
-    op.add_column("call_attempts", sa.Column("mark", sa.String(16), nullable=False,
-                                             server_default=""))
+    op.add_column("call_attempts", sa.Column("mark", sa.String(16), nullable=True))
 
 
 def downgrade() -> None:
