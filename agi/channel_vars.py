@@ -33,6 +33,15 @@ masked (``139****0001``) on every other call. The dialplan makes it the inbound 
 caller ID right after the decision; the callee never sees it (it is shown X)."""
 MAX_SECONDS: Final = "PRIVNUM_MAX_SECONDS"
 """Call-length limit in whole seconds (Dial ``L(...)``)."""
+WARNING_SECONDS: Final = "PRIVNUM_WARNING_SECONDS"
+"""Seconds before the limit both parties hear :data:`WARNING_SOUND` (Dial ``L(limit:warning:
+repeat)``); ``0``: no warning."""
+WARNING_REPEAT: Final = "PRIVNUM_WARNING_REPEAT"
+"""Seconds between repeats of the warning; ``0``: once."""
+WARNING_SOUND: Final = "PRIVNUM_WARNING_SOUND"
+"""Sound file (no extension) of the warning (Asterisk ``LIMIT_WARNING_FILE``)."""
+DIAL_LIMIT: Final = "PN_DIAL_LIMIT"
+"""Dialplan-internal: the ``L()`` argument privnum-bridge builds from the three above."""
 BINDING: Final = "PRIVNUM_BINDING"
 SHOP: Final = "PRIVNUM_SHOP"
 ORDER: Final = "PRIVNUM_ORDER"
@@ -55,6 +64,9 @@ ALL: Final = (
     CALLERID,
     CDR_CALLERID,
     MAX_SECONDS,
+    WARNING_SECONDS,
+    WARNING_REPEAT,
+    WARNING_SOUND,
     BINDING,
     SHOP,
     ORDER,

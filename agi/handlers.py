@@ -12,15 +12,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
 from agi import channel_vars as cv
 from agi.answer import answer_commands
+from agi.call_rules import rules_for_call, within_caps
 from agi.errors import AgiError
 from agi.session import AgiSession
 from routing.api_ports import MetricsSink
+from routing.call_caps import CallCounter
+from routing.call_rules import CallRules, CallRulesSource
 from routing.decide import decide
 from routing.errors import PrivnumError
 from routing.model import (
@@ -61,6 +64,7 @@ class RouteOptions:
     region: str = "CN"
     store_timeout: float = 1.0
     system_name: str = ""
+    warning_sound: str = "beep"  # the last-minute warning both parties hear
     # How a dialled X is read: segments such as China's 700 numbers are no subscriber numbers.
     number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
 
@@ -75,8 +79,13 @@ class RouteHandler:
         clock: Callable[[], datetime],
         options: RouteOptions,
         observe: DecisionObserver | None = None,
+        *,
+        rules: CallRulesSource | None = None,
+        counter: CallCounter | None = None,
     ) -> None:
         self._lookup = lookup
+        self._rules = rules
+        self._counter = counter
         self._recorder = recorder
         self._clock = clock
         self._options = options
@@ -145,10 +154,18 @@ class RouteHandler:
     async def _decide(self, request: CallRequest, now: datetime) -> RouteDecision:
         try:
             context = CallContext(x_in_pool=False)
+            rules: Mapping[str, CallRules] | None = None
             if request.caller is not None and request.dialed is not None:
                 async with asyncio.timeout(self._options.store_timeout):
                     context = await self._lookup.find_for_call(request.caller, request.dialed, now)
-            return decide(request, context, now, self._options.max_call_seconds)
+                    if self._rules is not None and context.bindings:
+                        # a fault reading them refuses the call below, never bridges past them
+                        rules = await rules_for_call(self._rules, context)
+            decision = decide(request, context, now, self._options.max_call_seconds, rules)
+            if self._counter is not None:
+                async with asyncio.timeout(self._options.store_timeout):
+                    decision = await within_caps(self._counter, decision, context, rules)
+            return decision
         except Exception as exc:  # fail closed on anything, including bugs
             log.warning("routing error for call %s: %s", request.uniqueid, _describe(exc))
             return RouteDecision.reject(Reason.ROUTING_ERROR, request.dialed or "")
@@ -161,6 +178,9 @@ class RouteHandler:
             cv.CALLERID: self._dialable(decision.present_number) if bridge else "",
             cv.CDR_CALLERID: self._recorded_caller(decision, request),
             cv.MAX_SECONDS: str(decision.max_seconds) if bridge else "0",
+            cv.WARNING_SECONDS: str(decision.warning_seconds) if bridge else "0",
+            cv.WARNING_REPEAT: str(decision.warning_repeat) if bridge else "0",
+            cv.WARNING_SOUND: self._options.warning_sound if bridge else "",
             cv.BINDING: decision.binding_id,
             cv.SHOP: decision.shop_id,
             cv.ORDER: decision.order_id,
@@ -207,6 +227,7 @@ class RouteHandler:
             shop_id=decision.shop_id,
             order_id=decision.order_id,
             system_name=self._options.system_name,
+            mark=decision.mark,
         )
         try:
             async with asyncio.timeout(self._options.store_timeout):

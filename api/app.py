@@ -14,6 +14,7 @@ from api import (
     routes_misc,
     routes_orders,
     routes_platform,
+    routes_pool,
     routes_shops,
     routes_webhooks,
 )
@@ -80,6 +81,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.add_middleware(IdempotencyKeys, services=services)
     if services.console is not None:
         console.install(app, services.console)
+    app.include_router(routes_pool.router)
     app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes,
                        body_timeout=services.body_timeout_seconds,
                        form_prefix="/console/" if services.console is not None else None)

@@ -207,6 +207,9 @@ class RevealResponse(BaseModel):
     other_callers: list[str] = Field(default_factory=list)
     expires_at: datetime | None = None
     created: bool | None = Field(default=None, description="false: the existing binding")
+    calls_refused: str | None = Field(
+        default=None, description="privacy only: the reason code A's calls through the "
+        "binding are refused with for now (caller_unreported: report the caller number)")
 
     @classmethod
     def of(cls, result: RevealResult) -> RevealResponse:
@@ -220,7 +223,7 @@ class RevealResponse(BaseModel):
                    rule_detail=result.rule_detail, binding_id=b.binding_id,
                    virtual_number=b.virtual_x, caller_number=b.caller_a,
                    other_callers=list(result.other_callers), expires_at=b.expires_at,
-                   created=b.created)
+                   created=b.created, calls_refused=result.calls_refused)
 
 
 class BindingOut(BaseModel):

@@ -6,6 +6,7 @@ Add one import line per new model module.
 from __future__ import annotations
 
 import binding_store.api_models
+import binding_store.call_rules_models
 import binding_store.cdr_models
 import binding_store.idempotency_models
 import binding_store.webhook_models  # noqa: F401

@@ -212,6 +212,10 @@ class CallAttempt(Base):
     binding_id: Mapped[str] = mapped_column(String(32), default="")
     shop_id: Mapped[str] = mapped_column(String(64), default="")
     order_id: Mapped[str] = mapped_column(String(64), default="")
+    # how a call was let through by a call rule ("grace", "fallback"); "" or NULL normally.
+    # Deferred and without any default, so ORM reads and writes that do not name it (readers
+    # of the call log, code that predates the column) leave it out.
+    mark: Mapped[str | None] = mapped_column(String(16), deferred=True)
 
 
 declare_partitioned(cast(Table, AuditEvent.__table__), "at")

@@ -47,6 +47,8 @@ class EventType(StrEnum):
     CALL_ENDED = "call.ended"
     CALL_REJECTED = "call.rejected"
     CDR = "cdr"
+    NUMBER_QUARANTINED = "number.quarantined"
+    NUMBER_QUARANTINE_RELEASED = "number.quarantine_released"
 
 
 class HangupSide(StrEnum):
@@ -167,7 +169,7 @@ def decision_events(attempt: CallAttempt, facts: BindingFacts = BindingFacts()
     stream = call_stream(attempt.linkedid or attempt.uniqueid)
     call = _decision_call(attempt, facts)
     started = {**call, "action": attempt.action.value, "started_at": _iso(attempt.at),
-               **_reason(attempt.reason.value)}
+               **_reason(attempt.reason.value), "mark": attempt.mark or None}
     events = [Event(EventType.CALL_STARTED, stream, attempt.shop_id, attempt.at, started)]
     if attempt.action is Action.REJECT:
         rejected = {**call, "rejected_at": _iso(attempt.at), **_reason(attempt.reason.value),

@@ -126,6 +126,9 @@ class RouteDecision:
     shop_id: str = ""
     order_id: str = ""
     virtual_x: str = ""
+    mark: str = ""  # routing.call_rules.CallMark: how a call was let through (call log)
+    warning_seconds: int = 0  # both parties hear the warning this long before max_seconds
+    warning_repeat: int = 0  # seconds between repeats (0: once)
 
     @property
     def prompt(self) -> str:
@@ -164,3 +167,4 @@ class CallAttempt:
     shop_id: str
     order_id: str
     system_name: str = ""
+    mark: str = ""  # routing.call_rules.CallMark value

@@ -13,6 +13,12 @@ class Reason(StrEnum):
     BINDING_EXPIRED = "binding_expired"
     SERVICE_DISABLED = "service_disabled"
     CALLER_DISABLED = "caller_disabled"
+    DIRECTION_REFUSED = "direction_refused"
+    QUIET_HOURS = "quiet_hours"
+    CALLER_UNREPORTED = "caller_unreported"
+    CAP_CALLER = "cap_caller"
+    CAP_BUYER = "cap_buyer"
+    CAP_NUMBER = "cap_number"
     ROUTING_ERROR = "routing_error"
 
     @property
@@ -38,6 +44,12 @@ _TEXTS: dict[Reason, str] = {
     Reason.BINDING_EXPIRED: "number expired",
     Reason.SERVICE_DISABLED: "privacy-number service disabled for the shop",
     Reason.CALLER_DISABLED: "caller number disabled",
+    Reason.DIRECTION_REFUSED: "calls this way are not allowed for the shop",
+    Reason.QUIET_HOURS: "outside the shop's permitted call hours",
+    Reason.CALLER_UNREPORTED: "caller number not reported to the carrier",
+    Reason.CAP_CALLER: "the caller number's call limit is reached",
+    Reason.CAP_BUYER: "the buyer's call limit is reached",
+    Reason.CAP_NUMBER: "the privacy number's call limit is reached",
     Reason.ROUTING_ERROR: "routing error",
 }
 
@@ -50,6 +62,12 @@ _PROMPTS: dict[Reason, str] = {
     Reason.BINDING_EXPIRED: "ss-noservice",
     Reason.SERVICE_DISABLED: "ss-noservice",
     Reason.CALLER_DISABLED: "privacy-incorrect",
+    Reason.DIRECTION_REFUSED: "ss-noservice",
+    Reason.QUIET_HOURS: "vm-nobodyavail",
+    Reason.CALLER_UNREPORTED: "privacy-incorrect",
+    Reason.CAP_CALLER: "all-circuits-busy-now",
+    Reason.CAP_BUYER: "all-circuits-busy-now",
+    Reason.CAP_NUMBER: "all-circuits-busy-now",
     Reason.ROUTING_ERROR: "all-circuits-busy-now",
 }
 
@@ -61,5 +79,11 @@ _CAUSES: dict[Reason, int] = {
     Reason.BINDING_EXPIRED: 22,  # number changed
     Reason.SERVICE_DISABLED: 21,
     Reason.CALLER_DISABLED: 21,
+    Reason.DIRECTION_REFUSED: 21,
+    Reason.QUIET_HOURS: 21,
+    Reason.CALLER_UNREPORTED: 21,
+    Reason.CAP_CALLER: 21,
+    Reason.CAP_BUYER: 21,
+    Reason.CAP_NUMBER: 21,
     Reason.ROUTING_ERROR: 38,  # network out of order
 }

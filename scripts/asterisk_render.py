@@ -88,6 +88,7 @@ MODULES = (
     # media
     "bridge_simple.so",
     "bridge_native_rtp.so",
+    "bridge_builtin_interval_features.so",  # Dial L() with a warning: the timed announcements
     "codec_ulaw.so",
     "codec_alaw.so",
     "codec_a_mu.so",

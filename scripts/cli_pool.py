@@ -12,6 +12,7 @@ from rich.console import Console
 
 from routing.errors import InvalidInput
 from routing.model import PoolState
+from routing.quarantine import QuarantineView
 from routing.shop_views import (
     POOL_IMPORT_BATCH,
     ImportReport,
@@ -27,7 +28,7 @@ from scripts.cli_output import (
     print_rows,
     progress,
 )
-from scripts.cli_support import container_of, fail, run, utc_now
+from scripts.cli_support import container_of, fail, operator, run, use_cases_of, utc_now
 
 app = typer.Typer(no_args_is_help=True)
 
@@ -187,3 +188,46 @@ def set_state(
 
     view = run(work)
     Console().print(f"{view.number}: {view.state.value}", highlight=False)
+
+
+@app.command("quarantine")
+def quarantine(
+    ctx: typer.Context,
+    number: str,
+    reason: Annotated[str, typer.Option("--reason", help="Why (complaints, a carrier's "
+                                        "notice ...); audited and sent with the event.")],
+    actor: Annotated[str, typer.Option("--actor", help="Who (audit log).")] = "cli",
+    as_json: JsonOption = False,
+) -> None:
+    """Take X out of allocation at once; its active bindings keep working until they end."""
+    async def work() -> QuarantineView:
+        async with use_cases_of(ctx) as cases:
+            return await cases.quarantine.quarantine(operator(actor), number, reason,
+                                                     utc_now())
+
+    _print_quarantine(run(work), as_json)
+
+
+@app.command("release-quarantine")
+def release_quarantine(
+    ctx: typer.Context,
+    number: str,
+    actor: Annotated[str, typer.Option("--actor", help="Who (audit log).")] = "cli",
+    as_json: JsonOption = False,
+) -> None:
+    """Bring a quarantined X back into allocation."""
+    async def work() -> QuarantineView:
+        async with use_cases_of(ctx) as cases:
+            return await cases.quarantine.release(operator(actor), number, utc_now())
+
+    _print_quarantine(run(work), as_json)
+
+
+def _print_quarantine(view: QuarantineView, as_json: bool) -> None:
+    if as_json:
+        print_json({"number": view.number, "state": view.state.value, "changed": view.changed,
+                    "reason": view.reason or None, "active_bindings": view.active_bindings})
+        return
+    note = "" if view.changed else " (unchanged)"
+    typer.echo(f"{view.number}: {view.state.value}{note}; {view.active_bindings} active "
+               "binding(s) keep working until they end")

@@ -7,7 +7,9 @@ from typing import Annotated, Any
 
 import typer
 
+from routing.call_caps import format_caps
 from routing.shop_views import SHOP_LEVELS, EnableResult, ShopView
+from routing.usecases.call_rules import RulesView
 from scripts.cli_output import Column, JsonOption, print_json, print_record, print_rows
 from scripts.cli_support import operator, run, use_cases_of, utc_now
 
@@ -127,6 +129,97 @@ def set_timezone(
     shop, effective = run(work)
     typer.echo(f"shop {shop.id}: time zone {effective}"
                + ("" if shop.timezone else " (the default)"))
+
+
+@app.command("rules")
+def rules(
+    ctx: typer.Context, shop_id: str,
+    direction: Annotated[str | None, typer.Option(
+        help="both | merchant_only | callback_only | default.")] = None,
+    grace_seconds: Annotated[str | None, typer.Option(
+        "--grace-seconds", help="Seconds after expiry a buyer's callback still reaches the "
+        "shop | default.")] = None,
+    fallback: Annotated[str | None, typer.Option(
+        help="Service line a buyer's callback reaches after the grace window | none | "
+             "default.")] = None,
+    merchant_window: Annotated[str | None, typer.Option(
+        "--merchant-window", help="Permitted time of the shop's calls, HH:MM-HH:MM in the "
+        "shop's time zone | none (any time) | default.")] = None,
+    callback_window: Annotated[str | None, typer.Option(
+        "--callback-window", help="Permitted time of buyers' calls | none | default.")] = None,
+    require_caller_report: Annotated[str | None, typer.Option(
+        "--require-caller-report", help="yes: unreported caller numbers place no call "
+        "(caller_unreported) | no | default.")] = None,
+    caps: Annotated[str | None, typer.Option(
+        help="Call caps per rolling HOUR/DAY: caller=20/100,buyer=5/20,number=30/300 | none "
+             "| default.")] = None,
+    warning_seconds: Annotated[str | None, typer.Option(
+        "--warning-seconds", help="Both parties hear a warning this long before the "
+        "call-length limit; 0: none | default.")] = None,
+    actor: ActorOpt = "cli",
+    as_json: JsonOption = False,
+) -> None:
+    """Show the shop's carrier call rules; with options, change them (operator only)."""
+    from routing.usecases.call_rules import RulesChange
+
+    change = RulesChange(direction=direction, grace_seconds=grace_seconds,
+                         fallback_number=fallback, merchant_window=merchant_window,
+                         callback_window=callback_window,
+                         require_caller_report=require_caller_report, caps=caps,
+                         warning_seconds=warning_seconds)
+
+    async def work() -> RulesView:
+        async with use_cases_of(ctx) as cases:
+            if change == RulesChange():
+                return await cases.call_rules.get(operator(actor), shop_id)
+            return await cases.call_rules.set(operator(actor), shop_id, change, utc_now())
+
+    view = run(work)
+    print_record(_rules_record(view), as_json=as_json, labels=_RULE_LABELS)
+
+
+@app.command("report-caller")
+def report_caller(
+    ctx: typer.Context, shop_id: str,
+    number: Annotated[str, typer.Argument(help="The shop's caller number.")],
+    status: Annotated[str, typer.Argument(help="reported | unreported")],
+    actor: ActorOpt = "cli",
+) -> None:
+    """Record whether a caller number was reported to the carrier with its real user."""
+    async def work() -> tuple[str, str]:
+        async with use_cases_of(ctx) as cases:
+            e164, reporting = await cases.call_rules.set_reporting(
+                operator(actor), shop_id, number, status, utc_now())
+            return e164, reporting.value
+
+    e164, value = run(work)
+    typer.echo(f"shop {shop_id}: caller {e164} {value}")
+
+
+_RULE_LABELS = {"shop": "shop", "direction": "direction", "grace_seconds": "grace seconds",
+                "fallback_number": "fallback line", "merchant_window": "merchant calls",
+                "callback_window": "callbacks",
+                "require_caller_report": "caller report required", "caps": "call caps",
+                "warning_seconds": "warning before the limit (s)", "own": "set by the shop"}
+
+
+def _rules_record(view: RulesView) -> dict[str, Any]:
+    e, own = view.effective, view.own
+    own_names = [name for name, value in (
+        ("direction", own.direction), ("grace_seconds", own.grace_seconds),
+        ("fallback_number", own.fallback_number),
+        ("merchant_window", own.merchant_window or own.clear_merchant_window or None),
+        ("callback_window", own.callback_window or own.clear_callback_window or None),
+        ("require_caller_report", own.require_caller_report), ("caps", own.caps),
+        ("warning_seconds", own.warning_seconds))
+        if value is not None]
+    return {"shop": view.shop_id, "direction": e.direction.value,
+            "grace_seconds": e.grace_seconds, "fallback_number": e.fallback_number or None,
+            "merchant_window": str(e.merchant_window) if e.merchant_window else "any time",
+            "callback_window": str(e.callback_window) if e.callback_window else "any time",
+            "require_caller_report": e.require_caller_report,
+            "caps": format_caps(e.caps) or "none", "warning_seconds": e.warning_seconds,
+            "own": ", ".join(own_names) or "nothing (platform defaults)"}
 
 
 _LABELS = {"id": "shop", "name": "name", "level": "level", "service": "service",

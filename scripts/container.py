@@ -52,6 +52,7 @@ if TYPE_CHECKING:
     from binding_store.bindings import BindingPolicy, BindingStore
     from binding_store.call_log import CallLogStore
     from binding_store.call_log_query import CallLogReader
+    from binding_store.call_rules import SqlCallRules
     from binding_store.callers import CallerRepository
     from binding_store.console_reader import ConsoleReader
     from binding_store.crypto import BuyerCipher
@@ -60,12 +61,14 @@ if TYPE_CHECKING:
     from binding_store.orders import OrderStore
     from binding_store.outbox import Outbox
     from binding_store.pool import PoolRepository
+    from binding_store.quarantine import PoolQuarantine
     from binding_store.redis_index import RedisIndex
     from binding_store.route_lookup import StoreRouteLookup
     from binding_store.shops import ShopRepository
     from binding_store.tokens import TokenStore
     from binding_store.webhook_queue import DeliveryQueue
     from binding_store.webhooks import SubscriptionStore
+    from routing.call_caps import CallCounter
     from scripts.dns import DnsResolver
 
 _MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
@@ -153,6 +156,34 @@ class Container:
         from binding_store.shops import ShopRepository
 
         return ShopRepository(self.database, self.index)
+
+    @cached_property
+    def call_rules(self) -> SqlCallRules:
+        """Shops' call rules over the platform's (``[call_rules]``); shops without a time
+        zone of their own are in the risk policy's."""
+        from binding_store.call_rules import SqlCallRules
+
+        settings = self.settings
+        zone = load_policy(settings.risk_policy_file).timezone
+        return SqlCallRules(self.database, settings.default_call_rules(zone),
+                            cache_seconds=settings.call_rules.cache_seconds)
+
+    @cached_property
+    def call_counter(self) -> CallCounter:
+        """Where call caps are counted: Redis when configured (one script per call), else
+        SQL."""
+        from binding_store.call_counter import RedisCallCounter, SqlCallCounter
+
+        if self.index is None:
+            return SqlCallCounter(self.database, self.cipher)
+        return RedisCallCounter(self.index.client, self.settings.redis.prefix, self.cipher,
+                                timeout=self.settings.redis.timeout_seconds)
+
+    @cached_property
+    def quarantine(self) -> PoolQuarantine:
+        from binding_store.quarantine import PoolQuarantine
+
+        return PoolQuarantine(self.database, self.outbox, self.settings.number_classes)
 
     @cached_property
     def accounts(self) -> AccountRepository:
@@ -438,6 +469,7 @@ def route_options(settings: Settings) -> RouteOptions:
         store_timeout=settings.agi.store_timeout_seconds,
         system_name=settings.agi.system_name or settings.asterisk.system_name,
         number_classes=settings.number_classes,
+        warning_sound=settings.call_rules.warning_sound,
     )
 
 

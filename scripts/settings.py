@@ -26,7 +26,9 @@ from pydantic_settings import (
     SettingsError,
 )
 
-from routing.errors import ConfigurationError
+from routing.call_caps import parse_caps
+from routing.call_rules import CallDirection, CallRules, CallWindow
+from routing.errors import ConfigurationError, InvalidInput
 from routing.number_classes import NumberClasses, NumberKind, RegionClasses, Segment
 from scripts.settings_sources import source_of, unknown_env, unknown_file_keys
 
@@ -431,6 +433,65 @@ class WebhookSettings(BaseModel):
         return value
 
 
+class CallRulesSettings(BaseModel):
+    """The platform's default carrier call rules; a shop's own ('privnum shop rules') win."""
+
+    direction: Literal["both", "merchant_only", "callback_only"] = Field(
+        default="both", description="Which calls bindings carry: both ways, the shop calling "
+        "buyers only, or buyers calling the shop only (else refused 'direction_refused').")
+    grace_seconds: int = Field(
+        default=0, ge=0, le=7 * 86_400, description="How long after a binding expired a buyer "
+        "calling back still reaches the shop (the call log marks it 'grace'). 0: none.")
+    merchant_window: str = Field(
+        default="", examples=["08:00-21:00"], description="Permitted time for the shop's calls "
+        "to buyers, HH:MM-HH:MM in the shop's time zone (else refused 'quiet_hours'). "
+        "Empty: any time.")
+    callback_window: str = Field(
+        default="", examples=["08:00-22:00"], description="Permitted time for buyers' calls "
+        "to the shop, as merchant_window. Empty: any time.")
+    require_caller_report: bool = Field(
+        default=False, description="Caller numbers must be reported to the carrier with their "
+        "real user ('privnum shop report-caller') before they place calls (else refused "
+        "'caller_unreported'; binding them still works).")
+    warning_seconds: int = Field(
+        default=60, ge=0, le=3_600, description="With the call-length limit (agi."
+        "max_call_seconds), both parties hear warning_sound this many seconds before it (Dial "
+        "L(limit:warning:repeat)). 0: no warning.")
+    warning_repeat_seconds: int = Field(
+        default=0, ge=0, le=3_600, description="Seconds between repeats of the warning; 0: "
+        "once.")
+    warning_sound: str = Field(
+        default="beep", pattern=r"^[A-Za-z0-9_/-]+$",
+        description="Asterisk sound file (no extension) of the last-minute warning.")
+    caps: str = Field(
+        default="", examples=["caller=20/100,buyer=5/20,number=30/300"], description="Call "
+        "caps per rolling HOUR/DAY for each caller number A, buyer B and virtual number X "
+        "(any subset; 0 = none; else refused cap_caller / cap_buyer / cap_number). Empty: "
+        "no caps.")
+    cache_seconds: float = Field(
+        default=5.0, ge=0, le=300, description="How long the call path keeps a shop's rules "
+        "before reading them again: a change applies to calls within this time.")
+
+    @field_validator("caps")
+    @classmethod
+    def _caps(cls, value: str) -> str:
+        try:
+            parse_caps(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc)) from None
+        return value.strip()
+
+    @field_validator("merchant_window", "callback_window")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        if value.strip():
+            try:
+                CallWindow.parse(value)
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from None
+        return value.strip()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PRIVNUM_", env_nested_delimiter="__", extra="forbid"
@@ -453,6 +514,7 @@ class Settings(BaseSettings):
     call_log: CallLogSettings = CallLogSettings()
     webhooks: WebhookSettings = WebhookSettings()
     console: ConsoleSettings = ConsoleSettings()
+    call_rules: CallRulesSettings = CallRulesSettings()
     risk_policy_file: Path | None = Field(
         default=None, examples=["/etc/privnum/risk.toml"],
         description="Risk policy of the plaintext reveal (TOML [risk]). Unset: the defaults.")
@@ -480,6 +542,18 @@ class Settings(BaseSettings):
         if self.call_log.cdr_csv_dir is None:
             self.call_log.cdr_csv_dir = Path(self.asterisk.log_dir) / CDR_CUSTOM_DIR
         return self
+
+    def default_call_rules(self, timezone: str) -> CallRules:
+        """The platform's call rules (``timezone``: where shops without one of their own
+        are)."""
+        c = self.call_rules
+        return CallRules(
+            direction=CallDirection(c.direction), grace_seconds=c.grace_seconds,
+            merchant_window=CallWindow.parse(c.merchant_window) if c.merchant_window else None,
+            callback_window=CallWindow.parse(c.callback_window) if c.callback_window else None,
+            timezone=timezone, require_caller_report=c.require_caller_report,
+            caps=parse_caps(c.caps), warning_seconds=c.warning_seconds,
+            warning_repeat=c.warning_repeat_seconds)
 
     @property
     def number_classes(self) -> NumberClasses:

@@ -36,6 +36,7 @@ from routing.api_ports import (
     WebhookSubscriptions,
 )
 from routing.call_log_views import LinkTemplates
+from routing.call_rules import CallRulesPort
 from routing.console_views import ConsoleReader
 from routing.idempotency import IdempotencyStore
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
@@ -43,12 +44,14 @@ from routing.numbers import DEFAULT_REGION
 from routing.risk import RiskPolicy
 from routing.usecases.bindings import Bindings
 from routing.usecases.call_log import CallLog
+from routing.usecases.call_rules import ShopCallRulesCases
 from routing.usecases.callers import Callers
 from routing.usecases.console import Console
 from routing.usecases.credentials import Credentials
 from routing.usecases.idempotency import DEFAULT_TTL, Idempotency
 from routing.usecases.orders import Orders
 from routing.usecases.pool import Pool
+from routing.usecases.quarantine import Quarantine, QuarantinePort
 from routing.usecases.reveal import Reveal
 from routing.usecases.shops import Shops
 from routing.usecases.webhooks import Webhooks
@@ -116,6 +119,12 @@ class Ports(Protocol):
     @property
     def idempotency_keys(self) -> IdempotencyStore: ...
 
+    @property
+    def call_rules(self) -> CallRulesPort: ...
+
+    @property
+    def quarantine(self) -> QuarantinePort: ...
+
 
 @dataclass(kw_only=True)
 class UseCases:
@@ -133,7 +142,8 @@ class UseCases:
         p = self.ports
         return Reveal(shops=p.shops, callers=p.callers, bindings=p.bindings,
                       counters=p.counters, audit=p.audit, metrics=p.metrics,
-                      orders=p.orders, policy=self.policy, region=self.region)
+                      orders=p.orders, policy=self.policy, region=self.region,
+                      call_rules=p.call_rules)
 
     @property
     def orders(self) -> Orders:
@@ -163,6 +173,14 @@ class UseCases:
     def console(self) -> Console:
         return Console(reader=self.ports.console_reader, links=self.links,
                        cooldown=self.cooldown)
+
+    @property
+    def call_rules(self) -> ShopCallRulesCases:
+        return ShopCallRulesCases(rules=self.ports.call_rules, region=self.region)
+
+    @property
+    def quarantine(self) -> Quarantine:
+        return Quarantine(port=self.ports.quarantine)
 
     @property
     def pool(self) -> Pool:

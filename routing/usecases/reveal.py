@@ -23,6 +23,7 @@ from routing.api_ports import (
 )
 from routing.audit import AuditKind
 from routing.binding_views import BindingView
+from routing.call_rules import CallRulesPort
 from routing.errors import (
     CallerNotApproved,
     InvalidInput,
@@ -32,6 +33,7 @@ from routing.errors import (
 from routing.model import CallerStatus
 from routing.numbers import mask, normalize
 from routing.orders import OrderView
+from routing.reasons import Reason
 from routing.risk import (
     QuotaPeriod,
     RevealContext,
@@ -87,6 +89,9 @@ class RevealResult:
     buyer_number: str | None = None
     binding: BindingView | None = None
     other_callers: tuple[str, ...] = ()
+    # a call rule that refuses A's calls through the binding (e.g. ``caller_unreported``):
+    # the binding is issued, its calls are not put through until that changes
+    calls_refused: str | None = None
 
 
 def choose_caller(callers: list[CallerView], account_id: str) -> str:
@@ -110,8 +115,10 @@ def other_callers(callers: list[CallerView], caller_a: str) -> tuple[str, ...]:
 class Reveal:
     def __init__(self, *, shops: ShopPort, callers: CallerPort, bindings: RevealBindings,
                  counters: RevealCounters, audit: AuditPort, metrics: MetricsSink,
-                 orders: OrderPort, policy: RiskPolicy, region: str) -> None:
+                 orders: OrderPort, policy: RiskPolicy, region: str,
+                 call_rules: CallRulesPort | None = None) -> None:
         self._orders = orders
+        self._call_rules = call_rules
         self._shops = shops
         self._callers = callers
         self._bindings = bindings
@@ -201,4 +208,17 @@ class Reveal:
         self._metrics.reveal(decision.kind.value, decision.rule.value)
         return RevealResult(order_id=order_id, kind=decision.kind, rule=decision.rule,
                             rule_detail=decision.detail, quota=decision.quota,
-                            binding=issued, other_callers=other_callers(callers, issued.caller_a))
+                            binding=issued, other_callers=other_callers(callers, issued.caller_a),
+                            calls_refused=await self._calls_refused(shop.id, issued.caller_a))
+
+    async def _calls_refused(self, shop_id: str, caller_a: str) -> str | None:
+        if self._call_rules is None:
+            return None
+        # the call path's view of the rules (cached a few seconds): one read per shop, not per
+        # reveal
+        rules = (await self._call_rules.rules_for(frozenset({shop_id})))[shop_id]
+        if not rules.require_caller_report:
+            return None
+        if caller_a in await self._call_rules.unreported_now(shop_id, frozenset({caller_a})):
+            return Reason.CALLER_UNREPORTED.value
+        return None

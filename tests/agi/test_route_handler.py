@@ -144,6 +144,9 @@ async def test_merchant_call_is_bridged_to_the_buyer_showing_x(
         cv.CALLERID: "17000000001",
         cv.CDR_CALLERID: "13800000001",  # the shop's own number stays plain
         cv.MAX_SECONDS: "900",
+        cv.WARNING_SECONDS: "0",  # no call rules here: no warning
+        cv.WARNING_REPEAT: "0",
+        cv.WARNING_SOUND: "beep",
         cv.BINDING: "bnd1",
         cv.SHOP: "shop1",
         cv.ORDER: "ord1",

@@ -178,7 +178,7 @@ def test_the_only_dials_are_the_bridge_and_its_local_channel(rendered: Path) -> 
              if (app := app_of(line)) and app[0] == "Dial"]
     assert [name for name, _ in dials] == ["privnum-bridge", "privnum-dial"]
     (_, outer), (_, inner) = dials
-    assert f"L(${{{cv.MAX_SECONDS}}}000)" in outer
+    assert f"L(${{{cv.DIAL_LIMIT}}})" in outer  # the limit, with the warning when one is set
     assert f"b(privnum-predial^s^1(${{{cv.CALLERID}}}))" in outer
     # The number is not in the arguments of the Dial on the caller's channel (its CDR's
     # lastdata): a Local channel without optimisation ("/n") takes the call to privnum-dial.

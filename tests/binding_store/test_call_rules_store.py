@@ -1,0 +1,125 @@
+"""Shops' call rules in SQL (SQLite and PostgreSQL): set, audited, read back over the platform
+defaults on the call path, cached there for ``cache_seconds``."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from sqlalchemy import select
+
+from binding_store.call_rules import SqlCallRules
+from binding_store.db import Database
+from binding_store.models import AuditEvent
+from binding_store.shops import ShopRepository
+from routing.call_rules import (
+    CallDirection,
+    CallerReporting,
+    CallRules,
+    CallWindow,
+    ShopCallRules,
+)
+from routing.errors import NotFound, StoreUnavailable
+from tests.binding_store.shop_helpers import NOW, enabled_shop
+
+PLATFORM = CallRules(grace_seconds=30, merchant_window=CallWindow.parse("08:00-21:00"),
+                     timezone="Asia/Shanghai")
+
+
+async def test_a_shop_without_rules_gets_the_platform_defaults(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    store = SqlCallRules(database, PLATFORM, cache_seconds=0)
+    assert await store.get("s1") == ShopCallRules()
+    assert await store.rules_for(frozenset({"s1"})) == {"s1": PLATFORM}
+
+
+async def test_rules_set_read_back_audited_in_the_shops_zone(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    await ShopRepository(database).set_timezone("s1", "Europe/Berlin", actor="op", now=NOW)
+    store = SqlCallRules(database, PLATFORM, cache_seconds=0)
+    own = ShopCallRules(direction=CallDirection.MERCHANT_ONLY, grace_seconds=0,
+                        fallback_number="+8640000000001", clear_merchant_window=True,
+                        callback_window=CallWindow.parse("22:00-06:00"))
+    assert await store.set("s1", own, actor="op", now=NOW) == own
+    assert await store.get("s1") == own
+    assert await store.set("s1", own, actor="op", now=NOW) == own  # unchanged: no event
+    rules = (await store.rules_for(frozenset({"s1"})))["s1"]
+    assert rules == CallRules(direction=CallDirection.MERCHANT_ONLY, grace_seconds=0,
+                              fallback_number="+8640000000001", merchant_window=None,
+                              callback_window=CallWindow.parse("22:00-06:00"),
+                              timezone="Europe/Berlin")
+    async with database.session() as s:
+        events = (await s.scalars(select(AuditEvent))).all()
+    changes = [e for e in events if e.kind == "shop.call_rules"]
+    assert len(changes) == 1 and changes[0].actor == "op" and changes[0].shop_id == "s1"
+    detail = json.loads(changes[0].detail)
+    assert detail["to"]["direction"] == "merchant_only" and detail["to"]["merchant_window"] == ""
+    assert detail["from"]["direction"] is None
+
+
+async def test_back_to_defaults(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    store = SqlCallRules(database, PLATFORM, cache_seconds=0)
+    await store.set("s1", ShopCallRules(grace_seconds=5), actor="op", now=NOW)
+    await store.set("s1", ShopCallRules(), actor="op", now=NOW)
+    assert (await store.rules_for(frozenset({"s1"})))["s1"] == PLATFORM
+
+
+async def test_unknown_shop(database: Database) -> None:
+    store = SqlCallRules(database, PLATFORM)
+    with pytest.raises(NotFound):
+        await store.get("nope")
+    with pytest.raises(NotFound):
+        await store.set("nope", ShopCallRules(), actor="op", now=NOW)
+    with pytest.raises(StoreUnavailable):  # the call path never decides without them
+        await store.rules_for(frozenset({"nope"}))
+
+
+async def test_call_path_cache_keeps_rules_for_its_time(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    writer = SqlCallRules(database, PLATFORM)
+    reader = SqlCallRules(database, PLATFORM, cache_seconds=3_600)
+    assert (await reader.rules_for(frozenset({"s1"})))["s1"].direction is CallDirection.BOTH
+    await writer.set("s1", ShopCallRules(direction=CallDirection.CALLBACK_ONLY), actor="op",
+                     now=NOW)
+    # another process changed them: this one sees the change once its cache runs out
+    assert (await reader.rules_for(frozenset({"s1"})))["s1"].direction is CallDirection.BOTH
+    fresh = SqlCallRules(database, PLATFORM, cache_seconds=0)
+    assert (await fresh.rules_for(frozenset({"s1"})))["s1"].direction is \
+        CallDirection.CALLBACK_ONLY
+    # a change made through the same store applies at once
+    await reader.set("s1", ShopCallRules(direction=CallDirection.MERCHANT_ONLY), actor="op",
+                     now=NOW)
+    assert (await reader.rules_for(frozenset({"s1"})))["s1"].direction is \
+        CallDirection.MERCHANT_ONLY
+
+
+async def test_caller_reporting_status(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    store = SqlCallRules(database, PLATFORM, cache_seconds=0)
+    a, b = "+8613800138000", "+8613900139001"
+    assert await store.unreported("s1", frozenset({a, b})) == {a, b}  # no row: unreported
+    await store.set_reporting("s1", a, CallerReporting.REPORTED, actor="op", now=NOW)
+    assert await store.unreported("s1", frozenset({a, b})) == {b}
+    await store.set_reporting("s1", a, CallerReporting.REPORTED, actor="op", now=NOW)
+    await store.set_reporting("s1", a, CallerReporting.UNREPORTED, actor="op", now=NOW)
+    assert await store.unreported("s1", frozenset({a})) == {a}
+    async with database.session() as s:
+        kinds = [(e.kind, e.subject, json.loads(e.detail)["to"])
+                 for e in (await s.scalars(select(AuditEvent).order_by(AuditEvent.id))).all()
+                 if e.kind == "caller.reporting"]
+    assert kinds == [("caller.reporting", a, "reported"), ("caller.reporting", a, "unreported")]
+    with pytest.raises(NotFound):
+        await store.set_reporting("nope", a, CallerReporting.REPORTED, actor="op", now=NOW)
+
+
+async def test_reporting_status_cached_on_the_call_path(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    writer = SqlCallRules(database, PLATFORM)
+    reader = SqlCallRules(database, PLATFORM, cache_seconds=3_600)
+    a = "+8613800138000"
+    assert await reader.unreported("s1", frozenset({a})) == {a}
+    await writer.set_reporting("s1", a, CallerReporting.REPORTED, actor="op", now=NOW)
+    assert await reader.unreported("s1", frozenset({a})) == {a}  # until its cache runs out
+    assert await SqlCallRules(database, PLATFORM, cache_seconds=0).unreported(
+        "s1", frozenset({a})) == frozenset()
