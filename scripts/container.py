@@ -387,9 +387,21 @@ def route_options(settings: Settings) -> RouteOptions:
         dial_format=settings.agi.dial_format,
         region=settings.bindings.default_region,
         store_timeout=settings.agi.store_timeout_seconds,
+        max_concurrent_lookups=lookup_slots(settings),
+        lookup_queue_seconds=settings.agi.lookup_queue_seconds,
         system_name=settings.agi.system_name or settings.asterisk.system_name,
         number_classes=settings.number_classes,
     )
+
+
+SQLITE_LOOKUP_SLOTS = 4
+
+
+def lookup_slots(settings: Settings) -> int:
+    """``agi.max_concurrent_lookups``, or its default for the database in use."""
+    if settings.agi.max_concurrent_lookups is not None:
+        return settings.agi.max_concurrent_lookups
+    return SQLITE_LOOKUP_SLOTS if (settings.database.url or "").startswith("sqlite") else 0
 
 
 def cdr_zone(settings: Settings) -> ZoneInfo:
