@@ -122,8 +122,10 @@ class Container:
         from binding_store.redis_index import RedisIndex
 
         try:
+            # Ended bindings stay as markers for as long as a reject may say "expired".
+            keep = int(self.settings.bindings.expired_lookback_days * 86_400)
             return RedisIndex.from_url(redis.url, prefix=redis.prefix,
-                                       timeout=redis.timeout_seconds)
+                                       timeout=redis.timeout_seconds, keep_ended=keep)
         except ValueError as exc:
             raise ConfigurationError(f"invalid Redis URL: {exc}") from None
 
@@ -192,7 +194,7 @@ class Container:
     def pool(self) -> PoolRepository:
         from binding_store.pool import PoolRepository
 
-        return PoolRepository(self.database, self.settings.number_classes)
+        return PoolRepository(self.database, self.settings.number_classes, self.index)
 
     @cached_property
     def call_log_store(self) -> CallLogStore:
