@@ -64,6 +64,7 @@ from binding_store.index_values import (
     text_of,
     watermark_of,
 )
+from binding_store.redis_lean import LeanRedis
 from binding_store.watermark import KnownWatermark
 from routing.errors import StoreUnavailable
 
@@ -80,8 +81,10 @@ class RedisIndex:
     def __init__(self, client: Redis, *, prefix: str, timeout: float,
                  state_ttl: int = DEFAULT_STATE_TTL,
                  watermark: KnownWatermark | None = None,
-                 keep_ended: int = DEFAULT_KEEP_ENDED) -> None:
+                 keep_ended: int = DEFAULT_KEEP_ENDED, lean: LeanRedis | None = None) -> None:
         self._redis = client
+        # The call path's look-up goes over a lean pipelined connection when there is one.
+        self._lean = lean
         self.prefix = prefix
         self.base = f"{prefix}:{{{prefix}}}"  # the hash tag every key of the index shares
         self.keep_ended_ms = keep_ended * 1000
@@ -106,7 +109,7 @@ class RedisIndex:
         client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                 retry=Retry(NoBackoff(), 1), retry_on_error=[ConnectionError])
         return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl,
-                   keep_ended=keep_ended)
+                   keep_ended=keep_ended, lean=LeanRedis.from_url(url, connect_timeout=timeout))
 
     @property
     def client(self) -> Redis:
@@ -114,6 +117,8 @@ class RedisIndex:
         return self._redis
 
     async def close(self) -> None:
+        if self._lean is not None:
+            await self._lean.close()
         await self._redis.aclose()
 
     # -- keys ---------------------------------------------------------------------------
@@ -174,8 +179,14 @@ class RedisIndex:
         keys = [self.ax_key(caller, virtual_x), self.bx_key(caller_bidx, virtual_x),
                 self.watermark_key, self.pool_key]
 
+        lean = self._lean
+        script = self._lookup_script
+
         async def work() -> list[Any]:
-            return list(await self._lookup_script(keys=keys, args=[self.base, virtual_x]))
+            if lean is not None:
+                return list(await lean.run_script(script.sha, redis_scripts.LOOKUP, keys,
+                                                  [self.base, virtual_x]))
+            return list(await script(keys=keys, args=[self.base, virtual_x]))
 
         raw = await self._call(work, bounded=bounded)
         (ax_raw, bx_raw, ax_shop, ax_caller, bx_shop, bx_caller, mark,
