@@ -45,7 +45,7 @@ from scripts.partition_service import partition_upkeep
 from scripts.partition_service import wanted as partitions_wanted
 from scripts.settings import Settings
 from scripts.webhook_worker import DeliveryWorker, WebhookObserver, WorkerOptions
-from scripts.workers import PortLock, WorkerProcess, settings_json, worker_count
+from scripts.workers import Announce, PortLock, WorkerProcess, settings_json, worker_count
 
 log = logging.getLogger("privnum.serve")
 
@@ -325,8 +325,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             config = settings_json(settings)
             services += [WorkerProcess(n, config, grace=settings.agi.shutdown_grace_seconds)
                          for n in range(1, workers + 1)]
-            log.info("privnum serving FastAGI on %s:%d with %d worker processes",
-                     settings.agi.host, settings.agi.port, workers)
+            services.append(Announce(f"privnum serving FastAGI on {settings.agi.host}:"
+                                     f"{settings.agi.port} with {workers} worker processes"))
         await Lifecycle(services, stop=stop).serve()
 
 

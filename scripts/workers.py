@@ -145,3 +145,21 @@ class WorkerProcess:
 def settings_json(settings: Settings) -> str:
     """What a worker needs to rebuild the parent's settings exactly."""
     return settings.model_dump_json()
+
+
+class Announce:
+    """Last of the parent's services: says the call path is up once every worker listens."""
+
+    name = "announce"
+
+    def __init__(self, line: str) -> None:
+        self._line = line
+
+    async def startup(self) -> None:
+        log.info("%s", self._line)
+
+    async def ended(self) -> None:
+        await asyncio.Event().wait()
+
+    async def shutdown(self) -> None:
+        return None
