@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from agi import channel_vars as cv
+from scripts.workers import worker_count
 from tests.agi.asterisk_parse import answer_variables
 from tests.agi.fake_asterisk import Expect, FakeAsterisk, SendLine
 from tests.scripts.test_serve_process import (
@@ -108,3 +109,10 @@ def test_a_second_serve_cannot_join_the_same_port(server: subprocess.Popen[str],
     assert done.returncode == 1
     assert "already served by another privnum" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_default_is_every_core_on_a_server_database_and_one_on_sqlite() -> None:
+    cores = len(os.sched_getaffinity(0))
+    assert worker_count(None, "postgresql+psycopg://h/db") == cores
+    assert worker_count(None, "sqlite+aiosqlite:///x.db") == 1
+    assert worker_count(3, "sqlite+aiosqlite:///x.db") == 3
