@@ -19,6 +19,7 @@ MERCHANT_2 = "13800000002"
 STRANGER = "13700000009"
 H = cv.CDR_AMI_HEADERS
 CALLS = 6
+STARTUP_SECONDS = 180.0
 
 
 @pytest.fixture(scope="module")
@@ -30,7 +31,8 @@ def stack(asterisk_lab_running: RunningLab, tmp_path_factory: pytest.TempPathFac
         st.serve.ready_lines = ["agi-worker-1 (pid", "agi-worker-2 (pid", "AMI connected to"]
         try:
             st.prepare()
-            st.serve.start()
+            # Three Python processes start (and import their stores) instead of one.
+            st.serve.start(timeout=STARTUP_SECONDS)
             yield st
         finally:
             st.close()
