@@ -13,7 +13,8 @@ from tests.e2e.conftest import BUYER, MERCHANT, RunningLab
 from tests.e2e.privnum_service import PrivnumStack, originate_local, tagged_cdr
 from tests.pg import scratch_database
 
-pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
+# Start-up of three processes on a loaded lab host, a module-scoped stack torn down last.
+pytestmark = [pytest.mark.asterisk, pytest.mark.slow, pytest.mark.timeout(600)]
 
 MERCHANT_2 = "13800000002"
 STRANGER = "13700000009"
