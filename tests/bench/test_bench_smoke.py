@@ -34,7 +34,8 @@ async def test_agi_load_toy() -> None:
     # (c) runs on the shipped wiring with a seeded index: merchant and callback calls are
     # answered by Redis alone, strangers by SQL; every attempt reaches the batched writer.
     c = result["variants"][2]
-    assert c["fast_path"]["index_hits"] > 0 and c["fast_path"]["sql_reads"] > 0
+    # A current index answers every call, strangers and non-pool numbers included.
+    assert c["fast_path"]["index_hits"] > 0 and c["fast_path"]["sql_reads"] == 0
     assert c["server_stats"]["attempts_written"] == c["server_stats"]["accepted"]
 
 
