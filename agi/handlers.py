@@ -65,6 +65,11 @@ class RouteOptions:
     store_timeout: float = 1.0
     system_name: str = ""
     warning_sound: str = "beep"  # the last-minute warning both parties hear
+    # Look-ups in flight at once (0: no limit) and how long a call may queue for one. The
+    # queue is part of the call's deadline but not of the store's: a burst on an embedded
+    # store waits its turn instead of timing out inside a store that serialises anyway.
+    max_concurrent_lookups: int = 0
+    lookup_queue_seconds: float = 5.0
     # How a dialled X is read: segments such as China's 700 numbers are no subscriber numbers.
     number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
 
@@ -94,12 +99,14 @@ class RouteHandler:
         # their E.164 form is remembered (parsing + validating costs ~40 us per number).
         # Caller numbers are parsed every time (buyers' numbers stay out of any cache).
         self._dialed: dict[str, str | None] = {}
+        limit = options.max_concurrent_lookups
+        self._slots = asyncio.Semaphore(limit) if limit > 0 else None
 
     async def __call__(self, session: AgiSession) -> None:
         started = time.perf_counter()
         now = self._clock()
         request = self.request_of(session)
-        decision = await self._decide(request, now)
+        decision = await self._decide(session, request, now)
         try:
             for line in answer_commands(self.variables(decision, request)):
                 await session.command(line)
@@ -111,7 +118,7 @@ class RouteHandler:
             # After the reply, so recording never adds to post-dial delay, and also when the
             # caller hung up meanwhile: the attempt happened. The CDR carries the same reason
             # (pn_reason), so a failed write here loses no call from the log.
-            await self._record(request, decision, now)
+            await self._record(session, request, decision, now)
 
     def request_of(self, session: AgiSession) -> CallRequest:
         env = session.env
@@ -151,24 +158,42 @@ class RouteHandler:
         self._dialed[raw] = value
         return value
 
-    async def _decide(self, request: CallRequest, now: datetime) -> RouteDecision:
+    async def _decide(self, session: AgiSession, request: CallRequest, now: datetime
+                      ) -> RouteDecision:
         try:
             context = CallContext(x_in_pool=False)
             rules: Mapping[str, CallRules] | None = None
             if request.caller is not None and request.dialed is not None:
-                async with asyncio.timeout(self._options.store_timeout):
-                    context = await self._lookup.find_for_call(request.caller, request.dialed, now)
-                    if self._rules is not None and context.bindings:
-                        # a fault reading them refuses the call below, never bridges past them
+                context = await self._find(session, request.caller, request.dialed, now)
+                if self._rules is not None and context.bindings:
+                    # a fault reading them refuses the call below, never bridges past them
+                    async with session.limit(self._options.store_timeout):
                         rules = await rules_for_call(self._rules, context)
             decision = decide(request, context, now, self._options.max_call_seconds, rules)
             if self._counter is not None:
-                async with asyncio.timeout(self._options.store_timeout):
+                async with session.limit(self._options.store_timeout):
                     decision = await within_caps(self._counter, decision, context, rules)
             return decision
         except Exception as exc:  # fail closed on anything, including bugs
             log.warning("routing error for call %s: %s", request.uniqueid, _describe(exc))
             return RouteDecision.reject(Reason.ROUTING_ERROR, request.dialed or "")
+
+    async def _find(self, session: AgiSession, caller: str, dialed: str, now: datetime
+                    ) -> CallContext:
+        slots = self._slots
+        if slots is None:
+            async with session.limit(self._options.store_timeout):
+                return await self._lookup.find_for_call(caller, dialed, now)
+        if slots.locked():
+            async with session.limit(self._options.lookup_queue_seconds):
+                await slots.acquire()
+        else:
+            await slots.acquire()  # free: no wait, no timer
+        try:
+            async with session.limit(self._options.store_timeout):
+                return await self._lookup.find_for_call(caller, dialed, now)
+        finally:
+            slots.release()
 
     def variables(self, decision: RouteDecision, request: CallRequest) -> dict[str, str]:
         bridge = decision.action is Action.BRIDGE
@@ -205,7 +230,8 @@ class RouteHandler:
             return ""
         return national(e164) if self._options.dial_format == "national" else e164
 
-    async def _record(self, request: CallRequest, decision: RouteDecision, now: datetime) -> None:
+    async def _record(self, session: AgiSession, request: CallRequest, decision: RouteDecision,
+                      now: datetime) -> None:
         if self._recorder is None:
             return
         caller_a = ""
@@ -230,7 +256,7 @@ class RouteHandler:
             mark=decision.mark,
         )
         try:
-            async with asyncio.timeout(self._options.store_timeout):
+            async with session.limit(self._options.store_timeout):
                 await self._recorder.record(attempt)
         except Exception as exc:
             log.warning("call attempt %s not recorded: %s", request.uniqueid, _describe(exc))

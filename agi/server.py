@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass
 from enum import StrEnum
 from types import MappingProxyType
 
+from agi.deadline import Deadline, DeadlineSweeper
 from agi.errors import AgiHangup, AgiProtocolError, AgiTimeout
 from agi.session import STREAM_LIMIT, AgiSession, read_environment
 from routing.numbers import mask
@@ -38,9 +39,12 @@ class CallOutcome(StrEnum):
     CANCELLED = "cancelled"  # cut off by shutdown after the grace period
 
     @property
+    def ok(self) -> bool:
+        return self in (CallOutcome.COMPLETED, CallOutcome.HANGUP)
+
+    @property
     def level(self) -> int:
-        ok = self in (CallOutcome.COMPLETED, CallOutcome.HANGUP)
-        return logging.INFO if ok else logging.WARNING
+        return logging.INFO if self.ok else logging.WARNING
 
 
 @dataclass(frozen=True)
@@ -72,8 +76,12 @@ class ServerStats:
 
 
 def log_call(logger: logging.Logger, *, script: str, uniqueid: str, result: CallResult,
-             started: float) -> None:
-    """The one line per call: script, uniqueid, duration, outcome (never caller numbers)."""
+             started: float, ok_level: int = logging.INFO) -> None:
+    """The line per call: script, uniqueid, duration, outcome (never caller numbers); a call
+    that went well is logged at ``ok_level``."""
+    level = ok_level if result.outcome.ok else result.outcome.level
+    if not logger.isEnabledFor(level):
+        return
     duration_ms = (time.monotonic() - started) * 1000.0
     # The uniqueid is checked at the edge (agi.protocol); a script name may be anything.
     script, uniqueid = _NUMBER_RUN.sub(lambda m: mask(m[0]), _printable(script)), _printable(
@@ -86,7 +94,7 @@ def log_call(logger: logging.Logger, *, script: str, uniqueid: str, result: Call
     }
     suffix = f" error={result.error}" if result.error else ""
     logger.log(
-        result.outcome.level,
+        level,
         "agi call script=%s uniqueid=%s outcome=%s duration_ms=%.1f%s",
         script or "-",
         uniqueid or "-",
@@ -108,16 +116,20 @@ async def run_handler(
     *,
     call_timeout: float,
     logger: logging.Logger,
+    deadline: Deadline | None = None,
 ) -> CallResult:
-    """Run ``handler`` under ``call_timeout``; how it ended. Raises only CancelledError."""
-    scope = asyncio.timeout(call_timeout)
+    """Run ``handler`` under ``call_timeout`` (on ``deadline`` when the call has one); how it
+    ended. Raises only CancelledError."""
+    scope = deadline.limit(call_timeout) if deadline is not None else asyncio.timeout(
+        call_timeout)
+    ends = time.monotonic() + call_timeout
     try:
         async with scope:
             await handler(session)
     except AgiHangup:
         return CallResult(CallOutcome.HANGUP)
     except TimeoutError as exc:
-        if scope.expired():
+        if time.monotonic() >= ends:
             logger.debug("agi handler exceeded call_timeout=%gs", call_timeout)
             return CallResult(CallOutcome.FAILED, "call_timeout")
         logger.debug("agi handler failed uniqueid=%s", session.uniqueid, exc_info=True)
@@ -143,10 +155,18 @@ class FastAgiServer:
         call_timeout: float = 30.0,
         logger: logging.Logger | None = None,
         backlog: int = 1024,
+        reuse_port: bool = False,
+        ok_level: int = logging.DEBUG,
     ) -> None:
         self._routes = MappingProxyType(dict(routes))
         # Asterisk opens one connection per call; a burst must queue, not be refused.
         self._backlog = backlog
+        # Several worker processes may listen on one port; the kernel spreads the calls.
+        self._reuse_port = reuse_port
+        self._deadlines = DeadlineSweeper()
+        # A call that went well already has its INFO line from the handler (privnum.route):
+        # one line per call; this one is at INFO only when something went wrong.
+        self._ok_level = ok_level
         self._host = host
         self._port = port
         self._env_timeout = env_timeout
@@ -167,7 +187,7 @@ class FastAgiServer:
             raise RuntimeError("FastAgiServer already started")
         self._server = await asyncio.start_server(
             self._on_connect, self._host, self._port, limit=STREAM_LIMIT,
-            backlog=self._backlog,
+            backlog=self._backlog, reuse_port=self._reuse_port or None,
         )
         self._log.info("agi server listening on %s", ", ".join(self.addresses))
 
@@ -213,6 +233,7 @@ class FastAgiServer:
                 await asyncio.wait(still)
         if self._server is not None:
             await self._server.wait_closed()
+        await self._deadlines.close()
         self._stopped.set()
         self._log.info("agi server stopped", extra=self.stats.as_dict())  # fields, not a repr
 
@@ -243,8 +264,9 @@ class FastAgiServer:
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         started = time.monotonic()
         call = _Call()
+        deadline = self._deadlines.watch()
         try:
-            result = await self._run_call(reader, writer, call)
+            result = await self._run_call(reader, writer, call, deadline)
         except asyncio.CancelledError:
             result = CallResult(CallOutcome.CANCELLED)
             raise
@@ -252,20 +274,21 @@ class FastAgiServer:
             result = CallResult(CallOutcome.FAILED, type(exc).__name__)
             raise
         finally:
+            self._deadlines.release(deadline)
             if call.empty:
                 self.stats.empty += 1
                 self._log.debug("agi connection closed without data")
             else:
                 self.stats.count(result.outcome)
                 log_call(self._log, script=call.script, uniqueid=call.uniqueid, result=result,
-                         started=started)
+                         started=started, ok_level=self._ok_level)
 
     async def _run_call(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
-                        call: _Call) -> CallResult:
+                        call: _Call, deadline: Deadline) -> CallResult:
         try:
             environment = await read_environment(
-                reader, max_bytes=self._env_max_bytes, env_timeout=self._env_timeout
-            )
+                reader, max_bytes=self._env_max_bytes, env_timeout=self._env_timeout,
+                deadline=deadline)
         except (AgiProtocolError, AgiTimeout) as exc:
             return CallResult(CallOutcome.REJECTED_INPUT, str(exc))
         if environment is None:
@@ -275,9 +298,10 @@ class FastAgiServer:
         handler = self._routes.get(call.script)
         if handler is None:
             return CallResult(CallOutcome.UNKNOWN_ROUTE)
-        session = AgiSession(reader, writer, environment, command_timeout=self._command_timeout)
+        session = AgiSession(reader, writer, environment, command_timeout=self._command_timeout,
+                             deadline=deadline)
         return await run_handler(handler, session, call_timeout=self._call_timeout,
-                                 logger=self._log)
+                                 logger=self._log, deadline=deadline)
 
 
 @dataclass
@@ -292,6 +316,13 @@ class _Call:
 async def _close(writer: asyncio.StreamWriter) -> None:
     """Close without hanging on a peer that stopped reading."""
     writer.close()
+    if writer.transport.get_write_buffer_size() == 0:
+        # Nothing left to send: closing cannot hang, no timer needed (the usual case).
+        try:
+            await writer.wait_closed()
+        except (ConnectionError, OSError):
+            writer.transport.abort()
+        return
     try:
         async with asyncio.timeout(_CLOSE_TIMEOUT):
             await writer.wait_closed()

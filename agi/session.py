@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Protocol
+from contextlib import AbstractAsyncContextManager
+from typing import Any, Protocol
 
+from agi.deadline import Deadline
 from agi.errors import AgiCommandError, AgiError, AgiHangup, AgiProtocolError, AgiTimeout
 from agi.protocol import (
     AgiEnvironment,
@@ -49,8 +51,15 @@ async def _readline(reader: asyncio.StreamReader) -> str | None:
     return raw[:-1].decode("utf-8", errors="replace")
 
 
+def bounded(deadline: Deadline | None, seconds: float) -> AbstractAsyncContextManager[Any]:
+    """A step limited to ``seconds``: on the call's deadline when it has one (FastAGI, where a
+    sweeper enforces it), else on a timer of its own (AGI-script mode)."""
+    return deadline.limit(seconds) if deadline is not None else asyncio.timeout(seconds)
+
+
 async def read_environment(
-    reader: asyncio.StreamReader, *, max_bytes: int, env_timeout: float
+    reader: asyncio.StreamReader, *, max_bytes: int, env_timeout: float,
+    deadline: Deadline | None = None,
 ) -> AgiEnvironment | None:
     """Read one environment block. None if the peer closed before sending anything at all.
 
@@ -59,7 +68,7 @@ async def read_environment(
     pairs: list[tuple[str, str]] = []
     total = 0
     try:
-        async with asyncio.timeout(env_timeout):
+        async with bounded(deadline, env_timeout):
             while True:
                 try:
                     raw = await reader.readline()
@@ -103,8 +112,10 @@ class AgiSession:
         environment: AgiEnvironment,
         *,
         command_timeout: float,
+        deadline: Deadline | None = None,
     ) -> None:
         self._reader = reader
+        self._deadline = deadline
         self._writer = writer
         self._environment = environment
         self._command_timeout = command_timeout
@@ -139,6 +150,10 @@ class AgiSession:
     def hungup(self) -> bool:
         return self._hungup
 
+    def limit(self, seconds: float) -> AbstractAsyncContextManager[Any]:
+        """A step of this call that must end within ``seconds`` (``TimeoutError`` if not)."""
+        return bounded(self._deadline, seconds)
+
     def mark_hangup(self) -> None:
         """Record a hangup learnt out of band (SIGHUP in script mode)."""
         self._hungup = True
@@ -160,7 +175,7 @@ class AgiSession:
             if self._hungup:
                 raise AgiHangup(f"{label}: channel already hung up")
             try:
-                async with asyncio.timeout(limit):
+                async with bounded(self._deadline, limit):
                     reply, hangup_seen = await self._exchange(data)
             except TimeoutError as exc:
                 self._broken = AgiTimeout("timeout")

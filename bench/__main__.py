@@ -1,6 +1,6 @@
 """``python -m bench [name ...] [--quick] [--clean]``: run benchmarks, print tables, write JSON.
 
-Names: agi_load, allocation, cdr_ingest, cdr_export, call_log_query, scaling, cli_startup,
+Names: agi_load, callpath, allocation, cdr_ingest, cdr_export, call_log_query, scaling, cli_startup,
 webhooks, api_export, onboarding, api_idempotency, failover (default: all; ``cdr_*`` run only
 when those modules exist). ``--clean`` drops the cached call-log database.
 """
@@ -17,7 +17,8 @@ from types import ModuleType
 
 from bench.common import console, machine
 
-ORDER = ("agi_load", "allocation", "cdr_ingest", "cdr_export", "call_log_query", "scaling",
+ORDER = ("agi_load", "callpath", "allocation", "cdr_ingest", "cdr_export", "call_log_query",
+         "scaling",
          "cli_startup", "webhooks", "api_export", "onboarding",
          "api_idempotency", "failover")
 OPTIONAL = ("cdr_ingest", "cdr_export")

@@ -40,6 +40,7 @@ from binding_store.callers import CallerRepository
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
 from binding_store.index_healer import IndexHealer
+from binding_store.index_values import entry_of
 from binding_store.models import Binding
 from binding_store.pool import PoolRepository
 from binding_store.redis_index import RedisIndex
@@ -222,6 +223,11 @@ async def trusted_blindly(world: World, calls: list[Call], redis_url: str) -> Ta
     return tally
 
 
+def _ended(raw: Any, at: datetime) -> bool:
+    entry = entry_of(raw)
+    return entry is None or entry.ended_at(at)
+
+
 async def scenario_restore(db: Database, server: PrivateRedis, n_bindings: int
                            ) -> dict[str, Any]:
     world = await build_world(db, server.url, n_bindings)
@@ -286,8 +292,10 @@ async def scenario_flush(db: Database, server: PrivateRedis, n_bindings: int, wo
         await asyncio.sleep(0.5)  # and on, on the refilled index
         stop.set()
         await asyncio.gather(*tasks)
-        with server.client() as c:
-            refilled = sum(1 for _ in c.scan_iter(match="{heal}:ax:*"))
+        at = now()
+        with server.client() as c:  # live bindings only: ended ones stay as markers
+            refilled = sum(1 for key in c.scan_iter(match=f"{world.index.base}:ax:*")
+                           if not _ended(c.get(key), at))
         async with world.db.session() as session:
             live = int(await session.scalar(
                 select(func.count()).select_from(Binding).where(Binding.state == "active"))

@@ -375,14 +375,22 @@ class BindingStore:
         return row
 
     async def _publish(self, row: Binding, now: datetime) -> None:
-        """After the commit: write the hot-index keys. Best effort: SQL is the record and a
-        missing key only sends the call path to SQL."""
+        """After the commit: write the hot-index keys. Best effort: SQL is the record. The
+        call path trusts a current index's "nothing here", so a key that could not be written
+        makes the index behind SQL (it reads SQL until the index is rebuilt)."""
         if self._index is None:
             return
         try:
             await self._index.put([IndexEntry.of(row)], now=now)
         except StoreUnavailable as exc:
-            log.warning("binding %s committed but not indexed in Redis: %s", row.id, exc)
+            log.warning("binding %s committed but not indexed in Redis (%s); the call path "
+                        "reads SQL until the index is rebuilt", row.id, exc)
+            try:
+                await watermark.invalidate(self._db, self._index.known)
+            except StoreUnavailable as again:
+                log.error("binding %s: neither Redis nor SQL took the index change (%s); "
+                          "calls on it may be refused until 'privnum index rebuild'",
+                          row.id, again)
 
     async def _unpublish(self, entry: IndexEntry, *, now: datetime, strict: bool,
                          version: int = 0) -> None:

@@ -1,4 +1,5 @@
-"""Rebuild the Redis hot index from SQL: every live binding, every shop and caller state, stale
+"""Rebuild the Redis hot index from SQL: every live binding, a marker for every binding that
+ended within the index's ``keep_ended`` look-back, the pool, every shop and caller state, stale
 keys removed, and last the watermark the result is true at.
 
 Why it is safe while calls and changes go on: the watermark is read BEFORE any data, so every
@@ -15,12 +16,12 @@ import asyncio
 import secrets
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 
 from binding_store.db import Database
-from binding_store.models import Binding, CallerNumber, Shop
+from binding_store.models import Binding, CallerNumber, PoolNumber, Shop
 from binding_store.redis_index import IndexEntry, RedisIndex, ShopState
 from binding_store.watermark import read as read_watermark
 from routing.errors import RebuildInterrupted
@@ -51,6 +52,8 @@ async def rebuild_index(index: RedisIndex, database: Database, *, now: datetime,
     await index.begin_rebuild(token, TOKEN_LIFETIME_SECONDS)
     watermark = await read_watermark(database)  # before the data: see the module notes
     live_ids = await _bindings(index, database, now, batch, report)
+    ended_ids = await _ended(index, database, now, batch)
+    await _pool(index, database, batch, force=force)
     shops, callers = await _states(database)
     items: list[tuple[list[tuple[str, ShopState]], list[tuple[str, str, str | None]]]] = []
     items += [(shops[i:i + batch], []) for i in range(0, len(shops), batch)]
@@ -61,7 +64,7 @@ async def rebuild_index(index: RedisIndex, database: Database, *, now: datetime,
         done += len(shop_part) + len(caller_part)
         report("states", done, len(shops) + len(callers))
     wanted = {index.shop_key(s) for s, _ in shops} | {index.caller_key(s, n) for s, n, _ in callers}
-    removed = await _sweep(index, live_ids, wanted)
+    removed = await _sweep(index, live_ids, ended_ids, wanted, now)
     report("cleanup", removed, removed)
     if await index.finish_rebuild(token, watermark, force=force) < 0:
         raise RebuildInterrupted("the Redis index changed under the rebuild (Redis flushed or "
@@ -100,6 +103,50 @@ async def _bindings(index: RedisIndex, database: Database, now: datetime, batch:
     return live_ids
 
 
+async def _ended(index: RedisIndex, database: Database, now: datetime, batch: int
+                 ) -> set[str]:
+    """Markers of the bindings that ended within the look-back (where their keys are free);
+    their ids."""
+    since = now - timedelta(milliseconds=index.keep_ended_ms)
+    ended = (or_(Binding.state != ACTIVE, Binding.expires_at <= now),
+             Binding.expires_at > since)
+    ids: set[str] = set()
+    after = ""
+    while True:
+        async with database.session() as session:
+            rows = (await session.execute(
+                select(Binding.id, Binding.shop_id, Binding.order_id, Binding.caller_a,
+                       Binding.virtual_x, Binding.buyer_bidx, Binding.buyer_cipher,
+                       Binding.expires_at)
+                .where(*ended, Binding.id > after).order_by(Binding.id).limit(batch))).all()
+        if not rows:
+            return ids
+        entries = [IndexEntry(r.id, r.shop_id, r.order_id, r.caller_a, r.virtual_x,
+                              r.buyer_bidx, bytes(r.buyer_cipher), r.expires_at) for r in rows]
+        await index.put_ended(entries, now=now)
+        ids.update(e.binding_id for e in entries)
+        after = entries[-1].binding_id
+        await asyncio.sleep(0)
+
+
+async def _pool(index: RedisIndex, database: Database, batch: int, *, force: bool) -> None:
+    """Every pool number into the pool's set (numbers never leave the pool in SQL, so only an
+    index from another history holds extra ones: ``force`` starts the set afresh)."""
+    if force:
+        await index.drop_pool()
+    after = ""
+    while True:
+        async with database.session() as session:
+            numbers = list((await session.scalars(
+                select(PoolNumber.number).where(PoolNumber.number > after)
+                .order_by(PoolNumber.number).limit(batch))).all())
+        if not numbers:
+            return
+        await index.add_pool(numbers)
+        after = numbers[-1]
+        await asyncio.sleep(0)
+
+
 async def _states(database: Database
                   ) -> tuple[list[tuple[str, ShopState]], list[tuple[str, str, str | None]]]:
     async with database.session() as session:
@@ -119,31 +166,36 @@ async def _states(database: Database
     return shops, callers
 
 
-async def _sweep(index: RedisIndex, live_ids: set[str], state_keys: set[str]) -> int:
-    """Delete binding keys of bindings that are not live and state keys SQL does not back."""
+async def _sweep(index: RedisIndex, live_ids: set[str], ended_ids: set[str],
+                 state_keys: set[str], now: datetime) -> int:
+    """Delete binding keys SQL does not back (neither live nor an ended binding's marker) and
+    state keys SQL does not back."""
     removed = 0
     for kind in ("ax", "bx", "shop", "caller"):
         async for keys in index.scan(index.pattern(kind)):
             if kind in ("shop", "caller"):
                 stale = [k for k in keys if k not in state_keys]
             else:
-                stale = _stale_bindings(keys, await index.mget(keys), live_ids)
+                stale = _stale_bindings(keys, await index.mget(keys), live_ids, ended_ids, now)
             if stale:
                 removed += await index.delete(stale)
     return removed
 
 
-def _stale_bindings(keys: Sequence[str], values: Sequence[object], live_ids: set[str]
-                    ) -> list[str]:
+def _stale_bindings(keys: Sequence[str], values: Sequence[object], live_ids: set[str],
+                    ended_ids: set[str], now: datetime) -> list[str]:
     stale = []
     for key, value in zip(keys, values, strict=True):
         if not isinstance(value, bytes | str):
             continue  # expired between SCAN and MGET
         try:
-            binding_id = IndexEntry.loads(value).binding_id
+            entry = IndexEntry.loads(value)
         except (ValueError, KeyError, TypeError):
             stale.append(key)  # not ours to keep: unreadable
             continue
-        if binding_id not in live_ids:
-            stale.append(key)
+        if entry.binding_id in live_ids:
+            continue
+        if entry.binding_id in ended_ids and entry.ended_at(now):
+            continue  # a marker, and one that says so
+        stale.append(key)
     return stale

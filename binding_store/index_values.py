@@ -26,14 +26,19 @@ class IndexEntry:
     buyer_bidx: str
     buyer_cipher: bytes
     expires_at: datetime
+    # Set by the index itself when the binding ends: ``held`` while the change is being
+    # committed (unknown: SQL answers), ``ended`` once it is (a marker: the reject says why).
+    held: bool = False
+    ended: bool = False
 
     @classmethod
     def of(cls, row: Binding) -> IndexEntry:
         return cls(row.id, row.shop_id, row.order_id, row.caller_a, row.virtual_x,
                    row.buyer_bidx, bytes(row.buyer_cipher), row.expires_at)
 
-    def dumps(self) -> str:
-        return json.dumps({
+    def dumps(self, *, ended: bool = False) -> str:
+        marker = {"end": 1} if ended else {}
+        return json.dumps({**marker,
             "id": self.binding_id, "shop": self.shop_id, "order": self.order_id,
             "a": self.caller_a, "x": self.virtual_x, "bidx": self.buyer_bidx,
             "b": base64.b64encode(self.buyer_cipher).decode("ascii"),
@@ -44,7 +49,12 @@ class IndexEntry:
     def loads(cls, raw: bytes | str) -> IndexEntry:
         d = json.loads(raw)
         return cls(d["id"], d["shop"], d["order"], d["a"], d["x"], d["bidx"],
-                   base64.b64decode(d["b"]), datetime.fromtimestamp(d["exp"] / 1000, UTC))
+                   base64.b64decode(d["b"]), datetime.fromtimestamp(d["exp"] / 1000, UTC),
+                   held=bool(d.get("held")), ended=bool(d.get("end")))
+
+    def ended_at(self, now: datetime) -> bool:
+        """Released, or past its validity: a marker, not a binding that routes."""
+        return self.ended or now >= self.expires_at
 
 
 @dataclass(frozen=True)
@@ -69,6 +79,7 @@ class IndexedPair:
     bx_shop: ShopState | None
     bx_caller: str | None
     watermark: int | None
+    in_pool: bool = False
 
 
 def ms(at: datetime) -> int:

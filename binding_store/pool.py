@@ -9,6 +9,7 @@ wrote; running the same file again reports those rows as duplicates and adds the
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -19,8 +20,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from binding_store import audit
 from binding_store.db import Database
 from binding_store.models import Binding, PoolNumber
+from binding_store.redis_index import RedisIndex
 from routing.audit import AuditKind
-from routing.errors import InvalidInput, InvalidNumber, NotFound
+from routing.errors import InvalidInput, InvalidNumber, NotFound, StoreUnavailable
 from routing.model import BindingState, PoolState
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import mask
@@ -32,6 +34,8 @@ from routing.shop_views import (
     PoolCounts,
     PoolNumberView,
 )
+
+log = logging.getLogger(__name__)
 
 _ECHO = 40
 
@@ -77,9 +81,11 @@ def _header(line: str, line_no: int) -> tuple[int, int | None]:
 class PoolRepository:
     """``classes`` decide which numbers an import accepts (see ``routing.number_classes``)."""
 
-    def __init__(self, db: Database, classes: NumberClasses = DEFAULT_NUMBER_CLASSES) -> None:
+    def __init__(self, db: Database, classes: NumberClasses = DEFAULT_NUMBER_CLASSES,
+                 index: RedisIndex | None = None) -> None:
         self._db = db
         self._classes = classes
+        self._index = index
 
     async def import_csv(
         self,
@@ -161,6 +167,20 @@ class PoolRepository:
                     dups.append(ImportRowError(pending[number][0], number, "already in the pool"))
             await session.commit()
         pending.clear()
+        if values:
+            await self._publish([str(v["number"]) for v in values])
+
+    async def _publish(self, numbers: list[str]) -> None:
+        """After the commit: the new numbers join the index's pool set. Best effort: a number
+        missing there has no binding yet, so its calls are refused either way (as "not
+        authorized" rather than "not a privacy number") until the next rebuild."""
+        if self._index is None:
+            return
+        try:
+            await self._index.add_pool(numbers)
+        except StoreUnavailable as exc:
+            log.warning("%d pool number(s) not added to the Redis index (%s); rebuild it with "
+                        "'privnum index rebuild'", len(numbers), exc)
 
     async def list_numbers(
         self,

@@ -1,14 +1,15 @@
 """The Redis hot index: what the call path reads first. SQL stays the system of record.
 
-Keys: every one starts with the hash tag ``{p}`` (the ``prefix`` in braces, e.g.
-``{privnum}:ax:...``), so on Redis Cluster the whole index lives in one hash slot and every
-script below (a look-up reads the binding keys, the shop and caller states they name and the
-watermark; a release changes binding keys, tombstone and watermark together) touches one slot.
-On a standalone Redis or under Sentinel the tag changes nothing.
+Keys (all under ``{p}`` = ``prefix:{prefix}``: one Redis Cluster hash tag for the whole index,
+so every script, the call path's included, touches one slot):
 
-- ``{p}:ax:{A}:{X}`` and ``{p}:bx:{B-blind-index}:{X}``: one active binding each, as JSON
+- ``{p}:ax:{A}:{X}`` and ``{p}:bx:{B-blind-index}:{X}``: one binding each, as JSON
   (binding id, shop, order, A, X, blind index, B's *ciphertext* in base64, expiry in epoch ms),
-  living as long as the binding's validity. A plaintext buyer number is never written.
+  living for the binding's validity plus ``keep_ended`` seconds (the look-back in which a
+  reject still says "expired"). A plaintext buyer number is never written. A binding that
+  ends stays as a marker: ``"held": 1`` while its end is being committed (the call path reads
+  SQL), ``"end": 1`` once it is; past its expiry it is a marker by itself.
+- ``{p}:pool``: the set of pool numbers, so a call to a number outside it is answered here.
 - ``{p}:gone:{binding id}``: tombstone of a binding that ended before its expiry; no write of
   that binding's keys lands while it exists (a late put cannot bring the binding back).
 - ``{p}:shop:{shop}``: ``{"v": watermark, "s": service state, "m": main caller number}``.
@@ -19,7 +20,10 @@ On a standalone Redis or under Sentinel the tag changes nothing.
 
 Who writes what: the binding store deletes an ending binding's keys (and leaves its tombstone)
 before its SQL commit, so a Redis fault aborts the change, and again after the commit,
-reporting the change's watermark; new bindings are written after their commit. The shop and
+reporting the change's watermark; new bindings are written after their commit, and if that
+write fails the store raises SQL's watermark (``binding_store.watermark.invalidate``), so the
+call path, which trusts the index's "nothing here" only while it is current, reads SQL until
+the index is rebuilt. The shop and
 caller repositories mark the states a change takes away as unknown at the change's watermark
 before the commit (``{"v": n}``: the call path reads SQL, no older seed can restore them) and
 write the new states after it, reporting the watermark. The call path seeds what it read from
@@ -55,11 +59,13 @@ from binding_store.index_values import (
     entry_of,
     held_value,
     lifetime_ms,
+    ms,
     shop_state_of,
     shop_value,
     text_of,
     watermark_of,
 )
+from binding_store.redis_lean import LeanRedis
 from binding_store.watermark import KnownWatermark
 from routing.errors import StoreUnavailable
 
@@ -68,6 +74,7 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 DEFAULT_STATE_TTL = 300
+DEFAULT_KEEP_ENDED = 7 * 86_400
 __all__ = ["IndexEntry", "IndexedPair", "RedisIndex", "ShopState"]
 
 
@@ -90,13 +97,17 @@ class RedisIndex:
     def __init__(self, client: Redis, *, prefix: str, timeout: float,
                  state_ttl: int = DEFAULT_STATE_TTL,
                  watermark: KnownWatermark | None = None,
-                 sentinel: Sentinel | None = None) -> None:
+                 sentinel: Sentinel | None = None,
+                 keep_ended: int = DEFAULT_KEEP_ENDED, lean: LeanRedis | None = None) -> None:
         if not prefix or "{" in prefix or "}" in prefix:
             raise ValueError(f"Redis key prefix {prefix!r}: not empty, no braces")
         self._redis = client
         self._sentinel = sentinel
+        # The call path's look-up goes over a lean pipelined connection when there is one.
+        self._lean = lean
         self.prefix = prefix
-        self.base = f"{{{prefix}}}"  # the hash tag every index key starts with
+        self.base = f"{prefix}:{{{prefix}}}"  # the hash tag every key of the index shares
+        self.keep_ended_ms = keep_ended * 1000
         self.timeout = timeout
         self.state_ttl = state_ttl
         # The highest SQL watermark this process knows; writers raise it after their commits.
@@ -106,20 +117,24 @@ class RedisIndex:
         self._forget_script = client.register_script(redis_scripts.FORGET)
         self._states_script = client.register_script(redis_scripts.STATES)
         self._finish_script = client.register_script(redis_scripts.FINISH)
+        self._pool_script = client.register_script(redis_scripts.POOL_ADD)
+        self._ended_script = client.register_script(redis_scripts.PUT_ENDED)
 
     @classmethod
     def from_url(cls, url: str, *, prefix: str, timeout: float,
-                 state_ttl: int = DEFAULT_STATE_TTL) -> RedisIndex:
+                 state_ttl: int = DEFAULT_STATE_TTL,
+                 keep_ended: int = DEFAULT_KEEP_ENDED) -> RedisIndex:
         # Every index command is idempotent: one immediate retry on a dropped connection
         # (e.g. a pooled one from before a Redis restart) instead of a failed call.
         client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
                                 retry=Retry(NoBackoff(), 1), retry_on_error=[ConnectionError])
-        return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl)
+        return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl,
+                   keep_ended=keep_ended, lean=LeanRedis.from_url(url, connect_timeout=timeout))
 
     @classmethod
     def from_sentinel(cls, sentinels: Sequence[tuple[str, int]], service_name: str, *,
                       prefix: str, timeout: float, state_ttl: int = DEFAULT_STATE_TTL,
-                      **connection: Any) -> RedisIndex:
+                      keep_ended: int = DEFAULT_KEEP_ENDED, **connection: Any) -> RedisIndex:
         """The master of ``service_name`` as the Sentinels name it. Each new connection asks
         them where the master is; after a failover the connections to the old master fail
         (refused, or ``READONLY`` once it is back as a replica: redis-py then drops it), so
@@ -132,8 +147,9 @@ class RedisIndex:
             socket_timeout=timeout,
             socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1),
             retry_on_error=[ConnectionError], **connection)
+        # No lean connection here: it would not follow the master the Sentinels name.
         return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl,
-                   sentinel=sentinel)
+                   sentinel=sentinel, keep_ended=keep_ended)
 
     @property
     def client(self) -> Redis:
@@ -149,6 +165,8 @@ class RedisIndex:
         return pool.switches if isinstance(pool, _FollowingPool) else 0
 
     async def close(self) -> None:
+        if self._lean is not None:
+            await self._lean.close()
         await self._redis.aclose()
         if self._sentinel is not None:
             await self._sentinel.aclose()
@@ -178,6 +196,10 @@ class RedisIndex:
         return f"{self.base}:index:applied"
 
     @property
+    def pool_key(self) -> str:
+        return f"{self.base}:pool"
+
+    @property
     def rebuild_key(self) -> str:
         return f"{self.base}:index:rebuild"
 
@@ -186,8 +208,10 @@ class RedisIndex:
         return f"{self.base}:{kind}:*"
 
     # -- the edge -----------------------------------------------------------------------
-    async def _call(self, work: Callable[[], Awaitable[T]]) -> T:
+    async def _call(self, work: Callable[[], Awaitable[T]], *, bounded: bool = True) -> T:
         try:
+            if not bounded:  # the caller's own deadline bounds it (the call path)
+                return await work()
             async with asyncio.timeout(self.timeout):
                 return await work()
         except TimeoutError as exc:
@@ -201,23 +225,32 @@ class RedisIndex:
         await self._call(self._redis.ping)
 
     # -- the call path --------------------------------------------------------------------
-    async def lookup(self, caller: str, caller_bidx: str, virtual_x: str) -> IndexedPair:
-        """(caller as A, X) and (caller as B, X) with their states and the index's
-        watermark: one round trip."""
+    async def lookup(self, caller: str, caller_bidx: str, virtual_x: str, *,
+                     bounded: bool = True) -> IndexedPair:
+        """(caller as A, X) and (caller as B, X) with their states, the index's watermark and
+        whether X is in the pool: one round trip. ``bounded=False``: no timer of its own (the
+        caller's deadline bounds it)."""
         keys = [self.ax_key(caller, virtual_x), self.bx_key(caller_bidx, virtual_x),
-                self.watermark_key]
+                self.watermark_key, self.pool_key]
+
+        lean = self._lean
+        script = self._lookup_script
 
         async def work() -> list[Any]:
-            return list(await self._lookup_script(keys=keys, args=[self.base]))
+            if lean is not None:
+                return list(await lean.run_script(script.sha, redis_scripts.LOOKUP, keys,
+                                                  [self.base, virtual_x]))
+            return list(await script(keys=keys, args=[self.base, virtual_x]))
 
-        raw = await self._call(work)
-        ax_raw, bx_raw, ax_shop, ax_caller, bx_shop, bx_caller, mark = (raw + [None] * 7)[:7]
+        raw = await self._call(work, bounded=bounded)
+        (ax_raw, bx_raw, ax_shop, ax_caller, bx_shop, bx_caller, mark,
+         in_pool) = (raw + [None] * 8)[:8]
         return IndexedPair(
             ax=entry_of(ax_raw), ax_shop=shop_state_of(text_of(ax_shop)),
             ax_caller=caller_status_of(text_of(ax_caller)),
             bx=entry_of(bx_raw), bx_shop=shop_state_of(text_of(bx_shop)),
             bx_caller=caller_status_of(text_of(bx_caller)),
-            watermark=watermark_of(mark))
+            watermark=watermark_of(mark), in_pool=in_pool == 1)
 
     async def read_watermark(self) -> int | None:
         return watermark_of(await self._call(lambda: self._redis.get(self.watermark_key)))
@@ -244,8 +277,35 @@ class RedisIndex:
                 continue
             keys += [self.ax_key(e.caller_a, e.virtual_x), self.bx_key(e.buyer_bidx, e.virtual_x),
                      self.tombstone_key(e.binding_id)]
-            args += [e.dumps(), lifetime_ms(e.expires_at, now)]
+            args += [e.dumps(), lifetime_ms(e.expires_at, now) + self.keep_ended_ms]
         return keys, args
+
+    async def put_ended(self, entries: Sequence[IndexEntry], *, now: datetime) -> int:
+        """Markers for bindings that ended within ``keep_ended`` (a rebuild's), where their
+        keys are free or hold them still. How many keys were written."""
+        keys: list[str] = []
+        args: list[str | int] = []
+        for e in entries:
+            left = ms(e.expires_at) - ms(now) + self.keep_ended_ms
+            if left <= 0:
+                continue
+            keys += [self.ax_key(e.caller_a, e.virtual_x), self.bx_key(e.buyer_bidx, e.virtual_x)]
+            args += [e.binding_id, e.dumps(ended=True), left]
+        if not keys:
+            return 0
+        return int(await self._call(lambda: self._ended_script(keys=keys, args=args)))
+
+    # -- the pool -------------------------------------------------------------------------
+    async def add_pool(self, numbers: Sequence[str]) -> int:
+        """Numbers join the pool's set; how many were new."""
+        if not numbers:
+            return 0
+        args = list(numbers)
+        return int(await self._call(lambda: self._pool_script(keys=[self.pool_key], args=args)))
+
+    async def drop_pool(self) -> None:
+        """Forget the pool's set (a forced rebuild from another history writes it anew)."""
+        await self._call(lambda: self._redis.delete(self.pool_key))
 
     async def forget(self, entry: IndexEntry, *, now: datetime, watermark: int = 0) -> None:
         """A binding ends: delete its keys (where they still hold it), leave its tombstone

@@ -1,30 +1,61 @@
 """The Lua scripts of the Redis hot index (``binding_store.redis_index``), each one atomic.
 
-They read keys they are handed and, in the look-up, keys they derive from the hash-tagged base
-(ARGV[1], ``{prefix}``): every key one script touches shares that tag, so each script runs on
-one hash slot (standalone, Sentinel-managed, or Redis Cluster). Lifetimes are always durations
+They read keys they are handed, and the look-up also keys it derives; every key of the index
+carries one hash tag (``binding_store.redis_index``), so each script touches one slot: fine on
+a standalone, a replicated or a clustered Redis. Lifetimes are always durations
 (``PX``/``EX``) computed by the caller from its own clock.
 """
 
 from __future__ import annotations
 
-# One round trip for the call path: both binding keys, the shop/caller states they name, and
-# the index's watermark. KEYS: ax, bx, watermark. ARGV: the keys' base ({prefix}).
+# One round trip for the call path: both binding keys, the shop/caller states they name, the
+# index's watermark and whether X is in the pool. KEYS: ax, bx, watermark, pool.
+# ARGV: key base, X. The state keys are derived here; they share the index's hash tag, so
+# the script stays on one slot of a Redis Cluster.
 LOOKUP = """
-local out = {false, false, false, false, false, false, false}
+local out = {false, false, false, false, false, false, false, 0}
 out[7] = redis.call('GET', KEYS[3])
+out[8] = redis.call('SISMEMBER', KEYS[4], ARGV[2])
 for i = 1, 2 do
   local v = redis.call('GET', KEYS[i])
   if v then
     out[i] = v
     local ok, d = pcall(cjson.decode, v)
-    if ok and type(d) == 'table' and type(d['shop']) == 'string' and type(d['a']) == 'string' then
+    if ok and type(d) == 'table' and type(d['shop']) == 'string' and type(d['a']) == 'string'
+        and not d['end'] then
       out[1 + 2 * i] = redis.call('GET', ARGV[1] .. ':shop:' .. d['shop'])
       out[2 + 2 * i] = redis.call('GET', ARGV[1] .. ':caller:' .. d['shop'] .. ':' .. d['a'])
     end
   end
 end
 return out
+"""
+
+# Pool numbers join the pool's set. KEYS: pool. ARGV: numbers.
+POOL_ADD = """
+return redis.call('SADD', KEYS[1], unpack(ARGV))
+"""
+
+# Ended bindings become markers (a reject can still say "expired") where their keys are free
+# or still hold them (e.g. as live, restored from an old snapshot); a marker never replaces
+# another binding. KEYS: (ax, bx) per binding. ARGV: (binding id, value, lifetime ms).
+PUT_ENDED = """
+local n = 0
+for i = 1, #ARGV / 3 do
+  for k = 2 * i - 1, 2 * i do
+    local cur = redis.call('GET', KEYS[k])
+    local mine = not cur
+    if cur then
+      local ok, d = pcall(cjson.decode, cur)
+      mine = (not ok) or type(d) ~= 'table' or d['id'] == ARGV[3 * i - 2]
+    end
+    if mine then
+      redis.call('SET', KEYS[k], ARGV[3 * i - 1], 'PX', ARGV[3 * i])
+      n = n + 1
+    end
+  end
+end
+return n
 """
 
 # Write bindings unless they have ended meanwhile (their tombstone exists): a put that comes
@@ -63,15 +94,29 @@ local function advance(mark_key, applied_key, to)
 end
 """
 
-# A binding ends: delete its keys where they still hold it (a newer binding may own them) and
-# leave a tombstone for the rest of its validity; after the SQL commit, report the change.
-# KEYS: ax, bx, tombstone, watermark, applied. ARGV: binding id, tombstone lifetime ms,
-# watermark or 0.
+# A binding ends. Before the SQL commit (watermark 0) its keys are marked held: the call path
+# reads SQL for them, whatever the commit's fate. After it, they become ended markers (a
+# reject says "expired") for the rest of their lifetime, and the change is reported. Either
+# way only where the keys still hold this binding (a newer one may own them), and with a
+# tombstone for the rest of its validity. KEYS: ax, bx, tombstone, watermark, applied.
+# ARGV: binding id, tombstone lifetime ms, watermark or 0.
 FORGET = _APPLIED + """
 local n = 0
 for i = 1, 2 do
   local v = redis.call('GET', KEYS[i])
-  if v and cjson.decode(v)['id'] == ARGV[1] then n = n + redis.call('DEL', KEYS[i]) end
+  if v then
+    local ok, d = pcall(cjson.decode, v)
+    if ok and type(d) == 'table' and d['id'] == ARGV[1] then
+      if ARGV[3] == '0' then
+        d['held'] = 1
+      else
+        d['held'] = nil
+        d['end'] = 1
+      end
+      redis.call('SET', KEYS[i], cjson.encode(d), 'KEEPTTL')
+      n = n + 1
+    end
+  end
 end
 redis.call('SET', KEYS[3], '1', 'PX', ARGV[2])
 advance(KEYS[4], KEYS[5], tonumber(ARGV[3]))

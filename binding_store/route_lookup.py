@@ -1,12 +1,13 @@
 """The call path's store: ``RouteLookup`` and ``AttemptRecorder`` (see ``routing.ports``).
 
-Redis first, in one round trip: on a hit for an active binding with known shop and caller
-states, from an index that is current, the answer comes from Redis alone. An index behind the
-watermark this process knows, or without one (see ``binding_store.watermark``), is not trusted:
-SQL answers and the healer is told. On a miss (or with Redis down: logged once, retried after a
-short back-off) SQL answers, including bindings that ended within the look-back window so a
-reject can say "expired"; what it found is then seeded into a current index. Buyer numbers are
-decrypted in memory only.
+Redis first, in one round trip, and from an index that is current Redis answers every call:
+an active binding with known shop and caller states bridges; an ended one (its marker) is
+refused as expired; no key means no binding, and the pool's set tells "not a privacy number"
+from "not authorized". An index behind the watermark this process knows, or without one (see
+``binding_store.watermark``), is not trusted: SQL answers and the healer is told. So does SQL
+when Redis is down (logged once, retried after a short back-off), for a binding whose end is
+being committed and for states the index does not know; what it found is then seeded into a
+current index. Buyer numbers are decrypted in memory only.
 """
 
 from __future__ import annotations
@@ -118,7 +119,8 @@ class StoreRouteLookup:
         known = await self._known_watermark(index, switches) if index is not None else None
         if index is not None and known is not None:
             try:
-                pair = await index.lookup(caller_e164, bidx, x_e164)
+                # The call's deadline bounds the look-up: no timer of its own.
+                pair = await index.lookup(caller_e164, bidx, x_e164, bounded=False)
             except StoreUnavailable as exc:
                 self._index_failed(exc)
             else:
@@ -179,25 +181,37 @@ class StoreRouteLookup:
 
     def _from_index(self, pair: IndexedPair, caller: str, bidx: str, x: str,
                     now: datetime) -> CallContext | None:
+        """The answer of a current index; ``None`` where it cannot tell (SQL answers)."""
         found: list[tuple[IndexEntry, Direction, ShopState | None, str | None]] = []
         ax, bx = pair.ax, pair.bx
-        if ax is not None and ax.caller_a == caller and ax.virtual_x == x and now < ax.expires_at:
+        if ax is not None and ax.caller_a == caller and ax.virtual_x == x:
             found.append((ax, Direction.MERCHANT, pair.ax_shop, pair.ax_caller))
         if (bx is not None and bx.buyer_bidx == bidx and bx.virtual_x == x
-                and now < bx.expires_at and (ax is None or bx.binding_id != ax.binding_id)):
+                and (ax is None or bx.binding_id != ax.binding_id)):
             found.append((bx, Direction.CALLBACK, pair.bx_shop, pair.bx_caller))
-        if not found or any(shop is None or status is None for _, _, shop, status in found):
-            return None  # a miss, or states unknown to the index: SQL answers (and seeds them)
-        bindings = tuple(
-            RouteBinding(
-                binding_id=e.binding_id, shop_id=e.shop_id, order_id=e.order_id,
-                caller_a=e.caller_a, virtual_x=e.virtual_x,
-                buyer_b=self._cipher.decrypt(e.buyer_cipher), expires_at=e.expires_at,
-                state=BindingState.ACTIVE, matched_as=direction,
-                shop_service=_service(shop.service if shop else None),
-                caller_status=_status(status), main_caller=shop.main_caller if shop else "")
-            for e, direction, shop, status in found)
-        return CallContext(x_in_pool=True, bindings=bindings)
+        if any(e.held for e, _, _, _ in found):
+            return None  # its end is being committed: SQL knows whether it happened
+        live = [f for f in found if not f[0].ended_at(now)]
+        if live:
+            if any(shop is None or status is None for _, _, shop, status in live):
+                return None  # states unknown to the index: SQL answers (and seeds them)
+            return CallContext(x_in_pool=True, bindings=tuple(
+                self._live(e, direction, shop, status)
+                for e, direction, shop, status in live))
+        if found:  # only markers of bindings that ended: the reject says so
+            return CallContext(x_in_pool=True, bindings=tuple(
+                _ended(e, direction, now) for e, direction, _, _ in found))
+        return CallContext(x_in_pool=pair.in_pool)
+
+    def _live(self, e: IndexEntry, direction: Direction, shop: ShopState | None,
+              status: str | None) -> RouteBinding:
+        return RouteBinding(
+            binding_id=e.binding_id, shop_id=e.shop_id, order_id=e.order_id,
+            caller_a=e.caller_a, virtual_x=e.virtual_x,
+            buyer_b=self._cipher.decrypt(e.buyer_cipher), expires_at=e.expires_at,
+            state=BindingState.ACTIVE, matched_as=direction,
+            shop_service=_service(shop.service if shop else None),
+            caller_status=_status(status), main_caller=shop.main_caller if shop else "")
 
     async def _seed(self, version: int, context: CallContext, entries: list[IndexEntry],
                     now: datetime) -> None:
@@ -245,6 +259,17 @@ class StoreRouteLookup:
     async def record(self, attempt: CallAttempt) -> None:
         """One attempt, written now (the serving path batches with ``AttemptWriter``)."""
         await write_attempts(self._db, [attempt_row(attempt)])
+
+
+def _ended(e: IndexEntry, direction: Direction, now: datetime) -> RouteBinding:
+    """A marker as the decision sees it: not active, so only its ids reach the reject (the
+    buyer's number is not even decrypted)."""
+    state = BindingState.RELEASED if e.ended else BindingState.EXPIRED
+    return RouteBinding(
+        binding_id=e.binding_id, shop_id=e.shop_id, order_id=e.order_id, caller_a=e.caller_a,
+        virtual_x=e.virtual_x, buyer_b="", expires_at=min(e.expires_at, now), state=state,
+        matched_as=direction, shop_service=ServiceState.DISABLED,
+        caller_status=CallerStatus.DISABLED, main_caller="")
 
 
 def _service(value: str | None) -> ServiceState:

@@ -67,3 +67,14 @@ class KnownWatermark:
     def learn(self, value: int) -> None:
         if self.value is None or value > self.value:
             self.value = value
+
+
+async def invalidate(database: Database, known: KnownWatermark) -> int:
+    """After a committed change the index could not be told about (a new binding's keys not
+    written): raise SQL's watermark in a transaction of its own and learn it, so every
+    process sees the index behind and reads SQL until it is rebuilt. The new value."""
+    async with database.session() as session:
+        value = await bump(session)
+        await session.commit()
+    known.learn(value)
+    return value

@@ -27,11 +27,18 @@ def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
 
 
 @app.command("serve")
-def serve_command(ctx: typer.Context) -> None:
+def serve_command(
+    ctx: typer.Context,
+    workers: int | None = typer.Option(
+        None, "--workers", min=1, help="Call-path processes on the FastAGI port (default: "
+        "agi.workers, else one per core on PostgreSQL, one on SQLite)."),
+) -> None:
     """Run the FastAGI service (and the HTTP API and AMI listener when enabled) until SIGTERM."""
     from scripts.front_doors import serve
 
     settings, warnings = settings_and_warnings(ctx)
+    if workers is not None:
+        settings.agi.workers = workers
     configure_logging(settings)
     for line in warnings:  # through the log, in its format
         logging.getLogger("privnum.settings").warning("%s", line)

@@ -231,7 +231,7 @@ class Container:
     def pool(self) -> PoolRepository:
         from binding_store.pool import PoolRepository
 
-        return PoolRepository(self.database, self.settings.number_classes)
+        return PoolRepository(self.database, self.settings.number_classes, self.index)
 
     @cached_property
     def call_log_store(self) -> CallLogStore:
@@ -432,14 +432,17 @@ def redis_index(settings: Settings) -> RedisIndex | None:
         return None
     from binding_store.redis_index import RedisIndex
 
+    # Ended bindings stay as markers for as long as a reject may say "expired".
+    keep = int(settings.bindings.expired_lookback_days * 86_400)
     try:
         if redis.sentinels:
             return RedisIndex.from_sentinel(
                 redis.sentinel_addresses(), redis.service_name, prefix=redis.prefix,
-                timeout=redis.timeout_seconds, **sentinel_connection(redis.url))
+                timeout=redis.timeout_seconds, keep_ended=keep,
+                **sentinel_connection(redis.url))
         assert redis.url is not None
         return RedisIndex.from_url(redis.url, prefix=redis.prefix,
-                                   timeout=redis.timeout_seconds)
+                                   timeout=redis.timeout_seconds, keep_ended=keep)
     except ValueError as exc:
         raise ConfigurationError(f"invalid Redis URL: {exc}") from None
 
@@ -467,10 +470,22 @@ def route_options(settings: Settings) -> RouteOptions:
         dial_format=settings.agi.dial_format,
         region=settings.bindings.default_region,
         store_timeout=settings.agi.store_timeout_seconds,
+        max_concurrent_lookups=lookup_slots(settings),
+        lookup_queue_seconds=settings.agi.lookup_queue_seconds,
         system_name=settings.agi.system_name or settings.asterisk.system_name,
         number_classes=settings.number_classes,
         warning_sound=settings.call_rules.warning_sound,
     )
+
+
+SQLITE_LOOKUP_SLOTS = 4
+
+
+def lookup_slots(settings: Settings) -> int:
+    """``agi.max_concurrent_lookups``, or its default for the database in use."""
+    if settings.agi.max_concurrent_lookups is not None:
+        return settings.agi.max_concurrent_lookups
+    return SQLITE_LOOKUP_SLOTS if (settings.database.url or "").startswith("sqlite") else 0
 
 
 def cdr_zone(settings: Settings) -> ZoneInfo:

@@ -48,6 +48,7 @@ from scripts.partition_service import partition_upkeep
 from scripts.partition_service import wanted as partitions_wanted
 from scripts.settings import Settings
 from scripts.webhook_worker import DeliveryWorker, WebhookObserver, WorkerOptions
+from scripts.workers import Announce, PortLock, WorkerProcess, settings_json, worker_count
 
 log = logging.getLogger("privnum.serve")
 
@@ -110,14 +111,16 @@ async def route_stack(settings: Settings, observe: DecisionObserver | None = Non
 class FastAgiService:
     name = "fastagi"
 
-    def __init__(self, settings: Settings, handler: RouteHandler) -> None:
+    def __init__(self, settings: Settings, handler: RouteHandler, *,
+                 reuse_port: bool = False) -> None:
         agi = settings.agi
         self._grace = agi.shutdown_grace_seconds
         self._where = f"{agi.host}:{agi.port}"
         self.server = FastAgiServer(
             {"route": handler}, host=agi.host, port=agi.port,
             env_timeout=agi.env_timeout_seconds, env_max_bytes=agi.env_max_bytes,
-            command_timeout=agi.command_timeout_seconds, call_timeout=agi.call_timeout_seconds)
+            command_timeout=agi.command_timeout_seconds, call_timeout=agi.call_timeout_seconds,
+            reuse_port=reuse_port)
 
     async def startup(self) -> None:
         try:
@@ -301,8 +304,9 @@ def delivery_worker(container: Container, observer: WebhookObserver | None = Non
 
 
 async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
-    """``privnum serve``: FastAGI plus, per the settings, the HTTP API, the AMI listener and (on
-    PostgreSQL) the call log's partition upkeep,
+    """``privnum serve``: FastAGI (in this process, or in ``agi.workers`` worker processes on
+    the same port: ``scripts.workers``) plus, per the settings, the HTTP API, the AMI
+    listener and (on PostgreSQL) the call log's partition upkeep,
     sharing one container (one database engine, one Redis client), one metrics registry (the
     API's ``/metrics`` shows the call path) and one AMI connection (click-to-call originates
     through the listener's login). SIGTERM drains calls, then stops the API and the listener
@@ -315,15 +319,19 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                                           str(settings.keys_file))
         log.info("key file %s opens the active bindings (%d key id(s) in use)",
                  settings.keys_file, checked)
-        healer = container.index_healer(metrics.index_event)
-        stack = call_path(container, decision_observer(metrics), metrics.attempt_refused,
-                          healer)
-        index = container.index
-        metrics.watch_lookup(stack.lookup.stats,
-                             (lambda: index.switches) if index is not None else (lambda: 0))
-        services: list[Service] = [attempt_writer(stack.attempts)]
-        if healer is not None:
-            services.append(index_healer(healer))
+        workers = worker_count(settings.agi.workers, settings.database_url)
+        services: list[Service] = []
+        stack = None
+        if workers == 1:
+            healer = container.index_healer(metrics.index_event)
+            stack = call_path(container, decision_observer(metrics), metrics.attempt_refused,
+                              healer)
+            index = container.index
+            metrics.watch_lookup(stack.lookup.stats, (lambda: index.switches)
+                                 if index is not None else (lambda: 0))
+            services.append(attempt_writer(stack.attempts))
+            if healer is not None:
+                services.append(index_healer(healer))
         listener = None
         if settings.ami.enabled:
             listener = ami_listener(container, metrics)
@@ -339,7 +347,17 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
                                            settings.bindings.expiry_sweep_seconds))
         if settings.webhooks.enabled:
             services.append(delivery_service(delivery_worker(container, metrics)))
-        services.append(FastAgiService(settings, stack.handler))
+        if stack is not None:
+            services.append(FastAgiService(settings, stack.handler))
+        else:
+            # Last in, first out: on SIGTERM the workers drain their calls before the API
+            # and the stores stop.
+            services.append(PortLock(settings.data_dir, settings.agi.port))
+            config = settings_json(settings)
+            services += [WorkerProcess(n, config, grace=settings.agi.shutdown_grace_seconds)
+                         for n in range(1, workers + 1)]
+            services.append(Announce(f"privnum serving FastAGI on {settings.agi.host}:"
+                                     f"{settings.agi.port} with {workers} worker processes"))
         await Lifecycle(services, stop=stop).serve()
 
 

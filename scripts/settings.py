@@ -262,6 +262,20 @@ class AgiSettings(BaseModel):
                                         description="Deadline of one call's routing decision.")
     store_timeout_seconds: float = Field(default=1.0, gt=0,
                                          description="Deadline of the store on the call path.")
+    workers: int | None = Field(
+        default=None, ge=1, examples=[2],
+        description="Call-path processes sharing the FastAGI port "
+        "(SO_REUSEPORT; 'privnum serve --workers N'). Empty: one per core on PostgreSQL, one "
+        "on SQLite.")
+    max_concurrent_lookups: int | None = Field(
+        default=None, ge=0, examples=[4],
+        description="Call-path store look-ups in flight at once per "
+        "process; more calls queue (see lookup_queue_seconds). 0: no limit. Empty: 4 on "
+        "SQLite (it serialises anyway), no limit otherwise.")
+    lookup_queue_seconds: float = Field(
+        default=5.0, gt=0, description="How long a call may queue for a look-up slot before "
+        "it is rejected (fail closed); within call_timeout_seconds, outside "
+        "store_timeout_seconds.")
     shutdown_grace_seconds: float = Field(
         default=10.0, ge=0, description="On SIGTERM: how long calls in flight may finish.")
     max_call_seconds: int = Field(default=3_600, ge=10,

@@ -4,14 +4,18 @@ any fault reading rules or counting refuses the call with ``routing_error``."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from typing import cast
 
 import pytest
 
 from agi.call_rules import rules_for_call, within_caps
 from agi.handlers import RouteHandler, RouteOptions
+from agi.session import AgiSession
 from routing.call_caps import CallCaps, Cap, CapSubject, Counted
 from routing.call_rules import CallRules
 from routing.errors import StoreUnavailable
@@ -81,6 +85,16 @@ def handler(rules: Rules, counter: Counter | None = None) -> RouteHandler:
                         counter=counter)
 
 
+class _Session:
+    """The one thing ``_decide`` asks of a call's session: a bounded step."""
+
+    def limit(self, seconds: float) -> AbstractAsyncContextManager[None]:
+        return asyncio.timeout(seconds)
+
+
+SESSION = cast(AgiSession, _Session())
+
+
 def call(caller: str = A) -> CallRequest:
     return CallRequest(caller=caller, dialed=X, uniqueid="u1", linkedid="l1")
 
@@ -100,7 +114,7 @@ async def test_reporting_is_read_only_where_required() -> None:
     (CapSubject.BUYER, Reason.CAP_BUYER), (CapSubject.NUMBER, Reason.CAP_NUMBER)])
 async def test_caps_decide_a_bridge(answer: CapSubject | None, reason: Reason) -> None:
     counter = Counter(answer)
-    d = await handler(Rules(CAPS), counter)._decide(call(), NOW)
+    d = await handler(Rules(CAPS), counter)._decide(SESSION, call(), NOW)
     assert d.reason is reason
     assert [(c.subject, c.key) for c in counter.calls[0]] == [
         (CapSubject.CALLER, A), (CapSubject.BUYER, B)]  # X has no cap here
@@ -113,7 +127,7 @@ async def test_rejects_and_uncapped_shops_count_nothing() -> None:
     refused = RouteDecision.reject(Reason.CALLER_DISABLED, X, bound())
     ctx = CallContext(True, (bound(),))
     assert await within_caps(counter, refused, ctx, {"shop1": CAPS}) is refused
-    d = await handler(Rules(CallRules()), counter)._decide(call(), NOW)
+    d = await handler(Rules(CallRules()), counter)._decide(SESSION, call(), NOW)
     assert d.action is Action.BRIDGE and counter.calls == []
 
 
@@ -122,11 +136,11 @@ async def test_a_fault_refuses_with_routing_error_never_bridges(where: str) -> N
     fault = StoreUnavailable("down")
     rules = Rules(CAPS, fault=fault if where == "rules" else None)
     counter = Counter(fault=fault if where == "counter" else None)
-    d = await handler(rules, counter)._decide(call(), NOW)
+    d = await handler(rules, counter)._decide(SESSION, call(), NOW)
     assert (d.action, d.reason, d.dial_number) == (Action.REJECT, Reason.ROUTING_ERROR, "")
 
 
 async def test_callback_counts_the_same_parties() -> None:
     counter = Counter(CapSubject.BUYER)
-    d = await handler(Rules(replace(CAPS)), counter)._decide(call(B), NOW)
+    d = await handler(Rules(replace(CAPS)), counter)._decide(SESSION, call(B), NOW)
     assert d.reason is Reason.CAP_BUYER and d.direction is Direction.CALLBACK

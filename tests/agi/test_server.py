@@ -283,7 +283,7 @@ def _truncated(at: int) -> bytes:
 async def test_bad_environment_is_rejected_and_server_keeps_serving(
     env: bytes, steps: list[HalfClose], caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
     handler = Recorder(route_dialogue)
     async with serving({"route": handler}) as server:
         bad = await FakeAsterisk(env, steps).run(HOST, server.port)
@@ -407,7 +407,7 @@ async def test_per_command_timeout_override() -> None:
 
 
 async def test_call_timeout_bounds_a_stuck_handler(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
 
     async def body(session: AgiSession) -> None:
         await asyncio.Event().wait()
@@ -427,7 +427,7 @@ async def test_call_timeout_bounds_a_stuck_handler(caplog: pytest.LogCaptureFixt
 async def test_handler_own_timeouts_are_not_call_timeouts(
     raised: Exception, error: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
 
     async def body(session: AgiSession) -> None:
         raise raised
@@ -445,7 +445,7 @@ async def test_handler_own_timeouts_are_not_call_timeouts(
 async def test_unknown_route_is_closed_without_a_command(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
     handler = Recorder(route_dialogue)
     async with serving({"route": handler}) as server:
         result = await FakeAsterisk(call_env(script="nosuch")).run(HOST, server.port)
@@ -557,7 +557,7 @@ async def test_graceful_shutdown_finishes_in_flight_and_refuses_new() -> None:
 async def test_shutdown_cancels_calls_past_the_grace_period(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger=LOGGER_NAME)
+    caplog.set_level(logging.DEBUG, logger=LOGGER_NAME)
 
     async def body(session: AgiSession) -> None:
         await asyncio.Event().wait()

@@ -34,7 +34,10 @@ async def test_agi_load_toy() -> None:
     # (c) runs on the shipped wiring with a seeded index: merchant and callback calls are
     # answered by Redis alone, strangers by SQL; every attempt reaches the batched writer.
     c = result["variants"][2]
-    assert c["fast_path"]["index_hits"] > 0 and c["fast_path"]["sql_reads"] > 0
+    # A current index answers strangers and non-pool numbers too; SQL only for a shop or
+    # caller state whose key lapsed (redis state_ttl) on a slow run.
+    fast = c["fast_path"]
+    assert fast["index_hits"] > 0 and fast["sql_reads"] * 10 <= fast["index_hits"]
     assert c["server_stats"]["attempts_written"] == c["server_stats"]["accepted"]
 
 

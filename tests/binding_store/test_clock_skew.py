@@ -14,7 +14,7 @@ import redis.asyncio as aioredis
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.index_rebuild import rebuild_index
-from binding_store.redis_index import RedisIndex
+from binding_store.redis_index import DEFAULT_KEEP_ENDED, RedisIndex
 from binding_store.reveal_counters import RedisRevealCounters
 from binding_store.route_lookup import StoreRouteLookup
 from routing.decide import decide
@@ -38,6 +38,9 @@ async def raw(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 async def redis_now(raw: aioredis.Redis) -> datetime:
     seconds, micros = await raw.time()
     return datetime.fromtimestamp(seconds + micros / 1e6, UTC)
+
+
+KEEP_ENDED_MINUTES = DEFAULT_KEEP_ENDED // 60
 
 
 @dataclass(frozen=True)
@@ -111,6 +114,8 @@ async def test_redis_paths_ignore_clock_skew(skew: timedelta, raw: aioredis.Redi
     assert in_step == Observed(
         quota_taken=10, quota_used=10, quota_minutes_left=(10 + 48) * 60,
         velocity_hits=tuple(range(1, 26)), velocity_minutes_left=2,
-        index_minutes_left=(120, 120),
-        reasons=(Reason.BRIDGED, Reason.BRIDGED, Reason.BINDING_EXPIRED), index_hits=2)
+        # The binding's two hours, then the look-back as an ended marker; Redis answers all
+        # three calls (the expired one from the marker).
+        index_minutes_left=(120 + KEEP_ENDED_MINUTES, 120 + KEEP_ENDED_MINUTES),
+        reasons=(Reason.BRIDGED, Reason.BRIDGED, Reason.BINDING_EXPIRED), index_hits=3)
     assert skewed == in_step

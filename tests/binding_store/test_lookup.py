@@ -24,7 +24,7 @@ from routing.model import (
     ServiceState,
 )
 from routing.reasons import Reason
-from tests.binding_store.test_bindings_helpers import A1, A2, B1, B2, NOW, X1, X2, seed, store
+from tests.binding_store.test_bindings_helpers import A1, B1, B2, NOW, X1, X2, seed, store
 
 
 @pytest.fixture
@@ -119,11 +119,9 @@ async def test_redis_miss_or_unknown_state_reads_sql_and_seeds(
     lookup = StoreRouteLookup(database, cipher, index=index)
     (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
     assert lookup.sql_reads == 1 and seen.caller_status is CallerStatus.APPROVED
-    assert (await lookup.find_for_call(A2, X1, now)).bindings == ()
-    assert lookup.sql_reads == 2
     # What SQL found went into the index: the next call is a hit.
     await lookup.find_for_call(A1, X1, now)
-    assert (lookup.sql_reads, lookup.index_hits) == (2, 1)
+    assert (lookup.sql_reads, lookup.index_hits) == (1, 1)
 
 
 @pytest.mark.redis

@@ -97,8 +97,8 @@ async def test_a_700_x_routes_from_the_redis_index(database: Database, cipher: B
     x = issued.virtual_x
     client = redis.Redis.from_url(redis_url)
     try:
-        assert client.exists(f"{{{redis_prefix}}}:ax:{A1}:{x}")
-        for key in client.scan_iter(match=f"*{redis_prefix}*"):
+        assert client.exists(index.ax_key(A1, x))
+        for key in client.scan_iter(match=f"{redis_prefix}:*"):
             client.delete(key)  # nothing left: the rebuild must restore the 700 X's keys
     finally:
         client.close()

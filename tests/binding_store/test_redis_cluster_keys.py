@@ -107,7 +107,7 @@ async def test_every_index_operation_runs_on_one_slot(
             keys = [k.decode() for k in client.scan_iter(match="*", count=1000)]
         finally:
             client.close()
-        assert keys and all(k.startswith(f"{{{PREFIX}}}:") for k in keys)
+        assert keys and all(k.startswith(f"{PREFIX}:{{{PREFIX}}}:") for k in keys)
         assert {key_slot(k.encode()) for k in keys} == {key_slot(index.base.encode())}
     finally:
         await index.close()

@@ -151,8 +151,9 @@ def test_serve_builds_the_redis_index_by_itself(provisioned: dict[str, str], red
             pytest.fail(f"privnum serve exited ({proc.wait()}): {''.join(seen)[-2000:]}")
         client = redis.Redis.from_url(redis_url)
         try:
-            assert client.get(f"{{{redis_prefix}}}:index:watermark") is not None
-            assert list(client.scan_iter(match=f"{{{redis_prefix}}}:ax:*"))
+            base = f"{redis_prefix}:{{{redis_prefix}}}"  # the index's hash tag
+            assert client.get(f"{base}:index:watermark") is not None
+            assert list(client.scan_iter(match=f"{base}:ax:*"))
         finally:
             client.close()
         assert sum("no watermark" in line for line in seen) == 1

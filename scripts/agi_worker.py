@@ -1,0 +1,83 @@
+"""A call-path worker process of ``privnum serve --workers N`` (see ``scripts.workers``):
+``python -m scripts.agi_worker`` reads the parent's settings (JSON) on stdin, serves FastAGI
+on the shared port and says ``READY`` (or ``FAILED <reason>``) on stdout."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Callable
+
+from routing.errors import PrivnumError
+from scripts.cli_serve import configure_logging
+from scripts.container import open_container
+from scripts.front_doors import (
+    FastAgiService,
+    attempt_writer,
+    call_path,
+    index_healer,
+    prepare_stores,
+)
+from scripts.lifecycle import Lifecycle, Service
+from scripts.settings import Settings
+from scripts.workers import FAILED, READY
+
+
+class Ready:
+    """The last service of a worker: once every other one has started, tell the parent."""
+
+    name = "ready"
+
+    def __init__(self, say: Callable[[], None]) -> None:
+        self._say = say
+
+    async def startup(self) -> None:
+        self._say()
+
+    async def ended(self) -> None:
+        await asyncio.Event().wait()
+
+    async def shutdown(self) -> None:
+        return None
+
+
+async def serve_worker(settings: Settings, ready: Callable[[], None]) -> None:
+    """One worker: its own container and call path (attempt writer, index healer), FastAGI on
+    the shared port, until SIGTERM (which drains its calls)."""
+    async with open_container(settings) as container:
+        await prepare_stores(container)
+        healer = container.index_healer()
+        stack = call_path(container, healer=healer)
+        services: list[Service] = [attempt_writer(stack.attempts)]
+        if healer is not None:
+            services.append(index_healer(healer))
+        services += [FastAgiService(settings, stack.handler, reuse_port=True), Ready(ready)]
+        await Lifecycle(services).serve()
+
+
+def main() -> int:
+    """The worker's entry point."""
+    try:
+        settings = Settings(**json.loads(sys.stdin.read()))
+    except (ValueError, PrivnumError) as exc:
+        print(f"{FAILED} unreadable settings from the parent: {type(exc).__name__}",
+              flush=True)
+        return 1
+    configure_logging(settings)
+
+    def ready() -> None:
+        print(READY, flush=True)
+
+    try:
+        asyncio.run(serve_worker(settings, ready))
+    except PrivnumError as exc:
+        print(f"{FAILED} {exc}", flush=True)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
