@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -67,6 +67,8 @@ class Database:
             event.listen(self.engine.sync_engine, "connect",
                          _sqlite_read_only if read_only else _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # What else holds connections to this database (the group-commit writer's own).
+        self._on_dispose: list[Callable[[], Awaitable[None]]] = []
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -83,7 +85,14 @@ class Database:
         async with self.session() as session:
             await session.execute(text("SELECT 1 FROM bindings LIMIT 1"))
 
+    def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Run ``close`` when this database is disposed (connections opened beside the
+        engine's pool)."""
+        self._on_dispose.append(close)
+
     async def dispose(self) -> None:
+        while self._on_dispose:
+            await self._on_dispose.pop()()
         await self.engine.dispose()
 
 
