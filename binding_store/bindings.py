@@ -115,6 +115,11 @@ class BindingStore:
                 max_batch=self._policy.max_batch)
             database.on_dispose(self._batcher.close)
 
+    @property
+    def batches(self) -> int:
+        """Statements the group-commit writer has sent (0 on SQLite)."""
+        return 0 if self._batcher is None else self._batcher.batches
+
     # -- issue ----------------------------------------------------------------------------
     async def issue(
         self, shop_id: str, order_id: str, buyer_id: str, caller_a: str, buyer_number: str,
