@@ -34,7 +34,7 @@ from bench.common import REDIS_URL, RESULTS, ROOT, print_table, ratio, write_res
 from binding_store.bindings import BindingPolicy, BindingStore
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
-from binding_store.issue_batch import libpq_url
+from binding_store.group_commit import libpq_url
 from binding_store.outbox import Outbox
 from binding_store.redis_index import RedisIndex
 from routing.errors import PrivnumError

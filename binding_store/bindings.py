@@ -29,8 +29,9 @@ from binding_store.allocation_sql import (
 )
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
-from binding_store.issue_batch import IssueBatcher
-from binding_store.issue_requests import IssueInput, interpret
+from binding_store.group_commit import GroupWriter
+from binding_store.issue_requests import IssueInput, IssueRow, interpret
+from binding_store.issue_sql import CALL
 from binding_store.models import Binding, CallerNumber, PoolNumber, Shop
 from binding_store.outbox import Outbox
 from binding_store.redis_index import IndexEntry, RedisIndex
@@ -107,13 +108,12 @@ class BindingStore:
         self.stats = IssueStats()
         # PostgreSQL issues bindings in batches, one statement each (group commit); SQLite
         # takes the ORM path below, the same rules at its own speed.
-        self._batcher: IssueBatcher | None = None
+        self._batcher: GroupWriter | None = None
         if database.dialect == "postgresql" and self._policy.group_commit:
-            self._batcher = IssueBatcher(
-                database.url, timeout=database.timeout * 5, cooldown=self._policy.cooldown,
-                window=CANDIDATE_WINDOW, attempts=self._policy.max_attempts,
-                max_batch=self._policy.max_batch)
-            database.on_dispose(self._batcher.close)
+            p = self._policy
+            self._batcher = database.shared(
+                f"issue:{p.cooldown}:{p.max_attempts}:{p.max_batch}",
+                lambda: _issue_writer(database, p))
 
     @property
     def batches(self) -> int:
@@ -184,7 +184,7 @@ class BindingStore:
         assert self._batcher is not None
         request = given.request(with_event=self._outbox.enabled)
         for attempt in range(self._policy.max_attempts):
-            row = await self._batcher.submit(request)
+            row = IssueRow(*await self._batcher.submit(request))
             answer = interpret(row, given, self._policy.max_attempts)
             if not answer.busy:
                 break
@@ -461,6 +461,14 @@ class BindingStore:
             self._index.known.learn(version)
             log.warning("binding %s: Redis index not updated after commit (%s)",
                         entry.binding_id, exc)
+
+
+def _issue_writer(database: Database, policy: BindingPolicy) -> GroupWriter:
+    writer = GroupWriter(database.url, CALL,
+                         (policy.cooldown, CANDIDATE_WINDOW, policy.max_attempts),
+                         timeout=database.timeout * 5, max_batch=policy.max_batch)
+    database.on_dispose(writer.close)
+    return writer
 
 
 async def _flush_or_lost(s: AsyncSession, x: str) -> None:

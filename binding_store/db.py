@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from routing.errors import StoreUnavailable
+
+T = TypeVar("T")
 
 
 def sync_url(url: str) -> str:
@@ -67,8 +69,9 @@ class Database:
             event.listen(self.engine.sync_engine, "connect",
                          _sqlite_read_only if read_only else _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
-        # What else holds connections to this database (the group-commit writer's own).
+        # What else holds connections to this database (the group-commit writers' own).
         self._on_dispose: list[Callable[[], Awaitable[None]]] = []
+        self._shared: dict[str, Any] = {}
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -90,7 +93,16 @@ class Database:
         engine's pool)."""
         self._on_dispose.append(close)
 
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        """One ``make()`` per database and ``key`` (a writer every store on this database
+        shares, however many store objects are made)."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        value: T = self._shared[key]
+        return value
+
     async def dispose(self) -> None:
+        self._shared.clear()
         while self._on_dispose:
             await self._on_dispose.pop()()
         await self.engine.dispose()

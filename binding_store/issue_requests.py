@@ -16,7 +16,6 @@ from typing import Any
 
 from binding_store import audit, outbox
 from binding_store.index_values import IndexEntry
-from binding_store.issue_batch import IssueRow
 from routing.audit import AuditKind
 from routing.binding_views import BindingView
 from routing.errors import (
@@ -30,6 +29,21 @@ from routing.events import binding_created
 from routing.model import BindingState
 
 _MAX_ACTOR = 64
+
+
+@dataclass(frozen=True)
+class IssueRow:
+    """One request's answer (see ``binding_store.issue_sql`` for the statuses)."""
+
+    status: str
+    binding_id: str | None
+    virtual_x: str | None
+    buyer_id: str | None
+    caller_a: str | None
+    buyer_masked: str | None
+    created_at: datetime | None
+    expires_at: datetime | None
+    detail: str | None
 
 
 @dataclass(frozen=True)

@@ -92,5 +92,5 @@ async def test_a_binding_past_its_expiry_goes_the_orm_way(pg_database: Database,
     assert again.binding_id != first.binding_id and again.created
     assert again.virtual_x != first.virtual_x  # the expired pair cools down too
     async with pg_database.session() as s:
-        types = list((await s.scalars(select(WebhookEvent.type).order_by(WebhookEvent.id))))
+        types = list(await s.scalars(select(WebhookEvent.type).order_by(WebhookEvent.id)))
     assert types == ["binding.created", "binding.expired", "binding.created"]

@@ -1,8 +1,9 @@
-"""Group commit for issuing bindings on PostgreSQL: requests that arrive together in one
-process go to the database as one ``privnum_issue`` statement (``binding_store.issue_sql``),
-one round trip and one commit for all of them, each with its own result.
+"""Group commit on PostgreSQL: writes that arrive together in one process go to the
+database as one statement, one round trip and one commit for all of them, each with its own
+result (issuing bindings: ``privnum_issue``, see ``binding_store.issue_sql``; stand-alone
+audit events).
 
-The writer keeps its own few connections (psycopg, autocommit: the statement is its own
+A writer keeps its own few connections (psycopg, autocommit: the statement is its own
 transaction), no ORM and no pool pre-ping on this path. While ``max_inflight`` batches are at
 the database, new requests queue; the next batch takes up to ``max_batch`` of them.
 Infrastructure faults fail the batch's requests with ``StoreUnavailable`` (translated here,
@@ -14,34 +15,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from dataclasses import dataclass
-from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
-from binding_store.issue_sql import CALL
 from routing.errors import StoreUnavailable
 
 DEFAULT_MAX_BATCH = 32  # each request is one sub-transaction; PostgreSQL caches 64 per backend
 DEFAULT_MAX_INFLIGHT = 2
-
-
-@dataclass(frozen=True)
-class IssueRow:
-    """One request's answer (see ``binding_store.issue_sql`` for the statuses)."""
-
-    status: str
-    binding_id: str | None
-    virtual_x: str | None
-    buyer_id: str | None
-    caller_a: str | None
-    buyer_masked: str | None
-    created_at: datetime | None
-    expires_at: datetime | None
-    detail: str | None
 
 
 def libpq_url(url: str) -> str:
@@ -49,25 +32,29 @@ def libpq_url(url: str) -> str:
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-class IssueBatcher:
-    def __init__(self, url: str, *, timeout: float, cooldown: timedelta, window: int,
-                 attempts: int, max_batch: int = DEFAULT_MAX_BATCH,
+class GroupWriter:
+    """``statement`` takes the batch (a JSON array) as its first parameter, then ``params``.
+    ``answers``: the statement returns one row per request, its index first (``None``: it
+    returns nothing; each request then gets ``None``)."""
+
+    def __init__(self, url: str, statement: str, params: tuple[Any, ...] = (), *,
+                 timeout: float, answers: bool = True, max_batch: int = DEFAULT_MAX_BATCH,
                  max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
         self._conninfo = libpq_url(url)
+        self._statement = statement
+        self._params = params
+        self._answers = answers
         self._timeout = timeout
-        self._cooldown = cooldown
-        self._window = window
-        self._attempts = attempts
         self._max_batch = max_batch
         self._max_inflight = max_inflight
-        self._pending: deque[tuple[dict[str, Any], asyncio.Future[IssueRow]]] = deque()
+        self._pending: deque[tuple[dict[str, Any], asyncio.Future[Any]]] = deque()
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._flushers: set[asyncio.Task[None]] = set()
         self.batches = 0  # statements sent (for measurement)
 
-    async def submit(self, request: dict[str, Any]) -> IssueRow:
-        """Issue one binding (``request``: one element of ``privnum_issue``'s array)."""
-        future: asyncio.Future[IssueRow] = asyncio.get_running_loop().create_future()
+    async def submit(self, request: dict[str, Any]) -> Any:
+        """Write one request (one element of the statement's array); its answer row."""
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self._pending.append((request, future))
         if len(self._flushers) < self._max_inflight:
             task = asyncio.create_task(self._flush())
@@ -84,7 +71,7 @@ class IssueBatcher:
 
     async def _flush(self) -> None:
         while self._pending:
-            batch: list[tuple[dict[str, Any], asyncio.Future[IssueRow]]] = []
+            batch: list[tuple[dict[str, Any], asyncio.Future[Any]]] = []
             while self._pending and len(batch) < self._max_batch:
                 item = self._pending.popleft()
                 if not item[1].done():  # its caller gave up (cancelled) before it was sent
@@ -108,14 +95,13 @@ class IssueBatcher:
                 if not future.done():
                     future.set_result(row)
 
-    async def _run(self, requests: list[dict[str, Any]]) -> list[IssueRow]:
+    async def _run(self, requests: list[dict[str, Any]]) -> list[Any]:
         conn: psycopg.AsyncConnection[Any] | None = None
         try:
             async with asyncio.timeout(self._timeout):
                 conn = self._idle.pop() if self._idle else await self._connect()
-                cursor = await conn.execute(CALL, (Jsonb(requests), self._cooldown,
-                                                   self._window, self._attempts))
-                raw = await cursor.fetchall()
+                cursor = await conn.execute(self._statement, (Jsonb(requests), *self._params))
+                raw = await cursor.fetchall() if self._answers else []
         except TimeoutError:
             await _discard(conn)
             raise StoreUnavailable(
@@ -128,10 +114,12 @@ class IssueBatcher:
             raise
         self._idle.append(conn)
         self.batches += 1
+        if not self._answers:
+            return [None] * len(requests)
         rows = sorted(raw, key=lambda r: r[0])
         if len(rows) != len(requests):
-            raise StoreUnavailable("the allocation function answered an incomplete batch")
-        return [IssueRow(*r[1:]) for r in rows]
+            raise StoreUnavailable("the database answered an incomplete batch")
+        return [r[1:] for r in rows]
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await psycopg.AsyncConnection.connect(
