@@ -29,7 +29,7 @@ from binding_store.allocation_sql import (
 )
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
-from binding_store.group_commit import GroupWriter
+from binding_store.group_commit import Coalescer, GroupWriter
 from binding_store.issue_requests import IssueInput, IssueRow, interpret
 from binding_store.issue_sql import CALL
 from binding_store.models import Binding, CallerNumber, PoolNumber, Shop
@@ -108,6 +108,10 @@ class BindingStore:
         self.stats = IssueStats()
         # PostgreSQL issues bindings in batches, one statement each (group commit); SQLite
         # takes the ORM path below, the same rules at its own speed.
+        # Index keys of new bindings issued together go to Redis in one call.
+        self._publisher: Coalescer[tuple[IndexEntry, datetime], None] | None = None
+        if index is not None:
+            self._publisher = Coalescer(self._put_entries, max_batch=64, max_inflight=1)
         self._batcher: GroupWriter | None = None
         if database.dialect == "postgresql" and self._policy.group_commit:
             p = self._policy
@@ -206,8 +210,18 @@ class BindingStore:
             self.stats.repeated += 1
         else:
             self.stats.issued += 1
-            await self._publish(answer.entry, given.now)
+            if self._publisher is not None:
+                try:
+                    await self._publisher.submit((answer.entry, given.now))
+                except StoreUnavailable as exc:
+                    log.warning("binding %s committed but not indexed in Redis: %s",
+                                answer.entry.binding_id, exc)
         return answer.view
+
+    async def _put_entries(self, batch: list[tuple[IndexEntry, datetime]]) -> list[None]:
+        assert self._index is not None
+        await self._index.put([entry for entry, _ in batch], now=max(now for _, now in batch))
+        return [None] * len(batch)
 
     # -- switch caller --------------------------------------------------------------------
     async def switch_caller(self, binding_id: str, new_caller: str, *, actor: str,

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import deque
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -25,11 +26,68 @@ from routing.errors import StoreUnavailable
 
 DEFAULT_MAX_BATCH = 32  # each request is one sub-transaction; PostgreSQL caches 64 per backend
 DEFAULT_MAX_INFLIGHT = 2
+Req = TypeVar("Req")
+Res = TypeVar("Res")
 
 
 def libpq_url(url: str) -> str:
     """The libpq form of a SQLAlchemy PostgreSQL URL (the driver name dropped)."""
     return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+class Coalescer(Generic[Req, Res]):
+    """Requests that arrive while ``max_inflight`` calls of ``run`` are under way wait and go
+    together into the next call (up to ``max_batch``), each with its own answer; a failed
+    call fails its requests with ``StoreUnavailable``."""
+
+    def __init__(self, run: Callable[[list[Req]], Awaitable[list[Res]]], *,
+                 max_batch: int = DEFAULT_MAX_BATCH,
+                 max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
+        self._run = run
+        self._max_batch = max_batch
+        self._max_inflight = max_inflight
+        self._pending: deque[tuple[Req, asyncio.Future[Res]]] = deque()
+        self._flushers: set[asyncio.Task[None]] = set()
+
+    async def submit(self, request: Req) -> Res:
+        future: asyncio.Future[Res] = asyncio.get_running_loop().create_future()
+        self._pending.append((request, future))
+        if len(self._flushers) < self._max_inflight:
+            task = asyncio.create_task(self._flush())
+            self._flushers.add(task)
+            task.add_done_callback(self._flushers.discard)
+        return await future
+
+    async def close(self) -> None:
+        for task in list(self._flushers):
+            task.cancel()
+        await asyncio.gather(*self._flushers, return_exceptions=True)
+
+    async def _flush(self) -> None:
+        while self._pending:
+            batch: list[tuple[Req, asyncio.Future[Res]]] = []
+            while self._pending and len(batch) < self._max_batch:
+                item = self._pending.popleft()
+                if not item[1].done():  # its caller gave up (cancelled) before it was sent
+                    batch.append(item)
+            if not batch:
+                continue
+            try:
+                answers = await self._run([req for req, _ in batch])
+            except StoreUnavailable as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StoreUnavailable(str(exc)))
+                continue
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(StoreUnavailable(
+                            f"batch interrupted: {type(exc).__name__}"))
+                raise
+            for (_, future), answer in zip(batch, answers, strict=True):
+                if not future.done():
+                    future.set_result(answer)
 
 
 class GroupWriter:
@@ -45,55 +103,19 @@ class GroupWriter:
         self._params = params
         self._answers = answers
         self._timeout = timeout
-        self._max_batch = max_batch
-        self._max_inflight = max_inflight
-        self._pending: deque[tuple[dict[str, Any], asyncio.Future[Any]]] = deque()
         self._idle: list[psycopg.AsyncConnection[Any]] = []
-        self._flushers: set[asyncio.Task[None]] = set()
+        self._queue: Coalescer[dict[str, Any], Any] = Coalescer(
+            self._run, max_batch=max_batch, max_inflight=max_inflight)
         self.batches = 0  # statements sent (for measurement)
 
     async def submit(self, request: dict[str, Any]) -> Any:
         """Write one request (one element of the statement's array); its answer row."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._pending.append((request, future))
-        if len(self._flushers) < self._max_inflight:
-            task = asyncio.create_task(self._flush())
-            self._flushers.add(task)
-            task.add_done_callback(self._flushers.discard)
-        return await future
+        return await self._queue.submit(request)
 
     async def close(self) -> None:
-        for task in list(self._flushers):
-            task.cancel()
-        await asyncio.gather(*self._flushers, return_exceptions=True)
+        await self._queue.close()
         while self._idle:
             await self._idle.pop().close()
-
-    async def _flush(self) -> None:
-        while self._pending:
-            batch: list[tuple[dict[str, Any], asyncio.Future[Any]]] = []
-            while self._pending and len(batch) < self._max_batch:
-                item = self._pending.popleft()
-                if not item[1].done():  # its caller gave up (cancelled) before it was sent
-                    batch.append(item)
-            if not batch:
-                continue
-            try:
-                rows = await self._run([req for req, _ in batch])
-            except StoreUnavailable as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(StoreUnavailable(str(exc)))
-                continue
-            except BaseException as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(StoreUnavailable(
-                            f"binding batch interrupted: {type(exc).__name__}"))
-                raise
-            for (_, future), row in zip(batch, rows, strict=True):
-                if not future.done():
-                    future.set_result(row)
 
     async def _run(self, requests: list[dict[str, Any]]) -> list[Any]:
         conn: psycopg.AsyncConnection[Any] | None = None
