@@ -62,12 +62,17 @@ async def run(orders: int, singles: int) -> dict[str, Any]:
             done = _cli(env, "bind", "--file", str(csv_file), "--shop", "s1", "--json")
             file_s = time.perf_counter() - began
             report = json.loads(done.stdout)
+            outcomes: dict[str, int] = {}
+            for row in report["rows"]:
+                outcomes[row["outcome"]] = outcomes.get(row["outcome"], 0) + 1
+            messages = sorted({r["message"] for r in report["rows"] if not r["ok"]})[:3]
     singles_rate = singles / single_s
     file_rate = orders / file_s
     return {"orders": orders, "singles": singles,
             "singles_seconds": round(single_s, 2), "singles_per_s": round(singles_rate, 2),
             "file_seconds": round(file_s, 2), "file_per_s": round(file_rate, 1),
-            "issued": report["issued"], "refused": report["refused"],
+            "issued": report["issued"], "refused": report["refused"], "outcomes": outcomes,
+            "refusals": messages,
             "ratio_file_to_singles": ratio(file_rate, singles_rate)}
 
 
@@ -85,7 +90,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                  ["privnum bind --file", results["orders"], results["file_seconds"],
                   results["file_per_s"], results["ratio_file_to_singles"]]])
     if results["refused"]:
-        print(f"refused rows: {results['refused']}")
+        print(f"refused rows: {results['outcomes']} {results['refusals']}")
     write_result(NAME, results)
     return results
 

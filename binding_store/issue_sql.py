@@ -48,6 +48,7 @@ DECLARE
     v_limit integer;
     v_id text; v_buyer text; v_created timestamptz; v_expires timestamptz;
     v_owner text; v_masked text; p_now timestamptz; v_contended boolean;
+    v_got boolean;
 BEGIN
     FOR r IN SELECT value FROM jsonb_array_elements(reqs) LOOP
         idx := n; n := n + 1;
@@ -106,9 +107,10 @@ BEGIN
                     EXIT;
                 END IF;
                 v_contended := false;
-                LOOP
-                    FOREACH v_limit IN ARRAY ARRAY[p_window, NULL::integer] LOOP
-                        SELECT cand.number INTO v_x FROM (
+                v_got := false;
+                FOREACH v_limit IN ARRAY ARRAY[p_window, NULL::integer] LOOP
+                    FOR v_x IN
+                        SELECT cand.number FROM (
                             SELECT p.number,
                                    CASE WHEN v_region IS NULL OR p.region = v_region
                                         THEN 0 ELSE 1 END AS region_rank,
@@ -131,18 +133,23 @@ BEGIN
                                     AND b.released_at > p_now - p_cooldown)
                          ORDER BY cand.region_rank, cand.never_rank, cand.last_released_at,
                                   cand.sort_number
-                         LIMIT 1;
-                        EXIT WHEN v_x IS NOT NULL;
+                    LOOP
+                        -- (A, X) or (B, X) being issued by another transaction: the next X
+                        -- of the same ordered list, no new query.
+                        IF pg_try_advisory_xact_lock(
+                               hashtextextended('ax:' || v_a || ':' || v_x, 0))
+                           AND pg_try_advisory_xact_lock(
+                               hashtextextended('bx:' || v_bidx || ':' || v_x, 0)) THEN
+                            v_got := true;
+                            EXIT;
+                        END IF;
+                        v_contended := true;
                     END LOOP;
-                    EXIT WHEN v_x IS NULL;
-                    -- (A, X) or (B, X) being issued by another transaction: the next X.
-                    EXIT WHEN pg_try_advisory_xact_lock(
-                                  hashtextextended('ax:' || v_a || ':' || v_x, 0))
-                          AND pg_try_advisory_xact_lock(
-                                  hashtextextended('bx:' || v_bidx || ':' || v_x, 0));
-                    v_excluded := v_excluded || v_x;
-                    v_contended := true;
+                    EXIT WHEN v_got;
                 END LOOP;
+                IF NOT v_got THEN
+                    v_x := NULL;
+                END IF;
                 IF v_x IS NULL THEN
                     -- numbers only held by transactions in flight may still come free
                     status := CASE WHEN v_contended THEN 'busy' ELSE 'exhausted' END;
