@@ -1,8 +1,9 @@
 """``python -m bench [name ...] [--quick] [--clean]``: run benchmarks, print tables, write JSON.
 
-Names: agi_load, callpath, allocation, cdr_ingest, cdr_export, call_log_query, scaling, cli_startup,
-webhooks, api_export, onboarding, api_idempotency, failover (default: all; ``cdr_*`` run only
-when those modules exist). ``--clean`` drops the cached call-log database.
+Names: agi_load, callpath, allocation, cdr_ingest, cdr_export, call_log_query, scaling,
+cli_startup, webhooks, api_export, api_reveal, bind_file, onboarding, api_idempotency, failover
+(default: all; ``cdr_*`` run only when those modules exist). ``--clean`` drops the cached
+call-log database.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from bench.common import console, machine
 
 ORDER = ("agi_load", "callpath", "allocation", "cdr_ingest", "cdr_export", "call_log_query",
          "scaling",
-         "cli_startup", "webhooks", "api_export", "onboarding",
+         "cli_startup", "webhooks", "api_export", "api_reveal", "bind_file", "onboarding",
          "api_idempotency", "failover")
 OPTIONAL = ("cdr_ingest", "cdr_export")
-PROFILED = ("agi_load", "allocation")
+PROFILED = ("agi_load", "allocation", "api_reveal")
 
 
 def run_main(module: ModuleType, argv: list[str]) -> None:

@@ -32,6 +32,7 @@ import httpx
 
 from bench.common import (
     REDIS_URL,
+    RESULTS,
     ROOT,
     clear_redis_prefix,
     console,
@@ -89,7 +90,8 @@ async def seed(url: str, pool_size: int) -> list[str]:
         await db.dispose()
 
 
-def start_server(url: str, prefix: str, workdir: Path) -> subprocess.Popen[bytes]:
+def start_server(url: str, prefix: str, workdir: Path, profile: Path | None = None
+                 ) -> subprocess.Popen[bytes]:
     KeyRing.generate().save(workdir / "keys.json")
     (workdir / "risk.toml").write_text(POLICY, encoding="utf-8")
     env = {**os.environ,
@@ -102,8 +104,11 @@ def start_server(url: str, prefix: str, workdir: Path) -> subprocess.Popen[bytes
            "PRIVNUM_RISK_POLICY_FILE": str(workdir / "risk.toml"),
            "PRIVNUM_LOG_LEVEL": "WARNING"}
     env.pop("PRIVNUM_CONFIG", None)
-    return subprocess.Popen([sys.executable, "-c", "from scripts.cli import main; main()",
-                             "api", "--port", str(PORT)], cwd=ROOT, env=env,
+    # --profile: the server runs under pyinstrument (wall-clock samples, written at SIGTERM).
+    runner = ([sys.executable, "-m", "pyinstrument", "-r", "text", "-o", str(profile),
+               "-m", "scripts.cli"] if profile else
+              [sys.executable, "-c", "from scripts.cli import main; main()"])
+    return subprocess.Popen([*runner, "api", "--port", str(PORT)], cwd=ROOT, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
@@ -182,12 +187,12 @@ async def drive(conns: list[Conn], request: Request, seconds: float) -> dict[str
             **latency_summary(latencies)}
 
 
-async def run(seconds: float, workers: int) -> dict[str, Any]:
+async def run(seconds: float, workers: int, profile: Path | None = None) -> dict[str, Any]:
     prefix = redis_prefix("api")
     async with scratch_pg("api") as url:
         tokens = await seed(url, pool_size=20_000)
         with tempfile.TemporaryDirectory() as tmp:
-            proc = start_server(url, prefix, Path(tmp))
+            proc = start_server(url, prefix, Path(tmp), profile)
             conns = [Conn(PORT) for _ in range(workers)]
             try:
                 async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{PORT}") as client:
@@ -241,8 +246,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="bench.api_reveal")
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--quick", action="store_true", help="3 s per scenario")
+    parser.add_argument("--profile", action="store_true",
+                        help="profile the server (bench/results/api_reveal_profile.txt)")
     args = parser.parse_args(argv)
-    results = asyncio.run(run(args.seconds, args.concurrency))
+    profile = RESULTS / "api_reveal_profile.txt" if args.profile else None
+    if profile:
+        RESULTS.mkdir(parents=True, exist_ok=True)
+    if args.quick:
+        args.seconds = 3.0
+    results = asyncio.run(run(args.seconds, args.concurrency, profile))
     base = results["baseline GET /livez"]["rps"]
     rows = []
     for name in ("baseline GET /livez", "reveal-new", "reveal-repeat"):

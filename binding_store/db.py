@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
@@ -20,6 +20,8 @@ from sqlalchemy.ext.asyncio import (
 )
 
 from routing.errors import StoreUnavailable
+
+T = TypeVar("T")
 
 
 def sync_url(url: str) -> str:
@@ -67,6 +69,9 @@ class Database:
             event.listen(self.engine.sync_engine, "connect",
                          _sqlite_read_only if read_only else _sqlite_pragmas)
         self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        # What else holds connections to this database (the group-commit writers' own).
+        self._on_dispose: list[Callable[[], Awaitable[None]]] = []
+        self._shared: dict[str, Any] = {}
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -83,7 +88,23 @@ class Database:
         async with self.session() as session:
             await session.execute(text("SELECT 1 FROM bindings LIMIT 1"))
 
+    def on_dispose(self, close: Callable[[], Awaitable[None]]) -> None:
+        """Run ``close`` when this database is disposed (connections opened beside the
+        engine's pool)."""
+        self._on_dispose.append(close)
+
+    def shared(self, key: str, make: Callable[[], T]) -> T:
+        """One ``make()`` per database and ``key`` (a writer every store on this database
+        shares, however many store objects are made)."""
+        if key not in self._shared:
+            self._shared[key] = make()
+        value: T = self._shared[key]
+        return value
+
     async def dispose(self) -> None:
+        self._shared.clear()
+        while self._on_dispose:
+            await self._on_dispose.pop()()
         await self.engine.dispose()
 
 

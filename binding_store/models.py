@@ -23,6 +23,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from binding_store import issue_sql
 from binding_store.partitioned import declare_partitioned, only_on, range_partitioned
 from binding_store.types import UTCDateTime
 from routing.binding_views import BindingView
@@ -220,3 +221,4 @@ class CallAttempt(Base):
 
 declare_partitioned(cast(Table, AuditEvent.__table__), "at")
 declare_partitioned(cast(Table, CallAttempt.__table__), "at")
+issue_sql.install(cast(Table, Binding.__table__))

@@ -3,11 +3,21 @@
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
+from routing.errors import InvalidInput
+from scripts.cli_output import (
+    Column,
+    ExitCode,
+    JsonOption,
+    print_json,
+    print_rows,
+    progress,
+)
+from scripts.cli_support import USAGE_EXIT, fail, operator, run, use_cases_of, utc_now
 
 if TYPE_CHECKING:
     from routing.binding_views import BindingView
@@ -25,16 +35,37 @@ def _show(b: BindingView, headline: str) -> None:
 @app.command("bind")
 def bind(
     ctx: typer.Context,
-    shop: Annotated[str, typer.Option("--shop", help="Shop id.")],
-    order: Annotated[str, typer.Option("--order", help="Order id.")],
-    caller: Annotated[str, typer.Option("--caller", help="Approved caller number A.")],
-    buyer: Annotated[str, typer.Option("--buyer", help="Buyer number B (never printed).")],
+    shop: Annotated[str | None, typer.Option(
+        "--shop", help="Shop id (with --file: for rows without a shop column).")] = None,
+    order: Annotated[str | None, typer.Option("--order", help="Order id.")] = None,
+    caller: Annotated[str | None, typer.Option(
+        "--caller", help="Approved caller number A.")] = None,
+    buyer: Annotated[str | None, typer.Option(
+        "--buyer", help="Buyer number B (never printed).")] = None,
     buyer_id: Annotated[str, typer.Option("--buyer-id", help="Platform buyer id.")] = "",
     ttl: Annotated[int | None, typer.Option(
         "--ttl", help="Validity in seconds (default: bindings.ttl_seconds, min 60).")] = None,
     region: Annotated[str | None, typer.Option("--region", help="Preferred pool region.")] = None,
+    file: Annotated[Path | None, typer.Option(
+        "--file", help="CSV of orders with a header: order,caller,buyer[,shop,buyer_id,ttl,"
+        "region]; one result per row (exit 3 when any row was refused).")] = None,
+    concurrency: Annotated[int, typer.Option(
+        "--concurrency", min=1, max=1000, help="With --file: rows issued at once.")] = 64,
+    as_json: JsonOption = False,
 ) -> None:
-    """Issue a privacy number X for an order (the same one again while it is valid)."""
+    """Issue a privacy number X for an order (the same one again while it is valid), or for
+    every order of a CSV file (--file)."""
+    if file is not None:
+        if order or caller or buyer or buyer_id or ttl is not None or region:
+            fail("--file takes the orders from the file: give --order/--caller/--buyer/"
+                 "--buyer-id/--ttl/--region as its columns instead", USAGE_EXIT)
+        bind_file(ctx, file, shop, concurrency, as_json)
+        return
+    missing = [name for name, value in (("--shop", shop), ("--order", order),
+                                         ("--caller", caller), ("--buyer", buyer)) if not value]
+    if missing:
+        fail(f"missing {', '.join(missing)} (or --file for many orders)", USAGE_EXIT)
+    assert shop and order and caller and buyer
     if ttl is not None and ttl < 60:
         fail(f"--ttl must be at least 60 seconds, got {ttl}")
 
@@ -44,9 +75,46 @@ def bind(
                 operator(), shop_id=shop, order_id=order, buyer_id=buyer_id, caller_a=caller,
                 buyer_number=buyer, now=utc_now(),
                 ttl=None if ttl is None else timedelta(seconds=ttl), region=region)
-        _show(got, "issued" if got.created else "already issued")
+        if as_json:
+            print_json(got)
+        else:
+            _show(got, "issued" if got.created else "already issued")
 
     run(work)
+
+
+def bind_file(ctx: typer.Context, file: Path, shop: str | None, concurrency: int,
+              as_json: bool) -> None:
+    from scripts.cli_bind_file import issue_all, read_orders
+
+    try:
+        rows = read_orders(file, shop)
+    except InvalidInput as exc:
+        fail(str(exc))
+
+    async def work() -> list[dict[str, Any]]:
+        async with use_cases_of(ctx) as cases:
+            with progress("binding", len(rows), unit="orders") as advance:
+                return await issue_all(cases, rows, who=operator(), now=utc_now,
+                                       concurrency=concurrency, advance=advance)
+
+    results = run(work)
+    issued = sum(1 for r in results if r["outcome"] == "issued")
+    existing = sum(1 for r in results if r["outcome"] == "existing")
+    refused = len(results) - issued - existing
+    if as_json:
+        print_json({"issued": issued, "existing": existing, "refused": refused,
+                    "rows": results})
+    else:
+        print_rows(results, [Column("line", "line"), Column("shop", "shop"),
+                             Column("order", "order"), Column("outcome", "outcome"),
+                             Column("virtual_x", "X"), Column("caller_a", "A"),
+                             Column("buyer", "buyer"), Column("binding_id", "binding"),
+                             Column("expires_at", "expires"), Column("message", "message")],
+                   as_json=False)
+        typer.echo(f"{issued} issued, {existing} already issued, {refused} refused", err=True)
+    if refused:
+        raise typer.Exit(ExitCode.PARTIAL)
 
 
 @app.command("switch-caller")

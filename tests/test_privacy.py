@@ -29,11 +29,15 @@ import pytest
 import redis
 
 from agi import channel_vars as cv
+from binding_store.bindings import BindingStore
 from binding_store.call_log import CallLogStore
+from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.outbox import Outbox
 from tests.agi.asterisk_parse import answer_variables
 from tests.agi.fake_asterisk import ANSWER_STEPS, FakeAsterisk, SendLine, env_bytes, load_env_blocks
 from tests.api.conftest import make_env
+from tests.binding_store.test_bindings_helpers import seed as seed_store
 from tests.fixtures.ami.scenario import FORBIDDEN as SCENARIO_FORBIDDEN
 from tests.fixtures.ami.scenario import NOW as SCENARIO_NOW
 from tests.fixtures.ami.scenario import SHOP as SCENARIO_SHOP
@@ -285,3 +289,22 @@ async def test_no_console_page_or_download_holds_a_buyer_number(
         for raw in SCENARIO_FORBIDDEN:
             assert raw not in text
     await env.client.aclose()
+
+
+@pytest.mark.postgres
+async def test_group_commit_writes_no_plaintext(pg_database: Database,
+                                                cipher: BuyerCipher) -> None:
+    """The PostgreSQL allocation function writes the binding, its audit row and its
+    outbox event from what the store hands it: ciphertext, blind index, masked text."""
+    await seed_store(pg_database, shops={"shop1": "enabled"},
+               callers={("shop1", "+86" + MAIN): "approved"},
+               pool=[(X, "", None)])
+    store = BindingStore(pg_database, cipher, outbox=Outbox())
+    got = await store.issue("shop1", "o1", "u", MAIN, "139 1234 5678", datetime.now(UTC),
+                            actor="t")
+    assert got.buyer_masked == "139****5678" and got.created and store.batches == 1
+    async with pg_database.engine.connect() as conn:
+        for table in ("bindings", "audit_events", "webhook_events"):
+            dump = (await conn.exec_driver_sql(
+                f"SELECT coalesce(string_agg(t::text, ' '), '') FROM {table} t")).scalar_one()
+            assert "139****5678" in dump and not leaks(dump), table

@@ -7,10 +7,16 @@ import random
 from datetime import datetime, timedelta
 
 import pytest
+from psycopg.types.json import Jsonb
 
-from binding_store.allocation_sql import cooling_down_until, select_virtual_number
+from binding_store.allocation_sql import (
+    CANDIDATE_WINDOW,
+    cooling_down_until,
+    select_virtual_number,
+)
 from binding_store.db import Database
-from binding_store.models import Binding, PoolNumber, Shop
+from binding_store.issue_requests import IssueInput
+from binding_store.models import Account, Binding, CallerNumber, PoolNumber, Shop
 from routing.allocation import PoolCandidate, choose_virtual_number
 from routing.allocation import cooling_down_until as pure_cooling_down_until
 from tests.binding_store.test_bindings_helpers import NOW, caller, virtual
@@ -29,7 +35,12 @@ async def test_sql_choice_equals_pure_choice(database: Database, seed_value: int
     rng = random.Random(seed_value)
     a, bidx = caller(1), "bidx-me"
     async with database.session() as s:
-        s.add(Shop(id="s1", created_at=NOW, updated_at=NOW))
+        s.add(Shop(id="s1", service_state="enabled", created_at=NOW, updated_at=NOW))
+        await s.flush()
+        s.add(Account(id="m", shop_id="s1", role="main", created_at=NOW))
+        await s.flush()
+        s.add(CallerNumber(shop_id="s1", number=a, account_id="m", status="approved",
+                           created_at=NOW, updated_at=NOW))
         pool = [PoolNumber(number=virtual(rng.randrange(10_000)), region=rng.choice(REGIONS),
                            state=rng.choice(["available"] * 4 + ["quarantined", "retired"]),
                            last_released_at=rng.choice([None, _moment(rng)]), created_at=NOW)
@@ -79,9 +90,30 @@ async def test_sql_choice_equals_pure_choice(database: Database, seed_value: int
                     s, caller_a=a, buyer_bidx=bidx, now=NOW, cooldown=COOLDOWN,
                     preferred_region=region, excluded=excluded)
             assert got == (expected.number if expected else None), (seed_value, region)
+            if database.dialect == "postgresql" and not excluded:
+                for window in (2, CANDIDATE_WINDOW):  # 2: the whole-pool fallback too
+                    assert await _function_choice(database, a, bidx, region, window) == got
         async with database.session() as s:
             until = await cooling_down_until(s, caller_a=a, buyer_bidx=bidx, now=NOW,
                                              cooldown=COOLDOWN, excluded=excluded)
         assert until == pure_cooling_down_until(
             [c for c in candidates if c.number not in excluded], busy_with_a=busy_a,
             busy_with_b=busy_b, released_to_a=released, now=NOW, cooldown=COOLDOWN)
+
+
+async def _function_choice(db: Database, a: str, bidx: str, region: str | None,
+                           window: int) -> str | None:
+    """The X ``privnum_issue`` gives a new order (rolled back afterwards)."""
+    request = IssueInput(shop_id="s1", order_id="fresh", buyer_id="", caller_a=a,
+                         buyer_cipher=b"", buyer_bidx=bidx, buyer_masked="", now=NOW,
+                         validity=timedelta(hours=1), preferred_region=region,
+                         actor="t").request(with_event=False)
+    async with db.engine.connect() as conn:
+        raw = await conn.get_raw_connection()
+        cursor = await raw.driver_connection.execute(  # type: ignore[union-attr]
+            "SELECT status, virtual_x FROM privnum_issue(%s, %s, %s, %s)",
+            (Jsonb([request]), COOLDOWN, window, 1))
+        status, x = await cursor.fetchone()
+        await conn.rollback()
+    assert status in ("created", "exhausted"), status
+    return None if status == "exhausted" else str(x)

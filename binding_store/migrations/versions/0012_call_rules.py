@@ -2,7 +2,7 @@
 log's mark of how a call got through.
 
 Revision ID: 0012_call_rules
-Revises: 0010_idempotency_keys
+Revises: 0011_alloc_function
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0012_call_rules"
-down_revision: str | Sequence[str] | None = "0010_idempotency_keys"
+down_revision: str | Sequence[str] | None = "0011_alloc_function"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -1,0 +1,219 @@
+"""``privnum_issue``: PostgreSQL issues a batch of bindings in one statement.
+
+Each request of the batch runs in its own sub-transaction (a PL/pgSQL block with an
+exception handler), so one request's refusal or lost race never undoes another's binding;
+the whole batch commits once (group commit). Per request, in the order of the ORM path
+(``BindingStore.issue``): the shop exists and is enabled, the caller is approved, the
+order's active binding is returned as it is; else X is chosen by the rules of
+``routing.allocation.choose_virtual_number`` (the same query as
+``binding_store.allocation_sql``: a window of the first available numbers in allocation
+order, then the whole pool) and the binding, its audit event and its outbox event are
+inserted. The partial unique indexes decide races with other transactions: a lost (A, X) or
+(B, X) race is run again without that X, a lost order race returns the winner's binding.
+
+Nothing in a batch waits for another transaction's request: the order and each (A, X) and
+(B, X) pair are taken with a transaction-level advisory try-lock first; a contested pair
+moves on to the next X, a contested order (or a pool whose only free numbers are contested)
+answers ``busy`` and the writer sends the request again in a later batch.
+
+Requests that meet a binding still active past its expiry (for A, B or the order) answer
+``stale``: the ORM path expires it with its events, then issues.
+
+Statuses: ``created``, ``existing``, ``no_shop``, ``not_enabled``, ``caller`` (``detail``:
+the caller's status or NULL), ``exhausted``, ``stale``, ``busy``, ``contention``, ``error``
+(``detail``: the message).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Connection, Table, event
+
+CREATE_FUNCTION = r"""
+CREATE OR REPLACE FUNCTION privnum_issue(
+    reqs jsonb, p_cooldown interval, p_window integer, p_attempts integer)
+RETURNS TABLE (idx integer, status text, binding_id text, virtual_x text, buyer_id text,
+               caller_a text, buyer_masked text, created_at timestamptz,
+               expires_at timestamptz, detail text)
+LANGUAGE plpgsql AS $fn$
+#variable_conflict use_column
+DECLARE
+    r jsonb;
+    n integer := 0;
+    v_a text; v_bidx text; v_shop text; v_order text; v_region text;
+    v_service text; v_caller text; v_x text; v_con text;
+    v_excluded text[];
+    v_attempt integer;
+    v_limit integer;
+    v_id text; v_buyer text; v_created timestamptz; v_expires timestamptz;
+    v_owner text; v_masked text; p_now timestamptz; v_contended boolean;
+    v_got boolean;
+BEGIN
+    FOR r IN SELECT value FROM jsonb_array_elements(reqs) LOOP
+        idx := n; n := n + 1;
+        status := NULL; binding_id := NULL; virtual_x := NULL; buyer_id := NULL;
+        caller_a := NULL; buyer_masked := NULL; created_at := NULL; expires_at := NULL;
+        detail := NULL;
+        v_a := r->>'a'; v_bidx := r->>'bidx'; v_shop := r->>'shop'; v_order := r->>'order';
+        v_region := r->>'region'; p_now := (r->>'now')::timestamptz;
+        v_excluded := '{}';
+        v_attempt := 0;
+        LOOP
+            v_attempt := v_attempt + 1;
+            IF v_attempt > p_attempts THEN
+                status := 'contention';
+                EXIT;
+            END IF;
+            v_x := NULL;
+            BEGIN
+                SELECT s.service_state,
+                       (SELECT c.status FROM caller_numbers c
+                         WHERE c.shop_id = s.id AND c.number = v_a)
+                  INTO v_service, v_caller
+                  FROM shops s WHERE s.id = v_shop;
+                IF NOT FOUND THEN
+                    status := 'no_shop'; EXIT;
+                END IF;
+                IF v_service IS DISTINCT FROM 'enabled' THEN
+                    status := 'not_enabled'; EXIT;
+                END IF;
+                IF v_caller IS DISTINCT FROM 'approved' THEN
+                    status := 'caller'; detail := v_caller; EXIT;
+                END IF;
+                PERFORM 1 FROM bindings b
+                  WHERE b.state = 'active' AND b.expires_at <= p_now
+                    AND (b.caller_a = v_a OR b.buyer_bidx = v_bidx
+                         OR (b.shop_id = v_shop AND b.order_id = v_order))
+                  LIMIT 1;
+                IF FOUND THEN
+                    status := 'stale'; EXIT;
+                END IF;
+                -- Another transaction issuing this order right now: ask again later
+                -- rather than wait for it inside a batch (waits between batches deadlock).
+                IF NOT pg_try_advisory_xact_lock(
+                        hashtextextended('o:' || v_shop || ':' || v_order, 0)) THEN
+                    status := 'busy'; EXIT;
+                END IF;
+                SELECT b.id, b.virtual_x, b.buyer_id, b.caller_a, b.buyer_masked,
+                       b.created_at, b.expires_at
+                  INTO v_id, v_x, v_buyer, v_owner, v_masked, v_created, v_expires
+                  FROM bindings b
+                  WHERE b.state = 'active' AND b.shop_id = v_shop AND b.order_id = v_order;
+                IF FOUND THEN
+                    status := 'existing'; binding_id := v_id; virtual_x := v_x;
+                    buyer_id := v_buyer; caller_a := v_owner; buyer_masked := v_masked;
+                    created_at := v_created; expires_at := v_expires;
+                    EXIT;
+                END IF;
+                v_contended := false;
+                v_got := false;
+                FOREACH v_limit IN ARRAY ARRAY[p_window, NULL::integer] LOOP
+                    FOR v_x IN
+                        SELECT cand.number FROM (
+                            SELECT p.number,
+                                   CASE WHEN v_region IS NULL OR p.region = v_region
+                                        THEN 0 ELSE 1 END AS region_rank,
+                                   CASE WHEN p.last_released_at IS NULL
+                                        THEN 0 ELSE 1 END AS never_rank,
+                                   p.last_released_at,
+                                   p.number COLLATE "C" AS sort_number
+                              FROM pool_numbers p
+                             WHERE p.state = 'available' AND p.number <> ALL (v_excluded)
+                             ORDER BY 2, 3, 4, 5
+                             LIMIT v_limit) cand
+                         WHERE NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
+                                    AND (b.caller_a = v_a OR b.buyer_bidx = v_bidx))
+                           AND NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.caller_a = v_a AND b.virtual_x = cand.number
+                                    AND b.released_at IS NOT NULL
+                                    AND b.released_at > p_now - p_cooldown)
+                         ORDER BY cand.region_rank, cand.never_rank, cand.last_released_at,
+                                  cand.sort_number
+                    LOOP
+                        -- (A, X) or (B, X) being issued by another transaction: the next X
+                        -- of the same ordered list, no new query.
+                        IF pg_try_advisory_xact_lock(
+                               hashtextextended('ax:' || v_a || ':' || v_x, 0))
+                           AND pg_try_advisory_xact_lock(
+                               hashtextextended('bx:' || v_bidx || ':' || v_x, 0)) THEN
+                            v_got := true;
+                            EXIT;
+                        END IF;
+                        v_contended := true;
+                    END LOOP;
+                    EXIT WHEN v_got;
+                END LOOP;
+                IF NOT v_got THEN
+                    v_x := NULL;
+                END IF;
+                IF v_x IS NULL THEN
+                    -- numbers only held by transactions in flight may still come free
+                    status := CASE WHEN v_contended THEN 'busy' ELSE 'exhausted' END;
+                    EXIT;
+                END IF;
+                INSERT INTO bindings (id, shop_id, order_id, buyer_id, caller_a, virtual_x,
+                                      buyer_cipher, buyer_bidx, buyer_masked, created_at,
+                                      expires_at, released_at, state)
+                VALUES (r->>'id', v_shop, v_order, r->>'buyer_id', v_a, v_x,
+                        decode(r->>'cipher', 'hex'), v_bidx, r->>'masked', p_now,
+                        (r->>'expires')::timestamptz, NULL, 'active');
+                INSERT INTO audit_events (at, actor, shop_id, kind, subject, detail)
+                VALUES (p_now, r->>'actor', v_shop, r->>'kind', r->>'id',
+                        jsonb_set(r->'audit', '{virtual_x}', to_jsonb(v_x))::text);
+                IF r ? 'event' THEN
+                    INSERT INTO webhook_events (event_id, type, stream, shop_id, occurred_at,
+                                                created_at, payload, dispatched_at)
+                    VALUES (r->'event'->>'event_id', r->'event'->>'type',
+                            r->'event'->>'stream', v_shop, p_now, p_now,
+                            jsonb_set(r->'event'->'payload', '{binding,virtual_x}',
+                                      to_jsonb(v_x))::text,
+                            NULL);
+                END IF;
+                status := 'created'; binding_id := r->>'id'; virtual_x := v_x;
+                buyer_id := r->>'buyer_id'; caller_a := v_a; buyer_masked := r->>'masked';
+                created_at := p_now;
+                expires_at := (r->>'expires')::timestamptz;
+                EXIT;
+            EXCEPTION
+                WHEN unique_violation THEN
+                    GET STACKED DIAGNOSTICS v_con = CONSTRAINT_NAME;
+                    -- a lost order race: the next attempt finds the winner's binding
+                    IF v_con IS DISTINCT FROM 'uq_active_order' AND v_x IS NOT NULL THEN
+                        v_excluded := v_excluded || v_x;
+                    END IF;
+                WHEN deadlock_detected OR serialization_failure THEN
+                    IF v_x IS NOT NULL THEN
+                        v_excluded := v_excluded || v_x;
+                    END IF;
+                WHEN OTHERS THEN
+                    status := 'error'; detail := SQLERRM; EXIT;
+            END;
+        END LOOP;
+        RETURN NEXT;
+    END LOOP;
+END
+$fn$
+"""
+
+DROP_FUNCTION = "DROP FUNCTION IF EXISTS privnum_issue(jsonb, interval, integer, integer)"
+
+CALL = "SELECT * FROM privnum_issue(%s, %s, %s, %s)"
+
+
+def install(table: Table) -> None:
+    """``create_all`` builds what the migrations build: the function comes with ``table``
+    (on PostgreSQL) and goes before it."""
+    def after_create(_target: Table, connection: Connection, **_kw: Any) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(CREATE_FUNCTION)
+
+    def before_drop(_target: Table, connection: Connection, **_kw: Any) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(DROP_FUNCTION)
+
+    event.listen(table, "after_create", after_create)
+    event.listen(table, "before_drop", before_drop)
