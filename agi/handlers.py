@@ -19,10 +19,12 @@ from datetime import datetime
 from agi import channel_vars as cv
 from agi.answer import answer_commands
 from agi.errors import AgiError
+from agi.extension_route import ExtensionRouter, collect_variables
 from agi.session import AgiSession
 from routing.api_ports import MetricsSink
 from routing.decide import decide
 from routing.errors import PrivnumError
+from routing.extension_calls import ExtensionOutcome
 from routing.model import (
     Action,
     CallAttempt,
@@ -75,8 +77,10 @@ class RouteHandler:
         clock: Callable[[], datetime],
         options: RouteOptions,
         observe: DecisionObserver | None = None,
+        extensions: ExtensionRouter | None = None,
     ) -> None:
         self._lookup = lookup
+        self._extensions = extensions  # None: no extension numbers on this call path
         self._recorder = recorder
         self._clock = clock
         self._options = options
@@ -90,9 +94,17 @@ class RouteHandler:
         started = time.perf_counter()
         now = self._clock()
         request = self.request_of(session)
-        decision = await self._decide(request, now)
+        outcome = await self._extension_outcome(session, request, now)
+        if outcome is not None and outcome.collect is not None:
+            # Not a decision yet: the dialplan asks for the extension and comes back.
+            for line in answer_commands(collect_variables(outcome.collect)):
+                await session.command(line)
+            return
+        decision = (outcome.decision if outcome is not None and outcome.decision is not None
+                    else await self._decide(request, now))
+        extension = outcome.extension if outcome is not None else ""
         try:
-            for line in answer_commands(self.variables(decision, request)):
+            for line in answer_commands(self.variables(decision, request, extension)):
                 await session.command(line)
         finally:
             elapsed = time.perf_counter() - started
@@ -153,7 +165,27 @@ class RouteHandler:
             log.warning("routing error for call %s: %s", request.uniqueid, _describe(exc))
             return RouteDecision.reject(Reason.ROUTING_ERROR, request.dialed or "")
 
-    def variables(self, decision: RouteDecision, request: CallRequest) -> dict[str, str]:
+    async def _extension_outcome(self, session: AgiSession, request: CallRequest,
+                                 now: datetime) -> ExtensionOutcome | None:
+        """The extension path's answer for a call to an extension number; ``None`` for any
+        other call. Fails closed like :meth:`_decide`."""
+        if self._extensions is None:
+            return None
+        try:
+            call = await self._extensions.recognise(session.env.get("agi_extension"),
+                                                    request.dialed, list(session.args))
+            if call is None:
+                return None
+            return await self._extensions.route(call, request, now,
+                                                self._options.max_call_seconds)
+        except Exception as exc:  # fail closed on anything, including bugs
+            log.warning("extension routing error for call %s: %s", request.uniqueid,
+                        _describe(exc))
+            return ExtensionOutcome(decision=RouteDecision.reject(Reason.ROUTING_ERROR,
+                                                                  request.dialed or ""))
+
+    def variables(self, decision: RouteDecision, request: CallRequest, extension: str = ""
+                  ) -> dict[str, str]:
         bridge = decision.action is Action.BRIDGE
         return {
             cv.ACTION: cv.ACTION_BRIDGE if bridge else cv.ACTION_REJECT,
@@ -169,6 +201,7 @@ class RouteHandler:
             cv.REASON: decision.reason.value,
             cv.PROMPT: decision.prompt,
             cv.HANGUP_CAUSE: "" if bridge else str(decision.reason.hangup_cause),
+            cv.EXT: extension,
         }
 
     def _recorded_caller(self, decision: RouteDecision, request: CallRequest) -> str:

@@ -14,6 +14,8 @@ class Reason(StrEnum):
     SERVICE_DISABLED = "service_disabled"
     CALLER_DISABLED = "caller_disabled"
     ROUTING_ERROR = "routing_error"
+    EXTENSION_INVALID = "extension_invalid"
+    EXTENSION_TIMEOUT = "extension_timeout"
 
     @property
     def text(self) -> str:
@@ -39,6 +41,8 @@ _TEXTS: dict[Reason, str] = {
     Reason.SERVICE_DISABLED: "privacy-number service disabled for the shop",
     Reason.CALLER_DISABLED: "caller number disabled",
     Reason.ROUTING_ERROR: "routing error",
+    Reason.EXTENSION_INVALID: "wrong extension entered",
+    Reason.EXTENSION_TIMEOUT: "no extension entered",
 }
 
 # Stock Asterisk core sounds, so a fresh install plays something meaningful.
@@ -51,6 +55,8 @@ _PROMPTS: dict[Reason, str] = {
     Reason.SERVICE_DISABLED: "ss-noservice",
     Reason.CALLER_DISABLED: "privacy-incorrect",
     Reason.ROUTING_ERROR: "all-circuits-busy-now",
+    Reason.EXTENSION_INVALID: "pbx-invalid",
+    Reason.EXTENSION_TIMEOUT: "vm-goodbye",
 }
 
 _CAUSES: dict[Reason, int] = {
@@ -62,4 +68,6 @@ _CAUSES: dict[Reason, int] = {
     Reason.SERVICE_DISABLED: 21,
     Reason.CALLER_DISABLED: 21,
     Reason.ROUTING_ERROR: 38,  # network out of order
+    Reason.EXTENSION_INVALID: 28,  # invalid number format (address incomplete)
+    Reason.EXTENSION_TIMEOUT: 102,  # recovery on timer expiry
 }

@@ -84,7 +84,8 @@ def call_path(container: Container, observe: DecisionObserver | None = None,
     lookup = container.route_lookup(healer)
     attempts = AttemptWriter(container.database, on_refused=on_refused,
                              outbox=container.outbox)
-    handler = RouteHandler(lookup, attempts, utc_now, container.route_options(), observe)
+    handler = RouteHandler(lookup, attempts, utc_now, container.route_options(), observe,
+                           extensions=container.extension_router())
     return CallPath(lookup, attempts, handler)
 
 
