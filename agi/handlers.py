@@ -187,6 +187,8 @@ class RouteHandler:
     def variables(self, decision: RouteDecision, request: CallRequest, extension: str = ""
                   ) -> dict[str, str]:
         bridge = decision.action is Action.BRIDGE
+        # Extension mode only: an AXB answer stays as it was (the dialplan cleared PRIVNUM_EXT).
+        ext = {cv.EXT: extension} if extension else {}
         return {
             cv.ACTION: cv.ACTION_BRIDGE if bridge else cv.ACTION_REJECT,
             cv.DIAL_NUMBER: self._dialable(decision.dial_number) if bridge else "",
@@ -201,7 +203,7 @@ class RouteHandler:
             cv.REASON: decision.reason.value,
             cv.PROMPT: decision.prompt,
             cv.HANGUP_CAUSE: "" if bridge else str(decision.reason.hangup_cause),
-            cv.EXT: extension,
+            **ext,
         }
 
     def _recorded_caller(self, decision: RouteDecision, request: CallRequest) -> str:
