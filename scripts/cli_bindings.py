@@ -16,10 +16,17 @@ app = typer.Typer()
 
 
 def _show(b: BindingView, headline: str) -> None:
-    typer.echo(f"{headline}: dial {b.virtual_x} from {b.caller_a} to reach {b.buyer_masked} "
-               f"(order {b.order_id}, shop {b.shop_id})")
+    ext = f" ext. {b.extension}" if b.extension else ""
+    typer.echo(f"{headline}: dial {b.virtual_x}{ext} from {b.caller_a} to reach "
+               f"{b.buyer_masked} (order {b.order_id}, shop {b.shop_id})")
     typer.echo(f"  binding {b.binding_id}  state {b.state.value}  "
                f"expires {b.expires_at.isoformat(timespec='seconds')}")
+    if b.extension:
+        from routing.extensions import dial_string, display
+        from routing.numbers import national
+
+        typer.echo(f"  shown as {display(national(b.virtual_x), b.extension)}  "
+                   f"dial string {dial_string(national(b.virtual_x), b.extension)}")
 
 
 @app.command("bind")
@@ -33,17 +40,25 @@ def bind(
     ttl: Annotated[int | None, typer.Option(
         "--ttl", help="Validity in seconds (default: bindings.ttl_seconds, min 60).")] = None,
     region: Annotated[str | None, typer.Option("--region", help="Preferred pool region.")] = None,
+    mode: Annotated[str | None, typer.Option(
+        "--mode", help="axb or extension (default: extensions.mode_policy).")] = None,
 ) -> None:
     """Issue a privacy number X for an order (the same one again while it is valid)."""
     if ttl is not None and ttl < 60:
         fail(f"--ttl must be at least 60 seconds, got {ttl}")
+    from routing.extensions import NumberMode
+
+    if mode is not None and mode not in {m.value for m in NumberMode}:
+        fail(f"--mode must be axb or extension, got {mode!r}")
+    wanted = None if mode is None else NumberMode(mode)
 
     async def work() -> None:
         async with use_cases_of(ctx) as cases:
             got = await cases.bindings.issue(
                 operator(), shop_id=shop, order_id=order, buyer_id=buyer_id, caller_a=caller,
                 buyer_number=buyer, now=utc_now(),
-                ttl=None if ttl is None else timedelta(seconds=ttl), region=region)
+                ttl=None if ttl is None else timedelta(seconds=ttl), region=region,
+                mode=wanted)
         _show(got, "issued" if got.created else "already issued")
 
     run(work)

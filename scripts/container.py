@@ -55,6 +55,7 @@ if TYPE_CHECKING:
     from binding_store.call_log_query import CallLogReader
     from binding_store.callers import CallerRepository
     from binding_store.crypto import BuyerCipher
+    from binding_store.extension_store import ExtensionPool
     from binding_store.index_healer import IndexHealer
     from binding_store.outbox import Outbox
     from binding_store.pool import PoolRepository
@@ -191,6 +192,12 @@ class Container:
         from binding_store.call_log_query import CallLogReader
 
         return CallLogReader(self.read_database)
+
+    @cached_property
+    def extension_pool(self) -> ExtensionPool:
+        from binding_store.extension_store import ExtensionPool
+
+        return ExtensionPool(self.database)
 
     @cached_property
     def pool(self) -> PoolRepository:
