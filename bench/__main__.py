@@ -1,8 +1,8 @@
 """``python -m bench [name ...] [--quick] [--clean]``: run benchmarks, print tables, write JSON.
 
 Names: agi_load, allocation, cdr_ingest, cdr_export, call_log_query, scaling, cli_startup,
-webhooks, api_export (default: all; ``cdr_*`` run only when those modules exist). ``--clean``
-drops the cached call-log database.
+webhooks, api_export, extension_pool (default: all; ``cdr_*`` run only when those modules
+exist). ``--clean`` drops the cached call-log database.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from types import ModuleType
 from bench.common import console, machine
 
 ORDER = ("agi_load", "allocation", "cdr_ingest", "cdr_export", "call_log_query", "scaling",
-         "cli_startup", "webhooks", "api_export")
+         "cli_startup", "webhooks", "api_export", "extension_pool")
 OPTIONAL = ("cdr_ingest", "cdr_export")
 PROFILED = ("agi_load", "allocation")
 
