@@ -151,3 +151,9 @@ def main(argv: list[str] | None = None) -> None:
                 [[f"{out['pool_ratio_axb_over_extension']:.0f}x",
                   f"{out['speed_ratio_extension_over_axb']:.2f}x"]])
     write_result(NAME, out)
+
+
+if __name__ == "__main__":
+    import sys
+
+    main(sys.argv[1:])

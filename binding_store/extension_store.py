@@ -15,13 +15,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     case,
     delete,
     exists,
     func,
     insert,
-    literal,
     select,
     tuple_,
     update,
@@ -58,11 +56,13 @@ async def select_extension_slot(
     release from ``caller_a`` (if any) is at least ``cooldown`` ago; locked on PostgreSQL
     (``SKIP LOCKED``: a slot another allocation is taking is passed over)."""
     slot, pool = PoolExtension, PoolNumber
-    region_rank: ColumnElement[Any] = (
-        literal(0) if preferred_region is None
-        else case((pool.region == preferred_region, 0), else_=1))
+    # Without a preferred region the order is exactly ix_pool_extensions_free's, so the
+    # database walks that index and stops at the first free slot (E.164 numbers are '+' and
+    # digits: every collation orders them alike).
+    order: list[Any] = [] if preferred_region is None else [
+        case((pool.region == preferred_region, 0), else_=1)]
+    order += [slot.last_released_at, slot.number, slot.extension]
     postgres = session.get_bind().dialect.name == "postgresql"
-    number = slot.number.collate("C") if postgres else slot.number
     cooling = select(Binding.id).where(
         Binding.caller_a == caller_a, Binding.virtual_x == slot.number,
         Binding.extension == slot.extension, Binding.extension != "",
@@ -72,7 +72,7 @@ async def select_extension_slot(
         .join(pool, pool.number == slot.number)
         .where(slot.held_by.is_(None), pool.state == PoolState.AVAILABLE.value,
                pool.mode == NumberMode.EXTENSION.value, ~exists(cooling))
-        .order_by(region_rank, slot.last_released_at, number, slot.extension)
+        .order_by(*order)
         .limit(1))
     skip = _excluded_slots(excluded)
     if skip:
