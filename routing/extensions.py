@@ -8,6 +8,7 @@ extension) is shown and dialled.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -159,6 +160,23 @@ def callback_needs_extension(active_extensions: Sequence[str]) -> bool:
     """A buyer calling an extension X back reaches the shop directly when exactly one of
     their active bindings is on that X; with several, they must say which one."""
     return len(set(active_extensions)) != 1
+
+
+_WRITTEN_EXTENSION = re.compile(r"\s*(?:,|;|#|ext\.?|x|转|分机)\s*\d{1,4}\s*$", re.IGNORECASE)
+
+
+def without_extension(text: str) -> list[str]:
+    """What a number written with an extension may be without it, most likely first: the
+    text before a written extension (``170 0000 0001 ext. 1234``, ``17000000001,1234``,
+    ``...转1234``), else the text with 1-4 trailing digits removed (X and its extension
+    written together). The shipping-phone check tries each: a number with an extension is
+    still a privacy number."""
+    m = _WRITTEN_EXTENSION.search(text)
+    if m:
+        return [text[:m.start()]]
+    digits = text.rstrip()
+    return [digits[:-n] for n in range(1, MAX_EXTENSION_LENGTH + 1)
+            if len(digits) > n and digits[-n:].isdigit()]
 
 
 # -- showing and dialling --------------------------------------------------------------------

@@ -22,6 +22,7 @@ from routing.extensions import (
     extensions_of,
     modes_to_try,
     split_dialled,
+    without_extension,
 )
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -155,3 +156,15 @@ def test_callback_needs_extension(extensions: list[str], needs: bool) -> None:
 def test_display_and_dial_string(x: str, ext: str, shown: str, dialled: str) -> None:
     assert display(x, ext) == shown
     assert dial_string(x, ext) == dialled
+
+
+@pytest.mark.parametrize(("text", "heads"), [
+    ("170 0000 0001 ext. 1234", ["170 0000 0001"]),
+    ("17000000001,1234", ["17000000001"]),
+    ("17000000001转12", ["17000000001"]),
+    ("+8617000000001 x7", ["+8617000000001"]),
+    ("170000000011234", ["17000000001123", "1700000000112", "170000000011", "17000000001"]),
+    ("abc", []),
+])
+def test_without_extension(text: str, heads: list[str]) -> None:
+    assert without_extension(text) == heads
