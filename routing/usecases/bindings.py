@@ -81,5 +81,5 @@ class Bindings:
             raise ClickToCallUnavailable("click-to-call needs the AMI connection (ami.enabled)")
         reference = await self._originator.click_to_call(
             caller_a=view.caller_a, virtual_x=view.virtual_x, binding_id=view.binding_id,
-            timeout_seconds=self._ring_seconds)
+            timeout_seconds=self._ring_seconds, extension=view.extension)
         return ClickToCall(reference=reference, caller_a=view.caller_a, virtual_x=view.virtual_x)
