@@ -56,6 +56,10 @@ class ExtensionLookup:
 
     async def find_extension_call(self, caller_e164: str, x_e164: str, extension: str | None,
                                   now: datetime) -> CallContext:
+        """The caller's number never goes to the database (it may be a buyer's, and drivers
+        log parameters at DEBUG): with an extension, the (X, extension)'s recent bindings are
+        read and matched against the caller here; without one, only the caller's bindings as
+        a buyer (by blind index), so a merchant is always asked for the extension."""
         b, shop, caller = m.Binding, m.Shop, m.CallerNumber
         main = aliased(m.CallerNumber)
         bidx = self._cipher.blind_index(caller_e164)
@@ -64,19 +68,20 @@ class ExtensionLookup:
                        .where(main.shop_id == b.shop_id, main.is_main.is_(True))
                        .order_by(main.id).limit(1).correlate(b).scalar_subquery())
         query = (
-            select(b.id, b.shop_id, b.order_id, b.caller_a, b.virtual_x, b.extension,
+            select(b.id, b.shop_id, b.order_id, b.caller_a, b.virtual_x, b.extension, b.buyer_bidx,
                    b.buyer_cipher, b.expires_at, b.state, shop.service_state, caller.status,
                    main_caller.label("main_caller"))
             .select_from(join(b, shop, shop.id == b.shop_id))
             .outerjoin(caller, and_(caller.shop_id == b.shop_id, caller.number == b.caller_a))
             .where(b.virtual_x == x_e164, b.extension != "",
-                   or_(b.caller_a == caller_e164, b.buyer_bidx == bidx),
                    or_(b.state == BindingState.ACTIVE.value, b.expires_at >= cutoff,
                        b.released_at >= cutoff))
             .order_by(b.created_at.desc(), b.id)
             .limit(_MAX_ROWS))
         if extension is not None:
             query = query.where(b.extension == extension)
+        else:
+            query = query.where(b.buyer_bidx == bidx)
         async with guard(self._db.timeout * 5), self._db.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
         bindings = tuple(
@@ -89,5 +94,5 @@ class ExtensionLookup:
                             else Direction.CALLBACK),
                 shop_service=_service(row.service_state), caller_status=_status(row.status),
                 main_caller=row.main_caller or "", extension=row.extension)
-            for row in rows)
+            for row in rows if row.caller_a == caller_e164 or row.buyer_bidx == bidx)
         return CallContext(x_in_pool=True, bindings=bindings)

@@ -3,7 +3,9 @@
 Merchant A dials X: the extension is asked for (unless it came with the dialled number),
 then the call is decided as any other on the binding (X, extension). Buyer B dials X back:
 straight to the shop when exactly one of B's active bindings is on X, else B is asked too.
-A caller with no binding on X at all is refused at once (nothing to ask for).
+Anyone else is asked too (whether the caller is A of a binding on X is only looked up with
+the extension: the caller's number never goes to the store before, as it may be a buyer's);
+a wrong extension is then refused like any other.
 """
 
 from __future__ import annotations
@@ -78,8 +80,8 @@ def route_extension_call(
 def _first_request(request: CallRequest, x: str, length: int, context: CallContext,
                    now: datetime, max_seconds: int, prompts: CollectPrompts
                    ) -> ExtensionOutcome:
-    if not context.bindings:
-        return ExtensionOutcome(decision=decide(request, context, now, max_seconds))
+    """``context`` here may hold only the caller's bindings as a buyer (the store does not
+    look the caller up as A before an extension is known): anyone else is asked."""
     active = [b for b in context.bindings if b.is_active(now)]
     merchant = [b for b in active if b.matched_as is Direction.MERCHANT]
     callbacks = {b.extension: b for b in active if b.matched_as is Direction.CALLBACK}
@@ -88,7 +90,4 @@ def _first_request(request: CallRequest, x: str, length: int, context: CallConte
         only = CallContext(True, (binding,))
         return ExtensionOutcome(decision=decide(request, only, now, max_seconds),
                                 extension=extension)
-    if not active:
-        # Only ended bindings: say so (expired) rather than ask for an extension.
-        return ExtensionOutcome(decision=decide(request, context, now, max_seconds))
     return ExtensionOutcome(collect=Collect(x, length, prompts.first, prompts.timeout_seconds))

@@ -15,6 +15,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -31,7 +32,7 @@ from tests.agi.fake_asterisk import ANSWER_STEPS, FakeAsterisk, SendLine, env_by
 pytestmark = pytest.mark.redis
 
 PRIVNUM = [sys.executable, "-m", "scripts.cli"]
-MAIN, X = "13800000001", "17000000001"
+MAIN, X, X_EXT = "13800000001", "17000000001", "17100000001"
 BUYER = "13912345678"  # the secret
 FORMS = [BUYER, "+86" + BUYER, "86" + BUYER, "139 1234 5678", "139-1234-5678"]
 
@@ -48,9 +49,11 @@ def leaks(blob: bytes | str) -> list[str]:
     return [form for form in FORMS if form in text]
 
 
-async def call(port: int, caller: str, uniqueid: str) -> dict[str, str]:
-    env = env_bytes(load_env_blocks()[0], script="route", args=[f"link-{uniqueid}"],
-                    overrides={"agi_callerid": caller, "agi_extension": X,
+async def call(port: int, caller: str, uniqueid: str, dialled: str = X,
+               extension: str = "") -> dict[str, str]:
+    args = [f"link-{uniqueid}", *((extension, "1") if extension else ())]
+    env = env_bytes(load_env_blocks()[0], script="route", args=args,
+                    overrides={"agi_callerid": caller, "agi_extension": dialled,
                                "agi_uniqueid": uniqueid})
     peer = FakeAsterisk(env, [*ANSWER_STEPS, SendLine("HANGUP")])
     result = await peer.run("127.0.0.1", port)
@@ -113,10 +116,15 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
     cli("db", "upgrade")
     cli("keys", "generate")
     cli("shop", "enable", "shop1", "--main-account", "main1", "--phone", MAIN, "--agreement", "v1")
-    (tmp_path / "pool.csv").write_text(f"number,region\n{X},bj\n", encoding="utf-8")
+    (tmp_path / "pool.csv").write_text(f"number,region\n{X},bj\n{X_EXT},bj\n",
+                                       encoding="utf-8")
     cli("pool", "import", str(tmp_path / "pool.csv"), "--quiet")
+    cli("pool", "mode", X_EXT, "--extension", "2")
     cli("bind", "--shop", "shop1", "--order", "o1", "--caller", MAIN, "--buyer", BUYER,
         "--buyer-id", "buyer-77")
+    # Extension mode: the same buyer on an extension of X_EXT (stored, indexed, called).
+    cli("bind", "--shop", "shop1", "--order", "o2", "--caller", MAIN, "--buyer", BUYER,
+        "--buyer-id", "buyer-77", "--mode", "extension")
     cli("index", "rebuild")
 
     server = subprocess.Popen([*PRIVNUM, "serve"], env=env, stderr=subprocess.PIPE,
@@ -127,6 +135,11 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
             outputs.append(line.decode())
             if b"serving FastAGI" in line:
                 break
+        # Keep reading while the calls run: a full pipe would block the server's logging
+        # (DEBUG logs every SQL statement).
+        rest: list[bytes] = []
+        reader = threading.Thread(target=lambda: rest.extend(server.stderr or ()), daemon=True)
+        reader.start()
         merchant = asyncio.run(call(port, MAIN, "pbx-1.1"))
         callback = asyncio.run(call(port, "+86 139-1234-5678", "pbx-2.1"))
         stranger = asyncio.run(call(port, "13700000009", "pbx-3.1"))
@@ -137,6 +150,12 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         # The dial target is the one place the plaintext must exist: Asterisk needs it.
         assert merchant[cv.DIAL_NUMBER] == BUYER and callback[cv.DIAL_NUMBER] == MAIN
         assert stranger[cv.ACTION] == "reject"
+        asked = asyncio.run(call(port, MAIN, "pbx-5.1", X_EXT))
+        by_ext = asyncio.run(call(port, MAIN, "pbx-5.1", X_EXT, "00"))
+        direct = asyncio.run(call(port, BUYER, "pbx-6.1", X_EXT))
+        assert asked[cv.ACTION] == cv.ACTION_COLLECT
+        assert (by_ext[cv.DIAL_NUMBER], by_ext[cv.CDR_CALLERID]) == (BUYER, MAIN)
+        assert (direct[cv.DIAL_NUMBER], direct[cv.CDR_CALLERID]) == (MAIN, "139****5678")
         # What Asterisk's CDRs record as the caller: A plain, anyone else masked.
         assert (merchant[cv.CDR_CALLERID], callback[cv.CDR_CALLERID],
                 stranger[cv.CDR_CALLERID]) == (MAIN, "139****5678", "137****0009")
@@ -145,7 +164,8 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
             http_get(api_port, path, {"X-Request-Id": BUYER})
         server.send_signal(signal.SIGTERM)
         assert server.wait(timeout=30) == 0
-        outputs.append(server.stderr.read().decode())
+        reader.join(timeout=10)
+        outputs.append(b"".join(rest).decode())
     finally:
         if server.poll() is None:
             server.kill()

@@ -149,11 +149,16 @@ async def test_buyer_callback_direct_then_asked_once_a_second_order_shares_x(wor
         "bridge", MAIN, two.binding_id)
 
 
-async def test_stranger_is_refused_without_a_prompt_and_axb_numbers_are_untouched(
+async def _two_orders_extensions(world: World) -> tuple[str, str]:
+    return await _two_orders(world)
+
+
+async def test_stranger_is_asked_then_refused_and_axb_numbers_are_untouched(
         world: World, cipher: BuyerCipher) -> None:
-    await _two_orders(world)
-    out = await world.call(STRANGER, XE)
-    assert (out[cv.ACTION], out[cv.REASON]) == ("reject", "caller_not_authorized")
+    assert (await world.call(STRANGER, XE))[cv.ACTION] == cv.ACTION_COLLECT
+    ext1, _ = await _two_orders_extensions(world)
+    out = await world.call(STRANGER, XE, ext1, 3)  # someone else's extension: wrong for them
+    assert (out[cv.ACTION], out[cv.REASON]) == ("reject", "extension_invalid")
     axb = await world.bindings.issue("shop1", "o9", "", MAIN, "13900000009", T0, actor="t",
                                      mode=NumberMode.AXB)
     assert axb.virtual_x == "+86" + XA and axb.extension == ""

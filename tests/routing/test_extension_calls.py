@@ -105,12 +105,21 @@ def test_buyer_whose_other_binding_ended_goes_straight_to_the_shop() -> None:
     assert out.decision is not None and out.decision.binding_id == "b0007"
 
 
-@pytest.mark.parametrize(("caller", "bindings", "reason"), [
-    (None, (), Reason.NO_CALLER_ID),
-    ("+8613700000009", (), Reason.CALLER_NOT_AUTHORIZED),  # a stranger is not asked
-    (A, (bnd("0001", state=BindingState.EXPIRED),), Reason.BINDING_EXPIRED),
+def test_no_caller_id_is_refused_without_asking() -> None:
+    out = run(None, None)
+    assert out.collect is None and out.decision is not None
+    assert out.decision.reason is Reason.NO_CALLER_ID
+
+
+@pytest.mark.parametrize(("caller", "entry", "bindings", "reason"), [
+    # A stranger learns nothing: their extensions are simply wrong.
+    ("+8613700000009", Entry("0001", 3), (), Reason.EXTENSION_INVALID),
+    (A, Entry("0001", 1), (bnd("0001", state=BindingState.EXPIRED),), Reason.BINDING_EXPIRED),
 ])
-def test_refused_without_asking(caller: str | None, bindings: tuple[RouteBinding, ...],
-                                reason: Reason) -> None:
-    out = run(caller, None, *bindings)
-    assert out.collect is None and out.decision is not None and out.decision.reason is reason
+def test_anyone_else_is_asked_then_refused(caller: str, entry: Entry,
+                                           bindings: tuple[RouteBinding, ...],
+                                           reason: Reason) -> None:
+    # Before the extension the store looks the caller up as a buyer only.
+    assert run(caller, None).collect is not None
+    out = run(caller, entry, *bindings)
+    assert out.decision is not None and out.decision.reason is reason
