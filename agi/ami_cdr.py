@@ -48,7 +48,7 @@ def iter_csv_cdrs(stream: TextIO, zone: tzinfo, system_name: str,
     for lineno, row in enumerate(csv.reader(stream), start=1):
         if not row or (len(row) == 1 and not row[0].strip()):
             continue
-        if len(row) < len(CSV_COLUMNS):
+        if len(row) < len(CSV_COLUMNS) - len(cv.CDR_CSV_LATER):
             if errors is not None:
                 errors.append(f"line {lineno}: {len(row)} columns, expected {len(CSV_COLUMNS)}")
             continue

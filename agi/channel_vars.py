@@ -18,7 +18,11 @@ ACTION: Final = "PRIVNUM_ACTION"
 """``bridge`` or ``reject``; anything else (or unset) fails closed."""
 ACTION_BRIDGE: Final = "bridge"
 ACTION_REJECT: Final = "reject"
-ACTIONS: Final = (ACTION_BRIDGE, ACTION_REJECT)
+ACTION_COLLECT: Final = "collect"
+"""Extension mode: ask the caller for the extension (:data:`EXT_PROMPT`, at most
+:data:`EXT_LENGTH` digits, :data:`EXT_TIMEOUT` seconds per digit, ``#`` ends early), then ask
+privnum again with what was entered (:data:`EXT_ENTERED`, :data:`EXT_TRY`)."""
+ACTIONS: Final = (ACTION_BRIDGE, ACTION_REJECT, ACTION_COLLECT)
 
 DIAL_NUMBER: Final = "PRIVNUM_DIAL_NUMBER"
 """Number to dial on the buyer/merchant trunk (digits, optional leading +). Never part of an
@@ -57,6 +61,14 @@ PROMPT: Final = "PRIVNUM_PROMPT"
 """Sound file (no extension) played on reject."""
 HANGUP_CAUSE: Final = "PRIVNUM_HANGUP_CAUSE"
 """Q.850 cause (1-127) the reject branch hangs up with; empty on bridge."""
+EXT: Final = "PRIVNUM_EXT"
+"""Extension mode: the extension the decision is about (empty for AXB); copied to the CDR."""
+EXT_LENGTH: Final = "PRIVNUM_EXT_LENGTH"
+"""On ``collect``: how many digits to read (1-4)."""
+EXT_PROMPT: Final = "PRIVNUM_EXT_PROMPT"
+"""On ``collect``: sound file(s) asking for the extension (``&``-joined, no extension)."""
+EXT_TIMEOUT: Final = "PRIVNUM_EXT_TIMEOUT"
+"""On ``collect``: seconds to wait for the digits (1-99)."""
 
 ALL: Final = (
     ACTION,
@@ -75,6 +87,10 @@ ALL: Final = (
     REASON,
     PROMPT,
     HANGUP_CAUSE,
+    EXT,
+    EXT_LENGTH,
+    EXT_PROMPT,
+    EXT_TIMEOUT,
 )
 """Every channel variable privnum's routing answer may set, in a stable order (the dialplan
 clears them all before asking the next FastAGI host)."""
@@ -91,6 +107,13 @@ def wire_name(name: str) -> str:
     """The name privnum sets ``name`` under (with the inheritance prefix where needed)."""
     return f"_{name}" if name in INHERITED else name
 
+
+# ---- set by the dialplan's extension collection, passed to privnum as AGI arguments 2 and 3
+EXT_ENTERED: Final = "PRIVNUM_EXT_ENTERED"
+"""The digits the caller entered (empty on a time-out)."""
+EXT_TRY: Final = "PRIVNUM_EXT_TRY"
+"""Which try this is (1, 2, ...; empty before the first prompt)."""
+EXTENSION_INPUT: Final = (EXT_ENTERED, EXT_TRY)
 
 # ---- set by privnum's click-to-call (AMI Originate), read by the dialplan
 CLICK_CALLER: Final = "PRIVNUM_CLICK_CALLER"
@@ -111,6 +134,8 @@ CDR_CALLER: Final = "pn_caller"
 """The calling number as the CDR's ``src`` holds it: :data:`CDR_CALLERID` once privnum has
 decided (A plain on merchant calls, masked otherwise); masked by the dialplan on the fail
 path."""
+CDR_EXT: Final = "pn_ext"
+"""Extension mode: the extension entered (or dialled after X); empty for AXB calls."""
 
 CDR_FIELDS: Final = (
     CDR_BINDING,
@@ -120,6 +145,7 @@ CDR_FIELDS: Final = (
     CDR_REASON,
     CDR_DIRECTION,
     CDR_CALLER,
+    CDR_EXT,
 )
 
 CDR_FROM_CHANNEL: Final = {
@@ -129,6 +155,7 @@ CDR_FROM_CHANNEL: Final = {
     CDR_X: X,
     CDR_REASON: REASON,
     CDR_DIRECTION: DIRECTION,
+    CDR_EXT: EXT,
 }
 """CDR field -> channel variable it is copied from (pn_caller comes from CALLERID(num))."""
 
@@ -140,6 +167,7 @@ CDR_AMI_HEADERS: Final = {
     CDR_REASON: "PnReason",
     CDR_DIRECTION: "PnDirection",
     CDR_CALLER: "PnCaller",
+    CDR_EXT: "PnExt",
     "linkedid": "LinkedID",
     "sequence": "Sequence",
     "peeraccount": "PeerAccount",
@@ -168,6 +196,10 @@ CDR_CSV_COLUMNS: Final = (
     *CDR_FIELDS,
 )
 """Column order of the safety-net CSV (``cdr_custom``), one CDR per line, all fields quoted."""
+
+CDR_CSV_LATER: Final = (CDR_EXT,)
+"""Columns appended to the CSV after its first release (in order, at the end): rows written
+before end without them, and are read with those fields empty."""
 
 CDR_CSV_EMPTY: Final = frozenset({"clid"})
 """CSV columns written empty. ``clid`` is the caller's presented name and number: the number is

@@ -20,12 +20,14 @@ from agi import channel_vars as cv
 from agi.answer import answer_commands
 from agi.call_rules import rules_for_call, within_caps
 from agi.errors import AgiError
+from agi.extension_route import ExtensionRouter, collect_variables
 from agi.session import AgiSession
 from routing.api_ports import MetricsSink
 from routing.call_caps import CallCounter
 from routing.call_rules import CallRules, CallRulesSource
 from routing.decide import decide
 from routing.errors import PrivnumError
+from routing.extension_calls import ExtensionOutcome
 from routing.model import (
     Action,
     CallAttempt,
@@ -87,10 +89,12 @@ class RouteHandler:
         *,
         rules: CallRulesSource | None = None,
         counter: CallCounter | None = None,
+        extensions: ExtensionRouter | None = None,
     ) -> None:
         self._lookup = lookup
         self._rules = rules
         self._counter = counter
+        self._extensions = extensions  # None: no extension numbers on this call path
         self._recorder = recorder
         self._clock = clock
         self._options = options
@@ -106,9 +110,17 @@ class RouteHandler:
         started = time.perf_counter()
         now = self._clock()
         request = self.request_of(session)
-        decision = await self._decide(session, request, now)
+        outcome = await self._extension_outcome(session, request, now)
+        if outcome is not None and outcome.collect is not None:
+            # Not a decision yet: the dialplan asks for the extension and comes back.
+            for line in answer_commands(collect_variables(outcome.collect)):
+                await session.command(line)
+            return
+        decision = (outcome.decision if outcome is not None and outcome.decision is not None
+                    else await self._decide(session, request, now))
+        extension = outcome.extension if outcome is not None else ""
         try:
-            for line in answer_commands(self.variables(decision, request)):
+            for line in answer_commands(self.variables(decision, request, extension)):
                 await session.command(line)
         finally:
             elapsed = time.perf_counter() - started
@@ -195,8 +207,30 @@ class RouteHandler:
         finally:
             slots.release()
 
-    def variables(self, decision: RouteDecision, request: CallRequest) -> dict[str, str]:
+    async def _extension_outcome(self, session: AgiSession, request: CallRequest,
+                                 now: datetime) -> ExtensionOutcome | None:
+        """The extension path's answer for a call to an extension number; ``None`` for any
+        other call. Fails closed like :meth:`_decide`."""
+        if self._extensions is None:
+            return None
+        try:
+            call = await self._extensions.recognise(session.env.get("agi_extension"),
+                                                    request.dialed, list(session.args))
+            if call is None:
+                return None
+            return await self._extensions.route(call, request, now,
+                                                self._options.max_call_seconds)
+        except Exception as exc:  # fail closed on anything, including bugs
+            log.warning("extension routing error for call %s: %s", request.uniqueid,
+                        _describe(exc))
+            return ExtensionOutcome(decision=RouteDecision.reject(Reason.ROUTING_ERROR,
+                                                                  request.dialed or ""))
+
+    def variables(self, decision: RouteDecision, request: CallRequest, extension: str = ""
+                  ) -> dict[str, str]:
         bridge = decision.action is Action.BRIDGE
+        # Extension mode only: an AXB answer stays as it was (the dialplan cleared PRIVNUM_EXT).
+        ext = {cv.EXT: extension} if extension else {}
         return {
             cv.ACTION: cv.ACTION_BRIDGE if bridge else cv.ACTION_REJECT,
             cv.DIAL_NUMBER: self._dialable(decision.dial_number) if bridge else "",
@@ -214,6 +248,7 @@ class RouteHandler:
             cv.REASON: decision.reason.value,
             cv.PROMPT: decision.prompt,
             cv.HANGUP_CAUSE: "" if bridge else str(decision.reason.hangup_cause),
+            **ext,
         }
 
     def _recorded_caller(self, decision: RouteDecision, request: CallRequest) -> str:

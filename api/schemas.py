@@ -10,6 +10,8 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from api.call_log_csv import EXPORT_COLUMNS
 from routing.binding_views import BindingView
 from routing.call_log_views import CallLogEntry
+from routing.extensions import dial_string, display
+from routing.numbers import national
 from routing.shop_views import CallerView, ShopView
 from routing.usecases.bindings import CallerSwitch, ClickToCall
 from routing.usecases.reveal import RevealResult
@@ -210,6 +212,10 @@ class RevealResponse(BaseModel):
     calls_refused: str | None = Field(
         default=None, description="privacy only: the reason code A's calls through the "
         "binding are refused with for now (caller_unreported: report the caller number)")
+    x: str | None = None
+    extension: str | None = Field(default=None, description="privacy only; '' in AXB mode")
+    display: str | None = None
+    dial_string: str | None = None
 
     @classmethod
     def of(cls, result: RevealResult) -> RevealResponse:
@@ -223,7 +229,25 @@ class RevealResponse(BaseModel):
                    rule_detail=result.rule_detail, binding_id=b.binding_id,
                    virtual_number=b.virtual_x, caller_number=b.caller_a,
                    other_callers=list(result.other_callers), expires_at=b.expires_at,
-                   created=b.created, calls_refused=result.calls_refused)
+                   created=b.created, calls_refused=result.calls_refused,
+                   **XOut.of(b.virtual_x, b.extension).model_dump())
+
+
+
+class XOut(BaseModel):
+    """How a binding's X is shown and dialled (an extension binding: X plus its extension)."""
+
+    x: str = Field(description="The virtual number X (E.164).")
+    extension: str = Field(default="", description="Extension on X ('' in AXB mode).")
+    display: str = Field(description="For people: '170 0000 0001 ext. 1234'.")
+    dial_string: str = Field(description="For phones that send DTMF after answer: X, a "
+                             "pause (','), then the extension.")
+
+    @classmethod
+    def of(cls, virtual_x: str, extension: str) -> XOut:
+        local = national(virtual_x)
+        return cls(x=virtual_x, extension=extension, display=display(local, extension),
+                   dial_string=dial_string(local, extension))
 
 
 class BindingOut(BaseModel):
@@ -239,14 +263,19 @@ class BindingOut(BaseModel):
     expires_at: datetime
     released_at: datetime | None
     state: Literal["active", "released", "expired"]
+    x: str = ""
+    extension: str = ""
+    display: str = ""
+    dial_string: str = ""
 
     @classmethod
     def of(cls, view: BindingView) -> BindingOut:
+        shown = XOut.of(view.virtual_x, view.extension)
         return cls(binding_id=view.binding_id, order_id=view.order_id, buyer_id=view.buyer_id,
                    caller_number=view.caller_a, virtual_number=view.virtual_x,
                    buyer_masked=view.buyer_masked, created_at=view.created_at,
                    expires_at=view.expires_at, released_at=view.released_at,
-                   state=view.state.value)
+                   state=view.state.value, **shown.model_dump())
 
 
 class SwitchCallerRequest(_In):

@@ -1,9 +1,9 @@
 """``python -m bench [name ...] [--quick] [--clean]``: run benchmarks, print tables, write JSON.
 
 Names: agi_load, callpath, allocation, cdr_ingest, cdr_export, call_log_query, scaling,
-cli_startup, webhooks, api_export, api_reveal, bind_file, onboarding, api_idempotency, failover
-(default: all; ``cdr_*`` run only when those modules exist). ``--clean`` drops the cached
-call-log database.
+cli_startup, webhooks, api_export, api_reveal, bind_file, onboarding, api_idempotency, failover,
+extension_pool (default: all; ``cdr_*`` run only when those modules exist). ``--clean``
+drops the cached call-log database.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from bench.common import console, machine
 ORDER = ("agi_load", "callpath", "allocation", "cdr_ingest", "cdr_export", "call_log_query",
          "scaling",
          "cli_startup", "webhooks", "api_export", "api_reveal", "bind_file", "onboarding",
-         "api_idempotency", "failover")
+         "api_idempotency", "failover", "extension_pool")
 OPTIONAL = ("cdr_ingest", "cdr_export")
 PROFILED = ("agi_load", "allocation", "api_reveal")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import binding_store.api_models
 import binding_store.call_rules_models
 import binding_store.cdr_models
+import binding_store.extension_models
 import binding_store.idempotency_models
 import binding_store.webhook_models  # noqa: F401
 from binding_store import models

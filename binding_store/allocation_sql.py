@@ -17,6 +17,7 @@ from routing.errors import CallerCoolingDown, PoolExhausted
 from routing.model import BindingState, PoolState
 
 ACTIVE = BindingState.ACTIVE.value
+AXB = "axb"  # extension-mode numbers are allocated by binding_store.extension_store
 
 # How many available numbers, in allocation order, are checked for (A, X) / (B, X) clashes
 # and cool-down before the query falls back to the whole pool. Only a speed bound: the first
@@ -66,7 +67,7 @@ async def _first_eligible(
                        never_rank.label("never_rank"),
                        pool.last_released_at.label("last_released_at"),
                        number.label("sort_number")).where(
-        pool.state == PoolState.AVAILABLE.value)
+        pool.state == PoolState.AVAILABLE.value, pool.mode == AXB)
     if excluded:
         available = available.where(pool.number.not_in(list(excluded)))
     if window is not None:
@@ -107,7 +108,8 @@ async def cooling_down_until(
             .join(PoolNumber, PoolNumber.number == mine.virtual_x)
             .where(mine.caller_a == caller_a, mine.released_at.is_not(None),
                    mine.released_at > now - cooldown,
-                   PoolNumber.state == PoolState.AVAILABLE.value, ~exists(busy))
+                   PoolNumber.state == PoolState.AVAILABLE.value, PoolNumber.mode == AXB,
+                   ~exists(busy))
             .group_by(mine.virtual_x))
     if excluded:
         last = last.where(mine.virtual_x.not_in(list(excluded)))
@@ -124,7 +126,7 @@ async def no_number_error(
     the next number is free) if the caller's cool-down alone holds numbers back, else
     :class:`PoolExhausted`."""
     size = int(await session.scalar(select(func.count()).select_from(PoolNumber).where(
-        PoolNumber.state == PoolState.AVAILABLE.value)) or 0)
+        PoolNumber.state == PoolState.AVAILABLE.value, PoolNumber.mode == AXB)) or 0)
     free_at = await cooling_down_until(session, caller_a=caller_a, buyer_bidx=buyer_bidx,
                                        now=now, cooldown=cooldown, excluded=excluded,
                                        switching=switching)

@@ -29,6 +29,13 @@ from binding_store.allocation_sql import (
 )
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.extension_store import (
+    hold,
+    pair_cooling,
+    release_slots,
+    select_extension_slot,
+    slot_key,
+)
 from binding_store.group_commit import Coalescer, GroupWriter
 from binding_store.issue_requests import IssueInput, IssueRow, interpret
 from binding_store.issue_sql import CALL
@@ -53,6 +60,7 @@ from routing.events import (
     binding_released,
     binding_switched,
 )
+from routing.extensions import ModePolicy, NumberMode, modes_to_try
 from routing.model import BindingState, CallerStatus, ServiceState
 from routing.numbers import DEFAULT_REGION, mask, normalize
 
@@ -62,7 +70,7 @@ ACTIVE = BindingState.ACTIVE.value
 _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization failure
 _EVENT_COLUMNS = (Binding.id, Binding.shop_id, Binding.order_id, Binding.buyer_id,
                   Binding.caller_a, Binding.virtual_x, Binding.buyer_masked, Binding.created_at,
-                  Binding.expires_at)
+                  Binding.expires_at, Binding.extension)
 
 
 @dataclass(frozen=True)
@@ -73,6 +81,8 @@ class BindingPolicy:
     number_region: str = DEFAULT_REGION  # how numbers without a country code are read
     group_commit: bool = True  # PostgreSQL: batch concurrent issues into one statement
     max_batch: int = 32
+    # Which pool mode(s) a new binding may take when the request names none.
+    mode_policy: ModePolicy = ModePolicy.AXB_THEN_EXTENSION
 
 
 @dataclass
@@ -128,7 +138,7 @@ class BindingStore:
     async def issue(
         self, shop_id: str, order_id: str, buyer_id: str, caller_a: str, buyer_number: str,
         now: datetime, ttl: timedelta | None = None, preferred_region: str | None = None,
-        *, actor: str,
+        *, actor: str, mode: NumberMode | None = None,
     ) -> BindingView:
         a = normalize(caller_a, self._policy.number_region)
         b = normalize(buyer_number, self._policy.number_region)
@@ -137,11 +147,18 @@ class BindingStore:
         except ValueError as exc:
             raise InvalidBindingRequest(str(exc)) from None
         bidx = self._cipher.blind_index(b)
-        if self._batcher is not None:
+        policy_mode = self._policy.mode_policy
+        axb_first = (mode is NumberMode.AXB if mode is not None else policy_mode in (
+            ModePolicy.AXB, ModePolicy.AXB_THEN_EXTENSION))
+        if self._batcher is not None and axb_first:
+            # The batched path allocates AXB numbers only; an exhausted AXB pool falls through
+            # to the ORM path when the policy lets extensions take the overflow.
+            overflow = mode is None and policy_mode is ModePolicy.AXB_THEN_EXTENSION
             view = await self._issue_batched(IssueInput(
                 shop_id=shop_id, order_id=order_id, buyer_id=buyer_id, caller_a=a,
                 buyer_cipher=self._cipher.encrypt(b), buyer_bidx=bidx, buyer_masked=mask(b),
-                now=now, validity=validity, preferred_region=preferred_region, actor=actor))
+                now=now, validity=validity, preferred_region=preferred_region, actor=actor),
+                overflow=overflow)
             if view is not None:
                 return view
 
@@ -152,24 +169,26 @@ class BindingStore:
             existing = await self._issue_checks(s, shop_id, a, order_id)
             if existing is not None:
                 return existing.view(now), None
-            x = await select_virtual_number(
-                s, caller_a=a, buyer_bidx=bidx, now=now, cooldown=self._policy.cooldown,
-                preferred_region=preferred_region, excluded=excluded)
-            if x is None:
+            picked = await self._allocate(s, a, bidx, now, preferred_region, excluded, mode)
+            if picked is None:
                 raise await no_number_error(
                     s, shop_id=shop_id, caller_a=a, buyer_bidx=bidx, now=now,
                     cooldown=self._policy.cooldown, excluded=excluded)
+            x, ext = picked
             row = Binding(id=uuid.uuid4().hex, shop_id=shop_id, order_id=order_id,
-                          buyer_id=buyer_id, caller_a=a, virtual_x=x,
+                          buyer_id=buyer_id, caller_a=a, virtual_x=x, extension=ext,
                           buyer_cipher=self._cipher.encrypt(b), buyer_bidx=bidx,
                           buyer_masked=mask(b), created_at=now, expires_at=now + validity,
                           released_at=None, state=ACTIVE)
             s.add(row)
+            if ext:
+                await hold(s, x, ext, row.id)
             audit.record(s, now=now, actor=actor, kind=AuditKind.BINDING_CREATED,
                          shop_id=shop_id, subject=row.id, detail={
                              "order": order_id, "caller_a": a, "virtual_x": x,
+                             **({"extension": ext} if ext else {}),
                              "buyer": row.buyer_masked, "expires_at": row.expires_at})
-            await _flush_or_lost(s, x)
+            await _flush_or_lost(s, slot_key(x, ext) if ext else x)
             view = row.view(now, created=True)
             await self._outbox.write(s, [binding_created(view)], now)
             return view, row
@@ -179,12 +198,15 @@ class BindingStore:
             self.stats.repeated += 1
         else:
             self.stats.issued += 1
-            await self._publish(IndexEntry.of(row), now)
+            if not row.extension:  # extension bindings are never indexed
+                await self._publish(IndexEntry.of(row), now)
         return result
 
-    async def _issue_batched(self, given: IssueInput) -> BindingView | None:
+    async def _issue_batched(self, given: IssueInput, *, overflow: bool = False
+                             ) -> BindingView | None:
         """One request through the group-commit writer; ``None``: the ORM path must do it
-        (a binding still active past its expiry is in the way)."""
+        (a binding still active past its expiry is in the way, or the AXB pool is exhausted
+        and ``overflow`` lets extension numbers take the binding)."""
         assert self._batcher is not None
         request = given.request(with_event=self._outbox.enabled)
         for attempt in range(self._policy.max_attempts):
@@ -198,6 +220,8 @@ class BindingStore:
         else:
             raise StoreUnavailable(
                 f"gave up after {self._policy.max_attempts} attempts under contention; retry")
+        if answer.exhausted and overflow:
+            return None
         if answer.exhausted:
             async with self._db.session() as s:
                 raise await no_number_error(
@@ -240,34 +264,46 @@ class BindingStore:
                 return (SwitchedBinding(binding=same, previous=same, x_changed=False), None, None,
                         0)
             await self._expire_stale(s, now, Binding.caller_a == a2)
-            x: str | None = old.virtual_x
-            if x in excluded or not await self._pair_free(s, a2, old.virtual_x, now):
-                x = await select_virtual_number(
-                    s, caller_a=a2, buyer_bidx=old.buyer_bidx, now=now,
-                    cooldown=self._policy.cooldown, preferred_region=None, excluded=excluded)
-            if x is None:
+            if old.extension:
+                picked = await self._switch_slot(s, old, a2, now, excluded)
+            else:
+                x0: str | None = old.virtual_x
+                if x0 in excluded or not await self._pair_free(s, a2, old.virtual_x, now):
+                    x0 = await select_virtual_number(
+                        s, caller_a=a2, buyer_bidx=old.buyer_bidx, now=now,
+                        cooldown=self._policy.cooldown, preferred_region=None,
+                        excluded=excluded)
+                picked = None if x0 is None else (x0, "")
+            if picked is None:
                 raise await no_number_error(
                     s, shop_id=old.shop_id, caller_a=a2, buyer_bidx=old.buyer_bidx, now=now,
                     cooldown=self._policy.cooldown, excluded=excluded, switching=old.id)
+            x, ext = picked
             gone = IndexEntry.of(old)
             old.state = BindingState.RELEASED.value
             old.released_at = now
             await s.flush()  # the old row leaves the partial indexes before the new one enters
             new = Binding(id=uuid.uuid4().hex, shop_id=old.shop_id, order_id=old.order_id,
-                          buyer_id=old.buyer_id, caller_a=a2, virtual_x=x,
+                          buyer_id=old.buyer_id, caller_a=a2, virtual_x=x, extension=ext,
                           buyer_cipher=old.buyer_cipher, buyer_bidx=old.buyer_bidx,
                           buyer_masked=old.buyer_masked, created_at=now,
                           expires_at=old.expires_at, released_at=None, state=ACTIVE)
             s.add(new)
-            moved = x != old.virtual_x
-            if moved:
+            moved = (x, ext) != (old.virtual_x, old.extension)
+            if old.extension:
+                await release_slots(s, [(old.id, old.virtual_x, old.extension, now)])
+            elif moved:
                 await _mark_released(s, {old.virtual_x: now})
+            if ext:
+                await hold(s, x, ext, new.id)
             audit.record(s, now=now, actor=actor, kind=AuditKind.BINDING_SWITCHED,
                          shop_id=old.shop_id, subject=new.id, detail={
                              "order": old.order_id, "previous": old.id,
                              "from_caller": old.caller_a, "to_caller": a2,
-                             "from_x": old.virtual_x, "to_x": x, "moved": moved})
-            await _flush_or_lost(s, x)
+                             "from_x": old.virtual_x, "to_x": x, "moved": moved,
+                             **({"from_extension": old.extension, "to_extension": ext}
+                                if old.extension or ext else {})})
+            await _flush_or_lost(s, slot_key(x, ext) if ext else x)
             await self._unpublish(gone, now=now, strict=True)
             version = await watermark.bump(s)
             result = SwitchedBinding(binding=new.view(now), previous=old.view(now),
@@ -279,7 +315,7 @@ class BindingStore:
         result, new, gone, version = await self._transact(work)
         if gone is not None:
             await self._unpublish(gone, now=now, strict=False, version=version)
-        if new is not None:
+        if new is not None and not new.extension:  # extension bindings are never indexed
             await self._publish(IndexEntry.of(new), now)
         return result
 
@@ -293,11 +329,11 @@ class BindingStore:
             event: Event
             if now >= row.expires_at:
                 row.state, row.released_at = BindingState.EXPIRED.value, row.expires_at
-                await _mark_released(s, {row.virtual_x: row.expires_at})
+                await _released(s, row, row.expires_at)
                 event = binding_expired(row.view(now))
             else:
                 row.state, row.released_at = BindingState.RELEASED.value, now
-                await _mark_released(s, {row.virtual_x: now})
+                await _released(s, row, now)
                 audit.record(s, now=now, actor=actor, kind=AuditKind.BINDING_RELEASED,
                              shop_id=row.shop_id, subject=row.id, detail={
                                  "order": row.order_id, "caller_a": row.caller_a,
@@ -376,15 +412,19 @@ class BindingStore:
             .execution_options(synchronize_session=False))).all()
         latest: dict[str, datetime] = {}
         for row in ended:
+            if row.extension:
+                continue
             latest[row.virtual_x] = max(row.expires_at, latest.get(row.virtual_x,
                                                                    row.expires_at))
         await _mark_released(s, latest)
+        await release_slots(s, [(r.id, r.virtual_x, r.extension, r.expires_at)
+                                for r in ended if r.extension])
         if ended and self._outbox.enabled:
             views = [BindingView(
                 binding_id=r.id, shop_id=r.shop_id, order_id=r.order_id, buyer_id=r.buyer_id,
                 caller_a=r.caller_a, virtual_x=r.virtual_x, buyer_masked=r.buyer_masked,
                 created_at=r.created_at, expires_at=r.expires_at, released_at=r.expires_at,
-                state=BindingState.EXPIRED) for r in ended]
+                state=BindingState.EXPIRED, extension=r.extension) for r in ended]
             await self._outbox.write(s, [binding_expired(v) for v in
                                          sorted(views, key=lambda v: v.expires_at)], now)
         return len(ended)
@@ -429,6 +469,38 @@ class BindingStore:
             raise CallerNotApproved(
                 f"{number} is not an approved caller number of shop {shop_id}"
                 + ("" if status is None else f" (status {status})"))
+
+    async def _allocate(self, s: AsyncSession, a: str, bidx: str, now: datetime,
+                        region: str | None, excluded: set[str], mode: NumberMode | None
+                        ) -> tuple[str, str] | None:
+        """(X, extension) for a new binding: each mode the policy (or the request) allows,
+        in order; extension '' for AXB."""
+        for each in modes_to_try(self._policy.mode_policy, mode):
+            if each is NumberMode.AXB:
+                x = await select_virtual_number(
+                    s, caller_a=a, buyer_bidx=bidx, now=now, cooldown=self._policy.cooldown,
+                    preferred_region=region, excluded=excluded)
+                if x is not None:
+                    return x, ""
+            else:
+                slot = await select_extension_slot(
+                    s, caller_a=a, now=now, cooldown=self._policy.cooldown,
+                    preferred_region=region, excluded=excluded)
+                if slot is not None:
+                    return slot
+        return None
+
+    async def _switch_slot(self, s: AsyncSession, old: Binding, a2: str, now: datetime,
+                           excluded: set[str]) -> tuple[str, str] | None:
+        """An extension binding keeps its (X, extension) for the new caller unless that
+        caller's cool-down on it is running; then another slot."""
+        key = slot_key(old.virtual_x, old.extension)
+        if key not in excluded and not await pair_cooling(
+                s, a2, old.virtual_x, old.extension, now, self._policy.cooldown):
+            return old.virtual_x, old.extension
+        return await select_extension_slot(s, caller_a=a2, now=now,
+                                           cooldown=self._policy.cooldown,
+                                           preferred_region=None, excluded=excluded | {key})
 
     async def _pair_free(self, s: AsyncSession, a: str, x: str, now: datetime) -> bool:
         """(A, X) has no active binding and A is not in its cool-down on X."""
@@ -501,6 +573,14 @@ async def _flush_or_lost(s: AsyncSession, x: str) -> None:
         await s.flush()
     except IntegrityError as exc:
         raise _Lost(x) from exc
+
+
+async def _released(s: AsyncSession, row: Binding, at: datetime) -> None:
+    """An ending binding's X (AXB) or slot (extension) records its release."""
+    if row.extension:
+        await release_slots(s, [(row.id, row.virtual_x, row.extension, at)])
+    else:
+        await _mark_released(s, {row.virtual_x: at})
 
 
 async def _mark_released(s: AsyncSession, latest: dict[str, datetime]) -> None:

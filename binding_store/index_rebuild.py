@@ -77,7 +77,9 @@ async def rebuild_index(index: RedisIndex, database: Database, *, now: datetime,
 async def _bindings(index: RedisIndex, database: Database, now: datetime, batch: int,
                     report: Progress) -> set[str]:
     """Write every live binding, page by page (keyset on the id); their ids."""
-    live = (Binding.state == ACTIVE, Binding.expires_at > now)
+    # Extension bindings are not in the hot index: one A holds many on one X, which the
+    # (A, X) keys cannot tell apart; the call path reads them from SQL.
+    live = (Binding.state == ACTIVE, Binding.expires_at > now, Binding.extension == "")
     async with database.session() as session:
         total = int(await session.scalar(select(func.count()).select_from(Binding).where(*live))
                     or 0)

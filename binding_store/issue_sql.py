@@ -119,7 +119,8 @@ BEGIN
                                    p.last_released_at,
                                    p.number COLLATE "C" AS sort_number
                               FROM pool_numbers p
-                             WHERE p.state = 'available' AND p.number <> ALL (v_excluded)
+                             WHERE p.state = 'available' AND p.mode = 'axb'
+                               AND p.number <> ALL (v_excluded)
                              ORDER BY 2, 3, 4, 5
                              LIMIT v_limit) cand
                          WHERE NOT EXISTS (

@@ -39,6 +39,8 @@ NAMING = {
 }
 
 ACTIVE = text("state = 'active'")
+# An extension binding holds (X, extension); an AXB binding's extension is ''.
+ACTIVE_EXTENSION = text("state = 'active' AND extension <> ''")
 MAIN_ROLE = text("role = 'main'")
 
 
@@ -106,18 +108,27 @@ class PoolNumber(Base):
     state: Mapped[str] = mapped_column(String(16), default=PoolState.AVAILABLE.value)
     last_released_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # 'axb' or 'extension' (routing.extensions.NumberMode); an extension number's slots are
+    # rows of pool_extensions, each extension_length digits.
+    mode: Mapped[str] = mapped_column(String(16), default="axb", server_default="axb")
+    extension_length: Mapped[int | None] = mapped_column(Integer)
 
 
 class Binding(Base):
-    """An AXB binding. Uniqueness among active bindings is enforced by partial unique indexes:
-    (A, X), (B-index, X) and (shop, order)."""
+    """A binding. Uniqueness among active bindings is enforced by partial unique indexes:
+    (A, X, extension), (B-index, X, extension), (shop, order) and, for extension bindings,
+    (X, extension). An AXB binding's extension is '', so its (A, X) and (B, X) are unique."""
 
     __tablename__ = "bindings"
     __table_args__ = (
-        Index("uq_active_ax", "caller_a", "virtual_x", unique=True,
+        Index("uq_active_ax", "caller_a", "virtual_x", "extension", unique=True,
               sqlite_where=ACTIVE, postgresql_where=ACTIVE),
-        Index("uq_active_bx", "buyer_bidx", "virtual_x", unique=True,
+        Index("uq_active_bx", "buyer_bidx", "virtual_x", "extension", unique=True,
               sqlite_where=ACTIVE, postgresql_where=ACTIVE),
+        Index("uq_active_x_extension", "virtual_x", "extension", unique=True,
+              sqlite_where=ACTIVE_EXTENSION, postgresql_where=ACTIVE_EXTENSION),
+        Index("ix_bindings_axe_released", "caller_a", "virtual_x", "extension", "released_at",
+              sqlite_where=text("extension <> ''"), postgresql_where=text("extension <> ''")),
         Index("uq_active_order", "shop_id", "order_id", unique=True,
               sqlite_where=ACTIVE, postgresql_where=ACTIVE),
         Index("ix_bindings_ax_released", "caller_a", "virtual_x", "released_at"),
@@ -131,6 +142,7 @@ class Binding(Base):
     buyer_id: Mapped[str] = mapped_column(String(64), default="")
     caller_a: Mapped[str] = mapped_column(String(20))
     virtual_x: Mapped[str] = mapped_column(ForeignKey("pool_numbers.number"))
+    extension: Mapped[str] = mapped_column(String(4), default="", server_default="")
     buyer_cipher: Mapped[bytes] = mapped_column(LargeBinary)
     buyer_bidx: Mapped[str] = mapped_column(String(64))
     buyer_masked: Mapped[str] = mapped_column(String(20))
@@ -149,7 +161,7 @@ class Binding(Base):
             buyer_id=self.buyer_id, caller_a=self.caller_a, virtual_x=self.virtual_x,
             buyer_masked=self.buyer_masked, created_at=self.created_at,
             expires_at=self.expires_at, released_at=self.released_at, state=state,
-            created=created)
+            created=created, extension=self.extension or "")
 
 
 class IndexWatermark(Base):

@@ -52,6 +52,7 @@ def _route_query() -> Executable:
     cutoff: BindParameter[datetime] = bindparam("cutoff")
     matching = and_(
         b.virtual_x == pool.number,
+        b.extension == "",  # extension bindings route by (X, extension): extension_lookup
         or_(b.caller_a == bindparam("caller"), b.buyer_bidx == bindparam("bidx")),
         or_(b.state == BindingState.ACTIVE.value, b.expires_at >= cutoff,
             b.released_at >= cutoff))

@@ -359,9 +359,10 @@ class HostResolver(Protocol):
 
 class CallOriginator(Protocol):
     async def click_to_call(self, *, caller_a: str, virtual_x: str, binding_id: str,
-                            timeout_seconds: int) -> str:
+                            timeout_seconds: int, extension: str = "") -> str:
         """Ring A (AMI Originate, Async) and, when A answers, send the call into the inbound
-        dialplan as A calling X, so it is routed and logged like any other. Returns a reference
+        dialplan as A calling X (followed by ``extension`` for an extension binding, which
+        routes without a prompt), so it is routed and logged like any other. Returns a reference
         (the action id). Raises ``ClickToCallUnavailable`` when AMI is off or down."""
         ...
 

@@ -34,6 +34,7 @@ class BindingView(BindingLifetime):
     released_at: datetime | None
     state: BindingState
     created: bool = False
+    extension: str = ""  # '' for an AXB binding; else the digits to dial after X
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,8 @@ def binding_data(view: BindingView) -> dict[str, Any]:
         "buyer_masked": view.buyer_masked, "state": view.state.value,
         "created_at": _iso(view.created_at), "expires_at": _iso(view.expires_at),
         "released_at": _iso(view.released_at),
+        # Extension mode: the extension on X ('' for AXB), and how the binding is shown.
+        "extension": view.extension,
     }
 
 
@@ -104,7 +106,8 @@ def binding_switched(new: BindingView, previous: BindingView, *, at: datetime) -
     return Event(EventType.BINDING_SWITCHED, order_stream(new.shop_id, new.order_id),
                  new.shop_id, at, {
                      "binding": binding_data(new), "previous": binding_data(previous),
-                     "x_changed": new.virtual_x != previous.virtual_x})
+                     "x_changed": (new.virtual_x, new.extension)
+                     != (previous.virtual_x, previous.extension)})
 
 
 def binding_released(view: BindingView, *, at: datetime) -> Event:

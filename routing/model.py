@@ -82,6 +82,7 @@ class RouteBinding(BindingLifetime):
     shop_service: ServiceState
     caller_status: CallerStatus
     main_caller: str = ""
+    extension: str = ""  # extension mode: the binding's extension on X
 
     def __repr__(self) -> str:
         return (

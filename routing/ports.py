@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from typing import Protocol
 
 from routing.binding_views import BindingView, SwitchedBinding
+from routing.extensions import NumberMode
 from routing.model import CallAttempt, CallContext
 
 
@@ -39,6 +40,7 @@ class BindingService(Protocol):
         preferred_region: str | None = None,
         *,
         actor: str,
+        mode: NumberMode | None = None,
     ) -> BindingView:
         """Issue (or return the existing active) privacy number X for a shop's order.
 

@@ -20,6 +20,8 @@ class Reason(StrEnum):
     CAP_BUYER = "cap_buyer"
     CAP_NUMBER = "cap_number"
     ROUTING_ERROR = "routing_error"
+    EXTENSION_INVALID = "extension_invalid"
+    EXTENSION_TIMEOUT = "extension_timeout"
 
     @property
     def text(self) -> str:
@@ -51,6 +53,8 @@ _TEXTS: dict[Reason, str] = {
     Reason.CAP_BUYER: "the buyer's call limit is reached",
     Reason.CAP_NUMBER: "the privacy number's call limit is reached",
     Reason.ROUTING_ERROR: "routing error",
+    Reason.EXTENSION_INVALID: "wrong extension entered",
+    Reason.EXTENSION_TIMEOUT: "no extension entered",
 }
 
 # Stock Asterisk core sounds, so a fresh install plays something meaningful.
@@ -69,6 +73,8 @@ _PROMPTS: dict[Reason, str] = {
     Reason.CAP_BUYER: "all-circuits-busy-now",
     Reason.CAP_NUMBER: "all-circuits-busy-now",
     Reason.ROUTING_ERROR: "all-circuits-busy-now",
+    Reason.EXTENSION_INVALID: "pbx-invalid",
+    Reason.EXTENSION_TIMEOUT: "vm-goodbye",
 }
 
 _CAUSES: dict[Reason, int] = {
@@ -86,4 +92,6 @@ _CAUSES: dict[Reason, int] = {
     Reason.CAP_BUYER: 21,
     Reason.CAP_NUMBER: 21,
     Reason.ROUTING_ERROR: 38,  # network out of order
+    Reason.EXTENSION_INVALID: 28,  # invalid number format (address incomplete)
+    Reason.EXTENSION_TIMEOUT: 102,  # recovery on timer expiry
 }

@@ -85,6 +85,8 @@ def lab_render_options(opts: StartOptions, lab: Lab) -> RenderOptions:
         lab_phones=LAB_PHONES,
         system_name="pnlab",
         verbose_log=True,
+        # The e2e suite's callers send extensions as DTMF from an originated Local channel.
+        extra_modules=("app_senddtmf.so",),
     )
 
 

@@ -57,6 +57,7 @@ MODULES = (
     "app_playback.so",
     "app_stack.so",  # Gosub/Return, Dial b() pre-dial handlers
     "app_exec.so",  # ExecIf
+    "app_read.so",  # extension mode: Read the extension
     "res_speech.so",
     "res_agi.so",
     "func_callerid.so",  # CALLERID, CONNECTEDLINE
@@ -103,7 +104,8 @@ MODULES = (
 )
 
 REQUIRED_MODULES = (
-    "pbx_config", "app_dial", "app_playback", "app_stack", "app_exec", "res_speech", "res_agi",
+    "pbx_config", "app_dial", "app_playback", "app_stack", "app_exec", "app_read", "res_speech",
+    "res_agi",
     "func_callerid", "func_cdr", "func_channel", "func_strings", "func_logic",
     "res_pjsip", "res_pjsip_session", "chan_pjsip", "res_pjsip_caller_id",
     "cdr_manager", "res_cdrel_custom", "cdr_custom",

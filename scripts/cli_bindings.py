@@ -26,10 +26,17 @@ app = typer.Typer()
 
 
 def _show(b: BindingView, headline: str) -> None:
-    typer.echo(f"{headline}: dial {b.virtual_x} from {b.caller_a} to reach {b.buyer_masked} "
-               f"(order {b.order_id}, shop {b.shop_id})")
+    ext = f" ext. {b.extension}" if b.extension else ""
+    typer.echo(f"{headline}: dial {b.virtual_x}{ext} from {b.caller_a} to reach "
+               f"{b.buyer_masked} (order {b.order_id}, shop {b.shop_id})")
     typer.echo(f"  binding {b.binding_id}  state {b.state.value}  "
                f"expires {b.expires_at.isoformat(timespec='seconds')}")
+    if b.extension:
+        from routing.extensions import dial_string, display
+        from routing.numbers import national
+
+        typer.echo(f"  shown as {display(national(b.virtual_x), b.extension)}  "
+                   f"dial string {dial_string(national(b.virtual_x), b.extension)}")
 
 
 @app.command("bind")
@@ -52,6 +59,8 @@ def bind(
     concurrency: Annotated[int, typer.Option(
         "--concurrency", min=1, max=1000, help="With --file: rows issued at once.")] = 64,
     as_json: JsonOption = False,
+    mode: Annotated[str | None, typer.Option(
+        "--mode", help="axb or extension (default: extensions.mode_policy).")] = None,
 ) -> None:
     """Issue a privacy number X for an order (the same one again while it is valid), or for
     every order of a CSV file (--file)."""
@@ -68,13 +77,19 @@ def bind(
     assert shop and order and caller and buyer
     if ttl is not None and ttl < 60:
         fail(f"--ttl must be at least 60 seconds, got {ttl}")
+    from routing.extensions import NumberMode
+
+    if mode is not None and mode not in {m.value for m in NumberMode}:
+        fail(f"--mode must be axb or extension, got {mode!r}")
+    wanted = None if mode is None else NumberMode(mode)
 
     async def work() -> None:
         async with use_cases_of(ctx) as cases:
             got = await cases.bindings.issue(
                 operator(), shop_id=shop, order_id=order, buyer_id=buyer_id, caller_a=caller,
                 buyer_number=buyer, now=utc_now(),
-                ttl=None if ttl is None else timedelta(seconds=ttl), region=region)
+                ttl=None if ttl is None else timedelta(seconds=ttl), region=region,
+                mode=wanted)
         if as_json:
             print_json(got)
         else:

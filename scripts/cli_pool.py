@@ -172,6 +172,38 @@ def list_(
                    as_json=False)
 
 
+@app.command("mode")
+def mode(
+    ctx: typer.Context,
+    number: str,
+    extension_length: Annotated[int | None, typer.Option(
+        "--extension", help="Extension mode with extensions of this many digits (1-4).")] = None,
+    axb: Annotated[bool, typer.Option("--axb", help="Back to AXB mode.")] = False,
+    actor: Annotated[str, typer.Option("--actor", help="Who (audit log).")] = "cli",
+) -> None:
+    """Put a number into extension mode (one X, many bindings told apart by an extension)
+    or back into AXB mode; refused while it has active bindings."""
+    from routing.errors import InvalidNumber
+    from routing.extensions import NumberMode
+
+    if axb == (extension_length is not None):
+        fail("give either --extension N or --axb")
+
+    async def work() -> tuple[str, NumberMode, int | None]:
+        async with container_of(ctx) as container:
+            e164 = container.settings.number_classes.dialled(number)
+            if e164 is None:
+                raise InvalidNumber("not a phone number")
+            new_mode, length = await container.extension_pool.set_mode(
+                e164, NumberMode.AXB if axb else NumberMode.EXTENSION, extension_length,
+                actor=actor, now=utc_now())
+            return e164, new_mode, length
+
+    e164, new_mode, length = run(work)
+    suffix = f", {length}-digit extensions" if length else ""
+    Console().print(f"{e164}: {new_mode.value}{suffix}", highlight=False)
+
+
 @app.command("set-state")
 def set_state(
     ctx: typer.Context,

@@ -46,6 +46,7 @@ from scripts.settings import Settings
 if TYPE_CHECKING:
     from agi.ami_listener import AmiListenerConfig
     from agi.ami_reconcile import ReconcileResult
+    from agi.extension_route import ExtensionRouter
     from agi.handlers import RouteOptions
     from binding_store.accounts import AccountRepository
     from binding_store.audit import AuditLog
@@ -56,6 +57,7 @@ if TYPE_CHECKING:
     from binding_store.callers import CallerRepository
     from binding_store.console_reader import ConsoleReader
     from binding_store.crypto import BuyerCipher
+    from binding_store.extension_store import ExtensionPool
     from binding_store.idempotency import SqlIdempotencyStore
     from binding_store.index_healer import IndexHealer
     from binding_store.orders import OrderStore
@@ -131,9 +133,12 @@ class Container:
         from binding_store.bindings import BindingPolicy
 
         b = self.settings.bindings
+        from routing.extensions import ModePolicy
+
         return BindingPolicy(default_ttl=timedelta(seconds=b.ttl_seconds),
                              cooldown=timedelta(seconds=b.cooldown_seconds),
-                             number_region=b.default_region)
+                             number_region=b.default_region,
+                             mode_policy=ModePolicy(self.settings.extensions.mode_policy))
 
     @cached_property
     def bindings(self) -> BindingStore:
@@ -228,6 +233,12 @@ class Container:
         return ConsoleReader(self.read_database, self.database)
 
     @cached_property
+    def extension_pool(self) -> ExtensionPool:
+        from binding_store.extension_store import ExtensionPool
+
+        return ExtensionPool(self.database)
+
+    @cached_property
     def pool(self) -> PoolRepository:
         from binding_store.pool import PoolRepository
 
@@ -282,6 +293,22 @@ class Container:
             self.database, self.cipher, index=self.index,
             lookback=timedelta(days=self.settings.bindings.expired_lookback_days),
             on_stale_index=healer.poke if healer is not None else None)
+
+    def extension_router(self) -> ExtensionRouter:
+        """The call path's extension-number side (a directory cache of its own)."""
+        from agi.extension_route import ExtensionRouter
+        from binding_store.extension_lookup import ExtensionDirectory, ExtensionLookup
+        from routing.extension_calls import CollectPrompts
+
+        e = self.settings.extensions
+        lookback = timedelta(days=self.settings.bindings.expired_lookback_days)
+        return ExtensionRouter(
+            ExtensionDirectory(self.database, refresh_seconds=e.directory_refresh_seconds),
+            ExtensionLookup(self.database, self.cipher, lookback=lookback),
+            prompts=CollectPrompts(first=e.prompt, again=e.retry_prompt,
+                                   timeout_seconds=e.digit_timeout_seconds,
+                                   max_tries=e.max_tries),
+            store_timeout=self.settings.agi.store_timeout_seconds)
 
     def index_healer(self, observe: Callable[[str], None] | None = None) -> IndexHealer | None:
         """The background check-and-rebuild of the hot index (``None`` without Redis)."""

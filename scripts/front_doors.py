@@ -89,7 +89,8 @@ def call_path(container: Container, observe: DecisionObserver | None = None,
     attempts = AttemptWriter(container.database, on_refused=on_refused,
                              outbox=container.outbox)
     handler = RouteHandler(lookup, attempts, utc_now, container.route_options(), observe,
-                           rules=container.call_rules, counter=container.call_counter)
+                           rules=container.call_rules, counter=container.call_counter,
+                           extensions=container.extension_router())
     return CallPath(lookup, attempts, handler)
 
 

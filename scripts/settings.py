@@ -188,6 +188,28 @@ class BindingSettings(BaseModel):
         "meets them.")
 
 
+class ExtensionSettings(BaseModel):
+    """Extension mode: one virtual number X serves many bindings, each with an extension."""
+
+    mode_policy: Literal["axb_then_extension", "extension_then_axb", "axb", "extension"] = (
+        Field(default="axb_then_extension", description="Which pool mode a new binding takes "
+              "when the request names none: AXB first with extension numbers as overflow "
+              "(default), extension first, or one mode only."))
+    digit_timeout_seconds: int = Field(
+        default=5, ge=1, le=99, description="How long the dialplan waits for the extension "
+        "after the prompt.")
+    max_tries: int = Field(default=3, ge=1, le=9, description="How many times a caller may "
+                           "enter the extension (a wrong one or none) before the call is "
+                           "refused (extension_invalid / extension_timeout).")
+    prompt: str = Field(default="extension", pattern=r"^[A-Za-z0-9_/&-]+$",
+                        description="Sound file(s) asking for the extension (&-joined).")
+    retry_prompt: str = Field(default="pbx-invalid", pattern=r"^[A-Za-z0-9_/&-]+$",
+                              description="Sound file(s) after a wrong extension.")
+    directory_refresh_seconds: float = Field(
+        default=10.0, ge=0, description="How often the call path re-reads which pool numbers "
+        "are extension numbers.")
+
+
 class SegmentSettings(BaseModel):
     """A dedicated number segment: national numbers of exactly ``length`` digits starting
     with ``prefix`` (China's privacy-number segment: prefix 700, length 15)."""
@@ -520,6 +542,7 @@ class Settings(BaseSettings):
     redis: RedisSettings = RedisSettings()
     keys: KeySettings = KeySettings()
     bindings: BindingSettings = BindingSettings()
+    extensions: ExtensionSettings = ExtensionSettings()
     pool: PoolSettings = PoolSettings()
     agi: AgiSettings = AgiSettings()
     ami: AmiSettings = AmiSettings()

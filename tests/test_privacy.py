@@ -46,7 +46,7 @@ from tests.fixtures.ami.scenario import cdr_events, seed
 pytestmark = pytest.mark.redis
 
 PRIVNUM = [sys.executable, "-m", "scripts.cli"]
-MAIN, X = "13800000001", "17000000001"
+MAIN, X, X_EXT = "13800000001", "17000000001", "17100000001"
 BUYER = "13912345678"  # the secret
 FORMS = [BUYER, "+86" + BUYER, "86" + BUYER, "139 1234 5678", "139-1234-5678"]
 
@@ -63,9 +63,11 @@ def leaks(blob: bytes | str) -> list[str]:
     return [form for form in FORMS if form in text]
 
 
-async def call(port: int, caller: str, uniqueid: str) -> dict[str, str]:
-    env = env_bytes(load_env_blocks()[0], script="route", args=[f"link-{uniqueid}"],
-                    overrides={"agi_callerid": caller, "agi_extension": X,
+async def call(port: int, caller: str, uniqueid: str, dialled: str = X,
+               extension: str = "") -> dict[str, str]:
+    args = [f"link-{uniqueid}", *((extension, "1") if extension else ())]
+    env = env_bytes(load_env_blocks()[0], script="route", args=args,
+                    overrides={"agi_callerid": caller, "agi_extension": dialled,
                                "agi_uniqueid": uniqueid})
     peer = FakeAsterisk(env, [*ANSWER_STEPS, SendLine("HANGUP")])
     result = await peer.run("127.0.0.1", port)
@@ -113,11 +115,11 @@ def cdr_csv(path: Path) -> None:
         ["", MAIN, X, "privnum-inbound", f'"M" <{MAIN}>', "PJSIP/m-1", f"PJSIP/{BUYER}-2",
          "Dial", f"{day} 10:00:00", f"{day} 10:00:02", f"{day} 10:01:00", "60", "58",
          "ANSWERED", "DOCUMENTATION", "pbx-1.1", "pbx-1.1", "1", "", "shop1", "o1",
-         "+86" + X, "bridged", "merchant", MAIN],
+         "+86" + X, "bridged", "merchant", MAIN, ""],
         ["", BUYER, X, "privnum-inbound", f'"" <{BUYER}>', f"PJSIP/{BUYER}-3", "PJSIP/m-4",
          "Dial", f"{day} 11:00:00", f"{day} 11:00:01", f"{day} 11:00:31", "31", "30",
          "ANSWERED", "DOCUMENTATION", "pbx-2.1", "pbx-2.1", "2", "", "shop1", "o1",
-         "+86" + X, "bridged", "callback", BUYER],
+         "+86" + X, "bridged", "callback", BUYER, ""],
     ]
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(rows)
@@ -144,10 +146,15 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
     cli("db", "upgrade")
     cli("keys", "generate")
     cli("shop", "enable", "shop1", "--main-account", "main1", "--phone", MAIN, "--agreement", "v1")
-    (tmp_path / "pool.csv").write_text(f"number,region\n{X},bj\n", encoding="utf-8")
+    (tmp_path / "pool.csv").write_text(f"number,region\n{X},bj\n{X_EXT},bj\n",
+                                       encoding="utf-8")
     cli("pool", "import", str(tmp_path / "pool.csv"), "--quiet")
+    cli("pool", "mode", X_EXT, "--extension", "2")
     cli("bind", "--shop", "shop1", "--order", "o1", "--caller", MAIN, "--buyer", BUYER,
         "--buyer-id", "buyer-77")
+    # Extension mode: the same buyer on an extension of X_EXT (stored, indexed, called).
+    cli("bind", "--shop", "shop1", "--order", "o2", "--caller", MAIN, "--buyer", BUYER,
+        "--buyer-id", "buyer-77", "--mode", "extension")
     cli("index", "rebuild")
     platform = cli("tokens", "issue", "--platform").strip()
     token = cli("tokens", "issue", "--shop", "shop1", "--account", "main1").strip().splitlines()[-1]
@@ -180,6 +187,12 @@ def test_a_buyer_number_never_leaves_memory(tmp_path: Path, redis_url: str,
         # The dial target is the one place the plaintext must exist: Asterisk needs it.
         assert merchant[cv.DIAL_NUMBER] == BUYER and callback[cv.DIAL_NUMBER] == MAIN
         assert stranger[cv.ACTION] == "reject"
+        asked = asyncio.run(call(port, MAIN, "pbx-5.1", X_EXT))
+        by_ext = asyncio.run(call(port, MAIN, "pbx-5.1", X_EXT, "00"))
+        direct = asyncio.run(call(port, BUYER, "pbx-6.1", X_EXT))
+        assert asked[cv.ACTION] == cv.ACTION_COLLECT
+        assert (by_ext[cv.DIAL_NUMBER], by_ext[cv.CDR_CALLERID]) == (BUYER, MAIN)
+        assert (direct[cv.DIAL_NUMBER], direct[cv.CDR_CALLERID]) == (MAIN, "139****5678")
         # What Asterisk's CDRs record as the caller: A plain, anyone else masked.
         assert (merchant[cv.CDR_CALLERID], callback[cv.CDR_CALLERID],
                 stranger[cv.CDR_CALLERID]) == (MAIN, "139****5678", "137****0009")

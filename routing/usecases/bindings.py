@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from routing.api_ports import CallerPort, CallOriginator, Principal, RevealBindings
 from routing.binding_views import BindingView, SwitchedBinding
 from routing.errors import BindingNotActive, ClickToCallUnavailable, NotFound
+from routing.extensions import NumberMode
 from routing.usecases.access import in_shop, owned
 from routing.usecases.reveal import other_callers
 
@@ -42,13 +43,14 @@ class Bindings:
 
     async def issue(self, who: Principal, *, shop_id: str, order_id: str, buyer_id: str,
                     caller_a: str, buyer_number: str, now: datetime,
-                    ttl: timedelta | None = None, region: str | None = None) -> BindingView:
+                    ttl: timedelta | None = None, region: str | None = None,
+                    mode: NumberMode | None = None) -> BindingView:
         """Issue X for an order with a given caller A (the same binding again while it is
         active: ``created`` is then False)."""
         in_shop(who, shop_id)
         return await self._bindings.issue(shop_id, order_id, buyer_id, caller_a, buyer_number,
                                           now, ttl=ttl, preferred_region=region,
-                                          actor=who.actor)
+                                          actor=who.actor, mode=mode)
 
     async def get(self, who: Principal, binding_id: str, now: datetime) -> BindingView:
         if not binding_id.isalnum():
@@ -79,5 +81,5 @@ class Bindings:
             raise ClickToCallUnavailable("click-to-call needs the AMI connection (ami.enabled)")
         reference = await self._originator.click_to_call(
             caller_a=view.caller_a, virtual_x=view.virtual_x, binding_id=view.binding_id,
-            timeout_seconds=self._ring_seconds)
+            timeout_seconds=self._ring_seconds, extension=view.extension)
         return ClickToCall(reference=reference, caller_a=view.caller_a, virtual_x=view.virtual_x)

@@ -77,7 +77,7 @@ def test_every_privnum_variable_in_the_templates_is_defined_and_every_defined_on
 ) -> None:
     text = "\n".join(p.read_text() for p in sorted(rendered.iterdir()))
     used = set(re.findall(r"\bPRIVNUM_[A-Z0-9_]+\b", text))
-    assert used == set(cv.ALL) | set(cv.CLICK)
+    assert used == set(cv.ALL) | set(cv.CLICK) | set(cv.EXTENSION_INPUT)
 
 
 def test_cdr_fields_match_channel_vars(rendered: Path) -> None:
@@ -248,7 +248,8 @@ def test_every_fastagi_host_is_tried_in_order_then_fail(rendered: Path) -> None:
     ctx = contexts((rendered / "extensions.conf").read_text())
     apps = [a for line in ctx["privnum-inbound"] if (a := app_of(line))]
     agis = [data for app, data in apps if app == "AGI"]
-    assert agis == [f"agi://{hp}/route,${{CHANNEL(linkedid)}}" for hp in options.fastagi]
+    assert agis == [f"agi://{hp}/route,${{CHANNEL(linkedid)}},${{{cv.EXT_ENTERED}}},"
+                    f"${{{cv.EXT_TRY}}}" for hp in options.fastagi]
     for i, (app, _) in enumerate(apps):
         if app == "AGI":
             assert apps[i - 1] == ("Gosub", "privnum-clear,s,1")  # no stale answer survives
@@ -281,10 +282,13 @@ def test_caller_id_changes_only_where_the_contract_says(rendered: Path) -> None:
                                         "CALLERID(name)="]
     fail = changed["privnum-fail"]
     assert fail[0].startswith("CALLERID(num)=${IF(") and fail[1] == "CALLERID(name)="
-    # set at "decide", before anything else runs on a decided call
+    # set at "decide", before anything else runs on a decided call (only a request to collect
+    # an extension, which is no decision and asks privnum again on the caller's own ID, goes
+    # first)
     inbound = [a for line in ctx["privnum-inbound"] if (a := app_of(line))]
     decide = next(i for i, line in enumerate(ctx["privnum-inbound"]) if "(decide)" in line)
-    assert "CALLERID(num)" in ctx["privnum-inbound"][decide]
+    assert f'"${{{cv.ACTION}}}" = "{cv.ACTION_COLLECT}"' in ctx["privnum-inbound"][decide]
+    assert "CALLERID(num)" in ctx["privnum-inbound"][decide + 1]
     assert inbound[-3][0] == inbound[-2][0] == "GotoIf"
     # the fail path masks before the CDR copies the caller
     fail_apps = [a for line in ctx["privnum-fail"] if (a := app_of(line))]

@@ -27,9 +27,12 @@ T0 = datetime(2026, 11, 28, 12, 35, tzinfo=UTC)
 
 
 def _csv_events() -> list[CdrEvent]:
+    # Recorded before the columns of cv.CDR_CSV_LATER existed: the rows end before them.
     with (FIXTURES / "cdr-custom-session.csv").open(newline="") as handle:
-        return [parse_cdr(dict(zip(cv.CDR_CSV_COLUMNS, row, strict=True)), NAMES, UTC, "pnlab")
-                for row in csv.reader(handle)]
+        rows = list(csv.reader(handle))
+    assert all(len(r) == len(cv.CDR_CSV_COLUMNS) - len(cv.CDR_CSV_LATER) for r in rows)
+    return [parse_cdr(dict(zip(cv.CDR_CSV_COLUMNS, row, strict=False)), NAMES, UTC, "pnlab")
+            for row in rows]
 
 
 # scenario -> (uniqueid, binding, x, disposition, answered?, duration, billsec, cause, forks,

@@ -60,3 +60,17 @@ async def test_ami_down_is_click_to_call_unavailable(tmp_path: Path) -> None:
         await AmiClickToCall(Recorder(fail=True), Settings(data_dir=tmp_path)).click_to_call(
             caller_a="+8613800000001", virtual_x="+8617000000001", binding_id="b",
             timeout_seconds=30)
+
+
+async def test_an_extension_binding_sends_x_with_its_extension_and_shows_x(
+        tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, asterisk={"dial_template": "PJSIP/{number}"})
+    recorder = Recorder()
+    await AmiClickToCall(recorder, settings).click_to_call(
+        caller_a="+8613800000001", virtual_x="+8617100000001", binding_id="bnd-2",
+        timeout_seconds=30, extension="0042")
+    (sent,) = recorder.sent
+    # The route that needs no prompt (X immediately followed by the extension); A's phone
+    # shows X alone.
+    assert (sent["exten"], sent["caller_id"]) == ("171000000010042",
+                                                  '"17100000001" <17100000001>')
