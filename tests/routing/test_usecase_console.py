@@ -18,7 +18,7 @@ from routing.q850 import cause_text
 from routing.usecases.console import Console
 
 NOW = datetime(2026, 11, 28, 13, 0, tzinfo=UTC)
-ADMIN = Principal(kind=PrincipalKind.ADMIN, token_id="t0")
+ADMIN = Principal(kind=PrincipalKind.PLATFORM, token_id="t0")
 MAIN = Principal(kind=PrincipalKind.ACCOUNT, token_id="t1", shop_id="s1", account_id="m1",
                  role=AccountRole.MAIN)
 OTHER = Principal(kind=PrincipalKind.ACCOUNT, token_id="t2", shop_id="s2", account_id="m2",
