@@ -75,7 +75,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
         n = counter
         a = rnd.choice(pop.callers)
         try:
-            await store.issue(pop.caller_shop[a], f"w{args.worker}-{args.phase}-{n}",
+            await store.issue(pop.caller_shop[a], f"w{args.worker}-{args.phase_no}-{n}",
                               f"buyer{n}", a, f"+86135{args.worker}{args.phase_no}{n:06d}",
                               datetime.now(UTC), actor="bench")
         except PrivnumError as exc:

@@ -188,7 +188,8 @@ async def redis_failover(run: Run, group: SentinelGroup, victim: Bound) -> Switc
             await asyncio.sleep(0.05)
     switch.notes["promoted_after_s"] = round(time.monotonic() - switch.at, 2)
     with contextlib.suppress(redis.RedisError), group.replica.client() as c:
-        base = f"{{{run.stack.prefix}}}"
+        prefix = run.stack.prefix
+        base = f"{prefix}:{{{prefix}}}"  # the index's hash-tagged key base
         mark = c.get(f"{base}:index:watermark")
         switch.notes["promoted_index_watermark"] = int(mark) if mark else None
         switch.notes["released_binding_in_promoted_index"] = bool(
@@ -254,7 +255,7 @@ async def _run(tmp: Path, url: str, seconds: float, rate: float, quiet: bool
         await stack.prepare(pool_size=SEED_BINDINGS + int(seconds) + 50)
         stack.add_nodes(2)
         await asyncio.to_thread(stack.start_nodes)
-        api = NodeApi(stack.token)
+        api = NodeApi(stack.token, stack.platform_token)
         try:
             return await _scenario(Run(stack, api, time.monotonic()), group, seconds, rate,
                                    quiet)

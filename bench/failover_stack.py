@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +119,7 @@ class Stack:
     prefix: str
     nodes: list[Node] = field(default_factory=list)
     token: str = ""
+    platform_token: str = ""
 
     def settings_env(self) -> dict[str, str]:
         """What every node and the harness's own store share (``PRIVNUM_*``)."""
@@ -150,6 +151,8 @@ class Stack:
             issued = await TokenStore(db).issue(now=at, shop_id=SHOP, account_id=MAIN_ACCOUNT,
                                                 label="failover")
             self.token = issued.secret
+            platform = await TokenStore(db).issue(now=at, admin=True, label="failover")
+            self.platform_token = platform.secret
         finally:
             await db.dispose()
 
@@ -184,14 +187,21 @@ class Stack:
 class NodeApi:
     """The shop's account, talking to one node's HTTP API."""
 
-    def __init__(self, token: str) -> None:
+    def __init__(self, token: str, platform_token: str) -> None:
         self._client = httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"},
                                          timeout=10.0)
+        self._platform = {"Authorization": f"Bearer {platform_token}"}
 
     async def reveal(self, node: Node, order: str, buyer: str) -> dict[str, Any]:
-        """A privacy reveal: issues (A = the main phone, X, B = ``buyer``); the response."""
-        resp = await self._client.post(f"{node.api}/v1/orders/{order}/reveal",
-                                       json={"buyer_number": buyer, "buyer_id": f"u-{order}"})
+        """The platform registers the order, then a privacy reveal issues (A = the main
+        phone, X, B = ``buyer``); the reveal's response."""
+        ordered = (datetime.now(UTC) - timedelta(minutes=5)).isoformat()
+        registered = await self._client.put(
+            f"{node.api}/v1/orders/{order}", headers=self._platform,
+            json={"shop_id": SHOP, "buyer_number": buyer, "buyer_id": f"u-{order}",
+                  "ordered_at": ordered})
+        registered.raise_for_status()
+        resp = await self._client.post(f"{node.api}/v1/orders/{order}/reveal", json={})
         resp.raise_for_status()
         body: dict[str, Any] = resp.json()
         return body

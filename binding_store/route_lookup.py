@@ -200,8 +200,22 @@ class StoreRouteLookup:
                 self._live(e, direction, shop, status)
                 for e, direction, shop, status in live))
         if found:  # only markers of bindings that ended: the reject says so
-            return CallContext(x_in_pool=True, bindings=tuple(
-                _ended(e, direction, now) for e, direction, _, _ in found))
+            ended = []
+            for e, direction, shop, status in found:
+                if not e.ended and direction is Direction.CALLBACK:
+                    # A buyer calling back after expiry may still reach the shop (a grace
+                    # window, a service line): the decision needs the shop's true states.
+                    if shop is None or status is None:
+                        return None
+                    ended.append(RouteBinding(
+                        binding_id=e.binding_id, shop_id=e.shop_id, order_id=e.order_id,
+                        caller_a=e.caller_a, virtual_x=e.virtual_x, buyer_b="",
+                        expires_at=e.expires_at, state=BindingState.EXPIRED,
+                        matched_as=direction, shop_service=_service(shop.service),
+                        caller_status=_status(status), main_caller=shop.main_caller))
+                else:
+                    ended.append(_ended(e, direction, now))
+            return CallContext(x_in_pool=True, bindings=tuple(ended))
         return CallContext(x_in_pool=pair.in_pool)
 
     def _live(self, e: IndexEntry, direction: Direction, shop: ShopState | None,

@@ -37,7 +37,8 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("api", "scripts.cli_api", "Serve the HTTP API until SIGTERM/SIGINT (graceful: "
           "in-flight requests finish).", group=False),
     Entry("bind", "scripts.cli_bindings", "Issue a privacy number X for an order (the same "
-          "one again while it is valid).", group=False),
+          "one again while it is valid), or for every order of a CSV file (--file).",
+          group=False),
     Entry("switch-caller", "scripts.cli_bindings", "Move a binding to another approved "
           "caller of the shop (keeps X when it can).", group=False),
     Entry("release", "scripts.cli_bindings", "End a binding before its expiry.", group=False),

@@ -71,7 +71,10 @@ def csv_rows(lab: RunningLab, linkedids: set[str], timeout: float = 10.0
     deadline = time.monotonic() + timeout
     while True:
         with path.open(newline="", encoding="utf-8") as fh:
-            rows = [dict(zip(cv.CDR_CSV_COLUMNS, r, strict=True)) for r in csv.reader(fh)]
+            # Rows written before a column was added (the lab's CSV outlives upgrades) are
+            # shorter; none of them is this test's.
+            rows = [dict(zip(cv.CDR_CSV_COLUMNS, r, strict=True)) for r in csv.reader(fh)
+                    if len(r) == len(cv.CDR_CSV_COLUMNS)]
         mine = [r for r in rows if r["linkedid"] in linkedids]
         tagged = {r["linkedid"] for r in mine if r[cv.CDR_REASON]}
         if tagged == linkedids or time.monotonic() > deadline:

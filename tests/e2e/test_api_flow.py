@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -100,7 +101,8 @@ async def _prepare(settings: Settings) -> dict[str, str]:
         await PoolRepository(db).import_csv(["number,region", f"{X},lab"], now=now)
         store = TokenStore(db)
         return {"main": (await store.issue(now=now, shop_id=SHOP, account_id=MAIN)).secret,
-                "sub": (await store.issue(now=now, shop_id=SHOP, account_id=SUB)).secret}
+                "sub": (await store.issue(now=now, shop_id=SHOP, account_id=SUB)).secret,
+                "platform": (await store.issue(now=now, admin=True)).secret}
     finally:
         await db.dispose()
 
@@ -172,8 +174,14 @@ def test_enable_callers_reveal_dial_and_call_log(
                  json={"number": SUB_PHONE, "account_id": SUB})
     assert r.status_code == 201, r.text
 
-    r = api.post("/v1/orders/lab-order-1/reveal", headers=main,
-                 json={"buyer_number": BUYER, "buyer_id": "lab-buyer"})
+    # The platform registers the order; the merchant's reveal names it only.
+    ordered = (datetime.now(UTC) - timedelta(hours=1)).isoformat()
+    r = api.put("/v1/orders/lab-order-1",
+                headers={"Authorization": f"Bearer {tokens['platform']}"},
+                json={"shop_id": SHOP, "buyer_number": BUYER, "buyer_id": "lab-buyer",
+                      "ordered_at": ordered})
+    assert r.status_code == 201, r.text
+    r = api.post("/v1/orders/lab-order-1/reveal", headers=main, json={})
     assert r.status_code == 200, r.text
     reveal = r.json()
     assert reveal["decision"] == "privacy" and reveal["rule"] == "plaintext_disabled"

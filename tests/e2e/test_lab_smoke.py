@@ -83,7 +83,11 @@ def csv_row(lab: RunningLab, linkedid: str, timeout: float = 10.0) -> dict[str, 
     while True:
         if path.exists():
             with path.open(newline="") as fh:
+                # The lab's CSV outlives upgrades: rows written before a column was added
+                # are shorter, and none of them is this call's.
                 for row in csv.reader(fh):
+                    if len(row) != len(cv.CDR_CSV_COLUMNS):
+                        continue
                     rec = dict(zip(cv.CDR_CSV_COLUMNS, row, strict=True))
                     if rec["linkedid"] == linkedid and rec["src"] == MERCHANT:
                         return rec

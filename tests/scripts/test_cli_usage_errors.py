@@ -11,7 +11,8 @@ import pytest
 @pytest.mark.parametrize(
     ("args", "expected"),
     [
-        (["bind", "--shop", "s1"], "Missing option '--order'. (see 'privnum bind --help')"),
+        (["bind", "--shop", "s1"],
+         "missing --order, --caller, --buyer (or --file for many orders)"),
         (["nosuch"], "No such command 'nosuch'. (see 'privnum --help')"),
         (["bind", "--ttl", "abc"], "Invalid value for '--ttl'"),
     ],

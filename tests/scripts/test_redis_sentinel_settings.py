@@ -27,7 +27,7 @@ def test_sentinels_from_the_environment_build_a_sentinel_client(
     assert pool.service_name == "pn-main" and pool.is_master
     assert pool.connection_kwargs["db"] == 3
     assert pool.connection_kwargs["password"] == "s3cret"
-    assert index.switches == 0 and index.base == "{privnum}"
+    assert index.switches == 0 and index.base == "privnum:{privnum}"
 
 
 def test_without_url_or_sentinels_there_is_no_redis() -> None:
