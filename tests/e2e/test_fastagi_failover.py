@@ -105,4 +105,5 @@ def test_calls_move_to_the_surviving_node_when_one_is_killed(
     assert second["Disposition"] == "ANSWERED"
     assert second[H[cv.CDR_REASON]] == "bridged"
     assert second["UniqueID"] != first["UniqueID"]
-    assert _routed(node2.log_since_start(), b.binding_id) == 1
+    # At least once: a harness retry (baresip crash) routes the retried call there too.
+    assert _routed(node2.log_since_start(), b.binding_id) >= 1
