@@ -10,7 +10,7 @@ from routing.call_log_views import MAX_LOOKBACK, CallLogEntry, LinkTemplates
 from routing.console_views import ChainCheck, ConsoleReader, DayCalls, PoolUse
 from routing.errors import CallLogQueryError, CallLogUnavailable, NotFound
 from routing.shop_views import check_id
-from routing.usecases.access import audit_call_log, owned, read_call_log, see_operations
+from routing.usecases.access import audit_shop, owned, read_call_log, see_operations
 
 
 class Console:
@@ -55,6 +55,8 @@ class Console:
         see_operations(who)
         return await self._store().pool_use(now, self._cooldown)
 
-    async def verify_chain(self, who: Principal) -> ChainCheck:
-        audit_call_log(who)
+    async def verify_chain(self, who: Principal, shop_id: str | None) -> ChainCheck:
+        """The call log's chain check, for an export of ``shop_id`` (``None``: every shop's,
+        the platform only)."""
+        audit_shop(who, shop_id)
         return await self._store().verify_chain()

@@ -82,7 +82,7 @@ async def test_operations_and_the_chain_are_the_platforms() -> None:
     reader = FakeReader()
     zone = ZoneInfo("Asia/Shanghai")
     for denied in (console(reader).calls_per_day(MAIN, days=7, zone=zone, now=NOW),
-                   console(reader).pool_use(MAIN, NOW), console(reader).verify_chain(MAIN)):
+                   console(reader).pool_use(MAIN, NOW), console(reader).verify_chain(MAIN, None)):
         with pytest.raises(PermissionDenied):
             await denied
     await console(reader).calls_per_day(ADMIN, days=7, zone=zone, now=NOW)
@@ -92,7 +92,7 @@ async def test_operations_and_the_chain_are_the_platforms() -> None:
     with pytest.raises(CallLogQueryError):
         await console(reader).calls_per_day(ADMIN, days=31, zone=zone, now=NOW)
     assert (await console(reader).pool_use(ADMIN, NOW))[0].free == 1
-    assert (await console(reader).verify_chain(ADMIN)).ok
+    assert (await console(reader).verify_chain(ADMIN, None)).ok
 
 
 def test_q850_causes_in_words() -> None:
