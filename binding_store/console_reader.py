@@ -16,11 +16,9 @@ from binding_store.cdr_models import Cdr
 from binding_store.db import Database
 from binding_store.models import Binding, PoolNumber
 from routing.call_log_views import Outcome
-from routing.console_views import ChainCheck, DayCalls, PoolUse, StoredCall
+from routing.console_views import ChainCheck, ChainFinding, DayCalls, PoolUse, StoredCall
 from routing.model import BindingState, PoolState
 from routing.reasons import Reason
-
-MAX_PROBLEMS_SHOWN = 20
 
 
 def call_bucket(outcome: str, reason: str) -> str:
@@ -83,5 +81,6 @@ class ConsoleReader:
 
     async def verify_chain(self) -> ChainCheck:
         report = await verify(self._db)
-        return ChainCheck(ok=report.ok, rows=report.checked,
-                          problems=tuple(str(p) for p in report.problems[:MAX_PROBLEMS_SHOWN]))
+        return ChainCheck(ok=report.ok, rows=report.checked, findings=tuple(
+            ChainFinding(kind=p.kind.value, position=p.chain_seq, shop_id=p.shop_id,
+                         detail=str(p)) for p in report.problems))

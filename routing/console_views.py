@@ -41,12 +41,28 @@ class PoolUse:
 
 
 @dataclass(frozen=True)
+class ChainFinding:
+    """One thing ``privnum cdr verify`` found: ``kind`` (altered, deleted, inserted), the
+    chain ``position`` (sequence number) and the ``shop_id`` of the row concerned, ``None``
+    when the rows are gone (a deletion: whose they were is no longer known)."""
+
+    kind: str
+    position: int | None
+    shop_id: str | None
+    detail: str  # the line as ``privnum cdr verify`` prints it
+
+
+@dataclass(frozen=True)
 class ChainCheck:
-    """The call log's tamper-evident chain, as ``privnum cdr verify`` reports it."""
+    """The call log's tamper-evident chain (one chain over every shop's records), as
+    ``privnum cdr verify`` reports it. ``findings`` are those the reader may see;
+    ``elsewhere`` counts the others (in shops it does not audit), ``more`` those not listed."""
 
     ok: bool
     rows: int
-    problems: tuple[str, ...] = ()
+    findings: tuple[ChainFinding, ...] = ()
+    elsewhere: int = 0
+    more: int = 0
 
 
 @dataclass(frozen=True)
@@ -71,4 +87,6 @@ class ConsoleReader(Protocol):
         """The pool per region, by region."""
         ...
 
-    async def verify_chain(self) -> ChainCheck: ...
+    async def verify_chain(self) -> ChainCheck:
+        """Walk the whole chain; every finding."""
+        ...

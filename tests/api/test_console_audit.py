@@ -9,9 +9,10 @@ import io
 import json
 import re
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select, update
 
 from binding_store.call_log import CallLogStore
+from binding_store.cdr_models import Cdr
 from binding_store.models import Shop
 from binding_store.tokens import TokenStore
 from routing.api_ports import PrincipalKind
@@ -90,3 +91,25 @@ async def test_an_auditor_cannot_start_list_download_or_verify_another_shops(
     # The platform sees every shop's exports.
     await sign_in(env, "admin")
     assert re.search(rf'href="{url}"', (await env.client.get("/console/exports")).text)
+
+
+async def test_a_broken_chain_names_the_shop_and_position_of_each_finding(env: Env) -> None:
+    await _auditors(env)
+    async with env.db.session() as session:
+        row_id, seq = (await session.execute(select(Cdr.id, Cdr.chain_seq)
+                                             .order_by(Cdr.chain_seq).limit(1))).one()
+        await session.execute(update(Cdr).where(Cdr.id == row_id).values(billsec=999))
+        await session.commit()
+    for who, shop, shown in (("auditor", SHOP, True), ("auditor2", OTHER, False)):
+        await sign_in(env, who)
+        r = await env.client.post("/console/exports", headers=SAME_SITE,
+                                  data={**WINDOW, "shop": shop})
+        page = await _finished(env, r.headers["location"])
+        assert "The chain does NOT verify" in page
+        finding = re.search(r'<tr><td>([^<]*)</td><td class="num">(\d+)</td><td>altered</td>',
+                            page)
+        if shown:
+            assert finding is not None and finding.groups() == (SHOP, str(seq))
+        else:  # another shop's finding: counted, never shown
+            assert finding is None and SHOP not in page
+            assert "1 finding(s) concern shops you do not audit" in page

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from binding_store.call_log import CallLogStore
 from binding_store.cdr_models import Cdr
@@ -74,7 +74,23 @@ async def test_calls_per_day_one_call_and_the_chain(database: Database) -> None:
     assert found is not None and found.record.shop_id == SHOP
     assert await reader.call(10**9) is None
     check = await reader.verify_chain()
-    assert check.ok and check.rows == 6 and check.problems == ()
+    assert check.ok and check.rows == 6 and check.findings == ()
+
+
+async def test_chain_findings_name_the_shop_and_position(database: Database) -> None:
+    await seed(database)
+    await CallLogStore(database).write_batch(cdr_events())
+    async with database.session() as s:
+        rows = list((await s.execute(select(Cdr.id, Cdr.chain_seq)
+                                     .order_by(Cdr.chain_seq))).all())
+        await s.execute(update(Cdr).where(Cdr.id == rows[1].id).values(billsec=999))
+        await s.execute(delete(Cdr).where(Cdr.id == rows[3].id))
+        await s.commit()
+    check = await ConsoleReader(database).verify_chain()
+    assert not check.ok
+    assert [(f.kind, f.position, f.shop_id) for f in check.findings] == [
+        ("altered", rows[1].chain_seq, SHOP), ("deleted", rows[3].chain_seq, None)]
+    assert f"chain seq {rows[1].chain_seq}" in check.findings[0].detail
 
 
 def test_bridged_calls_are_one_bucket_and_refusals_by_reason() -> None:
