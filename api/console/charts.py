@@ -1,6 +1,7 @@
 """Server-rendered SVG charts (no script, no external asset): stacked bars of calls per day,
-of the pool's numbers per region and per mode, and of extension slots. Each chart also comes as a table in the page, for
-screen readers and text browsers; the SVG carries a title and per-bar titles."""
+of the pool's numbers per region and per mode, and of extension slots. Each chart also comes
+as a table in the page, for screen readers and text browsers; the SVG carries a title and
+per-bar titles."""
 
 from __future__ import annotations
 
