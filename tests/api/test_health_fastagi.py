@@ -17,8 +17,8 @@ async def _route(session: AgiSession) -> None:  # pragma: no cover - never calle
 
 
 def _with_fastagi(env: Env, port: int) -> None:
-    env.services.health = tuple(p for p in env.services.health if p.name != "fastagi") + (
-        FastAgiProbe("127.0.0.1", port),)
+    others = [p for p in env.services.health if p.name != "fastagi"]
+    env.services.health = (*others, FastAgiProbe("127.0.0.1", port))
 
 
 async def test_fastagi_up_is_ok_and_down_is_degraded_not_503(env: Env) -> None:
