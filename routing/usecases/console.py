@@ -11,7 +11,7 @@ from routing.call_log_views import MAX_LOOKBACK, CallLogEntry, LinkTemplates
 from routing.console_views import ChainCheck, ConsoleReader, DayCalls, PoolUse
 from routing.errors import CallLogQueryError, CallLogUnavailable, NotFound
 from routing.shop_views import check_id
-from routing.usecases.access import audit_shop, covers, owned, read_call_log, see_operations
+from routing.usecases.access import audit_shop, covers, read_call_log, see_operations
 
 FINDINGS_SHOWN = 20
 
@@ -37,8 +37,7 @@ class Console:
         found = await self._store().call(row_id)
         if found is None or found.record.start_utc < now - MAX_LOOKBACK:
             raise NotFound("call not found")
-        owned(who, found.record.shop_id, "call")
-        if found.record.shop_id != shop_id:
+        if found.record.shop_id != shop_id or not covers(who, found.record.shop_id):
             raise NotFound("call not found")
         return self._links.entry(found.id, found.record)
 

@@ -113,3 +113,19 @@ async def test_a_broken_chain_names_the_shop_and_position_of_each_finding(env: E
         else:  # another shop's finding: counted, never shown
             assert finding is None and SHOP not in page
             assert "1 finding(s) concern shops you do not audit" in page
+
+
+async def test_an_auditor_reads_its_shops_call_log_only(env: Env) -> None:
+    await _auditors(env)
+    await sign_in(env, "auditor")
+    home = await env.client.get("/console/", follow_redirects=True)
+    assert home.status_code == 200
+    assert f'href="/console/shops/{SHOP}/calls"' in home.text and OTHER not in home.text
+    page = await env.client.get(f"/console/shops/{SHOP}/calls")
+    assert page.status_code == 200, page.text
+    call_id = re.findall(rf'/console/shops/{SHOP}/calls/(\d+)"', page.text)[0]
+    detail = await env.client.get(f"/console/shops/{SHOP}/calls/{call_id}")
+    assert detail.status_code == 200 and "Q.850 cause" in detail.text
+    assert_no_plaintext(page.text + detail.text)
+    assert (await env.client.get(f"/console/shops/{OTHER}/calls")).status_code == 403
+    assert (await env.client.get(f"/console/shops/{OTHER}/calls/{call_id}")).status_code == 403

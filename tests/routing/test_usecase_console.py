@@ -68,6 +68,9 @@ async def test_a_call_is_read_by_its_shop_and_the_platform_only() -> None:
     entry = await console(reader).call(MAIN, "s1", 1, NOW)
     assert entry.order_link == "https://shop/o/O-1"
     assert (await console(reader).call(ADMIN, "s1", 1, NOW)).id == 1
+    assert (await console(reader).call(AUDITOR, "s1", 1, NOW)).id == 1  # granted s1
+    with pytest.raises(PermissionDenied):
+        await console(reader).call(AUDITOR, "s2", 1, NOW)
     with pytest.raises(PermissionDenied):
         await console(reader).call(OTHER, "s1", 1, NOW)
     with pytest.raises(NotFound):  # asked through its own shop's page: not found
