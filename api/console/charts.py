@@ -65,10 +65,11 @@ def slots_chart(pool: Sequence[PoolUse]) -> str:
     """Extension slots per region (the rows of ``pool_by`` region): held by an active
     binding, or free."""
     bars = [Bar(label=p.region or "(no region)",
-                parts=(("in_use", p.slots_in_use), ("free", max(p.slots - p.slots_in_use, 0))))
+                parts=(("free", max(p.slots - p.slots_in_use, 0)), ("in_use", p.slots_in_use)))
             for p in pool if p.slots]
     names = {"in_use": "slots in use", "free": "slots free"}
-    return _stacked_rows(bars, ["in_use", "free"], "Extension slots by region: in use and free",
+    # The pool chart's order, so "free" and "in use" have the same colours in both.
+    return _stacked_rows(bars, ["free", "in_use"], "Extension slots by region: free and in use",
                          lambda k: names[k])
 
 

@@ -13,17 +13,20 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn
 
+from agi.health import HEALTH_SCRIPT, FastAgiProbe, answer_health
+from agi.server import FastAgiServer
 from api.app import create_app
 from binding_store.call_log import CallLogStore
 from binding_store.db import Database
 from binding_store.extension_models import PoolExtension
-from binding_store.models import PoolNumber
+from binding_store.models import Binding, PoolNumber
 from binding_store.tokens import TokenStore
 from routing.api_ports import PrincipalKind
 from tests.api.conftest import Env, make_env
@@ -31,6 +34,7 @@ from tests.fixtures.ami.scenario import FORBIDDEN, NOW, SHOP, cdr_events, seed
 
 pytestmark = [pytest.mark.browser, pytest.mark.postgres]
 EXT_X = "+8617099990001"
+CALLER = "+8613800000001"
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 _FIRST, _LAST = os.environ.get("PRIVNUM_CONSOLE_TEST_PORTS", "18100-18249").split("-")
 PORTS = range(int(_FIRST), int(_LAST) + 1)  # this suite's own port range
@@ -65,9 +69,17 @@ async def site(pg_database: Database, tmp_path: Path) -> AsyncIterator[tuple[str
                                extension_length=1, created_at=NOW))
         await session.flush()
         session.add_all(PoolExtension(number=EXT_X, extension=str(d)) for d in range(10))
+        session.add(Binding(id="b-ext", shop_id=SHOP, order_id="O-ext", caller_a=CALLER,
+                            virtual_x=EXT_X, extension="1", buyer_cipher=b"x",
+                            buyer_bidx="i-ext", buyer_masked="139****0009",
+                            created_at=NOW, expires_at=NOW + timedelta(hours=1)))
         await session.commit()
     auditor = await TokenStore(env.db).issue(now=NOW, kind=PrincipalKind.AUDITOR, shops=[SHOP])
     env.tokens["auditor"] = auditor.secret
+    agi = FastAgiServer({HEALTH_SCRIPT: answer_health}, port=0)  # for the health probe
+    await agi.start()
+    env.services.health = (*[p for p in env.services.health if p.name != "fastagi"],
+                           FastAgiProbe("127.0.0.1", agi.port))
     app = create_app(env.services)
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
@@ -79,6 +91,7 @@ async def site(pg_database: Database, tmp_path: Path) -> AsyncIterator[tuple[str
     server.should_exit = True
     await task
     await app.state.console.jobs.aclose()
+    await agi.shutdown(grace=0)
     await env.client.aclose()
 
 
@@ -219,7 +232,7 @@ async def test_console_in_chromium(site: tuple[str, Env], tmp_path: Path) -> Non
         # Calls per day; pool by region and by mode; extension slots.
         assert await page.locator("svg.chart").count() == 4
         assert "extension" in await page.locator("#pool-modes").inner_text()
-        assert "fastagi" in await page.locator("ul.health").inner_text()
+        assert "fastagi: ok — answered on" in await page.locator("ul.health").inner_text()
         assert await page.locator("svg.chart rect").count() > 4
         await visit()
         await shot(page, "operations")
