@@ -15,6 +15,7 @@ from binding_store.call_log import CallLogStore
 from binding_store.cdr_models import Cdr
 from binding_store.models import Shop
 from binding_store.tokens import TokenStore
+from binding_store.webhook_models import WebhookDelivery, WebhookEvent, WebhookSubscription
 from routing.api_ports import PrincipalKind
 from tests.api.conftest import OTHER, Env
 from tests.api.test_console import assert_no_plaintext, sign_in
@@ -129,3 +130,26 @@ async def test_an_auditor_reads_its_shops_call_log_only(env: Env) -> None:
     assert_no_plaintext(page.text + detail.text)
     assert (await env.client.get(f"/console/shops/{OTHER}/calls")).status_code == 403
     assert (await env.client.get(f"/console/shops/{OTHER}/calls/{call_id}")).status_code == 403
+
+
+async def test_operations_lists_webhook_backlog_and_failed_deliveries(env: Env) -> None:
+    await _auditors(env)
+    async with env.db.session() as session:
+        session.add(WebhookSubscription(id="sub-1", url="https://hooks.example/in",
+                                        secret="s" * 32, created_at=NOW))
+        for n, state in ((1, "dead"), (2, "pending")):
+            session.add(WebhookEvent(id=n, event_id=f"ev-{n}", type="call.ended",
+                                     stream="shop-1", shop_id=SHOP, created_at=NOW,
+                                     payload="{}", dispatched_at=NOW))
+            session.add(WebhookDelivery(subscription_id="sub-1", event_seq=n, stream="shop-1",
+                                        state=state, attempts=8 if state == "dead" else 0,
+                                        next_attempt_at=NOW, last_status=502,
+                                        last_error="bad gateway", created_at=NOW))
+        await session.commit()
+    await sign_in(env, "admin")
+    page = (await env.client.get("/console/operations")).text
+    hooks = page[page.index('id="hooks-h"'):page.index('id="health-h"')]
+    assert re.search(r"<dt>Deliveries waiting</dt><dd>1</dd>", hooks)
+    assert re.search(r"<dt>Dead letters</dt><dd>1</dd>", hooks)
+    assert ("<td>call.ended</td><td>sub-1</td><td class=\"num\">8</td><td>502</td>"
+            "<td>bad gateway</td>") in hooks

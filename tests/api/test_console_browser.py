@@ -139,6 +139,14 @@ class Served:
         return sum(kind.startswith("text/html") for _, kind, _ in bodies)
 
 
+async def fits(page: Any, url: str, width: int) -> None:
+    """``url`` is no wider than the screen (no sideways scrolling)."""
+    await page.goto(url)
+    overflow = await page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0, (width, url)
+
+
 async def sign_in(page: Any, base: str, token: str) -> None:
     await page.goto(f"{base}/console/sign-in")
     await page.fill("#token", token)
@@ -244,6 +252,7 @@ async def test_console_in_chromium(site: tuple[str, Env], tmp_path: Path) -> Non
         assert "Verified" in await page.locator("#chain-result").inner_text()
         await visit()
         await shot(page, "export")
+        export_url = page.url
         async with page.expect_download() as first:
             await page.click("a[href$='/file']")
         data = await read_text(await (await first.value).path())
@@ -289,6 +298,17 @@ async def test_console_in_chromium(site: tuple[str, Env], tmp_path: Path) -> Non
         await page.keyboard.press("Enter")
         await page.wait_for_url(f"{base}/console/shops/{SHOP}/calls/*")
         assert await page.locator("ol.timeline li").count() >= 2
+        call_url = page.url
+        for width in (360, 640):  # the call page; then every platform page
+            await page.set_viewport_size({"width": width, "height": 740})
+            await fits(page, call_url, width)
+        await page.click("form.signout button")
+        await sign_in(page, base, env.tokens["admin"])
+        for width in (360, 640):
+            await page.set_viewport_size({"width": width, "height": 740})
+            for path in ("/console/shops", "/console/operations", "/console/exports"):
+                await fits(page, base + path, width)
+            await fits(page, export_url, width)
         await phone.close()
         await browser.close()
 
