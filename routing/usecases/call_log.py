@@ -57,5 +57,5 @@ class CallLog:
         """Every record of ``[start, end)`` (of ``shop_id``, or every shop's for the platform),
         with chain position and hash, masked numbers only: refused before anything is read
         unless ``who`` audits that shop."""
-        audit_shop(who, shop_id and check_id("shop", shop_id))
+        audit_shop(who, check_id("shop", shop_id) if shop_id else None)
         return self._store().export(start, end, shop_id)
