@@ -108,7 +108,7 @@ async def livez() -> Live:
 @router.get("/healthz", response_model=Health, tags=["operations"],
             responses={503: {"description": "A required dependency is down",
                              "model": Health}},
-            summary="Liveness and dependencies (database, Redis, AMI)")
+            summary="Liveness and dependencies (database, Redis, AMI, FastAGI)")
 async def healthz(svc: Services) -> JSONResponse:
     results = await asyncio.gather(*(_probe(p) for p in svc.health))
     down_required = any(not r.ok and r.required for r in results)

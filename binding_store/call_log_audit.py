@@ -34,6 +34,7 @@ class ChainProblem:
     row_id: int | None
     uniqueid: str
     detail: str
+    shop_id: str | None = None  # the row's shop; None for rows that are gone
 
     def __str__(self) -> str:
         where = f"chain seq {self.chain_seq}" if self.chain_seq is not None else "chain"
@@ -106,7 +107,7 @@ def _span(first: int, last: int) -> str:
 def _check_row(row: Any, prev_seq: int, prev_hash: str, prev_uid: str, head_seq: int,
                anchor_seq: int) -> list[ChainProblem]:
     def problem(kind: ProblemKind, detail: str) -> ChainProblem:
-        return ChainProblem(kind, row.chain_seq, row.id, row.uniqueid, detail)
+        return ChainProblem(kind, row.chain_seq, row.id, row.uniqueid, detail, row.shop_id)
 
     if row.chain_seq > head_seq or row.chain_seq <= anchor_seq:
         return [problem(ProblemKind.INSERTED,

@@ -14,13 +14,13 @@ from binding_store.call_log_audit import verify
 from binding_store.call_log_query import stream_rows
 from binding_store.cdr_models import Cdr
 from binding_store.db import Database
+from binding_store.extension_models import PoolExtension
 from binding_store.models import Binding, PoolNumber
 from routing.call_log_views import Outcome
-from routing.console_views import ChainCheck, DayCalls, PoolUse, StoredCall
+from routing.console_views import ChainCheck, ChainFinding, DayCalls, PoolUse, StoredCall
+from routing.extensions import NumberMode
 from routing.model import BindingState, PoolState
 from routing.reasons import Reason
-
-MAX_PROBLEMS_SHOWN = 20
 
 
 def call_bucket(outcome: str, reason: str) -> str:
@@ -62,26 +62,41 @@ class ConsoleReader:
         return [DayCalls(day=d, counts=dict(c)) for d, c in sorted(days.items())]
 
     async def pool_use(self, now: datetime, cooldown: timedelta) -> list[PoolUse]:
-        active = (select(Binding.virtual_x)
-                  .where(Binding.state == BindingState.ACTIVE.value, Binding.expires_at > now))
-        in_use = PoolNumber.number.in_(active)
+        active = and_(Binding.state == BindingState.ACTIVE.value, Binding.expires_at > now)
+        in_use = PoolNumber.number.in_(select(Binding.virtual_x).where(active))
         cooling = and_(PoolNumber.last_released_at.is_not(None),
                        PoolNumber.last_released_at > now - cooldown)
         available = PoolNumber.state == PoolState.AVAILABLE.value
-        stmt = select(
-            PoolNumber.region,
+        numbers = select(
+            PoolNumber.region, PoolNumber.mode,
             func.count().filter(available, in_use),
             func.count().filter(available, ~in_use, cooling),
             func.count().filter(available, ~in_use, ~cooling),
             func.count().filter(PoolNumber.state == PoolState.QUARANTINED.value),
             func.count().filter(PoolNumber.state == PoolState.RETIRED.value),
-        ).group_by(PoolNumber.region).order_by(PoolNumber.region)
+        ).group_by(PoolNumber.region, PoolNumber.mode)
+        # An extension number's slots: those of numbers in service, and those an active
+        # binding holds (the binding, not the slot's hint, is what holds it).
+        slots = (select(PoolNumber.region, func.count())
+                 .join(PoolExtension, PoolExtension.number == PoolNumber.number)
+                 .where(available).group_by(PoolNumber.region))
+        held = (select(PoolNumber.region, func.count())
+                .join(Binding, Binding.virtual_x == PoolNumber.number)
+                .where(active, Binding.extension != "").group_by(PoolNumber.region))
         async with self._pool_db.session() as session:
-            rows = (await session.execute(stmt)).all()
-        return [PoolUse(region=r[0], in_use=int(r[1]), cooling_down=int(r[2]), free=int(r[3]),
-                        quarantined=int(r[4]), retired=int(r[5])) for r in rows]
+            rows = (await session.execute(numbers)).all()
+            slot_rows = {r[0]: int(r[1]) for r in (await session.execute(slots)).all()}
+            held_rows = {r[0]: int(r[1]) for r in (await session.execute(held)).all()}
+        ext = NumberMode.EXTENSION.value
+        found = [PoolUse(region=r[0], mode=r[1], in_use=int(r[2]), cooling_down=int(r[3]),
+                         free=int(r[4]), quarantined=int(r[5]), retired=int(r[6]),
+                         slots=slot_rows.get(r[0], 0) if r[1] == ext else 0,
+                         slots_in_use=held_rows.get(r[0], 0) if r[1] == ext else 0)
+                 for r in rows]
+        return sorted(found, key=lambda p: (p.region, p.mode))
 
     async def verify_chain(self) -> ChainCheck:
         report = await verify(self._db)
-        return ChainCheck(ok=report.ok, rows=report.checked,
-                          problems=tuple(str(p) for p in report.problems[:MAX_PROBLEMS_SHOWN]))
+        return ChainCheck(ok=report.ok, rows=report.checked, findings=tuple(
+            ChainFinding(kind=p.kind.value, position=p.chain_seq, shop_id=p.shop_id,
+                         detail=str(p)) for p in report.problems))

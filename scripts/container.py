@@ -359,14 +359,16 @@ class Container:
             idempotency_ttl=timedelta(hours=settings.api.idempotency_ttl_hours),
             cooldown=timedelta(seconds=settings.bindings.cooldown_seconds))
 
-    def health_probes(self, ami: HealthProbe | None = None) -> tuple[HealthProbe, ...]:
+    def health_probes(self, ami: HealthProbe | None = None,
+                      fastagi: HealthProbe | None = None) -> tuple[HealthProbe, ...]:
         from binding_store.health import DatabaseProbe, RedisProbe, ReplicaProbe
 
         probes: list[HealthProbe] = [
             DatabaseProbe(self.database),
             RedisProbe(self.index) if self.index is not None
             else DisabledProbe("redis", "not configured"),
-            ami or DisabledProbe("ami", "disabled")]
+            ami or DisabledProbe("ami", "disabled"),
+            fastagi or DisabledProbe("fastagi", "not served by this process")]
         if self.settings.database.read_url:
             probes.append(ReplicaProbe(self.read_database))
         return tuple(probes)

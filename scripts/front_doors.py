@@ -26,6 +26,7 @@ from agi.ami_cdr import csv_problem
 from agi.ami_click import AmiClickToCall, AmiProbe, originate_only
 from agi.ami_listener import AmiListener, ListenerStats
 from agi.handlers import DecisionObserver, RouteHandler, decision_observer
+from agi.health import HEALTH_SCRIPT, FastAgiProbe, answer_health
 from agi.script_mode import run_script_async
 from agi.server import FastAgiServer
 from api.app import create_app
@@ -118,7 +119,7 @@ class FastAgiService:
         self._grace = agi.shutdown_grace_seconds
         self._where = f"{agi.host}:{agi.port}"
         self.server = FastAgiServer(
-            {"route": handler}, host=agi.host, port=agi.port,
+            {"route": handler, HEALTH_SCRIPT: answer_health}, host=agi.host, port=agi.port,
             env_timeout=agi.env_timeout_seconds, env_max_bytes=agi.env_max_bytes,
             command_timeout=agi.command_timeout_seconds, call_timeout=agi.call_timeout_seconds,
             reuse_port=reuse_port)
@@ -180,16 +181,25 @@ def click_to_call(originator: Originator, settings: Settings) -> AmiClickToCall:
 
 def api_services(container: Container, metrics: Metrics, *,
                  originator: Originator | None = None,
-                 ami_probe: HealthProbe | None = None) -> ApiServices:
+                 ami_probe: HealthProbe | None = None,
+                 fastagi_probe: HealthProbe | None = None) -> ApiServices:
     """The API over the container's use cases; ``originator`` (AMI) enables click-to-call."""
     container.metrics = metrics  # the use cases count into the registry /metrics shows
     settings = container.settings
     click = click_to_call(originator, settings) if originator is not None else None
     return ApiServices(use_cases=container.use_cases(click),
-                       health=container.health_probes(ami_probe), metrics=metrics,
+                       health=container.health_probes(ami_probe, fastagi_probe),
+                       metrics=metrics,
                        clock=utc_now, max_body_bytes=settings.api.max_body_bytes,
                        body_timeout_seconds=settings.api.body_timeout_seconds,
                        console=console_options(settings))
+
+
+def fastagi_probe(settings: Settings, workers: int) -> FastAgiProbe:
+    """The FastAGI port probed as Asterisk reaches it (a wildcard address over loopback)."""
+    host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(settings.agi.host,
+                                                                   settings.agi.host)
+    return FastAgiProbe(host, settings.agi.port, workers=workers)
 
 
 def console_options(settings: Settings) -> ConsoleOptions | None:
@@ -339,7 +349,8 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
             services.append(listener_service(listener))
         if settings.api.enabled:
             api = api_services(container, metrics, originator=listener,
-                               ami_probe=AmiProbe(listener) if listener is not None else None)
+                               ami_probe=AmiProbe(listener) if listener is not None else None,
+                               fastagi_probe=fastagi_probe(settings, workers))
             services += [HttpService(settings, api), key_purger(settings, api)]
         if partitions_wanted(settings):
             services.append(partition_upkeep(settings, container.database))
@@ -373,7 +384,9 @@ async def run_api(settings: Settings, stop: asyncio.Event | None = None) -> None
             listener = originate_only(container.ami_config())
             services.append(listener_service(listener, "api-ami"))
         api = api_services(container, metrics, originator=listener,
-                           ami_probe=AmiProbe(listener) if listener is not None else None)
+                           ami_probe=AmiProbe(listener) if listener is not None else None,
+                           fastagi_probe=fastagi_probe(settings, 1)
+                           if settings.api.probe_fastagi else None)
         services += [HttpService(settings, api), key_purger(settings, api)]
         await Lifecycle(services, stop=stop).serve()
 

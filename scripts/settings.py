@@ -382,6 +382,10 @@ class ApiSettings(BaseModel):
         "a repeat of that request (same credential, key and request).")
     idempotency_purge_minutes: float = Field(
         default=60.0, gt=0, description="How often expired idempotency keys are deleted.")
+    probe_fastagi: bool = Field(
+        default=False, description="'privnum api' alone: also probe the FastAGI port "
+        "(agi.host, agi.port) that a 'privnum serve' next to it listens on, for /healthz and "
+        "the console. 'privnum serve' always probes its own.")
 
 
 class CallLogSettings(BaseModel):

@@ -1,6 +1,7 @@
-"""Server-rendered SVG charts (no script, no external asset): stacked bars of calls per day
-and of the pool's numbers per region. Each chart also comes as a table in the page, for
-screen readers and text browsers; the SVG carries a title and per-bar titles."""
+"""Server-rendered SVG charts (no script, no external asset): stacked bars of calls per day,
+of the pool's numbers per region and per mode, and of extension slots. Each chart also comes
+as a table in the page, for screen readers and text browsers; the SVG carries a title and
+per-bar titles."""
 
 from __future__ import annotations
 
@@ -49,12 +50,26 @@ def calls_chart(days: Sequence[DayCalls]) -> str:
                             series_name)
 
 
-def pool_chart(pool: Sequence[PoolUse]) -> str:
+def pool_chart(pool: Sequence[PoolUse], by: str = "region") -> str:
+    """The pool's numbers per state, one bar per ``by`` (region or mode: the rows of
+    ``routing.console_views.pool_by``)."""
     bars = [Bar(label=p.region or "(no region)",
                 parts=tuple((key, int(getattr(p, key))) for key, _ in POOL_SERIES))
             for p in pool]
     names = dict(POOL_SERIES)
-    return _stacked_rows(bars, [k for k, _ in POOL_SERIES], "Pool numbers by region and state",
+    return _stacked_rows(bars, [k for k, _ in POOL_SERIES], f"Pool numbers by {by} and state",
+                         lambda k: names[k])
+
+
+def slots_chart(pool: Sequence[PoolUse]) -> str:
+    """Extension slots per region (the rows of ``pool_by`` region): held by an active
+    binding, or free."""
+    bars = [Bar(label=p.region or "(no region)",
+                parts=(("free", max(p.slots - p.slots_in_use, 0)), ("in_use", p.slots_in_use)))
+            for p in pool if p.slots]
+    names = {"in_use": "slots in use", "free": "slots free"}
+    # The pool chart's order, so "free" and "in use" have the same colours in both.
+    return _stacked_rows(bars, ["free", "in_use"], "Extension slots by region: free and in use",
                          lambda k: names[k])
 
 

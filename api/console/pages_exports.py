@@ -26,9 +26,10 @@ async def exports(request: Request) -> Response:
     who = await signed_in(request)
     access.audit_call_log(who)
     now = services_of(request).clock()
-    return render(request, "exports.html", who, jobs=state_of(request).jobs.all(),
+    jobs = [j for j in state_of(request).jobs.all() if access.audits(who, j.shop_id)]
+    return render(request, "exports.html", who, jobs=jobs,
                   since=f"{now - timedelta(days=1):{UTC_FORMAT}}", until=f"{now:{UTC_FORMAT}}",
-                  formats=FORMATS, error="")
+                  formats=FORMATS, shops=sorted(who.shops), every_shop=who.is_admin)
 
 
 def _utc(value: str, field: str) -> datetime:
@@ -53,7 +54,7 @@ async def start_export(request: Request, since: Field, until: Field, fmt: Field 
     shop_id = shop.strip() or None
     job = state.jobs.start(
         rows=lambda: cases.call_log.audit_export(who, start, end, shop_id),
-        verify=lambda: cases.console.verify_chain(who), since=start, until=end,
+        verify=lambda: cases.console.verify_chain(who, shop_id), since=start, until=end,
         shop_id=shop_id, fmt=fmt, now=svc.clock(), by=who.actor)
     return RedirectResponse(f"{PREFIX}/exports/{job.id}", status_code=303)
 
@@ -62,7 +63,8 @@ async def _job(request: Request, job_id: str) -> tuple[Principal, ExportJob]:
     who = await signed_in(request)
     access.audit_call_log(who)
     job = state_of(request).jobs.get(job_id)
-    if job is None:
+    # Another shop's export is not found, as an object of another shop is in the API.
+    if job is None or not access.audits(who, job.shop_id):
         raise NotFound("export not found")
     return who, job
 

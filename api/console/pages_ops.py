@@ -9,9 +9,10 @@ from zoneinfo import ZoneInfo
 from fastapi import APIRouter, Request, Response
 from markupsafe import Markup
 
-from api.console.charts import calls_chart, day_series, pool_chart, series_name
+from api.console.charts import calls_chart, day_series, pool_chart, series_name, slots_chart
 from api.console.web import PREFIX, ConsoleRoute, render, services_of, signed_in, state_of
 from routing.api_ports import HealthProbe, HealthStatus
+from routing.console_views import pool_by
 from routing.errors import PrivnumError
 from routing.usecases import access
 from routing.webhooks import DeliveryState
@@ -45,7 +46,11 @@ async def operations(request: Request) -> Response:
                                              limit=FAILED_SHOWN)
     health = await asyncio.gather(*(_probe(p) for p in svc.health))
     series = day_series(days)
+    regions, modes = pool_by(pool, lambda p: p.region), pool_by(pool, lambda p: p.mode)
     return render(request, "operations.html", who, zone=str(zone),
-                  calls_svg=Markup(calls_chart(days)), pool_svg=Markup(pool_chart(pool)),
-                  days=days, series=[(s, series_name(s)) for s in series], pool=pool,
-                  backlog=backlog, failed=failed, health=health)
+                  calls_svg=Markup(calls_chart(days)),
+                  pool_svg=Markup(pool_chart(regions, "region")),
+                  mode_svg=Markup(pool_chart(modes, "mode")),
+                  slots_svg=Markup(slots_chart(regions)) if any(p.slots for p in pool) else "",
+                  days=days, series=[(s, series_name(s)) for s in series], regions=regions,
+                  modes=modes, backlog=backlog, failed=failed, health=health)

@@ -6,7 +6,8 @@ A credential carries scopes (:class:`Scope`) and covers shops:
 - a shop's main account (or the platform on its behalf): ``shop``, ``shop:manage``,
   ``calls:read`` on its own shop;
 - a sub-account (or the platform on its behalf): ``shop``, ``calls:read`` on its own shop;
-- an auditor: ``calls:read`` on the shops it is granted.
+- an auditor: ``calls:read`` on the shops it is granted (and their exports, one shop at a
+  time).
 
 A credential without the scope an action needs is refused naming the scope (HTTP 403). An
 object found by id in a shop the credential does not cover is "not found", so ids do not leak
@@ -134,8 +135,29 @@ def see_operations(who: Principal) -> None:
 
 
 def audit_call_log(who: Principal) -> None:
-    """Exports of every shop's call records and the chain check (the platform's auditors)."""
-    platform_only(who, "export or verify the call log")
+    """Exports with chain positions and the chain check: the platform (every shop) and
+    auditors (the shops they are granted, see :func:`audit_shop`); never a shop account."""
+    if who.kind is not PrincipalKind.AUDITOR:
+        platform_only(who, "export or verify the call log")
+
+
+def audit_shop(who: Principal, shop_id: str | None) -> None:
+    """``who`` may export, list, download or verify ``shop_id``'s records (``None``: every
+    shop's, the platform only): the call log's own rule, from an auditing credential."""
+    audit_call_log(who)
+    if shop_id is None:
+        platform_only(who, "export or verify every shop's call log (choose a shop)")
+    else:
+        read_calls(who, shop_id)
+
+
+def audits(who: Principal, shop_id: str | None) -> bool:
+    """Whether :func:`audit_shop` lets ``who`` see ``shop_id``'s exports (to list them)."""
+    try:
+        audit_shop(who, shop_id)
+    except PermissionDenied:
+        return False
+    return True
 
 
 def read_call_log(who: Principal, shop_id: str) -> None:

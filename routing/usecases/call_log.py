@@ -17,7 +17,7 @@ from routing.call_log_views import (
 )
 from routing.errors import CallLogUnavailable
 from routing.shop_views import check_id
-from routing.usecases.access import platform_only, read_calls
+from routing.usecases.access import audit_shop, read_calls
 
 
 class CallLog:
@@ -54,7 +54,8 @@ class CallLog:
 
     def audit_export(self, who: Principal, start: datetime, end: datetime,
                      shop_id: str | None = None) -> AsyncIterator[ExportRow]:
-        """Every record of ``[start, end)``, with chain position and hash (the platform's
-        auditors; masked numbers only)."""
-        platform_only(who, "export the call log")
+        """Every record of ``[start, end)`` (of ``shop_id``, or every shop's for the platform),
+        with chain position and hash, masked numbers only: refused before anything is read
+        unless ``who`` audits that shop."""
+        audit_shop(who, check_id("shop", shop_id) if shop_id else None)
         return self._store().export(start, end, shop_id)

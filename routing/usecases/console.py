@@ -3,6 +3,7 @@ the pool's use and the call log's chain check. Who may read what is ``access``'s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, tzinfo
 
 from routing.api_ports import Principal
@@ -10,7 +11,9 @@ from routing.call_log_views import MAX_LOOKBACK, CallLogEntry, LinkTemplates
 from routing.console_views import ChainCheck, ConsoleReader, DayCalls, PoolUse
 from routing.errors import CallLogQueryError, CallLogUnavailable, NotFound
 from routing.shop_views import check_id
-from routing.usecases.access import audit_call_log, owned, read_call_log, see_operations
+from routing.usecases.access import audit_shop, covers, read_call_log, see_operations
+
+FINDINGS_SHOWN = 20
 
 
 class Console:
@@ -34,8 +37,7 @@ class Console:
         found = await self._store().call(row_id)
         if found is None or found.record.start_utc < now - MAX_LOOKBACK:
             raise NotFound("call not found")
-        owned(who, found.record.shop_id, "call")
-        if found.record.shop_id != shop_id:
+        if found.record.shop_id != shop_id or not covers(who, found.record.shop_id):
             raise NotFound("call not found")
         return self._links.entry(found.id, found.record)
 
@@ -55,6 +57,14 @@ class Console:
         see_operations(who)
         return await self._store().pool_use(now, self._cooldown)
 
-    async def verify_chain(self, who: Principal) -> ChainCheck:
-        audit_call_log(who)
-        return await self._store().verify_chain()
+    async def verify_chain(self, who: Principal, shop_id: str | None) -> ChainCheck:
+        """The call log's chain check, for an export of ``shop_id`` (``None``: every shop's,
+        the platform only)."""
+        audit_shop(who, shop_id)
+        check = await self._store().verify_chain()
+        # A deletion's rows are gone with their shop: it may be any shop's, so every auditor
+        # is told; a finding in a shop the reader does not audit is only counted.
+        seen = [f for f in check.findings if f.shop_id is None or covers(who, f.shop_id)]
+        return replace(check, findings=tuple(seen[:FINDINGS_SHOWN]),
+                       elsewhere=len(check.findings) - len(seen),
+                       more=max(len(seen) - FINDINGS_SHOWN, 0))

@@ -47,7 +47,7 @@ async def test_run_api_serves_and_stops_gracefully(tmp_path: Path, redis_url: st
                 await asyncio.sleep(0.05)
         assert health["status"] == "ok"
         assert {c["name"]: c["ok"] for c in health["checks"]} == {
-            "database": True, "redis": True, "ami": True}
+            "database": True, "redis": True, "ami": True, "fastagi": True}
         r = await client.get("/v1/numbers/+8617000000001/virtual")
         assert r.status_code == 401
     stop.set()

@@ -8,6 +8,8 @@ import httpx
 import pytest
 
 from binding_store.call_log import CallLogStore
+from binding_store.extension_models import PoolExtension
+from binding_store.models import PoolNumber
 from tests.api.conftest import Env
 from tests.fixtures.ami.scenario import FORBIDDEN, NOW, SHOP, cdr_events, seed
 
@@ -131,10 +133,21 @@ async def test_another_shops_call_is_not_found(env: Env) -> None:
 
 async def test_operations_page_draws_both_charts(env: Env) -> None:
     await _seeded(env)
+    async with env.db.session() as session:
+        session.add(PoolNumber(number="+8617099990001", region="east", mode="extension",
+                               extension_length=1, created_at=NOW))
+        await session.flush()
+        session.add_all(PoolExtension(number="+8617099990001", extension=str(d))
+                        for d in range(10))
+        await session.commit()
     await sign_in(env, "admin")
     r = await env.client.get("/console/operations")
     assert r.status_code == 200, r.text
-    assert r.text.count("<svg") == 2
+    assert r.text.count("<svg") == 4  # calls; pool by region, by mode; extension slots
+    assert "Pool numbers by mode and state" in r.text and "east: slots free 10" in r.text
+    modes = r.text[r.text.index('id="pool-modes"'):]
+    assert re.search(r'<th scope="row">extension</th>(<td class="num">\d+</td>){5}'
+                     r'<td class="num">0</td><td class="num">10</td>', modes)
     assert "bridged" in r.text and "rejected: number expired" in r.text
     assert "Components" in r.text and "database" in r.text
 

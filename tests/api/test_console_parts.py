@@ -10,7 +10,7 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from api.console.charts import calls_chart, pool_chart
+from api.console.charts import calls_chart, pool_chart, slots_chart
 from api.console.exports import ExportJobs, JobState
 from api.console.session import SessionCodec
 from routing.call_log_views import ExportRow
@@ -44,6 +44,13 @@ def test_charts_name_every_series_and_bar() -> None:
     assert "&lt;east&gt;" in pool and "<east>" not in pool  # escaped
     assert "cooling down" in pool
     assert calls_chart([]).startswith("<svg")  # nothing to draw is still a chart
+    modes = pool_chart([PoolUse(region="axb", free=2), PoolUse(region="extension", in_use=1)],
+                       "mode")
+    assert "Pool numbers by mode and state" in modes and "extension: in use 1" in modes
+    slots = slots_chart([PoolUse(region="east", slots=10, slots_in_use=3),
+                         PoolUse(region="west")])  # no slots: no bar
+    assert "east: slots in use 3" in slots and "east: slots free 7" in slots
+    assert "west" not in slots
 
 
 async def test_an_export_that_cannot_be_written_says_why(tmp_path: Path) -> None:

@@ -96,7 +96,7 @@ async def test_metrics_count_reveals_by_decision(ready: Env) -> None:
     assert "privnum_pool_in_use 1.0" in text
     health = (await env.client.get("/healthz")).json()
     assert health["status"] == "ok"
-    assert {c["name"] for c in health["checks"]} == {"database", "redis", "ami"}
+    assert {c["name"] for c in health["checks"]} == {"database", "redis", "ami", "fastagi"}
 
 
 async def test_failed_plaintext_audit_gives_the_quota_unit_back(ready: Env) -> None:

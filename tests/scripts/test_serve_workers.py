@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -13,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from agi import channel_vars as cv
+from agi.health import FastAgiProbe
 from scripts.workers import worker_count
 from tests.agi.asterisk_parse import answer_variables
 from tests.agi.fake_asterisk import Expect, FakeAsterisk, SendLine
@@ -100,6 +102,22 @@ async def test_sigterm_drains_calls_in_flight_on_every_worker_and_all_exit(
     assert log.count("agi server stopped") == WORKERS
     assert log.count("call uniqueid=") == 20  # one line per call
     assert BUYER not in log
+
+
+async def test_the_workers_answer_the_fastagi_health_probe(
+        server: subprocess.Popen[str], with_redis: dict[str, str]) -> None:
+    port = int(with_redis["PRIVNUM_AGI__PORT"])
+    # The kernel hands each connection to one worker: several probes reach both.
+    checks = [await FastAgiProbe("127.0.0.1", port, workers=WORKERS).check()
+              for _ in range(6)]
+    assert all(c.ok for c in checks), [c.detail for c in checks]
+    server.send_signal(signal.SIGTERM)
+    assert await asyncio.to_thread(server.wait, 60) == 0
+    assert server.stderr is not None
+    stopped = re.findall(r"agi server stopped accepted=(\d+) completed=(\d+)",
+                         server.stderr.read())
+    assert len(stopped) == WORKERS  # the health script completes, on whichever worker
+    assert sum(int(done) for _, done in stopped) == sum(int(n) for n, _ in stopped) == 6
 
 
 def test_a_second_serve_cannot_join_the_same_port(server: subprocess.Popen[str],
