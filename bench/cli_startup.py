@@ -34,6 +34,7 @@ RUNS: tuple[tuple[str, ...], ...] = (
     ("calls", "list", "--shop", "s1"),
     ("pool", "import", "{pool_csv}", "--quiet"),
     ("asterisk", "render", "--out", "{tmp}/asterisk"),
+    ("config", "sample"),
 )
 
 
@@ -64,8 +65,10 @@ def run(rounds: int = 15, quiet: bool = False) -> dict[str, Any]:
         env.pop("PRIVNUM_DATABASE__URL", None)
         pool_csv = Path(tmp) / "pool.csv"
         pool_csv.write_text("number,region\n+8617000000001,east\n", encoding="utf-8")
-        subprocess.run([*privnum, "db", "upgrade"], env=env, cwd=ROOT, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        for setup in (["db", "upgrade"], ["shop", "enable", "s1", "--main-account", "m1",
+                                          "--phone", "13800000001", "--agreement", "v1"]):
+            subprocess.run([*privnum, *setup], env=env, cwd=ROOT, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         cases: dict[str, list[str]] = {BASELINE: [sys.executable, "-c", "import typer, rich"],
                                        "privnum --help": [*privnum, "--help"]}
         for entry in COMMANDS:

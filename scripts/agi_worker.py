@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from routing.errors import PrivnumError
 from scripts.cli_serve import configure_logging
+from scripts.clock import Clock, service_clock, utc_now
 from scripts.container import open_container
 from scripts.front_doors import (
     FastAgiService,
@@ -44,8 +45,13 @@ class Ready:
 
 async def serve_worker(settings: Settings, ready: Callable[[], None]) -> None:
     """One worker: its own container and call path (attempt writer, index healer), FastAGI on
-    the shared port, until SIGTERM (which drains its calls)."""
-    async with open_container(settings) as container:
+    the shared port, until SIGTERM (which drains its calls). A ``testing.clock`` here came
+    from a parent started with ``--allow-test-clock``, already as its offset: the worker runs
+    on the parent's very clock."""
+    clock: Clock = utc_now
+    if settings.testing.clock:
+        clock = service_clock(settings.testing.clock, utc_now())
+    async with open_container(settings, clock=clock) as container:
         await prepare_stores(container)
         healer = container.index_healer()
         stack = call_path(container, healer=healer)

@@ -11,7 +11,7 @@ import logging
 from binding_store.bindings import BindingStore
 from routing.errors import PrivnumError
 from routing.usecases.idempotency import Idempotency
-from scripts.container import utc_now
+from scripts.clock import utc_now
 from scripts.lifecycle import Task
 from scripts.webhook_worker import DeliveryWorker
 

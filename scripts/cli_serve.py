@@ -11,6 +11,7 @@ import typer
 from scripts.cli_support import run, settings_and_warnings, settings_of
 
 if TYPE_CHECKING:
+    from scripts.clock import Clock
     from scripts.settings import Settings
 
 app = typer.Typer()
@@ -32,17 +33,30 @@ def serve_command(
     workers: int | None = typer.Option(
         None, "--workers", min=1, help="Call-path processes on the FastAGI port (default: "
         "agi.workers, else one per core on PostgreSQL, one on SQLite)."),
+    allow_test_clock: bool = typer.Option(
+        False, "--allow-test-clock", help="For end-to-end tests: run on testing.clock (env "
+        "PRIVNUM_TESTING__CLOCK) instead of the real clock. Without it, a set testing.clock "
+        "refuses to start."),
 ) -> None:
     """Run the FastAGI service (and the HTTP API and AMI listener when enabled) until SIGTERM."""
+    from scripts.clock import service_clock, utc_now
     from scripts.front_doors import serve
 
-    settings, warnings = settings_and_warnings(ctx)
+    settings, warnings = settings_and_warnings(ctx, allow_test_clock=allow_test_clock)
     if workers is not None:
         settings.agi.workers = workers
     configure_logging(settings)
     for line in warnings:  # through the log, in its format
         logging.getLogger("privnum.settings").warning("%s", line)
-    run(lambda: serve(settings))
+    clock: Clock = utc_now
+    if settings.testing.clock:  # built once here, passed down through the container
+        shifted = service_clock(settings.testing.clock, utc_now())
+        settings.testing.clock = shifted.spec  # worker processes get this very clock
+        logging.getLogger("privnum.serve").warning(
+            "running on a TEST CLOCK (testing.clock): now is %s, not the real time",
+            shifted().isoformat(timespec="seconds"))
+        clock = shifted
+    run(lambda: serve(settings, clock=clock))
 
 
 @app.command("agi")

@@ -65,14 +65,25 @@ def settings_of(ctx: typer.Context) -> Settings:
     return settings
 
 
-def settings_and_warnings(ctx: typer.Context) -> tuple[Settings, list[str]]:
+def settings_and_warnings(ctx: typer.Context, *, allow_test_clock: bool = False
+                          ) -> tuple[Settings, list[str]]:
+    """The settings and the warnings about them. A ``testing.clock`` refuses every command
+    but the one that says it may run on it (``serve --allow-test-clock``): a clock set for a
+    test must never move a real service's (or an operator's command's) "now" unnoticed."""
     state = state_of(ctx)
     try:
         settings = state.settings
     except PrivnumError as exc:  # a bad file or value: one line, whichever command asked
         fail(str(exc))
+    if settings.testing.clock and not allow_test_clock:
+        fail(TEST_CLOCK_REFUSED)
     warnings, state.warnings = state.warnings, []
     return settings, warnings
+
+
+TEST_CLOCK_REFUSED = (
+    "testing.clock (env PRIVNUM_TESTING__CLOCK) is set: it is for end-to-end tests and only "
+    "'privnum serve --allow-test-clock' runs with it; unset it to run this command")
 
 
 def warn(message: str) -> None:

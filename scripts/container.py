@@ -19,7 +19,7 @@ import logging
 import stat
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,6 +41,7 @@ from routing.call_log_views import LinkTemplates
 from routing.errors import ConfigurationError, StoreUnavailable
 from routing.risk import load_policy
 from routing.usecases import UseCases
+from scripts.clock import Clock, utc_now
 from scripts.settings import Settings
 
 if TYPE_CHECKING:
@@ -77,10 +78,6 @@ _MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
 log = logging.getLogger("privnum.serve")
 
 
-def utc_now() -> datetime:
-    return datetime.now(UTC)
-
-
 def safe_url(url: str) -> str:
     """The URL with its password hidden, for messages."""
     try:
@@ -94,8 +91,12 @@ class Container:
     (a command that never touches a binding never loads the key file)."""
 
     def __init__(self, settings: Settings, *, database: Database | None = None,
-                 metrics: MetricsSink | None = None) -> None:
+                 metrics: MetricsSink | None = None, clock: Clock = utc_now) -> None:
         self.settings = settings
+        # The service's "now" for the call path and the API: the real clock, or the shifted
+        # one of a test ('serve --allow-test-clock'). Infrastructure timing (the index
+        # healer, CDR reconciliation, partitions) keeps the real clock.
+        self.clock = clock
         self.metrics: MetricsSink = metrics or NoMetrics()
         self.originator: CallOriginator | None = None  # click-to-call, when AMI is on
         if database is not None:
@@ -399,11 +400,11 @@ class Container:
 
 
 @asynccontextmanager
-async def open_container(settings: Settings, *, metrics: MetricsSink | None = None
-                         ) -> AsyncIterator[Container]:
+async def open_container(settings: Settings, *, metrics: MetricsSink | None = None,
+                         clock: Clock = utc_now) -> AsyncIterator[Container]:
     """A container for one command or process, closed afterwards; a missing schema or any SQL
     fault while it is used is one line."""
-    container = Container(settings, metrics=metrics)
+    container = Container(settings, metrics=metrics, clock=clock)
     try:
         yield container
     except StoreUnavailable as exc:

@@ -43,7 +43,8 @@ from routing.cdr_ports import Originator
 from routing.errors import StoreUnavailable
 from scripts.background import delivery_service, expiry_sweeper, idempotency_purger
 from scripts.cdr_export import write_export
-from scripts.container import Container, default_csv_file, open_container, utc_now
+from scripts.clock import Clock, utc_now
+from scripts.container import Container, default_csv_file, open_container
 from scripts.lifecycle import Lifecycle, Resource, Service, Task
 from scripts.partition_service import partition_upkeep
 from scripts.partition_service import wanted as partitions_wanted
@@ -89,7 +90,7 @@ def call_path(container: Container, observe: DecisionObserver | None = None,
     lookup = container.route_lookup(healer)
     attempts = AttemptWriter(container.database, on_refused=on_refused,
                              outbox=container.outbox)
-    handler = RouteHandler(lookup, attempts, utc_now, container.route_options(), observe,
+    handler = RouteHandler(lookup, attempts, container.clock, container.route_options(), observe,
                            rules=container.call_rules, counter=container.call_counter,
                            extensions=container.extension_router())
     return CallPath(lookup, attempts, handler)
@@ -190,7 +191,7 @@ def api_services(container: Container, metrics: Metrics, *,
     return ApiServices(use_cases=container.use_cases(click),
                        health=container.health_probes(ami_probe, fastagi_probe),
                        metrics=metrics,
-                       clock=utc_now, max_body_bytes=settings.api.max_body_bytes,
+                       clock=container.clock, max_body_bytes=settings.api.max_body_bytes,
                        body_timeout_seconds=settings.api.body_timeout_seconds,
                        console=console_options(settings))
 
@@ -314,16 +315,18 @@ def delivery_worker(container: Container, observer: WebhookObserver | None = Non
 # ---- how privnum runs them -----------------------------------------------------------------
 
 
-async def serve(settings: Settings, stop: asyncio.Event | None = None) -> None:
+async def serve(settings: Settings, stop: asyncio.Event | None = None, *,
+                clock: Clock = utc_now) -> None:
     """``privnum serve``: FastAGI (in this process, or in ``agi.workers`` worker processes on
     the same port: ``scripts.workers``) plus, per the settings, the HTTP API, the AMI
     listener and (on PostgreSQL) the call log's partition upkeep,
     sharing one container (one database engine, one Redis client), one metrics registry (the
     API's ``/metrics`` shows the call path) and one AMI connection (click-to-call originates
     through the listener's login). SIGTERM drains calls, then stops the API and the listener
-    (which flushes its CDRs), then the attempt writer; the stores close last."""
+    (which flushes its CDRs), then the attempt writer; the stores close last. ``clock`` is
+    the call path's and the API's "now" (the real clock but in an end-to-end test)."""
     metrics = Metrics()
-    async with open_container(settings, metrics=metrics) as container:
+    async with open_container(settings, metrics=metrics, clock=clock) as container:
         container.warn_open_key_file()
         await prepare_stores(container)
         checked = await check_active_keys(container.database, container.cipher,

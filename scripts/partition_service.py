@@ -15,8 +15,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from binding_store.db import Database
 from binding_store.partitions import ensure_partitions
 from routing.errors import PrivnumError
+from scripts.clock import utc_now
 from scripts.container import database as open_engine
-from scripts.container import utc_now
 from scripts.lifecycle import Task
 from scripts.settings import Settings
 

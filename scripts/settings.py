@@ -30,6 +30,7 @@ from routing.call_caps import parse_caps
 from routing.call_rules import CallDirection, CallRules, CallWindow
 from routing.errors import ConfigurationError, InvalidInput
 from routing.number_classes import NumberClasses, NumberKind, RegionClasses, Segment
+from scripts.clock import parse_clock
 from scripts.settings_sources import source_of, unknown_env, unknown_file_keys
 
 CDR_CUSTOM_DIR = "cdr-custom"
@@ -532,6 +533,28 @@ class CallRulesSettings(BaseModel):
         return value.strip()
 
 
+class TestingSettings(BaseModel):
+    """For end-to-end tests only; every command refuses to start while one is set, except
+    'privnum serve --allow-test-clock'."""
+
+    clock: str = Field(
+        default="", examples=["2030-01-07T02:00:00Z", "+5h30m"], description="The instant "
+        "the service's clock starts from (ISO 8601 with a zone), or an offset from real time "
+        "([+-][Nd][Nh][Nm][Ns]); it then advances with real time. Used for the call path's "
+        "and the API's 'now' (quiet hours, expiry, grace, caps). Honoured only by 'privnum "
+        "serve --allow-test-clock'. Empty: the real clock.")
+
+    @field_validator("clock")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        if value.strip():
+            try:
+                parse_clock(value)
+            except InvalidInput as exc:
+                raise ValueError(str(exc)) from None
+        return value.strip()
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PRIVNUM_", env_nested_delimiter="__", extra="forbid"
@@ -556,6 +579,7 @@ class Settings(BaseSettings):
     webhooks: WebhookSettings = WebhookSettings()
     console: ConsoleSettings = ConsoleSettings()
     call_rules: CallRulesSettings = CallRulesSettings()
+    testing: TestingSettings = TestingSettings()
     risk_policy_file: Path | None = Field(
         default=None, examples=["/etc/privnum/risk.toml"],
         description="Risk policy of the plaintext reveal (TOML [risk]). Unset: the defaults.")

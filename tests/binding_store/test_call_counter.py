@@ -107,3 +107,53 @@ async def test_an_unreachable_store_is_an_error_never_a_pass(cipher: BuyerCipher
             await SqlCallCounter(db, cipher).admit(parties(CallCaps(caller=Cap(day=1))))
     finally:
         await db.dispose()
+
+
+@pytest.fixture(params=["sql", pytest.param("redis", marks=pytest.mark.redis)])
+async def two_nodes(request: pytest.FixtureRequest, database: Database, cipher: BuyerCipher
+                    ) -> AsyncIterator[tuple[CallCounter, CallCounter]]:
+    """Two counters as two privnum nodes have them: a client (or an engine) each, one store.
+    SQLite serves one process: there both share the engine."""
+    if request.param == "sql":
+        other = (database if database.dialect == "sqlite"
+                 else Database(database.url, timeout=database.timeout))
+        yield SqlCallCounter(database, cipher), SqlCallCounter(other, cipher)
+        if other is not database:
+            await other.dispose()
+        return
+    url, prefix = request.getfixturevalue("redis_url"), request.getfixturevalue("redis_prefix")
+    clients: list[Redis] = [Redis.from_url(url), Redis.from_url(url)]
+    yield (RedisCallCounter(clients[0], prefix, cipher, timeout=5.0),
+           RedisCallCounter(clients[1], prefix, cipher, timeout=5.0))
+    for client in clients:
+        await client.aclose()
+
+
+async def test_overlapping_parties_on_two_nodes_stay_exact(
+        two_nodes: tuple[CallCounter, CallCounter]) -> None:
+    """Three callers, four buyers, one X, every cap at once, calls racing on two nodes: X's
+    hour cap is reached exactly, no buyer passes its own, no caller its own, and the calls
+    refused counted for nobody (the winners are exactly what was counted)."""
+    caps = CallCaps(caller=Cap(hour=4), buyer=Cap(day=3), number=Cap(hour=9))
+    callers = [f"+861380000000{i}" for i in range(3)]
+    buyers = [f"+861390000000{i}" for i in range(4)]
+    calls = [(callers[i % 3], buyers[i % 4]) for i in range(48)]
+    results = await asyncio.gather(*(
+        two_nodes[i % 2].admit(parties(caps, a=a, b=b)) for i, (a, b) in enumerate(calls)))
+    admitted = [call for call, got in zip(calls, results, strict=True) if got is None]
+    assert len(admitted) == 9  # X's cap: 3 callers x 4 leave room for 12, buyers for 12
+    for caller in callers:
+        assert sum(a == caller for a, _ in admitted) <= 4
+    for buyer in buyers:
+        assert sum(b == buyer for _, b in admitted) <= 3
+    assert set(results) <= {None, CapSubject.CALLER, CapSubject.BUYER, CapSubject.NUMBER}
+    # X is full: another call on it is refused by X, on either node
+    assert await two_nodes[1].admit(parties(caps, a=callers[0], b=buyers[3])) in {
+        CapSubject.NUMBER, CapSubject.CALLER, CapSubject.BUYER}
+    # on another X, what the losers left behind shows: each caller has 4 - (its wins) left
+    elsewhere = CallCaps(caller=Cap(hour=4))
+    for caller in callers:
+        won = sum(a == caller for a, _ in admitted)
+        more = [await two_nodes[0].admit(parties(elsewhere, a=caller, x="+8617000000009"))
+                for _ in range(5)]
+        assert more.count(None) == 4 - won

@@ -70,6 +70,7 @@ class PrivnumProcess:
     config: Path
     log_file: Path
     ready_lines: Sequence[str]
+    extra_env: dict[str, str] = field(default_factory=dict)  # beside PRIVNUM_CONFIG
     proc: subprocess.Popen[bytes] | None = None
     _log_offset: int = 0
 
@@ -77,7 +78,7 @@ class PrivnumProcess:
         if self.running:
             return
         env = {k: v for k, v in os.environ.items() if not k.startswith("PRIVNUM_")}
-        env.update(PRIVNUM_CONFIG=str(self.config), NO_COLOR="1")
+        env.update(PRIVNUM_CONFIG=str(self.config), NO_COLOR="1", **self.extra_env)
         self._log_offset = self.log_file.stat().st_size if self.log_file.exists() else 0
         with self.log_file.open("ab") as out:
             self.proc = subprocess.Popen([PRIVNUM, *self.args], stdin=subprocess.DEVNULL,

@@ -30,7 +30,7 @@ from binding_store.db import Database
 from binding_store.pool import PoolRepository
 from binding_store.tokens import TokenStore
 from scripts import asterisk_lab
-from scripts.container import utc_now
+from scripts.clock import utc_now
 from scripts.front_doors import serve
 from scripts.settings import Settings
 from tests.e2e.baresip import BaresipUA

@@ -272,6 +272,31 @@ def test_caps_refuse_the_call_over_the_limit(
     assert not any(BUYER in k for k in keys)
 
 
+@pytest.mark.parametrize(("caps", "callers", "reason"), [
+    ("caller=2/5", (MERCHANT, MERCHANT, MERCHANT), Reason.CAP_CALLER),
+    ("caller=9/9,buyer=9/9,number=2/5", (MERCHANT, BUYER, BUYER), Reason.CAP_NUMBER),
+], ids=["caller", "number"])
+def test_caller_and_number_caps(stack: RulesStack, ami: AmiClient,
+                                asterisk_lab_running: RunningLab, caps: str,
+                                callers: tuple[str, ...], reason: Reason) -> None:
+    shop = stack.fresh_shop(f"cr-{reason.value.replace('_', '-')}", MERCHANT, MERCHANT_2)
+    stack.cli("shop", "rules", shop.shop_id, "--caps", caps)
+    b = stack.bind(shop, f"order-{reason.value}", MERCHANT, BUYER)
+    log = DialplanLog(asterisk_lab_running)
+    reasons = []
+    for caller in callers:
+        cdr, attempt = routed(stack, ami, b.x_dialled, caller)
+        reasons.append(attempt["reason"])
+    assert reasons == ["bridged", "bridged", reason.value]
+    refused(cdr, attempt, reason)
+    assert log.played(f"Local/{b.x_dialled}@privnum-inbound-", reason.prompt)
+    subject = reason.value.removeprefix("cap_")
+    with contextlib.closing(stack.redis()) as client:
+        keys = [k.decode() for k in client.scan_iter(
+            match=f"{stack.redis_prefix}:cap:{subject}:*")]
+    assert keys  # counted in Redis, where the call path's counter lives
+
+
 # ---------------------------------------------------------------------------- grace (last)
 
 

@@ -30,9 +30,10 @@ print(json.dumps(sorted(m for m in sys.modules)), file=sys.stderr)
 """
 
 
-def _modules_after(*args: str) -> set[str]:
+def _modules_after(*args: str, env: dict[str, str] | None = None) -> set[str]:
     done = subprocess.run([sys.executable, "-c", PROBE, *args], cwd=ROOT, capture_output=True,
-                          text=True, check=True, env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1"})
+                          text=True, check=True,
+                          env={"PATH": "/usr/bin:/bin", "NO_COLOR": "1", **(env or {})})
     return set(json.loads(done.stderr.strip().splitlines()[-1]))
 
 
@@ -69,3 +70,26 @@ def test_help_and_typos_still_answer(tmp_path: Path) -> None:
         assert entry.name in listing
     typo = cli("shp")
     assert typo.exit_code == 2 and "Did you mean 'shop'" in typo.stderr
+
+
+def test_rendering_the_dialplan_loads_its_contract_not_the_call_path(tmp_path: Path) -> None:
+    """``asterisk render`` needs ``agi.channel_vars`` only: the FastAGI server, its sessions and
+    the stores stay unloaded (``agi``'s own names load on first use)."""
+    loaded = _modules_after("asterisk", "render", "--out", str(tmp_path / "conf"),
+                            env={"PRIVNUM_AMI__SECRET": "s3cret-for-the-test",
+                                 "PRIVNUM_DATA_DIR": str(tmp_path)})
+    assert "agi.channel_vars" in loaded
+    assert not {"agi.server", "agi.session", "agi.protocol", "agi.handlers"} & loaded
+    assert not {"sqlalchemy", "redis", "cryptography", "binding_store"} & {
+        m.split(".")[0] for m in loaded}
+    assert (tmp_path / "conf" / "extensions.conf").is_file()
+
+
+def test_the_agi_packages_names_still_resolve() -> None:
+    import agi
+    from agi.server import FastAgiServer
+
+    assert agi.FastAgiServer is FastAgiServer
+    assert {name: getattr(agi, name) for name in agi.__all__}  # every listed name loads
+    with pytest.raises(AttributeError):
+        _ = agi.NoSuchName  # type: ignore[attr-defined]

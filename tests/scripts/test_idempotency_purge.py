@@ -16,7 +16,7 @@ from binding_store.idempotency_models import IdempotencyKey
 from routing.idempotency import ClaimState, request_digest
 from routing.usecases.idempotency import Idempotency
 from scripts.background import idempotency_purger
-from scripts.container import utc_now
+from scripts.clock import utc_now
 
 
 async def count(db: Database) -> int:
