@@ -8,8 +8,10 @@
    binding more is refused ("pool exhausted"), in each mode.
 2. Allocation speed: the same N bindings of one caller, issued by T concurrent tasks, in AXB
    mode (pool of N numbers) and in extension mode (pool of ceil(N / 10^L) numbers);
-   bindings per second and the ratio extension / AXB. Afterwards: duplicate active
-   (X, extension) and (A, X) AXB pairs (must be 0).
+   bindings per second and the ratio extension / AXB, and the median time of one issue over
+   the last tenth of the run (the caller already holds 90 % of N: what an allocation costs
+   deep into a busy caller's bindings). Afterwards: duplicate active (X, extension) and
+   (A, X) AXB pairs (must be 0).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import math
+import statistics
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -77,23 +80,29 @@ async def _world(url: str, numbers: int, length: int | None) -> Database:
     return db
 
 
-async def _issue_all(store: BindingStore, count: int, tasks: int, start: int = 0
-                     ) -> tuple[float, int]:
+async def _issue_all(store: BindingStore, count: int, tasks: int, start: int = 0,
+                     took: list[float] | None = None) -> tuple[float, int]:
     """Issue ``count`` bindings of the one caller with ``tasks`` concurrent tasks; seconds
-    taken and how many were refused for lack of numbers."""
+    taken and how many were refused for lack of numbers. ``took`` gets each issue's
+    seconds, in the order the issues started."""
     todo = iter(range(start, start + count))
     refused = 0
+    times: dict[int, float] = {}
 
     async def worker() -> None:
         nonlocal refused
         for i in todo:
+            began = time.perf_counter()
             try:
                 await store.issue("s1", f"o{i}", "", CALLER, _buyer(i), NOW, actor="bench")
             except PoolExhausted:
                 refused += 1
+            times[i] = time.perf_counter() - began
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(tasks)))
+    if took is not None:
+        took.extend(times[i] for i in sorted(times))
     return time.perf_counter() - started, refused
 
 
@@ -104,7 +113,9 @@ async def _run_mode(url: str, mode: NumberMode, bindings: int, length: int, task
     policy = ModePolicy.AXB if mode is NumberMode.AXB else ModePolicy.EXTENSION
     store = BindingStore(db, BuyerCipher(KeyRing.generate()),
                          policy=BindingPolicy(mode_policy=policy, max_attempts=200))
-    seconds, refused = await _issue_all(store, bindings, tasks)
+    took: list[float] = []
+    seconds, refused = await _issue_all(store, bindings, tasks, took=took)
+    deep = took[-max(1, len(took) // 10):]  # the caller already holds 90 % of N
     _, one_more_refused = await _issue_all(store, 1, 1, start=bindings)
     async with db.engine.connect() as conn:
         dup = (await conn.execute(text(_DUPLICATES))).one()
@@ -112,6 +123,7 @@ async def _run_mode(url: str, mode: NumberMode, bindings: int, length: int, task
     return {"mode": mode.value, "pool_numbers": numbers, "bindings": bindings,
             "refused": refused, "one_more_refused": bool(one_more_refused),
             "seconds": seconds, "per_second": bindings / seconds,
+            "deep_issue_ms": statistics.median(deep) * 1000,
             "retries": store.stats.retries, "duplicates_x_ext": int(dup.x_ext),
             "duplicates_ax": int(dup.ax)}
 
@@ -125,7 +137,9 @@ async def _main(args: argparse.Namespace) -> dict[str, Any]:
     return {"bindings": args.bindings, "length": args.length, "tasks": args.tasks,
             "axb": axb, "extension": ext,
             "pool_ratio_axb_over_extension": ratio(axb["pool_numbers"], ext["pool_numbers"]),
-            "speed_ratio_extension_over_axb": ratio(ext["per_second"], axb["per_second"])}
+            "speed_ratio_extension_over_axb": ratio(ext["per_second"], axb["per_second"]),
+            "deep_issue_ratio_axb_over_extension": ratio(axb["deep_issue_ms"],
+                                                         ext["deep_issue_ms"])}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -139,17 +153,20 @@ def main(argv: list[str] | None = None) -> None:
         args.bindings = min(args.bindings, 1_000)
     out = asyncio.run(_main(args))
     rows = [[r["mode"], r["pool_numbers"], r["bindings"], r["refused"],
-             "yes" if r["one_more_refused"] else "NO", f"{r['per_second']:.0f}", r["retries"],
+             "yes" if r["one_more_refused"] else "NO", f"{r['per_second']:.0f}",
+             f"{r['deep_issue_ms']:.1f}", r["retries"],
              r["duplicates_x_ext"] + r["duplicates_ax"]]
             for r in (out["axb"], out["extension"])]
     print_table(f"{out['bindings']} active bindings of one caller (extensions of "
                 f"{out['length']} digits, {out['tasks']} tasks, PostgreSQL)",
                 ["mode", "pool numbers", "bindings", "refused", "one more refused",
-                 "bindings/s", "retries", "duplicates"], rows)
+                 "bindings/s", "ms/issue, last 10 %", "retries", "duplicates"], rows)
     print_table("extension mode against AXB, same run",
-                ["pool size AXB / extension", "speed extension / AXB"],
+                ["pool size AXB / extension", "speed extension / AXB",
+                 "one issue, last 10 %: AXB / extension"],
                 [[f"{out['pool_ratio_axb_over_extension']:.0f}x",
-                  f"{out['speed_ratio_extension_over_axb']:.2f}x"]])
+                  f"{out['speed_ratio_extension_over_axb']:.2f}x",
+                  f"{out['deep_issue_ratio_axb_over_extension']:.2f}x"]])
     write_result(NAME, out)
 
 
