@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import (
     delete,
+    exists,
     func,
     insert,
     select,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
 from binding_store import audit
 from binding_store.db import Database
@@ -59,8 +61,8 @@ async def select_extension_slot(
     (``SKIP LOCKED``: a slot another allocation is taking is passed over).
 
     Searched window by window in the order of ``ix_pool_extensions_free``: a few free slots
-    at a time (then more), each window checked for A's cool-down with one look-up and the
-    first good slot locked. One statement joining every free slot to the cool-down check let
+    at a time (then more); one statement reads a window, checks A's cool-down on its slots
+    and locks the first good one. One statement joining every free slot to the check let
     the planner read and sort an X's whole extension space (10,000 slots: ~80 ms and growing
     with the pool); a window costs the same however large the pool is, and the answer is the
     same slot, since windows follow the rule's order exactly."""
@@ -89,46 +91,47 @@ async def select_extension_slot(
 async def _first_in_windows(session: AsyncSession, numbers: list[str], caller_a: str,
                             cooled_before: datetime, skip: set[tuple[str, str]],
                             postgres: bool) -> tuple[str, str] | None:
-    slot = PoolExtension
+    slot, free = PoolExtension, aliased(PoolExtension)
     after: tuple[datetime, str, str] | None = None
     size = _FIRST_WINDOW
     while True:
-        # Only the free-slot index, walked in its order: no join, so the database reads
-        # ``size`` entries and stops.
-        query = (select(slot.last_released_at, slot.number, slot.extension)
-                 .where(slot.held_by.is_(None), slot.number.in_(numbers))
-                 .order_by(slot.last_released_at, slot.number, slot.extension)
-                 .limit(size))
+        # The window: only the free-slot index, walked in its order with no join, so the
+        # database reads ``size`` entries and stops (a LIMIT in a subquery is applied first).
+        window = (select(free.number, free.extension)
+                  .where(free.held_by.is_(None), free.number.in_(numbers))
+                  .order_by(free.last_released_at, free.number, free.extension)
+                  .limit(size))
         if after is not None:
-            query = query.where(tuple_(slot.last_released_at, slot.number, slot.extension)
-                                > tuple_(*after))
-        window = (await session.execute(query)).all()
-        if not window:
+            window = window.where(tuple_(free.last_released_at, free.number, free.extension)
+                                  > tuple_(*after))
+        cooling = select(Binding.id).where(
+            Binding.caller_a == caller_a, Binding.virtual_x == slot.number,
+            Binding.extension == slot.extension, Binding.extension != "",
+            Binding.released_at.is_not(None), Binding.released_at > cooled_before)
+        # In the same statement: the window's first slot A is not cooling down on, locked
+        # (another allocation may hold or be taking some: SKIP LOCKED passes over them; a
+        # locked row is re-checked against the conditions).
+        pick = (select(slot.number, slot.extension)
+                .where(tuple_(slot.number, slot.extension).in_(window),
+                       slot.held_by.is_(None), ~exists(cooling))
+                .order_by(slot.last_released_at, slot.number, slot.extension))
+        if skip:
+            pick = pick.where(tuple_(slot.number, slot.extension).not_in(list(skip)))
+        pick = pick.limit(1)
+        if postgres:
+            pick = pick.with_for_update(of=slot, skip_locked=True)
+        row = (await session.execute(pick)).first()
+        if row is not None:
+            return row.number, row.extension
+        # Nothing good in this window (rare): the next one, if there is one.
+        keys = (await session.execute(
+            select(free.last_released_at, free.number, free.extension)
+            .where(tuple_(free.number, free.extension).in_(window))
+            .order_by(free.last_released_at.desc(), free.number.desc(),
+                      free.extension.desc()))).all()
+        if len(keys) < size:
             return None
-        last = window[-1]
-        after = (last.last_released_at, last.number, last.extension)
-        pairs = [(w.number, w.extension) for w in window if (w.number, w.extension) not in skip]
-        cooling = set() if not pairs else {(r[0], r[1]) for r in (await session.execute(
-            select(Binding.virtual_x, Binding.extension).where(
-                Binding.caller_a == caller_a, Binding.extension != "",
-                tuple_(Binding.virtual_x, Binding.extension).in_(pairs),
-                Binding.released_at.is_not(None), Binding.released_at > cooled_before))).all()}
-        good = [p for p in pairs if p not in cooling]
-        if good:
-            # Lock the first good slot still free (another allocation may hold or be taking
-            # some: SKIP LOCKED passes over them; the row is re-checked once locked).
-            pick = (select(slot.number, slot.extension)
-                    .where(slot.held_by.is_(None),
-                           tuple_(slot.number, slot.extension).in_(good))
-                    .order_by(slot.last_released_at, slot.number, slot.extension)
-                    .limit(1))
-            if postgres:
-                pick = pick.with_for_update(skip_locked=True)
-            row = (await session.execute(pick)).first()
-            if row is not None:
-                return row.number, row.extension
-        if len(window) < size:
-            return None
+        after = (keys[0].last_released_at, keys[0].number, keys[0].extension)
         size = min(size * 4, _LAST_WINDOW)
 
 
