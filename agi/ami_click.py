@@ -38,17 +38,19 @@ class AmiClickToCall:
 
     async def click_to_call(self, *, caller_a: str, virtual_x: str, binding_id: str,
                             timeout_seconds: int, extension: str = "") -> str:
-        """An extension binding's X is sent with its extension after it (the route that
-        needs no prompt), so A, who answered privnum's own call, is never asked for it; A's
-        phone shows X alone."""
+        """For an extension binding the extension travels in :data:`cv.CLICK_EXT`: the
+        dialplan sends it as DTMF once privnum's prompt for it answers (A, who answered
+        privnum's own call, never types it); A's phone shows X alone."""
         dial_a = national(caller_a) if self._national else caller_a
         exten = national(virtual_x) if self._national else virtual_x
+        variables = {cv.CLICK_CALLER: dial_a, cv.CLICK_BINDING: binding_id}
+        if extension:
+            variables[cv.CLICK_EXT] = extension
         try:
             return await self._originator.originate(
                 self._template.format(number=dial_a), context=self._context,
-                exten=exten + extension, caller_id=f'"{exten}" <{exten}>',
-                timeout_ms=timeout_seconds * 1000,
-                variables={cv.CLICK_CALLER: dial_a, cv.CLICK_BINDING: binding_id})
+                exten=exten, caller_id=f'"{exten}" <{exten}>',
+                timeout_ms=timeout_seconds * 1000, variables=variables)
         except AmiUnavailable as exc:
             raise ClickToCallUnavailable(f"click-to-call unavailable: {exc}") from exc
 

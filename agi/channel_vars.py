@@ -121,7 +121,12 @@ CLICK_CALLER: Final = "PRIVNUM_CLICK_CALLER"
 makes it the caller ID, so the call is routed exactly as "A dials X"."""
 CLICK_BINDING: Final = "PRIVNUM_CLICK_BINDING"
 """The binding the click-to-call was placed for (for tracing; the route decides anew)."""
-CLICK: Final = (CLICK_CALLER, CLICK_BINDING)
+CLICK_EXT: Final = "PRIVNUM_CLICK_EXT"
+"""Extension mode: the binding's extension (1-4 digits), set only for an extension binding.
+Context ``privnum-click`` then dials X through a Local channel into ``privnum-inbound`` with
+Dial's ``D(ww<digits>)``: once privnum's prompt answers, the digits go as DTMF, exactly as a
+phone dialling the dial string ``X,<digits>`` sends them after answer."""
+CLICK: Final = (CLICK_CALLER, CLICK_BINDING, CLICK_EXT)
 
 # ---- CDR custom fields (set by the dialplan with Set(CDR(name)=...))
 CDR_BINDING: Final = "pn_binding"

@@ -130,7 +130,7 @@ class RouteHandler:
             # After the reply, so recording never adds to post-dial delay, and also when the
             # caller hung up meanwhile: the attempt happened. The CDR carries the same reason
             # (pn_reason), so a failed write here loses no call from the log.
-            await self._record(session, request, decision, now)
+            await self._record(session, request, decision, now, extension)
 
     def request_of(self, session: AgiSession) -> CallRequest:
         env = session.env
@@ -266,7 +266,7 @@ class RouteHandler:
         return national(e164) if self._options.dial_format == "national" else e164
 
     async def _record(self, session: AgiSession, request: CallRequest, decision: RouteDecision,
-                      now: datetime) -> None:
+                      now: datetime, extension: str = "") -> None:
         if self._recorder is None:
             return
         caller_a = ""
@@ -289,6 +289,7 @@ class RouteHandler:
             order_id=decision.order_id,
             system_name=self._options.system_name,
             mark=decision.mark,
+            extension=extension or None,
         )
         try:
             async with session.limit(self._options.store_timeout):

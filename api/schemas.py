@@ -35,7 +35,8 @@ _CALL = {"id": 42, "started_at": "2026-11-28T06:05:00Z", "answered_at": "2026-11
          "caller_masked": "138****0002", "virtual_number": "+8617000000001",
          "buyer_masked": "139****0001", "order_id": "o-1001", "binding_id": "b_8f2c1d",
          "order_link": "https://shop.example.com/orders/o-1001",
-         "chat_link": "https://shop.example.com/im?order=o-1001&buyer=buyer-1"}
+         "chat_link": "https://shop.example.com/im?order=o-1001&buyer=buyer-1",
+         "extension": None, "display": "170 0000 0001"}
 _CHECK = {"name": "database", "ok": True, "detail": "", "required": True}
 
 
@@ -345,6 +346,10 @@ class CallRecordOut(BaseModel):
     binding_id: str
     order_link: str
     chat_link: str
+    extension: str | None = Field(
+        default=None, description="Extension mode: the extension entered (null otherwise)")
+    display: str = Field(default="", description="X as people read it, with the extension "
+                         "('170 0000 0001 ext. 1234')")
 
     @classmethod
     def of(cls, entry: CallLogEntry) -> CallRecordOut:
@@ -356,7 +361,8 @@ class CallRecordOut(BaseModel):
                    reason_text=entry.reason_text, caller_number=r.caller_a,
                    caller_masked=r.caller_masked, virtual_number=r.virtual_x,
                    buyer_masked=r.buyer_masked, order_id=r.order_id, binding_id=r.binding_id,
-                   order_link=entry.order_link, chat_link=entry.chat_link)
+                   order_link=entry.order_link, chat_link=entry.chat_link,
+                   extension=r.extension, display=r.display_x)
 
 
 class CallsPage(BaseModel):

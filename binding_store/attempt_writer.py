@@ -56,7 +56,7 @@ def attempt_row(attempt: CallAttempt) -> dict[str, Any]:
         "action": attempt.action.value, "reason": attempt.reason.value,
         "direction": attempt.direction.value if attempt.direction is not None else None,
         "binding_id": attempt.binding_id, "shop_id": attempt.shop_id,
-        "order_id": attempt.order_id, "mark": attempt.mark,
+        "order_id": attempt.order_id, "mark": attempt.mark, "extension": attempt.extension,
     }
 
 

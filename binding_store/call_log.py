@@ -69,7 +69,7 @@ def attempt_value(row: CallAttempt) -> AttemptValue | None:
             action=Action(row.action), reason=Reason(row.reason),
             direction=Direction(row.direction) if row.direction else None,
             binding_id=row.binding_id, shop_id=row.shop_id, order_id=row.order_id,
-            system_name=row.system_name)
+            system_name=row.system_name, extension=row.extension or None)
     except ValueError:
         return None
 

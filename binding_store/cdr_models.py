@@ -29,7 +29,8 @@ RowId = BigInteger().with_variant(Integer(), "sqlite")
 LISTED_COLUMNS = (
     "system_name", "uniqueid", "linkedid", "order_id", "binding_id", "buyer_id", "caller_a",
     "caller_masked", "virtual_x", "buyer_masked", "answer_utc", "end_utc", "duration",
-    "billsec", "disposition", "hangup_cause", "direction", "outcome", "reason", "source")
+    "billsec", "disposition", "hangup_cause", "direction", "outcome", "reason", "source",
+    "extension")
 
 
 class Cdr(Base):
@@ -88,6 +89,9 @@ class Cdr(Base):
     prev_hash: Mapped[str] = mapped_column(String(64))
     row_hash: Mapped[str] = mapped_column(String(64))
     ingested_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # Extension mode: the extension entered; NULL on every other call (and on every row
+    # written before the column existed: the row hash covers it only when set).
+    extension: Mapped[str | None] = mapped_column(String(4))
 
 
 class CdrChain(Base):

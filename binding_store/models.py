@@ -229,6 +229,8 @@ class CallAttempt(Base):
     # Deferred and without any default, so ORM reads and writes that do not name it (readers
     # of the call log, code that predates the column) leave it out.
     mark: Mapped[str | None] = mapped_column(String(16), deferred=True)
+    # extension mode: the extension entered (or dialled after X); NULL on every other call.
+    extension: Mapped[str | None] = mapped_column(String(4))
 
 
 declare_partitioned(cast(Table, AuditEvent.__table__), "at")

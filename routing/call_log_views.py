@@ -27,13 +27,17 @@ from urllib.parse import quote
 from routing.binding_views import BindingView
 from routing.cdr import CdrEvent
 from routing.errors import CallLogQueryError
+from routing.extensions import display
 from routing.model import Action, CallAttempt, Direction
-from routing.numbers import mask
+from routing.numbers import mask, national
 from routing.reasons import Reason
 
 DEFAULT_WINDOW = timedelta(days=1)
 MAX_LOOKBACK = timedelta(days=30)
 GENESIS_HASH = "0" * 64
+OPTIONAL_COLUMNS = frozenset({"extension"})
+"""Columns added after the chain began: hashed only when set, so every row written before
+(and every row of a call without one) hashes exactly as it did."""
 
 
 class Outcome(StrEnum):
@@ -77,6 +81,9 @@ class CallRecord:
     outcome: Outcome
     reason: str  # a Reason value, or "" when the call's routing facts were never recorded
     source: Source
+    # Extension mode: the extension entered (or dialled after X); None on every other call.
+    # Hashed only when set (see ``OPTIONAL_COLUMNS``).
+    extension: str | None = None
 
     @property
     def reason_text(self) -> str:
@@ -98,11 +105,24 @@ class CallRecord:
             disposition=values["disposition"], hangup_cause=values["hangup_cause"],
             direction=Direction(direction) if direction else None,
             outcome=Outcome(values["outcome"]), reason=values["reason"],
-            source=Source(values["source"]))
+            source=Source(values["source"]), extension=values.get("extension") or None)
 
     def columns(self) -> dict[str, Any]:
-        """The stored columns (what the row hash covers)."""
-        return asdict(self)
+        """The stored columns (what the row hash covers): a later, optional column only when
+        set."""
+        return {k: v for k, v in asdict(self).items()
+                if not (k in OPTIONAL_COLUMNS and v is None)}
+
+    @property
+    def display_x(self) -> str:
+        """X as people read it, with the extension (``171 0000 0001 ext. 1234``)."""
+        if not self.virtual_x:
+            return ""
+        try:
+            local = national(self.virtual_x)
+        except Exception:  # X as the fail path recorded it (not E.164): shown as it is
+            local = self.virtual_x
+        return display(local, self.extension or "")
 
 
 def reason_text(reason: str, outcome: str) -> str:
@@ -192,6 +212,7 @@ def record_from_cdr(cdr: CdrEvent, attempt: CallAttempt | None, binding: Binding
         outcome=outcome,
         reason=reason,
         source=source,
+        extension=(attempt.extension if attempt is not None else None) or cdr.pn_ext or None,
     )
 
 
@@ -234,6 +255,7 @@ def record_from_attempt(attempt: CallAttempt, binding: BindingView | None) -> Ca
         outcome=outcome,
         reason=attempt.reason.value,
         source=Source.ATTEMPT,
+        extension=attempt.extension or None,
     )
 
 
@@ -250,7 +272,8 @@ def row_digest(prev_hash: str, chain_seq: int, columns: Mapping[str, object],
     """SHA-256 over the previous row's hash, the row's chain position and every column
     (``CallRecord.columns()`` when writing; the stored values as they are when verifying, so
     a tampered value is reported, not refused)."""
-    body = {k: _canonical(v) for k, v in columns.items()}
+    body = {k: _canonical(v) for k, v in columns.items()
+            if not (k in OPTIONAL_COLUMNS and v is None)}
     body["chain_seq"] = chain_seq
     body["ingested_at"] = _canonical(ingested_at)
     payload = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)

@@ -47,6 +47,7 @@ _TIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(\.\d{1,6})?$
 # Counters (duration, billsec, sequence) are stored in 32-bit integer columns.
 _INT_RE = re.compile(r"^[0-9]{1,10}$")
 _INT_MAX = 2**31 - 1
+_EXT_RE = re.compile(r"^[0-9]{1,4}$")
 _Q850_MAX = 127
 # Best disposition first, for merging forks of one channel's CDR.
 _DISPOSITION_RANK = ("ANSWERED", "BUSY", "NO ANSWER", "CONGESTION", "FAILED")
@@ -66,11 +67,12 @@ class CdrFieldNames:
     reason: str
     direction: str
     caller: str
+    ext: str = ""  # extension mode: the extension entered (a later field; "" = not read)
 
     @property
     def all(self) -> tuple[str, ...]:
         return (self.binding, self.shop, self.order, self.x, self.reason, self.direction,
-                self.caller)
+                self.caller, *((self.ext,) if self.ext else ()))
 
 
 @dataclass(frozen=True)
@@ -98,6 +100,7 @@ class CdrEvent:
     pn_x: str = ""
     pn_reason: str = ""
     pn_direction: str = ""
+    pn_ext: str = ""  # extension mode: the extension entered ("" for AXB calls)
     src: str = field(default="", repr=False)
     dst: str = field(default="", repr=False)
     pn_caller: str = field(default="", repr=False)
@@ -177,6 +180,12 @@ def _e164(number: str, classes: NumberClasses) -> str:
     return classes.dialled(number) or number if number else ""
 
 
+def _extension(text: str) -> str:
+    """An extension as stored: 1-4 ASCII digits; anything else (a shifted CSV column, a
+    number) is dropped, never kept."""
+    return text if _EXT_RE.match(text) else ""
+
+
 def _stand_in_id(start: datetime, sequence: int) -> str:
     """The id of a CDR whose own is not one we keep (see ``routing.call_ids``): derived from
     what identifies the record without naming anyone (its start second and Asterisk's CDR
@@ -242,6 +251,7 @@ def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
         pn_x=_e164(get(names.x), classes),
         pn_reason=get(names.reason),
         pn_direction=get(names.direction),
+        pn_ext=_extension(get(names.ext)) if names.ext else "",
         src=get("src"),
         dst=get("dst"),
         pn_caller=get(names.caller),
@@ -290,6 +300,7 @@ def merge_forks(first: CdrEvent, second: CdrEvent) -> CdrEvent:
         pn_x=b.pn_x or a.pn_x,
         pn_reason=b.pn_reason or a.pn_reason,
         pn_direction=b.pn_direction or a.pn_direction,
+        pn_ext=b.pn_ext or a.pn_ext,
         pn_caller=b.pn_caller or a.pn_caller,
         forks=a.forks + b.forks,
     )

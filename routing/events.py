@@ -158,7 +158,7 @@ def _decision_call(attempt: CallAttempt, facts: BindingFacts) -> dict[str, Any]:
         "order_id": attempt.order_id or None, "binding_id": attempt.binding_id or None,
         "buyer_id": facts.buyer_id or None,
         "direction": attempt.direction.value if attempt.direction else None,
-        "virtual_x": attempt.virtual_x or None,
+        "virtual_x": attempt.virtual_x or None, "extension": attempt.extension or None,
         "caller_masked": attempt.caller_masked or None,
         "a_reached": _a_reached(attempt.direction, attempt.caller_a),
         "buyer_masked": facts.buyer_masked or None,
@@ -204,7 +204,8 @@ def _record_call(record: CallRecord, *, observed: bool) -> dict[str, Any]:
         "order_id": record.order_id or None, "binding_id": record.binding_id or None,
         "buyer_id": record.buyer_id or None,
         "direction": record.direction.value if record.direction else None,
-        "virtual_x": record.virtual_x or None, "caller_masked": record.caller_masked or None,
+        "virtual_x": record.virtual_x or None, "extension": record.extension or None,
+        "caller_masked": record.caller_masked or None,
         "a_reached": _a_reached(record.direction, record.caller_a),
         "buyer_masked": record.buyer_masked or None,
         "source": record.source.value, "observed": observed, "realtime": False,
@@ -246,6 +247,7 @@ def record_events(record: CallRecord, *, chain_seq: int, row_hash: str,
     columns["direction"] = record.direction.value if record.direction else None
     columns["outcome"] = record.outcome.value
     columns["source"] = record.source.value
+    columns["extension"] = record.extension  # null on calls without one
     events.append(Event(EventType.CDR, stream, record.shop_id,
                         record.end_utc if from_cdr else None, {
                             "record": {**columns, "reason_text": record.reason_text,

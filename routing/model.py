@@ -169,3 +169,4 @@ class CallAttempt:
     order_id: str
     system_name: str = ""
     mark: str = ""  # routing.call_rules.CallMark value
+    extension: str | None = None  # extension mode: the extension entered; None otherwise

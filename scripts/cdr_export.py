@@ -24,7 +24,9 @@ EXPORT_COLUMNS = (
     "chain_seq", "system_name", "uniqueid", "linkedid", "shop_id", "order_id", "binding_id",
     "buyer_id", "direction", "caller_a", "caller_masked", "virtual_x", "buyer_masked",
     "start_utc", "answer_utc", "end_utc", "duration", "billsec", "disposition",
-    "hangup_cause", "outcome", "reason", "reason_text", "source", "row_hash")
+    "hangup_cause", "outcome", "reason", "reason_text", "source", "row_hash",
+    "extension")
+"""Export columns; a column added later goes last, so readers of older files line up."""
 EXPORT_FORMATS = ("csv", "jsonl")
 
 
@@ -44,7 +46,7 @@ def export_dict(row: ExportRow) -> dict[str, Any]:
         "billsec": r.billsec, "disposition": r.disposition,
         "hangup_cause": "" if r.hangup_cause is None else r.hangup_cause,
         "outcome": r.outcome, "reason": r.reason, "reason_text": r.reason_text,
-        "source": r.source, "row_hash": row.row_hash}
+        "source": r.source, "row_hash": row.row_hash, "extension": r.extension or ""}
 
 
 class ExportWriter:

@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from routing.errors import ErrorCode, InvalidInput, PrivnumError
-from routing.numbers import mask
+from routing.extensions import dial_string, display
+from routing.numbers import mask, national
 
 if TYPE_CHECKING:
     from routing.usecases import UseCases
@@ -141,4 +142,14 @@ async def _issue_one(cases: UseCases, row: OrderRow, who: Any, now: Callable[[],
     return {**base, "buyer": got.buyer_masked, "ok": True,
             "outcome": "issued" if got.created else "existing", "message": "",
             "binding_id": got.binding_id, "caller_a": got.caller_a,
-            "virtual_x": got.virtual_x, "expires_at": got.expires_at}
+            "virtual_x": got.virtual_x, "expires_at": got.expires_at,
+            **_shown(got.virtual_x, got.extension)}
+
+
+def _shown(virtual_x: str, extension: str) -> dict[str, str]:
+    """An extension binding's extension, display form and dial string (AXB: none)."""
+    if not extension:
+        return {"extension": ""}
+    local = national(virtual_x)
+    return {"extension": extension, "display": display(local, extension),
+            "dial_string": dial_string(local, extension)}

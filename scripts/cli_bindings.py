@@ -25,6 +25,22 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
+def _machine(b: BindingView) -> dict[str, Any]:
+    """The binding for scripts; an extension binding with its display form and dial string
+    (as the API gives them)."""
+    from dataclasses import asdict
+
+    from routing.extensions import dial_string, display
+    from routing.numbers import national
+
+    out = asdict(b)
+    if b.extension:
+        local = national(b.virtual_x)
+        out |= {"display": display(local, b.extension),
+                "dial_string": dial_string(local, b.extension)}
+    return out
+
+
 def _show(b: BindingView, headline: str) -> None:
     ext = f" ext. {b.extension}" if b.extension else ""
     typer.echo(f"{headline}: dial {b.virtual_x}{ext} from {b.caller_a} to reach "
@@ -91,7 +107,7 @@ def bind(
                 ttl=None if ttl is None else timedelta(seconds=ttl), region=region,
                 mode=wanted)
         if as_json:
-            print_json(got)
+            print_json(_machine(got))
         else:
             _show(got, "issued" if got.created else "already issued")
 
@@ -123,7 +139,8 @@ def bind_file(ctx: typer.Context, file: Path, shop: str | None, concurrency: int
     else:
         print_rows(results, [Column("line", "line"), Column("shop", "shop"),
                              Column("order", "order"), Column("outcome", "outcome"),
-                             Column("virtual_x", "X"), Column("caller_a", "A"),
+                             Column("virtual_x", "X"), Column("extension", "ext."),
+                             Column("caller_a", "A"),
                              Column("buyer", "buyer"), Column("binding_id", "binding"),
                              Column("expires_at", "expires"), Column("message", "message")],
                    as_json=False)

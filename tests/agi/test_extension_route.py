@@ -104,7 +104,9 @@ async def test_merchant_is_asked_then_reaches_the_buyer_of_the_extension(world: 
     out = await world.call(MAIN, XE, ext2, 1)
     assert (out[cv.ACTION], out[cv.DIAL_NUMBER], out[cv.CALLERID], out[cv.EXT]) == (
         "bridge", BUYER2, XE, ext2)
-    assert [a.reason.value for a in world.recorder.attempts] == ["bridged"]
+    # the call log records the extension entered
+    assert [(a.reason.value, a.extension) for a in world.recorder.attempts] == [
+        ("bridged", ext2)]
 
 
 async def test_wrong_extension_then_right_one(world: World) -> None:
@@ -123,6 +125,7 @@ async def test_third_failed_try_is_refused(world: World, entered: str, reason: s
     await _two_orders(world)
     out = await world.call(MAIN, XE, entered, 3)
     assert (out[cv.ACTION], out[cv.REASON], out[cv.HANGUP_CAUSE]) == ("reject", reason, cause)
+    assert [a.extension for a in world.recorder.attempts] == [entered or None]
 
 
 async def test_extension_after_x_in_the_dialled_number_routes_without_asking(world: World

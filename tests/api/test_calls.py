@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,15 @@ from api import call_log_csv
 from binding_store.call_log import CallLogStore
 from binding_store.db import Database
 from tests.api.conftest import Env, assert_problem, make_env
-from tests.fixtures.ami.scenario import ALL_CALLS, FORBIDDEN, NOW, SHOP, cdr_events, seed
+from tests.fixtures.ami.scenario import (
+    ALL_CALLS,
+    FORBIDDEN,
+    NOW,
+    SHOP,
+    UID_SIP,
+    cdr_events,
+    seed,
+)
 
 SHOP_CALLS = ALL_CALLS - 1  # the call made while the routing service was down has no shop
 
@@ -128,3 +137,20 @@ async def test_export_streams_in_pieces_with_utc_z_or_the_shops_zone(
     assert starts and all(s.endswith("+08:00") for s in starts)  # Asia/Shanghai by default
     unknown = await env.call("GET", "/v1/shops/nosuch/calls/export", "admin")
     assert_problem(unknown, 404)
+
+
+async def test_calls_show_the_extension_and_the_export_ends_with_it(env: Env) -> None:
+    await seed(env.db)
+    await CallLogStore(env.db).write_batch(
+        [replace(e, pn_ext="0042") if e.uniqueid == UID_SIP else e for e in cdr_events()])
+    env.clock.now = NOW
+    calls = (await env.call("GET", f"/v1/shops/{SHOP}/calls", "main")).json()["calls"]
+    with_ext = [c for c in calls if c["extension"]]
+    assert [c["extension"] for c in with_ext] == ["0042"]
+    assert with_ext[0]["display"].endswith(" ext. 0042")
+    assert all(c["extension"] is None and "ext." not in c["display"]
+               for c in calls if c not in with_ext)
+    export = (await env.call("GET", f"/v1/shops/{SHOP}/calls/export", "main")).text
+    header, *rows = list(csv.reader(io.StringIO(export)))
+    assert header[-1] == "extension"
+    assert sorted(r[-1] for r in rows) == [""] * (len(rows) - 1) + ["0042"]

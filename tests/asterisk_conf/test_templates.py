@@ -4,7 +4,9 @@
 2. ``extensions.conf`` passes ``asterisklint dialplan-check``.
 3. Fail closed: the only ``Dial`` a call reaches is in the bridge context, reached only when
    ``PRIVNUM_ACTION`` is exactly ``bridge`` (it dials a Local channel whose other half dials
-   the trunk); the fail and reject contexts never dial.
+   the trunk); the fail and reject contexts never dial. (The click-to-call of an extension
+   binding dials a Local channel into ``privnum-inbound`` itself, which decides as for any
+   call: no number leaves Asterisk there.)
 4. Buyer numbers stay out of CDRs: no application on a channel whose CDR is kept gets the
    number to dial in its arguments; the caller ID is privnum's recorded caller from the decision
    on (masked by the dialplan on the fail path); the CSV leaves ``clid`` empty.
@@ -176,6 +178,10 @@ def test_the_only_dials_are_the_bridge_and_its_local_channel(rendered: Path) -> 
     ctx = contexts((rendered / "extensions.conf").read_text())
     dials = [(name, line) for name, lines in ctx.items() for line in lines
              if (app := app_of(line)) and app[0] == "Dial"]
+    click = [line for name, line in dials if name == "privnum-click"]
+    assert click == [f"same => n,Dial(Local/${{EXTEN}}@privnum-inbound/n,,"
+                     f"D(ww${{{cv.CLICK_EXT}}}))"]
+    dials = [(name, line) for name, line in dials if name != "privnum-click"]
     assert [name for name, _ in dials] == ["privnum-bridge", "privnum-dial"]
     (_, outer), (_, inner) = dials
     assert f"L(${{{cv.DIAL_LIMIT}}})" in outer  # the limit, with the warning when one is set
@@ -301,8 +307,15 @@ def test_click_to_call_enters_the_inbound_dialplan_as_a(rendered: Path) -> None:
     assert apps[0] == ("NoOp", f"privnum: click-to-call for binding ${{{cv.CLICK_BINDING}}}")
     assert apps[1] == ("GotoIf", f'$[${{REGEX("^[+]?[0-9]+$" ${{{cv.CLICK_CALLER}}})}} = 0]'
                                  "?privnum-fail,${EXTEN},1")
-    assert apps[-1] == ("Goto", "privnum-inbound,${EXTEN},1")
-    assert "Dial" not in {app for app, _ in apps}
+    assert ("Goto", "privnum-inbound,${EXTEN},1") in apps
+    # An extension binding: its extension (digits only, else the fail path) goes as DTMF
+    # into privnum-inbound through a Local channel, once privnum's prompt answers.
+    dial = [i for i, (app, _) in enumerate(apps) if app == "Dial"]
+    assert len(dial) == 1
+    assert apps[dial[0] - 1] == ("GotoIf", f'$[${{REGEX("^[0-9]{{1,4}}$" ${{{cv.CLICK_EXT}}})}}'
+                                           " = 0]?privnum-fail,${EXTEN},1")
+    assert apps[dial[0]] == ("Dial", f"Local/${{EXTEN}}@privnum-inbound/n,,"
+                                     f"D(ww${{{cv.CLICK_EXT}}})")
 
 
 # ------------------------------------------------------------------ other files

@@ -200,6 +200,37 @@ async def test_sql_slot_choice_equals_pure_choice(database: Database, seed_value
         assert got == (None if pure is None else (pure.number, pure.extension))
 
 
+async def test_the_search_goes_past_windows_of_held_cooling_and_contested_slots(
+        database: Database) -> None:
+    """The search reads free slots a window at a time: the answer is the same slot when the
+    first hundreds are held, cooling down for A or being taken by another allocation."""
+    await seed(database, pool=[(X1, "", None)])
+    await _extension_number(database, X1, 3)
+    ext = [f"{i:03d}" for i in range(1000)]
+    async with database.session() as s:
+        rows = {r.extension: r for r in (await s.scalars(select(PoolExtension))).all()}
+        for e in ext[:300]:  # held
+            rows[e].held_by = f"h{e}"
+        for n, e in enumerate(ext[300:700]):  # released by A within the cool-down
+            at = NOW - timedelta(minutes=1 + n % 50)
+            s.add(Binding(id=f"r{e}", shop_id="s1", order_id=f"r{e}", caller_a=A1,
+                          virtual_x=X1, extension=e, buyer_cipher=b"", buyer_bidx="b",
+                          buyer_masked="", created_at=at - timedelta(hours=1), expires_at=at,
+                          released_at=at, state="released"))
+        await s.commit()
+    contested = {f"{X1}#{e}" for e in ext[:720]}  # the retry loop's contested slots
+    async with database.session() as s:
+        # never released first: the free, uncooled ones start at 700 (cooling ones are
+        # never-released slots too: A's bindings did not release them in this world)
+        assert await select_extension_slot(s, caller_a=A1, now=NOW, cooldown=COOLDOWN,
+                                           preferred_region=None) == (X1, "700")
+        assert await select_extension_slot(s, caller_a=A1, now=NOW, cooldown=COOLDOWN,
+                                           preferred_region=None, excluded=contested) == (
+            X1, "720")
+        assert await select_extension_slot(s, caller_a=A2, now=NOW, cooldown=COOLDOWN,
+                                           preferred_region=None) == (X1, "300")
+
+
 async def test_axb_allocation_never_takes_an_extension_number(database: Database,
                                                               cipher: BuyerCipher) -> None:
     await seed(database, pool=[(X1, "", None)], callers={("s1", A1): "approved"})

@@ -35,7 +35,9 @@ LINKS_ORDER = "https://m.example/o/{order_id}"
 
 # Columns a later migration adds that today's models read when the call log's writer looks
 # up a CDR's binding: lent to the old schema while the test writes and reads it there.
-LATER_COLUMNS = (("bindings", "extension", "VARCHAR(4) NOT NULL DEFAULT ''"),)
+LATER_COLUMNS = (("bindings", "extension", "VARCHAR(4) NOT NULL DEFAULT ''"),
+                 ("cdrs", "extension", "VARCHAR(4)"),
+                 ("call_attempts", "extension", "VARCHAR(4)"))
 
 
 @asynccontextmanager

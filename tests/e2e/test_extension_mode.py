@@ -8,19 +8,23 @@ Scenarios: merchant call with the extension as DTMF (the right buyer's phone rin
 extension then the right one; no extension at all (three time-outs, then
 ``extension_timeout``); a buyer callback straight to the shop, then, once the buyer holds a
 second binding on the same X, with a prompt; X immediately followed by the extension in the
-dialled number (no prompt). The CDR records the extension (``PnExt``).
+dialled number (no prompt); click-to-call of an extension binding (the daemon's
+``AmiClickToCall``: A's phone rings, and once privnum's prompt answers the dialplan sends the
+extension as DTMF; the right buyer's phone rings). The CDR records the extension (``PnExt``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 import pytest
 
 from agi import channel_vars as cv
+from agi.ami_click import AmiClickToCall
 from tests.e2e.ami import AmiClient, Event
 from tests.e2e.conftest import BUYER, MERCHANT, RunningLab
 from tests.e2e.privnum_service import (
@@ -189,3 +193,49 @@ def test_buyer_callback_without_then_with_a_prompt(stack: PrivnumStack, ami: Ami
     cdr = decided(ami, mark, second.x)
     assert (cdr[H[cv.CDR_REASON]], cdr[H[cv.CDR_DIRECTION]], cdr[H[cv.CDR_BINDING]],
             cdr[H[cv.CDR_EXT]]) == ("bridged", "callback", second.binding_id, second.extension)
+
+
+class LabOriginator:
+    """``routing.cdr_ports.Originator`` over the test's AMI connection (this stack runs no
+    HTTP API): the Originate is the one the daemon's click-to-call builds."""
+
+    def __init__(self, ami: AmiClient) -> None:
+        self._ami = ami
+
+    async def originate(self, channel: str, *, context: str, exten: str, priority: int = 1,
+                        caller_id: str = "", timeout_ms: int = 30_000,
+                        variables: Mapping[str, str] | None = None) -> str:
+        action_id = f"click-{secrets.token_hex(4)}"
+        self._ami.send({
+            "Action": "Originate", "ActionID": action_id, "Channel": channel,
+            "Context": context, "Exten": exten, "Priority": str(priority),
+            "CallerID": caller_id, "Timeout": str(timeout_ms), "Async": "true",
+            "Variable": ",".join(f"{k}={v}" for k, v in (variables or {}).items())})
+        resp = self._ami.wait(lambda m: m.get("ActionID") == action_id, 10, responses=True)
+        if resp.get("Response") != "Success":
+            raise ServiceError(f"Originate refused: {resp}")
+        return action_id
+
+
+def test_click_to_call_sends_the_extension_as_dtmf_after_answer(
+        stack: PrivnumStack, shop: Shop, ami: AmiClient, phones: object) -> None:
+    other = bind_ext(stack, shop, MERCHANT, BUYER_2)
+    mine = bind_ext(stack, shop, MERCHANT, BUYER)
+    assert other.extension != mine.extension
+    merchant = phones("merchant-click", MERCHANT, auto_answer=True)  # type: ignore[operator]
+    buyer = phones("buyer-click", BUYER, auto_answer=True)  # type: ignore[operator]
+    click = AmiClickToCall(LabOriginator(ami), dial_template="PJSIP/{number}",
+                           national_format=True)
+    mark = ami.mark()
+    asyncio.run(click.click_to_call(caller_a="+86" + MERCHANT, virtual_x=mine.x,
+                                    binding_id=mine.binding_id, timeout_seconds=20,
+                                    extension=mine.extension))
+    merchant.wait_for({"CALL_ESTABLISHED"}, timeout=20)
+    # The far end (privnum's prompt for the extension) received the digits: the call was
+    # routed on (X, extension) to this binding's buyer, whose phone rings and answers.
+    buyer.wait_for({"CALL_ESTABLISHED"}, timeout=30)
+    buyer.hangup()  # end the call: its CDR follows
+    cdr = decided(ami, mark, mine.x)
+    assert (cdr[H[cv.CDR_REASON]], cdr[H[cv.CDR_BINDING]], cdr[H[cv.CDR_EXT]],
+            cdr[H[cv.CDR_DIRECTION]]) == ("bridged", mine.binding_id, mine.extension,
+                                          "merchant")

@@ -16,6 +16,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from agi import channel_vars as cv
+from agi.ami_cdr import cdr_from_ami
 from routing.call_ids import is_call_id
 from routing.cdr import (
     STANDARD_AMI_HEADERS,
@@ -332,3 +333,12 @@ def test_any_ami_headers_parse_or_fail_cleanly(headers: dict[str, str]) -> None:
     except CdrFormatError:
         return
     assert event.uniqueid and event.start.tzinfo is UTC
+
+
+def test_the_extension_field_is_read_and_only_digits_are_kept() -> None:
+    base = {"UniqueID": "1700000000.1", "StartTime": "2026-06-01 12:00:00", "PnX": "9001",
+            "PnReason": "bridged"}
+    assert cdr_from_ami({**base, "PnExt": "0042"}, UTC).pn_ext == "0042"
+    assert cdr_from_ami(base, UTC).pn_ext == ""
+    for junk in ("13800000001", "12a", " "):
+        assert cdr_from_ami({**base, "PnExt": junk}, UTC).pn_ext == ""

@@ -201,3 +201,18 @@ def test_call_times_are_in_the_shops_zone_and_utc_in_json(lite: Cli) -> None:
     assert "link" not in header
     back = lite.ok("shop", "set-timezone", SHOP, "default")
     assert "time zone Asia/Shanghai (the default)" in back
+
+
+def test_an_extension_binding_shows_its_display_and_dial_string(shop1: Cli, tmp_path: Path
+                                                                ) -> None:
+    shop1.ok("pool", "import", write(tmp_path / "pool.csv", "number,region\n17100000009,\n"),
+             "--quiet")
+    shop1.ok("pool", "mode", "17100000009", "--extension", "2")
+    got = json.loads(shop1.ok("bind", "--shop", "s1", "--order", "o-ext", "--caller", MAIN,
+                              "--buyer", "13712345678", "--mode", "extension", "--json"))
+    ext = got["extension"]
+    assert (got["virtual_x"], got["display"], got["dial_string"]) == (
+        "+8617100000009", f"171 0000 0009 ext. {ext}", f"17100000009,{ext}")
+    text = shop1.ok("bind", "--shop", "s1", "--order", "o-ext", "--caller", MAIN,
+                    "--buyer", "13712345678")
+    assert f"shown as 171 0000 0009 ext. {ext}  dial string 17100000009,{ext}" in text

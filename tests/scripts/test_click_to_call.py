@@ -62,7 +62,7 @@ async def test_ami_down_is_click_to_call_unavailable(tmp_path: Path) -> None:
             timeout_seconds=30)
 
 
-async def test_an_extension_binding_sends_x_with_its_extension_and_shows_x(
+async def test_an_extension_binding_passes_its_extension_for_dtmf_and_shows_x(
         tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, asterisk={"dial_template": "PJSIP/{number}"})
     recorder = Recorder()
@@ -70,7 +70,8 @@ async def test_an_extension_binding_sends_x_with_its_extension_and_shows_x(
         caller_a="+8613800000001", virtual_x="+8617100000001", binding_id="bnd-2",
         timeout_seconds=30, extension="0042")
     (sent,) = recorder.sent
-    # The route that needs no prompt (X immediately followed by the extension); A's phone
-    # shows X alone.
-    assert (sent["exten"], sent["caller_id"]) == ("171000000010042",
-                                                  '"17100000001" <17100000001>')
+    # X alone (A's phone shows X alone); the dialplan sends the extension as DTMF after
+    # privnum's prompt answers.
+    assert (sent["exten"], sent["caller_id"]) == ("17100000001", '"17100000001" <17100000001>')
+    assert sent["variables"] == {cv.CLICK_CALLER: "13800000001", cv.CLICK_BINDING: "bnd-2",
+                                 cv.CLICK_EXT: "0042"}
