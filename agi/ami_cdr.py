@@ -25,6 +25,7 @@ FIELD_NAMES = CdrFieldNames(
     reason=cv.CDR_REASON,
     direction=cv.CDR_DIRECTION,
     caller=cv.CDR_CALLER,
+    recording=cv.CDR_RECORDING,
 )
 CSV_COLUMNS: tuple[str, ...] = tuple(cv.CDR_CSV_COLUMNS)
 CSV_FILE = cv.CDR_CSV_FILE

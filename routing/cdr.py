@@ -66,6 +66,7 @@ class CdrFieldNames:
     reason: str
     direction: str
     caller: str
+    recording: str = ""
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -98,6 +99,7 @@ class CdrEvent:
     pn_x: str = ""
     pn_reason: str = ""
     pn_direction: str = ""
+    pn_recording: str = ""  # the recording of this call (routing.recording), if one was made
     src: str = field(default="", repr=False)
     dst: str = field(default="", repr=False)
     pn_caller: str = field(default="", repr=False)
@@ -242,6 +244,7 @@ def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
         pn_x=_e164(get(names.x), classes),
         pn_reason=get(names.reason),
         pn_direction=get(names.direction),
+        pn_recording=get(names.recording) if names.recording else "",
         src=get("src"),
         dst=get("dst"),
         pn_caller=get(names.caller),
@@ -291,6 +294,7 @@ def merge_forks(first: CdrEvent, second: CdrEvent) -> CdrEvent:
         pn_reason=b.pn_reason or a.pn_reason,
         pn_direction=b.pn_direction or a.pn_direction,
         pn_caller=b.pn_caller or a.pn_caller,
+        pn_recording=b.pn_recording or a.pn_recording,
         forks=a.forks + b.forks,
     )
 

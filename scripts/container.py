@@ -502,6 +502,7 @@ def route_options(settings: Settings) -> RouteOptions:
         system_name=settings.agi.system_name or settings.asterisk.system_name,
         number_classes=settings.number_classes,
         warning_sound=settings.call_rules.warning_sound,
+        notice_sound=settings.call_rules.notice_sound,
     )
 
 

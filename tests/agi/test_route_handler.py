@@ -147,6 +147,9 @@ async def test_merchant_call_is_bridged_to_the_buyer_showing_x(
         cv.WARNING_SECONDS: "0",  # no call rules here: no warning
         cv.WARNING_REPEAT: "0",
         cv.WARNING_SOUND: "beep",
+        cv.RECORD: "0",  # not recorded: no id, no notice
+        cv.RECORD_ID: "",
+        cv.NOTICE_SOUND: "",
         cv.BINDING: "bnd1",
         cv.SHOP: "shop1",
         cv.ORDER: "ord1",
