@@ -15,6 +15,8 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Protocol
 
+from routing.events import Event, EventType, call_stream
+
 MIN_KEEP_SECONDS = 3
 """A call shorter than this (billed seconds) keeps no recording: nothing was said worth the
 risk of keeping it."""
@@ -114,3 +116,14 @@ class RecordingReader(Protocol):
     async def by_calls(self, keys: frozenset[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Stored recording ids by (system name, uniqueid) of their call records."""
         ...
+
+
+def recording_event(view: RecordingView, kind: EventType, at: datetime) -> Event:
+    """``recording.stored`` / ``recording.purged``: on the call's stream, so a subscriber
+    sees it after the call's own events. No numbers, no audio: the id to fetch it by."""
+    return Event(kind, call_stream(view.linkedid), view.shop_id, at, {
+        "recording_id": view.recording_id, "binding_id": view.binding_id or None,
+        "linkedid": view.linkedid, "billsec": view.billsec, "bytes": view.size,
+        "started_at": view.started_at.isoformat(),
+        "stored_at": view.stored_at.isoformat() if view.stored_at else None,
+        "at": at.isoformat()})
