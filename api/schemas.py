@@ -345,6 +345,9 @@ class CallRecordOut(BaseModel):
     binding_id: str
     order_link: str
     chat_link: str
+    recording_id: str | None = Field(
+        default=None, description="The call's recording, if the shop records calls and it "
+        "is kept (its audio: GET /v1/recordings/{recording_id}/audio, auditors only).")
 
     @classmethod
     def of(cls, entry: CallLogEntry) -> CallRecordOut:
@@ -356,7 +359,8 @@ class CallRecordOut(BaseModel):
                    reason_text=entry.reason_text, caller_number=r.caller_a,
                    caller_masked=r.caller_masked, virtual_number=r.virtual_x,
                    buyer_masked=r.buyer_masked, order_id=r.order_id, binding_id=r.binding_id,
-                   order_link=entry.order_link, chat_link=entry.chat_link)
+                   order_link=entry.order_link, chat_link=entry.chat_link,
+                   recording_id=entry.recording_id or None)
 
 
 class CallsPage(BaseModel):

@@ -10,6 +10,7 @@ whose notice could not play; privnum only decides that a call is recorded and na
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -115,6 +116,11 @@ class RecordingReader(Protocol):
 
     async def by_calls(self, keys: frozenset[tuple[str, str]]) -> dict[tuple[str, str], str]:
         """Stored recording ids by (system name, uniqueid) of their call records."""
+        ...
+
+    def audio(self, recording_id: str) -> Iterator[bytes]:
+        """The decrypted audio, chunk by chunk, each authenticated before it is yielded
+        (blocking file reads)."""
         ...
 
 
