@@ -81,11 +81,13 @@ class RecordingVault:
     """Implements ``routing.recording.RecordingReader``; the call log's writer hands it the
     call records it stored (:meth:`claim`)."""
 
-    def __init__(self, database: Database, cipher: BuyerCipher, rules: CallRulesSource,
+    def __init__(self, database: Database, cipher: BuyerCipher | Callable[[], BuyerCipher],
+                 rules: CallRulesSource,
                  options: VaultOptions, *, outbox: Outbox | None = None,
                  observe: Callable[[str], None] | None = None) -> None:
         self._db = database
-        self._cipher = cipher
+        # a provider: reading the call log (which asks for recording ids) needs no key file
+        self._cipher_of = cipher if callable(cipher) else (lambda: cipher)
         self._rules = rules
         self.options = options
         self._outbox = outbox
@@ -182,7 +184,7 @@ class RecordingVault:
 
     def _encrypt(self, recording_id: str, plain: Path, sealed: Path) -> tuple[str, int]:
         self.options.store_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        return encrypt_file(self._cipher, recording_id, plain, sealed)
+        return encrypt_file(self._cipher_of(), recording_id, plain, sealed)
 
     async def _mark(self, recording_id: str, state: RecordingState, now: datetime, *,
                     key_id: str = "", size: int = 0) -> RecordingState:
@@ -292,7 +294,7 @@ class RecordingVault:
     def audio(self, recording_id: str) -> Iterator[bytes]:
         """The decrypted audio of a stored recording, chunk by chunk (blocking: run it in a
         thread)."""
-        return decrypt_file(self._cipher, recording_id, self._sealed(recording_id))
+        return decrypt_file(self._cipher_of(), recording_id, self._sealed(recording_id))
 
     def sealed_path(self, recording_id: str) -> Path:
         return self._sealed(recording_id)

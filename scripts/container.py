@@ -260,7 +260,7 @@ class Container:
 
         r = self.settings.recordings
         return RecordingVault(
-            self.database, self.cipher, self.call_rules,
+            self.database, lambda: self.cipher, self.call_rules,
             VaultOptions(spool_dir=r.spool_dir, store_dir=self.settings.recording_store_dir,
                          min_seconds=r.min_seconds, settle_seconds=r.settle_seconds,
                          orphan_seconds=r.orphan_seconds),
