@@ -192,6 +192,8 @@ class RecordingVault:
             row = await session.get(RecordingRow, recording_id)
             if row is None:
                 return state
+            if row.state != RecordingState.PENDING.value:  # finished meanwhile (a sweep)
+                return RecordingState(row.state)
             row.state = state.value
             if state is RecordingState.STORED:
                 row.key_id, row.size, row.stored_at = key_id, size, now
