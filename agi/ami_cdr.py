@@ -26,6 +26,7 @@ FIELD_NAMES = CdrFieldNames(
     direction=cv.CDR_DIRECTION,
     caller=cv.CDR_CALLER,
     ext=cv.CDR_EXT,
+    recording=cv.CDR_RECORDING,
 )
 CSV_COLUMNS: tuple[str, ...] = tuple(cv.CDR_CSV_COLUMNS)
 CSV_FILE = cv.CDR_CSV_FILE

@@ -61,6 +61,19 @@ PROMPT: Final = "PRIVNUM_PROMPT"
 """Sound file (no extension) played on reject."""
 HANGUP_CAUSE: Final = "PRIVNUM_HANGUP_CAUSE"
 """Q.850 cause (1-127) the reject branch hangs up with; empty on bridge."""
+RECORD: Final = "PRIVNUM_RECORD"
+"""``1``: the call is recorded. Before dialling, the caller hears :data:`NOTICE_SOUND` (early
+media; a notice that does not play, ``PLAYBACKSTATUS`` other than ``SUCCESS``, takes the fail
+path: the call is not bridged), then ``MixMonitor`` writes ``<recording dir>/<RECORD_ID>.wav``
+and the callee hears the notice on answer (Dial ``U()``, which aborts the call if it cannot
+play). Anything else: not recorded."""
+RECORD_ID: Final = "PRIVNUM_RECORD_ID"
+"""The recording's id (``rec_`` + 24 hex digits, ``routing.recording``): its file name and
+the CDR's :data:`CDR_RECORDING`; any other shape takes the fail path."""
+NOTICE_SOUND: Final = "PRIVNUM_NOTICE_SOUND"
+"""Sound file (no extension) of the recording notice both parties hear."""
+DIAL_NOTICE: Final = "PN_DIAL_NOTICE"
+"""Dialplan-internal: the Dial ``U()`` option privnum-bridge adds for a recorded call."""
 EXT: Final = "PRIVNUM_EXT"
 """Extension mode: the extension the decision is about (empty for AXB); copied to the CDR."""
 EXT_LENGTH: Final = "PRIVNUM_EXT_LENGTH"
@@ -79,6 +92,9 @@ ALL: Final = (
     WARNING_SECONDS,
     WARNING_REPEAT,
     WARNING_SOUND,
+    RECORD,
+    RECORD_ID,
+    NOTICE_SOUND,
     BINDING,
     SHOP,
     ORDER,
@@ -141,6 +157,9 @@ decided (A plain on merchant calls, masked otherwise); masked by the dialplan on
 path."""
 CDR_EXT: Final = "pn_ext"
 """Extension mode: the extension entered (or dialled after X); empty for AXB calls."""
+CDR_RECORDING: Final = "pn_recording"
+"""The call's recording id (:data:`RECORD_ID`), set by privnum-bridge once the caller heard the
+notice and MixMonitor started; empty for a call not recorded."""
 
 CDR_FIELDS: Final = (
     CDR_BINDING,
@@ -151,6 +170,7 @@ CDR_FIELDS: Final = (
     CDR_DIRECTION,
     CDR_CALLER,
     CDR_EXT,
+    CDR_RECORDING,
 )
 
 CDR_FROM_CHANNEL: Final = {
@@ -162,7 +182,8 @@ CDR_FROM_CHANNEL: Final = {
     CDR_DIRECTION: DIRECTION,
     CDR_EXT: EXT,
 }
-"""CDR field -> channel variable it is copied from (pn_caller comes from CALLERID(num))."""
+"""CDR field -> channel variable it is copied from (pn_caller comes from CALLERID(num);
+pn_recording is set by privnum-bridge only once the recording started)."""
 
 CDR_AMI_HEADERS: Final = {
     CDR_BINDING: "PnBinding",
@@ -173,6 +194,7 @@ CDR_AMI_HEADERS: Final = {
     CDR_DIRECTION: "PnDirection",
     CDR_CALLER: "PnCaller",
     CDR_EXT: "PnExt",
+    CDR_RECORDING: "PnRecording",
     "linkedid": "LinkedID",
     "sequence": "Sequence",
     "peeraccount": "PeerAccount",
@@ -202,7 +224,7 @@ CDR_CSV_COLUMNS: Final = (
 )
 """Column order of the safety-net CSV (``cdr_custom``), one CDR per line, all fields quoted."""
 
-CDR_CSV_LATER: Final = (CDR_EXT,)
+CDR_CSV_LATER: Final = (CDR_EXT, CDR_RECORDING)
 """Columns appended to the CSV after its first release (in order, at the end): rows written
 before end without them, and are read with those fields empty."""
 

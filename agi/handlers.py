@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -40,6 +41,7 @@ from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import mask, national, try_normalize
 from routing.ports import AttemptRecorder, RouteLookup
 from routing.reasons import Reason
+from routing.recording import recording_id
 
 log = logging.getLogger("privnum.route")
 
@@ -67,6 +69,7 @@ class RouteOptions:
     store_timeout: float = 1.0
     system_name: str = ""
     warning_sound: str = "beep"  # the last-minute warning both parties hear
+    notice_sound: str = "beep"  # the recording notice both parties hear
     # Look-ups in flight at once (0: no limit) and how long a call may queue for one. The
     # queue is part of the call's deadline but not of the store's: a burst on an embedded
     # store waits its turn instead of timing out inside a store that serialises anyway.
@@ -231,6 +234,7 @@ class RouteHandler:
         bridge = decision.action is Action.BRIDGE
         # Extension mode only: an AXB answer stays as it was (the dialplan cleared PRIVNUM_EXT).
         ext = {cv.EXT: extension} if extension else {}
+        recorded = bridge and decision.record
         return {
             cv.ACTION: cv.ACTION_BRIDGE if bridge else cv.ACTION_REJECT,
             cv.DIAL_NUMBER: self._dialable(decision.dial_number) if bridge else "",
@@ -240,6 +244,10 @@ class RouteHandler:
             cv.WARNING_SECONDS: str(decision.warning_seconds) if bridge else "0",
             cv.WARNING_REPEAT: str(decision.warning_repeat) if bridge else "0",
             cv.WARNING_SOUND: self._options.warning_sound if bridge else "",
+            cv.RECORD: "1" if recorded else "0",
+            # named here, not by the dialplan: the file's name is the id the CDR carries back
+            cv.RECORD_ID: recording_id(secrets.token_hex(12)) if recorded else "",
+            cv.NOTICE_SOUND: self._options.notice_sound if recorded else "",
             cv.BINDING: decision.binding_id,
             cv.SHOP: decision.shop_id,
             cv.ORDER: decision.order_id,

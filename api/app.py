@@ -15,6 +15,7 @@ from api import (
     routes_orders,
     routes_platform,
     routes_pool,
+    routes_recordings,
     routes_shops,
     routes_webhooks,
 )
@@ -75,6 +76,7 @@ def create_app(services: ApiServices) -> FastAPI:
     app.include_router(routes_orders.router)
     app.include_router(routes_misc.router)
     app.include_router(routes_webhooks.router)
+    app.include_router(routes_recordings.router)
     install_docs(app)
     install_openapi(app)
     # Inside BodyGuard: the body it reads to compare requests is bounded in size and time.

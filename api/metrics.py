@@ -112,6 +112,10 @@ class _LookupCollector(Collector):
 class Metrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry if registry is not None else CollectorRegistry(auto_describe=True)
+        self.recordings = Counter(
+            "privnum_recordings", "Recordings by result: stored, discarded (too short), "
+            "failed (could not be encrypted: deleted), purged.", ["result"],
+            registry=self.registry)
         self.calls = Counter("privnum_calls", "Routed calls by outcome (reason code).",
                              ["outcome"], registry=self.registry)
         self.agi_seconds = Histogram("privnum_agi_latency_seconds",
@@ -185,6 +189,9 @@ class Metrics:
         self.cdr_lag_seconds.observe(seconds)
 
     # MetricsSink -----------------------------------------------------------------------------
+
+    def recording(self, result: str) -> None:
+        self.recordings.labels(result).inc()
 
     def call_routed(self, outcome: str) -> None:
         self.calls.labels(outcome=outcome).inc()

@@ -350,6 +350,9 @@ class CallRecordOut(BaseModel):
         default=None, description="Extension mode: the extension entered (null otherwise)")
     display: str = Field(default="", description="X as people read it, with the extension "
                          "('170 0000 0001 ext. 1234')")
+    recording_id: str | None = Field(
+        default=None, description="The call's recording, if the shop records calls and it "
+        "is kept (its audio: GET /v1/recordings/{recording_id}/audio, auditors only).")
 
     @classmethod
     def of(cls, entry: CallLogEntry) -> CallRecordOut:
@@ -362,7 +365,8 @@ class CallRecordOut(BaseModel):
                    caller_masked=r.caller_masked, virtual_number=r.virtual_x,
                    buyer_masked=r.buyer_masked, order_id=r.order_id, binding_id=r.binding_id,
                    order_link=entry.order_link, chat_link=entry.chat_link,
-                   extension=r.extension, display=r.display_x)
+                   extension=r.extension, display=r.display_x,
+                   recording_id=entry.recording_id or None)
 
 
 class CallsPage(BaseModel):

@@ -10,6 +10,7 @@ import binding_store.call_rules_models
 import binding_store.cdr_models
 import binding_store.extension_models
 import binding_store.idempotency_models
+import binding_store.recording_models
 import binding_store.webhook_models  # noqa: F401
 from binding_store import models
 from binding_store.models import Base

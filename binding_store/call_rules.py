@@ -48,7 +48,8 @@ def shop_rules_of(row: ShopCallRulesRow | None) -> ShopCallRules:
         clear_merchant_window=no_merchant, clear_callback_window=no_callback,
         require_caller_report=row.require_caller_report,
         caps=parse_caps(row.caps) if row.caps is not None else None,
-        warning_seconds=row.warning_seconds)
+        warning_seconds=row.warning_seconds, record=row.record,
+        record_retention_days=row.record_retention_days)
 
 
 def _column(window: CallWindow | None, cleared: bool) -> str | None:
@@ -96,6 +97,8 @@ class SqlCallRules:
             row.require_caller_report = rules.require_caller_report
             row.caps = format_caps(rules.caps) if rules.caps is not None else None
             row.warning_seconds = rules.warning_seconds
+            row.record = rules.record
+            row.record_retention_days = rules.record_retention_days
             row.updated_at = now
             audit.record(session, now=now, actor=actor, kind=AuditKind.SHOP_CALL_RULES,
                          shop_id=shop_id, subject=shop_id,
@@ -195,5 +198,7 @@ def _describe(rules: ShopCallRules) -> dict[str, object]:
         "require_caller_report": rules.require_caller_report,
         "caps": format_caps(rules.caps) if rules.caps is not None else None,
         "warning_seconds": rules.warning_seconds,
+        "record": rules.record,
+        "record_retention_days": rules.record_retention_days,
     }
 

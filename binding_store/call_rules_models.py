@@ -25,6 +25,8 @@ class ShopCallRulesRow(Base):
     require_caller_report: Mapped[bool | None] = mapped_column(Boolean)
     caps: Mapped[str | None] = mapped_column(String(100))  # routing.call_caps.format_caps
     warning_seconds: Mapped[int | None] = mapped_column(Integer)
+    record: Mapped[bool | None] = mapped_column(Boolean)
+    record_retention_days: Mapped[int | None] = mapped_column(Integer)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 

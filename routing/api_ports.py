@@ -406,6 +406,10 @@ class MetricsSink(Protocol):
 
     def pool(self, in_use: int, total: int) -> None: ...
 
+    def recording(self, result: str) -> None:
+        """A recording stored, discarded, failed (could not be encrypted) or purged."""
+        ...
+
 
 class NoMetrics:
     """A ``MetricsSink`` that counts nothing: for front doors without ``/metrics`` (the CLI)."""
@@ -420,6 +424,9 @@ class NoMetrics:
         return None
 
     def reveal(self, decision: str, rule: str) -> None:
+        return None
+
+    def recording(self, result: str) -> None:
         return None
 
     def pool(self, in_use: int, total: int) -> None:

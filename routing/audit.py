@@ -44,6 +44,7 @@ class AuditKind(StrEnum):
     WEBHOOK_ADDED = "webhook.added"
     WEBHOOK_REMOVED = "webhook.removed"
     WEBHOOK_REPLAYED = "webhook.replayed"
+    RECORDING_RETRIEVED = "recording.retrieved"
 
 
 @dataclass(frozen=True)

@@ -367,6 +367,7 @@ class CallLogEntry:
     reason_text: str
     order_link: str
     chat_link: str
+    recording_id: str = ""  # the call's stored recording (routing.recording), if any
 
 
 @dataclass(frozen=True)

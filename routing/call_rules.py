@@ -106,6 +106,8 @@ class CallRules:
     caps: CallCaps = NO_CAPS
     warning_seconds: int = 0  # last-minute warning before the call-length limit (0: none)
     warning_repeat: int = 0
+    record: bool = False  # calls are recorded, with a notice to both parties first
+    record_retention_days: int = 90  # how long an encrypted recording is kept
     # the shop's caller numbers on this call that are not reported (filled on the call path
     # when the shop requires reporting)
     unreported_callers: frozenset[str] = frozenset()
@@ -133,6 +135,8 @@ class ShopCallRules:
     require_caller_report: bool | None = None
     caps: CallCaps | None = None  # replaces the platform's caps as a whole
     warning_seconds: int | None = None
+    record: bool | None = None
+    record_retention_days: int | None = None
 
     def apply(self, defaults: CallRules, timezone: str | None) -> CallRules:
         rules = replace(defaults, timezone=timezone or defaults.timezone)
@@ -152,6 +156,10 @@ class ShopCallRules:
             rules = replace(rules, warning_seconds=self.warning_seconds)
         if self.require_caller_report is not None:
             rules = replace(rules, require_caller_report=self.require_caller_report)
+        if self.record is not None:
+            rules = replace(rules, record=self.record)
+        if self.record_retention_days is not None:
+            rules = replace(rules, record_retention_days=self.record_retention_days)
         if self.clear_callback_window:
             rules = replace(rules, callback_window=None)
         elif self.callback_window is not None:

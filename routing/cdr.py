@@ -68,6 +68,7 @@ class CdrFieldNames:
     direction: str
     caller: str
     ext: str = ""  # extension mode: the extension entered (a later field; "" = not read)
+    recording: str = ""
 
     @property
     def all(self) -> tuple[str, ...]:
@@ -101,6 +102,7 @@ class CdrEvent:
     pn_reason: str = ""
     pn_direction: str = ""
     pn_ext: str = ""  # extension mode: the extension entered ("" for AXB calls)
+    pn_recording: str = ""  # the recording of this call (routing.recording), if one was made
     src: str = field(default="", repr=False)
     dst: str = field(default="", repr=False)
     pn_caller: str = field(default="", repr=False)
@@ -252,6 +254,7 @@ def parse_cdr(fields: Mapping[str, str], names: CdrFieldNames, zone: tzinfo,
         pn_reason=get(names.reason),
         pn_direction=get(names.direction),
         pn_ext=_extension(get(names.ext)) if names.ext else "",
+        pn_recording=get(names.recording) if names.recording else "",
         src=get("src"),
         dst=get("dst"),
         pn_caller=get(names.caller),
@@ -302,6 +305,7 @@ def merge_forks(first: CdrEvent, second: CdrEvent) -> CdrEvent:
         pn_direction=b.pn_direction or a.pn_direction,
         pn_ext=b.pn_ext or a.pn_ext,
         pn_caller=b.pn_caller or a.pn_caller,
+        pn_recording=b.pn_recording or a.pn_recording,
         forks=a.forks + b.forks,
     )
 

@@ -111,4 +111,5 @@ def _bridge(binding: RouteBinding, dial: str, max_seconds: int, mark: CallMark,
         mark=mark.value,
         warning_seconds=warn,
         warning_repeat=repeat,
+        record=rules.record,
     )

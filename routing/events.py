@@ -49,6 +49,8 @@ class EventType(StrEnum):
     CDR = "cdr"
     NUMBER_QUARANTINED = "number.quarantined"
     NUMBER_QUARANTINE_RELEASED = "number.quarantine_released"
+    RECORDING_STORED = "recording.stored"
+    RECORDING_PURGED = "recording.purged"
 
 
 class HangupSide(StrEnum):

@@ -130,6 +130,7 @@ class RouteDecision:
     mark: str = ""  # routing.call_rules.CallMark: how a call was let through (call log)
     warning_seconds: int = 0  # both parties hear the warning this long before max_seconds
     warning_repeat: int = 0  # seconds between repeats (0: once)
+    record: bool = False  # routing.recording: recorded, the notice played to both first
 
     @property
     def prompt(self) -> str:

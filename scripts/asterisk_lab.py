@@ -72,6 +72,10 @@ class StartOptions:
     them (``privnum asterisk render --mode include``)."""
 
 
+LAB_RECORDING_DIR = "/var/spool/asterisk/privnum-recordings"
+"""Where the lab's MixMonitor writes (inside the root; privnum sees it under ``lab.root``)."""
+
+
 def lab_render_options(opts: StartOptions, lab: Lab) -> RenderOptions:
     return RenderOptions(
         fastagi=opts.fastagi,
@@ -85,6 +89,7 @@ def lab_render_options(opts: StartOptions, lab: Lab) -> RenderOptions:
         lab_phones=LAB_PHONES,
         system_name="pnlab",
         verbose_log=True,
+        recording_dir=LAB_RECORDING_DIR,
         # The e2e suite's callers send extensions as DTMF from an originated Local channel.
         extra_modules=("app_senddtmf.so",),
     )
@@ -124,7 +129,7 @@ def start(lab: Lab, opts: StartOptions) -> None:
               f"127.0.0.1\tlocalhost\n127.0.1.1\t{hostname}\n::1\tlocalhost ip6-localhost\n")
         write_config(lab, opts)
         for sub in ("run/asterisk", "var/log/asterisk/cdr-custom", "var/lib/asterisk",
-                    "var/spool/asterisk"):
+                    "var/spool/asterisk", LAB_RECORDING_DIR.lstrip("/")):
             (lab.root / sub).mkdir(parents=True, exist_ok=True)
         own_pid = lab.root / "run/asterisk/asterisk.pid"
         own_pid.unlink(missing_ok=True)

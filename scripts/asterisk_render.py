@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 
 from agi import channel_vars as cv
+from routing.recording import RECORDING_ID_PATTERN
 from scripts.asterisk_read import AsteriskConfig
 
 TEMPLATE_PACKAGE = "asterisk_conf"
@@ -90,6 +91,7 @@ MODULES = (
     "bridge_simple.so",
     "bridge_native_rtp.so",
     "bridge_builtin_interval_features.so",  # Dial L() with a warning: the timed announcements
+    "app_mixmonitor.so",  # recording with notice
     "codec_ulaw.so",
     "codec_alaw.so",
     "codec_a_mu.so",
@@ -104,8 +106,8 @@ MODULES = (
 )
 
 REQUIRED_MODULES = (
-    "pbx_config", "app_dial", "app_playback", "app_stack", "app_exec", "app_read", "res_speech",
-    "res_agi",
+    "pbx_config", "app_dial", "app_playback", "app_mixmonitor", "app_stack", "app_exec",
+    "app_read", "res_speech", "res_agi",
     "func_callerid", "func_cdr", "func_channel", "func_strings", "func_logic",
     "res_pjsip", "res_pjsip_session", "chan_pjsip", "res_pjsip_caller_id",
     "cdr_manager", "res_cdrel_custom", "cdr_custom",
@@ -163,6 +165,8 @@ class RenderOptions:
     fail_reason: str = "routing_error"
     log_dir: str = "/var/log/asterisk"
     """astlogdir; the safety-net CSV is ``<log_dir>/cdr-custom/privnum-cdr.csv``."""
+    recording_dir: str = "/var/spool/asterisk/privnum-recordings"
+    """Where MixMonitor writes recorded calls (as Asterisk sees it; privnum encrypts them)."""
     rtp_start: int = 10000
     rtp_end: int = 20000
     run_user: str | None = None
@@ -213,6 +217,8 @@ class RenderOptions:
             raise ValueError("fail reason must be a reason code")
         if not re.fullmatch(r"/[A-Za-z0-9_./-]*", self.log_dir):
             raise ValueError("log dir must be an absolute path")
+        if not re.fullmatch(r"/[A-Za-z0-9_./-]*[A-Za-z0-9_-]", self.recording_dir):
+            raise ValueError("recording dir must be an absolute path")
         if self.run_user is not None and not _NAME.fullmatch(self.run_user):
             raise ValueError("run user: letters, digits, _ . -")
         for mod in self.extra_modules:
@@ -290,6 +296,8 @@ def values(o: RenderOptions) -> dict[str, str]:
         "ami_permit": ",".join(o.ami_permit),
         "mappings": mappings,
         "log_dir": o.log_dir,
+        "recording_dir": o.recording_dir,
+        "recording_id": RECORDING_ID_PATTERN,
         "csv_file": cv.CDR_CSV_FILE,
         "csv_columns": ",".join(cv.CDR_CSV_COLUMNS),
         "csv_template": _csv_template(),

@@ -37,6 +37,7 @@ def render_options(settings: Settings, secret: str | None = None) -> RenderOptio
         system_name=settings.agi.system_name or ast.system_name,
         max_ring_seconds=ast.max_ring_seconds,
         log_dir=ast.log_dir,
+        recording_dir=settings.asterisk_recording_dir,
     )
 
 

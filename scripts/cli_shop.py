@@ -156,6 +156,12 @@ def rules(
     warning_seconds: Annotated[str | None, typer.Option(
         "--warning-seconds", help="Both parties hear a warning this long before the "
         "call-length limit; 0: none | default.")] = None,
+    record: Annotated[str | None, typer.Option(
+        help="yes: calls are recorded, with a notice to both parties first | no | "
+             "default.")] = None,
+    record_retention_days: Annotated[str | None, typer.Option(
+        "--record-retention-days", help="Days an encrypted recording is kept | "
+        "default.")] = None,
     actor: ActorOpt = "cli",
     as_json: JsonOption = False,
 ) -> None:
@@ -166,7 +172,8 @@ def rules(
                          fallback_number=fallback, merchant_window=merchant_window,
                          callback_window=callback_window,
                          require_caller_report=require_caller_report, caps=caps,
-                         warning_seconds=warning_seconds)
+                         warning_seconds=warning_seconds, record=record,
+                         record_retention_days=record_retention_days)
 
     async def work() -> RulesView:
         async with use_cases_of(ctx) as cases:
@@ -200,7 +207,8 @@ _RULE_LABELS = {"shop": "shop", "direction": "direction", "grace_seconds": "grac
                 "fallback_number": "fallback line", "merchant_window": "merchant calls",
                 "callback_window": "callbacks",
                 "require_caller_report": "caller report required", "caps": "call caps",
-                "warning_seconds": "warning before the limit (s)", "own": "set by the shop"}
+                "warning_seconds": "warning before the limit (s)", "record": "recorded",
+                "record_retention_days": "recordings kept (days)", "own": "set by the shop"}
 
 
 def _rules_record(view: RulesView) -> dict[str, Any]:
@@ -211,7 +219,8 @@ def _rules_record(view: RulesView) -> dict[str, Any]:
         ("merchant_window", own.merchant_window or own.clear_merchant_window or None),
         ("callback_window", own.callback_window or own.clear_callback_window or None),
         ("require_caller_report", own.require_caller_report), ("caps", own.caps),
-        ("warning_seconds", own.warning_seconds))
+        ("warning_seconds", own.warning_seconds), ("record", own.record),
+        ("record_retention_days", own.record_retention_days))
         if value is not None]
     return {"shop": view.shop_id, "direction": e.direction.value,
             "grace_seconds": e.grace_seconds, "fallback_number": e.fallback_number or None,
@@ -219,6 +228,7 @@ def _rules_record(view: RulesView) -> dict[str, Any]:
             "callback_window": str(e.callback_window) if e.callback_window else "any time",
             "require_caller_report": e.require_caller_report,
             "caps": format_caps(e.caps) or "none", "warning_seconds": e.warning_seconds,
+            "record": e.record, "record_retention_days": e.record_retention_days,
             "own": ", ".join(own_names) or "nothing (platform defaults)"}
 
 

@@ -58,6 +58,8 @@ COMMANDS: tuple[Entry, ...] = (
     Entry("calls", "scripts.cli_calls", "Shops' privacy-number call records."),
     Entry("cdr", "scripts.cli_cdr",
           "Call detail records: auditor export, tamper check, retention."),
+    Entry("recordings", "scripts.cli_recordings",
+          "Recorded calls: sweep stale plaintext, purge past retention."),
     Entry("ami", "scripts.cli_ami", "Asterisk manager interface (CDR listener)."),
     Entry("webhooks", "scripts.cli_webhooks",
           "Call and binding events pushed to the platform: subscriptions, deliveries."),

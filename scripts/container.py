@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from binding_store.outbox import Outbox
     from binding_store.pool import PoolRepository
     from binding_store.quarantine import PoolQuarantine
+    from binding_store.recordings import RecordingVault
     from binding_store.redis_index import RedisIndex
     from binding_store.route_lookup import StoreRouteLookup
     from binding_store.shops import ShopRepository
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
     from binding_store.webhook_queue import DeliveryQueue
     from binding_store.webhooks import SubscriptionStore
     from routing.call_caps import CallCounter
+    from routing.cdr_ports import CdrSink
     from scripts.dns import DnsResolver
 
 _MISSING_SCHEMA = ("no such table", "does not exist", "undefinedtable")
@@ -253,6 +255,19 @@ class Container:
         return CallLogStore(self.database, outbox=self.outbox)
 
     @cached_property
+    def recordings(self) -> RecordingVault:
+        """Recorded calls at rest (encrypted with the buyer numbers' key ring)."""
+        from binding_store.recordings import RecordingVault, VaultOptions
+
+        r = self.settings.recordings
+        return RecordingVault(
+            self.database, lambda: self.cipher, self.call_rules,
+            VaultOptions(spool_dir=r.spool_dir, store_dir=self.settings.recording_store_dir,
+                         min_seconds=r.min_seconds, settle_seconds=r.settle_seconds,
+                         orphan_seconds=r.orphan_seconds),
+            outbox=self.outbox, observe=self.metrics.recording)
+
+    @cached_property
     def outbox(self) -> Outbox:
         """The webhook outbox every store writes its events into (in its own transaction)."""
         from binding_store.outbox import Outbox
@@ -383,17 +398,18 @@ class Container:
         return listener_config(self.settings)
 
     async def reconcile(self, *, file: Path | None = None, system_name: str | None = None,
-                        now: datetime | None = None) -> ReconcileResult:
+                        now: datetime | None = None, sink: CdrSink | None = None
+                        ) -> ReconcileResult:
         """Import the safety-net CSV (``file`` or :func:`default_csv_file`), close orphans."""
         from agi.ami_reconcile import reconcile_file
 
         settings = self.settings
         path = file or default_csv_file(settings)
-        sink = self.call_log_store
+        store = self.call_log_store
         when = now or utc_now()
-        name = system_name or settings.agi.system_name or await sink.last_system_name()
+        name = system_name or settings.agi.system_name or await store.last_system_name()
         return await reconcile_file(
-            path, sink, zone=cdr_zone(settings), system_name=name, now=when,
+            path, sink or store, zone=cdr_zone(settings), system_name=name, now=when,
             lookback=timedelta(days=settings.call_log.reconcile_lookback_days),
             orphan_grace_seconds=settings.call_log.orphan_grace_seconds,
             classes=settings.number_classes)
@@ -505,6 +521,7 @@ def route_options(settings: Settings) -> RouteOptions:
         system_name=settings.agi.system_name or settings.asterisk.system_name,
         number_classes=settings.number_classes,
         warning_sound=settings.call_rules.warning_sound,
+        notice_sound=settings.call_rules.notice_sound,
     )
 
 

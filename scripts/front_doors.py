@@ -39,7 +39,7 @@ from binding_store.index_healer import IndexHealer
 from binding_store.key_check import check_active_keys
 from binding_store.route_lookup import StoreRouteLookup
 from routing.api_ports import HealthProbe
-from routing.cdr_ports import Originator
+from routing.cdr_ports import CdrSink, Originator
 from routing.errors import StoreUnavailable
 from scripts.background import delivery_service, expiry_sweeper, idempotency_purger
 from scripts.cdr_export import write_export
@@ -48,6 +48,7 @@ from scripts.container import Container, default_csv_file, open_container
 from scripts.lifecycle import Lifecycle, Resource, Service, Task
 from scripts.partition_service import partition_upkeep
 from scripts.partition_service import wanted as partitions_wanted
+from scripts.recording_service import RecordingSink, recording_upkeep
 from scripts.settings import Settings
 from scripts.webhook_worker import DeliveryWorker, WebhookObserver, WorkerOptions
 from scripts.workers import Announce, PortLock, WorkerProcess, settings_json, worker_count
@@ -270,11 +271,13 @@ class HttpService:
 # ---- AMI ------------------------------------------------------------------------------------
 
 
-def ami_listener(container: Container, metrics: Metrics | None = None) -> AmiListener:
+def ami_listener(container: Container, metrics: Metrics | None = None,
+                 sink: CdrSink | None = None) -> AmiListener:
     """The CDR listener; after each (re)connect it reconciles from Asterisk's safety-net CSV
-    (one warning at start-up when that file cannot be read)."""
+    (one warning at start-up when that file cannot be read). ``sink``: where the records go
+    (the call log, through the recordings' claim in ``serve``)."""
     async def reconcile(system_name: str) -> int:
-        result = await container.reconcile(system_name=system_name)
+        result = await container.reconcile(system_name=system_name, sink=sink)
         return result.stored + result.orphans_closed
 
     path = default_csv_file(container.settings)
@@ -283,7 +286,7 @@ def ami_listener(container: Container, metrics: Metrics | None = None) -> AmiLis
         log.warning("AMI is on but Asterisk's safety-net CDR file %s cannot be read (%s): "
                     "call records missed while AMI is down cannot be re-imported; set "
                     "call_log.cdr_csv_dir (env PRIVNUM_CALL_LOG__CDR_CSV_DIR)", path, problem)
-    listener = AmiListener(container.ami_config(), container.call_log_store, reconcile,
+    listener = AmiListener(container.ami_config(), sink or container.call_log_store, reconcile,
                            observe_lag=metrics.cdr_lag if metrics is not None else None)
     if metrics is not None:
         metrics.watch_listener(listener)  # /metrics: connected, records, reconciles
@@ -347,8 +350,12 @@ async def serve(settings: Settings, stop: asyncio.Event | None = None, *,
             if healer is not None:
                 services.append(index_healer(healer))
         listener = None
+        recordings = RecordingSink(container.call_log_store, container.recordings)
+        # before the listener: on SIGTERM it stops after the listener flushed its records
+        services.append(recording_upkeep(container.recordings, recordings,
+                                         settings.recordings.sweep_seconds))
         if settings.ami.enabled:
-            listener = ami_listener(container, metrics)
+            listener = ami_listener(container, metrics, recordings)
             services.append(listener_service(listener))
         if settings.api.enabled:
             api = api_services(container, metrics, originator=listener,

@@ -509,6 +509,17 @@ class CallRulesSettings(BaseModel):
         "caps per rolling HOUR/DAY for each caller number A, buyer B and virtual number X "
         "(any subset; 0 = none; else refused cap_caller / cap_buyer / cap_number). Empty: "
         "no caps.")
+    record: bool = Field(
+        default=False, description="Record calls (a shop opts in with 'privnum shop rules "
+        "--record yes'): both parties hear notice_sound before they are connected (a call "
+        "whose notice cannot play is not bridged); the recording is encrypted at rest as the "
+        "call ends (see [recordings]).")
+    record_retention_days: int = Field(
+        default=90, ge=1, le=3_650, description="How long an encrypted recording is kept "
+        "before 'privnum recordings purge' (and the purge service) deletes it.")
+    notice_sound: str = Field(
+        default="beep", pattern=r"^[A-Za-z0-9_/-]+$", description="Asterisk sound file (no "
+        "extension) of the recording notice both parties hear.")
     cache_seconds: float = Field(
         default=5.0, ge=0, le=300, description="How long the call path keeps a shop's rules "
         "before reading them again: a change applies to calls within this time.")
@@ -555,6 +566,33 @@ class TestingSettings(BaseModel):
         return value.strip()
 
 
+class RecordingSettings(BaseModel):
+    """Where recordings are written by Asterisk and kept encrypted by privnum."""
+
+    spool_dir: Path = Field(
+        default=Path("/var/spool/asterisk/privnum-recordings"), description="Where Asterisk's "
+        "MixMonitor writes a recorded call's plaintext file, as privnum sees it (privnum "
+        "encrypts and deletes it as the call ends).")
+    asterisk_spool_dir: str = Field(
+        default="", description="The same directory as Asterisk sees it (rendered into the "
+        "dialplan). Empty: spool_dir.")
+    store_dir: Path | None = Field(
+        default=None, description="Where encrypted recordings are kept. Unset: "
+        "<data_dir>/recordings.")
+    min_seconds: int = Field(
+        default=3, ge=0, le=3_600, description="A call billed fewer seconds keeps no "
+        "recording.")
+    settle_seconds: float = Field(
+        default=1.0, ge=0, le=600, description="A file is encrypted once Asterisk has not "
+        "written to it for this long (MixMonitor closes it just after the call).")
+    orphan_seconds: float = Field(
+        default=3_600, gt=0, description="A plaintext file no call record claimed for this "
+        "long is deleted by the sweep (it cannot be attributed to a shop).")
+    sweep_seconds: float = Field(
+        default=60, gt=0, description="How often stale plaintext is swept and recordings "
+        "past retention are purged (also once at start-up).")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PRIVNUM_", env_nested_delimiter="__", extra="forbid"
@@ -580,6 +618,7 @@ class Settings(BaseSettings):
     console: ConsoleSettings = ConsoleSettings()
     call_rules: CallRulesSettings = CallRulesSettings()
     testing: TestingSettings = TestingSettings()
+    recordings: RecordingSettings = RecordingSettings()
     risk_policy_file: Path | None = Field(
         default=None, examples=["/etc/privnum/risk.toml"],
         description="Risk policy of the plaintext reveal (TOML [risk]). Unset: the defaults.")
@@ -604,6 +643,8 @@ class Settings(BaseSettings):
             self.keys.file = self.data_dir / "keys.json"
         if self.console.export_dir is None:
             self.console.export_dir = self.data_dir / "exports"
+        if self.recordings.store_dir is None:
+            self.recordings.store_dir = self.data_dir / "recordings"
         if self.call_log.cdr_csv_dir is None:
             self.call_log.cdr_csv_dir = Path(self.asterisk.log_dir) / CDR_CUSTOM_DIR
         return self
@@ -618,7 +659,8 @@ class Settings(BaseSettings):
             callback_window=CallWindow.parse(c.callback_window) if c.callback_window else None,
             timezone=timezone, require_caller_report=c.require_caller_report,
             caps=parse_caps(c.caps), warning_seconds=c.warning_seconds,
-            warning_repeat=c.warning_repeat_seconds)
+            warning_repeat=c.warning_repeat_seconds, record=c.record,
+            record_retention_days=c.record_retention_days)
 
     @property
     def number_classes(self) -> NumberClasses:
@@ -640,6 +682,15 @@ class Settings(BaseSettings):
     def keys_file(self) -> Path:
         assert self.keys.file is not None
         return self.keys.file
+
+    @property
+    def recording_store_dir(self) -> Path:
+        assert self.recordings.store_dir is not None
+        return self.recordings.store_dir
+
+    @property
+    def asterisk_recording_dir(self) -> str:
+        return self.recordings.asterisk_spool_dir or str(self.recordings.spool_dir)
 
     @property
     def cdr_csv_dir(self) -> Path:

@@ -115,11 +115,11 @@ def cdr_csv(path: Path) -> None:
         ["", MAIN, X, "privnum-inbound", f'"M" <{MAIN}>', "PJSIP/m-1", f"PJSIP/{BUYER}-2",
          "Dial", f"{day} 10:00:00", f"{day} 10:00:02", f"{day} 10:01:00", "60", "58",
          "ANSWERED", "DOCUMENTATION", "pbx-1.1", "pbx-1.1", "1", "", "shop1", "o1",
-         "+86" + X, "bridged", "merchant", MAIN, ""],
+         "+86" + X, "bridged", "merchant", MAIN, "", ""],
         ["", BUYER, X, "privnum-inbound", f'"" <{BUYER}>', f"PJSIP/{BUYER}-3", "PJSIP/m-4",
          "Dial", f"{day} 11:00:00", f"{day} 11:00:01", f"{day} 11:00:31", "31", "30",
          "ANSWERED", "DOCUMENTATION", "pbx-2.1", "pbx-2.1", "2", "", "shop1", "o1",
-         "+86" + X, "bridged", "callback", BUYER, ""],
+         "+86" + X, "bridged", "callback", BUYER, "", ""],
     ]
     with path.open("w", newline="", encoding="utf-8") as handle:
         csv.writer(handle, quoting=csv.QUOTE_ALL).writerows(rows)

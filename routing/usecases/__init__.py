@@ -41,6 +41,7 @@ from routing.console_views import ConsoleReader
 from routing.idempotency import IdempotencyStore
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import DEFAULT_REGION
+from routing.recording import RecordingReader
 from routing.risk import RiskPolicy
 from routing.usecases.bindings import Bindings
 from routing.usecases.call_log import CallLog
@@ -52,6 +53,7 @@ from routing.usecases.idempotency import DEFAULT_TTL, Idempotency
 from routing.usecases.orders import Orders
 from routing.usecases.pool import Pool
 from routing.usecases.quarantine import Quarantine, QuarantinePort
+from routing.usecases.recordings import Recordings
 from routing.usecases.reveal import Reveal
 from routing.usecases.shops import Shops
 from routing.usecases.webhooks import Webhooks
@@ -125,6 +127,9 @@ class Ports(Protocol):
     @property
     def quarantine(self) -> QuarantinePort: ...
 
+    @property
+    def recordings(self) -> RecordingReader: ...
+
 
 @dataclass(kw_only=True)
 class UseCases:
@@ -167,7 +172,12 @@ class UseCases:
 
     @property
     def call_log(self) -> CallLog:
-        return CallLog(reader=self.ports.call_log, links=self.links, shops=self.ports.shops)
+        return CallLog(reader=self.ports.call_log, links=self.links, shops=self.ports.shops,
+                       recordings=self.ports.recordings)
+
+    @property
+    def recordings(self) -> Recordings:
+        return Recordings(reader=self.ports.recordings, audit=self.ports.audit)
 
     @property
     def console(self) -> Console:

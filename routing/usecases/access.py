@@ -6,8 +6,11 @@ A credential carries scopes (:class:`Scope`) and covers shops:
 - a shop's main account (or the platform on its behalf): ``shop``, ``shop:manage``,
   ``calls:read`` on its own shop;
 - a sub-account (or the platform on its behalf): ``shop``, ``calls:read`` on its own shop;
-- an auditor: ``calls:read`` on the shops it is granted (and their exports, one shop at a
-  time).
+- an auditor: ``calls:read`` and ``recordings:read`` on the shops it is granted (and their
+  exports, one shop at a time).
+
+``recordings:read`` (the recorded calls' audio) is the auditor's alone: no shop credential,
+and not the platform's or an operator's either, holds it.
 
 A credential without the scope an action needs is refused naming the scope (HTTP 403). An
 object found by id in a shop the credential does not cover is "not found", so ids do not leak
@@ -28,12 +31,13 @@ class Scope(StrEnum):
     SHOP_MANAGE = "shop:manage"  # enable/disable, time zone, sub-accounts, caller numbers
     SHOP = "shop"  # service status, caller list, reveal, bindings
     CALLS_READ = "calls:read"  # the call log and its exports
+    RECORDINGS_READ = "recordings:read"  # recorded calls' audio (auditors only)
 
 
-_ALL = frozenset(Scope)
+_ALL = frozenset(Scope) - {Scope.RECORDINGS_READ}
 _MAIN = frozenset({Scope.SHOP, Scope.SHOP_MANAGE, Scope.CALLS_READ})
 _SUB = frozenset({Scope.SHOP, Scope.CALLS_READ})
-_AUDITOR = frozenset({Scope.CALLS_READ})
+_AUDITOR = frozenset({Scope.CALLS_READ, Scope.RECORDINGS_READ})
 
 
 def scopes_of(who: Principal) -> frozenset[Scope]:
@@ -88,6 +92,12 @@ def main_only(who: Principal, shop_id: str, action: str) -> None:
 def read_calls(who: Principal, shop_id: str) -> None:
     """The shop's call log and exports: its accounts, an auditor granted it, the platform."""
     require(who, Scope.CALLS_READ, "read the call log", shop_id)
+
+
+def read_recording(who: Principal, shop_id: str) -> None:
+    """A recorded call's audio: an auditor granted the shop, nobody else (403 naming the
+    scope for everyone without it)."""
+    require(who, Scope.RECORDINGS_READ, "retrieve recorded calls", shop_id)
 
 
 def manage_webhooks(who: Principal) -> None:

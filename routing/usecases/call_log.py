@@ -4,6 +4,7 @@ most 30 days back), a shop's records for download, and the auditor's full export
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import datetime
 
 from routing.api_ports import CallLogReader, Principal, ShopPort
@@ -16,14 +17,16 @@ from routing.call_log_views import (
     resolve_window,
 )
 from routing.errors import CallLogUnavailable
+from routing.recording import RecordingReader
 from routing.shop_views import check_id
 from routing.usecases.access import audit_shop, read_calls
 
 
 class CallLog:
     def __init__(self, *, reader: CallLogReader | None, links: LinkTemplates,
-                 shops: ShopPort) -> None:
+                 shops: ShopPort, recordings: RecordingReader | None = None) -> None:
         self._reader = reader
+        self._recordings = recordings
         self._links = links
         self._shops = shops
 
@@ -41,7 +44,16 @@ class CallLog:
 
     async def page(self, who: Principal, query: CallLogQuery, now: datetime) -> CallLogPage:
         await self._readable(who, query.shop_id)
-        return await self._store().page(query, now, self._links)
+        page = await self._store().page(query, now, self._links)
+        if self._recordings is None or not page.entries:
+            return page
+        found = await self._recordings.by_calls(frozenset(
+            (e.record.system_name, e.record.uniqueid) for e in page.entries))
+        if not found:
+            return page
+        return replace(page, entries=tuple(
+            replace(e, recording_id=found.get((e.record.system_name, e.record.uniqueid), ""))
+            for e in page.entries))
 
     async def entries(self, who: Principal, shop_id: str, *, since: datetime | None,
                       until: datetime | None, now: datetime) -> AsyncIterator[CallLogEntry]:

@@ -22,6 +22,7 @@ from routing.shop_views import check_id
 from routing.usecases.access import in_shop, platform_only
 
 MAX_GRACE_SECONDS = 7 * 86_400  # the call path looks back this far for ended bindings
+MAX_RETENTION_DAYS = 3_650
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,8 @@ class RulesChange:
     require_caller_report: str | None = None  # yes | no | default
     caps: str | None = None  # routing.call_caps.parse_caps text | none | default
     warning_seconds: str | None = None  # seconds | default
+    record: str | None = None  # yes | no | default
+    record_retention_days: str | None = None  # days | default
 
 
 class ShopCallRulesCases:
@@ -95,6 +98,8 @@ def apply_change(own: ShopCallRules, change: RulesChange, region: str) -> ShopCa
         "require_caller_report": own.require_caller_report,
         "caps": own.caps,
         "warning_seconds": own.warning_seconds,
+        "record": own.record,
+        "record_retention_days": own.record_retention_days,
     }
     if change.direction is not None:
         values["direction"] = None if _default(change.direction) else _direction(change.direction)
@@ -121,6 +126,12 @@ def apply_change(own: ShopCallRules, change: RulesChange, region: str) -> ShopCa
                           else parse_caps(text))
     if change.require_caller_report is not None:
         values["require_caller_report"] = _yes_no(change.require_caller_report)
+    if change.record is not None:
+        values["record"] = _yes_no(change.record)
+    if change.record_retention_days is not None:
+        values["record_retention_days"] = (
+            None if _default(change.record_retention_days)
+            else _days(change.record_retention_days))
     return ShopCallRules(**values)  # type: ignore[arg-type]
 
 
@@ -133,6 +144,16 @@ def _yes_no(text: str) -> bool | None:
     if value == "default":
         return None
     raise InvalidInput(f"{text.strip()!r}: say yes, no or default")
+
+
+def _days(text: str) -> int:
+    try:
+        value = int(text.strip())
+    except ValueError:
+        raise InvalidInput(f"retention {text.strip()!r} is not a whole number of days") from None
+    if not 1 <= value <= MAX_RETENTION_DAYS:
+        raise InvalidInput(f"retention must be 1-{MAX_RETENTION_DAYS} days")
+    return value
 
 
 def _default(text: str) -> bool:

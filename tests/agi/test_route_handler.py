@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -147,6 +148,9 @@ async def test_merchant_call_is_bridged_to_the_buyer_showing_x(
         cv.WARNING_SECONDS: "0",  # no call rules here: no warning
         cv.WARNING_REPEAT: "0",
         cv.WARNING_SOUND: "beep",
+        cv.RECORD: "0",  # not recorded: no id, no notice
+        cv.RECORD_ID: "",
+        cv.NOTICE_SOUND: "",
         cv.BINDING: "bnd1",
         cv.SHOP: "shop1",
         cv.ORDER: "ord1",
@@ -239,3 +243,26 @@ async def test_log_line_masks_numbers(
     line = next(r.getMessage() for r in caplog.records if r.getMessage().startswith("call "))
     assert "caller=139****0001" in line and "action=bridge" in line
     assert "13900000001" not in caplog.text and "13800000001" not in caplog.text
+
+
+def test_a_recorded_bridge_names_its_recording_and_the_notice() -> None:
+    from routing.model import Action, CallRequest, RouteDecision
+    from routing.reasons import Reason
+    from routing.recording import is_recording_id
+
+    store = Store()
+    handler = RouteHandler(store, store, lambda: NOW,
+                           RouteOptions(max_call_seconds=900, notice_sound="rec-notice"))
+    request = CallRequest(caller="+8613800000001", dialed="+8617000000001", uniqueid="u1",
+                          linkedid="u1")
+    bridge = RouteDecision(action=Action.BRIDGE, reason=Reason.BRIDGED, max_seconds=900,
+                           dial_number="+8613900000001", present_number="+8617000000001",
+                           record=True)
+    first = handler.variables(bridge, request)
+    second = handler.variables(bridge, request)
+    assert first[cv.RECORD] == "1" and first[cv.NOTICE_SOUND] == "rec-notice"
+    assert is_recording_id(first[cv.RECORD_ID])
+    assert first[cv.RECORD_ID] != second[cv.RECORD_ID]  # one file per call
+    reject = RouteDecision.reject(Reason.BINDING_EXPIRED, "+8617000000001")
+    refused = handler.variables(replace(reject, record=True), request)
+    assert (refused[cv.RECORD], refused[cv.RECORD_ID], refused[cv.NOTICE_SOUND]) == ("0", "", "")

@@ -172,6 +172,7 @@ def test_bridge_presents_x_both_ways_and_exports_cdr(
         cv.CDR_BINDING: "B-smoke-1", cv.CDR_SHOP: "S-42", cv.CDR_ORDER: "O-4711",
         cv.CDR_X: X, cv.CDR_REASON: "bridged", cv.CDR_DIRECTION: cv.DIRECTION_MERCHANT,
         cv.CDR_CALLER: MERCHANT, cv.CDR_EXT: "",  # an AXB call: no extension
+        cv.CDR_RECORDING: "",  # not recorded
     }
 
 
