@@ -15,7 +15,7 @@ from binding_store.recordings import RecordingVault
 from routing.cdr import CdrEvent
 from routing.cdr_ports import CdrSink
 from routing.errors import PrivnumError
-from scripts.container import utc_now
+from scripts.clock import utc_now
 from scripts.lifecycle import Task
 
 log = logging.getLogger("privnum.recordings")
