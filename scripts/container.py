@@ -65,6 +65,7 @@ if TYPE_CHECKING:
     from binding_store.pool import PoolRepository
     from binding_store.quarantine import PoolQuarantine
     from binding_store.redis_index import RedisIndex
+    from binding_store.reveal_facts import RevealFactsStore
     from binding_store.route_lookup import StoreRouteLookup
     from binding_store.shops import ShopRepository
     from binding_store.tokens import TokenStore
@@ -213,6 +214,12 @@ class Container:
         from binding_store.orders import OrderStore
 
         return OrderStore(self.database, self.cipher)
+
+    @cached_property
+    def reveal_facts(self) -> RevealFactsStore:
+        from binding_store.reveal_facts import RevealFactsStore
+
+        return RevealFactsStore(self.database, self.cipher)
 
     @cached_property
     def tokens(self) -> TokenStore:
