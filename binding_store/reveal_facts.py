@@ -1,7 +1,8 @@
 """Everything a reveal reads before it decides, in one session: the shop with its main account,
 the registered order and the order's active binding in one statement, the shop's caller
-numbers in a second. A reveal used to open five sessions for these (each a pool check-out,
-a pre-ping and a rollback around its query); at a platform's peak that was most of its cost."""
+numbers in a second, on an autocommit connection (no BEGIN/ROLLBACK). A reveal used to
+open five sessions for these (each a pool check-out, a pre-ping, BEGIN and ROLLBACK around
+its query); at a platform's peak that was most of its cost."""
 
 from __future__ import annotations
 
@@ -42,7 +43,7 @@ class RevealFactsStore:
             .limit(1))
         callers = (select(CallerNumber).where(CallerNumber.shop_id == shop_id)
                    .order_by(CallerNumber.is_main.desc(), CallerNumber.number))
-        async with self._db.session() as session:
+        async with self._db.read_session() as session:
             row = (await session.execute(facts)).first()
             if row is None:
                 raise NotFound(f"shop {shop_id} not found")
