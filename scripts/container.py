@@ -341,7 +341,10 @@ class Container:
                         "read it can decrypt every buyer number; chmod 600 %s", path, mode, path)
 
     async def aclose(self) -> None:
-        """Close what was opened (the Redis client, the database's pool)."""
+        """Close what was opened (the call rules' background refresh, the Redis client, the
+        database's pool)."""
+        if "call_rules" in self.__dict__:
+            await self.call_rules.close()
         if "index" in self.__dict__ and self.index is not None:
             with suppress(StoreUnavailable, OSError):
                 await self.index.close()
