@@ -144,7 +144,9 @@ def _masked(text: str) -> str:
 class AttemptWriter:
     """Implements ``routing.ports.AttemptRecorder`` with batching; ``start``/``close`` it."""
 
-    def __init__(self, database: Database, *, batch_size: int = 500, linger: float = 0.02,
+    # linger 0.1 s: attempts are written after the call is answered, so waiting longer for a
+    # batch costs no call anything, and fewer, larger transactions cost the process less.
+    def __init__(self, database: Database, *, batch_size: int = 500, linger: float = 0.1,
                  queue_max: int = 20_000, retry_delay: float = 0.5,
                  on_refused: Callable[[int], None] | None = None,
                  outbox: Outbox | None = None) -> None:
