@@ -140,7 +140,7 @@ class RedisIndex:
         (refused, or ``READONLY`` once it is back as a replica: redis-py then drops it), so
         the next command connects to the promoted one. ``connection``: ``db``, ``username``,
         ``password``, ``ssl`` of the data connections."""
-        sentinel = Sentinel(list(sentinels), sentinel_kwargs={  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(list(sentinels), sentinel_kwargs={  # type: ignore[no-untyped-call, unused-ignore]
             "socket_timeout": timeout, "socket_connect_timeout": timeout})
         client = sentinel.master_for(
             service_name, redis_class=Redis, connection_pool_class=_FollowingPool,
