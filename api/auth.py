@@ -17,14 +17,16 @@ bearer = HTTPBearer(auto_error=False,
 ACCOUNT_HEADER = "X-Privnum-Account"
 
 
-def services(request: Request) -> ApiServices:
+# ``async def`` although they await nothing: FastAPI runs a plain ``def`` dependency in its
+# thread pool, a thread hop per request for a dictionary look-up.
+async def services(request: Request) -> ApiServices:
     svc = request.app.state.services
     assert isinstance(svc, ApiServices)
     return svc
 
 
-def use_cases(request: Request) -> UseCases:
-    return services(request).use_cases
+async def use_cases(request: Request) -> UseCases:
+    return (await services(request)).use_cases
 
 
 Services = Annotated[ApiServices, Depends(services)]

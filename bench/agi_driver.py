@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -28,9 +29,13 @@ def build_envs(calls: Sequence[tuple[str, str]], run_tag: str, start: int = 0) -
     """Environment blocks for (callerid, extension) pairs, each with a unique uniqueid."""
     template = load_env_blocks()[0]
     envs = []
+    # Asterisk's shape (epoch seconds "." sequence), one "epoch" per run tag: an id of
+    # another shape (a tag with a pid and a digit run) is refused by the server, which then
+    # logs two warnings per call and makes a stand-in id - work Asterisk never causes.
+    epoch = 1_000_000_000 + zlib.crc32(run_tag.encode()) % 1_000_000_000
     for i, (callerid, extension) in enumerate(calls, start=start):
-        uniqueid = f"{run_tag}.{i}"
-        envs.append(env_bytes(template, script="route", args=[f"L{uniqueid}"], overrides={
+        uniqueid = f"{epoch}.{i}"
+        envs.append(env_bytes(template, script="route", args=[uniqueid], overrides={
             "agi_callerid": callerid, "agi_extension": extension, "agi_uniqueid": uniqueid}))
     return envs
 

@@ -144,7 +144,9 @@ def _masked(text: str) -> str:
 class AttemptWriter:
     """Implements ``routing.ports.AttemptRecorder`` with batching; ``start``/``close`` it."""
 
-    def __init__(self, database: Database, *, batch_size: int = 500, linger: float = 0.02,
+    # linger 0.1 s: attempts are written after the call is answered, so waiting longer for a
+    # batch costs no call anything, and fewer, larger transactions cost the process less.
+    def __init__(self, database: Database, *, batch_size: int = 500, linger: float = 0.1,
                  queue_max: int = 20_000, retry_delay: float = 0.5,
                  on_refused: Callable[[int], None] | None = None,
                  outbox: Outbox | None = None) -> None:
@@ -184,14 +186,17 @@ class AttemptWriter:
             self._task = None
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
             batch = [await self._queue.get()]
-            deadline = loop.time() + self._linger
-            while len(batch) < self._batch_size and (wait := deadline - loop.time()) > 0:
+            # Linger once, then take what queued meanwhile: one timer per batch, not a
+            # ``wait_for`` (a task and a timer) per attempt, which cost the call path more
+            # than the write itself at a few hundred calls per second.
+            if batch[0] is not None and self._linger > 0:
+                await asyncio.sleep(self._linger)
+            while len(batch) < self._batch_size:
                 try:
-                    batch.append(await asyncio.wait_for(self._queue.get(), wait))
-                except TimeoutError:
+                    batch.append(self._queue.get_nowait())
+                except asyncio.QueueEmpty:
                     break
             stop = None in batch
             attempts = [a for a in batch if a is not None]

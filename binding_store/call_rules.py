@@ -4,6 +4,9 @@ for a shop looked up a moment ago. A change reaches the call path within ``cache
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -25,6 +28,13 @@ from routing.call_rules import (
     ShopCallRules,
 )
 from routing.errors import StoreUnavailable
+
+log = logging.getLogger(__name__)
+# A cached shop's rules are read again in the background once this share of their life has
+# passed, so a busy shop's calls never wait for SQL; the refresh waits this long to read
+# every shop that fell due meanwhile in one statement.
+_REFRESH_AFTER = 0.5
+_REFRESH_LINGER = 0.05
 
 
 def _window(value: str | None) -> tuple[CallWindow | None, bool]:
@@ -66,6 +76,8 @@ class SqlCallRules:
         self._defaults = defaults
         self._cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, CallRules]] = {}
+        self._due: set[str] = set()  # shops whose rules the background refresh reads next
+        self._refresh: asyncio.Task[None] | None = None
         self._reports: dict[tuple[str, str], tuple[float, bool]] = {}  # -> (until, reported)
 
     @property
@@ -159,12 +171,19 @@ class SqlCallRules:
         now = time.monotonic()
         found: dict[str, CallRules] = {}
         missing = []
+        due = []
         for shop_id in shop_ids:
             cached = self._cache.get(shop_id)
             if cached is not None and now < cached[0]:
                 found[shop_id] = cached[1]
+                if now >= cached[0] - self._cache_seconds * (1 - _REFRESH_AFTER):
+                    due.append(shop_id)
             else:
                 missing.append(shop_id)
+        if due:
+            self._refresh_ahead(due)
+        # Rules past their time are never used: a call waits for SQL and fails closed
+        # when it cannot be read, as without the refresh.
         if missing:
             loaded = await self._load(missing)
             until = now + self._cache_seconds
@@ -174,6 +193,36 @@ class SqlCallRules:
                 self._cache[shop_id] = (until, rules)
                 found[shop_id] = rules
         return found
+
+    def _refresh_ahead(self, shop_ids: list[str]) -> None:
+        self._due.update(shop_ids)
+        if self._refresh is None or self._refresh.done():
+            self._refresh = asyncio.get_running_loop().create_task(
+                self._refresh_due(), name="call-rules-refresh")
+
+    async def _refresh_due(self) -> None:
+        await asyncio.sleep(_REFRESH_LINGER)
+        shop_ids, self._due = sorted(self._due), set()
+        began = time.monotonic()  # the rules are as old as the read's start
+        try:
+            loaded = await self._load(shop_ids)
+        except Exception as exc:  # the entries expire as they would have; calls read SQL
+            log.warning("call rules: background refresh of %d shop(s) failed: %s",
+                        len(shop_ids), exc)
+            return
+        until = began + self._cache_seconds
+        for shop_id, rules in loaded.items():
+            cached = self._cache.get(shop_id)
+            if cached is not None and cached[0] < until:  # not replaced by set() meanwhile
+                self._cache[shop_id] = (until, rules)
+
+    async def close(self) -> None:
+        """Stop a background refresh in flight."""
+        if self._refresh is not None and not self._refresh.done():
+            self._refresh.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._refresh
+        self._refresh = None
 
     async def _load(self, shop_ids: list[str]) -> dict[str, CallRules]:
         query = (select(Shop.id, Shop.timezone, ShopCallRulesRow)

@@ -82,6 +82,20 @@ class Database:
         async with guard(self.timeout * 5), self._sessions() as session:
             yield session
 
+    @asynccontextmanager
+    async def read_session(self) -> AsyncIterator[AsyncSession]:
+        """A session for reads only, where each statement may stand alone: on PostgreSQL
+        its connection is in autocommit, so no BEGIN before and no ROLLBACK after (two of
+        a short read's four round trips). Never write through it."""
+        if self.dialect != "postgresql":
+            async with self.session() as session:
+                yield session
+            return
+        async with guard(self.timeout * 5), self.engine.connect() as conn:
+            await conn.execution_options(isolation_level="AUTOCOMMIT")
+            async with AsyncSession(bind=conn, expire_on_commit=False) as session:
+                yield session
+
     async def require_schema(self) -> None:
         """Fail (``StoreUnavailable``) on a database without privnum's tables: a service
         started on one would fail every call closed."""

@@ -15,17 +15,24 @@ from routing.numbers import mask
 from routing.orders import OrderStatus, OrderView, OrderWrite
 
 
+def not_registered(shop_id: str, order_id: str) -> NotFound:
+    return NotFound(f"order {order_id} of shop {shop_id} is not registered")
+
+
+def order_view(row: Order, cipher: BuyerCipher) -> OrderView:
+    return OrderView(shop_id=row.shop_id, order_id=row.order_id, buyer_id=row.buyer_id,
+                     buyer_masked=row.buyer_masked, ordered_at=row.ordered_at,
+                     status=OrderStatus(row.status), created_at=row.created_at,
+                     updated_at=row.updated_at, buyer_number=cipher.decrypt(row.buyer_cipher))
+
+
 class OrderStore:
     def __init__(self, db: Database, cipher: BuyerCipher) -> None:
         self._db = db
         self._cipher = cipher
 
     def _view(self, row: Order) -> OrderView:
-        return OrderView(shop_id=row.shop_id, order_id=row.order_id, buyer_id=row.buyer_id,
-                         buyer_masked=row.buyer_masked, ordered_at=row.ordered_at,
-                         status=OrderStatus(row.status), created_at=row.created_at,
-                         updated_at=row.updated_at,
-                         buyer_number=self._cipher.decrypt(row.buyer_cipher))
+        return order_view(row, self._cipher)
 
     async def put(self, *, shop_id: str, order_id: str, buyer_number: str, buyer_id: str,
                   ordered_at: datetime, status: OrderStatus, actor: str, now: datetime
@@ -60,5 +67,5 @@ class OrderStore:
         async with self._db.session() as session:
             row = await session.get(Order, (shop_id, order_id))
         if row is None:
-            raise NotFound(f"order {order_id} of shop {shop_id} is not registered")
+            raise not_registered(shop_id, order_id)
         return self._view(row)

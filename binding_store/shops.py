@@ -79,7 +79,11 @@ def require_enabled(shop: Shop) -> None:
 
 
 async def view_of(session: AsyncSession, shop: Shop) -> ShopView:
-    main = await main_account(session, shop.id)
+    return shop_view(shop, await main_account(session, shop.id))
+
+
+def shop_view(shop: Shop, main: Account | None) -> ShopView:
+    """The view of ``shop`` whose main account is ``main``."""
     return ShopView(
         id=shop.id,
         name=shop.name,

@@ -141,7 +141,7 @@ class TokenStore:
         query = (select(ApiToken, Account.role, Account.shop_id)
                  .outerjoin(Account, Account.id == ApiToken.account_id)
                  .where(ApiToken.id == token_id))
-        async with self._db.session() as session:
+        async with self._db.read_session() as session:
             found = (await session.execute(query)).first()
         if found is None:
             hmac.compare_digest(hash_token(token), "0" * 64)  # same work either way

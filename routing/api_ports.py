@@ -244,6 +244,25 @@ class RevealBindings(BindingService, Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class RevealFacts:
+    """What a reveal reads before it decides, read together: the shop, the registered order
+    (``None``: not registered), the shop's caller numbers (main first, then by number) and
+    the order's active, unexpired binding."""
+
+    shop: ShopView
+    order: OrderView | None
+    callers: tuple[CallerView, ...]
+    active: BindingView | None
+
+
+class RevealFactsPort(Protocol):
+    async def load(self, shop_id: str, order_id: str, now: datetime) -> RevealFacts:
+        """One read of everything a reveal needs (on PostgreSQL one session, two statements
+        instead of five sessions); ``NotFound`` if the shop does not exist."""
+        ...
+
+
 class PoolPort(Protocol):
     async def is_virtual_number(self, number: str) -> bool:
         """Whether the number is (or was) a privacy-pool member; unparseable → False."""

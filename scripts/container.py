@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from binding_store.quarantine import PoolQuarantine
     from binding_store.recordings import RecordingVault
     from binding_store.redis_index import RedisIndex
+    from binding_store.reveal_facts import RevealFactsStore
     from binding_store.route_lookup import StoreRouteLookup
     from binding_store.shops import ShopRepository
     from binding_store.tokens import TokenStore
@@ -218,6 +219,12 @@ class Container:
         return OrderStore(self.database, self.cipher)
 
     @cached_property
+    def reveal_facts(self) -> RevealFactsStore:
+        from binding_store.reveal_facts import RevealFactsStore
+
+        return RevealFactsStore(self.database, self.cipher)
+
+    @cached_property
     def tokens(self) -> TokenStore:
         from binding_store.tokens import TokenStore
 
@@ -350,7 +357,10 @@ class Container:
                         "read it can decrypt every buyer number; chmod 600 %s", path, mode, path)
 
     async def aclose(self) -> None:
-        """Close what was opened (the Redis client, the database's pool)."""
+        """Close what was opened (the call rules' background refresh, the Redis client, the
+        database's pool)."""
+        if "call_rules" in self.__dict__:
+            await self.call_rules.close()
         if "index" in self.__dict__ and self.index is not None:
             with suppress(StoreUnavailable, OSError):
                 await self.index.close()

@@ -30,6 +30,7 @@ from routing.api_ports import (
     PoolPort,
     RevealBindings,
     RevealCounters,
+    RevealFactsPort,
     ShopPort,
     TokenPort,
     WebhookDeliveries,
@@ -89,6 +90,9 @@ class Ports(Protocol):
     def orders(self) -> OrderPort: ...
 
     @property
+    def reveal_facts(self) -> RevealFactsPort: ...
+
+    @property
     def pool(self) -> PoolPort: ...
 
     @property
@@ -145,10 +149,9 @@ class UseCases:
     @property
     def reveal(self) -> Reveal:
         p = self.ports
-        return Reveal(shops=p.shops, callers=p.callers, bindings=p.bindings,
+        return Reveal(facts=p.reveal_facts, bindings=p.bindings,
                       counters=p.counters, audit=p.audit, metrics=p.metrics,
-                      orders=p.orders, policy=self.policy, region=self.region,
-                      call_rules=p.call_rules)
+                      policy=self.policy, region=self.region, call_rules=p.call_rules)
 
     @property
     def orders(self) -> Orders:

@@ -12,14 +12,13 @@ from datetime import datetime
 
 from routing.api_ports import (
     AuditPort,
-    CallerPort,
     MetricsSink,
-    OrderPort,
     Principal,
     QuotaTake,
     RevealBindings,
     RevealCounters,
-    ShopPort,
+    RevealFacts,
+    RevealFactsPort,
 )
 from routing.audit import AuditKind
 from routing.binding_views import BindingView
@@ -27,6 +26,7 @@ from routing.call_rules import CallRulesPort
 from routing.errors import (
     CallerNotApproved,
     InvalidInput,
+    NotFound,
     RevealRateLimited,
     ServiceNotEnabled,
 )
@@ -113,14 +113,12 @@ def other_callers(callers: list[CallerView], caller_a: str) -> tuple[str, ...]:
 
 
 class Reveal:
-    def __init__(self, *, shops: ShopPort, callers: CallerPort, bindings: RevealBindings,
+    def __init__(self, *, facts: RevealFactsPort, bindings: RevealBindings,
                  counters: RevealCounters, audit: AuditPort, metrics: MetricsSink,
-                 orders: OrderPort, policy: RiskPolicy, region: str,
+                 policy: RiskPolicy, region: str,
                  call_rules: CallRulesPort | None = None) -> None:
-        self._orders = orders
+        self._facts = facts
         self._call_rules = call_rules
-        self._shops = shops
-        self._callers = callers
         self._bindings = bindings
         self._counters = counters
         self._audit = audit
@@ -136,10 +134,8 @@ class Reveal:
             normalize(request.buyer_number, self._region)
         if request.buyer_id is not None:
             check_id("buyer", request.buyer_id)
-        shop = await self._shops.get(shop_id)
-        if not shop.enabled:
-            raise ServiceNotEnabled(f"shop {shop.id} has not enabled the privacy-number service")
-        order = await self._orders.get(shop.id, order_id)  # not registered: NotFound
+        facts, order = await self._read(shop_id, order_id, now)
+        shop = facts.shop
         check_against(request, order, self._region)
         buyer, buyer_id = order.buyer_number, order.buyer_id
         window, window_end = velocity_window(self._policy, now)
@@ -188,10 +184,8 @@ class Reveal:
                                 rule_detail=decision.detail, quota=decision.quota,
                                 quota_used=used, buyer_number=buyer)
 
-        callers = await self._callers.list_callers(shop.id)
-        # A repeated click: the order's active binding, found with one indexed query. Otherwise
-        # issue(), which still returns an existing binding atomically if one appeared meanwhile.
-        issued = await self._bindings.active_for_order(shop.id, order_id, now)
+        callers = list(facts.callers)
+        issued = facts.active
         if issued is None:
             caller_a = choose_caller(callers, account_id)
             try:
@@ -210,6 +204,20 @@ class Reveal:
                             rule_detail=decision.detail, quota=decision.quota,
                             binding=issued, other_callers=other_callers(callers, issued.caller_a),
                             calls_refused=await self._calls_refused(shop.id, issued.caller_a))
+
+    async def _read(self, shop_id: str, order_id: str, now: datetime
+                    ) -> tuple[RevealFacts, OrderView]:
+        """The shop, the order, the shop's callers and the order's active binding in one
+        read (a repeated click finds its binding there; otherwise issue(), which still
+        returns an existing binding atomically if one appeared meanwhile). Refused in the
+        order the single reads refused: no shop, service off, order not registered."""
+        facts = await self._facts.load(shop_id, order_id, now)  # no such shop: NotFound
+        if not facts.shop.enabled:
+            raise ServiceNotEnabled(f"shop {shop_id} has not enabled the privacy-number "
+                                    "service")
+        if facts.order is None:
+            raise NotFound(f"order {order_id} of shop {shop_id} is not registered")
+        return facts, facts.order
 
     async def _calls_refused(self, shop_id: str, caller_a: str) -> str | None:
         if self._call_rules is None:

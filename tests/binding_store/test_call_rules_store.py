@@ -123,3 +123,31 @@ async def test_reporting_status_cached_on_the_call_path(database: Database) -> N
     assert await reader.unreported("s1", frozenset({a})) == {a}  # until its cache runs out
     assert await SqlCallRules(database, PLATFORM, cache_seconds=0).unreported(
         "s1", frozenset({a})) == frozenset()
+
+
+async def test_due_rules_are_read_again_in_the_background(database: Database) -> None:
+    """Past half their cache life the cached rules still answer, and one background read
+    replaces them; a refresh never brings back an entry that set() dropped meanwhile."""
+    await enabled_shop(database, "s1", subs=False)
+    store = SqlCallRules(database, PLATFORM, cache_seconds=3600)
+    elsewhere = SqlCallRules(database, PLATFORM, cache_seconds=0)  # another process, say
+    assert await store.rules_for(frozenset({"s1"})) == {"s1": PLATFORM}
+    until, rules = store._cache["s1"]
+    store._cache["s1"] = (until - 3000, rules)  # 3000 of its 3600 s have passed
+    own = ShopCallRules(direction=CallDirection.MERCHANT_ONLY)
+    await elsewhere.set("s1", own, actor="op", now=NOW)
+    assert await store.rules_for(frozenset({"s1"})) == {"s1": PLATFORM}  # still valid
+    assert store._refresh is not None
+    await store._refresh
+    fresh = (await store.rules_for(frozenset({"s1"})))["s1"]
+    assert fresh.direction is CallDirection.MERCHANT_ONLY
+    assert store._cache["s1"][0] > until - 3000
+
+    until, rules = store._cache["s1"]
+    store._cache["s1"] = (until - 3000, rules)
+    assert (await store.rules_for(frozenset({"s1"})))["s1"] == fresh  # schedules a refresh
+    await store.set("s1", ShopCallRules(), actor="op", now=NOW)  # drops the entry
+    await store._refresh
+    assert "s1" not in store._cache
+    assert await store.rules_for(frozenset({"s1"})) == {"s1": PLATFORM}
+    await store.close()

@@ -1,0 +1,39 @@
+"""The reveal's facts in one read (SQLite and PostgreSQL): the same values the single-purpose
+reads return."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from binding_store.callers import CallerRepository
+from binding_store.crypto import BuyerCipher, KeyRing
+from binding_store.db import Database
+from binding_store.orders import OrderStore
+from binding_store.reveal_facts import RevealFactsStore
+from binding_store.shops import ShopRepository
+from routing.errors import NotFound
+from routing.orders import OrderStatus
+from tests.binding_store.shop_helpers import NOW, enabled_shop
+
+
+async def test_facts_match_the_single_reads(database: Database, keyring: KeyRing) -> None:
+    await enabled_shop(database, "s1")
+    cipher = BuyerCipher(keyring)
+    orders = OrderStore(database, cipher)
+    await orders.put(shop_id="s1", order_id="o-1", buyer_number="+8613912345678",
+                     buyer_id="b1", ordered_at=NOW - timedelta(hours=1),
+                     status=OrderStatus.PAID, actor="platform:t1", now=NOW)
+    facts = RevealFactsStore(database, cipher)
+
+    got = await facts.load("s1", "o-1", NOW)
+    assert got.shop == await ShopRepository(database).get("s1")
+    assert got.order == await orders.get("s1", "o-1")
+    assert list(got.callers) == await CallerRepository(database).list_callers("s1")
+    assert got.active is None  # no binding issued for the order yet
+
+    unregistered = await facts.load("s1", "o-2", NOW)
+    assert unregistered.order is None and unregistered.shop == got.shop
+    with pytest.raises(NotFound, match="shop nope not found"):
+        await facts.load("nope", "o-1", NOW)
