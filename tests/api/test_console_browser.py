@@ -203,7 +203,9 @@ async def test_console_in_chromium(site: tuple[str, Env], tmp_path: Path) -> Non
         assert "outcome=rejected" in page.url
         rejected = page.locator("tbody tr")
         assert 0 < await rejected.count() < all_rows
-        for cell in await rejected.locator("td:nth-child(6)").all_inner_texts():
+        headers = await page.locator("thead th").all_inner_texts()
+        outcome_col = headers.index("Outcome") + 1
+        for cell in await rejected.locator(f"td:nth-child({outcome_col})").all_inner_texts():
             assert cell == "rejected"
         await visit()
 
