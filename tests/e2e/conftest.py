@@ -96,6 +96,13 @@ def asterisk_lab_running(
 
 
 @pytest.fixture
+def ami(asterisk_lab_running: RunningLab) -> Iterator[AmiClient]:
+    """An AMI connection to the lab for one test (its events from connect on)."""
+    with asterisk_lab_running.ami() as client:
+        yield client
+
+
+@pytest.fixture
 def phones(asterisk_lab_running: RunningLab) -> Iterator[Callable[..., BaresipUA]]:
     """Factory: ``phones(name, number, auto_answer=False)`` starts a registered UA."""
     started: list[BaresipUA] = []

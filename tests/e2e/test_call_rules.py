@@ -105,12 +105,6 @@ def known_state(stack: RulesStack, expiring: dict[str, tuple[Shop, Binding]],
     asterisk_lab_running.cli("channel request hangup all")
 
 
-@pytest.fixture
-def ami(asterisk_lab_running: RunningLab) -> Iterator[AmiClient]:
-    with asterisk_lab_running.ami() as client:
-        yield client
-
-
 def routed(stack: RulesStack, ami: AmiClient, x_dialled: str, caller: str
            ) -> tuple[dict[str, str], dict[str, Any]]:
     """``caller`` dials X (AMI Originate on a Local channel): the tagged CDR and the decision

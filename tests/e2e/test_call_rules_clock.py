@@ -69,12 +69,6 @@ def serving_at(stack: RulesStack, at: datetime) -> Iterator[PrivnumProcess]:
         proc.stop()
 
 
-@pytest.fixture
-def ami(asterisk_lab_running: RunningLab) -> Iterator[AmiClient]:
-    with asterisk_lab_running.ami() as client:
-        yield client
-
-
 def test_quiet_hours_follow_the_clock_injected_into_the_service(
         stack: RulesStack, ami: AmiClient, asterisk_lab_running: RunningLab) -> None:
     lab = asterisk_lab_running

@@ -39,12 +39,6 @@ def stack(asterisk_lab_running: RunningLab, tmp_path_factory: pytest.TempPathFac
         yield st
 
 
-@pytest.fixture
-def ami(asterisk_lab_running: RunningLab) -> Iterator[AmiClient]:
-    with asterisk_lab_running.ami() as client:
-        yield client
-
-
 def test_both_parties_hear_the_warning_before_the_limit(
         stack: RulesStack, ami: AmiClient, asterisk_lab_running: RunningLab,
         phones: Callable[..., BaresipUA]) -> None:

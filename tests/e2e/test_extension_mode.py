@@ -80,12 +80,6 @@ def known_state(stack: PrivnumStack, asterisk_lab_running: RunningLab) -> Iterat
     asterisk_lab_running.cli("channel request hangup all")
 
 
-@pytest.fixture
-def ami(asterisk_lab_running: RunningLab) -> Iterator[AmiClient]:
-    with asterisk_lab_running.ami() as client:
-        yield client
-
-
 def bind_ext(stack: PrivnumStack, shop: Shop, caller: str, buyer: str) -> ExtBinding:
     out = stack.cli("bind", "--shop", shop.shop_id, "--order", f"o-{secrets.token_hex(3)}",
                     "--caller", caller, "--buyer", buyer, "--mode", "extension")

@@ -60,12 +60,6 @@ def node2(stack: PrivnumStack, asterisk_lab_running: RunningLab) -> Iterator[Pri
         node.stop()
 
 
-@pytest.fixture
-def ami(asterisk_lab_running: RunningLab) -> Iterator[AmiClient]:
-    with asterisk_lab_running.ami() as client:
-        yield client
-
-
 def _routed(log: str, binding_id: str) -> int:
     """Calls a node's log says it bridged on ``binding_id``."""
     return len(re.findall(rf"privnum\.route call .*action=bridge .*binding={binding_id}", log))

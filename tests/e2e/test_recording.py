@@ -111,12 +111,6 @@ def known_state(stack: RecordingStack, asterisk_lab_running: RunningLab) -> Iter
     asterisk_lab_running.cli("channel request hangup all")
 
 
-@pytest.fixture
-def ami(asterisk_lab_running: RunningLab) -> Iterator[AmiClient]:
-    with asterisk_lab_running.ami() as client:
-        yield client
-
-
 def recording_shop(stack: RecordingStack, tag: str) -> Shop:
     shop = stack.fresh_shop(tag, MERCHANT, MERCHANT_2)
     stack.cli("shop", "rules", shop.shop_id, "--record", "yes")

@@ -78,12 +78,6 @@ def lab(asterisk_lab_running: RunningLab) -> RunningLab:
     return asterisk_lab_running
 
 
-@pytest.fixture
-def ami(lab: RunningLab) -> Iterator[AmiClient]:
-    with lab.ami() as client:
-        yield client
-
-
 # ---------------------------------------------------------------------------- helpers
 
 

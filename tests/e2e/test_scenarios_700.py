@@ -60,12 +60,6 @@ def known_state(stack: PrivnumStack, asterisk_lab_running: RunningLab) -> Iterat
     asterisk_lab_running.cli("channel request hangup all")
 
 
-@pytest.fixture
-def ami(asterisk_lab_running: RunningLab) -> Iterator[AmiClient]:
-    with asterisk_lab_running.ami() as client:
-        yield client
-
-
 def bind_700(stack: PrivnumStack, tag: str) -> tuple[Shop, Binding]:
     shop = stack.fresh_shop(tag, MERCHANT, MERCHANT_2)
     out = stack.cli("bind", "--shop", shop.shop_id, "--order", f"order-{tag}", "--caller",
