@@ -18,7 +18,7 @@ from routing.call_log_views import CallLogEntry
 EXPORT_COLUMNS = ("started_at", "answered_at", "ended_at", "duration_seconds", "billsec",
                   "direction", "outcome", "reason", "reason_text", "caller_number",
                   "caller_masked", "virtual_number", "buyer_masked", "order_id", "binding_id",
-                  "order_link", "chat_link", "extension")
+                  "order_link", "chat_link", "extension", "mark")
 CHUNK_BYTES = 32_768
 """Rows are sent in pieces of about this size."""
 
@@ -35,7 +35,7 @@ def _row(entry: CallLogEntry, zone: tzinfo) -> list[object]:
     return [iso(r.start_utc, zone), iso(r.answer_utc, zone), iso(r.end_utc, zone), r.duration,
             r.billsec, r.direction or "", r.outcome, r.reason, entry.reason_text, r.caller_a,
             r.caller_masked, r.virtual_x, r.buyer_masked, r.order_id, r.binding_id,
-            entry.order_link, entry.chat_link, r.extension or ""]
+            entry.order_link, entry.chat_link, r.extension or "", r.mark or ""]
 
 
 async def call_log_csv(entries: AsyncIterator[CallLogEntry], zone: tzinfo = UTC,

@@ -36,7 +36,7 @@ _CALL = {"id": 42, "started_at": "2026-11-28T06:05:00Z", "answered_at": "2026-11
          "buyer_masked": "139****0001", "order_id": "o-1001", "binding_id": "b_8f2c1d",
          "order_link": "https://shop.example.com/orders/o-1001",
          "chat_link": "https://shop.example.com/im?order=o-1001&buyer=buyer-1",
-         "extension": None, "display": "170 0000 0001"}
+         "extension": None, "display": "170 0000 0001", "mark": None}
 _CHECK = {"name": "database", "ok": True, "detail": "", "required": True}
 
 
@@ -350,6 +350,10 @@ class CallRecordOut(BaseModel):
         default=None, description="Extension mode: the extension entered (null otherwise)")
     display: str = Field(default="", description="X as people read it, with the extension "
                          "('170 0000 0001 ext. 1234')")
+    mark: str | None = Field(
+        default=None, description="How a call rule let the call through: 'grace' (a buyer's "
+        "callback within the grace window after the binding expired, put through to the shop), "
+        "'fallback' (after the window, put through to the shop's service line); null otherwise")
     recording_id: str | None = Field(
         default=None, description="The call's recording, if the shop records calls and it "
         "is kept (its audio: GET /v1/recordings/{recording_id}/audio, auditors only).")
@@ -365,7 +369,7 @@ class CallRecordOut(BaseModel):
                    caller_masked=r.caller_masked, virtual_number=r.virtual_x,
                    buyer_masked=r.buyer_masked, order_id=r.order_id, binding_id=r.binding_id,
                    order_link=entry.order_link, chat_link=entry.chat_link,
-                   extension=r.extension, display=r.display_x,
+                   extension=r.extension, display=r.display_x, mark=r.mark,
                    recording_id=entry.recording_id or None)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import and_, exists, insert, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import undefer
 
 from binding_store.cdr_models import Cdr, CdrChain
 from binding_store.db import Database
@@ -69,7 +70,8 @@ def attempt_value(row: CallAttempt) -> AttemptValue | None:
             action=Action(row.action), reason=Reason(row.reason),
             direction=Direction(row.direction) if row.direction else None,
             binding_id=row.binding_id, shop_id=row.shop_id, order_id=row.order_id,
-            system_name=row.system_name, extension=row.extension or None)
+            system_name=row.system_name, extension=row.extension or None,
+            mark=row.mark or "")
     except ValueError:
         return None
 
@@ -112,7 +114,7 @@ class CallLogStore:
                         CallAttempt.system_name == ""),
                     Cdr.start_utc >= now - ORPHAN_LOOKBACK - SAME_CALL_SLACK))
                 rows = (await session.scalars(
-                    select(CallAttempt)
+                    select(CallAttempt).options(undefer(CallAttempt.mark))
                     .where(CallAttempt.at < cutoff)
                     .where(CallAttempt.at >= now - ORPHAN_LOOKBACK)
                     .where(orphan)
@@ -233,7 +235,7 @@ async def _attempts(session: AsyncSession, cdrs: list[CdrEvent]) -> dict[str, At
     decision recorded for the same linkedid."""
     keys = {k for c in cdrs for k in (c.key, ("", c.uniqueid))}
     links = {c.linkedid for c in cdrs}
-    rows = (await session.scalars(select(CallAttempt).where(
+    rows = (await session.scalars(select(CallAttempt).options(undefer(CallAttempt.mark)).where(
         or_(tuple_(CallAttempt.system_name, CallAttempt.uniqueid).in_(keys),
             CallAttempt.linkedid.in_(links)))
         .where(*_near(CallAttempt.at, [c.start for c in cdrs])))).all()

@@ -30,7 +30,7 @@ LISTED_COLUMNS = (
     "system_name", "uniqueid", "linkedid", "order_id", "binding_id", "buyer_id", "caller_a",
     "caller_masked", "virtual_x", "buyer_masked", "answer_utc", "end_utc", "duration",
     "billsec", "disposition", "hangup_cause", "direction", "outcome", "reason", "source",
-    "extension")
+    "extension", "mark")
 
 
 class Cdr(Base):
@@ -92,6 +92,9 @@ class Cdr(Base):
     # Extension mode: the extension entered; NULL on every other call (and on every row
     # written before the column existed: the row hash covers it only when set).
     extension: Mapped[str | None] = mapped_column(String(4))
+    # How a call rule let the call through ("grace", "fallback": the decision's mark); NULL
+    # on every other call and on rows older than the column (hashed only when set).
+    mark: Mapped[str | None] = mapped_column(String(16))
 
 
 class CdrChain(Base):

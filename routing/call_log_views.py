@@ -35,7 +35,7 @@ from routing.reasons import Reason
 DEFAULT_WINDOW = timedelta(days=1)
 MAX_LOOKBACK = timedelta(days=30)
 GENESIS_HASH = "0" * 64
-OPTIONAL_COLUMNS = frozenset({"extension"})
+OPTIONAL_COLUMNS = frozenset({"extension", "mark"})
 """Columns added after the chain began: hashed only when set, so every row written before
 (and every row of a call without one) hashes exactly as it did."""
 
@@ -84,6 +84,9 @@ class CallRecord:
     # Extension mode: the extension entered (or dialled after X); None on every other call.
     # Hashed only when set (see ``OPTIONAL_COLUMNS``).
     extension: str | None = None
+    # How a call rule let the call through (``routing.call_rules.CallMark``: "grace",
+    # "fallback"); None on every other call. Hashed only when set (``OPTIONAL_COLUMNS``).
+    mark: str | None = None
 
     @property
     def reason_text(self) -> str:
@@ -105,7 +108,8 @@ class CallRecord:
             disposition=values["disposition"], hangup_cause=values["hangup_cause"],
             direction=Direction(direction) if direction else None,
             outcome=Outcome(values["outcome"]), reason=values["reason"],
-            source=Source(values["source"]), extension=values.get("extension") or None)
+            source=Source(values["source"]), extension=values.get("extension") or None,
+            mark=values.get("mark") or None)
 
     def columns(self) -> dict[str, Any]:
         """The stored columns (what the row hash covers): a later, optional column only when
@@ -213,6 +217,7 @@ def record_from_cdr(cdr: CdrEvent, attempt: CallAttempt | None, binding: Binding
         reason=reason,
         source=source,
         extension=(attempt.extension if attempt is not None else None) or cdr.pn_ext or None,
+        mark=(attempt.mark if attempt is not None else "") or None,
     )
 
 
@@ -256,6 +261,7 @@ def record_from_attempt(attempt: CallAttempt, binding: BindingView | None) -> Ca
         reason=attempt.reason.value,
         source=Source.ATTEMPT,
         extension=attempt.extension or None,
+        mark=attempt.mark or None,
     )
 
 

@@ -250,6 +250,7 @@ def record_events(record: CallRecord, *, chain_seq: int, row_hash: str,
     columns["outcome"] = record.outcome.value
     columns["source"] = record.source.value
     columns["extension"] = record.extension  # null on calls without one
+    columns["mark"] = record.mark  # null on calls no call rule let through
     events.append(Event(EventType.CDR, stream, record.shop_id,
                         record.end_utc if from_cdr else None, {
                             "record": {**columns, "reason_text": record.reason_text,

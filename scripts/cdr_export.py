@@ -25,7 +25,7 @@ EXPORT_COLUMNS = (
     "buyer_id", "direction", "caller_a", "caller_masked", "virtual_x", "buyer_masked",
     "start_utc", "answer_utc", "end_utc", "duration", "billsec", "disposition",
     "hangup_cause", "outcome", "reason", "reason_text", "source", "row_hash",
-    "extension")
+    "extension", "mark")
 """Export columns; a column added later goes last, so readers of older files line up."""
 EXPORT_FORMATS = ("csv", "jsonl")
 
@@ -46,7 +46,8 @@ def export_dict(row: ExportRow) -> dict[str, Any]:
         "billsec": r.billsec, "disposition": r.disposition,
         "hangup_cause": "" if r.hangup_cause is None else r.hangup_cause,
         "outcome": r.outcome, "reason": r.reason, "reason_text": r.reason_text,
-        "source": r.source, "row_hash": row.row_hash, "extension": r.extension or ""}
+        "source": r.source, "row_hash": row.row_hash, "extension": r.extension or "",
+        "mark": r.mark or ""}
 
 
 class ExportWriter:

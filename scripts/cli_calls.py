@@ -27,7 +27,7 @@ _COLUMNS = [Column("order_id", "order"),
             Column("direction", "direction"), Column("caller", "caller"),
             Column("virtual_x", "X"), Column("extension", "ext."),
             Column("buyer_masked", "buyer"),
-            Column("outcome", "outcome"), Column("billsec", "billsec"),
+            Column("outcome", "outcome"), Column("mark", "mark"), Column("billsec", "billsec"),
             Column("reason_text", "reason")]
 _LINKS = [Column("order_link", "order link"), Column("chat_link", "chat link")]
 
@@ -82,7 +82,8 @@ def list_command(
         return
     rows = [{**_machine(e), "start": _local(e.record.start_utc, zone),
              "caller": e.record.caller_a or e.record.caller_masked,
-             "extension": e.record.extension or ""} for e in page.entries]
+             "extension": e.record.extension or "", "mark": e.record.mark or ""}
+            for e in page.entries]
     columns = [Column("start", f"start ({zone})"), *_COLUMNS, *(_LINKS if links else [])]
     print_rows(rows, columns, as_json=False,
                title=f"calls of shop {shop}, {_local(page.window.since, zone)} - "
@@ -107,6 +108,7 @@ def _machine(entry: CallLogEntry) -> dict[str, Any]:
         "binding_id": r.binding_id, "direction": r.direction.value if r.direction else None,
         "caller": r.caller_a, "caller_masked": r.caller_masked, "virtual_x": r.virtual_x,
         "extension": r.extension, "display": r.display_x,
-        "buyer_masked": r.buyer_masked, "outcome": r.outcome.value, "reason": r.reason,
+        "buyer_masked": r.buyer_masked, "outcome": r.outcome.value, "mark": r.mark,
+        "reason": r.reason,
         "reason_text": entry.reason_text, "order_link": entry.order_link or None,
         "chat_link": entry.chat_link or None}

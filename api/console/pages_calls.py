@@ -141,7 +141,7 @@ def _row(entry: CallLogEntry, zone: ZoneInfo) -> dict[str, Any]:
     return {"id": entry.id, "start": _when(r.start_utc, zone), "direction": r.direction or "",
             "order_id": r.order_id, "caller_a": r.caller_a, "caller_masked": r.caller_masked,
             "buyer_masked": r.buyer_masked, "virtual_x": r.virtual_x,
-            "extension": r.extension or "",
+            "extension": r.extension or "", "mark": r.mark or "",
             "outcome": r.outcome.value.replace("_", " "), "reason": entry.reason_text,
             "billsec": r.billsec, "order_link": entry.order_link, "chat_link": entry.chat_link}
 

@@ -9,17 +9,20 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 from starlette.types import Message
 
 from api import call_log_csv
 from binding_store.call_log import CallLogStore
 from binding_store.db import Database
+from binding_store.models import CallAttempt
 from tests.api.conftest import Env, assert_problem, make_env
 from tests.fixtures.ami.scenario import (
     ALL_CALLS,
     FORBIDDEN,
     NOW,
     SHOP,
+    UID_BRIDGED_9001,
     UID_SIP,
     cdr_events,
     seed,
@@ -152,5 +155,23 @@ async def test_calls_show_the_extension_and_the_export_ends_with_it(env: Env) ->
                for c in calls if c not in with_ext)
     export = (await env.call("GET", f"/v1/shops/{SHOP}/calls/export", "main")).text
     header, *rows = list(csv.reader(io.StringIO(export)))
-    assert header[-1] == "extension"
-    assert sorted(r[-1] for r in rows) == [""] * (len(rows) - 1) + ["0042"]
+    assert header[-2:] == ["extension", "mark"]
+    assert sorted(r[-2] for r in rows) == [""] * (len(rows) - 1) + ["0042"]
+
+
+async def test_calls_show_the_call_rule_mark_and_the_export_ends_with_it(env: Env) -> None:
+    await seed(env.db)
+    async with env.db.session() as s:  # the 9001 callback was let through in the grace window
+        await s.execute(update(CallAttempt).where(CallAttempt.uniqueid == UID_BRIDGED_9001)
+                        .values(mark="grace"))
+        await s.commit()
+    await CallLogStore(env.db).write_batch(cdr_events())
+    env.clock.now = NOW
+    calls = (await env.call("GET", f"/v1/shops/{SHOP}/calls", "main")).json()["calls"]
+    assert sorted((c["mark"] or "") for c in calls) == [""] * (len(calls) - 1) + ["grace"]
+    graced = next(c for c in calls if c["mark"])
+    assert (graced["outcome"], graced["reason"]) == ("answered", "bridged")
+    export = (await env.call("GET", f"/v1/shops/{SHOP}/calls/export", "main")).text
+    header, *rows = list(csv.reader(io.StringIO(export)))
+    assert header[-1] == "mark"
+    assert sorted(r[-1] for r in rows) == [""] * (len(rows) - 1) + ["grace"]

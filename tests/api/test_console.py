@@ -6,12 +6,20 @@ import re
 
 import httpx
 import pytest
+from sqlalchemy import update
 
 from binding_store.call_log import CallLogStore
 from binding_store.extension_models import PoolExtension
-from binding_store.models import PoolNumber
+from binding_store.models import CallAttempt, PoolNumber
 from tests.api.conftest import Env
-from tests.fixtures.ami.scenario import FORBIDDEN, NOW, SHOP, cdr_events, seed
+from tests.fixtures.ami.scenario import (
+    FORBIDDEN,
+    NOW,
+    SHOP,
+    UID_BRIDGED_9001,
+    cdr_events,
+    seed,
+)
 
 
 async def _seeded(env: Env) -> None:
@@ -173,3 +181,22 @@ async def test_a_bad_export_window_is_a_page_not_a_traceback(env: Env) -> None:
                               data={"since": "yesterday", "until": "2026-11-28T00:00"})
     assert r.status_code == 422 and "not a date and time" in r.text
     assert (await env.client.get("/console/exports/nope")).status_code == 404
+
+
+async def test_a_grace_call_says_so_on_the_list_and_its_page(env: Env) -> None:
+    await seed(env.db)
+    async with env.db.session() as s:  # the 9001 callback was let through in the grace window
+        await s.execute(update(CallAttempt).where(CallAttempt.uniqueid == UID_BRIDGED_9001)
+                        .values(mark="grace"))
+        await s.commit()
+    await CallLogStore(env.db).write_batch(cdr_events())
+    env.clock.now = NOW
+    await sign_in(env, "main")
+    page = (await env.client.get(f"/console/shops/{SHOP}/calls")).text
+    outcomes = re.findall(r'<td data-label="Outcome">([^<]*)</td>', page)
+    assert outcomes.count("answered (grace)") == 1
+    assert not [o for o in outcomes if "(" in o and o != "answered (grace)"]
+    row, = (r for r in page.split("<tr>") if "answered (grace)" in r)
+    call_id, = re.findall(rf'/console/shops/{SHOP}/calls/(\d+)"', row)
+    detail = (await env.client.get(f"/console/shops/{SHOP}/calls/{call_id}")).text
+    assert "<dd>answered (grace)</dd>" in detail

@@ -37,7 +37,9 @@ LINKS_ORDER = "https://m.example/o/{order_id}"
 # up a CDR's binding: lent to the old schema while the test writes and reads it there.
 LATER_COLUMNS = (("bindings", "extension", "VARCHAR(4) NOT NULL DEFAULT ''"),
                  ("cdrs", "extension", "VARCHAR(4)"),
-                 ("call_attempts", "extension", "VARCHAR(4)"))
+                 ("call_attempts", "extension", "VARCHAR(4)"),
+                 ("cdrs", "mark", "VARCHAR(16)"),
+                 ("call_attempts", "mark", "VARCHAR(16)"))
 
 
 @asynccontextmanager

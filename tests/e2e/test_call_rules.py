@@ -15,6 +15,7 @@ starts and really expire.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -304,7 +305,7 @@ def test_z_grace_after_expiry_and_fallback_line(
     service = phones("service", MERCHANT_2, auto_answer=True)
 
     # within the grace window the buyer's callback reaches the shop (A), marked "grace"
-    _, b = expiring["grace"]
+    shop, b = expiring["grace"]
     cdr, attempt = routed(stack, ami, b.x_dialled, BUYER)
     seen = merchant.wait_for({"CALL_ESTABLISHED"}, timeout=15)
     assert merchant.caller_id_seen(seen)[0] == b.x_dialled  # A's phone shows X
@@ -313,6 +314,11 @@ def test_z_grace_after_expiry_and_fallback_line(
     assert (attempt["action"], attempt["mark"], attempt["binding_id"]) == (
         "bridge", "grace", b.binding_id)
     assert attempt["caller_a"] == "+86" + MERCHANT
+    # the call log says so too: the stored row (hash-chained) and the shop's call list
+    row, = stack.wait_rows("uniqueid = %s", cdr["UniqueID"])
+    assert (row["mark"], row["reason"], row["binding_id"]) == ("grace", "bridged", b.binding_id)
+    listed = json.loads(stack.cli("calls", "list", "--shop", shop.shop_id, "--json"))
+    assert "grace" in {c["mark"] for c in listed if c["binding_id"] == b.binding_id}
     # the shop calling out after expiry: refused, grace or not
     cdr, attempt = routed(stack, ami, b.x_dialled, MERCHANT)
     refused(cdr, attempt, Reason.BINDING_EXPIRED)
@@ -324,9 +330,13 @@ def test_z_grace_after_expiry_and_fallback_line(
     service.hangup()
     assert (attempt["action"], attempt["mark"]) == ("bridge", "fallback")
     assert attempt["caller_a"] == "+86" + MERCHANT_2
+    row, = stack.wait_rows("uniqueid = %s", cdr["UniqueID"])
+    assert row["mark"] == "fallback"
 
     # no rules: the expired prompt, as before
     _, b = expiring["plain"]
     cdr, attempt = routed(stack, ami, b.x_dialled, BUYER)
     refused(cdr, attempt, Reason.BINDING_EXPIRED)
     assert attempt["mark"] == ""
+    row, = stack.wait_rows("uniqueid = %s", cdr["UniqueID"])
+    assert row["mark"] is None

@@ -15,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
 from binding_store.call_log import CallLogStore
 from binding_store.db import Database
-from tests.fixtures.ami.scenario import SHOP, cdr_events, seed
+from binding_store.models import CallAttempt
+from tests.fixtures.ami.scenario import SHOP, UID_BRIDGED_9001, cdr_events, seed
 from tests.scripts.cli_helpers import Cli, one_line_error, write
 
 MAIN = "13800138000"
@@ -216,3 +218,30 @@ def test_an_extension_binding_shows_its_display_and_dial_string(shop1: Cli, tmp_
     text = shop1.ok("bind", "--shop", "s1", "--order", "o-ext", "--caller", MAIN,
                     "--buyer", "13712345678")
     assert f"shown as 171 0000 0009 ext. {ext}  dial string 17100000009,{ext}" in text
+
+
+def test_calls_list_shows_the_call_rule_mark(lite: Cli) -> None:
+    lite.ok("db", "upgrade")
+    events = cdr_events()
+    shift = timedelta(seconds=int((datetime.now(UTC) - timedelta(hours=1)
+                                   - min(e.start for e in events)).total_seconds()))
+    graced = next(e for e in events if e.uniqueid == UID_BRIDGED_9001)
+
+    async def fill() -> None:
+        db = Database(lite.database_url)
+        await seed(db)
+        async with db.session() as s:  # the 9001 callback: let through in the grace window
+            await s.execute(update(CallAttempt).where(CallAttempt.uniqueid == UID_BRIDGED_9001)
+                            .values(mark="grace", at=graced.start + shift))
+            await s.commit()
+        await CallLogStore(db).write_batch([replace(
+            e, start=e.start + shift, end=e.end + shift,
+            answer=e.answer + shift if e.answer else None) for e in events])
+        await db.dispose()
+
+    asyncio.run(fill())
+    data = json.loads(lite.ok("calls", "list", "--shop", SHOP, "--json"))
+    assert sorted(d["mark"] or "" for d in data) == [""] * (len(data) - 1) + ["grace"]
+    header, *rows = lite.ok("calls", "list", "--shop", SHOP).splitlines()
+    column = header.split("\t").index("mark")
+    assert sorted(r.split("\t")[column] for r in rows) == [""] * (len(rows) - 1) + ["grace"]
