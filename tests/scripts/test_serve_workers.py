@@ -134,3 +134,17 @@ def test_the_default_is_every_core_on_a_server_database_and_one_on_sqlite() -> N
     assert worker_count(None, "postgresql+psycopg://h/db") == cores
     assert worker_count(None, "sqlite+aiosqlite:///x.db") == 1
     assert worker_count(3, "sqlite+aiosqlite:///x.db") == 3
+
+
+async def test_workers_of_a_killed_serve_drain_and_exit(server: subprocess.Popen[str]) -> None:
+    workers = children(server.pid)
+    assert len(workers) == WORKERS
+    server.kill()  # SIGKILL: the parent cannot stop its workers
+    assert await asyncio.to_thread(server.wait, 60) == -signal.SIGKILL
+    assert server.stderr is not None
+    # The workers share the parent's stderr: it ends when the last of them has exited.
+    log = await asyncio.wait_for(asyncio.to_thread(server.stderr.read), 60)
+    assert not any(alive(p) for p in workers)
+    assert log.count("is gone") == WORKERS
+    assert log.count("agi server stopped") == WORKERS
+    assert "Traceback" not in log
