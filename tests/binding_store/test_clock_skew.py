@@ -41,6 +41,7 @@ async def redis_now(raw: aioredis.Redis) -> datetime:
 
 
 KEEP_ENDED_MINUTES = DEFAULT_KEEP_ENDED // 60
+STORE_TIMEOUT = 15.0
 
 
 @dataclass(frozen=True)
@@ -66,7 +67,9 @@ async def scenario(now: datetime, raw: aioredis.Redis, prefix: str, database: Da
     """Counters and index driven with ``now`` as the application's clock; ``parties`` are
     (A, B, X) of the binding this run issues."""
     a, b, x = parties
-    counters = RedisRevealCounters(raw, prefix, timeout=2.0)
+    # The time-outs are generous: 40 concurrent takes open up to 40 connections at once, and
+    # on a shared CI box that can take seconds; skew, not latency, is what this checks.
+    counters = RedisRevealCounters(raw, prefix, timeout=STORE_TIMEOUT)
     resets_at = now + timedelta(hours=10)
     takes = await asyncio.gather(*(counters.take_quota(f"shop-{tag}", "day", 10, resets_at, now,
                                                        order_id=f"o-{i}")
@@ -77,7 +80,7 @@ async def scenario(now: datetime, raw: aioredis.Redis, prefix: str, database: Da
     quota_key = f"{prefix}:reveal:quota:shop-{tag}:day"
     velocity_key = f"{prefix}:reveal:velocity:acct-{tag}:7"
 
-    index = RedisIndex(raw, prefix=f"{prefix}:{tag}", timeout=2.0)
+    index = RedisIndex(raw, prefix=f"{prefix}:{tag}", timeout=STORE_TIMEOUT)
     await rebuild_index(index, database, now=now)
     issued = await store(database, cipher, index).issue(
         "s1", f"o-{tag}", "", a, b, now, ttl=timedelta(hours=2), actor="t")
