@@ -16,6 +16,7 @@ from binding_store.shops import ShopRepository
 from routing.errors import NotFound
 from routing.orders import OrderStatus
 from tests.binding_store.shop_helpers import NOW, enabled_shop
+from tests.binding_store.test_bindings_helpers import A1, A2, A3, B1, X1, X2, seed, store
 
 
 async def test_facts_match_the_single_reads(database: Database, keyring: KeyRing) -> None:
@@ -37,3 +38,30 @@ async def test_facts_match_the_single_reads(database: Database, keyring: KeyRing
     assert unregistered.order is None and unregistered.shop == got.shop
     with pytest.raises(NotFound, match="shop nope not found"):
         await facts.load("nope", "o-1", NOW)
+
+
+async def test_facts_with_callers_and_a_binding(database: Database, keyring: KeyRing) -> None:
+    """Several callers (one row each in the statement: each once, main first, then by
+    number) and the order's active binding, as ``active_for_order`` shows it; once the
+    binding has expired, none."""
+    await seed(database, shops={"s1": "enabled"},
+               callers={("s1", A2): "approved", ("s1", A1): "pending", ("s1", A3): "approved"},
+               pool=[(X1, "east", None), (X2, "east", None)])
+    cipher = BuyerCipher(keyring)
+    await OrderStore(database, cipher).put(
+        shop_id="s1", order_id="o-1", buyer_number=B1, buyer_id="b1",
+        ordered_at=NOW - timedelta(hours=1), status=OrderStatus.PAID, actor="platform:t1",
+        now=NOW)
+    bindings = store(database, cipher)
+    issued = await bindings.issue("s1", "o-1", "b1", A2, B1, NOW, ttl=timedelta(hours=2),
+                                  actor="s1-main")
+    facts = RevealFactsStore(database, cipher)
+
+    got = await facts.load("s1", "o-1", NOW)
+    assert list(got.callers) == await CallerRepository(database).list_callers("s1")
+    assert [c.number for c in got.callers] == sorted([A1, A2, A3])
+    assert got.active == await bindings.active_for_order("s1", "o-1", NOW)
+    assert got.active is not None and got.active.binding_id == issued.binding_id
+    assert (await facts.load("s1", "o-2", NOW)).active is None  # another order's: none
+    later = NOW + timedelta(hours=3)
+    assert (await facts.load("s1", "o-1", later)).active is None
