@@ -45,6 +45,7 @@ class Database:
                  read_only: bool = False) -> None:
         self.url = url
         self.timeout = timeout
+        self.pool_size = pool_size
         self.read_only = read_only
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()

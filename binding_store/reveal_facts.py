@@ -11,12 +11,12 @@ what they show.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import Row, and_, bindparam, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.sql import Select
 
 from binding_store.api_models import Order
@@ -25,6 +25,7 @@ from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.models import Account, Binding, CallerNumber, Shop
 from binding_store.orders import order_view
+from binding_store.raw_reads import RawReads, raw_reads
 from binding_store.shops import shop_view
 from binding_store.types import UTCDateTime
 from routing.api_ports import RevealFacts
@@ -71,15 +72,15 @@ def facts_statement() -> Select[Any]:
         .order_by(caller.c.is_main.desc(), caller.c.number))
 
 
-def _part(row: Row[Any], part: tuple[str, Any, tuple[str, ...]]) -> Any:
+def _part(row: Mapping[str, Any], part: tuple[str, Any, tuple[str, ...]]) -> Any:
     """The row's columns of one table, read by the view functions as the mapped object's."""
     prefix, _, names = part
-    if row._mapping[prefix + names[0]] is None:
+    if row[prefix + names[0]] is None:
         return None  # the outer join found nothing
-    return SimpleNamespace(**{name: row._mapping[prefix + name] for name in names})
+    return SimpleNamespace(**{name: row[prefix + name] for name in names})
 
 
-def _callers(rows: Sequence[Row[Any]]) -> tuple[CallerView, ...]:
+def _callers(rows: Sequence[Mapping[str, Any]]) -> tuple[CallerView, ...]:
     seen: set[int] = set()
     out: list[CallerView] = []
     for row in rows:
@@ -95,12 +96,30 @@ class RevealFactsStore:
         self._db = db
         self._cipher = cipher
         self._statement = facts_statement()
+        # PostgreSQL: the statement's text, run on connections of its own (no ORM, no pool
+        # pre-ping); its columns come back in the statement's order, as labelled
+        self._raw: RawReads | None = None
+        if db.dialect == "postgresql":
+            self._raw = raw_reads(db)
+            compiled = self._statement.compile(dialect=db.engine.dialect)
+            self._sql = str(compiled)
+            self._constants = {k: v for k, v in compiled.params.items()
+                               if k not in ("shop_id", "order_id", "now")}
+            self._names = [prefix + name for prefix, _, names in _PARTS for name in names]
+
+    async def _rows(self, shop_id: str, order_id: str, now: datetime
+                    ) -> list[Mapping[str, Any]]:
+        params = {"shop_id": shop_id, "order_id": order_id, "now": now}
+        if self._raw is None:
+            async with self._db.read_connection() as conn:
+                return [r._mapping for r in (await conn.execute(self._statement, params)).all()]
+        if now.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        rows = await self._raw.fetch(self._sql, {**self._constants, **params})
+        return [dict(zip(self._names, row, strict=True)) for row in rows]
 
     async def load(self, shop_id: str, order_id: str, now: datetime) -> RevealFacts:
-        async with self._db.read_connection() as conn:
-            rows = (await conn.execute(self._statement, {"shop_id": shop_id,
-                                                         "order_id": order_id,
-                                                         "now": now})).all()
+        rows = await self._rows(shop_id, order_id, now)
         if not rows:
             raise NotFound(f"shop {shop_id} not found")
         first = rows[0]
