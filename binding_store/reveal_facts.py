@@ -16,13 +16,15 @@ from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import DateTime, String, and_, bindparam, func, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.sql import Select
 
 from binding_store.api_models import Order
 from binding_store.callers import caller_view
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.group_commit import Coalescer
 from binding_store.models import Account, Binding, CallerNumber, Shop
 from binding_store.orders import order_view
 from binding_store.raw_reads import RawReads, raw_reads
@@ -47,29 +49,48 @@ _BINDING = ("b_", Binding.__table__, ("id", "shop_id", "order_id", "buyer_id", "
 _CALLER = ("c_", CallerNumber.__table__, ("id", "shop_id", "number", "account_id", "status",
                                           "is_main", "created_at", "updated_at"))
 _PARTS = (_SHOP, _MAIN, _ORDER, _BINDING, _CALLER)
+_MAX_BATCH = 32
+_MAX_INFLIGHT = 4
 
 
-def facts_statement() -> Select[Any]:
+def facts_statement(batch: bool = False) -> Select[Any]:
     """The shop, its main account (as ``shops.main_account`` finds it), the order by its key,
     the binding as ``BindingStore.active_for_order`` finds it (active, not expired at
-    ``:now``) and each caller number (main first, then by number); no row: no such shop."""
+    ``:now``) and each caller number (main first, then by number); no row: no such shop.
+
+    ``batch`` (PostgreSQL): the same for each element of the arrays ``:shops``, ``:orders``,
+    ``:nows``, each row led by its element's number ``i`` (from 1)."""
     shop, main, order, binding, caller = (part[1] for part in _PARTS)
-    columns = [table.c[name].label(prefix + name)
-               for prefix, table, names in _PARTS for name in names]
-    return (
+    columns: list[Any] = [table.c[name].label(prefix + name)
+                          for prefix, table, names in _PARTS for name in names]
+    shop_id: Any = bindparam("shop_id")
+    order_id: Any = bindparam("order_id")
+    now: Any = bindparam("now", type_=UTCDateTime())
+    source: Any = shop
+    if batch:
+        wanted = func.unnest(
+            bindparam("shops", type_=ARRAY(String)), bindparam("orders", type_=ARRAY(String)),
+            bindparam("nows", type_=ARRAY(DateTime(timezone=True))),
+        ).table_valued("shop_id", "order_id", "now", with_ordinality="i").render_derived(
+            name="wanted", with_types=False)
+        shop_id, order_id, now = wanted.c.shop_id, wanted.c.order_id, wanted.c.now
+        columns.insert(0, wanted.c.i)
+        source = wanted.join(shop, shop.c.id == shop_id)
+    statement = (
         select(*columns)
-        .select_from(shop)
+        .select_from(source)
         .outerjoin(main, and_(main.c.shop_id == shop.c.id,
                               main.c.role == AccountRole.MAIN.value))
-        .outerjoin(order, and_(order.c.shop_id == shop.c.id,
-                               order.c.order_id == bindparam("order_id")))
+        .outerjoin(order, and_(order.c.shop_id == shop.c.id, order.c.order_id == order_id))
         .outerjoin(binding, and_(binding.c.shop_id == shop.c.id,
-                                 binding.c.order_id == bindparam("order_id"),
+                                 binding.c.order_id == order_id,
                                  binding.c.state == BindingState.ACTIVE.value,
-                                 binding.c.expires_at > bindparam("now", type_=UTCDateTime())))
-        .outerjoin(caller, caller.c.shop_id == shop.c.id)
-        .where(shop.c.id == bindparam("shop_id"))
-        .order_by(caller.c.is_main.desc(), caller.c.number))
+                                 binding.c.expires_at > now))
+        .outerjoin(caller, caller.c.shop_id == shop.c.id))
+    if not batch:
+        statement = statement.where(shop.c.id == shop_id)
+    order_by = [caller.c.is_main.desc(), caller.c.number]
+    return statement.order_by(*([wanted.c.i] if batch else []), *order_by)
 
 
 def _part(row: Mapping[str, Any], part: tuple[str, Any, tuple[str, ...]]) -> Any:
@@ -99,24 +120,40 @@ class RevealFactsStore:
         # PostgreSQL: the statement's text, run on connections of its own (no ORM, no pool
         # pre-ping); its columns come back in the statement's order, as labelled
         self._raw: RawReads | None = None
+        self._batches: Coalescer[tuple[str, str, datetime], list[Mapping[str, Any]]] | None \
+            = None
         if db.dialect == "postgresql":
+            # Reveals that arrive together are read together: one statement, one round trip
+            # for up to _MAX_BATCH of them while _MAX_INFLIGHT statements are at the database.
             self._raw = raw_reads(db)
-            compiled = self._statement.compile(dialect=db.engine.dialect)
+            compiled = facts_statement(batch=True).compile(dialect=db.engine.dialect)
             self._sql = str(compiled)
             self._constants = {k: v for k, v in compiled.params.items()
-                               if k not in ("shop_id", "order_id", "now")}
+                               if k not in ("shops", "orders", "nows")}
             self._names = [prefix + name for prefix, _, names in _PARTS for name in names]
+            self._batches = Coalescer(self._read_batch, max_batch=_MAX_BATCH,
+                                      max_inflight=_MAX_INFLIGHT)
+
+    async def _read_batch(self, wanted: list[tuple[str, str, datetime]]
+                          ) -> list[list[Mapping[str, Any]]]:
+        assert self._raw is not None
+        rows = await self._raw.fetch(self._sql, {
+            **self._constants, "shops": [w[0] for w in wanted],
+            "orders": [w[1] for w in wanted], "nows": [w[2] for w in wanted]})
+        found: list[list[Mapping[str, Any]]] = [[] for _ in wanted]
+        for row in rows:
+            found[int(row[0]) - 1].append(dict(zip(self._names, row[1:], strict=True)))
+        return found
 
     async def _rows(self, shop_id: str, order_id: str, now: datetime
                     ) -> list[Mapping[str, Any]]:
+        if self._batches is not None:
+            if now.tzinfo is None:
+                raise ValueError("naive datetime given to a UTC column")
+            return await self._batches.submit((shop_id, order_id, now))
         params = {"shop_id": shop_id, "order_id": order_id, "now": now}
-        if self._raw is None:
-            async with self._db.read_connection() as conn:
-                return [r._mapping for r in (await conn.execute(self._statement, params)).all()]
-        if now.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        rows = await self._raw.fetch(self._sql, {**self._constants, **params})
-        return [dict(zip(self._names, row, strict=True)) for row in rows]
+        async with self._db.read_connection() as conn:
+            return [r._mapping for r in (await conn.execute(self._statement, params)).all()]
 
     async def load(self, shop_id: str, order_id: str, now: datetime) -> RevealFacts:
         rows = await self._rows(shop_id, order_id, now)

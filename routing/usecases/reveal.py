@@ -60,11 +60,14 @@ class RevealRequest:
     order_created_at: datetime | None = None
 
 
-def check_against(request: RevealRequest, order: OrderView, region: str) -> None:
+def check_against(request: RevealRequest, order: OrderView, region: str,
+                  buyer_number: str | None = None) -> None:
     """Refuse a request whose buyer or order time differs from the registered order: a
-    shop's credential never supplies them."""
-    if request.buyer_number is not None \
-            and normalize(request.buyer_number, region) != order.buyer_number:
+    shop's credential never supplies them. ``buyer_number``: the request's, normalized
+    already."""
+    if request.buyer_number is not None and buyer_number is None:
+        buyer_number = normalize(request.buyer_number, region)
+    if buyer_number is not None and buyer_number != order.buyer_number:
         raise InvalidInput(f"buyer_number does not match registered order {order.order_id}; "
                            "omit it: the buyer comes from the order the platform registered")
     if request.buyer_id is not None and request.buyer_id.strip() != order.buyer_id:
@@ -131,13 +134,14 @@ class Reveal:
                      ) -> RevealResult:
         shop_id, account_id = shop_account(who, "a reveal")
         order_id = check_id("order", request.order_id)
-        if request.buyer_number is not None:  # malformed input is refused before any look-up
-            normalize(request.buyer_number, self._region)
+        given = None  # malformed input is refused before any look-up
+        if request.buyer_number is not None:
+            given = normalize(request.buyer_number, self._region)
         if request.buyer_id is not None:
             check_id("buyer", request.buyer_id)
         facts, order = await self._read(shop_id, order_id, now)
         shop = facts.shop
-        check_against(request, order, self._region)
+        check_against(request, order, self._region, given)
         buyer, buyer_id = order.buyer_number, order.buyer_id
         window, window_end = velocity_window(self._policy, now)
         # The verdict within the velocity limit (a count of 0 is never over it) says whether

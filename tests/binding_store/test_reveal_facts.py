@@ -3,6 +3,7 @@ reads return."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 import pytest
@@ -65,3 +66,37 @@ async def test_facts_with_callers_and_a_binding(database: Database, keyring: Key
     assert (await facts.load("s1", "o-2", NOW)).active is None  # another order's: none
     later = NOW + timedelta(hours=3)
     assert (await facts.load("s1", "o-1", later)).active is None
+
+
+async def test_reveals_read_together_each_get_their_own_facts(database: Database,
+                                                              keyring: KeyRing) -> None:
+    """Loads that arrive together (on PostgreSQL one statement for all of them): each gets
+    its shop, order, binding at its own ``now`` and callers, or its NotFound."""
+    await seed(database, shops={"s1": "enabled", "s2": "enabled"},
+               callers={("s1", A2): "approved", ("s1", A1): "approved",
+                        ("s2", A3): "approved"},
+               pool=[(X1, "east", None), (X2, "east", None)])
+    cipher = BuyerCipher(keyring)
+    orders = OrderStore(database, cipher)
+    for shop, order in [("s1", "o-1"), ("s1", "o-2"), ("s2", "o-1")]:
+        await orders.put(shop_id=shop, order_id=order, buyer_number=B1, buyer_id="b1",
+                         ordered_at=NOW - timedelta(hours=1), status=OrderStatus.PAID,
+                         actor="platform:t1", now=NOW)
+    await store(database, cipher).issue("s1", "o-1", "b1", A2, B1, NOW,
+                                        ttl=timedelta(hours=2), actor="s1-main")
+    facts = RevealFactsStore(database, cipher)
+    later = NOW + timedelta(hours=3)
+    wanted = [("s1", "o-1", NOW), ("s1", "o-1", later), ("s1", "o-2", NOW),
+              ("s2", "o-1", NOW), ("s2", "o-9", NOW), ("nope", "o-1", NOW)] * 3
+    together = await asyncio.gather(*(facts.load(s, o, t) for s, o, t in wanted),
+                                    return_exceptions=True)
+    for (shop, order, at), got in zip(wanted, together, strict=True):
+        if shop == "nope":
+            assert isinstance(got, NotFound)
+            continue
+        assert not isinstance(got, BaseException)
+        alone = await facts.load(shop, order, at)
+        assert got == alone
+        assert got.shop.id == shop and (got.order is None) == (order == "o-9")
+        assert (got.active is not None) == ((shop, order, at) == ("s1", "o-1", NOW))
+    assert [c.number for c in (await facts.load("s2", "o-1", NOW)).callers] == [A3]
