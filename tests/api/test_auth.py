@@ -116,3 +116,13 @@ async def test_admin_token_acts_on_any_shop_but_cannot_reveal(ready: Env) -> Non
     rv = await env.call("POST", "/v1/orders/o-1/reveal", "admin",
                         json={"buyer_number": "13900000001", "buyer_id": "b1"})
     assert_problem(rv, 403, "permission_denied")
+
+
+async def test_removing_a_sub_account_stops_its_token_at_once(ready: Env) -> None:
+    """Its token was kept by this process (used just before); the removal forgets it."""
+    env = ready
+    url = "/v1/numbers/+8617000000001/virtual"
+    assert (await env.call("GET", url, "sub2")).status_code == 200
+    removed = await env.call("DELETE", f"/v1/shops/{SHOP}/accounts/{SUB2}", "main")
+    assert removed.status_code == 200, removed.text
+    assert_problem(await env.call("GET", url, "sub2"), 401, "unauthenticated")
