@@ -3,6 +3,7 @@ main account maintains. ``phone_reviewed`` records that the phone passed the pla
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import func, select, update
@@ -28,8 +29,13 @@ def account_view(row: Account) -> AccountView:
 
 
 class AccountRepository:
-    def __init__(self, db: Database) -> None:
+    """``on_tokens_revoked(account_id)``: told after a removal revoked the account's tokens
+    (a process that keeps verified tokens forgets them at once)."""
+
+    def __init__(self, db: Database,
+                 on_tokens_revoked: Callable[[str], None] | None = None) -> None:
         self._db = db
+        self._on_tokens_revoked = on_tokens_revoked
 
     async def get(self, account_id: str) -> AccountView:
         async with self._db.session() as session:
@@ -142,6 +148,8 @@ class AccountRepository:
                          shop_id=shop_id, subject=account_id,
                          detail={"tokens_revoked": int(getattr(revoked, "rowcount", 0) or 0)})
             await session.commit()
+        if self._on_tokens_revoked is not None:
+            self._on_tokens_revoked(account_id)
         return view
 
 

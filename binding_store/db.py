@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -44,6 +45,7 @@ class Database:
                  read_only: bool = False) -> None:
         self.url = url
         self.timeout = timeout
+        self.pool_size = pool_size
         self.read_only = read_only
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
@@ -95,6 +97,15 @@ class Database:
             await conn.execution_options(isolation_level="AUTOCOMMIT")
             async with AsyncSession(bind=conn, expire_on_commit=False) as session:
                 yield session
+
+    @asynccontextmanager
+    async def read_connection(self) -> AsyncIterator[AsyncConnection]:
+        """``read_session``'s connection without a session, for Core statements: on
+        PostgreSQL in autocommit (no BEGIN, no ROLLBACK). Never write through it."""
+        async with guard(self.timeout * 5), self.engine.connect() as conn:
+            if self.dialect == "postgresql":
+                await conn.execution_options(isolation_level="AUTOCOMMIT")
+            yield conn
 
     async def require_schema(self) -> None:
         """Fail (``StoreUnavailable``) on a database without privnum's tables: a service

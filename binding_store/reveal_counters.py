@@ -30,7 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from binding_store.api_models import RevealCounter
 from binding_store.db import Database
-from routing.api_ports import QuotaTake
+from routing.api_ports import QuotaAsk, QuotaTake
 from routing.errors import StoreUnavailable
 
 QUOTA = "quota"
@@ -69,6 +69,14 @@ class SqlRevealCounters:
         used = await self._upsert(VELOCITY, account_id, str(window), window_end + _KEEP, None)
         assert used is not None
         return used
+
+    async def hit(self, account_id: str, window: int, window_end: datetime, now: datetime, *,
+                  velocity_limit: int, quota: QuotaAsk | None) -> tuple[int, QuotaTake | None]:
+        count = await self.hit_velocity(account_id, window, window_end, now)
+        if quota is None or count > velocity_limit:
+            return count, None
+        return count, await self.take_quota(quota.shop_id, quota.day, quota.limit,
+                                            quota.resets_at, now, order_id=quota.order_id)
 
     async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
                          now: datetime, *, order_id: str) -> QuotaTake:
@@ -155,6 +163,23 @@ if redis.call('SADD', KEYS[2], ARGV[3]) == 1 and redis.call('SCARD', KEYS[2]) ==
 end
 return {1, used, 1}
 """
+# The velocity hit (INCR, PEXPIRE of KEYS[1] by ARGV[1] ms) and, when KEYS[2..3] are given and
+# the new count is at most ARGV[2], the quota take of _TAKE (ARGV[3..5] its ARGV[1..3]):
+# {count} or {count, taken, used, first}.
+_HIT = """
+local count = redis.call('INCR', KEYS[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[1])
+if #KEYS < 3 or count > tonumber(ARGV[2]) then return {count} end
+local used = tonumber(redis.call('GET', KEYS[2]) or '0')
+if redis.call('SISMEMBER', KEYS[3], ARGV[5]) == 1 then return {count, 1, used, 0} end
+if used >= tonumber(ARGV[3]) then return {count, 0, used, 0} end
+used = redis.call('INCR', KEYS[2])
+if used == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
+if redis.call('SADD', KEYS[3], ARGV[5]) == 1 and redis.call('SCARD', KEYS[3]) == 1 then
+  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+end
+return {count, 1, used, 1}
+"""
 _VELOCITY_SLACK = timedelta(seconds=60)
 _GIVE_BACK = """
 if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return 0 end
@@ -174,6 +199,7 @@ class RedisRevealCounters:
         self._redis = client
         self._prefix = prefix
         self._timeout = timeout
+        self._hit = client.register_script(_HIT)  # EVALSHA, loaded again after a fail-over
 
     def _key(self, scope: str, subject: str, bucket: str) -> str:
         return f"{self._prefix}:reveal:{scope}:{subject}:{bucket}"
@@ -197,6 +223,23 @@ class RedisRevealCounters:
             pipe.pexpire(key, lifetime_ms(window_end + _VELOCITY_SLACK, now))
             used, _ = await pipe.execute()
         return int(used)
+
+    async def hit(self, account_id: str, window: int, window_end: datetime, now: datetime, *,
+                  velocity_limit: int, quota: QuotaAsk | None) -> tuple[int, QuotaTake | None]:
+        keys = [self._key(VELOCITY, account_id, str(window))]
+        args = [str(lifetime_ms(window_end + _VELOCITY_SLACK, now)), str(velocity_limit)]
+        if quota is not None:
+            keys += [self._key(QUOTA, quota.shop_id, quota.day),
+                     self._key(QUOTA_ORDER, quota.shop_id, quota.day)]
+            args += [str(max(quota.limit, 0)), str(lifetime_ms(quota.resets_at + _KEEP, now)),
+                     quota.order_id]
+        async with self._guard():
+            answer = await self._hit(keys=keys, args=args)
+        count = int(answer[0])
+        if len(answer) == 1:
+            return count, None
+        return count, QuotaTake(taken=bool(int(answer[1])), used=int(answer[2]),
+                                first=bool(int(answer[3])))
 
     async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
                          now: datetime, *, order_id: str) -> QuotaTake:

@@ -135,6 +135,12 @@ class TokenStore:
         return {k: tuple(v) for k, v in found.items()}
 
     async def verify(self, token: str, now: datetime) -> Principal | None:
+        found = await self.verify_with_expiry(token, now)
+        return None if found is None else found[0]
+
+    async def verify_with_expiry(self, token: str, now: datetime
+                                 ) -> tuple[Principal, datetime | None] | None:
+        """``verify``, with the token's expiry (``None``: it does not expire)."""
         token_id = token_id_of(token)
         if token_id is None:
             return None
@@ -152,17 +158,17 @@ class TokenStore:
         if row.revoked_at is not None or (row.expires_at is not None and now >= row.expires_at):
             return None
         if row.kind in _PLATFORM_KINDS:
-            return Principal(kind=PrincipalKind.PLATFORM, token_id=row.id)
+            return Principal(kind=PrincipalKind.PLATFORM, token_id=row.id), row.expires_at
         if row.kind == PrincipalKind.AUDITOR.value:
             async with self._db.session() as session:
                 grants = await self._grants(session, [row.id])
             return Principal(kind=PrincipalKind.AUDITOR, token_id=row.id,
-                             shops=frozenset(grants.get(row.id, ())))
+                             shops=frozenset(grants.get(row.id, ()))), row.expires_at
         if account_shop is not None and account_shop != row.shop_id:
             return None  # the account moved to another shop: the token no longer fits
         return Principal(kind=PrincipalKind.ACCOUNT, token_id=row.id, shop_id=row.shop_id,
                          account_id=row.account_id,
-                         role=AccountRole(role) if role is not None else None)
+                         role=AccountRole(role) if role is not None else None), row.expires_at
 
 
 def _view(row: ApiToken, shops: Sequence[str]) -> TokenView:

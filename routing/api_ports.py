@@ -286,6 +286,17 @@ class QuotaTake:
     first: bool = False
 
 
+@dataclass(frozen=True)
+class QuotaAsk:
+    """The quota unit a reveal takes if the velocity limit lets it through."""
+
+    shop_id: str
+    day: str
+    limit: int
+    resets_at: datetime
+    order_id: str
+
+
 class RevealCounters(Protocol):
     """Counters that stay correct under concurrency (SQL upsert or Redis INCR/Lua).
 
@@ -295,6 +306,13 @@ class RevealCounters(Protocol):
     async def hit_velocity(self, account_id: str, window: int, window_end: datetime,
                            now: datetime) -> int:
         """Count one reveal for the account in fixed window ``window``; the new count."""
+        ...
+
+    async def hit(self, account_id: str, window: int, window_end: datetime, now: datetime, *,
+                  velocity_limit: int, quota: QuotaAsk | None) -> tuple[int, QuotaTake | None]:
+        """``hit_velocity``, then, if the new count is within ``velocity_limit``, ``take_quota``
+        of ``quota`` (``None``: no unit wanted, or the reveal is over the limit); on Redis
+        one round trip."""
         ...
 
     async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,

@@ -70,7 +70,7 @@ if TYPE_CHECKING:
     from binding_store.reveal_facts import RevealFactsStore
     from binding_store.route_lookup import StoreRouteLookup
     from binding_store.shops import ShopRepository
-    from binding_store.tokens import TokenStore
+    from binding_store.token_cache import CachedTokens
     from binding_store.webhook_queue import DeliveryQueue
     from binding_store.webhooks import SubscriptionStore
     from routing.call_caps import CallCounter
@@ -198,7 +198,8 @@ class Container:
     def accounts(self) -> AccountRepository:
         from binding_store.accounts import AccountRepository
 
-        return AccountRepository(self.database)
+        # a removal revokes the account's tokens: this process stops honouring them at once
+        return AccountRepository(self.database, on_tokens_revoked=self.tokens.forget_account)
 
     @cached_property
     def callers(self) -> CallerRepository:
@@ -225,10 +226,12 @@ class Container:
         return RevealFactsStore(self.database, self.cipher)
 
     @cached_property
-    def tokens(self) -> TokenStore:
+    def tokens(self) -> CachedTokens:
+        """Verified tokens are kept ``api.token_cache_seconds`` (revoked here: at once)."""
+        from binding_store.token_cache import CachedTokens
         from binding_store.tokens import TokenStore
 
-        return TokenStore(self.database)
+        return CachedTokens(TokenStore(self.database), self.settings.api.token_cache_seconds)
 
     @cached_property
     def call_log(self) -> CallLogReader:

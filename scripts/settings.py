@@ -383,6 +383,12 @@ class ApiSettings(BaseModel):
         "a repeat of that request (same credential, key and request).")
     idempotency_purge_minutes: float = Field(
         default=60.0, gt=0, description="How often expired idempotency keys are deleted.")
+    token_cache_seconds: float = Field(
+        default=5.0, ge=0, le=60,
+        description="How long a process keeps a bearer token it verified before reading it "
+        "again. A token revoked through this process stops at once, an expired token at its "
+        "expiry; one revoked elsewhere (the CLI, another privnum process), or whose account "
+        "changed, within this time. 0: every request reads its token.")
     probe_fastagi: bool = Field(
         default=False, description="'privnum api' alone: also probe the FastAGI port "
         "(agi.host, agi.port) that a 'privnum serve' next to it listens on, for /healthz and "
@@ -421,7 +427,8 @@ class ConsoleSettings(BaseModel):
     session_minutes: int = Field(
         default=480, ge=5, le=10_080,
         description="A console session (cookie) ends this long after sign-in; a revoked "
-        "token ends it at once. Sessions also end when privnum restarts.")
+        "token ends it as it ends API requests (api.token_cache_seconds). Sessions also "
+        "end when privnum restarts.")
     export_dir: Path | None = Field(
         default=None, examples=["/var/lib/privnum/exports"],
         description="Where exports started from the console are written (with their "

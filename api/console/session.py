@@ -3,7 +3,8 @@
 The cookie holds the token itself (encrypted and authenticated with Fernet, so it can be
 neither read nor forged without the server's key) and when the session ends; every request
 presents the token to the same use case the API's bearer check calls, so a revoked or expired
-credential ends the session at once and the console never decides a scope of its own."""
+credential ends the session as it ends API requests (``api.token_cache_seconds``) and the
+console never decides a scope of its own."""
 
 from __future__ import annotations
 

@@ -7,13 +7,14 @@ the binding (idempotent per order), then the audit event.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from routing.api_ports import (
     AuditPort,
     MetricsSink,
     Principal,
+    QuotaAsk,
     QuotaTake,
     RevealBindings,
     RevealCounters,
@@ -59,11 +60,14 @@ class RevealRequest:
     order_created_at: datetime | None = None
 
 
-def check_against(request: RevealRequest, order: OrderView, region: str) -> None:
+def check_against(request: RevealRequest, order: OrderView, region: str,
+                  buyer_number: str | None = None) -> None:
     """Refuse a request whose buyer or order time differs from the registered order: a
-    shop's credential never supplies them."""
-    if request.buyer_number is not None \
-            and normalize(request.buyer_number, region) != order.buyer_number:
+    shop's credential never supplies them. ``buyer_number``: the request's, normalized
+    already."""
+    if request.buyer_number is not None and buyer_number is None:
+        buyer_number = normalize(request.buyer_number, region)
+    if buyer_number is not None and buyer_number != order.buyer_number:
         raise InvalidInput(f"buyer_number does not match registered order {order.order_id}; "
                            "omit it: the buyer comes from the order the platform registered")
     if request.buyer_id is not None and request.buyer_id.strip() != order.buyer_id:
@@ -130,20 +134,29 @@ class Reveal:
                      ) -> RevealResult:
         shop_id, account_id = shop_account(who, "a reveal")
         order_id = check_id("order", request.order_id)
-        if request.buyer_number is not None:  # malformed input is refused before any look-up
-            normalize(request.buyer_number, self._region)
+        given = None  # malformed input is refused before any look-up
+        if request.buyer_number is not None:
+            given = normalize(request.buyer_number, self._region)
         if request.buyer_id is not None:
             check_id("buyer", request.buyer_id)
         facts, order = await self._read(shop_id, order_id, now)
         shop = facts.shop
-        check_against(request, order, self._region)
+        check_against(request, order, self._region, given)
         buyer, buyer_id = order.buyer_number, order.buyer_id
         window, window_end = velocity_window(self._policy, now)
-        count = await self._counters.hit_velocity(account_id, window, window_end, now)
-        assessment = assess(self._policy, RevealContext(
+        # The verdict within the velocity limit (a count of 0 is never over it) says whether
+        # a quota unit is wanted: the counters then hit the velocity and take the unit in one
+        # step, the unit only if the new count is within the limit.
+        context = RevealContext(
             shop_id=shop.id, account_id=account_id, shop_level=shop.level,
-            velocity_count=count, order_created_at=order.ordered_at,
-            timezone=shop.timezone), now)
+            velocity_count=0, order_created_at=order.ordered_at, timezone=shop.timezone)
+        within = assess(self._policy, context, now)
+        ask = QuotaAsk(shop.id, within.quota.key, within.quota.limit, within.quota.resets_at,
+                       order_id) if within.needs_quota else None
+        count, take_now = await self._counters.hit(account_id, window, window_end, now,
+                                                   velocity_limit=self._policy.velocity_limit,
+                                                   quota=ask)
+        assessment = assess(self._policy, replace(context, velocity_count=count), now)
         detail = {"order": order_id, "buyer": mask(buyer), "buyer_id": buyer_id,
                   "account": account_id}
         if assessment.kind is RevealKind.REFUSED:
@@ -159,10 +172,9 @@ class Reveal:
         take = QuotaTake(taken=False, used=0)
         if assessment.needs_quota:
             # One unit per (order, local day): revealing the order again that day is free.
-            take = await self._counters.take_quota(shop.id, assessment.quota.key,
-                                                   assessment.quota.limit,
-                                                   assessment.quota.resets_at, now,
-                                                   order_id=order_id)
+            take = take_now if take_now is not None else await self._counters.take_quota(
+                shop.id, assessment.quota.key, assessment.quota.limit,
+                assessment.quota.resets_at, now, order_id=order_id)
             taken, used = take.taken, take.used
         decision = finish(assessment, taken)
 

@@ -8,7 +8,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from binding_store.api_models import ApiToken
-from binding_store.tokens import TokenStore, hash_token
+from binding_store.tokens import TokenStore, hash_token, token_id_of
 from tests.api.conftest import MAIN, SHOP, SUB2, SUB2_PHONE, SUB_PHONE, Env, assert_problem
 
 PROTECTED = [
@@ -48,11 +48,17 @@ async def test_tokens_are_hashed_at_rest(env: Env) -> None:
     assert {hash_token(s) for s in secrets} == {r.token_hash for r in rows}
 
 
-async def test_revoked_and_expired_tokens_stop_working(env: Env) -> None:
+async def test_revoked_and_expired_tokens_stop_working(ready: Env) -> None:
+    """Revoked through the serving process (kept tokens are forgotten at once); expired at
+    its expiry. (Revoked by another process: within api.token_cache_seconds, see
+    tests/binding_store/test_token_cache.py.)"""
+    env = ready
     store = TokenStore(env.db)
     url = "/v1/numbers/+8617000000001/virtual"
     assert (await env.call("GET", url, "main")).status_code == 200
-    await store.revoke(env.tokens["main"], now=env.clock.now)
+    revoked = await env.call("DELETE", f"/v1/tokens/{token_id_of(env.tokens['main'])}",
+                             "admin")
+    assert revoked.status_code == 200, revoked.text
     assert_problem(await env.call("GET", url, "main"), 401, "unauthenticated")
     short = await store.issue(now=env.clock.now, shop_id=SHOP, account_id=MAIN,
                               expires_at=env.clock.now + timedelta(hours=1))
@@ -110,3 +116,13 @@ async def test_admin_token_acts_on_any_shop_but_cannot_reveal(ready: Env) -> Non
     rv = await env.call("POST", "/v1/orders/o-1/reveal", "admin",
                         json={"buyer_number": "13900000001", "buyer_id": "b1"})
     assert_problem(rv, 403, "permission_denied")
+
+
+async def test_removing_a_sub_account_stops_its_token_at_once(ready: Env) -> None:
+    """Its token was kept by this process (used just before); the removal forgets it."""
+    env = ready
+    url = "/v1/numbers/+8617000000001/virtual"
+    assert (await env.call("GET", url, "sub2")).status_code == 200
+    removed = await env.call("DELETE", f"/v1/shops/{SHOP}/accounts/{SUB2}", "main")
+    assert removed.status_code == 200, removed.text
+    assert_problem(await env.call("GET", url, "sub2"), 401, "unauthenticated")

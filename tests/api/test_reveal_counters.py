@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from binding_store.db import Database
 from binding_store.reveal_counters import RedisRevealCounters, SqlRevealCounters
-from routing.api_ports import RevealCounters
+from routing.api_ports import QuotaAsk, QuotaTake, RevealCounters
 from routing.risk import RiskPolicy
 from tests.api.conftest import enable_shops, make_env, reveal_body
 
@@ -55,6 +55,36 @@ async def test_velocity_counts_every_hit(counters: RevealCounters) -> None:
     assert sorted(hits) == list(range(1, 26))
     assert await counters.hit_velocity("a1", 8, RESET, NOW) == 1
     assert await counters.hit_velocity("a2", 7, RESET, NOW) == 1
+
+
+async def test_hit_takes_the_quota_only_within_the_velocity_limit(counters: RevealCounters
+                                                                  ) -> None:
+    """``hit``: the velocity count, and the quota unit only while the count is within the
+    limit; exact under concurrency like the two steps it joins."""
+    day = "2026-11-28"
+
+    def ask(order: str) -> QuotaAsk:
+        return QuotaAsk("s1", day, 3, RESET, order)
+
+    hits = await asyncio.gather(*(counters.hit("a1", 7, RESET, NOW, velocity_limit=4,
+                                               quota=ask(f"o-{i}")) for i in range(6)))
+    assert sorted(count for count, _ in hits) == list(range(1, 7))
+    over = [take for count, take in hits if count > 4]
+    assert over == [None, None]  # refused by velocity: no unit asked for
+    takes = [take for count, take in hits if count <= 4]
+    assert all(t is not None for t in takes)
+    assert sum(t.taken for t in takes if t is not None) == 3
+    assert await counters.quota_used("s1", day) == 3
+
+    # another window: an order that has its unit takes it again at no cost
+    kept = next(i for i, (count, t) in enumerate(hits)
+                if count <= 4 and t is not None and t.taken)
+    count, again = await counters.hit("a1", 8, RESET, NOW, velocity_limit=4,
+                                      quota=ask(f"o-{kept}"))
+    assert count == 1 and again == QuotaTake(taken=True, used=3, first=False)
+    count, none = await counters.hit("a1", 8, RESET, NOW, velocity_limit=4, quota=None)
+    assert count == 2 and none is None
+    assert await counters.quota_used("s1", day) == 3
 
 
 @pytest.mark.postgres
