@@ -135,14 +135,14 @@ async def write_attempts(database: Database, rows: list[dict[str, Any]],
                     stored.add(key)
                     fresh.append(attempt)
             await session.execute(insert_attempts(database.dialect), rows)
-            await write_call_events(session, outbox, fresh)
+            await write_call_events(session, outbox, fresh, dialect=database.dialect)
         else:
             await session.execute(insert_attempts(database.dialect), rows)
         await session.commit()
 
 
 async def write_call_events(session: AsyncSession, outbox: Outbox,
-                            attempts: Sequence[CallAttempt]) -> None:
+                            attempts: Sequence[CallAttempt], *, dialect: str = "") -> None:
     """``call.started`` (+ ``call.rejected``) per decision; the masked buyer and buyer id come
     from the decision's binding (one look-up per batch)."""
     if not attempts:
@@ -150,9 +150,13 @@ async def write_call_events(session: AsyncSession, outbox: Outbox,
     ids = {a.binding_id for a in attempts if a.binding_id}
     facts: dict[str, BindingFacts] = {}
     if ids:
-        found = await session.execute(select(
-            m.Binding.id, m.Binding.buyer_masked, m.Binding.buyer_id).where(
-            m.Binding.id.in_(ids)))
+        facts_of = select(m.Binding.id, m.Binding.buyer_masked, m.Binding.buyer_id)
+        if dialect == "postgresql":  # one statement text for every batch, as _STORED_PG
+            found = await session.execute(
+                facts_of.where(m.Binding.id == any_(bindparam("ids", type_=ARRAY(String)))),
+                {"ids": list(ids)})
+        else:
+            found = await session.execute(facts_of.where(m.Binding.id.in_(ids)))
         facts = {r.id: BindingFacts(buyer_masked=r.buyer_masked, buyer_id=r.buyer_id)
                  for r in found}
     events = [e for a in attempts
