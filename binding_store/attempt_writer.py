@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, cast
 
-from sqlalchemy import String, Table, any_, bindparam, func, select, tuple_
+from sqlalchemy import Select, String, Table, any_, bindparam, func, literal_column, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -106,6 +106,34 @@ _STORED_PG = select(m.CallAttempt.system_name, m.CallAttempt.uniqueid).where(
     m.CallAttempt.at == any_(bindparam("ats", type_=ARRAY(UTCDateTime()))))
 
 
+_ATTEMPTS = cast(Table, m.CallAttempt.__table__)
+_COLUMNS = tuple(column.name for column in _ATTEMPTS.columns if column.name != "id")
+
+
+def _insert_unnest() -> Any:
+    """PostgreSQL: the batch as one array per column, unnested into rows: one statement (and
+    one statement text) per batch, where an executemany sent and processed every row alone.
+    Arrays of unbounded types: a value too long for its column fails as in a plain insert
+    (an explicit cast to ``varchar(n)`` would cut it silently)."""
+    arrays = [bindparam(name, type_=ARRAY(
+        String() if isinstance(_ATTEMPTS.c[name].type, String) else _ATTEMPTS.c[name].type))
+        for name in _COLUMNS]
+    source: Select[Any] = select(literal_column("*")).select_from(func.unnest(*arrays))
+    return pg_insert(_ATTEMPTS).from_select(list(_COLUMNS), source).on_conflict_do_nothing()
+
+
+_INSERT_PG = _insert_unnest()
+
+
+async def _insert_rows(session: AsyncSession, dialect: str, rows: list[dict[str, Any]]
+                       ) -> None:
+    if dialect == "postgresql":
+        await session.execute(_INSERT_PG, {name: [row[name] for row in rows]
+                                           for name in _COLUMNS})
+    else:
+        await session.execute(insert_attempts(dialect), rows)
+
+
 async def write_attempts(database: Database, rows: list[dict[str, Any]],
                          outbox: Outbox | None = None,
                          attempts: Sequence[CallAttempt] = ()) -> None:
@@ -134,10 +162,10 @@ async def write_attempts(database: Database, rows: list[dict[str, Any]],
                 if key not in stored:
                     stored.add(key)
                     fresh.append(attempt)
-            await session.execute(insert_attempts(database.dialect), rows)
+            await _insert_rows(session, database.dialect, rows)
             await write_call_events(session, outbox, fresh, dialect=database.dialect)
         else:
-            await session.execute(insert_attempts(database.dialect), rows)
+            await _insert_rows(session, database.dialect, rows)
         await session.commit()
 
 
