@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, cast
 
-from sqlalchemy import Select, String, Table, any_, bindparam, func, literal_column, select, tuple_
+from sqlalchemy import String, Table, any_, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -37,6 +37,7 @@ from binding_store import models as m
 from binding_store.db import Database
 from binding_store.outbox import Outbox
 from binding_store.types import UTCDateTime
+from binding_store.unnest_insert import as_arrays, unnest_insert
 from routing.call_ids import is_call_id
 from routing.errors import StoreUnavailable
 from routing.events import BindingFacts, decision_events
@@ -110,26 +111,14 @@ _ATTEMPTS = cast(Table, m.CallAttempt.__table__)
 _COLUMNS = tuple(column.name for column in _ATTEMPTS.columns if column.name != "id")
 
 
-def _insert_unnest() -> Any:
-    """PostgreSQL: the batch as one array per column, unnested into rows: one statement (and
-    one statement text) per batch, where an executemany sent and processed every row alone.
-    Arrays of unbounded types: a value too long for its column fails as in a plain insert
-    (an explicit cast to ``varchar(n)`` would cut it silently)."""
-    arrays = [bindparam(name, type_=ARRAY(
-        String() if isinstance(_ATTEMPTS.c[name].type, String) else _ATTEMPTS.c[name].type))
-        for name in _COLUMNS]
-    source: Select[Any] = select(literal_column("*")).select_from(func.unnest(*arrays))
-    return pg_insert(_ATTEMPTS).from_select(list(_COLUMNS), source).on_conflict_do_nothing()
-
-
-_INSERT_PG = _insert_unnest()
+# One statement per batch (binding_store.unnest_insert).
+_INSERT_PG = unnest_insert(_ATTEMPTS, _COLUMNS).on_conflict_do_nothing()
 
 
 async def _insert_rows(session: AsyncSession, dialect: str, rows: list[dict[str, Any]]
                        ) -> None:
     if dialect == "postgresql":
-        await session.execute(_INSERT_PG, {name: [row[name] for row in rows]
-                                           for name in _COLUMNS})
+        await session.execute(_INSERT_PG, as_arrays(rows, _COLUMNS))
     else:
         await session.execute(insert_attempts(dialect), rows)
 
