@@ -5,6 +5,10 @@ An ``executemany`` of N rows costs the driver and the server N statements; a mul
 again each time. ``INSERT ... SELECT * FROM unnest(:a, :b, ...)`` is one statement with one
 text for every batch: the cheapest way for the call path's process to write its batches.
 
+For rows of short values only: psycopg dumps a text array element by element in Python,
+escaping each; for long texts (JSON payloads) that costs more than the executemany it saves
+(measured on the outbox, which therefore keeps its executemany).
+
 The arrays are of unbounded types: a value too long for its column fails as a plain insert
 would (an explicit cast to ``varchar(n)`` would cut it silently).
 """
