@@ -3,7 +3,8 @@
 redis-py's asyncio client costs 0.1-0.3 ms of CPU per command (connection pool checkout,
 retry and timeout wrappers, response callbacks), more than the rest of a call's decision. The
 call path sends one script per call, so it gets one connection of its own: commands are
-pipelined on it (written as they come, replies matched in order), parsed by hiredis (the
+pipelined on it (those of one event-loop iteration written together, replies matched in
+order), parsed by hiredis (the
 parser redis-py itself uses). Everything else in the index keeps using redis-py.
 
 Faults: a lost connection fails every command waiting on it with ``ConnectionError`` (the
@@ -114,8 +115,8 @@ class _Pipe(asyncio.Protocol):
         future: asyncio.Future[Any] = loop.create_future()
         self._waiting.append(future)
         # Calls woken by the same loop iteration send their look-ups in one write (one
-        # syscall, one wake-up of Redis) instead of one each: the send was a tenth of a
-        # call's CPU. The write waits at most until the end of this iteration.
+        # syscall, one wake-up of Redis) instead of one each. The write waits at most until
+        # the end of this iteration.
         if not self._outgoing:
             loop.call_soon(self._flush)
         self._outgoing.append(payload)
