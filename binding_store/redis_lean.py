@@ -4,8 +4,8 @@ redis-py's asyncio client costs 0.1-0.3 ms of CPU per command (connection pool c
 retry and timeout wrappers, response callbacks), more than the rest of a call's decision. The
 call path sends one script per call, so it gets one connection of its own: commands are
 pipelined on it (those of one event-loop iteration written together, replies matched in
-order), parsed by hiredis (the
-parser redis-py itself uses). Everything else in the index keeps using redis-py.
+order), parsed by hiredis (the parser redis-py itself uses). Everything else in the index
+keeps using redis-py.
 
 Faults: a lost connection fails every command waiting on it with ``ConnectionError`` (the
 index's edge turns it into ``StoreUnavailable``); the next command connects again, asking
