@@ -65,9 +65,12 @@ class ExtensionRouter:
 
     async def recognise(self, raw_dialled: str | None, dialled: str | None, args: list[str]
                         ) -> ExtensionCall | None:
-        """The call to an extension X this is, or ``None`` (not an extension number)."""
-        async with asyncio.timeout(self._timeout):
-            lengths = await self._numbers.lengths()
+        """The call to an extension X this is, or ``None`` (not an extension number).
+
+        The caller bounds it (the handler: by the call's deadline, ``store_timeout``): on
+        every call, extension number or not, and the numbers are read from a cache nearly
+        always, so a timer of its own here would cost every call more than the read."""
+        lengths = await self._numbers.lengths()
         if not lengths:
             return None
         if dialled is not None and dialled in lengths:

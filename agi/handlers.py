@@ -20,6 +20,7 @@ from datetime import datetime
 from agi import channel_vars as cv
 from agi.answer import answer_commands
 from agi.call_rules import rules_for_call, within_caps
+from agi.caller_cache import CallerNumbers
 from agi.errors import AgiError
 from agi.extension_route import ExtensionRouter, collect_variables
 from agi.session import AgiSession
@@ -38,7 +39,7 @@ from routing.model import (
     RouteDecision,
 )
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
-from routing.numbers import mask, national, try_normalize
+from routing.numbers import mask, national
 from routing.ports import AttemptRecorder, RouteLookup
 from routing.reasons import Reason
 from routing.recording import recording_id
@@ -77,6 +78,9 @@ class RouteOptions:
     lookup_queue_seconds: float = 5.0
     # How a dialled X is read: segments such as China's 700 numbers are no subscriber numbers.
     number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
+    # Distinct caller-ID texts whose parse is remembered (agi.caller_cache_size). 0 by
+    # default: callers include buyers calling back, and their numbers stay out of any cache.
+    caller_cache_size: int = 0
 
 
 class RouteHandler:
@@ -104,8 +108,9 @@ class RouteHandler:
         self._observe = observe
         # Dialed numbers are the pool's X numbers (a bounded set) and are not personal data:
         # their E.164 form is remembered (parsing + validating costs ~40 us per number).
-        # Caller numbers are parsed every time (buyers' numbers stay out of any cache).
         self._dialed: dict[str, str | None] = {}
+        # Recent callers' parses, in this process's memory only (agi.caller_cache).
+        self._callers = CallerNumbers(options.region, options.caller_cache_size)
         limit = options.max_concurrent_lookups
         self._slots = asyncio.Semaphore(limit) if limit > 0 else None
 
@@ -137,7 +142,6 @@ class RouteHandler:
 
     def request_of(self, session: AgiSession) -> CallRequest:
         env = session.env
-        region = self._options.region
         linkedid = session.uniqueid
         if session.args and session.args[0]:
             # The dialplan passes ${CHANNEL(linkedid)}; anything else (a mis-written argument,
@@ -153,7 +157,7 @@ class RouteHandler:
                         "stored and logged under this stand-in", session.uniqueid,
                         len(env.get("agi_uniqueid", "")))
         return CallRequest(
-            caller=try_normalize(env.get("agi_callerid"), region),
+            caller=self._callers.normalize(env.get("agi_callerid")),
             dialed=self._normalize_dialed(env.get("agi_extension")),
             uniqueid=session.uniqueid,
             linkedid=linkedid,
@@ -217,8 +221,9 @@ class RouteHandler:
         if self._extensions is None:
             return None
         try:
-            call = await self._extensions.recognise(session.env.get("agi_extension"),
-                                                    request.dialed, list(session.args))
+            async with session.limit(self._options.store_timeout):
+                call = await self._extensions.recognise(session.env.get("agi_extension"),
+                                                        request.dialed, list(session.args))
             if call is None:
                 return None
             return await self._extensions.route(call, request, now,

@@ -82,6 +82,8 @@ class AgiEnvironment:
 
     def call_id(self, value: str) -> str | None:
         """``value`` (e.g. the linkedid argument) if it may be stored and logged, else None."""
+        if value == self.uniqueid and not self.uniqueid_refused:
+            return value  # checked already, against the same numbers (the first channel's)
         return value if is_call_id(value, numbers=self.numbers) else None
 
 
@@ -289,7 +291,15 @@ def format_mset(variables: Mapping[str, str]) -> str:
         raise ValueError("MSet needs at least one variable")
     if len(variables) > MAX_MSET_PAIRS:
         raise ValueError(f"MSet takes at most {MAX_MSET_PAIRS} variables")
-    pairs = ",".join(f"{check_variable_name(k)}={escape_app_arg(v)}" for k, v in variables.items())
+    for name in variables:
+        check_variable_name(name)
+    values = "".join(variables.values())
+    _check_text(values, "application argument")
+    if _APP_ARG_SPECIAL.search(values) is None:
+        # The usual answer (numbers, ids, codes): nothing to escape, one search for them all.
+        pairs = ",".join(f"{k}={v}" for k, v in variables.items())
+    else:
+        pairs = ",".join(f"{k}={escape_app_arg(v)}" for k, v in variables.items())
     return f"EXEC MSet {quote_arg(pairs)}"
 
 

@@ -22,10 +22,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any, cast
 
-from sqlalchemy import String, select, tuple_
+from sqlalchemy import String, Table, any_, bindparam, func, select, tuple_
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, ProgrammingError
@@ -34,6 +36,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from binding_store import models as m
 from binding_store.db import Database
 from binding_store.outbox import Outbox
+from binding_store.types import UTCDateTime
+from binding_store.unnest_insert import as_arrays, unnest_insert
 from routing.call_ids import is_call_id
 from routing.errors import StoreUnavailable
 from routing.events import BindingFacts, decision_events
@@ -60,15 +64,25 @@ def attempt_row(attempt: CallAttempt) -> dict[str, Any]:
     }
 
 
+def _column_limits() -> Mapping[str, tuple[bool, int | None]]:
+    """Column -> (nullable, longest string or None), read from the model once."""
+    return MappingProxyType({
+        column.name: (bool(column.nullable),
+                      column.type.length if isinstance(column.type, String) else None)
+        for column in m.CallAttempt.__table__.columns})
+
+
+_LIMITS = _column_limits()
+
+
 def row_problem(row: dict[str, Any]) -> str | None:
     """Why the ``call_attempts`` table cannot hold ``row`` as it is, or None."""
-    columns = m.CallAttempt.__table__.columns
     for name, value in row.items():
-        column = columns[name]
-        if value is None and not column.nullable:
-            return f"{name} missing"
-        length = column.type.length if isinstance(column.type, String) else None
-        if isinstance(value, str) and length is not None and len(value) > length:
+        nullable, length = _LIMITS[name]
+        if value is None:
+            if not nullable:
+                return f"{name} missing"
+        elif length is not None and isinstance(value, str) and len(value) > length:
             return f"{name} longer than {length} characters"
     return None
 
@@ -77,7 +91,36 @@ def insert_attempts(dialect: str) -> Any:
     """The idempotent insert: a repeat of (system_name, uniqueid) is ignored (on partitioned
     PostgreSQL the key includes ``at``, which a retried write repeats: no conflict target)."""
     insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    return insert(m.CallAttempt).on_conflict_do_nothing()
+    # Core on the table, not the ORM's bulk insert (the rows are keyed by column name): the
+    # ORM path cost the call path's process more per row than the rest of the write.
+    return insert(cast(Table, m.CallAttempt.__table__)).on_conflict_do_nothing()
+
+
+# Which of a batch's calls are stored already, on PostgreSQL: three array parameters, so the
+# statement's text is the same for every batch. With an IN list of two parameters per call,
+# the driver parsed a new statement text of hundreds of placeholders for every batch (the
+# largest single entry of the call path's profile in one measurement).
+_STORED_PG = select(m.CallAttempt.system_name, m.CallAttempt.uniqueid).where(
+    tuple_(m.CallAttempt.system_name, m.CallAttempt.uniqueid).in_(
+        select(func.unnest(bindparam("names", type_=ARRAY(String))),
+               func.unnest(bindparam("uids", type_=ARRAY(String))))),
+    m.CallAttempt.at == any_(bindparam("ats", type_=ARRAY(UTCDateTime()))))
+
+
+_ATTEMPTS = cast(Table, m.CallAttempt.__table__)
+_COLUMNS = tuple(column.name for column in _ATTEMPTS.columns if column.name != "id")
+
+
+# One statement per batch (binding_store.unnest_insert).
+_INSERT_PG = unnest_insert(_ATTEMPTS, _COLUMNS).on_conflict_do_nothing()
+
+
+async def _insert_rows(session: AsyncSession, dialect: str, rows: list[dict[str, Any]]
+                       ) -> None:
+    if dialect == "postgresql":
+        await session.execute(_INSERT_PG, as_arrays(rows, _COLUMNS))
+    else:
+        await session.execute(insert_attempts(dialect), rows)
 
 
 async def write_attempts(database: Database, rows: list[dict[str, Any]],
@@ -91,10 +134,16 @@ async def write_attempts(database: Database, rows: list[dict[str, Any]],
             # row on SQLite (five times the batch's cost). A repeat (a write retried after its
             # commit's answer was lost) is already stored and gets no second event.
             keys = {(a.system_name, a.uniqueid) for a in attempts}
-            found = await session.execute(
-                select(m.CallAttempt.system_name, m.CallAttempt.uniqueid).where(
-                    tuple_(m.CallAttempt.system_name, m.CallAttempt.uniqueid).in_(keys),
-                    m.CallAttempt.at.in_({a.at for a in attempts})))
+            ats = {a.at for a in attempts}
+            if database.dialect == "postgresql":
+                found = await session.execute(_STORED_PG, {
+                    "names": [name for name, _ in keys], "uids": [uid for _, uid in keys],
+                    "ats": list(ats)})
+            else:
+                found = await session.execute(
+                    select(m.CallAttempt.system_name, m.CallAttempt.uniqueid).where(
+                        tuple_(m.CallAttempt.system_name, m.CallAttempt.uniqueid).in_(keys),
+                        m.CallAttempt.at.in_(ats)))
             stored = {(str(name), str(uid)) for name, uid in found}
             fresh = []
             for attempt in attempts:  # a call repeated within the batch is inserted once
@@ -102,15 +151,15 @@ async def write_attempts(database: Database, rows: list[dict[str, Any]],
                 if key not in stored:
                     stored.add(key)
                     fresh.append(attempt)
-            await session.execute(insert_attempts(database.dialect), rows)
-            await write_call_events(session, outbox, fresh)
+            await _insert_rows(session, database.dialect, rows)
+            await write_call_events(session, outbox, fresh, dialect=database.dialect)
         else:
-            await session.execute(insert_attempts(database.dialect), rows)
+            await _insert_rows(session, database.dialect, rows)
         await session.commit()
 
 
 async def write_call_events(session: AsyncSession, outbox: Outbox,
-                            attempts: Sequence[CallAttempt]) -> None:
+                            attempts: Sequence[CallAttempt], *, dialect: str = "") -> None:
     """``call.started`` (+ ``call.rejected``) per decision; the masked buyer and buyer id come
     from the decision's binding (one look-up per batch)."""
     if not attempts:
@@ -118,9 +167,13 @@ async def write_call_events(session: AsyncSession, outbox: Outbox,
     ids = {a.binding_id for a in attempts if a.binding_id}
     facts: dict[str, BindingFacts] = {}
     if ids:
-        found = await session.execute(select(
-            m.Binding.id, m.Binding.buyer_masked, m.Binding.buyer_id).where(
-            m.Binding.id.in_(ids)))
+        facts_of = select(m.Binding.id, m.Binding.buyer_masked, m.Binding.buyer_id)
+        if dialect == "postgresql":  # one statement text for every batch, as _STORED_PG
+            found = await session.execute(
+                facts_of.where(m.Binding.id == any_(bindparam("ids", type_=ARRAY(String)))),
+                {"ids": list(ids)})
+        else:
+            found = await session.execute(facts_of.where(m.Binding.id.in_(ids)))
         facts = {r.id: BindingFacts(buyer_masked=r.buyer_masked, buyer_id=r.buyer_id)
                  for r in found}
     events = [e for a in attempts

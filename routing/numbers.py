@@ -44,9 +44,36 @@ def _parse(raw: str, region: str) -> phonenumbers.PhoneNumber:
     return parsed
 
 
+def _plain_national(text: str, region: str) -> phonenumbers.PhoneNumber | None:
+    """What ``phonenumbers.parse(text, region)`` returns for a plain national number, built
+    without the parse (two thirds of a caller's cost on the call path), or None when ``text``
+    is anything else and must take the full parse.
+
+    Plain: ASCII digits only, no leading 0 (a trunk prefix, or Italy's leading zero), not
+    starting with the region's country code, its international prefix or its national
+    prefix/carrier code (the only steps by which parse would change the digits). For such
+    text parse keeps the digits as the national number of the region's country code."""
+    if not (3 <= len(text) <= 17 and text.isascii() and text.isdigit()) or text[0] == "0":
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region(region.upper(), None)
+    if metadata is None or metadata.country_code is None:
+        return None
+    if text.startswith(str(metadata.country_code)):
+        return None
+    for prefix in (metadata.international_prefix, metadata.national_prefix_for_parsing):
+        if prefix and re.match(prefix, text):
+            return None
+    return phonenumbers.PhoneNumber(country_code=metadata.country_code,
+                                    national_number=int(text))
+
+
 def normalize(raw: str, region: str = DEFAULT_REGION) -> str:
     """Return the E.164 form of ``raw`` (+86, 0086, 86, spaces and dashes accepted; letters,
     ``*``, ``#`` and digits other than ASCII 0-9 refused)."""
+    plain = _plain_national(raw.strip(), region)
+    if plain is not None and phonenumbers.is_valid_number(plain):
+        return phonenumbers.format_number(plain, PhoneNumberFormat.E164)
+    # Anything else, and an invalid plain number (so that it fails with parse's own words).
     return phonenumbers.format_number(_parse(raw, region), PhoneNumberFormat.E164)
 
 

@@ -531,6 +531,7 @@ def route_options(settings: Settings) -> RouteOptions:
         store_timeout=settings.agi.store_timeout_seconds,
         max_concurrent_lookups=lookup_slots(settings),
         lookup_queue_seconds=settings.agi.lookup_queue_seconds,
+        caller_cache_size=settings.agi.caller_cache_size,
         system_name=settings.agi.system_name or settings.asterisk.system_name,
         number_classes=settings.number_classes,
         warning_sound=settings.call_rules.warning_sound,

@@ -299,6 +299,11 @@ class AgiSettings(BaseModel):
         default=5.0, gt=0, description="How long a call may queue for a look-up slot before "
         "it is rejected (fail closed); within call_timeout_seconds, outside "
         "store_timeout_seconds.")
+    caller_cache_size: int = Field(
+        default=0, ge=0, description="Distinct caller IDs whose parsed form each call-path "
+        "process remembers (LRU, memory only: never logged or stored) so a repeat caller is "
+        "not parsed again. 0 (the default): parse every call, so buyers' numbers calling back "
+        "stay in memory no longer than their call.")
     shutdown_grace_seconds: float = Field(
         default=10.0, ge=0, description="On SIGTERM: how long calls in flight may finish.")
     max_call_seconds: int = Field(default=3_600, ge=10,

@@ -24,6 +24,7 @@ from agi.protocol import (
     parse_reply_line,
     quote_arg,
 )
+from routing.call_ids import is_call_id
 from tests.agi.asterisk_parse import agi_command_lines, agi_parse_args, exec_mset
 from tests.agi.fake_asterisk import env_bytes, load_env_blocks
 
@@ -351,3 +352,20 @@ def test_get_variable_command() -> None:
     assert agi_parse_args(format_get_variable("PRIVNUM_X")) == ["GET", "VARIABLE", "PRIVNUM_X"]
     with pytest.raises(ValueError):
         format_get_variable("X) EXEC")
+
+
+@pytest.mark.parametrize(("uniqueid", "callerid", "arg"), [
+    ("1764331200.17", "13900000100", "1764331200.17"),  # the first channel: its own id
+    ("1764331200.17", "13900000100", "1764331200.16"),
+    ("pbx-1764331200.17", "+8613900000100", "pbx-1764331200.17"),
+    ("13900000100", "13900000100", "13900000100"),  # refused uniqueid: the arg is too
+    ("1390000010.0100", "13900000100", "1390000010.0100"),  # a number across separators
+    ("1764331200.17", "13900000100", "13900000100"),
+    ("1764331200.17", "", "x" * 65),
+])
+def test_call_id_of_the_uniqueid_itself_answers_as_the_full_check(
+        uniqueid: str, callerid: str, arg: str) -> None:
+    environment = parse_env([f"agi_uniqueid: {uniqueid}", f"agi_callerid: {callerid}",
+                             f"agi_arg_1: {arg}"])
+    expected = arg if is_call_id(arg, numbers=environment.numbers) else None
+    assert environment.call_id(arg) == expected

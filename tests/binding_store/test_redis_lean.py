@@ -49,6 +49,17 @@ async def test_pipelined_replies_reach_their_own_callers(lean: LeanRedis) -> Non
     assert got == [str(i).encode() for i in range(300)]
 
 
+async def test_commands_of_one_loop_iteration_go_out_in_one_write(lean: LeanRedis) -> None:
+    await lean.run_script(sha1(ECHO), ECHO, [], ["connect"])
+    before = lean.writes
+    got = await asyncio.gather(*(lean.run_script(sha1(ECHO), ECHO, [], [str(i)])
+                                 for i in range(50)))
+    assert got == [str(i).encode() for i in range(50)]
+    assert lean.writes - before == 1
+    assert await lean.run_script(sha1(ECHO), ECHO, [], ["alone"]) == b"alone"
+    assert lean.writes - before == 2
+
+
 async def test_a_script_error_is_a_response_error_and_the_connection_goes_on(
         lean: LeanRedis) -> None:
     bad = "return redis.call('NOSUCHCOMMAND')"

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from binding_store.attempt_writer import AttemptWriter
+from binding_store.attempt_writer import AttemptWriter, attempt_row, write_attempts
 from binding_store.bindings import BindingPolicy, BindingStore
 from binding_store.call_log import CallLogStore
 from binding_store.crypto import BuyerCipher
@@ -98,6 +98,21 @@ def cdr(uid: str, binding: str, *, answered: bool) -> CdrEvent:
                     hangup_cause=16 if answered else 19, pn_binding=binding, pn_shop="s1",
                     pn_order="o1", pn_x=X1, pn_reason="bridged", pn_direction="merchant",
                     src=A1, pn_caller=A1)
+
+
+async def test_an_attempt_written_again_in_a_later_batch_writes_no_second_event(
+        database: Database) -> None:
+    await seed(database, pool=[(X1, "bj", None)])
+    outbox = Outbox()
+    first = [decision(f"pbx-1764331200.{i}", action=Action.REJECT,
+                      reason=Reason.CALLER_NOT_AUTHORIZED) for i in range(1, 4)]
+    await write_attempts(database, [attempt_row(a) for a in first], outbox, first)
+    # a retried batch: two already stored, one new
+    again = [first[0], first[2], decision("pbx-1764331200.9", action=Action.REJECT,
+                                          reason=Reason.CALLER_NOT_AUTHORIZED)]
+    await write_attempts(database, [attempt_row(a) for a in again], outbox, again)
+    started = [s for t, s, _ in await events(database) if t == "call.started"]
+    assert sorted(started) == [f"call:pbx-1764331200.{i}" for i in (1, 2, 3, 9)]
 
 
 async def test_calls_write_decision_and_record_events_once(database: Database,

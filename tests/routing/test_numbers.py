@@ -1,11 +1,21 @@
 from __future__ import annotations
 
+import random
+
+import phonenumbers
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from routing.errors import InvalidNumber, NotMobileNumber
-from routing.numbers import mask, national, normalize, normalize_mobile, try_normalize
+from routing.numbers import (
+    mask,
+    national,
+    normalize,
+    normalize_mobile,
+    try_normalize,
+    written_as_number,
+)
 
 
 @pytest.mark.parametrize(
@@ -96,3 +106,34 @@ def test_a_caller_id_that_only_looks_like_the_bound_number_is_not_it(raw: str) -
 def test_a_caller_id_written_with_ascii_digits_and_separators_is_the_bound_number(
         raw: str) -> None:
     assert try_normalize(raw) == BOUND
+
+
+def _parsed(raw: str, region: str) -> str | None:
+    """The full parse, as before the plain-number shortcut: the reference."""
+    try:
+        parsed = phonenumbers.parse(raw.strip(), region)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(parsed):
+        return None
+    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+
+
+def _digit_strings(seed: int) -> list[str]:
+    """Every three-digit start (carrier codes, trunk and international prefixes, country
+    codes among them) at the lengths numbers have, the rest of the digits random."""
+    rnd = random.Random(seed)
+    return [f"{start:03d}" + "".join(rnd.choice("0123456789") for _ in range(length - 3))
+            for start in range(1000) for length in (3, 5, 7, 8, 10, 11, 12, 13, 17, 18)]
+
+
+@pytest.mark.parametrize("region", ["CN", "US", "GB", "DE", "IT", "HK", "RU", "BR"])
+def test_plain_digits_normalise_exactly_as_the_full_parse(region: str) -> None:
+    for raw in _digit_strings(seed=len(region) * 7919 + ord(region[0])):
+        expected = _parsed(raw, region) if written_as_number(raw) else None
+        assert try_normalize(raw, region) == expected, (raw, region)
+
+
+@given(st.from_regex(r"1[0-9]{10}", fullmatch=True))
+def test_cn_eleven_digit_strings_normalise_exactly_as_the_full_parse(raw: str) -> None:
+    assert try_normalize(raw) == _parsed(raw, "CN")
