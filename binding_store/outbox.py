@@ -18,6 +18,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from binding_store.recordset_insert import as_document, recordset_insert
 from binding_store.webhook_models import WebhookEvent
 from routing.events import Event
 
@@ -40,6 +41,12 @@ def rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
             for e in events]
 
 
+_EVENTS = cast(Table, WebhookEvent.__table__)
+# One JSON document per batch on PostgreSQL (binding_store.recordset_insert): the executemany
+# cost the call path's process a statement per event.
+_INSERT_PG = recordset_insert(_EVENTS, tuple(c.name for c in _EVENTS.columns if c.name != "id"))
+
+
 class Outbox:
     """``enabled`` false (``webhooks.enabled = false``): nothing is written."""
 
@@ -51,5 +58,8 @@ class Outbox:
         """Add ``events`` to ``session``'s transaction (committed with it, or not at all)."""
         if not self.enabled or not events:
             return
+        if session.bind is not None and session.bind.dialect.name == "postgresql":
+            await session.execute(_INSERT_PG, as_document(rows(events, now)))
+            return
         # Core, not the ORM's bulk insert: half the cost per row (measured).
-        await session.execute(insert(cast(Table, WebhookEvent.__table__)), rows(events, now))
+        await session.execute(insert(_EVENTS), rows(events, now))

@@ -7,7 +7,9 @@ text for every batch: the cheapest way for the call path's process to write its 
 
 For rows of short values only: psycopg dumps a text array element by element in Python,
 escaping each; for long texts (JSON payloads) that costs more than the executemany it saves
-(measured on the outbox, which therefore keeps its executemany).
+(measured on the outbox, which therefore keeps its executemany). The call path's writes now
+use ``binding_store.recordset_insert`` (one JSON document per batch, cheaper still for short
+values); this one stays for the queries' array parameters and as ``bench.batch_writes``' baseline.
 
 The arrays are of unbounded types: a value too long for its column fails as a plain insert
 would (an explicit cast to ``varchar(n)`` would cut it silently).
