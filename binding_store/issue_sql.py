@@ -6,8 +6,9 @@ the whole batch commits once (group commit). Per request, in the order of the OR
 (``BindingStore.issue``): the shop exists and is enabled, the caller is approved, the
 order's active binding is returned as it is; else X is chosen by the rules of
 ``routing.allocation.choose_virtual_number`` (the same query as
-``binding_store.allocation_sql``: a window of the first available numbers in allocation
-order, then the whole pool) and the binding, its audit event and its outbox event are
+``binding_store.allocation_sql``: windows of the first available numbers in allocation
+order, read from the index ``ix_pool_axb_order`` and growing 16-fold, then the whole pool)
+and the binding, its audit event and its outbox event are
 inserted. The partial unique indexes decide races with other transactions: a lost (A, X) or
 (B, X) race is run again without that X, a lost order race returns the winner's binding.
 
@@ -36,7 +37,11 @@ CREATE OR REPLACE FUNCTION privnum_issue(
 RETURNS TABLE (idx integer, status text, binding_id text, virtual_x text, buyer_id text,
                caller_a text, buyer_masked text, created_at timestamptz,
                expires_at timestamptz, detail text)
-LANGUAGE plpgsql AS $fn$
+LANGUAGE plpgsql
+-- Planned for each batch with the values at hand: a plan cached while the tables were small
+-- scans every active binding for each candidate number.
+SET plan_cache_mode = force_custom_plan
+AS $fn$
 #variable_conflict use_column
 DECLARE
     r jsonb;
@@ -108,25 +113,47 @@ BEGIN
                 END IF;
                 v_contended := false;
                 v_got := false;
-                FOREACH v_limit IN ARRAY ARRAY[p_window, NULL::integer] LOOP
+                -- windows growing by 16: each a prefix of the same order, so the first free X
+                -- is the one the whole pool's order gives, read without sorting the pool
+                FOREACH v_limit IN ARRAY ARRAY[p_window, p_window * 16, p_window * 256,
+                                               NULL::integer] LOOP
                     FOR v_x IN
                         SELECT cand.number FROM (
-                            SELECT p.number,
-                                   CASE WHEN v_region IS NULL OR p.region = v_region
-                                        THEN 0 ELSE 1 END AS region_rank,
-                                   CASE WHEN p.last_released_at IS NULL
-                                        THEN 0 ELSE 1 END AS never_rank,
-                                   p.last_released_at,
-                                   p.number COLLATE "C" AS sort_number
-                              FROM pool_numbers p
-                             WHERE p.state = 'available' AND p.mode = 'axb'
-                               AND p.number <> ALL (v_excluded)
+                            SELECT * FROM (
+                              (SELECT p.number, 0 AS region_rank,
+                                      p.last_released_at IS NOT NULL AS never_rank,
+                                      p.last_released_at,
+                                      p.number COLLATE "C" AS sort_number
+                                 FROM pool_numbers p
+                                WHERE p.state = 'available' AND p.mode = 'axb'
+                                  AND p.number <> ALL (v_excluded)
+                                  AND (v_region IS NULL OR p.region = v_region)
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                         p.number COLLATE "C"
+                                LIMIT v_limit)
+                              UNION ALL
+                              (SELECT p.number, 1, p.last_released_at IS NOT NULL,
+                                      p.last_released_at, p.number COLLATE "C"
+                                 FROM pool_numbers p
+                                WHERE p.state = 'available' AND p.mode = 'axb'
+                                  AND p.number <> ALL (v_excluded)
+                                  AND v_region IS NOT NULL
+                                  AND p.region IS DISTINCT FROM v_region
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                         p.number COLLATE "C"
+                                LIMIT v_limit)) ranked
                              ORDER BY 2, 3, 4, 5
                              LIMIT v_limit) cand
+                         -- two probes, each on its partial unique index (an OR of the
+                         -- two scans every active binding of X)
                          WHERE NOT EXISTS (
                                  SELECT 1 FROM bindings b
                                   WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                    AND (b.caller_a = v_a OR b.buyer_bidx = v_bidx))
+                                    AND b.caller_a = v_a)
+                           AND NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
+                                    AND b.buyer_bidx = v_bidx)
                            AND NOT EXISTS (
                                  SELECT 1 FROM bindings b
                                   WHERE b.caller_a = v_a AND b.virtual_x = cand.number
@@ -202,6 +229,15 @@ $fn$
 
 DROP_FUNCTION = "DROP FUNCTION IF EXISTS privnum_issue(jsonb, interval, integer, integer)"
 
+# privnum_issue's candidate order, read in order (a LIMIT stops early) rather than the whole
+# pool sorted for each binding. Built with the function (``install``, migration 0017), not
+# declared on the model: SQLite cannot have it and Alembic cannot compare it there.
+POOL_ORDER_INDEX = "ix_pool_axb_order"
+CREATE_POOL_ORDER_INDEX = (
+    f"CREATE INDEX IF NOT EXISTS {POOL_ORDER_INDEX} ON pool_numbers "
+    "((last_released_at IS NOT NULL), last_released_at, (number COLLATE \"C\")) "
+    "WHERE state = 'available' AND mode = 'axb'")
+
 CALL = "SELECT * FROM privnum_issue(%s, %s, %s, %s)"
 
 
@@ -218,3 +254,12 @@ def install(table: Table) -> None:
 
     event.listen(table, "after_create", after_create)
     event.listen(table, "before_drop", before_drop)
+
+
+def install_pool_index(table: Table) -> None:
+    """``create_all`` builds the pool's candidate-order index with ``table`` (PostgreSQL)."""
+    def after_create(_target: Table, connection: Connection, **_kw: Any) -> None:
+        if connection.dialect.name == "postgresql":
+            connection.exec_driver_sql(CREATE_POOL_ORDER_INDEX)
+
+    event.listen(table, "after_create", after_create)

@@ -236,3 +236,4 @@ class CallAttempt(Base):
 declare_partitioned(cast(Table, AuditEvent.__table__), "at")
 declare_partitioned(cast(Table, CallAttempt.__table__), "at")
 issue_sql.install(cast(Table, Binding.__table__))
+issue_sql.install_pool_index(cast(Table, PoolNumber.__table__))

@@ -26,6 +26,8 @@ from typing import Any, TypeVar
 from sqlalchemy import Connection, Index, Table, event, text
 from sqlalchemy.schema import Constraint
 
+from binding_store.issue_sql import POOL_ORDER_INDEX
+
 ONLY_ON = "only_on"
 DEFAULT_SUFFIX = "_default"
 
@@ -98,7 +100,8 @@ def schema_filters(dialect: str, connection: Connection | None
     def include_object(obj: Any, _name: str | None, _type: str, reflected: bool,
                        _compare_to: Any) -> bool:
         if reflected:
-            return True
+            # an index the issue function brings with it (see binding_store.issue_sql)
+            return _name != POOL_ORDER_INDEX
         wanted = getattr(obj, "info", {}).get(ONLY_ON)
         return wanted is None or wanted == dialect
 

@@ -91,7 +91,8 @@ async def test_sql_choice_equals_pure_choice(database: Database, seed_value: int
                     preferred_region=region, excluded=excluded)
             assert got == (expected.number if expected else None), (seed_value, region)
             if database.dialect == "postgresql" and not excluded:
-                for window in (2, CANDIDATE_WINDOW):  # 2: the whole-pool fallback too
+                # 1 and 2: the growing windows and the whole-pool fallback too
+                for window in (1, 2, CANDIDATE_WINDOW):
                     assert await _function_choice(database, a, bidx, region, window) == got
         async with database.session() as s:
             until = await cooling_down_until(s, caller_a=a, buyer_bidx=bidx, now=NOW,

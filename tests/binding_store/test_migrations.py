@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from binding_store import migrate
 from binding_store.all_models import Base
 from binding_store.db import Database, sync_url
+from binding_store.issue_sql import POOL_ORDER_INDEX
 from binding_store.models import Binding, PoolNumber, Shop
 from routing.errors import ConfigurationError, StoreUnavailable
 from tests.binding_store.shop_helpers import NOW, empty_pg_url
@@ -69,6 +70,18 @@ def test_partial_unique_indexes_survive(empty_url: str) -> None:
         sql = indexes[name].upper()
         assert "UNIQUE" in sql and "WHERE" in sql and column.upper() in sql.split("WHERE")[1], \
             indexes[name]
+
+
+def test_the_issue_function_brings_its_pool_order_index(empty_url: str) -> None:
+    """Migrations and ``create_all`` build the same index (``alembic check`` skips it: SQLite
+    cannot compare it); PostgreSQL only."""
+    migrate.upgrade(empty_url)
+    indexes = _index_sql(empty_url)
+    if empty_url.startswith("sqlite"):
+        assert POOL_ORDER_INDEX not in indexes
+        return
+    sql = indexes[POOL_ORDER_INDEX]
+    assert "last_released_at IS NOT NULL" in sql and "available" in sql and "axb" in sql, sql
 
 
 async def test_partial_index_allows_released_but_not_two_active(empty_url: str) -> None:
