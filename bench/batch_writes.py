@@ -2,8 +2,8 @@
 
     python -m bench batch_writes [--rounds N] [--batches N] [--batch N]
 
-(attempts) ``call_attempts`` batches: ``unnest`` of one array per column
-    (``binding_store.unnest_insert``) against one JSON document
+(attempts) ``call_attempts`` batches: ``unnest`` of one array per column (the previous
+    insert, kept here as the baseline) against one JSON document
     (``binding_store.recordset_insert``).
 (outbox) ``webhook_events`` batches, the call events of the attempts (two a row): ``executemany``
     against one JSON document; "built only" is the cost of making the events' rows, unwritten.
@@ -18,12 +18,25 @@ from __future__ import annotations
 import argparse
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from statistics import median
 from typing import Any, cast
 
-from sqlalchemy import Table, delete, insert, text
+from sqlalchemy import (
+    Select,
+    String,
+    Table,
+    bindparam,
+    delete,
+    func,
+    insert,
+    literal_column,
+    select,
+    text,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, Insert
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bench.common import print_table, proc_cpu_seconds, ratio, scratch_pg, write_result
 from binding_store import models as m
@@ -32,12 +45,27 @@ from binding_store.db import Database
 from binding_store.models import Base
 from binding_store.outbox import rows as event_rows
 from binding_store.recordset_insert import as_document, recordset_insert
-from binding_store.unnest_insert import as_arrays, unnest_insert
 from binding_store.webhook_models import WebhookEvent
 from routing.events import decision_events
 from routing.model import Action, CallAttempt, Reason
 
 NAME = "batch_writes"
+
+
+def unnest_insert(table: Table, columns: Sequence[str]) -> Insert:
+    """The previous insert: ``INSERT INTO table (columns) SELECT * FROM unnest(...)``, one
+    array parameter per column, named after it. Unbounded element types, so a value too long
+    for its column fails as a plain insert would."""
+    arrays = [bindparam(name, type_=ARRAY(
+        String() if isinstance(table.c[name].type, String) else table.c[name].type))
+        for name in columns]
+    source: Select[Any] = select(literal_column("*")).select_from(func.unnest(*arrays))
+    return pg_insert(table).from_select(list(columns), source)
+
+
+def as_arrays(rows: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> dict[str, list[Any]]:
+    return {name: [row[name] for row in rows] for name in columns}
+
 _ATTEMPTS = cast(Table, m.CallAttempt.__table__)
 _EVENTS = cast(Table, WebhookEvent.__table__)
 _COLUMNS = tuple(c.name for c in _ATTEMPTS.columns if c.name != "id")

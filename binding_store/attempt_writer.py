@@ -28,7 +28,6 @@ from typing import Any, cast
 
 from sqlalchemy import String, Table, any_, bindparam, func, select, tuple_
 from sqlalchemy.dialects.postgresql import ARRAY
-from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -87,15 +86,6 @@ def row_problem(row: dict[str, Any]) -> str | None:
     return None
 
 
-def insert_attempts(dialect: str) -> Any:
-    """The idempotent insert: a repeat of (system_name, uniqueid) is ignored (on partitioned
-    PostgreSQL the key includes ``at``, which a retried write repeats: no conflict target)."""
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    # Core on the table, not the ORM's bulk insert (the rows are keyed by column name): the
-    # ORM path cost the call path's process more per row than the rest of the write.
-    return insert(cast(Table, m.CallAttempt.__table__)).on_conflict_do_nothing()
-
-
 # Which of a batch's calls are stored already, on PostgreSQL: three array parameters, so the
 # statement's text is the same for every batch. With an IN list of two parameters per call,
 # the driver parsed a new statement text of hundreds of placeholders for every batch (the
@@ -111,9 +101,14 @@ _ATTEMPTS = cast(Table, m.CallAttempt.__table__)
 _COLUMNS = tuple(column.name for column in _ATTEMPTS.columns if column.name != "id")
 
 
-# One statement and one parameter per batch (binding_store.recordset_insert): the unnest of one
-# array per column cost the process more than half as much again (bench.batch_writes).
+# The idempotent insert: a repeat of (system_name, uniqueid) is ignored (on partitioned
+# PostgreSQL the key includes ``at``, which a retried write repeats: no conflict target).
+# PostgreSQL: one statement and one parameter per batch (binding_store.recordset_insert); the
+# unnest of one array per column cost the process more than half as much again
+# (bench.batch_writes). SQLite: Core on the table, not the ORM's bulk insert (the rows are
+# keyed by column name), which cost more per row than the rest of the write.
 _INSERT_PG = recordset_insert(_ATTEMPTS, _COLUMNS, on_conflict="ON CONFLICT DO NOTHING")
+_INSERT_SQLITE = sqlite_insert(_ATTEMPTS).on_conflict_do_nothing()
 
 
 async def _insert_rows(session: AsyncSession, dialect: str, rows: list[dict[str, Any]]
@@ -121,7 +116,7 @@ async def _insert_rows(session: AsyncSession, dialect: str, rows: list[dict[str,
     if dialect == "postgresql":
         await session.execute(_INSERT_PG, as_document(rows))
     else:
-        await session.execute(insert_attempts(dialect), rows)
+        await session.execute(_INSERT_SQLITE, rows)
 
 
 async def write_attempts(database: Database, rows: list[dict[str, Any]],

@@ -2,9 +2,9 @@
 
 The whole batch is serialised once by ``json.dumps`` (in C) and sent as a single parameter:
 ``INSERT INTO t (cols) SELECT cols FROM json_to_recordset(:rows) AS r(col type, ...)``. One
-statement text for every batch size, as ``binding_store.unnest_insert``, but without the
-driver dumping an array element by element in Python (which made long texts, JSON payloads,
-dearer than an ``executemany``).
+statement text for every batch size, as an ``unnest`` of one array per column would give, but
+without the driver dumping an array element by element in Python (which made long texts, JSON
+payloads, dearer than an ``executemany``; ``bench.batch_writes`` compares the two).
 
 The record's types are unbounded (``text``, ``timestamptz`` ...): a value too long for its
 column fails the row as a plain insert would (a cast to ``varchar(n)`` would cut it silently).
