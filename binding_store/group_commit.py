@@ -125,14 +125,14 @@ class GroupWriter:
                 cursor = await conn.execute(self._statement, (Jsonb(requests), *self._params))
                 raw = await cursor.fetchall() if self._answers else []
         except TimeoutError:
-            await _discard(conn)
+            await discard(conn)
             raise StoreUnavailable(
                 f"database did not answer within {self._timeout:g} s") from None
         except psycopg.Error as exc:
-            await _discard(conn)
-            raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from None
+            await discard(conn)
+            raise StoreUnavailable(f"database unavailable: {first_line(exc)}") from None
         except BaseException:
-            await _discard(conn)
+            await discard(conn)
             raise
         self._idle.append(conn)
         self.batches += 1
@@ -144,17 +144,24 @@ class GroupWriter:
         return [r[1:] for r in rows]
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
-        return await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout)),
-            options="-c timezone=UTC")
+        return await connect_autocommit(self._conninfo, self._timeout)
 
 
-async def _discard(conn: psycopg.AsyncConnection[Any] | None) -> None:
+async def connect_autocommit(conninfo: str, connect_seconds: float, options: str = ""
+                             ) -> psycopg.AsyncConnection[Any]:
+    """A connection of its own, beside the engine's pool: autocommit, time zone UTC."""
+    return await psycopg.AsyncConnection.connect(
+        conninfo, autocommit=True, connect_timeout=max(1, int(connect_seconds)),
+        options=" ".join(("-c timezone=UTC", options)).strip())
+
+
+async def discard(conn: psycopg.AsyncConnection[Any] | None) -> None:
+    """Close ``conn`` whatever state it is in (it saw an error or was cancelled)."""
     if conn is not None:
         with contextlib.suppress(psycopg.Error):
             await conn.close()
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__

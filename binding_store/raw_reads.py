@@ -13,13 +13,12 @@ and never an error. A read is never written through; every fault is ``StoreUnava
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 import psycopg
 
 from binding_store.db import Database
-from binding_store.group_commit import libpq_url
+from binding_store.group_commit import connect_autocommit, discard, first_line, libpq_url
 from routing.errors import StoreUnavailable
 
 
@@ -30,8 +29,7 @@ class RawReads:
     def __init__(self, url: str, *, size: int, timeout: float, read_only: bool = False) -> None:
         self._conninfo = libpq_url(url)
         self._timeout = timeout
-        self._options = "-c timezone=UTC" + (
-            " -c default_transaction_read_only=on" if read_only else "")
+        self._options = "-c default_transaction_read_only=on" if read_only else ""
         self._idle: list[psycopg.AsyncConnection[Any]] = []
         self._slots = asyncio.Semaphore(size)
         self._closed = False
@@ -56,41 +54,29 @@ class RawReads:
                 cursor = await conn.execute(sql, params)
                 rows = await cursor.fetchall()
             except psycopg.OperationalError as exc:
-                await _discard(conn)
+                await discard(conn)
                 if was_idle:
                     continue  # it went stale while idle: the next one (or a new one)
-                raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from None
+                raise StoreUnavailable(f"database unavailable: {first_line(exc)}") from None
             except psycopg.Error as exc:
-                await _discard(conn)
-                raise StoreUnavailable(f"database error: {_first_line(exc)}") from None
+                await discard(conn)
+                raise StoreUnavailable(f"database error: {first_line(exc)}") from None
             except BaseException:
-                await _discard(conn)  # cancelled mid-read: its state is unknown
+                await discard(conn)  # cancelled mid-read: its state is unknown
                 raise
             self._idle.append(conn)
             return rows
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         try:
-            return await psycopg.AsyncConnection.connect(
-                self._conninfo, autocommit=True, connect_timeout=max(1, int(self._timeout)),
-                options=self._options)
+            return await connect_autocommit(self._conninfo, self._timeout, self._options)
         except psycopg.Error as exc:
-            raise StoreUnavailable(f"database unavailable: {_first_line(exc)}") from None
+            raise StoreUnavailable(f"database unavailable: {first_line(exc)}") from None
 
     async def close(self) -> None:
         self._closed = True
         while self._idle:
-            await _discard(self._idle.pop())
-
-
-async def _discard(conn: psycopg.AsyncConnection[Any]) -> None:
-    with contextlib.suppress(psycopg.Error):
-        await conn.close()
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
+            await discard(self._idle.pop())
 
 
 def raw_reads(db: Database) -> RawReads:
