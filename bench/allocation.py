@@ -137,6 +137,7 @@ async def _measure(op: Callable[[int], Awaitable[None]], args: argparse.Namespac
     cpu = time.process_time() - cpu
     if profiler:
         profiler.stop()
+        Path(args.profile).parent.mkdir(parents=True, exist_ok=True)
         Path(args.profile).write_text(  # noqa: ASYNC240 - after the measurement
             profiler.output_text(unicode=False, color=False))
     return {"done": done, "seconds": seconds, "cpu": cpu}

@@ -38,9 +38,10 @@ RETURNS TABLE (idx integer, status text, binding_id text, virtual_x text, buyer_
                caller_a text, buyer_masked text, created_at timestamptz,
                expires_at timestamptz, detail text)
 LANGUAGE plpgsql
--- Planned for each batch with the values at hand: a plan cached while the tables were small
--- scans every active binding for each candidate number.
-SET plan_cache_mode = force_custom_plan
+-- Planned once per session, not per call: planning these statements cost more than running
+-- them. A plan made while the tables were small scans what has since grown, so the writer
+-- discards its session's plans every REPLAN_SECONDS (see binding_store.group_commit).
+SET plan_cache_mode = force_generic_plan
 AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -239,6 +240,16 @@ CREATE_POOL_ORDER_INDEX = (
     "WHERE state = 'available' AND mode = 'axb'")
 
 CALL = "SELECT * FROM privnum_issue(%s, %s, %s, %s)"
+
+# How old a writer session's plans of privnum_issue may grow before it makes them again with
+# the tables as they are then. Autoanalyze refreshes them too, but only after a minute or more
+# of growth; a pool or binding table that grew from nearly empty in the meantime would be read
+# with plans for a few rows (an index read end to end for each probe).
+REPLAN_SECONDS = 10.0
+PLAN_MODE_GENERIC = "force_generic_plan"
+PLAN_MODE_CUSTOM = "force_custom_plan"
+SET_PLAN_MODE = ("ALTER FUNCTION privnum_issue(jsonb, interval, integer, integer) "
+                 "SET plan_cache_mode = {mode}")
 
 
 def install(table: Table) -> None:
