@@ -1,7 +1,8 @@
 """``privnum_issue`` keeps its plans for the session; the issue writer makes them again every
 ``REPLAN_SECONDS``, so that plans made on small tables do not outlive the tables' growth.
 
-Reads are counted with ``pg_stat_xact_user_tables`` inside one transaction (no timing)."""
+Sequential scans are counted with ``pg_stat_xact_user_tables`` inside one transaction (no
+timing)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,8 @@ pytestmark = pytest.mark.postgres
 
 COOLDOWN = timedelta(minutes=30)
 _READS = """
-SELECT coalesce(sum(seq_tup_read) FILTER (WHERE relname = 'bindings'), 0),
-       coalesce(sum(seq_tup_read) FILTER (WHERE relname = 'pool_numbers'), 0)
+SELECT coalesce(sum(seq_scan) FILTER (WHERE relname = 'bindings'), 0),
+       coalesce(sum(seq_scan) FILTER (WHERE relname = 'pool_numbers'), 0)
   FROM pg_stat_xact_user_tables"""
 
 
@@ -37,8 +38,8 @@ def _request(order: str) -> dict[str, Any]:
 
 async def _issue_reads(conn: psycopg.AsyncConnection[Any], orders: list[str]
                        ) -> tuple[set[str], int, int]:
-    """Issue ``orders`` in a transaction rolled back afterwards: the statuses and the rows
-    read sequentially from bindings and from pool_numbers meanwhile."""
+    """Issue ``orders`` in a transaction rolled back afterwards: the statuses and the
+    sequential scans of bindings and of pool_numbers meanwhile."""
     async with conn.transaction(force_rollback=True):
         cursor = await conn.execute(CALL, (Jsonb([_request(o) for o in orders]), COOLDOWN,
                                            64, 3))
@@ -83,7 +84,7 @@ async def test_plans_made_on_small_tables_read_grown_ones_end_to_end(
     _, session = small_then_grown
     statuses, bindings, _ = await _issue_reads(session, ["stale-1"])
     assert statuses == {"created"}
-    assert bindings > 50_000  # the grown table read through more than once
+    assert bindings > 0  # 50 000 rows read in turn as if they were a handful
 
 
 async def test_discarded_plans_read_grown_tables_through_their_indexes(
