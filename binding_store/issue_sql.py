@@ -42,6 +42,11 @@ LANGUAGE plpgsql
 -- them. A plan made while the tables were small scans what has since grown, so the writer
 -- discards its session's plans every REPLAN_SECONDS (see binding_store.group_commit).
 SET plan_cache_mode = force_generic_plan
+-- Every join here probes one candidate number. Planned without knowing the caller, a hash of
+-- the caller's whole history looks as cheap, and would make the window be probed whole and
+-- sorted afterwards instead of streaming in pool order until the first free number.
+SET enable_hashjoin = off
+SET enable_mergejoin = off
 AS $fn$
 #variable_conflict use_column
 DECLARE
