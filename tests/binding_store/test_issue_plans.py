@@ -29,6 +29,20 @@ SELECT coalesce(sum(seq_scan) FILTER (WHERE relname = 'bindings'), 0),
   FROM pg_stat_xact_user_tables"""
 
 
+# numbers after the seeded pool in allocation order
+_OTHER_POOL = ("INSERT INTO pool_numbers (number, region, state, created_at, mode) "
+               "SELECT '+8617100' || lpad(i::text, 6, '0'), '', 'available', now(), 'axb' "
+               "FROM generate_series(0, {count} - 1) i")
+# active bindings of 1 000 callers (A1 among them) on numbers outside the seeded pool
+_OTHER_BINDINGS = (
+    "INSERT INTO bindings (id, shop_id, order_id, buyer_id, caller_a, virtual_x, "
+    "extension, buyer_cipher, buyer_bidx, buyer_masked, created_at, expires_at, state) "
+    "SELECT 'g' || i, 's1', 'g' || i, '', '+861380000' || lpad(mod(i, 1000)::text, 4, '0'), "
+    "'+8617100' || lpad((mod(i, 1000) + (i / 1000) * 7)::text, 6, '0'), '', '\\x00', "
+    "'bg' || i, '', now(), now() + interval '1 day', 'active' "
+    "FROM generate_series(0, {count} - 1) i")
+
+
 def _request(order: str) -> dict[str, Any]:
     return IssueInput(shop_id="s1", order_id=order, buyer_id="", caller_a=A1,
                       buyer_cipher=b"\x01", buyer_bidx=f"bidx-{order}", buyer_masked="",
@@ -61,17 +75,8 @@ async def small_then_grown(pg_database: Database) -> AsyncIterator[
     await admin.execute("ANALYZE")
     session = await connect_autocommit(libpq_url(pg_database.url), 5)
     assert (await _issue_reads(session, ["warm-1", "warm-2"]))[0] == {"created"}
-    await admin.execute(
-        "INSERT INTO pool_numbers (number, region, state, created_at, mode) "
-        "SELECT '+8617100' || lpad(i::text, 6, '0'), '', 'available', now(), 'axb' "
-        "FROM generate_series(0, 19999) i")
-    await admin.execute(
-        "INSERT INTO bindings (id, shop_id, order_id, buyer_id, caller_a, virtual_x, "
-        "extension, buyer_cipher, buyer_bidx, buyer_masked, created_at, expires_at, state) "
-        "SELECT 'g' || i, 's1', 'g' || i, '', '+861380000' || lpad(mod(i, 1000)::text, 4, '0'), "
-        "'+8617100' || lpad((mod(i, 1000) + (i / 1000) * 7)::text, 6, '0'), '', '\\x00', "
-        "'bg' || i, '', now(), now() + interval '1 day', 'active' "
-        "FROM generate_series(0, 49999) i")
+    await admin.execute(_OTHER_POOL.format(count=20_000))
+    await admin.execute(_OTHER_BINDINGS.format(count=50_000))
     await admin.close()
     yield pg_database, session
     await session.close()
@@ -129,3 +134,4 @@ async def test_a_writer_without_replan_seconds_never_replans(pg_database: Databa
         assert writer.replans == 0
     finally:
         await writer.close()
+
