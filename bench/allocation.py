@@ -8,6 +8,8 @@ per task, the client library the store uses) and the same transaction through th
 ``Database`` sessions (SQLAlchemy, pool pre-ping). Each issue writes the binding, its audit
 row and its ``binding.created`` outbox row, then its Redis index keys. Afterwards the
 active bindings are checked for duplicate (A, X), (B, X) and (shop, order) pairs: must be 0.
+Beside the clients' CPU per operation, the servers' (PostgreSQL: the postmaster and all its
+processes; Redis) when they run on this machine: on a shared server it counts others' work too.
 Goal: issue >= 1.0x the bare floor; stretch 5 000/s.
 """
 
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import sys
 import time
@@ -25,11 +28,13 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
+import redis.asyncio as redis
 from pyinstrument import Profiler
 from sqlalchemy import text
 
 from bench import seed
 from bench.agi_stack import seeded_stores
+from bench.callpath import children
 from bench.common import REDIS_URL, RESULTS, ROOT, print_table, ratio, write_result
 from binding_store.bindings import BindingPolicy, BindingStore
 from binding_store.crypto import BuyerCipher, KeyRing
@@ -137,6 +142,7 @@ async def _measure(op: Callable[[int], Awaitable[None]], args: argparse.Namespac
     cpu = time.process_time() - cpu
     if profiler:
         profiler.stop()
+        Path(args.profile).parent.mkdir(parents=True, exist_ok=True)
         Path(args.profile).write_text(  # noqa: ASYNC240 - after the measurement
             profiler.output_text(unicode=False, color=False))
     return {"done": done, "seconds": seconds, "cpu": cpu}
@@ -154,9 +160,44 @@ def worker_main(argv: list[str]) -> None:
 
 # ---- the coordinator -----------------------------------------------------------------------
 
+def _stat_fields(pid: int) -> list[str]:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def server_cpu(postmaster: int, redis_pid: int) -> float:
+    """CPU seconds of the PostgreSQL server (the postmaster, its live children and those it
+    has reaped) and of the Redis server so far (0 where /proc cannot tell)."""
+    ticks = 0
+    fields = _stat_fields(postmaster)
+    if fields:
+        ticks += sum(int(f) for f in fields[11:15])
+        for child in children(postmaster):
+            ticks += sum(int(f) for f in _stat_fields(child)[11:13])
+    ticks += sum(int(f) for f in _stat_fields(redis_pid)[11:13])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+async def server_pids(db: Database) -> tuple[int, int]:
+    """The postmaster's pid (the parent of our backend) and the Redis server's (0: unknown,
+    e.g. a server on another machine)."""
+    async with db.engine.connect() as conn:
+        backend = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+    fields = _stat_fields(backend)
+    postmaster = int(fields[1]) if fields else 0
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        redis_pid = int((await client.info("server"))["process_id"])
+    finally:
+        await client.aclose()
+    return postmaster, redis_pid
+
+
 async def _phase(phase: str, phase_no: int, env: dict[str, str], common: list[str],
-                 concurrency: int, count: int, profile: bool, max_seconds: float
-                 ) -> dict[str, Any]:
+                 concurrency: int, count: int, profile: bool, max_seconds: float,
+                 servers: tuple[int, int]) -> dict[str, Any]:
     procs = []
     for w in range(PROCESSES):
         argv = [sys.executable, "-m", "bench.allocation", "--worker", str(w), "--phase", phase,
@@ -174,12 +215,14 @@ async def _phase(phase: str, phase_no: int, env: dict[str, str], common: list[st
         if line.strip() != b"WARM":
             raise RuntimeError(f"allocation worker failed to start: {line!r}")
     began = time.perf_counter()
+    server_began = server_cpu(*servers)
     for proc in procs:
         assert proc.stdin is not None
         proc.stdin.write(b"go\n")
         await proc.stdin.drain()
     outs = [await proc.communicate() for proc in procs]
     wall = time.perf_counter() - began
+    server_seconds = server_cpu(*servers) - server_began
     results = []
     for out, _ in outs:
         for raw in out.splitlines():
@@ -195,6 +238,7 @@ async def _phase(phase: str, phase_no: int, env: dict[str, str], common: list[st
     return {"phase": phase, "done": done, "wall_seconds": round(wall, 3),
             "per_s": round(done / wall, 1), "cpu_ms_per_op": round(
                 sum(r["cpu"] for r in results) / max(1, done) * 1000, 3),
+            "server_cpu_ms_per_op": round(server_seconds / max(1, done) * 1000, 3),
             "retries": sum(r.get("retries", 0) for r in results), "errors": errors,
             "batches": sum(r.get("batches", 0) for r in results)}
 
@@ -212,6 +256,8 @@ def _merge(phases: list[dict[str, Any]]) -> dict[str, Any]:
             "per_round_per_s": [p["per_s"] for p in phases],
             "cpu_ms_per_op": round(sum(p["cpu_ms_per_op"] * p["done"] for p in phases)
                                    / max(1, done), 3),
+            "server_cpu_ms_per_op": round(sum(p["server_cpu_ms_per_op"] * p["done"]
+                                              for p in phases) / max(1, done), 3),
             "retries": sum(p["retries"] for p in phases), "errors": errors,
             "ops_per_batch": round(done / max(1, sum(p["batches"] for p in phases)), 1)}
 
@@ -234,13 +280,14 @@ async def run(issues: int = 6_000, concurrency: int = 32, pool_size: int = 1_000
                   "--prefix", env["PRIVNUM_REDIS__PREFIX"], "--pool", str(pool_size),
                   "--bindings", str(bindings)]
         per_round = max(PROCESSES, issues // rounds)
+        servers = await server_pids(db)
         phases: dict[str, list[dict[str, Any]]] = {"floor": [], "session_floor": [],
                                                    "issue": []}
         for r in range(rounds):
             for name, done in phases.items():
                 done.append(await _phase(
                     name, r + 1, env, common, concurrency, per_round,
-                    profile and r == 0 and name == "issue", max_seconds))
+                    profile and r == 0 and name == "issue", max_seconds, servers))
         floor, session_floor, issue = (_merge(phases[n]) for n in phases)
         async with db.engine.connect() as conn:
             dup = (await conn.execute(text(_DUPLICATES))).one()
@@ -264,16 +311,19 @@ async def run(issues: int = 6_000, concurrency: int = 32, pool_size: int = 1_000
     if not quiet:
         print_table(f"Allocation: {issues:,} issues in {rounds} interleaved rounds, "
                     f"C={concurrency} over {PROCESSES} processes (PostgreSQL + Redis)",
-                    ["phase", "ops/s", "per round", "CPU ms/op (clients)", "ops/commit",
-                     "retries", "errors"],
+                    ["phase", "ops/s", "per round", "CPU ms/op (clients)",
+                     "CPU ms/op (PostgreSQL+Redis)", "ops/commit", "retries", "errors"],
                     [["floor: INSERT+COMMIT (psycopg)", floor["per_s"],
-                      floor["per_round_per_s"], floor["cpu_ms_per_op"], 1,
+                      floor["per_round_per_s"], floor["cpu_ms_per_op"],
+                      floor["server_cpu_ms_per_op"], 1,
                       floor["retries"], floor["errors"] or "-"],
                      ["floor: INSERT+COMMIT (Database session)", session_floor["per_s"],
-                      session_floor["per_round_per_s"], session_floor["cpu_ms_per_op"], 1,
+                      session_floor["per_round_per_s"], session_floor["cpu_ms_per_op"],
+                      session_floor["server_cpu_ms_per_op"], 1,
                       session_floor["retries"], session_floor["errors"] or "-"],
                      ["issue binding", issue["per_s"], issue["per_round_per_s"],
-                      issue["cpu_ms_per_op"], issue["ops_per_batch"], issue["retries"],
+                      issue["cpu_ms_per_op"], issue["server_cpu_ms_per_op"],
+                      issue["ops_per_batch"], issue["retries"],
                       issue["errors"] or "-"]])
         print_table("checks", ["check", "value", "target"], [
             ["issue / bare floor", results["ratio_issue_to_floor"], ">= 1.0"],

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
@@ -93,20 +94,27 @@ class Coalescer(Generic[Req, Res]):
 class GroupWriter:
     """``statement`` takes the batch (a JSON array) as its first parameter, then ``params``.
     ``answers``: the statement returns one row per request, its index first (``None``: it
-    returns nothing; each request then gets ``None``)."""
+    returns nothing; each request then gets ``None``). ``replan_seconds``: a connection whose
+    plans are older discards them (``DISCARD PLANS``) before its next statement, for a
+    statement planned once per session (see ``binding_store.issue_sql``)."""
 
     def __init__(self, url: str, statement: str, params: tuple[Any, ...] = (), *,
                  timeout: float, answers: bool = True, max_batch: int = DEFAULT_MAX_BATCH,
-                 max_inflight: int = DEFAULT_MAX_INFLIGHT) -> None:
+                 max_inflight: int = DEFAULT_MAX_INFLIGHT, replan_seconds: float | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self._conninfo = libpq_url(url)
         self._statement = statement
         self._params = params
         self._answers = answers
         self._timeout = timeout
-        self._idle: list[psycopg.AsyncConnection[Any]] = []
+        self._replan_seconds = replan_seconds
+        self._clock = clock
+        # idle connections, each with the moment its session's plans were (re)made
+        self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
         self._queue: Coalescer[dict[str, Any], Any] = Coalescer(
             self._run, max_batch=max_batch, max_inflight=max_inflight)
         self.batches = 0  # statements sent (for measurement)
+        self.replans = 0  # sessions told to plan again
 
     async def submit(self, request: dict[str, Any]) -> Any:
         """Write one request (one element of the statement's array); its answer row."""
@@ -115,13 +123,21 @@ class GroupWriter:
     async def close(self) -> None:
         await self._queue.close()
         while self._idle:
-            await self._idle.pop().close()
+            await self._idle.pop()[0].close()
 
     async def _run(self, requests: list[dict[str, Any]]) -> list[Any]:
         conn: psycopg.AsyncConnection[Any] | None = None
         try:
             async with asyncio.timeout(self._timeout):
-                conn = self._idle.pop() if self._idle else await self._connect()
+                if self._idle:
+                    conn, planned = self._idle.pop()
+                else:
+                    conn, planned = await self._connect(), self._clock()
+                if (self._replan_seconds is not None
+                        and self._clock() - planned >= self._replan_seconds):
+                    await conn.execute("DISCARD PLANS")
+                    planned = self._clock()
+                    self.replans += 1
                 cursor = await conn.execute(self._statement, (Jsonb(requests), *self._params))
                 raw = await cursor.fetchall() if self._answers else []
         except TimeoutError:
@@ -134,7 +150,7 @@ class GroupWriter:
         except BaseException:
             await discard(conn)
             raise
-        self._idle.append(conn)
+        self._idle.append((conn, planned))
         self.batches += 1
         if not self._answers:
             return [None] * len(requests)

@@ -41,6 +41,13 @@ def rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
             for e in events]
 
 
+def document(event: Event) -> dict[str, Any]:
+    """The fields of ``event``'s row that the statement writing it cannot make, its payload
+    as JSON values rather than encoded (its data must hold JSON values only)."""
+    return {"event_id": event_id(), "type": event.type.value,
+            "stream": event.stream[:_MAX_STREAM], "payload": dict(event.data)}
+
+
 _EVENTS = cast(Table, WebhookEvent.__table__)
 # One JSON document per batch on PostgreSQL (binding_store.recordset_insert): the executemany
 # cost the call path's process a statement per event.

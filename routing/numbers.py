@@ -67,10 +67,42 @@ def _plain_national(text: str, region: str) -> phonenumbers.PhoneNumber | None:
                                     national_number=int(text))
 
 
+def _plain_international(text: str) -> phonenumbers.PhoneNumber | None:
+    """What ``phonenumbers.parse(text, region)`` returns for ``+`` and digits (E.164, the
+    form stores and platforms pass), built without the parse; None when ``text`` is anything
+    else and must take the full parse.
+
+    The country code is the first prefix of one to three digits that is one, as parse takes
+    it; the rest is kept as the national number unless it starts with 0 or with the
+    country's national prefix/carrier code (which parse may strip)."""
+    digits = text[1:]
+    if not (text[:1] == "+" and 3 <= len(digits) <= 20 and digits.isascii()
+            and digits.isdigit()) or digits[0] == "0":
+        return None
+    for size in (1, 2, 3):
+        code = int(digits[:size])
+        if code in phonenumbers.COUNTRY_CODE_TO_REGION_CODE:
+            break
+    else:
+        return None
+    national = digits[size:]
+    if not 2 <= len(national) <= 17 or national[0] == "0":
+        return None
+    metadata = phonenumbers.PhoneMetadata.metadata_for_region_or_calling_code(
+        code, phonenumbers.region_code_for_country_code(code))
+    if metadata is None:
+        return None
+    prefix = metadata.national_prefix_for_parsing
+    if prefix and re.match(prefix, national):
+        return None
+    return phonenumbers.PhoneNumber(country_code=code, national_number=int(national))
+
+
 def normalize(raw: str, region: str = DEFAULT_REGION) -> str:
     """Return the E.164 form of ``raw`` (+86, 0086, 86, spaces and dashes accepted; letters,
     ``*``, ``#`` and digits other than ASCII 0-9 refused)."""
-    plain = _plain_national(raw.strip(), region)
+    text = raw.strip()
+    plain = _plain_international(text) if text[:1] == "+" else _plain_national(text, region)
     if plain is not None and phonenumbers.is_valid_number(plain):
         return phonenumbers.format_number(plain, PhoneNumberFormat.E164)
     # Anything else, and an invalid plain number (so that it fails with parse's own words).

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from binding_store import migrate
 from binding_store.all_models import Base
 from binding_store.db import Database, sync_url
-from binding_store.issue_sql import POOL_ORDER_INDEX
+from binding_store.issue_sql import PLAN_MODE_CUSTOM, PLAN_MODE_GENERIC, POOL_ORDER_INDEX
 from binding_store.models import Binding, PoolNumber, Shop
 from routing.errors import ConfigurationError, StoreUnavailable
 from tests.binding_store.shop_helpers import NOW, empty_pg_url
@@ -82,6 +82,36 @@ def test_the_issue_function_brings_its_pool_order_index(empty_url: str) -> None:
         return
     sql = indexes[POOL_ORDER_INDEX]
     assert "last_released_at IS NOT NULL" in sql and "available" in sql and "axb" in sql, sql
+
+
+def _issue_plan_mode(url: str) -> str | None:
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            config = conn.execute(text("SELECT proconfig FROM pg_proc "
+                                       "WHERE proname = 'privnum_issue'")).scalar_one()
+    finally:
+        engine.dispose()
+    modes = [item.split("=", 1)[1] for item in config or []
+             if item.startswith("plan_cache_mode=")]
+    return modes[0] if modes else None
+
+
+@pytest.mark.postgres
+def test_the_issue_function_keeps_its_plans_at_head(empty_pg_url: str) -> None:
+    """0018 plans once per session; 0017 (downgraded to) per call; ``create_all`` = head."""
+    migrate.upgrade(empty_pg_url)
+    assert _issue_plan_mode(empty_pg_url) == PLAN_MODE_GENERIC
+    command.downgrade(migrate.config(empty_pg_url), "0017_issue_pool_order")
+    assert _issue_plan_mode(empty_pg_url) == PLAN_MODE_CUSTOM
+    migrate.upgrade(empty_pg_url)
+    assert _issue_plan_mode(empty_pg_url) == PLAN_MODE_GENERIC
+
+
+@pytest.mark.postgres
+async def test_create_all_builds_the_issue_function_as_head_does(pg_database: Database
+                                                                 ) -> None:
+    assert _issue_plan_mode(pg_database.url) == PLAN_MODE_GENERIC
 
 
 async def test_partial_index_allows_released_but_not_two_active(empty_url: str) -> None:

@@ -134,6 +134,19 @@ def test_plain_digits_normalise_exactly_as_the_full_parse(region: str) -> None:
         assert try_normalize(raw, region) == expected, (raw, region)
 
 
+@pytest.mark.parametrize("region", ["CN", "US", "IT"])
+def test_e164_digits_normalise_exactly_as_the_full_parse(region: str) -> None:
+    """``+`` and digits: every country code of one to three digits, national numbers with
+    trunk prefixes and carrier codes among them."""
+    for raw in _digit_strings(seed=len(region) * 104_729 + ord(region[0])):
+        assert try_normalize("+" + raw, region) == _parsed("+" + raw, region), (raw, region)
+
+
+@given(st.from_regex(r"\+[1-9][0-9]{2,17}", fullmatch=True))
+def test_e164_strings_normalise_exactly_as_the_full_parse(raw: str) -> None:
+    assert try_normalize(raw) == _parsed(raw, "CN")
+
+
 @given(st.from_regex(r"1[0-9]{10}", fullmatch=True))
 def test_cn_eleven_digit_strings_normalise_exactly_as_the_full_parse(raw: str) -> None:
     assert try_normalize(raw) == _parsed(raw, "CN")

@@ -18,7 +18,13 @@ from collections.abc import Sequence
 
 from alembic import op
 
-from binding_store.issue_sql import CREATE_FUNCTION, CREATE_POOL_ORDER_INDEX, POOL_ORDER_INDEX
+from binding_store.issue_sql import (
+    CREATE_FUNCTION,
+    CREATE_POOL_ORDER_INDEX,
+    PLAN_MODE_CUSTOM,
+    POOL_ORDER_INDEX,
+    SET_PLAN_MODE,
+)
 
 revision: str = "0017_issue_pool_order"
 down_revision: str | Sequence[str] | None = "0016_call_mark"
@@ -31,6 +37,8 @@ def upgrade() -> None:
         return
     op.execute(CREATE_POOL_ORDER_INDEX)
     op.execute(CREATE_FUNCTION)
+    # planned per call at this revision; 0018 plans once per session
+    op.execute(SET_PLAN_MODE.format(mode=PLAN_MODE_CUSTOM))
 
 
 def downgrade() -> None:
