@@ -38,7 +38,7 @@ from binding_store.extension_store import (
 )
 from binding_store.group_commit import Coalescer, GroupWriter
 from binding_store.issue_requests import IssueInput, IssueRow, interpret
-from binding_store.issue_sql import CALL, REPLAN_SECONDS
+from binding_store.issue_sql import CALL, PLAN_CHOICE, REPLAN_SECONDS
 from binding_store.models import Binding, CallerNumber, PoolNumber, Shop
 from binding_store.outbox import Outbox
 from binding_store.redis_index import IndexEntry, RedisIndex
@@ -564,7 +564,7 @@ def _issue_writer(database: Database, policy: BindingPolicy) -> GroupWriter:
     writer = GroupWriter(database.url, CALL,
                          (policy.cooldown, CANDIDATE_WINDOW, policy.max_attempts),
                          timeout=database.timeout * 5, max_batch=policy.max_batch,
-                         replan_seconds=REPLAN_SECONDS)
+                         replan=PLAN_CHOICE, replan_seconds=REPLAN_SECONDS)
     database.on_dispose(writer.close)
     return writer
 

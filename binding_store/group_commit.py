@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -94,19 +95,21 @@ class Coalescer(Generic[Req, Res]):
 class GroupWriter:
     """``statement`` takes the batch (a JSON array) as its first parameter, then ``params``.
     ``answers``: the statement returns one row per request, its index first (``None``: it
-    returns nothing; each request then gets ``None``). ``replan_seconds``: a connection whose
-    plans are older discards them (``DISCARD PLANS``) before its next statement, for a
-    statement planned once per session (see ``binding_store.issue_sql``)."""
+    returns nothing; each request then gets ``None``). ``replan``: SQL each new connection
+    runs first, and again before its next statement once ``replan_seconds`` have passed (how
+    the session plans the statement: see ``binding_store.issue_sql.PLAN_CHOICE``)."""
 
     def __init__(self, url: str, statement: str, params: tuple[Any, ...] = (), *,
                  timeout: float, answers: bool = True, max_batch: int = DEFAULT_MAX_BATCH,
-                 max_inflight: int = DEFAULT_MAX_INFLIGHT, replan_seconds: float | None = None,
+                 max_inflight: int = DEFAULT_MAX_INFLIGHT, replan: str | None = None,
+                 replan_seconds: float = 2.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._conninfo = libpq_url(url)
         self._statement = statement
         self._params = params
         self._answers = answers
         self._timeout = timeout
+        self._replan = replan
         self._replan_seconds = replan_seconds
         self._clock = clock
         # idle connections, each with the moment its session's plans were (re)made
@@ -114,7 +117,7 @@ class GroupWriter:
         self._queue: Coalescer[dict[str, Any], Any] = Coalescer(
             self._run, max_batch=max_batch, max_inflight=max_inflight)
         self.batches = 0  # statements sent (for measurement)
-        self.replans = 0  # sessions told to plan again
+        self.replans = 0  # times a session ran ``replan``
 
     async def submit(self, request: dict[str, Any]) -> Any:
         """Write one request (one element of the statement's array); its answer row."""
@@ -131,13 +134,12 @@ class GroupWriter:
             async with asyncio.timeout(self._timeout):
                 if self._idle:
                     conn, planned = self._idle.pop()
-                else:
-                    conn, planned = await self._connect(), self._clock()
-                if (self._replan_seconds is not None
-                        and self._clock() - planned >= self._replan_seconds):
-                    await conn.execute("DISCARD PLANS")
-                    planned = self._clock()
+                else:  # a new session: run ``replan`` first
+                    conn, planned = await self._connect(), -math.inf
+                if self._replan is not None and self._clock() - planned >= self._replan_seconds:
+                    await conn.execute(self._replan)
                     self.replans += 1
+                    planned = self._clock()
                 cursor = await conn.execute(self._statement, (Jsonb(requests), *self._params))
                 raw = await cursor.fetchall() if self._answers else []
         except TimeoutError:

@@ -38,15 +38,8 @@ RETURNS TABLE (idx integer, status text, binding_id text, virtual_x text, buyer_
                caller_a text, buyer_masked text, created_at timestamptz,
                expires_at timestamptz, detail text)
 LANGUAGE plpgsql
--- Planned once per session, not per call: planning these statements cost more than running
--- them. A plan made while the tables were small scans what has since grown, so the writer
--- discards its session's plans every REPLAN_SECONDS (see binding_store.group_commit).
-SET plan_cache_mode = force_generic_plan
--- Every join here probes one candidate number. Planned without knowing the caller, a hash of
--- the caller's whole history looks as cheap, and would make the window be probed whole and
--- sorted afterwards instead of streaming in pool order until the first free number.
-SET enable_hashjoin = off
-SET enable_mergejoin = off
+-- Whether its statements are planned per call or once per session is the session's choice
+-- (plan_cache_mode): privnum's writer makes it with PLAN_CHOICE.
 AS $fn$
 #variable_conflict use_column
 DECLARE
@@ -57,7 +50,6 @@ DECLARE
     v_excluded text[];
     v_attempt integer;
     v_limit integer;
-    v_pass integer;
     v_id text; v_buyer text; v_created timestamptz; v_expires timestamptz;
     v_owner text; v_masked text; p_now timestamptz; v_contended boolean;
     v_got boolean;
@@ -120,58 +112,65 @@ BEGIN
                 END IF;
                 v_contended := false;
                 v_got := false;
-                -- The preferred region's numbers first, then the others (one pass when no
-                -- region is preferred); in each, windows growing by 16: each a prefix of the
-                -- same order, so the first free X is the one the whole pool's order gives,
-                -- read from the index without sorting the pool. The window streams in that
-                -- order through the probes, so they stop at the first free X.
-                FOR v_pass IN 0..CASE WHEN v_region IS NULL THEN 0 ELSE 1 END LOOP
-                    FOREACH v_limit IN ARRAY ARRAY[p_window, p_window * 16, p_window * 256,
-                                                   NULL::integer] LOOP
-                        FOR v_x IN
-                            SELECT cand.number FROM (
-                                SELECT p.number,
-                                       p.last_released_at IS NOT NULL AS never_rank,
-                                       p.last_released_at,
-                                       p.number COLLATE "C" AS sort_number
-                                  FROM pool_numbers p
-                                 WHERE p.state = 'available' AND p.mode = 'axb'
-                                   AND p.number <> ALL (v_excluded)
-                                   AND CASE WHEN v_pass = 0
-                                            THEN v_region IS NULL OR p.region = v_region
-                                            ELSE p.region IS DISTINCT FROM v_region END
-                                 ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                          p.number COLLATE "C"
-                                 LIMIT v_limit) cand
-                             -- two probes, each on its partial unique index (an OR of the
-                             -- two scans every active binding of X)
-                             WHERE NOT EXISTS (
-                                     SELECT 1 FROM bindings b
-                                      WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                        AND b.caller_a = v_a)
-                               AND NOT EXISTS (
-                                     SELECT 1 FROM bindings b
-                                      WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                        AND b.buyer_bidx = v_bidx)
-                               AND NOT EXISTS (
-                                     SELECT 1 FROM bindings b
-                                      WHERE b.caller_a = v_a AND b.virtual_x = cand.number
-                                        AND b.released_at IS NOT NULL
-                                        AND b.released_at > p_now - p_cooldown)
-                             ORDER BY cand.never_rank, cand.last_released_at, cand.sort_number
-                        LOOP
-                            -- (A, X) or (B, X) being issued by another transaction: the next
-                            -- X of the same ordered list, no new query.
-                            IF pg_try_advisory_xact_lock(
-                                   hashtextextended('ax:' || v_a || ':' || v_x, 0))
-                               AND pg_try_advisory_xact_lock(
-                                   hashtextextended('bx:' || v_bidx || ':' || v_x, 0)) THEN
-                                v_got := true;
-                                EXIT;
-                            END IF;
-                            v_contended := true;
-                        END LOOP;
-                        EXIT WHEN v_got;
+                -- windows growing by 16: each a prefix of the same order, so the first free X
+                -- is the one the whole pool's order gives, read without sorting the pool
+                FOREACH v_limit IN ARRAY ARRAY[p_window, p_window * 16, p_window * 256,
+                                               NULL::integer] LOOP
+                    FOR v_x IN
+                        SELECT cand.number FROM (
+                            SELECT * FROM (
+                              (SELECT p.number, 0 AS region_rank,
+                                      p.last_released_at IS NOT NULL AS never_rank,
+                                      p.last_released_at,
+                                      p.number COLLATE "C" AS sort_number
+                                 FROM pool_numbers p
+                                WHERE p.state = 'available' AND p.mode = 'axb'
+                                  AND p.number <> ALL (v_excluded)
+                                  AND (v_region IS NULL OR p.region = v_region)
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                         p.number COLLATE "C"
+                                LIMIT v_limit)
+                              UNION ALL
+                              (SELECT p.number, 1, p.last_released_at IS NOT NULL,
+                                      p.last_released_at, p.number COLLATE "C"
+                                 FROM pool_numbers p
+                                WHERE p.state = 'available' AND p.mode = 'axb'
+                                  AND p.number <> ALL (v_excluded)
+                                  AND v_region IS NOT NULL
+                                  AND p.region IS DISTINCT FROM v_region
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                         p.number COLLATE "C"
+                                LIMIT v_limit)) ranked
+                             ORDER BY 2, 3, 4, 5
+                             LIMIT v_limit) cand
+                         -- two probes, each on its partial unique index (an OR of the
+                         -- two scans every active binding of X)
+                         WHERE NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
+                                    AND b.caller_a = v_a)
+                           AND NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
+                                    AND b.buyer_bidx = v_bidx)
+                           AND NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.caller_a = v_a AND b.virtual_x = cand.number
+                                    AND b.released_at IS NOT NULL
+                                    AND b.released_at > p_now - p_cooldown)
+                         ORDER BY cand.region_rank, cand.never_rank, cand.last_released_at,
+                                  cand.sort_number
+                    LOOP
+                        -- (A, X) or (B, X) being issued by another transaction: the next X
+                        -- of the same ordered list, no new query.
+                        IF pg_try_advisory_xact_lock(
+                               hashtextextended('ax:' || v_a || ':' || v_x, 0))
+                           AND pg_try_advisory_xact_lock(
+                               hashtextextended('bx:' || v_bidx || ':' || v_x, 0)) THEN
+                            v_got := true;
+                            EXIT;
+                        END IF;
+                        v_contended := true;
                     END LOOP;
                     EXIT WHEN v_got;
                 END LOOP;
@@ -240,12 +239,24 @@ CREATE_POOL_ORDER_INDEX = (
 
 CALL = "SELECT * FROM privnum_issue(%s, %s, %s, %s)"
 
-# How old a writer session's plans of privnum_issue may grow before it makes them again with
-# the tables as they are then. Autoanalyze refreshes them too, but only after a minute or more
-# of growth; a pool or binding table that grew from nearly empty in the meantime would be read
-# with plans for a few rows (an index read end to end for each probe).
-REPLAN_SECONDS = 10.0
-PLAN_MODE_GENERIC = "force_generic_plan"
+# Planning privnum_issue's statements costs more than running them, so a writer session plans
+# them once (generic plans) when the statistics describe the tables as they are: analyzed, and
+# no more than twice as large since. Otherwise (a new or fast-growing database) it plans per
+# call: a generic plan made from the statistics of a few rows reads an index end to end for
+# each probe once the table has grown. The writer runs this on each new session and again every
+# REPLAN_SECONDS, discarding the session's plans, so both the choice and the plans follow the
+# tables' growth (autoanalyze refreshes them too, but only after a minute or more).
+PLAN_CHOICE = """
+SELECT set_config('plan_cache_mode', CASE WHEN bool_and(
+           c.reltuples >= 0
+           AND pg_relation_size(c.oid) / current_setting('block_size')::integer
+               <= 2 * c.relpages + 10)
+       THEN 'force_generic_plan' ELSE 'force_custom_plan' END, false)
+  FROM pg_class c
+ WHERE c.oid IN ('bindings'::regclass, 'pool_numbers'::regclass, 'shops'::regclass,
+                 'caller_numbers'::regclass);
+DISCARD PLANS"""
+REPLAN_SECONDS = 2.0
 PLAN_MODE_CUSTOM = "force_custom_plan"
 SET_PLAN_MODE = ("ALTER FUNCTION privnum_issue(jsonb, interval, integer, integer) "
                  "SET plan_cache_mode = {mode}")

@@ -1,8 +1,9 @@
-"""``privnum_issue`` keeps its plans for the session; the issue writer makes them again every
-``REPLAN_SECONDS``, so that plans made on small tables do not outlive the tables' growth.
+"""How ``privnum_issue`` is planned: once per session while the tables' statistics are
+current (planning costs more than running it), per call otherwise; the issue writer makes
+that choice (``PLAN_CHOICE``) on each new session and again every ``REPLAN_SECONDS``, with the
+session's plans discarded, so plans made on small tables do not outlive the tables' growth.
 
-Sequential scans are counted with ``pg_stat_xact_user_tables`` inside one transaction (no
-timing)."""
+Rows read are counted with ``pg_stat_xact_user_tables`` inside one transaction (no timing)."""
 
 from __future__ import annotations
 
@@ -17,18 +18,20 @@ from psycopg.types.json import Jsonb
 from binding_store.db import Database
 from binding_store.group_commit import GroupWriter, connect_autocommit, libpq_url
 from binding_store.issue_requests import IssueInput
-from binding_store.issue_sql import CALL
+from binding_store.issue_sql import CALL, PLAN_CHOICE
 from tests.binding_store.test_bindings_helpers import A1, NOW, seed, virtual
 
 pytestmark = pytest.mark.postgres
 
 COOLDOWN = timedelta(minutes=30)
+GENERIC, CUSTOM = "force_generic_plan", "force_custom_plan"
+# rows read from bindings and from pool_numbers, sequentially or through an index
 _READS = """
-SELECT coalesce(sum(seq_scan) FILTER (WHERE relname = 'bindings'), 0),
-       coalesce(sum(seq_scan) FILTER (WHERE relname = 'pool_numbers'), 0)
+SELECT coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0))
+                FILTER (WHERE relname = 'bindings'), 0),
+       coalesce(sum(seq_tup_read + coalesce(idx_tup_fetch, 0))
+                FILTER (WHERE relname = 'pool_numbers'), 0)
   FROM pg_stat_xact_user_tables"""
-
-
 # numbers after the seeded pool in allocation order
 _OTHER_POOL = ("INSERT INTO pool_numbers (number, region, state, created_at, mode) "
                "SELECT '+8617100' || lpad(i::text, 6, '0'), '', 'available', now(), 'axb' "
@@ -52,8 +55,8 @@ def _request(order: str) -> dict[str, Any]:
 
 async def _issue_reads(conn: psycopg.AsyncConnection[Any], orders: list[str]
                        ) -> tuple[set[str], int, int]:
-    """Issue ``orders`` in a transaction rolled back afterwards: the statuses and the
-    sequential scans of bindings and of pool_numbers meanwhile."""
+    """Issue ``orders`` in a transaction rolled back afterwards: the statuses and the rows
+    read from bindings and from pool_numbers meanwhile."""
     async with conn.transaction(force_rollback=True):
         cursor = await conn.execute(CALL, (Jsonb([_request(o) for o in orders]), COOLDOWN,
                                            64, 3))
@@ -62,76 +65,97 @@ async def _issue_reads(conn: psycopg.AsyncConnection[Any], orders: list[str]
     return statuses, int(bindings), int(pool)
 
 
+async def _mode(conn: psycopg.AsyncConnection[Any]) -> str:
+    return str((await (await conn.execute("SHOW plan_cache_mode")).fetchone() or [""])[0])
+
+
 @pytest.fixture
 async def small_then_grown(pg_database: Database) -> AsyncIterator[
-        tuple[Database, psycopg.AsyncConnection[Any]]]:
-    """A session that planned on a 10-number pool with no bindings (statistics taken then),
-    and the tables grown meanwhile to 20 000 numbers and 50 000 active bindings with no
-    statistics since (autovacuum off for them: nothing refreshes the plans behind our back)."""
+        tuple[psycopg.AsyncConnection[Any], psycopg.AsyncConnection[Any]]]:
+    """A session (generic plans) that planned on a 10-number pool with no bindings, statistics
+    taken then, and the tables grown meanwhile to 20 000 numbers and 50 000 active bindings
+    (autovacuum off for them: nothing refreshes statistics or plans behind our back); and an
+    administrator's session."""
     await seed(pg_database, pool=[(virtual(i), "", None) for i in range(10)])
     admin = await connect_autocommit(libpq_url(pg_database.url), 5)
     for table in ("bindings", "pool_numbers"):
         await admin.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = false)")
     await admin.execute("ANALYZE")
     session = await connect_autocommit(libpq_url(pg_database.url), 5)
+    await session.execute(f"SET plan_cache_mode = {GENERIC}")
     assert (await _issue_reads(session, ["warm-1", "warm-2"]))[0] == {"created"}
     await admin.execute(_OTHER_POOL.format(count=20_000))
     await admin.execute(_OTHER_BINDINGS.format(count=50_000))
-    await admin.close()
-    yield pg_database, session
+    yield session, admin
     await session.close()
+    await admin.close()
 
 
-async def test_plans_made_on_small_tables_read_grown_ones_end_to_end(
-        small_then_grown: tuple[Database, psycopg.AsyncConnection[Any]]) -> None:
-    """The hazard the writer's re-planning removes (if this stops holding, PostgreSQL's
-    planner changed and REPLAN_SECONDS may no longer be needed)."""
-    _, session = small_then_grown
-    statuses, bindings, _ = await _issue_reads(session, ["stale-1"])
-    assert statuses == {"created"}
-    assert bindings > 0  # 50 000 rows read in turn as if they were a handful
-
-
-async def test_discarded_plans_read_grown_tables_through_their_indexes(
-        small_then_grown: tuple[Database, psycopg.AsyncConnection[Any]]) -> None:
-    _, session = small_then_grown
-    await session.execute("DISCARD PLANS")
+async def test_stale_statistics_choose_plans_per_call(
+        small_then_grown: tuple[psycopg.AsyncConnection[Any], psycopg.AsyncConnection[Any]]
+) -> None:
+    session, _ = small_then_grown
+    await session.execute(PLAN_CHOICE)
+    assert await _mode(session) == CUSTOM
     statuses, bindings, pool = await _issue_reads(session, [f"new-{i}" for i in range(8)])
     assert statuses == {"created"}
-    assert (bindings, pool) == (0, 0)
+    assert bindings < 2_000 and pool < 2_000, (bindings, pool)
 
 
-_ECHO = "SELECT (r->>'i')::int, (r->>'i')::int * 2 FROM jsonb_array_elements(%s) AS t(r)"
+async def test_current_statistics_choose_plans_per_session(
+        small_then_grown: tuple[psycopg.AsyncConnection[Any], psycopg.AsyncConnection[Any]]
+) -> None:
+    session, admin = small_then_grown
+    await admin.execute("ANALYZE")
+    await session.execute(PLAN_CHOICE)
+    assert await _mode(session) == GENERIC
+    statuses, bindings, pool = await _issue_reads(session, [f"new-{i}" for i in range(8)])
+    assert statuses == {"created"}
+    assert bindings < 2_000 and pool < 2_000, (bindings, pool)
 
 
-async def test_the_writer_replans_a_session_once_its_plans_are_old(pg_database: Database
-                                                                    ) -> None:
-    now = [100.0]
-    writer = GroupWriter(pg_database.url, _ECHO, timeout=5, replan_seconds=10,
-                         clock=lambda: now[0])
+async def test_tables_never_analyzed_choose_plans_per_call(pg_database: Database) -> None:
+    session = await connect_autocommit(libpq_url(pg_database.url), 5)
     try:
-        assert await writer.submit({"i": 1}) == (2,)
-        now[0] += 9.9
-        assert await writer.submit({"i": 2}) == (4,)
-        assert writer.replans == 0  # a new session plans afresh; then younger than 10 s
-        now[0] += 0.1
-        assert await writer.submit({"i": 3}) == (6,)
+        await session.execute(PLAN_CHOICE)
+        assert await _mode(session) == CUSTOM
+    finally:
+        await session.close()
+
+
+_ECHO = ("SELECT (r->>'i')::int, current_setting('plan_cache_mode') "
+         "FROM jsonb_array_elements(%s) AS t(r)")
+
+
+async def test_the_writer_chooses_on_a_new_session_and_again_once_its_choice_is_old(
+        pg_database: Database) -> None:
+    now = [100.0]
+    writer = GroupWriter(pg_database.url, _ECHO, timeout=5, replan=PLAN_CHOICE,
+                         replan_seconds=10, clock=lambda: now[0])
+    admin = await connect_autocommit(libpq_url(pg_database.url), 5)
+    try:
+        assert await writer.submit({"i": 1}) == (CUSTOM,)  # never analyzed
         assert writer.replans == 1
+        await admin.execute("ANALYZE")
+        now[0] += 9.9
+        assert await writer.submit({"i": 2}) == (CUSTOM,)  # its choice is not old yet
+        now[0] += 0.1
+        assert await writer.submit({"i": 3}) == (GENERIC,)
         now[0] += 5
-        assert await writer.submit({"i": 4}) == (8,)
-        assert (writer.replans, writer.batches) == (1, 4)
+        assert await writer.submit({"i": 4}) == (GENERIC,)
+        assert (writer.replans, writer.batches) == (2, 4)
     finally:
         await writer.close()
+        await admin.close()
 
 
-async def test_a_writer_without_replan_seconds_never_replans(pg_database: Database) -> None:
+async def test_a_writer_without_replan_never_runs_it(pg_database: Database) -> None:
     now = [0.0]
     writer = GroupWriter(pg_database.url, _ECHO, timeout=5, clock=lambda: now[0])
     try:
         for i in range(3):
             now[0] += 3600
-            assert await writer.submit({"i": i}) == (2 * i,)
+            assert (await writer.submit({"i": i}))[0] in (GENERIC, CUSTOM, "auto")
         assert writer.replans == 0
     finally:
         await writer.close()
-

@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from binding_store import migrate
 from binding_store.all_models import Base
 from binding_store.db import Database, sync_url
-from binding_store.issue_sql import PLAN_MODE_CUSTOM, PLAN_MODE_GENERIC, POOL_ORDER_INDEX
+from binding_store.issue_sql import PLAN_MODE_CUSTOM, POOL_ORDER_INDEX
 from binding_store.models import Binding, PoolNumber, Shop
 from routing.errors import ConfigurationError, StoreUnavailable
 from tests.binding_store.shop_helpers import NOW, empty_pg_url
@@ -98,20 +98,21 @@ def _issue_plan_mode(url: str) -> str | None:
 
 
 @pytest.mark.postgres
-def test_the_issue_function_keeps_its_plans_at_head(empty_pg_url: str) -> None:
-    """0018 plans once per session; 0017 (downgraded to) per call; ``create_all`` = head."""
+def test_the_issue_function_leaves_its_planning_to_the_session_at_head(empty_pg_url: str
+                                                                       ) -> None:
+    """0018: the session chooses (``issue_sql.PLAN_CHOICE``); 0017 planned per call."""
     migrate.upgrade(empty_pg_url)
-    assert _issue_plan_mode(empty_pg_url) == PLAN_MODE_GENERIC
+    assert _issue_plan_mode(empty_pg_url) is None
     command.downgrade(migrate.config(empty_pg_url), "0017_issue_pool_order")
     assert _issue_plan_mode(empty_pg_url) == PLAN_MODE_CUSTOM
     migrate.upgrade(empty_pg_url)
-    assert _issue_plan_mode(empty_pg_url) == PLAN_MODE_GENERIC
+    assert _issue_plan_mode(empty_pg_url) is None
 
 
 @pytest.mark.postgres
 async def test_create_all_builds_the_issue_function_as_head_does(pg_database: Database
                                                                  ) -> None:
-    assert _issue_plan_mode(pg_database.url) == PLAN_MODE_GENERIC
+    assert _issue_plan_mode(pg_database.url) is None
 
 
 async def test_partial_index_allows_released_but_not_two_active(empty_url: str) -> None:

@@ -1,13 +1,12 @@
-"""``privnum_issue`` is planned once per session instead of once per call, and probes
-candidate numbers in order until the first free one.
+"""``privnum_issue`` leaves to the session whether it is planned per call or once per
+session.
 
 Planning its statements for every batch cost more than running them (about 1.3 ms of the
-2.6 ms each binding took at the database). The function now keeps generic plans
-(``plan_cache_mode = force_generic_plan``); privnum's issue writer discards its sessions'
-plans every ``binding_store.issue_sql.REPLAN_SECONDS`` so that they follow the tables' growth.
-The candidate window is no longer probed whole and sorted afterwards: it streams in pool
-order through the (A, X), (B, X) and cool-down probes, the preferred region's numbers in a
-pass of their own. Results are unchanged.
+2.6 ms each binding took at the database). The function no longer sets ``plan_cache_mode``:
+privnum's issue writer sets it on its sessions (``binding_store.issue_sql.PLAN_CHOICE``:
+generic plans while the tables' statistics are current, per-call plans otherwise), again
+every ``REPLAN_SECONDS`` with its plans discarded, so both follow the tables' growth.
+Results are unchanged.
 
 Revision ID: 0018_issue_plan_once
 Revises: 0017_issue_pool_order
@@ -33,6 +32,6 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    # The function keeps its new text (same results), planned per call as at 0017.
+    # planned per call, as at 0017
     if op.get_context().dialect.name == "postgresql":
         op.execute(SET_PLAN_MODE.format(mode=PLAN_MODE_CUSTOM))
