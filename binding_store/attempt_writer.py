@@ -220,7 +220,10 @@ class AttemptWriter:
             pending = self._checked([attempt])
             await self._insert(pending)
             return
-        await self._queue.put(attempt)
+        try:
+            self._queue.put_nowait(attempt)  # the usual case: room, no coroutine to run
+        except asyncio.QueueFull:
+            await self._queue.put(attempt)  # back-pressure: wait for the writer
 
     def start(self) -> None:
         if self._task is None:
