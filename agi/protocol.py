@@ -48,6 +48,7 @@ _REPLY_200 = re.compile(
 _REPLY_OTHER = re.compile(r"^(?P<code>510|511|520)(?P<sep>[ -])(?P<text>.*)$", re.DOTALL)
 _VERB = re.compile(r"^[A-Za-z]+(?: [A-Za-z]+)*$")
 _VAR_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_VAR_NAMES = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:,[A-Za-z_][A-Za-z0-9_]*)*\Z")
 # C0 controls and DEL: NUL/CR/LF would end or split a command line; the rest have no business
 # in a command and are refused rather than guessed at.
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -291,15 +292,18 @@ def format_mset(variables: Mapping[str, str]) -> str:
         raise ValueError("MSet needs at least one variable")
     if len(variables) > MAX_MSET_PAIRS:
         raise ValueError(f"MSet takes at most {MAX_MSET_PAIRS} variables")
-    for name in variables:
-        check_variable_name(name)
+    # All names checked by one match of their list; the count of commas catches a name that
+    # holds one (the list would read it as two names).
+    names = ",".join(variables)
+    if names.count(",") != len(variables) - 1 or _VAR_NAMES.match(names) is None:
+        raise ValueError("invalid channel variable name")
     values = "".join(variables.values())
     _check_text(values, "application argument")
     if _APP_ARG_SPECIAL.search(values) is None:
-        # The usual answer (numbers, ids, codes): nothing to escape, one search for them all.
-        pairs = ",".join(f"{k}={v}" for k, v in variables.items())
-    else:
-        pairs = ",".join(f"{k}={escape_app_arg(v)}" for k, v in variables.items())
+        # The usual answer (numbers, ids, codes): nothing to escape, one search for them all;
+        # no quote or backslash in names or values either, so quoting adds only the quotes.
+        return f'EXEC MSet "{",".join(map("=".join, variables.items()))}"'
+    pairs = ",".join(f"{k}={escape_app_arg(v)}" for k, v in variables.items())
     return f"EXEC MSet {quote_arg(pairs)}"
 
 

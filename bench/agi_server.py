@@ -4,7 +4,9 @@ Prints ``READY <port>`` once listening, serves until SIGTERM (graceful shutdown)
 ``STATS <json>`` (server counters, index hits, SQL reads, attempts written and batches).
 Settings come from ``PRIVNUM_*`` environment variables, as for ``privnum serve``; the route
 handler is ``scripts.front_doors.route_stack(settings)``, the shipped wiring (batched attempt
-writer included). ``--profile FILE`` writes a pyinstrument text profile of the serving period.
+writer included), in a process whose garbage collector is set as ``privnum serve`` sets it
+(``scripts.heap``); the floor's is left at CPython's defaults. ``--profile FILE`` writes a
+pyinstrument text profile of the serving period.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pyinstrument import Profiler
 from agi.server import FastAgiServer, Handler
 from bench.wiring import FloorHandler
 from scripts.front_doors import route_stack
+from scripts.heap import settle_for_serving
 from scripts.settings import load_settings
 
 
@@ -38,6 +41,8 @@ async def serve(mode: str, port: int, profiler: Profiler | None) -> dict[str, ob
         server = FastAgiServer({"route": handler}, host="127.0.0.1", port=port,
                                command_timeout=5.0, call_timeout=10.0)
         await server.start()
+        if stack is not None:
+            settle_for_serving()  # as privnum serve's FastAGI service does once it listens
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, stop.set)

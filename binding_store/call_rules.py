@@ -78,6 +78,10 @@ class SqlCallRules:
         self._cache: dict[str, tuple[float, CallRules]] = {}
         self._due: set[str] = set()  # shops whose rules the background refresh reads next
         self._refresh: asyncio.Task[None] | None = None
+        # Cold reads on the call path: a shop being read, and the shops the next read takes.
+        self._reading: dict[str, asyncio.Future[CallRules]] = {}
+        self._next_read: list[tuple[str, asyncio.Future[CallRules]]] = []
+        self._reads: set[asyncio.Task[None]] = set()
         self._reports: dict[tuple[str, str], tuple[float, bool]] = {}  # -> (until, reported)
 
     @property
@@ -117,6 +121,7 @@ class SqlCallRules:
                          detail={"from": _describe(before), "to": _describe(rules)})
             await session.commit()
         self._cache.pop(shop_id, None)
+        self._reading.pop(shop_id, None)  # a read begun before the change: later calls read anew
         return rules
 
     async def set_reporting(self, shop_id: str, number: str, status: CallerReporting, *,
@@ -185,7 +190,7 @@ class SqlCallRules:
         # Rules past their time are never used: a call waits for SQL and fails closed
         # when it cannot be read, as without the refresh.
         if missing:
-            loaded = await self._load(missing)
+            loaded = await self._read_shared(missing)
             until = now + self._cache_seconds
             if len(self._cache) > 10_000:
                 self._cache.clear()  # bounded: a cold cache only costs a read
@@ -193,6 +198,60 @@ class SqlCallRules:
                 self._cache[shop_id] = (until, rules)
                 found[shop_id] = rules
         return found
+
+    async def _read_shared(self, shop_ids: list[str]) -> dict[str, CallRules]:
+        """The shops' rules read now, with the calls of the same moment: a shop being read
+        already is waited for, and the shops that calls miss in one event-loop iteration are
+        read in one statement (after a restart under load, each busy shop was read once per
+        call in flight). A failed read fails every call waiting on it; each refuses its call.
+        The wait is bounded by the call's own deadline, the read by ``_load``'s guard."""
+        loop = asyncio.get_running_loop()
+        waiting: dict[str, asyncio.Future[CallRules]] = {}
+        for shop_id in shop_ids:
+            future = self._reading.get(shop_id)
+            if future is None:
+                future = loop.create_future()
+                future.add_done_callback(_seen)
+                self._reading[shop_id] = future
+                if not self._next_read:
+                    loop.call_soon(self._start_read)
+                self._next_read.append((shop_id, future))
+            waiting[shop_id] = future
+        # shielded: a call cut off by its deadline leaves the read to the others
+        return {shop_id: await asyncio.shield(future) for shop_id, future in waiting.items()}
+
+    def _start_read(self) -> None:
+        reads, self._next_read = self._next_read, []
+        task = asyncio.get_running_loop().create_task(self._read(reads),
+                                                      name="call-rules-read")
+        self._reads.add(task)
+        task.add_done_callback(self._reads.discard)
+
+    async def _read(self, futures: list[tuple[str, asyncio.Future[CallRules]]]) -> None:
+        # A shop may come twice (a set() between two calls' misses): each future is answered.
+        try:
+            loaded = await self._rows(sorted({shop_id for shop_id, _ in futures}))
+        except Exception as exc:  # the waiting calls refuse theirs; nothing else to report
+            for _, future in futures:
+                if not future.done():
+                    future.set_exception(exc)
+            return
+        except BaseException:  # cancelled (close): no call waits for ever
+            for _, future in futures:
+                if not future.done():
+                    future.set_exception(StoreUnavailable("call rules: read cancelled"))
+            raise
+        finally:
+            for shop_id, future in futures:
+                if self._reading.get(shop_id) is future:
+                    del self._reading[shop_id]
+        for shop_id, future in futures:
+            if future.done():
+                continue
+            if shop_id in loaded:
+                future.set_result(loaded[shop_id])
+            else:  # a binding's shop row always exists (foreign key): anything else is a fault
+                future.set_exception(StoreUnavailable("call rules: shop row missing"))
 
     def _refresh_ahead(self, shop_ids: list[str]) -> None:
         self._due.update(shop_ids)
@@ -217,7 +276,11 @@ class SqlCallRules:
                 self._cache[shop_id] = (until, rules)
 
     async def close(self) -> None:
-        """Stop a background refresh in flight."""
+        """Stop a background refresh and the call path's reads in flight."""
+        for task in list(self._reads):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
         if self._refresh is not None and not self._refresh.done():
             self._refresh.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -225,16 +288,27 @@ class SqlCallRules:
         self._refresh = None
 
     async def _load(self, shop_ids: list[str]) -> dict[str, CallRules]:
+        out = await self._rows(shop_ids)
+        if len(out) != len(shop_ids):
+            # a binding's shop row always exists (foreign key); anything else is a fault
+            raise StoreUnavailable("call rules: shop row missing")
+        return out
+
+
+    async def _rows(self, shop_ids: list[str]) -> dict[str, CallRules]:
+        """The rules of those of ``shop_ids`` that have a shop row."""
         query = (select(Shop.id, Shop.timezone, ShopCallRulesRow)
                  .outerjoin(ShopCallRulesRow, ShopCallRulesRow.shop_id == Shop.id)
                  .where(Shop.id.in_(shop_ids)))
         async with guard(self._db.timeout * 5), self._db.session() as session:
             rows = (await session.execute(query)).all()
-        out = {row[0]: shop_rules_of(row[2]).apply(self._defaults, row[1]) for row in rows}
-        if len(out) != len(shop_ids):
-            # a binding's shop row always exists (foreign key); anything else is a fault
-            raise StoreUnavailable("call rules: shop row missing")
-        return out
+        return {row[0]: shop_rules_of(row[2]).apply(self._defaults, row[1]) for row in rows}
+
+
+def _seen(future: asyncio.Future[CallRules]) -> None:
+    """Mark a read's failure as seen: every call waiting on it may have given up already."""
+    if not future.cancelled():
+        future.exception()
 
 
 def _describe(rules: ShopCallRules) -> dict[str, object]:

@@ -79,7 +79,7 @@ class IssueInput:
                       "buyer": self.buyer_masked, "expires_at": expires.isoformat()},
         }
         if with_event:
-            req["event"] = outbox.document(binding_created(placeholder))
+            req["event"] = outbox.fields_of(binding_created(placeholder))
         return req
 
 

@@ -17,16 +17,21 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import String, Table, TextClause, text
 
 
-def recordset_insert(table: Table, columns: Sequence[str], *, on_conflict: str = ""
-                     ) -> TextClause:
+def recordset_insert(table: Table, columns: Sequence[str], *, on_conflict: str = "",
+                     record_types: Mapping[str, str] = MappingProxyType({})) -> TextClause:
     """The insert of ``columns``, one parameter ``rows`` (see :func:`as_document`);
-    ``on_conflict`` is appended as it is (e.g. ``ON CONFLICT DO NOTHING``)."""
-    record = ", ".join(f'"{name}" {_unbounded(table, name)}' for name in columns)
+    ``on_conflict`` is appended as it is (e.g. ``ON CONFLICT DO NOTHING``). ``record_types``
+    names a column's type in the record where it is not the column's own (``json`` for a
+    text column given as a nested JSON value: ``json`` keeps its input text verbatim, so the
+    column gets exactly the text of that value)."""
+    record = ", ".join(f'"{name}" {record_types.get(name) or _unbounded(table, name)}'
+                       for name in columns)
     names = ", ".join(f'"{name}"' for name in columns)
     return text(f'INSERT INTO "{table.name}" ({names}) SELECT {names} '
                 f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) {on_conflict}")
@@ -49,9 +54,14 @@ def as_document(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
                                default=_timestamp)}
 
 
+def column_time(value: datetime) -> str:
+    """A timestamp as the document carries it (ISO 8601 with its offset; naive: refused)."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to a UTC column")
+    return value.isoformat()
+
+
 def _timestamp(value: object) -> str:
     if isinstance(value, datetime):
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column")
-        return value.isoformat()
+        return column_time(value)
     raise TypeError(f"{type(value).__name__} is not a column value")

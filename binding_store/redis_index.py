@@ -216,12 +216,16 @@ class RedisIndex:
                 return await work()
             async with asyncio.timeout(self.timeout):
                 return await work()
-        except TimeoutError as exc:
-            raise StoreUnavailable(f"Redis did not answer within {self.timeout:g} s") from exc
-        except RedisError as exc:
-            raise StoreUnavailable(f"Redis unavailable: {type(exc).__name__}") from exc
-        except OSError as exc:
-            raise StoreUnavailable(f"Redis unavailable: {exc.strerror or exc}") from exc
+        except (RedisError, OSError) as exc:  # OSError includes TimeoutError
+            raise self._unavailable(exc) from exc
+
+    def _unavailable(self, exc: RedisError | OSError) -> StoreUnavailable:
+        """A fault of Redis as the store's edge reports it."""
+        if isinstance(exc, TimeoutError):
+            return StoreUnavailable(f"Redis did not answer within {self.timeout:g} s")
+        if isinstance(exc, RedisError):
+            return StoreUnavailable(f"Redis unavailable: {type(exc).__name__}")
+        return StoreUnavailable(f"Redis unavailable: {exc.strerror or exc}")
 
     async def ping(self) -> None:
         await self._call(self._redis.ping)
@@ -237,14 +241,23 @@ class RedisIndex:
 
         lean = self._lean
         script = self._lookup_script
-
-        async def work() -> list[Any]:
-            if lean is not None:
-                return list(await lean.run_script(script.sha, redis_scripts.LOOKUP, keys,
+        raw: list[Any]
+        if lean is not None and not bounded:
+            # The call path's case, without _call's wrapper coroutines (two frames fewer to
+            # suspend and resume through): the same translation of faults, inline.
+            try:
+                raw = list(await lean.run_script(script.sha, redis_scripts.LOOKUP, keys,
                                                   [self.base, virtual_x]))
-            return list(await script(keys=keys, args=[self.base, virtual_x]))
+            except (RedisError, OSError) as exc:  # OSError includes TimeoutError
+                raise self._unavailable(exc) from exc
+        else:
+            async def work() -> list[Any]:
+                if lean is not None:
+                    return list(await lean.run_script(script.sha, redis_scripts.LOOKUP, keys,
+                                                      [self.base, virtual_x]))
+                return list(await script(keys=keys, args=[self.base, virtual_x]))
 
-        raw = await self._call(work, bounded=bounded)
+            raw = await self._call(work, bounded=bounded)
         (ax_raw, bx_raw, ax_shop, ax_caller, bx_shop, bx_caller, mark,
          in_pool) = (raw + [None] * 8)[:8]
         return IndexedPair(

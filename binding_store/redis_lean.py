@@ -166,7 +166,9 @@ class LeanRedis:
     async def run_script(self, sha: str, script: str, keys: Sequence[str],
                          args: Sequence[str | int]) -> Any:
         """``EVALSHA`` (``EVAL`` once when Redis does not know the script yet)."""
-        pipe = await self._connected()
+        pipe = self._pipe
+        if pipe is None or pipe.lost:
+            pipe = await self._connected()  # the usual case needs no await: connected
         count = str(len(keys))
         try:
             return await pipe.send(_pack("EVALSHA", sha, count, *keys, *args))

@@ -168,16 +168,24 @@ def _decision_call(attempt: CallAttempt, facts: BindingFacts) -> dict[str, Any]:
     }
 
 
+def _known_reason(reason: Reason) -> dict[str, Any]:
+    """:func:`_reason` of a code that is a ``Reason`` already (a decision's): no look-up."""
+    return {"reason": reason.value, "reason_text": reason.text,
+            "q850_cause": reason.hangup_cause}
+
+
 def decision_events(attempt: CallAttempt, facts: BindingFacts = BindingFacts()
                     ) -> list[Event]:
     """``call.started`` for every decided call, then ``call.rejected`` for a refusal."""
     stream = call_stream(attempt.linkedid or attempt.uniqueid)
     call = _decision_call(attempt, facts)
-    started = {**call, "action": attempt.action.value, "started_at": _iso(attempt.at),
-               **_reason(attempt.reason.value), "mark": attempt.mark or None}
+    at = _iso(attempt.at)  # one call: built once for both events (per call, in a batch)
+    reason = _known_reason(attempt.reason)
+    started = {**call, "action": attempt.action.value, "started_at": at, **reason,
+               "mark": attempt.mark or None}
     events = [Event(EventType.CALL_STARTED, stream, attempt.shop_id, attempt.at, started)]
     if attempt.action is Action.REJECT:
-        rejected = {**call, "rejected_at": _iso(attempt.at), **_reason(attempt.reason.value),
+        rejected = {**call, "rejected_at": at, **reason,
                     "hangup_by": HangupSide.PRIVNUM.value}
         events.append(Event(EventType.CALL_REJECTED, stream, attempt.shop_id, attempt.at,
                             rejected))

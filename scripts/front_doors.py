@@ -45,6 +45,7 @@ from scripts.background import delivery_service, expiry_sweeper, idempotency_pur
 from scripts.cdr_export import write_export
 from scripts.clock import Clock, utc_now
 from scripts.container import Container, default_csv_file, open_container
+from scripts.heap import settle_for_serving
 from scripts.lifecycle import Lifecycle, Resource, Service, Task
 from scripts.partition_service import partition_upkeep
 from scripts.partition_service import wanted as partitions_wanted
@@ -132,6 +133,9 @@ class FastAgiService:
         except OSError as exc:
             raise StoreUnavailable(
                 f"cannot listen on {self._where}: {exc.strerror or exc}") from exc
+        # Last to start (the other services were built before it): from here on the heap
+        # holds little more than calls.
+        settle_for_serving()
         log.info("privnum serving FastAGI on %s", ", ".join(self.server.addresses))
 
     async def ended(self) -> None:

@@ -312,10 +312,16 @@ def test_mset_is_one_command() -> None:
     assert len(agi_command_lines(encode_command(line))) == 1
 
 
-@pytest.mark.parametrize("name", ["", "1ABC", "A-B", "A B", "A=B", "A,B", "X(1)", "ÄB"])
+@pytest.mark.parametrize("name", ["", "1ABC", "A-B", "A B", "A=B", "A,B", "X(1)", "ÄB", "AB\n",
+                                  ",", "A,", ",A"])
 def test_mset_refuses_bad_names(name: str) -> None:
     with pytest.raises(ValueError):
         format_mset({name: "v"})
+    # among good names, first, in the middle or last (the names are checked as one list)
+    for variables in ({name: "v", "A": "1"}, {"A": "1", name: "v", "B": "2"},
+                      {"A": "1", name: "v"}):
+        with pytest.raises(ValueError):
+            format_mset(variables)
 
 
 def test_mset_limits() -> None:

@@ -3,10 +3,11 @@ defaults on the call path, cached there for ``cache_seconds``."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from binding_store.call_rules import SqlCallRules
 from binding_store.db import Database
@@ -150,4 +151,71 @@ async def test_due_rules_are_read_again_in_the_background(database: Database) ->
     await store._refresh
     assert "s1" not in store._cache
     assert await store.rules_for(frozenset({"s1"})) == {"s1": PLATFORM}
+    await store.close()
+
+
+def _count_rules_reads(database: Database) -> list[str]:
+    """The statements that read call rules, as the engine sends them."""
+    seen: list[str] = []
+
+    def before(conn: object, cursor: object, statement: str, *args: object) -> None:
+        if "shop_call_rules" in statement and statement.lstrip().upper().startswith("SELECT"):
+            seen.append(statement)
+
+    event.listen(database.engine.sync_engine, "before_cursor_execute", before)
+    return seen
+
+
+async def test_calls_missing_rules_at_the_same_moment_share_one_read(database: Database) -> None:
+    for shop in ("s1", "s2", "s3"):
+        await enabled_shop(database, shop, subs=False)
+    own = ShopCallRules(direction=CallDirection.MERCHANT_ONLY)
+    await SqlCallRules(database, PLATFORM).set("s2", own, actor="op", now=NOW)
+    store = SqlCallRules(database, PLATFORM, cache_seconds=3_600)
+    reads = _count_rules_reads(database)
+    asked = [frozenset({"s1"}), frozenset({"s2"}), frozenset({"s1", "s3"})] * 20
+    answers = await asyncio.gather(*(store.rules_for(shops) for shops in asked))
+    assert len(reads) == 1  # sixty calls, three shops, one statement
+    assert answers[:3] == [{"s1": PLATFORM}, {"s2": own.apply(PLATFORM, "Asia/Shanghai")},
+                           {"s1": PLATFORM, "s3": PLATFORM}]
+    assert answers == answers[:3] * 20
+    assert not store._reading and not store._reads
+    await store.close()
+
+
+async def test_a_shared_read_fails_only_the_calls_of_a_shop_it_cannot_find(
+        database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    store = SqlCallRules(database, PLATFORM)
+    good, bad = await asyncio.gather(store.rules_for(frozenset({"s1"})),
+                                     store.rules_for(frozenset({"gone"})),
+                                     return_exceptions=True)
+    assert good == {"s1": PLATFORM}
+    assert isinstance(bad, StoreUnavailable)
+    await store.close()
+
+
+async def test_a_call_after_set_does_not_join_a_read_begun_before_it(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    store = SqlCallRules(database, PLATFORM, cache_seconds=3_600)
+    before = asyncio.ensure_future(store.rules_for(frozenset({"s1"})))
+    await asyncio.sleep(0)  # its read is queued
+    own = ShopCallRules(direction=CallDirection.CALLBACK_ONLY)
+    await store.set("s1", own, actor="op", now=NOW)
+    after = await store.rules_for(frozenset({"s1"}))
+    assert after["s1"].direction is CallDirection.CALLBACK_ONLY
+    await before  # answered too (with whatever its read saw)
+    await store.close()
+
+
+async def test_a_waiting_call_cut_off_leaves_the_read_to_the_others(database: Database) -> None:
+    await enabled_shop(database, "s1", subs=False)
+    store = SqlCallRules(database, PLATFORM, cache_seconds=3_600)
+    impatient = asyncio.ensure_future(store.rules_for(frozenset({"s1"})))
+    patient = asyncio.ensure_future(store.rules_for(frozenset({"s1"})))
+    await asyncio.sleep(0)
+    impatient.cancel()  # as the call's deadline would
+    assert await patient == {"s1": PLATFORM}
+    with pytest.raises(asyncio.CancelledError):
+        await impatient
     await store.close()

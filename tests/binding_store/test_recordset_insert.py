@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
+from types import MappingProxyType
 
 from sqlalchemy import select
 
@@ -30,7 +31,9 @@ async def test_event_payloads_round_trip_exactly(database: Database) -> None:
             "big": 2**63, "flag": True}
     east = timezone(timedelta(hours=8))
     sent = [Event(EventType.CALL_STARTED, f"call:{i}:{AWKWARD[i]}", AWKWARD[-i - 1][:64],
-                  NOW.astimezone(east) if i % 2 else None, {**data, "i": i})
+                  NOW.astimezone(east) if i % 2 else None,
+                  # an event's data may be any mapping (a read-only one too)
+                  MappingProxyType({**data, "i": i}) if i % 3 else {**data, "i": i})
             for i in range(len(AWKWARD))]
     async with database.session() as s:
         await Outbox().write(s, sent, NOW)

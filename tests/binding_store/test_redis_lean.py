@@ -8,14 +8,17 @@ import asyncio
 import contextlib
 import hashlib
 import secrets
+import socket
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 
+from binding_store.redis_index import RedisIndex
 from binding_store.redis_lean import Address, LeanRedis, address_of
 from binding_store.redis_scripts import LOOKUP
+from routing.errors import StoreUnavailable
 
 pytestmark = pytest.mark.redis
 
@@ -131,3 +134,19 @@ async def test_a_lost_connection_fails_its_commands_and_the_next_one_reconnects(
             await asyncio.gather(*relays)
         proxy.close()
         await proxy.wait_closed()
+
+
+async def test_the_call_paths_look_up_reports_a_redis_it_cannot_reach_as_unavailable() -> None:
+    # The index's look-up without a timer of its own (bounded=False) uses the lean connection
+    # directly: a refused connection is still StoreUnavailable, as every other index fault.
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # closed again below: nothing listens there
+    index = RedisIndex.from_url(f"redis://127.0.0.1:{port}/0", prefix="t", timeout=1.0)
+    try:
+        for bounded in (False, True):
+            with pytest.raises(StoreUnavailable, match="Redis unavailable"):
+                await index.lookup("+8613800000001", "bidx", "+8617000000001",
+                                   bounded=bounded)
+    finally:
+        await index.close()
