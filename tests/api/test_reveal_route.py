@@ -51,6 +51,8 @@ def _cases(env: Env) -> list[tuple[str, str, dict[str, str], bytes | None]]:
         ("shop token on behalf", path, {**main, "X-Privnum-Account": MAIN, **JSON}, b"{}"),
         ("empty on behalf", path, {**main, "X-Privnum-Account": "", **JSON}, b"{}"),
         ("unregistered order", "/v1/orders/o-none/reveal", {**main, **JSON}, b"{}"),
+        ("malformed number, unregistered order", "/v1/orders/o-none/reveal", {**main, **JSON},
+         b'{"buyer_number": "12ab"}'),
         ("order id pattern", "/v1/orders/-x/reveal", {**main, **JSON}, b"{}"),
         ("order id with a space", "/v1/orders/o%20x/reveal", {**main, **JSON}, b"{}"),
         ("order id too long", f"/v1/orders/{'o' * 65}/reveal", {**main, **JSON}, b"{}"),
@@ -91,6 +93,11 @@ async def test_the_lean_path_answers_as_the_standard_route(ready: Env) -> None:
         assert statuses["plain"] == statuses["plaintext decision"] == 200
         assert statuses["bad json"] == statuses["another buyer"] == 422
         assert statuses["unknown token"] == 401
+        # a malformed buyer number is refused before the order is found missing
+        path, headers, body = next(c[1:] for c in _cases(env)
+                                   if c[0] == "malformed number, unregistered order")
+        refused = await lean.post(path, headers=headers, content=body)
+        assert (refused.status_code, refused.json()["code"]) == (422, "invalid_number")
     finally:
         await standard.aclose()
         await lean.aclose()
