@@ -64,10 +64,12 @@ class LeanReveal(BaseRoute):
         raise NoMatchFound(name, path_params)  # the standard route has the name
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
-        body = await _read_body(receive)
-        plain = _plain(scope, body)
+        received = await _receive_body(receive)
+        plain = None
+        if received[-1]["type"] == "http.request":  # else the client went away
+            plain = _plain(scope, b"".join(m.get("body", b"") for m in received))
         if plain is None:
-            await self._standard(scope, receive, send, body)
+            await self._standard(scope, receive, send, received)
             return
         token, order_id, parsed = plain
         svc = services_of(Request(scope, receive))
@@ -75,30 +77,26 @@ class LeanReveal(BaseRoute):
         response = await reveal_response(svc, who, order_id, parsed)
         await response(scope, receive, send)
 
-    async def _standard(self, scope: Scope, receive: Receive, send: Send, body: bytes) -> None:
-        delivered = False
+    async def _standard(self, scope: Scope, receive: Receive, send: Send,
+                        received: list[Message]) -> None:
+        pending = list(received)
 
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
+        async def replay() -> Message:  # what was received, as it came, then the client
+            return pending.pop(0) if pending else await receive()
 
         scope[_DECLINED] = True
         await self._router(scope, replay, send)
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks: list[bytes] = []
+async def _receive_body(receive: Receive) -> list[Message]:
+    """The body's messages up to its last one, or up to the client's going away (then the
+    last message is not an ``http.request``)."""
+    received: list[Message] = []
     while True:
         message = await receive()
-        if message["type"] != "http.request":
-            break  # the client went away: the standard route finds out the same way
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+        received.append(message)
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return received
 
 
 def _plain(scope: Scope, body: bytes) -> tuple[str, str, RevealRequest | None] | None:

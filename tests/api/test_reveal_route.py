@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import httpx
+from starlette.types import Message
 
 from api.app import create_app
 from api.reveal_route import LeanReveal
@@ -109,3 +110,49 @@ async def test_metrics_count_the_lean_path_under_the_route(ready: Env) -> None:
     assert r.status_code == 200, r.text
     metrics = (await ready.client.get("/metrics")).text
     assert 'route="/v1/orders/{order_id}/reveal",status="200"' in metrics
+
+
+async def _raw(app: object, headers: dict[str, str], messages: list[Message]
+               ) -> tuple[int, bytes]:
+    """One POST of the reveal straight through ASGI, its body as ``messages``."""
+    pending = list(messages)
+    sent: list[Message] = []
+
+    async def receive() -> Message:
+        return pending.pop(0) if pending else {"type": "http.disconnect"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+             "method": "POST", "scheme": "http", "path": f"/v1/orders/{ORDER}/reveal",
+             "raw_path": f"/v1/orders/{ORDER}/reveal".encode(), "query_string": b"",
+             "root_path": "", "client": ("127.0.0.1", 1), "server": ("privnum.test", 80),
+             "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()]}
+    await app(scope, receive, send)  # type: ignore[operator]
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], b"".join(m.get("body", b"") for m in sent
+                                      if m["type"] == "http.response.body")
+
+
+async def test_a_body_in_parts_and_a_client_gone_mid_body(ready: Env) -> None:
+    """A body that comes in parts is read whole; a client that goes away before its body
+    ends gets what the standard route answers, and nothing is revealed."""
+    env = ready
+    await env.register(ORDER, SHOP, buyer=BUYER)
+    lean_app = env.client._transport.app  # type: ignore[attr-defined]
+    standard_app = create_app(env.services)
+    standard_app.router.routes = [r for r in standard_app.router.routes
+                                  if not isinstance(r, LeanReveal)]
+    headers = {**env.auth("main"), **JSON}
+    parts: list[Message] = [{"type": "http.request", "body": b'{"buyer_id"', "more_body": True},
+                            {"type": "http.request", "body": b': "buyer-1"}'}]
+    gone: list[Message] = [{"type": "http.request", "body": b"{}", "more_body": True},
+                           {"type": "http.disconnect"}]
+    await _raw(standard_app, headers, parts)  # issues the binding
+    for messages in (parts, gone):
+        assert await _raw(lean_app, headers, messages) == await _raw(standard_app, headers,
+                                                                      messages)
+    assert (await _raw(lean_app, headers, parts))[0] == 200
+    status, body = await _raw(lean_app, headers, gone)
+    assert status == 400 and b"reveal" not in body
