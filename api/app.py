@@ -23,6 +23,7 @@ from api.idempotency import IdempotencyKeys
 from api.middleware import BodyGuard
 from api.openapi import install_docs, install_openapi, operation_id
 from api.request_id import RequestId
+from api.reveal_route import LeanReveal, standard_route
 from api.services import ApiServices
 
 API_VERSION = "1.0.0"
@@ -84,6 +85,9 @@ def create_app(services: ApiServices) -> FastAPI:
     if services.console is not None:
         console.install(app, services.console)
     app.include_router(routes_pool.router)
+    # first: a plain reveal skips the route search and FastAPI's dependency solving
+    app.router.routes.insert(0, LeanReveal(app.router,
+                                           standard_route(routes_orders.router.routes)))
     app.add_middleware(BodyGuard, max_body_bytes=services.max_body_bytes,
                        body_timeout=services.body_timeout_seconds,
                        form_prefix="/console/" if services.console is not None else None)

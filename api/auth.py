@@ -20,13 +20,19 @@ ACCOUNT_HEADER = "X-Privnum-Account"
 # ``async def`` although they await nothing: FastAPI runs a plain ``def`` dependency in its
 # thread pool, a thread hop per request for a dictionary look-up.
 async def services(request: Request) -> ApiServices:
-    svc = request.app.state.services
-    assert isinstance(svc, ApiServices)
-    return svc
+    return services_of(request)
 
 
 async def use_cases(request: Request) -> UseCases:
-    return (await services(request)).use_cases
+    return services_of(request).use_cases
+
+
+def services_of(request: Request) -> ApiServices:
+    """The app's services, for a hot route that takes the request rather than resolving
+    ``Services`` (each dependency FastAPI resolves costs as much as a dictionary of them)."""
+    svc = request.app.state.services
+    assert isinstance(svc, ApiServices)
+    return svc
 
 
 Services = Annotated[ApiServices, Depends(services)]
@@ -34,7 +40,7 @@ Cases = Annotated[UseCases, Depends(use_cases)]
 
 
 async def principal(
-    svc: Services,
+    request: Request,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
     on_behalf_of: Annotated[str | None, Header(
         alias=ACCOUNT_HEADER, min_length=1, max_length=64,
@@ -44,6 +50,7 @@ async def principal(
     token = None
     if credentials is not None and credentials.scheme.lower() == "bearer":
         token = credentials.credentials
+    svc = services_of(request)
     return await svc.use_cases.credentials.authenticate(token, svc.clock(), on_behalf_of)
 
 

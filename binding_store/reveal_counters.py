@@ -4,7 +4,9 @@ per-account reveal velocity.
 SQL: one row per (scope, subject, bucket), changed by a single upsert (``INSERT … ON CONFLICT
 DO UPDATE SET used = used + 1 [WHERE used < :limit] RETURNING used``) — no read-modify-write.
 Redis (when configured): ``INCR``/``PEXPIRE`` in a transaction for velocity, a Lua script for
-the quota (check and increment in one atomic step). Keys never hold a buyer number.
+the quota (check and increment in one atomic step); a reveal's velocity hit and quota unit are
+one script, and the hits of reveals that arrive together one call of it. Keys never hold a
+buyer number.
 
 Redis runs on its own clock, which need not agree with ours: the bucket (window number, quota
 day) is chosen from the caller's ``now`` and goes into the key, and a key's lifetime is sent as
@@ -30,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from binding_store.api_models import RevealCounter
 from binding_store.db import Database
+from binding_store.group_commit import Coalescer
 from routing.api_ports import QuotaAsk, QuotaTake
 from routing.errors import StoreUnavailable
 
@@ -37,6 +40,7 @@ QUOTA = "quota"
 QUOTA_ORDER = "quota_order"  # marks an order that has its unit for the day
 VELOCITY = "velocity"
 _KEEP = timedelta(days=2)  # counters outlive their bucket a little (for reports)
+_Hit = tuple[list[str], list[str]]  # one reveal's keys and arguments in the hits script
 
 
 def order_key(shop_id: str, order_id: str) -> str:
@@ -163,23 +167,44 @@ if redis.call('SADD', KEYS[2], ARGV[3]) == 1 and redis.call('SCARD', KEYS[2]) ==
 end
 return {1, used, 1}
 """
-# The velocity hit (INCR, PEXPIRE of KEYS[1] by ARGV[1] ms) and, when KEYS[2..3] are given and
-# the new count is at most ARGV[2], the quota take of _TAKE (ARGV[3..5] its ARGV[1..3]):
-# {count} or {count, taken, used, first}.
-_HIT = """
-local count = redis.call('INCR', KEYS[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-if #KEYS < 3 or count > tonumber(ARGV[2]) then return {count} end
-local used = tonumber(redis.call('GET', KEYS[2]) or '0')
-if redis.call('SISMEMBER', KEYS[3], ARGV[5]) == 1 then return {count, 1, used, 0} end
-if used >= tonumber(ARGV[3]) then return {count, 0, used, 0} end
-used = redis.call('INCR', KEYS[2])
-if used == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[4]) end
-if redis.call('SADD', KEYS[3], ARGV[5]) == 1 and redis.call('SCARD', KEYS[3]) == 1 then
-  redis.call('PEXPIRE', KEYS[3], ARGV[4])
+# Hits of several reveals, one after the other, each: the velocity hit (INCR, PEXPIRE of its
+# velocity key by its ttl ms) and, when it asks for a unit and the new count is at most its
+# velocity limit, the quota take of _TAKE. ARGV[1]: how many; then per hit ARGV: 0 (no unit
+# asked) or 1, the velocity ttl, the velocity limit, and with a unit: the quota limit, the
+# quota ttl, the order; KEYS: the velocity key, and with a unit: the quota key, the orders'
+# set. Per hit {count} or {count, taken, used, first}.
+_HITS = """
+local out, k, a = {}, 1, 2
+for j = 1, tonumber(ARGV[1]) do
+  local ask, velocity = ARGV[a] == '1', KEYS[k]
+  local count = redis.call('INCR', velocity)
+  redis.call('PEXPIRE', velocity, ARGV[a + 1])
+  if not ask or count > tonumber(ARGV[a + 2]) then
+    out[j] = {count}
+  else
+    local quota, orders, order = KEYS[k + 1], KEYS[k + 2], ARGV[a + 5]
+    local used = tonumber(redis.call('GET', quota) or '0')
+    if redis.call('SISMEMBER', orders, order) == 1 then
+      out[j] = {count, 1, used, 0}
+    elseif used >= tonumber(ARGV[a + 3]) then
+      out[j] = {count, 0, used, 0}
+    else
+      used = redis.call('INCR', quota)
+      if used == 1 then redis.call('PEXPIRE', quota, ARGV[a + 4]) end
+      if redis.call('SADD', orders, order) == 1 and redis.call('SCARD', orders) == 1 then
+        redis.call('PEXPIRE', orders, ARGV[a + 4])
+      end
+      out[j] = {count, 1, used, 1}
+    end
+  end
+  if ask then k, a = k + 3, a + 6 else k, a = k + 1, a + 3 end
 end
-return {count, 1, used, 1}
+return out
 """
+# Reveals that arrive together go to Redis as one script call (a call costs this process
+# more than the script costs Redis): up to this many while a call is under way.
+_MAX_HITS = 64
+_HITS_INFLIGHT = 2
 _VELOCITY_SLACK = timedelta(seconds=60)
 _GIVE_BACK = """
 if redis.call('SREM', KEYS[2], ARGV[1]) == 0 then return 0 end
@@ -199,7 +224,9 @@ class RedisRevealCounters:
         self._redis = client
         self._prefix = prefix
         self._timeout = timeout
-        self._hit = client.register_script(_HIT)  # EVALSHA, loaded again after a fail-over
+        self._hits = client.register_script(_HITS)  # EVALSHA, loaded again after a fail-over
+        self._batches: Coalescer[_Hit, list[Any]] = Coalescer(
+            self._hit_batch, max_batch=_MAX_HITS, max_inflight=_HITS_INFLIGHT)
 
     def _key(self, scope: str, subject: str, bucket: str) -> str:
         return f"{self._prefix}:reveal:{scope}:{subject}:{bucket}"
@@ -227,19 +254,28 @@ class RedisRevealCounters:
     async def hit(self, account_id: str, window: int, window_end: datetime, now: datetime, *,
                   velocity_limit: int, quota: QuotaAsk | None) -> tuple[int, QuotaTake | None]:
         keys = [self._key(VELOCITY, account_id, str(window))]
-        args = [str(lifetime_ms(window_end + _VELOCITY_SLACK, now)), str(velocity_limit)]
+        args = ["0" if quota is None else "1",
+                str(lifetime_ms(window_end + _VELOCITY_SLACK, now)), str(velocity_limit)]
         if quota is not None:
             keys += [self._key(QUOTA, quota.shop_id, quota.day),
                      self._key(QUOTA_ORDER, quota.shop_id, quota.day)]
             args += [str(max(quota.limit, 0)), str(lifetime_ms(quota.resets_at + _KEEP, now)),
                      quota.order_id]
         async with self._guard():
-            answer = await self._hit(keys=keys, args=args)
+            answer = await self._batches.submit((keys, args))
         count = int(answer[0])
         if len(answer) == 1:
             return count, None
         return count, QuotaTake(taken=bool(int(answer[1])), used=int(answer[2]),
                                 first=bool(int(answer[3])))
+
+    async def _hit_batch(self, hits: list[_Hit]) -> list[list[Any]]:
+        keys = [key for hit_keys, _ in hits for key in hit_keys]
+        args = [str(len(hits)), *(arg for _, hit_args in hits for arg in hit_args)]
+        # a fault fails every hit of the batch (fail closed), as StoreUnavailable
+        async with self._guard():
+            answers = await self._hits(keys=keys, args=args)
+        return list(answers)
 
     async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
                          now: datetime, *, order_id: str) -> QuotaTake:

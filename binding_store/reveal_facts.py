@@ -49,6 +49,9 @@ _BINDING = ("b_", Binding.__table__, ("id", "shop_id", "order_id", "buyer_id", "
 _CALLER = ("c_", CallerNumber.__table__, ("id", "shop_id", "number", "account_id", "status",
                                           "is_main", "created_at", "updated_at"))
 _PARTS = (_SHOP, _MAIN, _ORDER, _BINDING, _CALLER)
+# A load's first row (shop, main account, order, binding; ``None``: no such shop) and the
+# shop's callers
+_Found = tuple[Mapping[str, Any] | None, tuple[CallerView, ...]]
 _MAX_BATCH = 32
 _MAX_INFLIGHT = 4
 
@@ -59,7 +62,8 @@ def facts_statement(batch: bool = False) -> Select[Any]:
     ``:now``) and each caller number (main first, then by number); no row: no such shop.
 
     ``batch`` (PostgreSQL): the same for each element of the arrays ``:shops``, ``:orders``,
-    ``:nows``, each row led by its element's number ``i`` (from 1)."""
+    ``:nows``, each row led by its element's number ``i`` (from 1); a shop's callers only on
+    the rows of the shop's first element (the others: one row, no caller)."""
     shop, main, order, binding, caller = (part[1] for part in _PARTS)
     columns: list[Any] = [table.c[name].label(prefix + name)
                           for prefix, table, names in _PARTS for name in names]
@@ -67,15 +71,22 @@ def facts_statement(batch: bool = False) -> Select[Any]:
     order_id: Any = bindparam("order_id")
     now: Any = bindparam("now", type_=UTCDateTime())
     source: Any = shop
+    callers_on: Any = caller.c.shop_id == shop.c.id
     if batch:
-        wanted = func.unnest(
+        elements = func.unnest(
             bindparam("shops", type_=ARRAY(String)), bindparam("orders", type_=ARRAY(String)),
             bindparam("nows", type_=ARRAY(DateTime(timezone=True))),
         ).table_valued("shop_id", "order_id", "now", with_ordinality="i").render_derived(
-            name="wanted", with_types=False)
+            name="elements", with_types=False)
+        wanted = select(elements.c.shop_id, elements.c.order_id, elements.c.now,
+                        elements.c.i, func.min(elements.c.i).over(
+                            partition_by=elements.c.shop_id).label("first")).cte("wanted")
         shop_id, order_id, now = wanted.c.shop_id, wanted.c.order_id, wanted.c.now
         columns.insert(0, wanted.c.i)
         source = wanted.join(shop, shop.c.id == shop_id)
+        # A shop's callers come once, on the rows of its first element: the same for every
+        # element of the shop in this statement, and they were most of its rows
+        callers_on = and_(callers_on, wanted.c.i == wanted.c.first)
     statement = (
         select(*columns)
         .select_from(source)
@@ -86,7 +97,7 @@ def facts_statement(batch: bool = False) -> Select[Any]:
                                  binding.c.order_id == order_id,
                                  binding.c.state == BindingState.ACTIVE.value,
                                  binding.c.expires_at > now))
-        .outerjoin(caller, caller.c.shop_id == shop.c.id))
+        .outerjoin(caller, callers_on))
     if not batch:
         statement = statement.where(shop.c.id == shop_id)
     order_by = [caller.c.is_main.desc(), caller.c.number]
@@ -120,8 +131,7 @@ class RevealFactsStore:
         # PostgreSQL: the statement's text, run on connections of its own (no ORM, no pool
         # pre-ping); its columns come back in the statement's order, as labelled
         self._raw: RawReads | None = None
-        self._batches: Coalescer[tuple[str, str, datetime], list[Mapping[str, Any]]] | None \
-            = None
+        self._batches: Coalescer[tuple[str, str, datetime], _Found] | None = None
         if db.dialect == "postgresql":
             # Reveals that arrive together are read together: one statement, one round trip
             # for up to _MAX_BATCH of them while _MAX_INFLIGHT statements are at the database.
@@ -134,36 +144,40 @@ class RevealFactsStore:
             self._batches = Coalescer(self._read_batch, max_batch=_MAX_BATCH,
                                       max_inflight=_MAX_INFLIGHT)
 
-    async def _read_batch(self, wanted: list[tuple[str, str, datetime]]
-                          ) -> list[list[Mapping[str, Any]]]:
+    async def _read_batch(self, wanted: list[tuple[str, str, datetime]]) -> list[_Found]:
         assert self._raw is not None
         rows = await self._raw.fetch(self._sql, {
             **self._constants, "shops": [w[0] for w in wanted],
             "orders": [w[1] for w in wanted], "nows": [w[2] for w in wanted]})
-        found: list[list[Mapping[str, Any]]] = [[] for _ in wanted]
+        grouped: list[list[Mapping[str, Any]]] = [[] for _ in wanted]
         for row in rows:
-            found[int(row[0]) - 1].append(dict(zip(self._names, row[1:], strict=True)))
-        return found
+            grouped[int(row[0]) - 1].append(dict(zip(self._names, row[1:], strict=True)))
+        # one tuple of views per shop, from its first element's rows (the others have none)
+        callers: dict[str, tuple[CallerView, ...]] = {}
+        for (shop_id, _, _), element in zip(wanted, grouped, strict=True):
+            if element and shop_id not in callers:
+                callers[shop_id] = _callers(element)
+        return [(element[0] if element else None, callers.get(shop_id, ()))
+                for (shop_id, _, _), element in zip(wanted, grouped, strict=True)]
 
-    async def _rows(self, shop_id: str, order_id: str, now: datetime
-                    ) -> list[Mapping[str, Any]]:
+    async def _found(self, shop_id: str, order_id: str, now: datetime) -> _Found:
         if self._batches is not None:
             if now.tzinfo is None:
                 raise ValueError("naive datetime given to a UTC column")
             return await self._batches.submit((shop_id, order_id, now))
         params = {"shop_id": shop_id, "order_id": order_id, "now": now}
         async with self._db.read_connection() as conn:
-            return [r._mapping for r in (await conn.execute(self._statement, params)).all()]
+            rows = [r._mapping for r in (await conn.execute(self._statement, params)).all()]
+        return (rows[0] if rows else None), _callers(rows)
 
     async def load(self, shop_id: str, order_id: str, now: datetime) -> RevealFacts:
-        rows = await self._rows(shop_id, order_id, now)
-        if not rows:
+        first, callers = await self._found(shop_id, order_id, now)
+        if first is None:
             raise NotFound(f"shop {shop_id} not found")
-        first = rows[0]
         shop, main = _part(first, _SHOP), _part(first, _MAIN)
         order, binding = _part(first, _ORDER), _part(first, _BINDING)
         return RevealFacts(
             shop=shop_view(cast(Shop, shop), cast(Account | None, main)),
             order=None if order is None else order_view(cast(Order, order), self._cipher),
-            callers=_callers(rows),
+            callers=callers,
             active=None if binding is None else Binding.view(cast(Binding, binding), now))

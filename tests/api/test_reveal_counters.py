@@ -87,6 +87,35 @@ async def test_hit_takes_the_quota_only_within_the_velocity_limit(counters: Reve
     assert await counters.quota_used("s1", day) == 3
 
 
+@pytest.mark.redis
+async def test_hits_sent_together_each_get_their_own_answer(redis_url: str,
+                                                           redis_prefix: str) -> None:
+    """On Redis the hits of reveals that arrive together are one script call: each hit gets
+    the answer it would get alone, in the order they came (with and without a unit asked,
+    over the velocity limit, a unit the order has already, a shop with no quota)."""
+    client: Redis = Redis.from_url(redis_url)
+    counters = RedisRevealCounters(client, redis_prefix, timeout=5.0)
+    day = "2026-11-28"
+
+    def ask(order: str, shop: str = "s1", limit: int = 2) -> QuotaAsk:
+        return QuotaAsk(shop, day, limit, RESET, order)
+
+    asks = [("a1", ask("o-1")), ("a2", None), ("a1", None), ("a2", ask("o-2")),
+            ("a1", ask("o-1")), ("a3", ask("o-3")), ("a4", ask("o-1", "s2", 0)),
+            ("a5", ask("o-1"))]
+    try:
+        hits = await asyncio.gather(*(counters.hit(account, 7, RESET, NOW, velocity_limit=2,
+                                                   quota=quota) for account, quota in asks))
+        assert hits == [
+            (1, QuotaTake(taken=True, used=1, first=True)), (1, None), (2, None),
+            (2, QuotaTake(taken=True, used=2, first=True)), (3, None),
+            (1, QuotaTake(taken=False, used=2)), (1, QuotaTake(taken=False, used=0)),
+            (1, QuotaTake(taken=True, used=2, first=False))]
+        assert await counters.quota_used("s1", day) == 2
+    finally:
+        await client.aclose()  # type: ignore[attr-defined]
+
+
 @pytest.mark.postgres
 @pytest.mark.slow
 async def test_fifty_concurrent_plaintext_reveals_with_quota_ten(pg_database: Database,
