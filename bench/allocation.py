@@ -167,17 +167,18 @@ def _stat_fields(pid: int) -> list[str]:
         return []
 
 
-def server_cpu(postmaster: int, redis_pid: int) -> float:
-    """CPU seconds of the PostgreSQL server (the postmaster, its live children and those it
-    has reaped) and of the Redis server so far (0 where /proc cannot tell)."""
+def server_cpu(postmaster: int, redis_pid: int) -> tuple[float, float]:
+    """CPU seconds so far of the PostgreSQL server (the postmaster, its live children and
+    those it has reaped) and of the Redis server (0 where /proc cannot tell)."""
     ticks = 0
     fields = _stat_fields(postmaster)
     if fields:
         ticks += sum(int(f) for f in fields[11:15])
         for child in children(postmaster):
             ticks += sum(int(f) for f in _stat_fields(child)[11:13])
-    ticks += sum(int(f) for f in _stat_fields(redis_pid)[11:13])
-    return ticks / os.sysconf("SC_CLK_TCK")
+    redis_ticks = sum(int(f) for f in _stat_fields(redis_pid)[11:13])
+    hz = os.sysconf("SC_CLK_TCK")
+    return ticks / hz, redis_ticks / hz
 
 
 async def server_pids(db: Database) -> tuple[int, int]:
@@ -222,7 +223,8 @@ async def _phase(phase: str, phase_no: int, env: dict[str, str], common: list[st
         await proc.stdin.drain()
     outs = [await proc.communicate() for proc in procs]
     wall = time.perf_counter() - began
-    server_seconds = server_cpu(*servers) - server_began
+    pg_seconds, redis_seconds = (after - before for after, before in zip(
+        server_cpu(*servers), server_began, strict=True))
     results = []
     for out, _ in outs:
         for raw in out.splitlines():
@@ -238,7 +240,8 @@ async def _phase(phase: str, phase_no: int, env: dict[str, str], common: list[st
     return {"phase": phase, "done": done, "wall_seconds": round(wall, 3),
             "per_s": round(done / wall, 1), "cpu_ms_per_op": round(
                 sum(r["cpu"] for r in results) / max(1, done) * 1000, 3),
-            "server_cpu_ms_per_op": round(server_seconds / max(1, done) * 1000, 3),
+            "server_cpu_ms_per_op": round(pg_seconds / max(1, done) * 1000, 3),
+            "redis_cpu_ms_per_op": round(redis_seconds / max(1, done) * 1000, 3),
             "retries": sum(r.get("retries", 0) for r in results), "errors": errors,
             "batches": sum(r.get("batches", 0) for r in results)}
 
@@ -258,6 +261,8 @@ def _merge(phases: list[dict[str, Any]]) -> dict[str, Any]:
                                    / max(1, done), 3),
             "server_cpu_ms_per_op": round(sum(p["server_cpu_ms_per_op"] * p["done"]
                                               for p in phases) / max(1, done), 3),
+            "redis_cpu_ms_per_op": round(sum(p["redis_cpu_ms_per_op"] * p["done"]
+                                             for p in phases) / max(1, done), 3),
             "retries": sum(p["retries"] for p in phases), "errors": errors,
             "ops_per_batch": round(done / max(1, sum(p["batches"] for p in phases)), 1)}
 
@@ -312,17 +317,19 @@ async def run(issues: int = 6_000, concurrency: int = 32, pool_size: int = 1_000
         print_table(f"Allocation: {issues:,} issues in {rounds} interleaved rounds, "
                     f"C={concurrency} over {PROCESSES} processes (PostgreSQL + Redis)",
                     ["phase", "ops/s", "per round", "CPU ms/op (clients)",
-                     "CPU ms/op (PostgreSQL+Redis)", "ops/commit", "retries", "errors"],
+                     "CPU ms/op (PostgreSQL)", "CPU ms/op (Redis)", "ops/commit", "retries",
+                     "errors"],
                     [["floor: INSERT+COMMIT (psycopg)", floor["per_s"],
                       floor["per_round_per_s"], floor["cpu_ms_per_op"],
-                      floor["server_cpu_ms_per_op"], 1,
+                      floor["server_cpu_ms_per_op"], floor["redis_cpu_ms_per_op"], 1,
                       floor["retries"], floor["errors"] or "-"],
                      ["floor: INSERT+COMMIT (Database session)", session_floor["per_s"],
                       session_floor["per_round_per_s"], session_floor["cpu_ms_per_op"],
-                      session_floor["server_cpu_ms_per_op"], 1,
+                      session_floor["server_cpu_ms_per_op"], floor["redis_cpu_ms_per_op"], 1,
                       session_floor["retries"], session_floor["errors"] or "-"],
                      ["issue binding", issue["per_s"], issue["per_round_per_s"],
                       issue["cpu_ms_per_op"], issue["server_cpu_ms_per_op"],
+                      issue["redis_cpu_ms_per_op"],
                       issue["ops_per_batch"], issue["retries"],
                       issue["errors"] or "-"]])
         print_table("checks", ["check", "value", "target"], [
