@@ -113,17 +113,21 @@ async def workers_variant(stores: Stores, workers: int, calls: int, concurrency:
         await run_load("127.0.0.1", port, envs[:warmup], expected[:warmup], concurrency)
         backends = database_backends(pg_url)
         before = cpu_of([*backends, redis_pid])
-        cpu0, box0 = tree_cpu(pid), box_cpu()[0]
+        cpu0, own0, box0 = tree_cpu(pid), proc_cpu_seconds(pid), box_cpu()[0]
         res = await run_load("127.0.0.1", port, envs[warmup:], expected[warmup:], concurrency,
                              max_seconds=max_seconds)
         cpu, box = tree_cpu(pid) - cpu0, box_cpu()[0] - box0
+        own, processes = proc_cpu_seconds(pid) - own0, 1 + len(children(pid))
         after = cpu_of({*backends, *database_backends(pg_url), redis_pid})
     redis_cpu = after.get(redis_pid, 0.0) - before.get(redis_pid, 0.0)
     pg_cpu = sum(v - before.get(p, 0.0) for p, v in after.items() if p != redis_pid)
     out = summarize(f"serve --workers {workers}", res, cpu)
     n = max(1, res.completed)
     out.update(
-        workers=workers, pg_cpu_us_per_call=round(pg_cpu / n * 1e6),
+        workers=workers, server_processes=processes,
+        # With workers, the parent (API, AMI, background services) apart from the call path.
+        parent_cpu_us_per_call=round(own / n * 1e6) if processes > 1 else 0,
+        pg_cpu_us_per_call=round(pg_cpu / n * 1e6),
         redis_cpu_us_per_call=round(redis_cpu / n * 1e6),
         pg_redis_cpu_us_per_call=round((pg_cpu + redis_cpu) / n * 1e6),
         server_cores_used=round(cpu / res.seconds, 3) if res.seconds else 0.0,
@@ -176,8 +180,10 @@ def _fast(v: dict[str, Any]) -> str:
 def scaling_bound(one: dict[str, Any], two: dict[str, Any], n_cores: int) -> dict[str, Any]:
     """What limits ``--workers 2`` against ``--workers 1``, from the two runs' CPU per call.
 
-    s1 = server CPU per call with 1 worker, s2 = with 2 (all workers' CPU), d = the driver's,
-    r = PostgreSQL's + Redis's (both from the 2-worker run, where they share the cores).
+    s1 = server CPU per call with 1 worker, s2 = with 2 (all its processes' CPU, the parent's
+    included), d = the driver's, r = PostgreSQL's (the bench database's backends) + Redis's
+    (the whole server: other clients' commands count too), d and r from the 2-worker run,
+    where they share the cores.
     One worker is one process: X1 <= 1 / s1, equal when it keeps its core busy (see
     ``server_cores_used``). Two workers are bounded twice: each by its own core,
     X2 <= 2 / s2, and all parties together by the box, X2 * (s2 + d + r) <= cores. So
@@ -196,7 +202,9 @@ def scaling_bound(one: dict[str, Any], two: dict[str, Any], n_cores: int) -> dic
     measured = ratio(two["calls_per_s"], one["calls_per_s"])
     return {"ratio": measured, "s1_us": s1, "s2_us": s2, "s2_over_s1": ratio(s2, s1),
             "driver_us": d, "pg_redis_us": r, "cores": n_cores, "bound": bound,
-            "efficiency": ratio(measured, bound)}
+            "efficiency": ratio(measured, bound),
+            "one_worker_core_use": one["server_cores_used"],
+            "rest_of_box_cores": [one["rest_of_box_cores"], two["rest_of_box_cores"]]}
 
 
 async def workers(stores: Stores, rounds: int, calls: int, max_seconds: float
@@ -222,10 +230,12 @@ async def workers(stores: Stores, rounds: int, calls: int, max_seconds: float
                   v["server_cores_used"], v["rest_of_box_cores"]] for v in rows])
     print_table(f"what bounds 2 workers / 1 on {n_cores} cores: min(2 s1/s2, cores s1/(s2+d+r))"
                 " (CPU us per call)",
-                ["round", "ratio", "s1", "s2", "s2/s1", "d", "r", "bound", "efficiency"],
+                ["round", "ratio", "s1", "s2", "s2/s1", "d", "r", "bound", "efficiency",
+                 "1 worker's core use"],
                 [[i + 1, b.get("ratio", "-"), b.get("s1_us", "-"), b.get("s2_us", "-"),
                   b.get("s2_over_s1", "-"), b.get("driver_us", "-"), b.get("pg_redis_us", "-"),
-                  b.get("bound", "-"), b.get("efficiency", "-")] for i, b in enumerate(limits)])
+                  b.get("bound", "-"), b.get("efficiency", "-"),
+                  b.get("one_worker_core_use", "-")] for i, b in enumerate(limits)])
     print(f"2 workers / 1 worker: rounds {ratios}, median {median(ratios)} (target >= 1.6); "
           f"load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
     return {"rounds": rows, "ratios": ratios, "median_ratio": median(ratios),
