@@ -236,7 +236,7 @@ async def workers(stores: Stores, rounds: int, calls: int, max_seconds: float
                   b.get("s2_over_s1", "-"), b.get("driver_us", "-"), b.get("pg_redis_us", "-"),
                   b.get("bound", "-"), b.get("efficiency", "-"),
                   b.get("one_worker_core_use", "-")] for i, b in enumerate(limits)])
-    print(f"2 workers / 1 worker: rounds {ratios}, median {median(ratios)} (target >= 1.6); "
+    print(f"2 workers / 1 worker: rounds {ratios}, median {median(ratios):.3f} (target >= 1.6); "
           f"load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
     return {"rounds": rows, "ratios": ratios, "median_ratio": median(ratios),
             "bounds": limits, "cores": n_cores,
