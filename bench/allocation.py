@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import random
 import sys
 import time
@@ -28,14 +27,21 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-import redis.asyncio as redis
 from pyinstrument import Profiler
 from sqlalchemy import text
 
 from bench import seed
 from bench.agi_stack import seeded_stores
-from bench.callpath import children
-from bench.common import REDIS_URL, RESULTS, ROOT, print_table, ratio, write_result
+from bench.common import (
+    REDIS_URL,
+    RESULTS,
+    ROOT,
+    print_table,
+    ratio,
+    server_cpu,
+    server_pids,
+    write_result,
+)
 from binding_store.bindings import BindingPolicy, BindingStore
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
@@ -160,42 +166,6 @@ def worker_main(argv: list[str]) -> None:
 
 # ---- the coordinator -----------------------------------------------------------------------
 
-def _stat_fields(pid: int) -> list[str]:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return []
-
-
-def server_cpu(postmaster: int, redis_pid: int) -> tuple[float, float]:
-    """CPU seconds so far of the PostgreSQL server (the postmaster, its live children and
-    those it has reaped) and of the Redis server (0 where /proc cannot tell)."""
-    ticks = 0
-    fields = _stat_fields(postmaster)
-    if fields:
-        ticks += sum(int(f) for f in fields[11:15])
-        for child in children(postmaster):
-            ticks += sum(int(f) for f in _stat_fields(child)[11:13])
-    redis_ticks = sum(int(f) for f in _stat_fields(redis_pid)[11:13])
-    hz = os.sysconf("SC_CLK_TCK")
-    return ticks / hz, redis_ticks / hz
-
-
-async def server_pids(db: Database) -> tuple[int, int]:
-    """The postmaster's pid (the parent of our backend) and the Redis server's (0: unknown,
-    e.g. a server on another machine)."""
-    async with db.engine.connect() as conn:
-        backend = int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
-    fields = _stat_fields(backend)
-    postmaster = int(fields[1]) if fields else 0
-    client = redis.Redis.from_url(REDIS_URL)
-    try:
-        redis_pid = int((await client.info("server"))["process_id"])
-    finally:
-        await client.aclose()
-    return postmaster, redis_pid
-
-
 async def _phase(phase: str, phase_no: int, env: dict[str, str], common: list[str],
                  concurrency: int, count: int, profile: bool, max_seconds: float,
                  servers: tuple[int, int]) -> dict[str, Any]:
@@ -285,7 +255,7 @@ async def run(issues: int = 6_000, concurrency: int = 32, pool_size: int = 1_000
                   "--prefix", env["PRIVNUM_REDIS__PREFIX"], "--pool", str(pool_size),
                   "--bindings", str(bindings)]
         per_round = max(PROCESSES, issues // rounds)
-        servers = await server_pids(db)
+        servers = server_pids(db_url)
         phases: dict[str, list[dict[str, Any]]] = {"floor": [], "session_floor": [],
                                                    "issue": []}
         for r in range(rounds):
@@ -325,7 +295,8 @@ async def run(issues: int = 6_000, concurrency: int = 32, pool_size: int = 1_000
                       floor["retries"], floor["errors"] or "-"],
                      ["floor: INSERT+COMMIT (Database session)", session_floor["per_s"],
                       session_floor["per_round_per_s"], session_floor["cpu_ms_per_op"],
-                      session_floor["server_cpu_ms_per_op"], floor["redis_cpu_ms_per_op"], 1,
+                      session_floor["server_cpu_ms_per_op"],
+                      session_floor["redis_cpu_ms_per_op"], 1,
                       session_floor["retries"], session_floor["errors"] or "-"],
                      ["issue binding", issue["per_s"], issue["per_round_per_s"],
                       issue["cpu_ms_per_op"], issue["server_cpu_ms_per_op"],

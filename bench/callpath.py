@@ -10,7 +10,9 @@ process), rounds interleaved, each server a fresh process:
     against privnum on PostgreSQL + Redis (``route_stack``, the shipped wiring), at C = 100
     and C = 10. Target: privnum >= 0.6 x floor calls/s at both.
 (workers) ``privnum serve --workers 2`` against ``--workers 1`` (PostgreSQL + Redis, API off),
-    C = 100. Target: >= 1.6 x. The driver shares the two cores with the servers.
+    C = 100. Target: >= 1.6 x. The driver, PostgreSQL and Redis share the cores with the
+    servers, so each round also reports every party's CPU per call and the ratio those
+    allow (``scaling_bound``), and the ratio as a share of it.
 (burst) privnum on SQLite at C = 100 with the look-up queue (the default: 4 slots, queue
     inside the call's deadline) against no queue (``agi.max_concurrent_lookups = 0``, the
     previous behaviour): bound calls that failed closed, and the latency the queue costs.
@@ -26,6 +28,7 @@ import os
 import signal
 import socket
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -35,7 +38,18 @@ from typing import Any
 from bench.agi_driver import run_load
 from bench.agi_load import calls_for, server_variant, summarize
 from bench.agi_stack import Stores, seeded_stores
-from bench.common import print_table, proc_cpu_seconds, ratio, write_result
+from bench.common import (
+    box_cpu,
+    children,
+    cores,
+    cpu_of,
+    database_backends,
+    print_table,
+    proc_cpu_seconds,
+    ratio,
+    server_pids,
+    write_result,
+)
 
 NAME = "callpath"
 
@@ -47,37 +61,27 @@ def free_port() -> int:
         return port
 
 
-def children(pid: int) -> list[int]:
-    try:
-        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
-    except OSError:
-        return []
-
-
 @asynccontextmanager
 async def serve_process(env: dict[str, str], workers: int) -> AsyncIterator[tuple[int, int]]:
-    """``privnum serve --workers N`` (FastAGI only); (port, pid) once every worker listens."""
+    """``privnum serve --workers N`` (FastAGI only); (port, pid) once every worker listens.
+
+    Its log (INFO, the shipped default: a line per call) goes to a file, not through this
+    process: reading it here put the servers' log on the driver's CPU, beside the calls."""
     port = free_port()
     run_env = {**env, "PRIVNUM_AGI__PORT": str(port), "PRIVNUM_API__ENABLED": "false",
                "PRIVNUM_LOG_LEVEL": "INFO", "PRIVNUM_AGI__SHUTDOWN_GRACE_SECONDS": "5"}
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "scripts.cli", "serve", "--workers", str(workers), env=run_env,
-        stderr=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL)
-    assert proc.stderr is not None
-    want = "serving calls" if workers > 1 else "privnum serving FastAGI on"
-    seen = 0
-    tail: list[bytes] = []
-    drain: asyncio.Task[None] | None = None
+    log_path = Path(tempfile.gettempdir()) / f"privnum_serve_{os.getpid()}_{port}.log"
+    with log_path.open("wb") as log:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "scripts.cli", "serve", "--workers", str(workers),
+            env=run_env, stderr=log, stdout=asyncio.subprocess.DEVNULL)
+    want = ("serving calls" if workers > 1 else "privnum serving FastAGI on").encode()
     try:
         async with asyncio.timeout(120):
-            while seen < workers:
-                line = await proc.stderr.readline()
-                if not line:
-                    raise RuntimeError(f"privnum serve did not start: {b''.join(tail[-20:])!r}")
-                tail.append(line)
-                seen += want.encode() in line
-        # Keep reading its log (one line per call) so the pipe never blocks the server.
-        drain = asyncio.create_task(_drain(proc.stderr))
+            while (text := await asyncio.to_thread(log_path.read_bytes)).count(want) < workers:
+                if proc.returncode is not None:
+                    raise RuntimeError(f"privnum serve did not start: {text[-2000:]!r}")
+                await asyncio.sleep(0.05)
         yield port, proc.pid
     finally:
         if proc.returncode is None:
@@ -88,15 +92,8 @@ async def serve_process(env: dict[str, str], workers: int) -> AsyncIterator[tupl
             except TimeoutError:
                 proc.kill()
                 await proc.wait()
-        if drain is not None:
-            drain.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await drain
-
-
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
+        with contextlib.suppress(OSError):
+            log_path.unlink()
 
 
 def tree_cpu(pid: int) -> float:
@@ -104,16 +101,40 @@ def tree_cpu(pid: int) -> float:
 
 
 async def workers_variant(stores: Stores, workers: int, calls: int, concurrency: int,
-                          max_seconds: float, tag: str) -> dict[str, Any]:
+                          max_seconds: float, tag: str, redis_pid: int) -> dict[str, Any]:
+    """One ``serve --workers N`` run, with the CPU of every party to the calls: the servers
+    (all processes), the driver (this process), PostgreSQL (the backends on the bench's
+    database) and Redis (the whole server, shared with other clients), and what the rest of
+    the box used meanwhile (other processes, the kernel's interrupt work)."""
     warmup = max(100, calls // 20)
     envs, expected, _ = calls_for(stores, warmup + calls, tag)
+    pg_url = stores.pg_env["PRIVNUM_DATABASE__URL"]
     async with serve_process(stores.pg_env, workers) as (port, pid):
         await run_load("127.0.0.1", port, envs[:warmup], expected[:warmup], concurrency)
-        cpu0 = tree_cpu(pid)
+        backends = database_backends(pg_url)
+        before = cpu_of([*backends, redis_pid])
+        cpu0, own0, box0 = tree_cpu(pid), proc_cpu_seconds(pid), box_cpu()[0]
         res = await run_load("127.0.0.1", port, envs[warmup:], expected[warmup:], concurrency,
                              max_seconds=max_seconds)
-        cpu = tree_cpu(pid) - cpu0
-    return summarize(f"serve --workers {workers}", res, cpu)
+        cpu, box = tree_cpu(pid) - cpu0, box_cpu()[0] - box0
+        own, processes = proc_cpu_seconds(pid) - own0, 1 + len(children(pid))
+        after = cpu_of({*backends, *database_backends(pg_url), redis_pid})
+    redis_cpu = after.get(redis_pid, 0.0) - before.get(redis_pid, 0.0)
+    pg_cpu = sum(v - before.get(p, 0.0) for p, v in after.items() if p != redis_pid)
+    out = summarize(f"serve --workers {workers}", res, cpu)
+    n = max(1, res.completed)
+    out.update(
+        workers=workers, server_processes=processes,
+        # With workers, the parent (API, AMI, background services) apart from the call path.
+        parent_cpu_us_per_call=round(own / n * 1e6) if processes > 1 else 0,
+        pg_cpu_us_per_call=round(pg_cpu / n * 1e6),
+        redis_cpu_us_per_call=round(redis_cpu / n * 1e6),
+        pg_redis_cpu_us_per_call=round((pg_cpu + redis_cpu) / n * 1e6),
+        server_cores_used=round(cpu / res.seconds, 3) if res.seconds else 0.0,
+        rest_of_box_cores=round(
+            (box - cpu - res.driver_cpu_seconds - pg_cpu - redis_cpu) / res.seconds, 3)
+        if res.seconds else 0.0)
+    return out
 
 
 def _row(v: dict[str, Any]) -> list[Any]:
@@ -156,19 +177,70 @@ def _fast(v: dict[str, Any]) -> str:
     return f"{fp['index_hits']:,} / {fp['sql_reads']:,}" if fp else "-"
 
 
+def scaling_bound(one: dict[str, Any], two: dict[str, Any], n_cores: int) -> dict[str, Any]:
+    """What limits ``--workers 2`` against ``--workers 1``, from the two runs' CPU per call.
+
+    s1 = server CPU per call with 1 worker, s2 = with 2 (all its processes' CPU, the parent's
+    included), d = the driver's, r = PostgreSQL's (the bench database's backends) + Redis's
+    (the whole server: other clients' commands count too), d and r from the 2-worker run,
+    where they share the cores.
+    One worker is one process: X1 <= 1 / s1, equal when it keeps its core busy (see
+    ``server_cores_used``). Two workers are bounded twice: each by its own core,
+    X2 <= 2 / s2, and all parties together by the box, X2 * (s2 + d + r) <= cores. So
+
+        X2 / X1 <= bound = min(2 * s1 / s2, cores * s1 / (s2 + d + r))
+
+    (with s2 = s1 this is min(2, cores * s1 / (s1 + d + r))). efficiency = ratio / bound.
+    The rest of the box (other benchmarks) is not in the bound: it takes from the cores too,
+    so efficiency below 1 is partly theirs (``rest_of_box_cores``). A 1-worker run that did
+    not keep its core busy makes the ratio able to pass the bound."""
+    s1, s2 = one["server_cpu_us_per_call"], two["server_cpu_us_per_call"]
+    d, r = two["driver_cpu_us_per_call"], two["pg_redis_cpu_us_per_call"]
+    if not (s1 and s2):
+        return {}
+    bound = round(min(2 * s1 / s2, n_cores * s1 / (s2 + d + r)), 3)
+    measured = ratio(two["calls_per_s"], one["calls_per_s"])
+    return {"ratio": measured, "s1_us": s1, "s2_us": s2, "s2_over_s1": ratio(s2, s1),
+            "driver_us": d, "pg_redis_us": r, "cores": n_cores, "bound": bound,
+            "efficiency": ratio(measured, bound),
+            "one_worker_core_use": one["server_cores_used"],
+            "rest_of_box_cores": [one["rest_of_box_cores"], two["rest_of_box_cores"]]}
+
+
 async def workers(stores: Stores, rounds: int, calls: int, max_seconds: float
                   ) -> dict[str, Any]:
     rows: list[dict[str, Any]] = []
     ratios = []
+    limits = []
+    n_cores = cores()
+    redis_pid = server_pids(stores.pg_env["PRIVNUM_DATABASE__URL"])[1]
+    load_before = os.getloadavg()
     for r in range(rounds):
-        one = await workers_variant(stores, 1, calls, 100, max_seconds, f"w1{os.getpid()}{r}")
-        two = await workers_variant(stores, 2, calls, 100, max_seconds, f"w2{os.getpid()}{r}")
+        one = await workers_variant(stores, 1, calls, 100, max_seconds, f"w1{os.getpid()}{r}",
+                                    redis_pid)
+        two = await workers_variant(stores, 2, calls, 100, max_seconds, f"w2{os.getpid()}{r}",
+                                    redis_pid)
         rows += [one, two]
         ratios.append(ratio(two["calls_per_s"], one["calls_per_s"]))
+        limits.append(scaling_bound(one, two, n_cores))
+    load_after = os.getloadavg()
     print_table("privnum serve --workers 2 vs 1 (PostgreSQL + Redis), C = 100",
-                COLUMNS, [_row(v) for v in rows])
-    print(f"2 workers / 1 worker: rounds {ratios}, median {median(ratios)} (target >= 1.6)")
-    return {"rounds": rows, "ratios": ratios, "median_ratio": median(ratios)}
+                [*COLUMNS, "driver us/call", "PG+Redis us/call", "srv cores", "rest cores"],
+                [[*_row(v), v["driver_cpu_us_per_call"], v["pg_redis_cpu_us_per_call"],
+                  v["server_cores_used"], v["rest_of_box_cores"]] for v in rows])
+    print_table(f"what bounds 2 workers / 1 on {n_cores} cores: min(2 s1/s2, cores s1/(s2+d+r))"
+                " (CPU us per call)",
+                ["round", "ratio", "s1", "s2", "s2/s1", "d", "r", "bound", "efficiency",
+                 "1 worker's core use"],
+                [[i + 1, b.get("ratio", "-"), b.get("s1_us", "-"), b.get("s2_us", "-"),
+                  b.get("s2_over_s1", "-"), b.get("driver_us", "-"), b.get("pg_redis_us", "-"),
+                  b.get("bound", "-"), b.get("efficiency", "-"),
+                  b.get("one_worker_core_use", "-")] for i, b in enumerate(limits)])
+    print(f"2 workers / 1 worker: rounds {ratios}, median {median(ratios):.3f} (target >= 1.6); "
+          f"load average {load_before[0]:.2f} -> {load_after[0]:.2f}")
+    return {"rounds": rows, "ratios": ratios, "median_ratio": median(ratios),
+            "bounds": limits, "cores": n_cores,
+            "load_avg": {"before": load_before, "after": load_after}}
 
 
 async def burst(stores: Stores, rounds: int, calls: int, max_seconds: float

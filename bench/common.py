@@ -11,7 +11,7 @@ import os
 import platform
 import secrets
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,7 +74,7 @@ def machine() -> dict[str, Any]:
                 mem_gb = round(int(line.split()[1]) / 1024 / 1024, 1)
     except OSError:
         pass
-    return {"nproc": os.cpu_count(), "cpu": model, "ram_gb": mem_gb,
+    return {"nproc": os.cpu_count(), "cores": cores(), "cpu": model, "ram_gb": mem_gb,
             "python": platform.python_version(), "load_avg": os.getloadavg()}
 
 
@@ -111,6 +111,90 @@ def proc_cpu_seconds(pid: int) -> float:
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
     except (OSError, IndexError, ValueError):
         return 0.0
+
+
+def stat_fields(pid: int) -> list[str]:
+    """The fields of ``/proc/<pid>/stat`` after the command name (empty if gone)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return []
+
+
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def cpu_of(pids: Iterable[int]) -> dict[int, float]:
+    """User+system CPU seconds of each live process among ``pids``."""
+    out = {}
+    for pid in pids:
+        fields = stat_fields(pid)
+        if fields:
+            out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
+def server_cpu(postmaster: int, redis_pid: int) -> tuple[float, float]:
+    """CPU seconds so far of the PostgreSQL server (the postmaster, its live children and
+    those it has reaped) and of the Redis server (0 where /proc cannot tell). Whole servers:
+    on a shared box this includes other clients' work."""
+    ticks = 0
+    fields = stat_fields(postmaster)
+    if fields:
+        ticks += sum(int(f) for f in fields[11:15])
+        for child in children(postmaster):
+            ticks += sum(int(f) for f in stat_fields(child)[11:13])
+    redis_ticks = sum(int(f) for f in stat_fields(redis_pid)[11:13])
+    hz = os.sysconf("SC_CLK_TCK")
+    return ticks / hz, redis_ticks / hz
+
+
+def server_pids(pg_url: str, redis_url: str = REDIS_URL) -> tuple[int, int]:
+    """The postmaster's pid (the parent of a backend) and the Redis server's (0: unknown,
+    e.g. a server on another machine)."""
+    with psycopg.connect(libpq(pg_url), autocommit=True, connect_timeout=5) as conn:
+        row = conn.execute("SELECT pg_backend_pid()").fetchone()
+    fields = stat_fields(int(row[0])) if row else []
+    postmaster = int(fields[1]) if fields else 0
+    client = redis.Redis.from_url(redis_url, socket_timeout=5)
+    try:
+        redis_pid = int(client.info("server")["process_id"])
+    finally:
+        client.close()
+    return postmaster, redis_pid
+
+
+def database_backends(pg_url: str) -> list[int]:
+    """Pids of the other sessions on this URL's database: the backends serving our clients,
+    apart from other benchmarks' databases on the same server."""
+    with psycopg.connect(libpq(pg_url), autocommit=True, connect_timeout=5) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = "
+                            "current_database() AND pid <> pg_backend_pid()").fetchall()
+    return [int(r[0]) for r in rows]
+
+
+def box_cpu() -> tuple[float, float]:
+    """(busy, all) CPU seconds of the whole machine since boot, from ``/proc/stat``."""
+    try:
+        first = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+    except OSError:
+        return 0.0, 0.0
+    user, nice, system, idle, iowait, irq, softirq, steal = (int(v) for v in first[1:9])
+    busy = user + nice + system + irq + softirq + steal
+    hz = os.sysconf("SC_CLK_TCK")
+    return busy / hz, (busy + idle + iowait) / hz
+
+
+def cores() -> int:
+    """Cores this process may run on (its affinity), else the machine's count."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
 
 
 @dataclass

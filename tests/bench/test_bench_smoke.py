@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import agi_load, allocation, call_log_query, common, scaling
+from bench import agi_load, allocation, call_log_query, callpath, common, scaling
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -69,3 +69,17 @@ async def test_call_log_query_toy() -> None:
     assert result["table_cached"] is False and again["table_cached"] is True
     assert result["rows_returned"] > 0
     assert {"p50_ms", "p99_ms"} <= set(result["all_pages"])
+
+
+async def test_callpath_workers_toy() -> None:
+    result = await callpath.run(rounds=1, calls=150, max_seconds=20, only="workers")
+    rows = result["workers"]["rounds"]
+    assert [v["workers"] for v in rows] == [1, 2]
+    for v in rows:
+        assert v["lost"] == 0 and v["wrong_action"] == 0 and v["completed"] > 0
+        assert v["server_cpu_us_per_call"] > 0 and v["driver_cpu_us_per_call"] > 0
+        assert {"pg_cpu_us_per_call", "redis_cpu_us_per_call", "rest_of_box_cores"} <= set(v)
+    (bound,) = result["workers"]["bounds"]
+    assert set(bound) >= {"ratio", "s1_us", "s2_us", "driver_us", "pg_redis_us", "bound",
+                          "efficiency"}
+    assert 0 < bound["bound"] <= 2
