@@ -104,21 +104,23 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
-def proc_cpu_seconds(pid: int) -> float:
-    """User+system CPU seconds of a process (Linux /proc); 0 if unavailable."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    except (OSError, IndexError, ValueError):
-        return 0.0
-
-
 def stat_fields(pid: int) -> list[str]:
     """The fields of ``/proc/<pid>/stat`` after the command name (empty if gone)."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
         return []
+
+
+def _ticks(fields: list[str], last: int = 13) -> int:
+    """utime + stime (``last`` 15: + the reaped children's cutime + cstime) of
+    :func:`stat_fields`; 0 for a process that is gone."""
+    return sum(int(f) for f in fields[11:last])
+
+
+def proc_cpu_seconds(pid: int) -> float:
+    """User+system CPU seconds of a process (Linux /proc); 0 if unavailable."""
+    return _ticks(stat_fields(pid)) / os.sysconf("SC_CLK_TCK")
 
 
 def children(pid: int) -> list[int]:
@@ -130,12 +132,8 @@ def children(pid: int) -> list[int]:
 
 def cpu_of(pids: Iterable[int]) -> dict[int, float]:
     """User+system CPU seconds of each live process among ``pids``."""
-    out = {}
-    for pid in pids:
-        fields = stat_fields(pid)
-        if fields:
-            out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return out
+    hz = os.sysconf("SC_CLK_TCK")
+    return {pid: _ticks(fields) / hz for pid in pids if (fields := stat_fields(pid))}
 
 
 def server_cpu(postmaster: int, redis_pid: int) -> tuple[float, float]:
@@ -145,12 +143,10 @@ def server_cpu(postmaster: int, redis_pid: int) -> tuple[float, float]:
     ticks = 0
     fields = stat_fields(postmaster)
     if fields:
-        ticks += sum(int(f) for f in fields[11:15])
-        for child in children(postmaster):
-            ticks += sum(int(f) for f in stat_fields(child)[11:13])
-    redis_ticks = sum(int(f) for f in stat_fields(redis_pid)[11:13])
+        ticks += _ticks(fields, last=15)
+        ticks += sum(_ticks(stat_fields(child)) for child in children(postmaster))
     hz = os.sysconf("SC_CLK_TCK")
-    return ticks / hz, redis_ticks / hz
+    return ticks / hz, _ticks(stat_fields(redis_pid)) / hz
 
 
 def server_pids(pg_url: str, redis_url: str = REDIS_URL) -> tuple[int, int]:
