@@ -34,18 +34,28 @@ def encode(data: Any) -> str:
     return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
-    return [{"event_id": event_id(), "type": e.type.value, "stream": e.stream[:_MAX_STREAM],
-             "shop_id": (e.shop_id or "")[:_MAX_SHOP], "occurred_at": e.occurred_at,
-             "created_at": now, "payload": encode(dict(e.data)), "dispatched_at": None}
-            for e in events]
-
-
 def fields_of(event: Event) -> dict[str, Any]:
     """The fields of ``event``'s row that the statement writing it cannot make, its payload
     as JSON values rather than encoded (its data must hold JSON values only)."""
+    data = event.data
     return {"event_id": event_id(), "type": event.type.value,
-            "stream": event.stream[:_MAX_STREAM], "payload": dict(event.data)}
+            "stream": event.stream[:_MAX_STREAM],
+            "payload": data if type(data) is dict else dict(data)}
+
+
+def _row(event: Event, occurred_at: Any, created_at: Any) -> dict[str, Any]:
+    """``event``'s row, the payload not yet encoded, the times as the caller gives them."""
+    return {**fields_of(event), "shop_id": (event.shop_id or "")[:_MAX_SHOP],
+            "occurred_at": occurred_at, "created_at": created_at, "dispatched_at": None}
+
+
+def rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
+    out = []
+    for e in events:
+        row = _row(e, e.occurred_at, now)
+        row["payload"] = encode(row["payload"])
+        out.append(row)
+    return out
 
 
 def document(events: Sequence[Event], now: datetime) -> dict[str, str]:
@@ -55,12 +65,7 @@ def document(events: Sequence[Event], now: datetime) -> dict[str, str]:
     timestamps as text already (no call back into Python per value)."""
     created = column_time(now)
     return {"rows": encode([
-        {"event_id": event_id(), "type": e.type.value, "stream": e.stream[:_MAX_STREAM],
-         "shop_id": (e.shop_id or "")[:_MAX_SHOP],
-         "occurred_at": None if e.occurred_at is None else column_time(e.occurred_at),
-         "created_at": created,
-         # encode() is applied to the payload's top level made a dict, as in rows()
-         "payload": e.data if type(e.data) is dict else dict(e.data), "dispatched_at": None}
+        _row(e, None if e.occurred_at is None else column_time(e.occurred_at), created)
         for e in events])}
 
 
