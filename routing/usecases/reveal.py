@@ -134,12 +134,12 @@ class Reveal:
                      ) -> RevealResult:
         shop_id, account_id = shop_account(who, "a reveal")
         order_id = check_id("order", request.order_id)
-        try:
-            facts, order = await self._read(shop_id, order_id, now)
-        except Exception:
-            self._given(request)  # malformed input is refused first, whatever the read found
-            raise
-        given = self._given(request, order)
+        given = None  # malformed input is refused before any look-up
+        if request.buyer_number is not None:
+            given = normalize(request.buyer_number, self._region)
+        if request.buyer_id is not None:
+            check_id("buyer", request.buyer_id)
+        facts, order = await self._read(shop_id, order_id, now)
         shop = facts.shop
         check_against(request, order, self._region, given)
         buyer, buyer_id = order.buyer_number, order.buyer_id
@@ -216,18 +216,6 @@ class Reveal:
                             rule_detail=decision.detail, quota=decision.quota,
                             binding=issued, other_callers=other_callers(callers, issued.caller_a),
                             calls_refused=await self._calls_refused(shop.id, issued.caller_a))
-
-    def _given(self, request: RevealRequest, order: OrderView | None = None) -> str | None:
-        """The buyer number the request still names, normalized, then its buyer id checked
-        (a malformed number is refused first, as before). The registered number sent as it
-        is (the E.164 the order holds) is not parsed again: that parse was a tenth of a
-        repeated reveal's cost."""
-        given = request.buyer_number
-        if given is not None and (order is None or given != order.buyer_number):
-            given = normalize(given, self._region)
-        if request.buyer_id is not None:
-            check_id("buyer", request.buyer_id)
-        return given
 
     async def _read(self, shop_id: str, order_id: str, now: datetime
                     ) -> tuple[RevealFacts, OrderView]:
