@@ -204,7 +204,7 @@ class SqlCallRules:
         already is waited for, and the shops that calls miss in one event-loop iteration are
         read in one statement (after a restart under load, each busy shop was read once per
         call in flight). A failed read fails every call waiting on it; each refuses its call.
-        The wait is bounded by the call's own deadline, the read by ``_load``'s guard."""
+        The wait is bounded by the call's own deadline, the read by ``_rows``'s guard."""
         loop = asyncio.get_running_loop()
         waiting: dict[str, asyncio.Future[CallRules]] = {}
         for shop_id in shop_ids:
@@ -250,8 +250,8 @@ class SqlCallRules:
                 continue
             if shop_id in loaded:
                 future.set_result(loaded[shop_id])
-            else:  # a binding's shop row always exists (foreign key): anything else is a fault
-                future.set_exception(StoreUnavailable("call rules: shop row missing"))
+            else:
+                future.set_exception(_shop_row_missing())
 
     def _refresh_ahead(self, shop_ids: list[str]) -> None:
         self._due.update(shop_ids)
@@ -290,10 +290,8 @@ class SqlCallRules:
     async def _load(self, shop_ids: list[str]) -> dict[str, CallRules]:
         out = await self._rows(shop_ids)
         if len(out) != len(shop_ids):
-            # a binding's shop row always exists (foreign key); anything else is a fault
-            raise StoreUnavailable("call rules: shop row missing")
+            raise _shop_row_missing()
         return out
-
 
     async def _rows(self, shop_ids: list[str]) -> dict[str, CallRules]:
         """The rules of those of ``shop_ids`` that have a shop row."""
@@ -303,6 +301,11 @@ class SqlCallRules:
         async with guard(self._db.timeout * 5), self._db.session() as session:
             rows = (await session.execute(query)).all()
         return {row[0]: shop_rules_of(row[2]).apply(self._defaults, row[1]) for row in rows}
+
+
+def _shop_row_missing() -> StoreUnavailable:
+    # a binding's shop row always exists (foreign key); anything else is a fault
+    return StoreUnavailable("call rules: shop row missing")
 
 
 def _seen(future: asyncio.Future[CallRules]) -> None:
