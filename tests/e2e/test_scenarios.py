@@ -182,8 +182,9 @@ def test_1_merchant_dials_x_buyer_answers_audio_both_ways(
 
     cdr = tagged_cdr(ami, lambda e: e.get(H[cv.CDR_BINDING]) == b.binding_id, after=mark[0])
     assert cdr["Disposition"] == "ANSWERED"
-    # A harness retry (baresip crash) leaves earlier attempts' rows: one row per call, and
-    # exactly one for the call that was answered.
+    # A harness retry (baresip crash) leaves earlier attempts' rows, which may land before the
+    # answered call's: wait for that one, then check there is one row per call.
+    stack.wait_rows("binding_id = %s AND uniqueid = %s", b.binding_id, cdr["UniqueID"])
     rows = stack.wait_rows("binding_id = %s", b.binding_id)
     assert len({r["uniqueid"] for r in rows}) == len(rows)
     row, = (r for r in rows if r["uniqueid"] == cdr["UniqueID"])
