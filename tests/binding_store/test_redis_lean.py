@@ -93,17 +93,26 @@ async def test_a_lost_connection_fails_its_commands_and_the_next_one_reconnects(
         redis_url: str) -> None:
     target = address_of(redis_url)
     cut = asyncio.Event()
+    # While ``hold`` is set the relay keeps the client's commands from Redis, so a command
+    # is certainly unanswered when the connection is cut (no race with a fast Redis).
+    hold = asyncio.Event()
+    held = asyncio.Event()
 
     async def relay(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         relays.append(asyncio.current_task())  # type: ignore[arg-type]
         up_r, up_w = await asyncio.open_connection(target.host, target.port)
 
-        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+        async def pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter,
+                       holding: bool) -> None:
             with contextlib.suppress(ConnectionError):
                 while data := await src.read(65536):
+                    if holding and hold.is_set():
+                        held.set()
+                        continue
                     dst.write(data)
 
-        pumps = [asyncio.create_task(pump(reader, up_w)), asyncio.create_task(pump(up_r, writer))]
+        pumps = [asyncio.create_task(pump(reader, up_w, True)),
+                 asyncio.create_task(pump(up_r, writer, False))]
         await cut.wait()
         for task in pumps:
             task.cancel()
@@ -120,12 +129,15 @@ async def test_a_lost_connection_fails_its_commands_and_the_next_one_reconnects(
     lean = LeanRedis(resolve, connect_timeout=2.0)
     try:
         assert await lean.run_script(sha1(ECHO), ECHO, [], ["a"]) == b"a"
-        waiting = asyncio.create_task(lean.run_script(sha1(SLOW), SLOW, [], ["b"]))
-        await asyncio.sleep(0.01)
+        hold.set()
+        waiting = asyncio.create_task(lean.run_script(sha1(ECHO), ECHO, [], ["b"]))
+        async with asyncio.timeout(5):
+            await held.wait()  # the command left the client and will never be answered
         cut.set()
         with pytest.raises(RedisConnectionError):
             await waiting
         cut.clear()
+        hold.clear()
         assert await lean.run_script(sha1(ECHO), ECHO, [], ["c"]) == b"c"
     finally:
         await lean.close()
