@@ -57,15 +57,27 @@ class Coalescer(Generic[Req, Res]):
         if len(self._flushers) < self._max_inflight:
             task = asyncio.create_task(self._flush())
             self._flushers.add(task)
-            task.add_done_callback(self._flushers.discard)
+            task.add_done_callback(self._flushers.discard)  # also if cancelled before it ran
         return await future
 
-    async def close(self) -> None:
-        for task in list(self._flushers):
-            task.cancel()
-        await asyncio.gather(*self._flushers, return_exceptions=True)
-
     async def _flush(self) -> None:
+        try:
+            await self._send_pending()
+        finally:
+            # Leave the set in the step that found nothing pending: a done callback runs a
+            # step later, and a request submitted in between would find every slot taken
+            # and wait for a flusher that never comes.
+            task = asyncio.current_task()
+            if task is not None:
+                self._flushers.discard(task)
+
+    async def close(self) -> None:
+        flushers = list(self._flushers)
+        for task in flushers:
+            task.cancel()
+        await asyncio.gather(*flushers, return_exceptions=True)
+
+    async def _send_pending(self) -> None:
         while self._pending:
             batch: list[tuple[Req, asyncio.Future[Res]]] = []
             while self._pending and len(batch) < self._max_batch:
