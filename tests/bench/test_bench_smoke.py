@@ -46,6 +46,9 @@ async def test_allocation_toy() -> None:
                                   quiet=True)
     assert result["duplicate_pairs"] == 0
     assert result["issue"]["done"] == 64 and not result["issue"]["errors"]
+    assert result["cpu_bound_issue_to_floor"] > 0  # every party's CPU, floor over issue
+    assert allocation.cpu_per_op({"cpu_ms_per_op": 0.1, "server_cpu_ms_per_op": 0.2,
+                                  "redis_cpu_ms_per_op": 0.05}) == pytest.approx(0.35)
     assert result["floor"]["done"] == 64
     # + 2 warm-up issues per task (4 tasks) in each of the 2 rounds
     assert result["active_bindings_after"] == 100 + 64 + 2 * 4 * 2
