@@ -63,13 +63,14 @@ class RecordingStack(RulesStack):
     def cipher(self) -> BuyerCipher:
         return BuyerCipher(KeyRing.load(self.workdir / "keys.json"))
 
-    def recording(self, binding_id: str, timeout: float = 30.0,
+    def recording(self, binding_id: str, rid: str, timeout: float = 30.0,
                   until: Callable[[dict[str, Any]], bool] = lambda r: True
                   ) -> dict[str, Any]:
+        """The binding's recording ``rid`` (a harness retry leaves an earlier call's too)."""
         deadline = time.monotonic() + timeout
         while True:
-            rows = self.query("SELECT * FROM recordings WHERE binding_id = %s ORDER BY "
-                              "created_at DESC", binding_id)
+            rows = self.query("SELECT * FROM recordings WHERE binding_id = %s AND id = %s",
+                              binding_id, rid)
             if rows and until(rows[0]):
                 return rows[0]
             if time.monotonic() > deadline:
@@ -150,7 +151,7 @@ def test_the_call_is_recorded_after_the_notice_and_encrypted(
     cdr = tagged_cdr(ami, lambda e: e.get(H[cv.CDR_BINDING]) == b.binding_id, after=mark[0])
     rid = cdr[H[cv.CDR_RECORDING]]
     assert re.fullmatch(r"rec_[0-9a-f]{24}", rid), cdr
-    row = stack.recording(b.binding_id, until=lambda r: r["state"] != "pending")
+    row = stack.recording(b.binding_id, rid, until=lambda r: r["state"] != "pending")
     assert (row["id"], row["state"], row["shop_id"]) == (rid, "stored", shop.shop_id)
     assert not (stack.spool / f"{rid}.wav").exists()  # no plaintext left
     sealed = stack.store / f"{rid}.pnrec"
@@ -187,7 +188,7 @@ def test_a_call_under_three_seconds_keeps_nothing(
     cdr = tagged_cdr(ami, lambda e: e.get(H[cv.CDR_BINDING]) == b.binding_id, after=mark[0])
     assert int(cdr["BillableSeconds"]) < 3, cdr
     rid = cdr[H[cv.CDR_RECORDING]]
-    row = stack.recording(b.binding_id, until=lambda r: r["state"] != "pending")
+    row = stack.recording(b.binding_id, rid, until=lambda r: r["state"] != "pending")
     assert (row["id"], row["state"]) == (rid, "discarded")
     assert not (stack.spool / f"{rid}.wav").exists()
     assert not (stack.store / f"{rid}.pnrec").exists()
@@ -205,15 +206,17 @@ def test_killed_between_the_end_and_the_encryption_leaves_no_plaintext(
     bridged_call(lab, merchant, buyer, b.x_dialled, ami, mark)
     time.sleep(5)
     merchant.hangup()
+    rid = tagged_cdr(ami, lambda e: e.get(H[cv.CDR_BINDING]) == b.binding_id,
+                     after=mark[0])[H[cv.CDR_RECORDING]]
     # The record arrived and claimed the recording; the service still waits for the file to
     # settle (SETTLE s) when it is killed.
-    row = stack.recording(b.binding_id, timeout=SETTLE * 3)
+    row = stack.recording(b.binding_id, rid, timeout=SETTLE * 3)
     plain = stack.spool / f"{row['id']}.wav"
     stack.serve.kill()
     assert row["state"] == "pending" and plain.exists(), row
-    assert stack.recording(b.binding_id)["state"] == "pending"  # nothing finished it
+    assert stack.recording(b.binding_id, rid)["state"] == "pending"  # nothing finished it
     stack.serve.start()  # the start-up sweep finishes it
-    row = stack.recording(b.binding_id, until=lambda r: r["state"] != "pending")
+    row = stack.recording(b.binding_id, rid, until=lambda r: r["state"] != "pending")
     assert row["state"] == "stored" and not plain.exists()
     assert not list(stack.spool.glob("*.wav"))
     audio = b"".join(decrypt_file(stack.cipher(), row["id"], stack.store / f"{row['id']}.pnrec"))
