@@ -5,9 +5,7 @@
 The same batches of 32 new orders (a seeded database: 1 000 numbers, 10 000 active bindings)
 go to ``privnum_issue`` once with no preferred region (the usual request) and once preferring
 the region every seeded number has: the query that ranks regions, which must choose the same
-numbers. Before migration 0019 a request without a preferred region ran that query too, with
-its second half switched off by a one-time filter, so its cost then lay between these two
-figures (the function of the tree before 0019, run alternately: BENCHMARKS.md section 19).
+numbers (the trees before and after migration 0019 compared: BENCHMARKS.md section 19).
 Each batch is rolled back, so both variants see the same tables; ``VACUUM ANALYZE`` and the
 writer's plan choice before each variant, rounds interleaved. Measured: the backend's CPU
 per binding (``/proc``, so PostgreSQL must run on this machine) and the wall time per binding

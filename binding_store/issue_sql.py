@@ -8,7 +8,8 @@ order's active binding is returned as it is; else X is chosen by the rules of
 ``routing.allocation.choose_virtual_number`` (the same query as
 ``binding_store.allocation_sql``: windows of the first available numbers in allocation
 order, read from the index ``ix_pool_axb_order`` and growing 16-fold, then the whole pool;
-a request without a preferred region reads them without ranking regions, the same order)
+a request without a preferred region reads them without ranking regions, one with a
+preferred region reads the other regions only for what its region leaves of a window)
 and the binding, its audit event and its outbox event are
 inserted. The partial unique indexes decide races with other transactions: a lost (A, X) or
 (B, X) race is run again without that X, a lost order race returns the winner's binding.
@@ -148,32 +149,32 @@ BEGIN
                                     AND b.released_at > p_now - p_cooldown)
                          ORDER BY cand.never_rank, cand.last_released_at, cand.sort_number;
                     ELSE
+                        -- the other regions' numbers only fill what the preferred region
+                        -- leaves of the window (none read when it fills it)
                         OPEN v_candidates FOR
+                        WITH preferred AS MATERIALIZED (
+                            SELECT p.number, 0 AS region_rank,
+                                   p.last_released_at IS NOT NULL AS never_rank,
+                                   p.last_released_at, p.number COLLATE "C" AS sort_number
+                              FROM pool_numbers p
+                             WHERE p.state = 'available' AND p.mode = 'axb'
+                               AND p.number <> ALL (v_excluded)
+                               AND p.region = v_region
+                             ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                      p.number COLLATE "C"
+                             LIMIT v_limit)
                         SELECT cand.number FROM (
-                            SELECT * FROM (
-                              (SELECT p.number, 0 AS region_rank,
-                                      p.last_released_at IS NOT NULL AS never_rank,
-                                      p.last_released_at,
-                                      p.number COLLATE "C" AS sort_number
-                                 FROM pool_numbers p
-                                WHERE p.state = 'available' AND p.mode = 'axb'
-                                  AND p.number <> ALL (v_excluded)
-                                  AND p.region = v_region
-                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                         p.number COLLATE "C"
-                                LIMIT v_limit)
-                              UNION ALL
-                              (SELECT p.number, 1, p.last_released_at IS NOT NULL,
-                                      p.last_released_at, p.number COLLATE "C"
-                                 FROM pool_numbers p
-                                WHERE p.state = 'available' AND p.mode = 'axb'
-                                  AND p.number <> ALL (v_excluded)
-                                  AND p.region IS DISTINCT FROM v_region
-                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                         p.number COLLATE "C"
-                                LIMIT v_limit)) ranked
-                             ORDER BY 2, 3, 4, 5
-                             LIMIT v_limit) cand
+                            SELECT * FROM preferred
+                            UNION ALL
+                            (SELECT p.number, 1, p.last_released_at IS NOT NULL,
+                                    p.last_released_at, p.number COLLATE "C"
+                               FROM pool_numbers p
+                              WHERE p.state = 'available' AND p.mode = 'axb'
+                                AND p.number <> ALL (v_excluded)
+                                AND p.region IS DISTINCT FROM v_region
+                              ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                       p.number COLLATE "C"
+                              LIMIT v_limit - (SELECT count(*) FROM preferred))) cand
                          -- two probes, each on its partial unique index (an OR of the
                          -- two scans every active binding of X)
                          WHERE NOT EXISTS (

@@ -118,3 +118,45 @@ async def _function_choice(db: Database, a: str, bidx: str, region: str | None,
         await conn.rollback()
     assert status in ("created", "exhausted"), status
     return None if status == "exhausted" else str(x)
+
+
+async def test_a_preferred_region_without_a_free_number_falls_back_to_the_others(
+        database: Database) -> None:
+    """Every number of the preferred region is busy with A: the next X comes from the other
+    regions, in allocation order, whatever the window (the function reads the other regions
+    only for what the preferred region leaves of a window)."""
+    a, bidx = caller(1), "bidx-me"
+    preferred = [virtual(1), virtual(2), virtual(3)]
+    others = {virtual(7): NOW - timedelta(minutes=90), virtual(5): None, virtual(6): None}
+    async with database.session() as s:
+        s.add(Shop(id="s1", service_state="enabled", created_at=NOW, updated_at=NOW))
+        await s.flush()
+        s.add(Account(id="m", shop_id="s1", role="main", created_at=NOW))
+        await s.flush()
+        s.add(CallerNumber(shop_id="s1", number=a, account_id="m", status="approved",
+                           created_at=NOW, updated_at=NOW))
+        s.add_all([PoolNumber(number=x, region="BJ", state="available", created_at=NOW)
+                   for x in preferred])
+        s.add_all([PoolNumber(number=x, region="SH", state="available", last_released_at=at,
+                              created_at=NOW) for x, at in others.items()])
+        await s.flush()
+        s.add_all([Binding(id=f"b{i}", shop_id="s1", order_id=f"o{i}", caller_a=a,
+                           virtual_x=x, buyer_cipher=b"", buyer_bidx=f"other{i}",
+                           buyer_masked="", created_at=NOW, expires_at=NOW + timedelta(hours=1),
+                           released_at=None, state="active")
+                   for i, x in enumerate(preferred)])
+        await s.commit()
+    candidates = [PoolCandidate(x, "BJ", None) for x in preferred] + [
+        PoolCandidate(x, "SH", at) for x, at in others.items()]
+    expected = choose_virtual_number(
+        candidates, busy_with_a=frozenset(preferred), busy_with_b=frozenset(),
+        released_to_a={}, now=NOW, cooldown=COOLDOWN, preferred_region="BJ")
+    assert expected is not None and expected.number == virtual(5)  # never released, lowest
+    async with database.session() as s:
+        got = await select_virtual_number(s, caller_a=a, buyer_bidx=bidx, now=NOW,
+                                          cooldown=COOLDOWN, preferred_region="BJ",
+                                          excluded=set())
+    assert got == expected.number
+    if database.dialect == "postgresql":
+        for window in (1, 2, 3, 4, CANDIDATE_WINDOW):
+            assert await _function_choice(database, a, bidx, "BJ", window) == expected.number

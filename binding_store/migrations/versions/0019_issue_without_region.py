@@ -1,10 +1,11 @@
-"""``privnum_issue`` reads candidates with a simpler query when no region is preferred.
+"""``privnum_issue`` reads fewer candidates.
 
 A request without a preferred region (the usual one) no longer goes through the query that
 ranks the preferred region's numbers before the others: one ordered window of the pool, the
-same three probes per candidate. The X chosen is unchanged (without a preferred region every
-number ranked alike); the database spends about 30 us less per binding. Requests with a
-preferred region run the query they ran before.
+same three probes per candidate (about 30 us less of the database's time per binding). A
+request with a preferred region reads the other regions' numbers only for what the preferred
+region leaves of a window: none when it fills it (before, the whole pool's order was read to
+find the other regions' first numbers). The X chosen is unchanged either way.
 
 Revision ID: 0019_issue_without_region
 Revises: 0018_issue_plan_once
