@@ -2,8 +2,7 @@
 
 Names: agi_load, callpath, allocation, cdr_ingest, cdr_export, call_log_query, scaling,
 cli_startup, webhooks, api_export, api_reveal, bind_file, onboarding, api_idempotency, failover,
-extension_pool, batch_writes, issue_function (default: all; ``cdr_*`` run only when those
-modules exist).
+extension_pool, batch_writes (default: all; ``cdr_*`` run only when those modules exist).
 ``--clean`` drops the cached call-log database.
 """
 
@@ -22,7 +21,7 @@ from bench.common import console, machine
 ORDER = ("agi_load", "callpath", "allocation", "cdr_ingest", "cdr_export", "call_log_query",
          "scaling",
          "cli_startup", "webhooks", "api_export", "api_reveal", "bind_file", "onboarding",
-         "api_idempotency", "failover", "extension_pool", "batch_writes", "issue_function")
+         "api_idempotency", "failover", "extension_pool", "batch_writes")
 OPTIONAL = ("cdr_ingest", "cdr_export")
 PROFILED = ("agi_load", "allocation", "api_reveal")
 

@@ -7,9 +7,7 @@ the whole batch commits once (group commit). Per request, in the order of the OR
 order's active binding is returned as it is; else X is chosen by the rules of
 ``routing.allocation.choose_virtual_number`` (the same query as
 ``binding_store.allocation_sql``: windows of the first available numbers in allocation
-order, read from the index ``ix_pool_axb_order`` and growing 16-fold, then the whole pool;
-a request without a preferred region reads them without ranking regions, one with a
-preferred region reads the other regions only for what its region leaves of a window)
+order, read from the index ``ix_pool_axb_order`` and growing 16-fold, then the whole pool)
 and the binding, its audit event and its outbox event are
 inserted. The partial unique indexes decide races with other transactions: a lost (A, X) or
 (B, X) race is run again without that X, a lost order race returns the winner's binding.
@@ -55,7 +53,6 @@ DECLARE
     v_id text; v_buyer text; v_created timestamptz; v_expires timestamptz;
     v_owner text; v_masked text; p_now timestamptz; v_contended boolean;
     v_got boolean;
-    v_candidates refcursor;
 BEGIN
     FOR r IN SELECT value FROM jsonb_array_elements(reqs) LOOP
         idx := n; n := n + 1;
@@ -119,18 +116,32 @@ BEGIN
                 -- is the one the whole pool's order gives, read without sorting the pool
                 FOREACH v_limit IN ARRAY ARRAY[p_window, p_window * 16, p_window * 256,
                                                NULL::integer] LOOP
-                    -- Without a preferred region (the usual request) one ordered window and
-                    -- no ranking of regions: cheaper to run, the same X (region_rank 0 for all).
-                    IF v_region IS NULL THEN
-                        OPEN v_candidates FOR
+                    FOR v_x IN
                         SELECT cand.number FROM (
-                            SELECT p.number, p.last_released_at IS NOT NULL AS never_rank,
-                                   p.last_released_at, p.number COLLATE "C" AS sort_number
-                              FROM pool_numbers p
-                             WHERE p.state = 'available' AND p.mode = 'axb'
-                               AND p.number <> ALL (v_excluded)
-                             ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                      p.number COLLATE "C"
+                            SELECT * FROM (
+                              (SELECT p.number, 0 AS region_rank,
+                                      p.last_released_at IS NOT NULL AS never_rank,
+                                      p.last_released_at,
+                                      p.number COLLATE "C" AS sort_number
+                                 FROM pool_numbers p
+                                WHERE p.state = 'available' AND p.mode = 'axb'
+                                  AND p.number <> ALL (v_excluded)
+                                  AND (v_region IS NULL OR p.region = v_region)
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                         p.number COLLATE "C"
+                                LIMIT v_limit)
+                              UNION ALL
+                              (SELECT p.number, 1, p.last_released_at IS NOT NULL,
+                                      p.last_released_at, p.number COLLATE "C"
+                                 FROM pool_numbers p
+                                WHERE p.state = 'available' AND p.mode = 'axb'
+                                  AND p.number <> ALL (v_excluded)
+                                  AND v_region IS NOT NULL
+                                  AND p.region IS DISTINCT FROM v_region
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                         p.number COLLATE "C"
+                                LIMIT v_limit)) ranked
+                             ORDER BY 2, 3, 4, 5
                              LIMIT v_limit) cand
                          -- two probes, each on its partial unique index (an OR of the
                          -- two scans every active binding of X)
@@ -147,55 +158,9 @@ BEGIN
                                   WHERE b.caller_a = v_a AND b.virtual_x = cand.number
                                     AND b.released_at IS NOT NULL
                                     AND b.released_at > p_now - p_cooldown)
-                         ORDER BY cand.never_rank, cand.last_released_at, cand.sort_number;
-                    ELSE
-                        -- the other regions' numbers only fill what the preferred region
-                        -- leaves of the window (none read when it fills it)
-                        OPEN v_candidates FOR
-                        WITH preferred AS MATERIALIZED (
-                            SELECT p.number, 0 AS region_rank,
-                                   p.last_released_at IS NOT NULL AS never_rank,
-                                   p.last_released_at, p.number COLLATE "C" AS sort_number
-                              FROM pool_numbers p
-                             WHERE p.state = 'available' AND p.mode = 'axb'
-                               AND p.number <> ALL (v_excluded)
-                               AND p.region = v_region
-                             ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                      p.number COLLATE "C"
-                             LIMIT v_limit)
-                        SELECT cand.number FROM (
-                            SELECT * FROM preferred
-                            UNION ALL
-                            (SELECT p.number, 1, p.last_released_at IS NOT NULL,
-                                    p.last_released_at, p.number COLLATE "C"
-                               FROM pool_numbers p
-                              WHERE p.state = 'available' AND p.mode = 'axb'
-                                AND p.number <> ALL (v_excluded)
-                                AND p.region IS DISTINCT FROM v_region
-                              ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                       p.number COLLATE "C"
-                              LIMIT v_limit - (SELECT count(*) FROM preferred))) cand
-                         -- two probes, each on its partial unique index (an OR of the
-                         -- two scans every active binding of X)
-                         WHERE NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                    AND b.caller_a = v_a)
-                           AND NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                    AND b.buyer_bidx = v_bidx)
-                           AND NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.caller_a = v_a AND b.virtual_x = cand.number
-                                    AND b.released_at IS NOT NULL
-                                    AND b.released_at > p_now - p_cooldown)
                          ORDER BY cand.region_rank, cand.never_rank, cand.last_released_at,
-                                  cand.sort_number;
-                    END IF;
+                                  cand.sort_number
                     LOOP
-                        FETCH v_candidates INTO v_x;
-                        EXIT WHEN NOT FOUND;
                         -- (A, X) or (B, X) being issued by another transaction: the next X
                         -- of the same ordered list, no new query.
                         IF pg_try_advisory_xact_lock(
@@ -207,7 +172,6 @@ BEGIN
                         END IF;
                         v_contended := true;
                     END LOOP;
-                    CLOSE v_candidates;
                     EXIT WHEN v_got;
                 END LOOP;
                 IF NOT v_got THEN

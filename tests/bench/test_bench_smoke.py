@@ -10,15 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bench import (
-    agi_load,
-    allocation,
-    call_log_query,
-    callpath,
-    common,
-    issue_function,
-    scaling,
-)
+from bench import agi_load, allocation, call_log_query, callpath, common, scaling
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -60,14 +52,6 @@ async def test_allocation_toy() -> None:
     assert result["floor"]["done"] == 64
     # + 2 warm-up issues per task (4 tasks) in each of the 2 rounds
     assert result["active_bindings_after"] == 100 + 64 + 2 * 4 * 2
-
-
-async def test_issue_function_toy() -> None:
-    result = await issue_function.run(rounds=1, batches=2, pool_size=50, bindings=100,
-                                      quiet=True)
-    # both queries choose the same numbers for the same new orders, and every one is issued
-    assert result["same_numbers"] is True and result["statuses"] == ["created"]
-    assert all(len(v) == 1 for v in result["cpu_us_per_binding"].values())
 
 
 async def test_scaling_toy() -> None:

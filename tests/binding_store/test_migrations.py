@@ -14,12 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from binding_store import migrate
 from binding_store.all_models import Base
 from binding_store.db import Database, sync_url
-from binding_store.issue_sql import (
-    CREATE_FUNCTION,
-    DROP_FUNCTION,
-    PLAN_MODE_CUSTOM,
-    POOL_ORDER_INDEX,
-)
+from binding_store.issue_sql import PLAN_MODE_CUSTOM, POOL_ORDER_INDEX
 from binding_store.models import Binding, PoolNumber, Shop
 from routing.errors import ConfigurationError, StoreUnavailable
 from tests.binding_store.shop_helpers import NOW, empty_pg_url
@@ -114,40 +109,10 @@ def test_the_issue_function_leaves_its_planning_to_the_session_at_head(empty_pg_
     assert _issue_plan_mode(empty_pg_url) is None
 
 
-def _issue_source(url: str) -> str | None:
-    engine = create_engine(sync_url(url))
-    try:
-        with engine.connect() as conn:
-            source = conn.execute(text("SELECT prosrc FROM pg_proc "
-                                       "WHERE proname = 'privnum_issue'")).scalar()
-    finally:
-        engine.dispose()
-    return None if source is None else str(source)
-
-
-@pytest.mark.postgres
-def test_a_database_at_0018_gets_the_current_issue_function(empty_pg_url: str) -> None:
-    """0019: the query without a preferred region comes with an upgrade."""
-    command.upgrade(migrate.config(empty_pg_url), "0018_issue_plan_once")
-    engine = create_engine(sync_url(empty_pg_url))
-    try:
-        with engine.begin() as conn:
-            conn.execute(text(DROP_FUNCTION))
-    finally:
-        engine.dispose()
-    assert _issue_source(empty_pg_url) is None
-    migrate.upgrade(empty_pg_url)
-    source = _issue_source(empty_pg_url)
-    assert source is not None and source in CREATE_FUNCTION
-    assert "IF v_region IS NULL THEN" in source
-
-
 @pytest.mark.postgres
 async def test_create_all_builds_the_issue_function_as_head_does(pg_database: Database
                                                                  ) -> None:
     assert _issue_plan_mode(pg_database.url) is None
-    source = _issue_source(pg_database.url)
-    assert source is not None and source in CREATE_FUNCTION
 
 
 async def test_partial_index_allows_released_but_not_two_active(empty_url: str) -> None:
