@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 import pytest
 from psycopg.types.json import Jsonb
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store.allocation_sql import (
     CANDIDATE_WINDOW,
@@ -30,17 +31,22 @@ def _moment(rng: random.Random) -> datetime:
     return NOW - timedelta(minutes=rng.choice([0, 1, 10, 29, 30, 31, 45, 90, 600]))
 
 
+async def _shop_with_caller(s: AsyncSession, a: str) -> None:
+    """Shop ``s1``, enabled, with its main account and ``a`` as an approved caller."""
+    s.add(Shop(id="s1", service_state="enabled", created_at=NOW, updated_at=NOW))
+    await s.flush()
+    s.add(Account(id="m", shop_id="s1", role="main", created_at=NOW))
+    await s.flush()
+    s.add(CallerNumber(shop_id="s1", number=a, account_id="m", status="approved",
+                       created_at=NOW, updated_at=NOW))
+
+
 @pytest.mark.parametrize("seed_value", range(6))
 async def test_sql_choice_equals_pure_choice(database: Database, seed_value: int) -> None:
     rng = random.Random(seed_value)
     a, bidx = caller(1), "bidx-me"
     async with database.session() as s:
-        s.add(Shop(id="s1", service_state="enabled", created_at=NOW, updated_at=NOW))
-        await s.flush()
-        s.add(Account(id="m", shop_id="s1", role="main", created_at=NOW))
-        await s.flush()
-        s.add(CallerNumber(shop_id="s1", number=a, account_id="m", status="approved",
-                           created_at=NOW, updated_at=NOW))
+        await _shop_with_caller(s, a)
         pool = [PoolNumber(number=virtual(rng.randrange(10_000)), region=rng.choice(REGIONS),
                            state=rng.choice(["available"] * 4 + ["quarantined", "retired"]),
                            last_released_at=rng.choice([None, _moment(rng)]), created_at=NOW)
@@ -123,18 +129,13 @@ async def _function_choice(db: Database, a: str, bidx: str, region: str | None,
 async def test_a_preferred_region_without_a_free_number_falls_back_to_the_others(
         database: Database) -> None:
     """Every number of the preferred region is busy with A: the next X comes from the other
-    regions, in allocation order, whatever the window (the function reads the other regions
-    only for what the preferred region leaves of a window)."""
+    regions, in allocation order, whatever the window (the random pools above never leave
+    the preferred region without a free number)."""
     a, bidx = caller(1), "bidx-me"
     preferred = [virtual(1), virtual(2), virtual(3)]
     others = {virtual(7): NOW - timedelta(minutes=90), virtual(5): None, virtual(6): None}
     async with database.session() as s:
-        s.add(Shop(id="s1", service_state="enabled", created_at=NOW, updated_at=NOW))
-        await s.flush()
-        s.add(Account(id="m", shop_id="s1", role="main", created_at=NOW))
-        await s.flush()
-        s.add(CallerNumber(shop_id="s1", number=a, account_id="m", status="approved",
-                           created_at=NOW, updated_at=NOW))
+        await _shop_with_caller(s, a)
         s.add_all([PoolNumber(number=x, region="BJ", state="available", created_at=NOW)
                    for x in preferred])
         s.add_all([PoolNumber(number=x, region="SH", state="available", last_released_at=at,
