@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from binding_store.json_text import loads
 from binding_store.models import Binding
 
 REMOVED = "removed"
@@ -47,7 +48,7 @@ class IndexEntry:
 
     @classmethod
     def loads(cls, raw: bytes | str) -> IndexEntry:
-        d = json.loads(raw)
+        d = loads(raw)
         return cls(d["id"], d["shop"], d["order"], d["a"], d["x"], d["bidx"],
                    base64.b64decode(d["b"]), datetime.fromtimestamp(d["exp"] / 1000, UTC),
                    held=bool(d.get("held")), ended=bool(d.get("end")))
@@ -121,7 +122,7 @@ def _state(raw: str | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        value = json.loads(raw)
+        value = loads(raw)
     except ValueError:
         return None
     if not isinstance(value, dict) or not isinstance(value.get("s"), str):

@@ -9,7 +9,6 @@ insert is the only cost on the call path and the API.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
@@ -18,6 +17,7 @@ from typing import Any, cast
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from binding_store.json_text import dumps
 from binding_store.recordset_insert import column_time, recordset_insert
 from binding_store.webhook_models import WebhookEvent
 from routing.events import Event
@@ -31,7 +31,7 @@ def event_id() -> str:
 
 
 def encode(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=str)
+    return dumps(data, default=str)
 
 
 def fields_of(event: Event) -> dict[str, Any]:
@@ -59,7 +59,7 @@ def rows(events: Sequence[Event], now: datetime) -> list[dict[str, Any]]:
 
 
 def document(events: Sequence[Event], now: datetime) -> dict[str, str]:
-    """:func:`rows` as the parameter of the PostgreSQL insert, in one ``json.dumps``: each
+    """:func:`rows` as the parameter of the PostgreSQL insert, in one encoding: each
     payload nested as a JSON value (stored as exactly the text :func:`encode` gives it, see
     ``_INSERT_PG``) instead of encoded on its own and then escaped again as a string, and the
     timestamps as text already (no call back into Python per value)."""

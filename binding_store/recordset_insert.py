@@ -1,10 +1,11 @@
 """Batch inserts on PostgreSQL as one JSON document, expanded into rows by the server.
 
-The whole batch is serialised once by ``json.dumps`` (in C) and sent as a single parameter:
-``INSERT INTO t (cols) SELECT cols FROM json_to_recordset(:rows) AS r(col type, ...)``. One
-statement text for every batch size, as an ``unnest`` of one array per column would give, but
-without the driver dumping an array element by element in Python (which made long texts, JSON
-payloads, dearer than an ``executemany``; ``bench.batch_writes`` compares the two).
+The whole batch is serialised once (``binding_store.json_text``, in C) and sent as a single
+parameter: ``INSERT INTO t (cols) SELECT cols FROM json_to_recordset(:rows) AS r(col type,
+...)``. One statement text for every batch size, as an ``unnest`` of one array per column
+would give, but without the driver dumping an array element by element in Python (which made
+long texts, JSON payloads, dearer than an ``executemany``; ``bench.batch_writes`` compares
+the two).
 
 The record's types are unbounded (``text``, ``timestamptz`` ...): a value too long for its
 column fails the row as a plain insert would (a cast to ``varchar(n)`` would cut it silently).
@@ -14,13 +15,14 @@ sees it, as ``binding_store.types.UTCDateTime`` refuses it.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import Any
 
 from sqlalchemy import String, Table, TextClause, text
+
+from binding_store.json_text import dumps
 
 
 def recordset_insert(table: Table, columns: Sequence[str], *, on_conflict: str = "",
@@ -50,8 +52,7 @@ def _unbounded(table: Table, name: str) -> str:
 
 def as_document(rows: Sequence[Mapping[str, Any]]) -> dict[str, str]:
     """The parameter of :func:`recordset_insert` for ``rows``."""
-    return {"rows": json.dumps(rows, ensure_ascii=False, separators=(",", ":"),
-                               default=_timestamp)}
+    return {"rows": dumps(rows, default=_timestamp)}
 
 
 def column_time(value: datetime) -> str:
