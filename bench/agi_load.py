@@ -52,6 +52,8 @@ def summarize(label: str, res: LoadResult, server_cpu: float = 0.0) -> dict[str,
     }
     if server_cpu:
         out["server_cpu_us_per_call"] = round(server_cpu / max(1, res.completed) * 1e6)
+        # Below 1: the server waited (on the driver, Redis, PostgreSQL) part of the run.
+        out["server_cores_used"] = round(server_cpu / res.seconds, 3) if res.seconds else 0.0
     return out
 
 

@@ -151,6 +151,7 @@ async def lean(stores: Stores, rounds: int, calls: int, max_seconds: float
     for c in (100, 10):
         rows: list[dict[str, Any]] = []
         ratios = []
+        bounds = []
         for r in range(rounds):
             warmup = max(50, calls // 50)
             envs, _, _ = calls_for(stores, warmup + calls, f"f{os.getpid()}{c}{r}")
@@ -163,13 +164,24 @@ async def lean(stores: Stores, rounds: int, calls: int, max_seconds: float
                                          max_seconds=max_seconds)
             rows += [floor, route]
             ratios.append(ratio(route["calls_per_s"], floor["calls_per_s"]))
-        out[f"C={c}"] = {"rounds": rows, "ratios": ratios, "median_ratio": median(ratios)}
+            bounds.append(cpu_bound(floor, route))
+        out[f"C={c}"] = {"rounds": rows, "ratios": ratios, "median_ratio": median(ratios),
+                         "cpu_bounds": bounds}
         print_table(f"lean call path vs the no-op floor, C = {c} (rounds interleaved)",
-                    [*COLUMNS, "Redis hits / SQL reads"],
-                    [[*_row(v), _fast(v)] for v in rows])
+                    [*COLUMNS, "srv cores", "Redis hits / SQL reads"],
+                    [[*_row(v), v.get("server_cores_used", "-"), _fast(v)] for v in rows])
         print(f"privnum / floor at C = {c}: rounds {ratios}, median {median(ratios)} "
-              "(target >= 0.6)")
+              f"(target >= 0.6); server CPU per call, floor / privnum: {bounds}")
     return out
+
+
+def cpu_bound(floor: dict[str, Any], route: dict[str, Any]) -> float:
+    """The calls/s ratio the servers' CPU allows when each keeps its core busy: floor CPU
+    per call over privnum's. A measured ratio near it means privnum's server is CPU-bound
+    (only less work per call raises it); well below it, privnum's server also waited
+    (``server_cores_used``) on the driver, Redis or PostgreSQL."""
+    f, r = floor.get("server_cpu_us_per_call"), route.get("server_cpu_us_per_call")
+    return ratio(f, r) if f and r else 0.0
 
 
 def _fast(v: dict[str, Any]) -> str:

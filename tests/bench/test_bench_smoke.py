@@ -86,3 +86,18 @@ async def test_callpath_workers_toy() -> None:
     assert set(bound) >= {"ratio", "s1_us", "s2_us", "driver_us", "pg_redis_us", "bound",
                           "efficiency"}
     assert 0 < bound["bound"] <= 2
+
+
+async def test_callpath_lean_toy() -> None:
+    result = await callpath.run(rounds=1, calls=150, max_seconds=20, only="lean")
+    for c in ("C=100", "C=10"):
+        lean = result["lean"][c]
+        floor, route = lean["rounds"]
+        assert floor["lost"] == route["lost"] == 0 and route["wrong_action"] == 0
+        assert route["server_cores_used"] > 0 and floor["server_cores_used"] > 0
+        assert lean["cpu_bounds"] == [callpath.cpu_bound(floor, route)]
+        assert lean["cpu_bounds"][0] == pytest.approx(
+            floor["server_cpu_us_per_call"] / route["server_cpu_us_per_call"], abs=1e-3)
+    assert callpath.cpu_bound({"server_cpu_us_per_call": 200},
+                              {"server_cpu_us_per_call": 400}) == 0.5
+    assert callpath.cpu_bound({}, {"server_cpu_us_per_call": 400}) == 0.0
