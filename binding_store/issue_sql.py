@@ -53,6 +53,7 @@ DECLARE
     v_id text; v_buyer text; v_created timestamptz; v_expires timestamptz;
     v_owner text; v_masked text; p_now timestamptz; v_contended boolean;
     v_got boolean;
+    v_cur refcursor;
 BEGIN
     FOR r IN SELECT value FROM jsonb_array_elements(reqs) LOOP
         idx := n; n := n + 1;
@@ -116,7 +117,12 @@ BEGIN
                 -- is the one the whole pool's order gives, read without sorting the pool
                 FOREACH v_limit IN ARRAY ARRAY[p_window, p_window * 16, p_window * 256,
                                                NULL::integer] LOOP
-                    FOR v_x IN
+                    -- An explicit cursor, fetched one row at a time: a FOR loop fetches ten
+                    -- rows ahead, probing ten candidates where the first free one is nearly
+                    -- always taken. A new portal name each time (an attempt that failed left
+                    -- its portal behind with its sub-transaction).
+                    v_cur := NULL;
+                    OPEN v_cur NO SCROLL FOR
                         SELECT cand.number FROM (
                             SELECT * FROM (
                               (SELECT p.number, 0 AS region_rank,
@@ -159,8 +165,10 @@ BEGIN
                                     AND b.released_at IS NOT NULL
                                     AND b.released_at > p_now - p_cooldown)
                          ORDER BY cand.region_rank, cand.never_rank, cand.last_released_at,
-                                  cand.sort_number
+                                  cand.sort_number;
                     LOOP
+                        FETCH v_cur INTO v_x;
+                        EXIT WHEN NOT FOUND;
                         -- (A, X) or (B, X) being issued by another transaction: the next X
                         -- of the same ordered list, no new query.
                         IF pg_try_advisory_xact_lock(
@@ -172,6 +180,7 @@ BEGIN
                         END IF;
                         v_contended := true;
                     END LOOP;
+                    CLOSE v_cur;
                     EXIT WHEN v_got;
                 END LOOP;
                 IF NOT v_got THEN

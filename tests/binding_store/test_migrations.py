@@ -109,10 +109,32 @@ def test_the_issue_function_leaves_its_planning_to_the_session_at_head(empty_pg_
     assert _issue_plan_mode(empty_pg_url) is None
 
 
+def _issue_source(url: str) -> str:
+    engine = create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            return str(conn.execute(text("SELECT prosrc FROM pg_proc "
+                                         "WHERE proname = 'privnum_issue'")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.postgres
+def test_the_issue_function_fetches_its_candidates_one_at_a_time_at_head(empty_pg_url: str
+                                                                        ) -> None:
+    """0019: an explicit cursor, one row per fetch (a FOR loop fetches ten rows ahead and
+    probes each of them)."""
+    migrate.upgrade(empty_pg_url)
+    source = _issue_source(empty_pg_url)
+    assert "OPEN v_cur NO SCROLL FOR" in source and "FETCH v_cur INTO v_x" in source
+    assert "FOR v_x IN" not in source
+
+
 @pytest.mark.postgres
 async def test_create_all_builds_the_issue_function_as_head_does(pg_database: Database
                                                                  ) -> None:
     assert _issue_plan_mode(pg_database.url) is None
+    assert "FETCH v_cur INTO v_x" in _issue_source(pg_database.url)
 
 
 async def test_partial_index_allows_released_but_not_two_active(empty_url: str) -> None:
