@@ -24,6 +24,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
+from binding_store.json_text import document
 from routing.errors import StoreUnavailable
 
 DEFAULT_MAX_BATCH = 32  # each request is one sub-transaction; PostgreSQL caches 64 per backend
@@ -152,7 +153,8 @@ class GroupWriter:
                     await conn.execute(self._replan)
                     self.replans += 1
                     planned = self._clock()
-                cursor = await conn.execute(self._statement, (Jsonb(requests), *self._params))
+                cursor = await conn.execute(self._statement,
+                                            (Jsonb(requests, document), *self._params))
                 raw = await cursor.fetchall() if self._answers else []
         except TimeoutError:
             await discard(conn)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from binding_store.json_text import dumps, loads
+from binding_store.json_text import document, dumps, loads
 from binding_store.recordset_insert import as_document
 
 
@@ -73,3 +73,17 @@ def test_timestamps_in_a_batch_keep_their_offset() -> None:
 def test_unreadable_text_raises_value_error(raw: bytes | str) -> None:
     with pytest.raises(ValueError):
         loads(raw)
+
+
+@pytest.mark.parametrize("value", [*VALUES[:3], [{"big": 2**70, "text": "naïve"}]])
+def test_a_document_reads_back_as_the_value(value: Any) -> None:
+    assert json.loads(document(value)) == value
+    assert document(value) == reference(value, None).encode()
+
+
+@pytest.mark.parametrize("value", [{"at": AT}, [Point(1)], {"k": b"bytes"}, {1j}])
+def test_a_document_refuses_what_json_refuses(value: Any) -> None:
+    with pytest.raises(TypeError):
+        json.dumps(value)
+    with pytest.raises(TypeError):
+        document(value)
