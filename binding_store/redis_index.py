@@ -103,7 +103,8 @@ class RedisIndex:
             raise ValueError(f"Redis key prefix {prefix!r}: not empty, no braces")
         self._redis = client
         self._sentinel = sentinel
-        # The call path's look-up goes over a lean pipelined connection when there is one.
+        # The call path's look-up and the index entries of new bindings go over a lean
+        # pipelined connection when there is one.
         self._lean = lean
         self.prefix = prefix
         self.base = f"{prefix}:{{{prefix}}}"  # the hash tag every key of the index shares
@@ -165,6 +166,11 @@ class RedisIndex:
         another Redis than the one before."""
         pool = self._redis.connection_pool
         return pool.switches if isinstance(pool, _FollowingPool) else 0
+
+    @property
+    def lean(self) -> LeanRedis | None:
+        """The lean connection (the call path's look-ups, new bindings' entries), if any."""
+        return self._lean
 
     async def close(self) -> None:
         if self._lean is not None:
@@ -279,6 +285,9 @@ class RedisIndex:
             return 0
 
         async def work() -> int:
+            if self._lean is not None:  # redis-py's own call cost more than the script
+                return int(await self._lean.run_script(self._put_script.sha, redis_scripts.PUT,
+                                                       keys, args))
             return int(await self._put_script(keys=keys, args=args))
 
         return await self._call(work)

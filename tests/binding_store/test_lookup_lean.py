@@ -137,3 +137,24 @@ async def test_every_key_of_a_call_shares_one_hash_tag(index: RedisIndex,
     finally:
         await raw.aclose()
     assert len(slots) == 1
+
+
+async def test_new_bindings_index_entries_go_over_the_lean_connection(
+        index: RedisIndex, redis_url: str) -> None:
+    """The entries of new bindings (the issue path's publisher) share the call path's lean
+    connection: redis-py's per-call cost was more than the script's; the entries read back."""
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    entries = [IndexEntry(f"b{i}", "s1", f"o{i}", A1, x, f"bidx-{i}", b"cipher",
+                          now + timedelta(hours=1)) for i, x in enumerate((X1, X2))]
+    lean = index.lean
+    assert lean is not None
+    assert await index.put(entries[:1], now=now) == 1  # connects (and selects the database)
+    before = lean.writes
+    assert await index.put(entries[1:], now=now) == 1
+    assert lean.writes == before + 1
+    raw = aioredis.Redis.from_url(redis_url)
+    try:
+        stored = [await raw.get(index.ax_key(A1, x)) for x in (X1, X2)]
+    finally:
+        await raw.aclose()
+    assert [IndexEntry.loads(value) for value in stored] == entries
