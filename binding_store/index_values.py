@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from binding_store.json_text import loads
+from binding_store.json_text import document, loads
 from binding_store.models import Binding
 
 REMOVED = "removed"
@@ -39,12 +39,12 @@ class IndexEntry:
 
     def dumps(self, *, ended: bool = False) -> str:
         marker = {"end": 1} if ended else {}
-        return json.dumps({**marker,
+        return document({**marker,
             "id": self.binding_id, "shop": self.shop_id, "order": self.order_id,
             "a": self.caller_a, "x": self.virtual_x, "bidx": self.buyer_bidx,
             "b": base64.b64encode(self.buyer_cipher).decode("ascii"),
             "exp": ms(self.expires_at),
-        }, separators=(",", ":"))
+        }).decode()
 
     @classmethod
     def loads(cls, raw: bytes | str) -> IndexEntry:
