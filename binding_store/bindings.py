@@ -45,6 +45,7 @@ from binding_store.redis_index import IndexEntry, RedisIndex
 from routing.allocation import DEFAULT_BINDING_TTL, binding_ttl
 from routing.audit import AuditKind
 from routing.binding_views import BindingView, SwitchedBinding
+from routing.caller_forms import CallerForms
 from routing.errors import (
     CallerNotApproved,
     Conflict,
@@ -116,6 +117,7 @@ class BindingStore:
         # transaction; without an outbox none are written.
         self._outbox = outbox or Outbox(enabled=False)
         self.stats = IssueStats()
+        self._callers = CallerForms(self._policy.number_region)
         # PostgreSQL issues bindings in batches, one statement each (group commit); SQLite
         # takes the ORM path below, the same rules at its own speed.
         # Index keys of new bindings issued together go to Redis in one call.
@@ -140,7 +142,7 @@ class BindingStore:
         now: datetime, ttl: timedelta | None = None, preferred_region: str | None = None,
         *, actor: str, mode: NumberMode | None = None,
     ) -> BindingView:
-        a = normalize(caller_a, self._policy.number_region)
+        a = self._callers.e164(caller_a)
         b = normalize(buyer_number, self._policy.number_region)
         try:
             validity = binding_ttl(ttl, self._policy.default_ttl)
