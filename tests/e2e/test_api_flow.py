@@ -36,6 +36,7 @@ from scripts.settings import Settings
 from tests.e2e.baresip import BaresipUA
 from tests.e2e.conftest import BUYER, MERCHANT, RunningLab
 from tests.e2e.test_lab_smoke import with_one_retry
+from tests.e2e.test_scenarios import hang_up
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.slow]
 
@@ -204,8 +205,7 @@ def test_enable_callers_reveal_dial_and_call_log(
 
     seen = with_one_retry("api flow call", lab, [merchant, buyer], call)
     assert X_DIALLED in buyer.caller_id_seen(seen)[0]  # B sees X, never A
-    merchant.hangup()
-    buyer.wait_for({"CALL_CLOSED"}, timeout=10)
+    hang_up(merchant, buyer)
 
     records = _calls(api, tokens["sub"], {reveal["binding_id"]})
     assert records, "the bridged call did not reach the call log"
@@ -231,8 +231,7 @@ def test_enable_callers_reveal_dial_and_call_log(
     assert auto_merchant.caller_id_seen(a_seen) == (X_DIALLED, X_DIALLED)
     assert buyer.caller_id_seen(b_seen) == (X_DIALLED, X_DIALLED)
     assert MERCHANT not in json.dumps([b_seen, *buyer.events_seen()])
-    buyer.hangup()
-    auto_merchant.wait_for({"CALL_CLOSED"}, timeout=10)
+    hang_up(buyer, auto_merchant)
     deadline = time.monotonic() + 20
     while len(records := _calls(api, tokens["main"], {reveal["binding_id"]}, timeout=1)) < 2:
         assert time.monotonic() < deadline, "the click-to-call did not reach the call log"
