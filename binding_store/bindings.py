@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
@@ -45,7 +46,6 @@ from binding_store.redis_index import IndexEntry, RedisIndex
 from routing.allocation import DEFAULT_BINDING_TTL, binding_ttl
 from routing.audit import AuditKind
 from routing.binding_views import BindingView, SwitchedBinding
-from routing.caller_forms import CallerForms
 from routing.errors import (
     CallerNotApproved,
     Conflict,
@@ -63,6 +63,7 @@ from routing.events import (
 )
 from routing.extensions import ModePolicy, NumberMode, modes_to_try
 from routing.model import BindingState, CallerStatus, ServiceState
+from routing.number_memo import NumberMemo
 from routing.numbers import DEFAULT_REGION, mask, normalize
 
 log = logging.getLogger(__name__)
@@ -117,7 +118,10 @@ class BindingStore:
         # transaction; without an outbox none are written.
         self._outbox = outbox or Outbox(enabled=False)
         self.stats = IssueStats()
-        self._callers = CallerForms(self._policy.number_region)
+        # Shops' caller numbers (A) repeat on every issue: their E.164 form is remembered.
+        # Buyers' numbers are parsed every time and never remembered.
+        self._callers = NumberMemo(partial(normalize, region=self._policy.number_region),
+                                   4096)
         # PostgreSQL issues bindings in batches, one statement each (group commit); SQLite
         # takes the ORM path below, the same rules at its own speed.
         # Index keys of new bindings issued together go to Redis in one call.
@@ -142,7 +146,7 @@ class BindingStore:
         now: datetime, ttl: timedelta | None = None, preferred_region: str | None = None,
         *, actor: str, mode: NumberMode | None = None,
     ) -> BindingView:
-        a = self._callers.e164(caller_a)
+        a = self._callers.get(caller_a)
         b = normalize(buyer_number, self._policy.number_region)
         try:
             validity = binding_ttl(ttl, self._policy.default_ttl)
