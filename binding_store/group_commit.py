@@ -24,7 +24,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from sqlalchemy.engine import make_url
 
-from binding_store.json_text import document
+from binding_store.json_text import dumps
 from routing.errors import StoreUnavailable
 
 DEFAULT_MAX_BATCH = 32  # each request is one sub-transaction; PostgreSQL caches 64 per backend
@@ -154,7 +154,7 @@ class GroupWriter:
                     self.replans += 1
                     planned = self._clock()
                 cursor = await conn.execute(self._statement,
-                                            (Jsonb(requests, document), *self._params))
+                                            (Jsonb(requests, dumps), *self._params))
                 raw = await cursor.fetchall() if self._answers else []
         except TimeoutError:
             await discard(conn)

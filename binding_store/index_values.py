@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from binding_store.json_text import document, loads
+from binding_store import json_text
 from binding_store.models import Binding
 
 REMOVED = "removed"
@@ -39,16 +39,16 @@ class IndexEntry:
 
     def dumps(self, *, ended: bool = False) -> str:
         marker = {"end": 1} if ended else {}
-        return document({**marker,
+        return json_text.dumps({**marker,
             "id": self.binding_id, "shop": self.shop_id, "order": self.order_id,
             "a": self.caller_a, "x": self.virtual_x, "bidx": self.buyer_bidx,
             "b": base64.b64encode(self.buyer_cipher).decode("ascii"),
             "exp": ms(self.expires_at),
-        }).decode()
+        })
 
     @classmethod
     def loads(cls, raw: bytes | str) -> IndexEntry:
-        d = loads(raw)
+        d = json_text.loads(raw)
         return cls(d["id"], d["shop"], d["order"], d["a"], d["x"], d["bidx"],
                    base64.b64decode(d["b"]), datetime.fromtimestamp(d["exp"] / 1000, UTC),
                    held=bool(d.get("held")), ended=bool(d.get("end")))
@@ -122,7 +122,7 @@ def _state(raw: str | None) -> dict[str, Any] | None:
     if raw is None:
         return None
     try:
-        value = loads(raw)
+        value = json_text.loads(raw)
     except ValueError:
         return None
     if not isinstance(value, dict) or not isinstance(value.get("s"), str):

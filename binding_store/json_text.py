@@ -19,20 +19,13 @@ import orjson
 _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
 
 
-def dumps(value: Any, *, default: Callable[[Any], Any]) -> str:
+def dumps(value: Any, *, default: Callable[[Any], Any] | None = None) -> str:
+    """``value`` as compact JSON text; without ``default``, what ``json`` refuses (a
+    datetime, bytes ...) is refused (``TypeError``)."""
     try:
         return orjson.dumps(value, default=default, option=_OPTIONS).decode()
     except TypeError:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=default)
-
-
-def document(value: Any) -> bytes:
-    """``value`` (plain JSON values, as ``json.dumps`` takes them without ``default``) as a
-    UTF-8 JSON document; what ``json`` refuses is refused (``TypeError``)."""
-    try:
-        return orjson.dumps(value, option=_OPTIONS)
-    except TypeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def loads(raw: bytes | str) -> Any:

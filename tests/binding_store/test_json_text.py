@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from binding_store.json_text import document, dumps, loads
+from binding_store.json_text import dumps, loads
 from binding_store.recordset_insert import as_document
 
 
@@ -76,14 +76,14 @@ def test_unreadable_text_raises_value_error(raw: bytes | str) -> None:
 
 
 @pytest.mark.parametrize("value", [*VALUES[:3], [{"big": 2**70, "text": "naïve"}]])
-def test_a_document_reads_back_as_the_value(value: Any) -> None:
-    assert json.loads(document(value)) == value
-    assert document(value) == reference(value, None).encode()
+def test_without_default_the_text_reads_back_as_the_value(value: Any) -> None:
+    assert json.loads(dumps(value)) == value
+    assert dumps(value) == reference(value, None)
 
 
 @pytest.mark.parametrize("value", [{"at": AT}, [Point(1)], {"k": b"bytes"}, {1j}])
-def test_a_document_refuses_what_json_refuses(value: Any) -> None:
+def test_without_default_what_json_refuses_is_refused(value: Any) -> None:
     with pytest.raises(TypeError):
         json.dumps(value)
     with pytest.raises(TypeError):
-        document(value)
+        dumps(value)
