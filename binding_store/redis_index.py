@@ -47,6 +47,7 @@ from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
 from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
 from redis.exceptions import ConnectionError, RedisError
 
 from binding_store import redis_scripts
@@ -225,6 +226,14 @@ class RedisIndex:
         except (RedisError, OSError) as exc:  # OSError includes TimeoutError
             raise self._unavailable(exc) from exc
 
+    async def _script(self, script: AsyncScript, source: str, keys: Sequence[str],
+                      args: Sequence[str | int]) -> Any:
+        """``script`` over the lean connection when there is one (redis-py's own call costs
+        more than a short script), else through redis-py."""
+        if self._lean is not None:
+            return await self._lean.run_script(script.sha, source, keys, args)
+        return await script(keys=keys, args=args)
+
     def _unavailable(self, exc: RedisError | OSError) -> StoreUnavailable:
         """A fault of Redis as the store's edge reports it."""
         if isinstance(exc, TimeoutError):
@@ -258,10 +267,8 @@ class RedisIndex:
                 raise self._unavailable(exc) from exc
         else:
             async def work() -> list[Any]:
-                if lean is not None:
-                    return list(await lean.run_script(script.sha, redis_scripts.LOOKUP, keys,
-                                                      [self.base, virtual_x]))
-                return list(await script(keys=keys, args=[self.base, virtual_x]))
+                return list(await self._script(script, redis_scripts.LOOKUP, keys,
+                                               [self.base, virtual_x]))
 
             raw = await self._call(work, bounded=bounded)
         (ax_raw, bx_raw, ax_shop, ax_caller, bx_shop, bx_caller, mark,
@@ -285,10 +292,7 @@ class RedisIndex:
             return 0
 
         async def work() -> int:
-            if self._lean is not None:  # redis-py's own call cost more than the script
-                return int(await self._lean.run_script(self._put_script.sha, redis_scripts.PUT,
-                                                       keys, args))
-            return int(await self._put_script(keys=keys, args=args))
+            return int(await self._script(self._put_script, redis_scripts.PUT, keys, args))
 
         return await self._call(work)
 
