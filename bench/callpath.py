@@ -121,7 +121,7 @@ async def workers_variant(stores: Stores, workers: int, calls: int, concurrency:
         after = cpu_of({*backends, *database_backends(pg_url), redis_pid})
     redis_cpu = after.get(redis_pid, 0.0) - before.get(redis_pid, 0.0)
     pg_cpu = sum(v - before.get(p, 0.0) for p, v in after.items() if p != redis_pid)
-    out = summarize(f"serve --workers {workers}", res, cpu)
+    out = summarize(f"serve --workers {workers}", res, cpu)  # with server_cores_used
     n = max(1, res.completed)
     out.update(
         workers=workers, server_processes=processes,
@@ -130,7 +130,6 @@ async def workers_variant(stores: Stores, workers: int, calls: int, concurrency:
         pg_cpu_us_per_call=round(pg_cpu / n * 1e6),
         redis_cpu_us_per_call=round(redis_cpu / n * 1e6),
         pg_redis_cpu_us_per_call=round((pg_cpu + redis_cpu) / n * 1e6),
-        server_cores_used=round(cpu / res.seconds, 3) if res.seconds else 0.0,
         rest_of_box_cores=round(
             (box - cpu - res.driver_cpu_seconds - pg_cpu - redis_cpu) / res.seconds, 3)
         if res.seconds else 0.0)
@@ -215,7 +214,7 @@ def scaling_bound(one: dict[str, Any], two: dict[str, Any], n_cores: int) -> dic
     return {"ratio": measured, "s1_us": s1, "s2_us": s2, "s2_over_s1": ratio(s2, s1),
             "driver_us": d, "pg_redis_us": r, "cores": n_cores, "bound": bound,
             "efficiency": ratio(measured, bound),
-            "one_worker_core_use": one["server_cores_used"],
+            "one_worker_core_use": one.get("server_cores_used", 0.0),
             "rest_of_box_cores": [one["rest_of_box_cores"], two["rest_of_box_cores"]]}
 
 
@@ -239,7 +238,7 @@ async def workers(stores: Stores, rounds: int, calls: int, max_seconds: float
     print_table("privnum serve --workers 2 vs 1 (PostgreSQL + Redis), C = 100",
                 [*COLUMNS, "driver us/call", "PG+Redis us/call", "srv cores", "rest cores"],
                 [[*_row(v), v["driver_cpu_us_per_call"], v["pg_redis_cpu_us_per_call"],
-                  v["server_cores_used"], v["rest_of_box_cores"]] for v in rows])
+                  v.get("server_cores_used", 0.0), v["rest_of_box_cores"]] for v in rows])
     print_table(f"what bounds 2 workers / 1 on {n_cores} cores: min(2 s1/s2, cores s1/(s2+d+r))"
                 " (CPU us per call)",
                 ["round", "ratio", "s1", "s2", "s2/s1", "d", "r", "bound", "efficiency",
