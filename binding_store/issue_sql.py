@@ -31,7 +31,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, event
 
-CREATE_FUNCTION = r"""
+# Whether A, B or the order has an active binding past its expiry. The A arm reads
+# ix_bindings_a_active_expiry: A's bindings past their expiry, not all of A's active ones.
+STALE_CHECK = """FROM bindings b
+                  WHERE b.state = 'active' AND b.expires_at <= {now}
+                    AND (b.caller_a = {a} OR b.buyer_bidx = {bidx}
+                         OR (b.shop_id = {shop} AND b.order_id = {order}))
+                  LIMIT 1"""
+
+_FUNCTION = r"""
 CREATE OR REPLACE FUNCTION privnum_issue(
     reqs jsonb, p_cooldown interval, p_window integer, p_attempts integer)
 RETURNS TABLE (idx integer, status text, binding_id text, virtual_x text, buyer_id text,
@@ -86,11 +94,7 @@ BEGIN
                 IF v_caller IS DISTINCT FROM 'approved' THEN
                     status := 'caller'; detail := v_caller; EXIT;
                 END IF;
-                PERFORM 1 FROM bindings b
-                  WHERE b.state = 'active' AND b.expires_at <= p_now
-                    AND (b.caller_a = v_a OR b.buyer_bidx = v_bidx
-                         OR (b.shop_id = v_shop AND b.order_id = v_order))
-                  LIMIT 1;
+                PERFORM 1 @STALE_CHECK@;
                 IF FOUND THEN
                     status := 'stale'; EXIT;
                 END IF;
@@ -234,6 +238,9 @@ BEGIN
 END
 $fn$
 """
+
+CREATE_FUNCTION = _FUNCTION.replace("@STALE_CHECK@", STALE_CHECK.format(
+    now="p_now", a="v_a", bidx="v_bidx", shop="v_shop", order="v_order"))
 
 DROP_FUNCTION = "DROP FUNCTION IF EXISTS privnum_issue(jsonb, interval, integer, integer)"
 

@@ -134,6 +134,10 @@ class Binding(Base):
         Index("ix_bindings_ax_released", "caller_a", "virtual_x", "released_at"),
         Index("ix_bindings_bx", "buyer_bidx", "virtual_x"),
         Index("ix_bindings_expiry", "state", "expires_at"),
+        # Issuing asks whether A has an active binding past its expiry: without this, that
+        # question reads every active binding of A (a busy shop line holds thousands).
+        Index("ix_bindings_a_active_expiry", "caller_a", "expires_at",
+              sqlite_where=ACTIVE, postgresql_where=ACTIVE),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)

@@ -18,7 +18,7 @@ from psycopg.types.json import Jsonb
 from binding_store.db import Database
 from binding_store.group_commit import GroupWriter, connect_autocommit, libpq_url
 from binding_store.issue_requests import IssueInput
-from binding_store.issue_sql import CALL, PLAN_CHOICE
+from binding_store.issue_sql import CALL, PLAN_CHOICE, STALE_CHECK
 from tests.binding_store.test_bindings_helpers import A1, NOW, seed, virtual
 
 pytestmark = pytest.mark.postgres
@@ -159,3 +159,64 @@ async def test_a_writer_without_replan_never_runs_it(pg_database: Database) -> N
         assert writer.replans == 0
     finally:
         await writer.close()
+
+
+
+# A1 active on {count} more numbers outside the seeded pool, from the 3 000th on (a busy
+# shop line)
+_A1_BINDINGS = (
+    "INSERT INTO bindings (id, shop_id, order_id, buyer_id, caller_a, virtual_x, "
+    "extension, buyer_cipher, buyer_bidx, buyer_masked, created_at, expires_at, state) "
+    f"SELECT 'busy' || i, 's1', 'busy' || i, '', '{A1}', "
+    "'+8617100' || lpad((3000 + i)::text, 6, '0'), '', '\\x00', 'busy' || i, '', now(), "
+    "now() + interval '1 day', 'active' FROM generate_series(0, {count} - 1) i")
+_BUSY = 3_000
+
+
+@pytest.fixture
+async def busy_line(pg_database: Database) -> AsyncIterator[psycopg.AsyncConnection[Any]]:
+    """A1 active on 3 000 numbers among 20 000 active bindings of 1 000 callers, analyzed."""
+    await seed(pg_database, pool=[(virtual(i), "", None) for i in range(10)])
+    admin = await connect_autocommit(libpq_url(pg_database.url), 5)
+    try:
+        await admin.execute(_OTHER_POOL.format(count=6_000))
+        await admin.execute(_OTHER_BINDINGS.format(count=20_000))
+        await admin.execute(_A1_BINDINGS.format(count=_BUSY))
+        await admin.execute("ANALYZE")
+    finally:
+        await admin.close()
+    session = await connect_autocommit(libpq_url(pg_database.url), 5)
+    yield session
+    await session.close()
+
+
+@pytest.mark.parametrize("mode", [GENERIC, CUSTOM])
+async def test_the_stale_check_reads_only_bindings_past_their_expiry(
+        busy_line: psycopg.AsyncConnection[Any], mode: str) -> None:
+    session = busy_line
+    await session.execute(f"SET plan_cache_mode = {mode}")
+    query = "SELECT 1 " + STALE_CHECK.format(now="%s", a="%s", bidx="%s", shop="%s",
+                                              order="%s")
+    async with session.transaction(force_rollback=True):
+        for i in range(8):  # prepared (and planned generically) on the way
+            found = await session.execute(query, (NOW, A1, f"bidx-{i}", "s1", f"o-{i}"),
+                                          prepare=True)
+            assert await found.fetchall() == []
+        bindings, _ = await (await session.execute(_READS)).fetchone()  # type: ignore[misc]
+    assert bindings < 50, bindings
+    await session.execute(
+        "UPDATE bindings SET expires_at = %s WHERE id = 'busy7'", (NOW,))
+    found = await session.execute(query, (NOW, A1, "bidx-x", "s1", "o-x"), prepare=True)
+    assert await found.fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("mode", [GENERIC, CUSTOM])
+async def test_a_busy_caller_line_is_read_at_most_once_per_binding(
+        busy_line: psycopg.AsyncConnection[Any], mode: str) -> None:
+    """Choosing X may read A's active bindings (A's first free X lies past them in the
+    pool's order); nothing else in issuing reads them again."""
+    session = busy_line
+    await session.execute(f"SET plan_cache_mode = {mode}")
+    statuses, bindings, _ = await _issue_reads(session, [f"new-{i}" for i in range(8)])
+    assert statuses == {"created"}
+    assert bindings < 8 * _BUSY * 1.5, bindings

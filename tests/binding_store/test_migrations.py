@@ -72,6 +72,24 @@ def test_partial_unique_indexes_survive(empty_url: str) -> None:
             indexes[name]
 
 
+def test_the_stale_check_index_is_partial_and_one_built_beforehand_is_kept(
+        empty_url: str) -> None:
+    migrate.upgrade(empty_url, "0019_issue_fetch_one")
+    engine = create_engine(sync_url(empty_url))
+    try:
+        with engine.begin() as conn:  # as a deployer would, CONCURRENTLY on PostgreSQL
+            conn.execute(text("CREATE INDEX ix_bindings_a_active_expiry ON bindings "
+                              "(caller_a, expires_at) WHERE state = 'active'"))
+    finally:
+        engine.dispose()
+    assert migrate.upgrade(empty_url) == migrate.head()
+    assert migrate.drift(empty_url) == []
+    sql = _index_sql(empty_url)["ix_bindings_a_active_expiry"]
+    assert "WHERE" in sql.upper() and "active" in sql.split("WHERE")[1]
+    command.downgrade(migrate.config(empty_url), "0019_issue_fetch_one")
+    assert "ix_bindings_a_active_expiry" not in _index_sql(empty_url)
+
+
 def test_the_issue_function_brings_its_pool_order_index(empty_url: str) -> None:
     """Migrations and ``create_all`` build the same index (``alembic check`` skips it: SQLite
     cannot compare it); PostgreSQL only."""
