@@ -42,7 +42,8 @@ from bench.common import (
     server_pids,
     write_result,
 )
-from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.binding_policy import BindingPolicy
+from binding_store.bindings import BindingStore
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
 from binding_store.group_commit import libpq_url

@@ -31,7 +31,8 @@ from sqlalchemy import insert, text, update
 
 from bench.common import print_table, ratio, scratch_pg, write_result
 from binding_store.all_models import Base
-from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.binding_policy import BindingPolicy
+from binding_store.bindings import BindingStore
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
 from binding_store.extension_models import PoolExtension

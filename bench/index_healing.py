@@ -35,7 +35,8 @@ from bench.common import console, print_table, scratch_pg
 from bench.private_redis import PrivateRedis, private_redis
 from binding_store.accounts import AccountRepository
 from binding_store.all_models import Base
-from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.binding_policy import BindingPolicy
+from binding_store.bindings import BindingStore
 from binding_store.callers import CallerRepository
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database

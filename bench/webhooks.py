@@ -36,7 +36,8 @@ import httpx
 from bench.common import console, latency_summary, print_table, ratio, scratch_pg, write_result
 from binding_store.all_models import Base
 from binding_store.attempt_writer import AttemptWriter
-from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.binding_policy import BindingPolicy
+from binding_store.bindings import BindingStore
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
 from binding_store.models import Account, CallerNumber, PoolNumber, Shop

@@ -9,11 +9,9 @@ with the contested X excluded; losing the order race returns the winner's bindin
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import TypeVar
@@ -23,11 +21,15 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store import audit, watermark
-from binding_store.allocation_sql import (
-    CANDIDATE_WINDOW,
-    no_number_error,
-    select_virtual_number,
+from binding_store.allocation_sql import no_number_error, select_virtual_number
+from binding_store.batched_issue import BatchedIssuer
+from binding_store.binding_checks import (
+    issue_checks,
+    load_for_update,
+    require_caller,
+    require_shop,
 )
+from binding_store.binding_policy import BindingPolicy, IssueStats
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.extension_store import (
@@ -37,23 +39,15 @@ from binding_store.extension_store import (
     select_extension_slot,
     slot_key,
 )
-from binding_store.group_commit import Coalescer, GroupWriter
-from binding_store.issue_requests import IssueInput, IssueRow, interpret
-from binding_store.issue_sql import CALL, PLAN_CHOICE, REPLAN_SECONDS
-from binding_store.models import Binding, CallerNumber, PoolNumber, Shop
+from binding_store.index_publisher import IndexPublisher
+from binding_store.issue_requests import IssueInput
+from binding_store.models import Binding, PoolNumber
 from binding_store.outbox import Outbox
 from binding_store.redis_index import IndexEntry, RedisIndex
-from routing.allocation import DEFAULT_BINDING_TTL, binding_ttl
+from routing.allocation import binding_ttl
 from routing.audit import AuditKind
 from routing.binding_views import BindingView, SwitchedBinding
-from routing.errors import (
-    CallerNotApproved,
-    Conflict,
-    InvalidBindingRequest,
-    NotFound,
-    ServiceNotEnabled,
-    StoreUnavailable,
-)
+from routing.errors import Conflict, InvalidBindingRequest, NotFound, StoreUnavailable
 from routing.events import (
     Event,
     binding_created,
@@ -62,9 +56,9 @@ from routing.events import (
     binding_switched,
 )
 from routing.extensions import ModePolicy, NumberMode, modes_to_try
-from routing.model import BindingState, CallerStatus, ServiceState
+from routing.model import BindingState
 from routing.number_memo import NumberMemo
-from routing.numbers import DEFAULT_REGION, mask, normalize
+from routing.numbers import mask, normalize
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -73,27 +67,6 @@ _RETRYABLE_SQLSTATES = frozenset({"40P01", "40001"})  # deadlock, serialization 
 _EVENT_COLUMNS = (Binding.id, Binding.shop_id, Binding.order_id, Binding.buyer_id,
                   Binding.caller_a, Binding.virtual_x, Binding.buyer_masked, Binding.created_at,
                   Binding.expires_at, Binding.extension)
-
-
-@dataclass(frozen=True)
-class BindingPolicy:
-    default_ttl: timedelta = DEFAULT_BINDING_TTL
-    cooldown: timedelta = timedelta(hours=1)
-    max_attempts: int = 40
-    number_region: str = DEFAULT_REGION  # how numbers without a country code are read
-    group_commit: bool = True  # PostgreSQL: batch concurrent issues into one statement
-    max_batch: int = 32
-    # Which pool mode(s) a new binding may take when the request names none.
-    mode_policy: ModePolicy = ModePolicy.AXB_THEN_EXTENSION
-
-
-@dataclass
-class IssueStats:
-    """Counters for measurement (per store instance): races lost and retried."""
-
-    issued: int = 0
-    repeated: int = 0
-    retries: int = 0
 
 
 class _Lost(Exception):
@@ -113,7 +86,6 @@ class BindingStore:
         self._db = database
         self._cipher = cipher
         self._policy = policy or BindingPolicy()
-        self._index = index
         # Events (binding.created|switched|released|expired) go into each change's own
         # transaction; without an outbox none are written.
         self._outbox = outbox or Outbox(enabled=False)
@@ -122,18 +94,13 @@ class BindingStore:
         # Buyers' numbers are parsed every time and never remembered.
         self._callers = NumberMemo(partial(normalize, region=self._policy.number_region),
                                    4096)
+        self._published = IndexPublisher(database, index)
         # PostgreSQL issues bindings in batches, one statement each (group commit); SQLite
         # takes the ORM path below, the same rules at its own speed.
-        # Index keys of new bindings issued together go to Redis in one call.
-        self._publisher: Coalescer[tuple[IndexEntry, datetime], None] | None = None
-        if index is not None:
-            self._publisher = Coalescer(self._put_entries, max_batch=64, max_inflight=1)
-        self._batcher: GroupWriter | None = None
+        self._batcher: BatchedIssuer | None = None
         if database.dialect == "postgresql" and self._policy.group_commit:
-            p = self._policy
-            self._batcher = database.shared(
-                f"issue:{p.cooldown}:{p.max_attempts}:{p.max_batch}",
-                lambda: _issue_writer(database, p))
+            self._batcher = BatchedIssuer(database, self._policy, self._published, self.stats,
+                                          with_event=self._outbox.enabled)
 
     @property
     def batches(self) -> int:
@@ -160,7 +127,7 @@ class BindingStore:
             # The batched path allocates AXB numbers only; an exhausted AXB pool falls through
             # to the ORM path when the policy lets extensions take the overflow.
             overflow = mode is None and policy_mode is ModePolicy.AXB_THEN_EXTENSION
-            view = await self._issue_batched(IssueInput(
+            view = await self._batcher.issue(IssueInput(
                 shop_id=shop_id, order_id=order_id, buyer_id=buyer_id, caller_a=a,
                 buyer_cipher=self._cipher.encrypt(b), buyer_bidx=bidx, buyer_masked=mask(b),
                 now=now, validity=validity, preferred_region=preferred_region, actor=actor),
@@ -172,7 +139,7 @@ class BindingStore:
             await self._expire_stale(s, now, or_(
                 Binding.caller_a == a, Binding.buyer_bidx == bidx,
                 and_(Binding.shop_id == shop_id, Binding.order_id == order_id)))
-            existing = await self._issue_checks(s, shop_id, a, order_id)
+            existing = await issue_checks(s, shop_id, a, order_id)
             if existing is not None:
                 return existing.view(now), None
             picked = await self._allocate(s, a, bidx, now, preferred_region, excluded, mode)
@@ -205,52 +172,8 @@ class BindingStore:
         else:
             self.stats.issued += 1
             if not row.extension:  # extension bindings are never indexed
-                await self._publish(IndexEntry.of(row), now)
+                await self._published.created(IndexEntry.of(row), now)
         return result
-
-    async def _issue_batched(self, given: IssueInput, *, overflow: bool = False
-                             ) -> BindingView | None:
-        """One request through the group-commit writer; ``None``: the ORM path must do it
-        (a binding still active past its expiry is in the way, or the AXB pool is exhausted
-        and ``overflow`` lets extension numbers take the binding)."""
-        assert self._batcher is not None
-        request = given.request(with_event=self._outbox.enabled)
-        for attempt in range(self._policy.max_attempts):
-            row = IssueRow(*await self._batcher.submit(request))
-            answer = interpret(row, given, self._policy.max_attempts)
-            if not answer.busy:
-                break
-            self.stats.retries += 1
-            # The other transaction is one batch away from its commit.
-            await asyncio.sleep(0.001 * (1 + attempt % 8))
-        else:
-            raise StoreUnavailable(
-                f"gave up after {self._policy.max_attempts} attempts under contention; retry")
-        if answer.exhausted and overflow:
-            return None
-        if answer.exhausted:
-            async with self._db.session() as s:
-                raise await no_number_error(
-                    s, shop_id=given.shop_id, caller_a=given.caller_a,
-                    buyer_bidx=given.buyer_bidx, now=given.now,
-                    cooldown=self._policy.cooldown)
-        if answer.view is None:
-            return None
-        if answer.entry is None:
-            self.stats.repeated += 1
-        else:
-            self.stats.issued += 1
-            if self._publisher is not None:
-                try:
-                    await self._publisher.submit((answer.entry, given.now))
-                except StoreUnavailable as exc:
-                    await self._index_missed(answer.entry.binding_id, exc)
-        return answer.view
-
-    async def _put_entries(self, batch: list[tuple[IndexEntry, datetime]]) -> list[None]:
-        assert self._index is not None
-        await self._index.put([entry for entry, _ in batch], now=max(now for _, now in batch))
-        return [None] * len(batch)
 
     # -- switch caller --------------------------------------------------------------------
     async def switch_caller(self, binding_id: str, new_caller: str, *, actor: str,
@@ -259,12 +182,12 @@ class BindingStore:
 
         async def work(s: AsyncSession, excluded: set[str]
                        ) -> tuple[SwitchedBinding, Binding | None, IndexEntry | None, int]:
-            old = await self._load_for_update(s, binding_id)
+            old = await load_for_update(s, binding_id)
             if old.state != ACTIVE or now >= old.expires_at:
                 state = old.view(now).state.value
                 raise Conflict(f"binding {binding_id} is {state}; issue a new one for the order")
-            await self._require_shop(s, old.shop_id)
-            await self._require_caller(s, old.shop_id, a2)
+            await require_shop(s, old.shop_id)
+            await require_caller(s, old.shop_id, a2)
             if a2 == old.caller_a:
                 same = old.view(now)
                 return (SwitchedBinding(binding=same, previous=same, x_changed=False), None, None,
@@ -310,7 +233,7 @@ class BindingStore:
                              **({"from_extension": old.extension, "to_extension": ext}
                                 if old.extension or ext else {})})
             await _flush_or_lost(s, slot_key(x, ext) if ext else x)
-            await self._unpublish(gone, now=now, strict=True)
+            await self._published.ended(gone, now=now, strict=True)
             version = await watermark.bump(s)
             result = SwitchedBinding(binding=new.view(now), previous=old.view(now),
                                      x_changed=moved)
@@ -320,15 +243,15 @@ class BindingStore:
 
         result, new, gone, version = await self._transact(work)
         if gone is not None:
-            await self._unpublish(gone, now=now, strict=False, version=version)
+            await self._published.ended(gone, now=now, strict=False, version=version)
         if new is not None and not new.extension:  # extension bindings are never indexed
-            await self._publish(IndexEntry.of(new), now)
+            await self._published.created(IndexEntry.of(new), now)
         return result
 
     # -- release, expiry, reads -------------------------------------------------------------
     async def release(self, binding_id: str, *, actor: str, now: datetime) -> BindingView:
         async with self._db.session() as s:
-            row = await self._load_for_update(s, binding_id)
+            row = await load_for_update(s, binding_id)
             if row.state != ACTIVE:
                 return row.view(now)
             entry = IndexEntry.of(row)
@@ -347,10 +270,10 @@ class BindingStore:
                 event = binding_released(row.view(now), at=now)
             await s.flush()
             await self._outbox.write(s, [event], now)
-            await self._unpublish(entry, now=now, strict=True)
+            await self._published.ended(entry, now=now, strict=True)
             version = await watermark.bump(s)
             await s.commit()
-        await self._unpublish(entry, now=now, strict=False, version=version)
+        await self._published.ended(entry, now=now, strict=False, version=version)
         return row.view(now)
 
     async def expire_due(self, now: datetime, limit: int = 1000) -> int:
@@ -435,47 +358,6 @@ class BindingStore:
                                          sorted(views, key=lambda v: v.expires_at)], now)
         return len(ended)
 
-    async def _issue_checks(self, s: AsyncSession, shop_id: str, caller_a: str,
-                            order_id: str) -> Binding | None:
-        """``_require_shop`` + ``_require_caller`` + the order's active binding in ONE round
-        trip (same checks, same order of errors)."""
-        caller_status = (select(CallerNumber.status)
-                         .where(CallerNumber.shop_id == shop_id, CallerNumber.number == caller_a)
-                         .scalar_subquery())
-        row = (await s.execute(
-            select(Shop.service_state, caller_status.label("caller_status"), Binding)
-            .select_from(Shop)
-            .outerjoin(Binding, and_(Binding.shop_id == Shop.id, Binding.state == ACTIVE,
-                                     Binding.order_id == order_id))
-            .where(Shop.id == shop_id))).one_or_none()
-        if row is None:
-            raise NotFound(f"shop {shop_id} not found")
-        if row.service_state != ServiceState.ENABLED.value:
-            raise ServiceNotEnabled(f"privacy-number service is not enabled for shop {shop_id}")
-        if row.caller_status != CallerStatus.APPROVED.value:
-            raise CallerNotApproved(
-                f"{caller_a} is not an approved caller number of shop {shop_id}"
-                + ("" if row.caller_status is None else f" (status {row.caller_status})"))
-        existing: Binding | None = row.Binding
-        return existing
-
-    async def _require_shop(self, s: AsyncSession, shop_id: str) -> None:
-        state = (await s.execute(select(Shop.service_state).where(Shop.id == shop_id))
-                 ).scalar_one_or_none()
-        if state is None:
-            raise NotFound(f"shop {shop_id} not found")
-        if state != ServiceState.ENABLED.value:
-            raise ServiceNotEnabled(f"privacy-number service is not enabled for shop {shop_id}")
-
-    async def _require_caller(self, s: AsyncSession, shop_id: str, number: str) -> None:
-        status = (await s.execute(select(CallerNumber.status).where(
-            CallerNumber.shop_id == shop_id, CallerNumber.number == number))
-        ).scalar_one_or_none()
-        if status != CallerStatus.APPROVED.value:
-            raise CallerNotApproved(
-                f"{number} is not an approved caller number of shop {shop_id}"
-                + ("" if status is None else f" (status {status})"))
-
     async def _allocate(self, s: AsyncSession, a: str, bidx: str, now: datetime,
                         region: str | None, excluded: set[str], mode: NumberMode | None
                         ) -> tuple[str, str] | None:
@@ -516,64 +398,6 @@ class BindingStore:
                 and_(Binding.released_at.is_not(None),
                      Binding.released_at > now - self._policy.cooldown))))
         return not clash
-
-    async def _load_for_update(self, s: AsyncSession, binding_id: str) -> Binding:
-        query = select(Binding).where(Binding.id == binding_id)
-        if s.get_bind().dialect.name == "postgresql":
-            query = query.with_for_update()
-        row = (await s.execute(query)).scalar_one_or_none()
-        if row is None:
-            raise NotFound(f"binding {binding_id} not found")
-        return row
-
-    async def _publish(self, entry: IndexEntry, now: datetime) -> None:
-        """After the commit: write the hot-index keys. Best effort: SQL is the record. The
-        call path trusts a current index's "nothing here", so a key that could not be written
-        makes the index behind SQL (it reads SQL until the index is rebuilt)."""
-        if self._index is None:
-            return
-        try:
-            await self._index.put([entry], now=now)
-        except StoreUnavailable as exc:
-            await self._index_missed(entry.binding_id, exc)
-
-    async def _index_missed(self, binding_id: str, exc: StoreUnavailable) -> None:
-        """A committed binding Redis did not take: mark the index behind SQL."""
-        assert self._index is not None
-        log.warning("binding %s committed but not indexed in Redis (%s); the call path "
-                    "reads SQL until the index is rebuilt", binding_id, exc)
-        try:
-            await watermark.invalidate(self._db, self._index.known)
-        except StoreUnavailable as again:
-            log.error("binding %s: neither Redis nor SQL took the index change (%s); "
-                      "calls on it may be refused until 'privnum index rebuild'",
-                      binding_id, again)
-
-    async def _unpublish(self, entry: IndexEntry, *, now: datetime, strict: bool,
-                         version: int = 0) -> None:
-        """Delete an ending binding's keys, leave its tombstone. Strict (before the commit):
-        a Redis fault aborts the change. After it, with the change's watermark: should that
-        fail, the index stays behind SQL, which the call path notices."""
-        if self._index is None:
-            return
-        try:
-            await self._index.forget(entry, now=now, watermark=version)
-        except StoreUnavailable as exc:
-            if strict:
-                raise StoreUnavailable(f"cannot update the Redis index ({exc}); retry") from exc
-            self._index.known.learn(version)
-            log.warning("binding %s: Redis index not updated after commit (%s)",
-                        entry.binding_id, exc)
-
-
-def _issue_writer(database: Database, policy: BindingPolicy) -> GroupWriter:
-    writer = GroupWriter(database.url, CALL,
-                         (policy.cooldown, CANDIDATE_WINDOW, policy.max_attempts),
-                         timeout=database.timeout * 5, max_batch=policy.max_batch,
-                         replan=PLAN_CHOICE, replan_seconds=REPLAN_SECONDS)
-    database.on_dispose(writer.close)
-    return writer
-
 
 async def _flush_or_lost(s: AsyncSession, x: str) -> None:
     try:

@@ -51,7 +51,8 @@ if TYPE_CHECKING:
     from agi.handlers import RouteOptions
     from binding_store.accounts import AccountRepository
     from binding_store.audit import AuditLog
-    from binding_store.bindings import BindingPolicy, BindingStore
+    from binding_store.binding_policy import BindingPolicy
+    from binding_store.bindings import BindingStore
     from binding_store.call_log import CallLogStore
     from binding_store.call_log_query import CallLogReader
     from binding_store.call_rules import SqlCallRules
@@ -134,7 +135,7 @@ class Container:
 
     @cached_property
     def binding_policy(self) -> BindingPolicy:
-        from binding_store.bindings import BindingPolicy
+        from binding_store.binding_policy import BindingPolicy
 
         b = self.settings.bindings
         from routing.extensions import ModePolicy

@@ -15,7 +15,8 @@ from agi import channel_vars as cv
 from agi.extension_route import ExtensionRouter
 from agi.handlers import RouteHandler, RouteOptions
 from agi.server import FastAgiServer
-from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.binding_policy import BindingPolicy
+from binding_store.bindings import BindingStore
 from binding_store.callers import CallerRepository
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database

@@ -17,7 +17,8 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.binding_policy import BindingPolicy
+from binding_store.bindings import BindingStore
 from binding_store.crypto import BuyerCipher, KeyRing
 from binding_store.db import Database
 from binding_store.models import Binding

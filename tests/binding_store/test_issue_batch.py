@@ -12,7 +12,8 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.binding_policy import BindingPolicy
+from binding_store.bindings import BindingStore
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
 from binding_store.models import AuditEvent, Binding

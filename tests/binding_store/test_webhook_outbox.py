@@ -12,7 +12,8 @@ import pytest
 from sqlalchemy import select
 
 from binding_store.attempt_writer import AttemptWriter, attempt_row, write_attempts
-from binding_store.bindings import BindingPolicy, BindingStore
+from binding_store.binding_policy import BindingPolicy
+from binding_store.bindings import BindingStore
 from binding_store.call_log import CallLogStore
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
