@@ -8,9 +8,10 @@ order's active binding is returned as it is; else X is chosen by the rules of
 ``routing.allocation.choose_virtual_number`` (the same query as
 ``binding_store.allocation_sql``: windows of the first available numbers in allocation
 order, read from the index ``ix_pool_axb_order`` and growing 16-fold, then the whole pool)
-and the binding, its audit event and its outbox event are
-inserted. The partial unique indexes decide races with other transactions: a lost (A, X) or
-(B, X) race is run again without that X, a lost order race returns the winner's binding.
+and the binding is inserted. The partial unique indexes decide races with other
+transactions: a lost (A, X) or (B, X) race is run again without that X, a lost order race
+returns the winner's binding. After the last request, the new bindings' audit events and
+outbox events are inserted, one statement each for the batch, in request order.
 
 Nothing in a batch waits for another transaction's request: the order and each (A, X) and
 (B, X) pair are taken with a transaction-level advisory try-lock first; a contested pair
@@ -62,6 +63,8 @@ DECLARE
     v_owner text; v_masked text; p_now timestamptz; v_contended boolean;
     v_got boolean;
     v_cur refcursor;
+    v_done integer[] := '{}';
+    v_done_x text[] := '{}';
 BEGIN
     FOR r IN SELECT value FROM jsonb_array_elements(reqs) LOOP
         idx := n; n := n + 1;
@@ -201,18 +204,8 @@ BEGIN
                 VALUES (r->>'id', v_shop, v_order, r->>'buyer_id', v_a, v_x,
                         decode(r->>'cipher', 'hex'), v_bidx, r->>'masked', p_now,
                         (r->>'expires')::timestamptz, NULL, 'active');
-                INSERT INTO audit_events (at, actor, shop_id, kind, subject, detail)
-                VALUES (p_now, r->>'actor', v_shop, r->>'kind', r->>'id',
-                        jsonb_set(r->'audit', '{virtual_x}', to_jsonb(v_x))::text);
-                IF r ? 'event' THEN
-                    INSERT INTO webhook_events (event_id, type, stream, shop_id, occurred_at,
-                                                created_at, payload, dispatched_at)
-                    VALUES (r->'event'->>'event_id', r->'event'->>'type',
-                            r->'event'->>'stream', v_shop, p_now, p_now,
-                            jsonb_set(r->'event'->'payload', '{binding,virtual_x}',
-                                      to_jsonb(v_x))::text,
-                            NULL);
-                END IF;
+                v_done := v_done || idx;
+                v_done_x := v_done_x || v_x;
                 status := 'created'; binding_id := r->>'id'; virtual_x := v_x;
                 buyer_id := r->>'buyer_id'; caller_a := v_a; buyer_masked := r->>'masked';
                 created_at := p_now;
@@ -235,6 +228,26 @@ BEGIN
         END LOOP;
         RETURN NEXT;
     END LOOP;
+    -- The new bindings' audit rows and binding.created events, one statement each for the
+    -- whole batch (a statement per binding costs more than its row).
+    IF cardinality(v_done) > 0 THEN
+        INSERT INTO audit_events (at, actor, shop_id, kind, subject, detail)
+        SELECT (d.r->>'now')::timestamptz, d.r->>'actor', d.r->>'shop', d.r->>'kind',
+               d.r->>'id', jsonb_set(d.r->'audit', '{virtual_x}', to_jsonb(d.x))::text
+          FROM (SELECT reqs->u.i AS r, u.x, u.ord
+                  FROM unnest(v_done, v_done_x) WITH ORDINALITY AS u(i, x, ord)) d
+         ORDER BY d.ord;
+        INSERT INTO webhook_events (event_id, type, stream, shop_id, occurred_at, created_at,
+                                    payload, dispatched_at)
+        SELECT d.r->'event'->>'event_id', d.r->'event'->>'type', d.r->'event'->>'stream',
+               d.r->>'shop', (d.r->>'now')::timestamptz, (d.r->>'now')::timestamptz,
+               jsonb_set(d.r->'event'->'payload', '{binding,virtual_x}', to_jsonb(d.x))::text,
+               NULL
+          FROM (SELECT reqs->u.i AS r, u.x, u.ord
+                  FROM unnest(v_done, v_done_x) WITH ORDINALITY AS u(i, x, ord)) d
+         WHERE d.r ? 'event'
+         ORDER BY d.ord;
+    END IF;
 END
 $fn$
 """

@@ -19,7 +19,13 @@ from binding_store.db import Database
 from binding_store.models import AuditEvent, Binding
 from binding_store.outbox import Outbox
 from binding_store.webhook_models import WebhookEvent
-from routing.errors import CallerNotApproved, NotFound, PoolExhausted, ServiceNotEnabled
+from routing.errors import (
+    CallerNotApproved,
+    NotFound,
+    PoolExhausted,
+    PrivnumError,
+    ServiceNotEnabled,
+)
 from tests.binding_store.test_bindings_helpers import (
     A1,
     A2,
@@ -95,3 +101,24 @@ async def test_a_binding_past_its_expiry_goes_the_orm_way(pg_database: Database,
     async with pg_database.session() as s:
         types = list(await s.scalars(select(WebhookEvent.type).order_by(WebhookEvent.id)))
     assert types == ["binding.created", "binding.expired", "binding.created"]
+
+
+async def test_a_request_the_database_refuses_fails_alone(pg_database: Database,
+                                                          cipher: BuyerCipher) -> None:
+    """A value too long for its column fails that request only: the batch's other bindings
+    land with their audit rows and events (written together after the last request)."""
+    await seed(pg_database, pool=[(virtual(i), "", None) for i in range(4)])
+    store = _store(pg_database, cipher)
+    orders = ["o0", "o" * 65, "o2", "o3"]
+    answers = await asyncio.gather(*(
+        store.issue("s1", order, "u", A1, buyer(i), NOW, actor="test")
+        for i, order in enumerate(orders)), return_exceptions=True)
+    assert store.batches < len(orders)  # they went out together
+    assert isinstance(answers[1], PrivnumError), answers[1]
+    created = {a.binding_id for a in answers if not isinstance(a, BaseException)}
+    assert len(created) == 3
+    async with pg_database.session() as s:
+        audits = {a.subject for a in (await s.scalars(select(AuditEvent))).all()}
+        events = {json.loads(e.payload)["binding"]["binding_id"]
+                  for e in (await s.scalars(select(WebhookEvent))).all()}
+    assert audits == events == created

@@ -149,6 +149,17 @@ def test_the_issue_function_fetches_its_candidates_one_at_a_time_at_head(empty_p
 
 
 @pytest.mark.postgres
+def test_the_issue_function_writes_a_batchs_audit_rows_and_events_together_at_head(
+        empty_pg_url: str) -> None:
+    """0021: one INSERT for the batch's audit rows and one for its events, after the last
+    request (a statement per binding cost more than its row)."""
+    migrate.upgrade(empty_pg_url)
+    source = _issue_source(empty_pg_url)
+    assert source.count("FROM unnest(v_done, v_done_x) WITH ORDINALITY") == 2
+    assert "VALUES (p_now, r->>'actor'" not in source
+
+
+@pytest.mark.postgres
 async def test_create_all_builds_the_issue_function_as_head_does(pg_database: Database
                                                                  ) -> None:
     assert _issue_plan_mode(pg_database.url) is None
