@@ -10,6 +10,7 @@ from routing.api_ports import CallerPort, CallOriginator, Principal, RevealBindi
 from routing.binding_views import BindingView, SwitchedBinding
 from routing.errors import BindingNotActive, ClickToCallUnavailable, NotFound
 from routing.extensions import NumberMode
+from routing.shop_views import check_id
 from routing.usecases.access import in_shop, owned
 from routing.usecases.reveal import other_callers
 
@@ -48,6 +49,8 @@ class Bindings:
         """Issue X for an order with a given caller A (the same binding again while it is
         active: ``created`` is then False)."""
         in_shop(who, shop_id)
+        order_id = check_id("order", order_id)
+        buyer_id = check_id("buyer", buyer_id) if buyer_id else ""
         return await self._bindings.issue(shop_id, order_id, buyer_id, caller_a, buyer_number,
                                           now, ttl=ttl, preferred_region=region,
                                           actor=who.actor, mode=mode)

@@ -31,6 +31,7 @@ def test_bind_file_reports_every_row(cli: Cli, tmp_path: Path) -> None:
              f",{MAIN},{BUYERS[32]},",  # no order
              f"o-stranger,13900000000,{BUYERS[33]},",  # not an approved caller
              f"o-bad-buyer,{MAIN},12345,",
+             f"{'o' * 65},{MAIN},{BUYERS[34]},",  # an order id longer than 64
              *(f"{g}," for g in good[25:])]
     orders = write(tmp_path / "orders.csv", "\n".join(lines) + "\n")
     result = cli("bind", "--file", orders, "--shop", "s1", "--json")
@@ -39,12 +40,13 @@ def test_bind_file_reports_every_row(cli: Cli, tmp_path: Path) -> None:
     report = json.loads(result.stdout)
     rows = {r["line"]: r for r in report["rows"]}
     assert len(rows) == len(lines) - 1
-    assert (report["issued"], report["existing"], report["refused"]) == (30, 1, 4)
+    assert (report["issued"], report["existing"], report["refused"]) == (30, 1, 5)
     outcome = {r["order"]: r["outcome"] for r in report["rows"] if r["order"] != "o0"}
     assert outcome["o-bad-ttl"] == "invalid_input" and "at least 60" in rows[28]["message"]
     assert rows[29]["outcome"] == "invalid_input" and "no order" in rows[29]["message"]
     assert outcome["o-stranger"] == "caller_not_approved"
     assert outcome["o-bad-buyer"] == "invalid_number"
+    assert rows[32]["outcome"] == "invalid_input" and "invalid order id" in rows[32]["message"]
     first, again = rows[2], rows[27]  # concurrent: either may be the one that issued
     assert {first["outcome"], again["outcome"]} == {"issued", "existing"}
     assert again["binding_id"] == first["binding_id"]
@@ -53,7 +55,7 @@ def test_bind_file_reports_every_row(cli: Cli, tmp_path: Path) -> None:
     assert all(r["buyer"].count("*") == 4 for r in issued)
     for buyer in BUYERS:
         assert buyer not in result.output
-    assert "binding: 35/35 orders" in result.stderr  # the progress summary on stderr
+    assert "binding: 36/36 orders" in result.stderr  # the progress summary on stderr
 
 
 def test_bind_file_table_and_errors(lite: Cli, tmp_path: Path) -> None:
