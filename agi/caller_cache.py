@@ -20,9 +20,7 @@ class CallerNumbers(NumberMemo[str | None]):
     __slots__ = ()
 
     def __init__(self, region: str, size: int) -> None:
-        if size < 0:
-            raise ValueError("caller cache size must be >= 0")
-        super().__init__(partial(try_normalize, region=region), size)
+        super().__init__(partial(try_normalize, region=region), size)  # size < 0: ValueError
 
     def normalize(self, raw: str | None) -> str | None:
         return None if raw is None else self.get(raw)
