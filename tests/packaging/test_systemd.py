@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from scripts.settings import AgiSettings, ApiSettings
+from scripts.settings_platform import ApiSettings
+from scripts.settings_telephony import AgiSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 UNITS = ROOT / "packaging" / "systemd"

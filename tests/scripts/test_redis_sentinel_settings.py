@@ -9,7 +9,8 @@ from redis.asyncio.sentinel import SentinelConnectionPool
 
 from routing.errors import ConfigurationError
 from scripts.container import Container, sentinel_connection
-from scripts.settings import host_port, load_settings
+from scripts.settings import load_settings
+from scripts.settings_store import host_port
 
 
 def test_sentinels_from_the_environment_build_a_sentinel_client(
