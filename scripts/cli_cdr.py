@@ -167,7 +167,7 @@ def reconcile_command(
 ) -> None:
     """Import what the AMI listener missed from Asterisk's CDR file (idempotent)."""
     from agi.ami_cdr import csv_problem
-    from scripts.container import default_csv_file
+    from scripts.part_config import default_csv_file
 
     settings = settings_of(ctx)  # a bad setting is reported before the file is looked at
     if file is not None and not file.is_file():

@@ -22,7 +22,7 @@ def upgrade(
 ) -> None:
     """Create or upgrade the schema (an empty database becomes a complete one)."""
     from binding_store import migrate
-    from scripts.container import safe_url
+    from scripts.part_config import safe_url
 
     try:
         settings = settings_of(ctx)

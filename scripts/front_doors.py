@@ -44,9 +44,10 @@ from routing.errors import StoreUnavailable
 from scripts.background import delivery_service, expiry_sweeper, idempotency_purger
 from scripts.cdr_export import write_export
 from scripts.clock import Clock, utc_now
-from scripts.container import Container, default_csv_file, open_container
+from scripts.container import Container, open_container
 from scripts.heap import settle_for_serving
 from scripts.lifecycle import Lifecycle, Resource, Service, Task
+from scripts.part_config import default_csv_file
 from scripts.partition_service import partition_upkeep
 from scripts.partition_service import wanted as partitions_wanted
 from scripts.recording_service import RecordingSink, recording_upkeep

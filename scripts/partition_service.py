@@ -16,8 +16,8 @@ from binding_store.db import Database
 from binding_store.partitions import ensure_partitions
 from routing.errors import PrivnumError
 from scripts.clock import utc_now
-from scripts.container import database as open_engine
 from scripts.lifecycle import Task
+from scripts.part_config import database as open_engine
 from scripts.settings import Settings
 
 log = logging.getLogger("privnum.partitions")

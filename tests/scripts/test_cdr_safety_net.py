@@ -19,8 +19,8 @@ from binding_store import migrate
 from binding_store.crypto import KeyRing
 from routing.model import Action, CallAttempt
 from routing.reasons import Reason
-from scripts.container import default_csv_file
 from scripts.front_doors import route_stack
+from scripts.part_config import default_csv_file
 from scripts.settings import load_settings
 from tests.scripts.cli_helpers import Cli, one_line_error
 from tests.scripts.test_cli_asterisk_render import render

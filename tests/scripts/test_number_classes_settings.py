@@ -3,7 +3,7 @@ test_cli_pool), the call path's dialled number and the CDR listener's fail-path 
 
 from __future__ import annotations
 
-from scripts.container import listener_config, route_options
+from scripts.part_config import listener_config, route_options
 from scripts.settings import Settings
 
 

@@ -8,7 +8,8 @@ import pytest
 from redis.asyncio.sentinel import SentinelConnectionPool
 
 from routing.errors import ConfigurationError
-from scripts.container import Container, sentinel_connection
+from scripts.container import Container
+from scripts.part_config import sentinel_connection
 from scripts.settings import load_settings
 from scripts.settings_store import host_port
 
