@@ -32,25 +32,23 @@ the call to SQL).
 ``binding_store.index_rebuild`` restores everything; ``binding_store.index_healer`` runs it by
 itself when the index is behind SQL or lost.
 
-Every call is bounded by ``timeout``; Redis faults become ``StoreUnavailable`` here.
+Every call is bounded by ``timeout``; Redis faults become ``StoreUnavailable``
+(``binding_store.redis_edge``).
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
-from redis.backoff import NoBackoff
-from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, RedisError
+from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import RedisError
 
 from binding_store import redis_scripts
+from binding_store.index_keys import IndexKeys
 from binding_store.index_values import (
     IndexedPair,
     IndexEntry,
@@ -66,11 +64,10 @@ from binding_store.index_values import (
     text_of,
     watermark_of,
 )
+from binding_store.redis_edge import RedisEdge, sentinel_master, url_client
 from binding_store.redis_lean import LeanRedis
 from binding_store.watermark import KnownWatermark
 from routing.errors import StoreUnavailable
-
-T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -79,38 +76,15 @@ DEFAULT_KEEP_ENDED = 7 * 86_400
 __all__ = ["IndexEntry", "IndexedPair", "RedisIndex", "ShopState"]
 
 
-class _FollowingPool(SentinelConnectionPool):
-    """Counts the master's changes of address, as new connections learn it."""
-
-    switches = 0
-
-    async def get_master_address(self) -> Any:
-        before = self.master_address
-        address = await super().get_master_address()  # type: ignore[no-untyped-call]
-        if before is not None and address != before:
-            self.switches += 1
-            log.warning("Redis master moved from %s:%s to %s:%s (Sentinel failover)",
-                        *before, *address)
-        return address
-
-
-class RedisIndex:
+class RedisIndex(IndexKeys, RedisEdge):
     def __init__(self, client: Redis, *, prefix: str, timeout: float,
                  state_ttl: int = DEFAULT_STATE_TTL,
                  watermark: KnownWatermark | None = None,
                  sentinel: Sentinel | None = None,
                  keep_ended: int = DEFAULT_KEEP_ENDED, lean: LeanRedis | None = None) -> None:
-        if not prefix or "{" in prefix or "}" in prefix:
-            raise ValueError(f"Redis key prefix {prefix!r}: not empty, no braces")
-        self._redis = client
-        self._sentinel = sentinel
-        # The call path's look-up and the index entries of new bindings go over a lean
-        # pipelined connection when there is one.
-        self._lean = lean
-        self.prefix = prefix
-        self.base = f"{prefix}:{{{prefix}}}"  # the hash tag every key of the index shares
+        IndexKeys.__init__(self, prefix)
+        RedisEdge.__init__(self, client, timeout=timeout, sentinel=sentinel, lean=lean)
         self.keep_ended_ms = keep_ended * 1000
-        self.timeout = timeout
         self.state_ttl = state_ttl
         # The highest SQL watermark this process knows; writers raise it after their commits.
         self.known = watermark or KnownWatermark()
@@ -126,11 +100,7 @@ class RedisIndex:
     def from_url(cls, url: str, *, prefix: str, timeout: float,
                  state_ttl: int = DEFAULT_STATE_TTL,
                  keep_ended: int = DEFAULT_KEEP_ENDED) -> RedisIndex:
-        # Every index command is idempotent: one immediate retry on a dropped connection
-        # (e.g. a pooled one from before a Redis restart) instead of a failed call.
-        client = Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                retry=Retry(NoBackoff(), 1), retry_on_error=[ConnectionError])
-        return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl,
+        return cls(url_client(url, timeout), prefix=prefix, timeout=timeout, state_ttl=state_ttl,
                    keep_ended=keep_ended, lean=LeanRedis.from_url(url, connect_timeout=timeout))
 
     @classmethod
@@ -142,108 +112,10 @@ class RedisIndex:
         (refused, or ``READONLY`` once it is back as a replica: redis-py then drops it), so
         the next command connects to the promoted one. ``connection``: ``db``, ``username``,
         ``password``, ``ssl`` of the data connections."""
-        # Typed as Any: redis-py annotates Sentinel only from 8.2 on, and both must type-check.
-        make_sentinel: Any = Sentinel
-        sentinel = make_sentinel(list(sentinels), sentinel_kwargs={
-            "socket_timeout": timeout, "socket_connect_timeout": timeout})
-        client = sentinel.master_for(
-            service_name, redis_class=Redis, connection_pool_class=_FollowingPool,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1),
-            retry_on_error=[ConnectionError], **connection)
+        sentinel, client = sentinel_master(sentinels, service_name, timeout, **connection)
         # No lean connection here: it would not follow the master the Sentinels name.
         return cls(client, prefix=prefix, timeout=timeout, state_ttl=state_ttl,
                    sentinel=sentinel, keep_ended=keep_ended)
-
-    @property
-    def client(self) -> Redis:
-        """The client, shared with whatever else keeps state in the same Redis."""
-        return self._redis
-
-    @property
-    def switches(self) -> int:
-        """How often the Sentinels' master changed under this client (0 without Sentinel):
-        whoever compares it before and after a read knows the read may have gone to
-        another Redis than the one before."""
-        pool = self._redis.connection_pool
-        return pool.switches if isinstance(pool, _FollowingPool) else 0
-
-    @property
-    def lean(self) -> LeanRedis | None:
-        """The lean connection (the call path's look-ups, new bindings' entries), if any."""
-        return self._lean
-
-    async def close(self) -> None:
-        if self._lean is not None:
-            await self._lean.close()
-        await self._redis.aclose()
-        if self._sentinel is not None:
-            await self._sentinel.aclose()
-
-    # -- keys ---------------------------------------------------------------------------
-    def ax_key(self, caller_a: str, virtual_x: str) -> str:
-        return f"{self.base}:ax:{caller_a}:{virtual_x}"
-
-    def bx_key(self, buyer_bidx: str, virtual_x: str) -> str:
-        return f"{self.base}:bx:{buyer_bidx}:{virtual_x}"
-
-    def tombstone_key(self, binding_id: str) -> str:
-        return f"{self.base}:gone:{binding_id}"
-
-    def shop_key(self, shop_id: str) -> str:
-        return f"{self.base}:shop:{shop_id}"
-
-    def caller_key(self, shop_id: str, number: str) -> str:
-        return f"{self.base}:caller:{shop_id}:{number}"
-
-    @property
-    def watermark_key(self) -> str:
-        return f"{self.base}:index:watermark"
-
-    @property
-    def applied_key(self) -> str:
-        return f"{self.base}:index:applied"
-
-    @property
-    def pool_key(self) -> str:
-        return f"{self.base}:pool"
-
-    @property
-    def rebuild_key(self) -> str:
-        return f"{self.base}:index:rebuild"
-
-    def pattern(self, kind: str) -> str:
-        """SCAN pattern of one kind of key (``ax``, ``bx``, ``shop``, ``caller``)."""
-        return f"{self.base}:{kind}:*"
-
-    # -- the edge -----------------------------------------------------------------------
-    async def _call(self, work: Callable[[], Awaitable[T]], *, bounded: bool = True) -> T:
-        try:
-            if not bounded:  # the caller's own deadline bounds it (the call path)
-                return await work()
-            async with asyncio.timeout(self.timeout):
-                return await work()
-        except (RedisError, OSError) as exc:  # OSError includes TimeoutError
-            raise self._unavailable(exc) from exc
-
-    async def _script(self, script: AsyncScript, source: str, keys: Sequence[str],
-                      args: Sequence[str | int]) -> Any:
-        """``script`` over the lean connection when there is one (redis-py's own call costs
-        more than a short script), else through redis-py."""
-        if self._lean is not None:
-            return await self._lean.run_script(script.sha, source, keys, args)
-        return await script(keys=keys, args=args)
-
-    def _unavailable(self, exc: RedisError | OSError) -> StoreUnavailable:
-        """A fault of Redis as the store's edge reports it."""
-        if isinstance(exc, TimeoutError):
-            return StoreUnavailable(f"Redis did not answer within {self.timeout:g} s")
-        if isinstance(exc, RedisError):
-            return StoreUnavailable(f"Redis unavailable: {type(exc).__name__}")
-        return StoreUnavailable(f"Redis unavailable: {exc.strerror or exc}")
-
-    async def ping(self) -> None:
-        await self._call(self._redis.ping)
 
     # -- the call path --------------------------------------------------------------------
     async def lookup(self, caller: str, caller_bidx: str, virtual_x: str, *,
