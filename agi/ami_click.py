@@ -12,10 +12,10 @@ from datetime import datetime
 
 from agi import channel_vars as cv
 from agi.ami_listener import AmiListener, AmiListenerConfig
-from routing.api_ports import HealthStatus
 from routing.cdr import CdrEvent
 from routing.cdr_ports import Originator
 from routing.errors import AmiUnavailable, ClickToCallUnavailable
+from routing.health_ports import HealthStatus
 from routing.numbers import national
 
 CLICK_CONTEXT = "privnum-click"

@@ -24,12 +24,12 @@ from agi.caller_cache import CallerNumbers
 from agi.errors import AgiError
 from agi.extension_route import ExtensionRouter, collect_variables
 from agi.session import AgiSession
-from routing.api_ports import MetricsSink
 from routing.call_caps import CallCounter
 from routing.call_rules import CallRules, CallRulesSource
 from routing.decide import decide
 from routing.errors import PrivnumError
 from routing.extension_calls import ExtensionOutcome
+from routing.metrics_ports import MetricsSink
 from routing.model import (
     Action,
     CallAttempt,

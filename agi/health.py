@@ -14,7 +14,7 @@ import contextlib
 from dataclasses import dataclass
 
 from agi.session import AgiSession
-from routing.api_ports import HealthStatus
+from routing.health_ports import HealthStatus
 
 HEALTH_SCRIPT = "privnum-health"
 HEALTH_NOOP = f"NOOP {HEALTH_SCRIPT}"

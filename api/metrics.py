@@ -1,6 +1,6 @@
 """Prometheus metrics on a per-app ``CollectorRegistry`` (never the global one).
 
-``Metrics`` satisfies ``routing.api_ports.MetricsSink``: the composition root builds one and
+``Metrics`` satisfies ``routing.metrics_ports.MetricsSink``: the composition root builds one and
 hands it to the API and to the AGI handler, which count into it. Imports nothing of ours.
 """
 

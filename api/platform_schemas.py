@@ -8,21 +8,21 @@ from typing import Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api.schemas import examples
-from routing.api_ports import IssuedToken, TokenView
 from routing.orders import OrderStatus, OrderView
 from routing.shop_views import AccountView
+from routing.token_ports import IssuedToken, TokenView
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]*$"
 
 
-class _In(BaseModel):
+class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
 # ---- orders -------------------------------------------------------------------------------
 
 
-class PutOrderRequest(_In):
+class PutOrderRequest(StrictBody):
     model_config = examples({"shop_id": "shop-1", "buyer_number": "+8613900000001",
                              "buyer_id": "buyer-1",
                              "ordered_at": "2026-11-27T10:00:00+08:00", "status": "placed"})
@@ -64,7 +64,7 @@ class OrderOut(BaseModel):
 TokenKind = Literal["platform", "account", "auditor"]
 
 
-class IssueTokenRequest(_In):
+class IssueTokenRequest(StrictBody):
     model_config = examples({"kind": "account", "shop_id": "shop-1", "account_id": "main-1",
                              "label": "erp"}, {"kind": "auditor", "shops": ["shop-1"]})
 
@@ -174,7 +174,7 @@ class AccountList(BaseModel):
     accounts: list[AccountOut]
 
 
-class AddAccountRequest(_In):
+class AddAccountRequest(StrictBody):
     model_config = examples({"account_id": "clerk-1", "phone": "+8613900000002",
                              "name": "After-sales",
                              "phone_reviewed": False})
@@ -186,7 +186,7 @@ class AddAccountRequest(_In):
                                                             "credential only).")
 
 
-class ChangePhoneRequest(_In):
+class ChangePhoneRequest(StrictBody):
     model_config = examples({"phone": "+8613900000003"})
 
     phone: str | None = Field(min_length=1, max_length=32,
@@ -194,7 +194,7 @@ class ChangePhoneRequest(_In):
                                           "and the old one stops being a caller number.")
 
 
-class ReviewRequest(_In):
+class ReviewRequest(StrictBody):
     model_config = examples({"reviewed": True})
 
     reviewed: bool

@@ -27,8 +27,9 @@ from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import ACCOUNT_HEADER, services_of
+from api.binding_schemas import RevealRequest
 from api.routes_orders import reveal, reveal_response
-from api.schemas import ID_PATTERN, RevealRequest
+from api.schemas import ID_PATTERN
 
 _DECLINED = "privnum.reveal_declined"  # scope key: this request goes the standard way
 _PATH = re.compile(r"/v1/orders/([^/]+)/reveal")

@@ -11,23 +11,16 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from api.auth import Caller, Cases, Services
+from api.binding_schemas import VirtualCheck
 from api.call_log_csv import call_log_csv
+from api.call_log_schemas import CSV_EXAMPLE, CallRecordOut, CallsPage
 from api.metrics import CONTENT_TYPE
+from api.operations_schemas import METRICS_EXAMPLE, Health, HealthCheck, Live
 from api.problems import responses
-from api.schemas import (
-    CSV_EXAMPLE,
-    ID_PATTERN,
-    METRICS_EXAMPLE,
-    CallRecordOut,
-    CallsPage,
-    Health,
-    HealthCheck,
-    Live,
-    VirtualCheck,
-)
-from routing.api_ports import HealthProbe, HealthStatus
+from api.schemas import ID_PATTERN
 from routing.call_log_views import CallLogQuery
 from routing.errors import PrivnumError
+from routing.health_ports import HealthProbe, HealthStatus
 from routing.usecases.access import Scope
 
 router = APIRouter()

@@ -8,10 +8,7 @@ from fastapi import APIRouter, Body, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from api.auth import Caller, Cases, Services, services_of
-from api.platform_schemas import OrderOut, PutOrderRequest
-from api.problems import responses
-from api.schemas import (
-    ID_PATTERN,
+from api.binding_schemas import (
     BindingOut,
     ClickToCallResponse,
     RevealRequest,
@@ -19,6 +16,9 @@ from api.schemas import (
     SwitchCallerRequest,
     SwitchCallerResponse,
 )
+from api.platform_schemas import OrderOut, PutOrderRequest
+from api.problems import responses
+from api.schemas import ID_PATTERN
 from api.services import ApiServices
 from routing.api_ports import Principal
 from routing.errors import InvalidInput

@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 
 from api.auth import Caller, Cases, Services
 from api.problems import responses
-from api.schemas import _In, examples
+from api.schemas import StrictBody, examples
 from routing.quarantine import MAX_REASON, QuarantineView
 
 router = APIRouter(tags=["numbers"])
@@ -17,7 +17,7 @@ Number = Annotated[str, Path(min_length=1, max_length=32, description="The virtu
                               examples=["+8617000000001"])]
 
 
-class QuarantineRequest(_In):
+class QuarantineRequest(StrictBody):
     model_config = examples({"reason": "complaints from called parties"})
 
     reason: str = Field(min_length=1, max_length=MAX_REASON,

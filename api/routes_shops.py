@@ -8,8 +8,8 @@ from fastapi import APIRouter, Path
 
 from api.auth import Caller, Cases, Services
 from api.problems import responses
-from api.schemas import (
-    ID_PATTERN,
+from api.schemas import ID_PATTERN
+from api.shop_schemas import (
     AddCallerRequest,
     BatchRequest,
     BatchResult,

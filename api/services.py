@@ -9,7 +9,9 @@ from datetime import UTC, datetime
 
 from api.console.options import ConsoleOptions
 from api.metrics import Metrics
-from routing.api_ports import AuditPort, CallLogReader, HealthProbe, RevealCounters
+from routing.api_ports import AuditPort, CallLogReader
+from routing.health_ports import HealthProbe
+from routing.reveal_ports import RevealCounters
 from routing.risk import RiskPolicy
 from routing.usecases import UseCases
 

@@ -27,11 +27,11 @@ _DELIVERY = {"id": 7, "event_id": "0b9f6c1e-2d4a-4f8e-9c3b-5a7d1e2f3a4b",
 
 
 
-class _In(BaseModel):
+class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
 
-class AddWebhookRequest(_In):
+class AddWebhookRequest(StrictBody):
     model_config = examples({"url": "https://platform.example.com/privnum/events",
                                 "events": ["call.*", "binding.created"], "batch_size": 1,
                                 "description": "call events to the order service"})
@@ -117,7 +117,7 @@ def _dead() -> list[State]:
     return ["dead"]
 
 
-class ReplayRequest(_In):
+class ReplayRequest(StrictBody):
     model_config = examples({"states": ["dead"], "since": "2026-11-27T00:00:00Z"})
 
     states: list[State] = Field(default_factory=_dead, min_length=1, max_length=3,

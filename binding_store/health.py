@@ -1,4 +1,4 @@
-"""Health probes of the stores (``routing.api_ports.HealthProbe``) for ``/healthz``: the
+"""Health probes of the stores (``routing.health_ports.HealthProbe``) for ``/healthz``: the
 database, the call-log read replica (``database.read_url``), Redis."""
 
 from __future__ import annotations
@@ -9,8 +9,8 @@ from sqlalchemy import text
 
 from binding_store.db import Database
 from binding_store.redis_index import RedisIndex
-from routing.api_ports import HealthStatus
 from routing.errors import StoreUnavailable
+from routing.health_ports import HealthStatus
 
 
 @dataclass

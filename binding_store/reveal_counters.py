@@ -33,8 +33,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from binding_store.api_models import RevealCounter
 from binding_store.db import Database
 from binding_store.group_commit import Coalescer
-from routing.api_ports import QuotaAsk, QuotaTake
 from routing.errors import StoreUnavailable
+from routing.reveal_ports import QuotaAsk, QuotaTake
 
 QUOTA = "quota"
 QUOTA_ORDER = "quota_order"  # marks an order that has its unit for the day

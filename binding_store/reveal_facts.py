@@ -30,9 +30,9 @@ from binding_store.orders import order_view
 from binding_store.raw_reads import RawReads, raw_reads
 from binding_store.shops import shop_view
 from binding_store.types import UTCDateTime
-from routing.api_ports import RevealFacts
 from routing.errors import NotFound
 from routing.model import AccountRole, BindingState
+from routing.reveal_ports import RevealFacts
 from routing.shop_views import CallerView
 
 # (label prefix, table, columns the views read)

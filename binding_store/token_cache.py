@@ -21,7 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from binding_store.tokens import TokenStore, hash_token, token_id_of
-from routing.api_ports import IssuedToken, Principal, PrincipalKind, TokenView
+from routing.api_ports import Principal, PrincipalKind
+from routing.token_ports import IssuedToken, TokenView
 
 
 @dataclass(frozen=True)

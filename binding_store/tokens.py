@@ -16,11 +16,12 @@ from binding_store import audit
 from binding_store.api_models import ApiToken, ApiTokenShop
 from binding_store.db import Database
 from binding_store.models import Account, Shop
-from routing.api_ports import IssuedToken, Principal, PrincipalKind, TokenView
+from routing.api_ports import Principal, PrincipalKind
 from routing.audit import AuditKind
 from routing.errors import Conflict, InvalidInput, NotFound
 from routing.model import AccountRole
 from routing.shop_views import check_id, check_name
+from routing.token_ports import IssuedToken, TokenView
 
 PREFIX = "pn"
 _ID_BYTES = 8

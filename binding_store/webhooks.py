@@ -32,7 +32,7 @@ def new_secret() -> str:
 
 
 class SubscriptionStore:
-    """Implements ``routing.api_ports.WebhookSubscriptions``."""
+    """Implements ``routing.webhook_ports.WebhookSubscriptions``."""
 
     def __init__(self, db: Database) -> None:
         self._db = db

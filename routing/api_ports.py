@@ -1,26 +1,28 @@
 """The ports the use cases (``routing.usecases``) are written against, beyond
-``routing.ports``: credentials, shops, accounts and callers, the pool, reveal counters, audit,
-the call log, click-to-call, health and metrics; and the principal who acts.
+``routing.ports``: shops, accounts and callers, orders, the pool, audit, the call log and
+click-to-call; and the principal who acts.
 
-``binding_store`` implements the store ports (``agi`` click-to-call, ``api`` metrics); the
-composition root (``scripts/container.py``) plugs them in. All methods are coroutines unless
-noted; time is passed in (tz-aware UTC).
+Credentials, the reveal's facts and counters, webhooks, health and metrics have ports of their
+own (``routing.token_ports``, ``routing.reveal_ports``, ``routing.webhook_ports``,
+``routing.health_ports``, ``routing.metrics_ports``).
+
+``binding_store`` implements the store ports (``agi`` click-to-call); the composition root
+(``scripts/container.py``) plugs them in. All methods are coroutines unless noted; time is
+passed in (tz-aware UTC).
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
 from routing.audit import AuditKind
-from routing.binding_views import BindingView
 from routing.call_log_views import CallLogPage, CallLogQuery, ExportRow, LinkTemplates
 from routing.model import AccountRole, CallerStatus
 from routing.orders import OrderStatus, OrderView, OrderWrite
-from routing.ports import BindingService
 from routing.shop_views import (
     AccountView,
     BatchReport,
@@ -28,14 +30,6 @@ from routing.shop_views import (
     CallerView,
     EnableResult,
     ShopView,
-)
-from routing.webhooks import (
-    BacklogStats,
-    DeliveryState,
-    DeliveryView,
-    EventFilter,
-    NewSubscription,
-    Subscription,
 )
 
 # --- auth --------------------------------------------------------------------------------------
@@ -104,54 +98,6 @@ class Principal:
     def is_admin(self) -> bool:
         """Acts on every shop (the platform or an operator)."""
         return self.kind in (PrincipalKind.PLATFORM, PrincipalKind.OPERATOR)
-
-
-@dataclass(frozen=True)
-class IssuedToken:
-    token_id: str
-    secret: str = field(repr=False)  # shown once, never stored
-    kind: PrincipalKind
-    shop_id: str | None
-    account_id: str | None
-    created_at: datetime
-    shops: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class TokenView:
-    """A token as listed (never its secret); ``shops``: an auditor's granted shops."""
-
-    token_id: str
-    kind: PrincipalKind
-    shop_id: str | None
-    account_id: str | None
-    label: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    shops: tuple[str, ...] = ()
-
-
-class TokenPort(Protocol):
-    async def verify(self, token: str, now: datetime) -> Principal | None:
-        """The principal of a presented bearer token, or ``None`` (unknown, revoked, expired)."""
-        ...
-
-    async def issue(self, *, now: datetime, admin: bool = False,
-                    kind: PrincipalKind | None = None, shop_id: str | None = None,
-                    account_id: str | None = None, shops: Sequence[str] = (), label: str = "",
-                    expires_at: datetime | None = None, actor: str = "cli") -> IssuedToken:
-        """A platform token (``admin`` or ``kind=PLATFORM``), a shop account's (``shop_id``
-        and ``account_id``) or an auditor's (``kind=AUDITOR``, granted ``shops``)."""
-        ...
-
-    async def get(self, token_id: str) -> TokenView:
-        """One token by id (``NotFound`` if unknown)."""
-        ...
-
-    async def revoke(self, token_id: str, *, now: datetime, actor: str = "cli") -> None: ...
-
-    async def list(self, shop_id: str | None = None) -> list[TokenView]: ...
 
 
 # --- orders ------------------------------------------------------------------------------------
@@ -235,34 +181,6 @@ class CallerPort(Protocol):
                         now: datetime) -> BatchReport: ...
 
 
-class RevealBindings(BindingService, Protocol):
-    """The binding service plus the cheap look-up a repeated click needs."""
-
-    async def active_for_order(self, shop_id: str, order_id: str, now: datetime
-                               ) -> BindingView | None:
-        """The order's active, unexpired binding, if any (one indexed query)."""
-        ...
-
-
-@dataclass(frozen=True)
-class RevealFacts:
-    """What a reveal reads before it decides, read together: the shop, the registered order
-    (``None``: not registered), the shop's caller numbers (main first, then by number) and
-    the order's active, unexpired binding."""
-
-    shop: ShopView
-    order: OrderView | None
-    callers: tuple[CallerView, ...]
-    active: BindingView | None
-
-
-class RevealFactsPort(Protocol):
-    async def load(self, shop_id: str, order_id: str, now: datetime) -> RevealFacts:
-        """One read of everything a reveal needs (on PostgreSQL one session, two statements
-        instead of five sessions); ``NotFound`` if the shop does not exist."""
-        ...
-
-
 class PoolPort(Protocol):
     async def is_virtual_number(self, number: str) -> bool:
         """Whether the number is (or was) a privacy-pool member; unparseable → False."""
@@ -273,61 +191,7 @@ class PoolPort(Protocol):
         ...
 
 
-# --- reveal --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QuotaTake:
-    """``taken``: the reveal may be plaintext; ``first``: this call took the unit (the order
-    had none yet that day), so a failure afterwards gives it back."""
-
-    taken: bool
-    used: int
-    first: bool = False
-
-
-@dataclass(frozen=True)
-class QuotaAsk:
-    """The quota unit a reveal takes if the velocity limit lets it through."""
-
-    shop_id: str
-    day: str
-    limit: int
-    resets_at: datetime
-    order_id: str
-
-
-class RevealCounters(Protocol):
-    """Counters that stay correct under concurrency (SQL upsert or Redis INCR/Lua).
-
-    ``now`` is the caller's clock: a counter's lifetime is measured from it, so a store whose
-    own clock disagrees (Redis on another host) still keeps each window's count exact."""
-
-    async def hit_velocity(self, account_id: str, window: int, window_end: datetime,
-                           now: datetime) -> int:
-        """Count one reveal for the account in fixed window ``window``; the new count."""
-        ...
-
-    async def hit(self, account_id: str, window: int, window_end: datetime, now: datetime, *,
-                  velocity_limit: int, quota: QuotaAsk | None) -> tuple[int, QuotaTake | None]:
-        """``hit_velocity``, then, if the new count is within ``velocity_limit``, ``take_quota``
-        of ``quota`` (``None``: no unit wanted, or the reveal is over the limit); on Redis
-        one round trip."""
-        ...
-
-    async def take_quota(self, shop_id: str, day: str, limit: int, resets_at: datetime,
-                         now: datetime, *, order_id: str) -> QuotaTake:
-        """Take one plaintext unit of ``shop_id``'s quota for ``day`` for ``order_id`` if
-        fewer than ``limit`` are used, atomically; an order that already has its unit that
-        day is taken again at no cost (``first`` false)."""
-        ...
-
-    async def give_back_quota(self, shop_id: str, day: str, *, order_id: str) -> None:
-        """Return the unit ``order_id`` took for a reveal that then failed (no partial
-        effects)."""
-        ...
-
-    async def quota_used(self, shop_id: str, day: str) -> int: ...
+# --- audit ---------------------------------------------------------------------------------------
 
 
 class AuditPort(Protocol):
@@ -355,43 +219,7 @@ class CallLogReader(Protocol):
         ...
 
 
-# --- webhooks ------------------------------------------------------------------------------------
-
-
-class WebhookSubscriptions(Protocol):
-    async def add(self, *, url: str, events: EventFilter, now: datetime, actor: str,
-                  shop_id: str | None = None, secret: str | None = None, batch_size: int = 1,
-                  description: str = "") -> NewSubscription: ...
-
-    async def list(self, *, include_removed: bool = False) -> list[Subscription]: ...
-
-    async def get(self, subscription_id: str) -> Subscription:
-        """``NotFound`` when there is none."""
-        ...
-
-    async def remove(self, subscription_id: str, *, now: datetime, actor: str
-                     ) -> Subscription: ...
-
-
-class WebhookDeliveries(Protocol):
-    async def deliveries(self, *, subscription_id: str | None = None,
-                         state: DeliveryState | None = None, limit: int = 100
-                         ) -> list[DeliveryView]: ...
-
-    async def replay(self, subscription_id: str, *, now: datetime, actor: str,
-                     states: Sequence[DeliveryState] = ..., event_id: str | None = None,
-                     since: datetime | None = None) -> int: ...
-
-    async def stats(self, now: datetime) -> BacklogStats: ...
-
-
-class HostResolver(Protocol):
-    async def resolves(self, host: str, port: int) -> bool:
-        """Whether ``host`` resolves to at least one address (bounded in time)."""
-        ...
-
-
-# --- click-to-call, health, metrics --------------------------------------------------------------
+# --- click-to-call -------------------------------------------------------------------------------
 
 
 class CallOriginator(Protocol):
@@ -402,69 +230,3 @@ class CallOriginator(Protocol):
         routes without a prompt), so it is routed and logged like any other. Returns a reference
         (the action id). Raises ``ClickToCallUnavailable`` when AMI is off or down."""
         ...
-
-
-@dataclass(frozen=True)
-class HealthStatus:
-    name: str
-    ok: bool
-    detail: str = ""
-    required: bool = True
-
-
-class HealthProbe(Protocol):
-    name: str
-
-    async def check(self) -> HealthStatus: ...
-
-
-@dataclass
-class DisabledProbe:
-    """A dependency this server is configured without (no Redis, AMI off): reported, not down."""
-
-    name: str
-    detail: str
-
-    async def check(self) -> HealthStatus:
-        return HealthStatus(name=self.name, ok=True, detail=self.detail, required=False)
-
-
-class MetricsSink(Protocol):
-    """What the call path and the API count (implemented over prometheus-client in ``api``;
-    the AGI handler receives the same object through this Protocol). Synchronous, cheap."""
-
-    def call_routed(self, outcome: str) -> None: ...
-
-    def agi_latency(self, seconds: float) -> None: ...
-
-    def allocation(self, result: str) -> None: ...
-
-    def reveal(self, decision: str, rule: str) -> None: ...
-
-    def pool(self, in_use: int, total: int) -> None: ...
-
-    def recording(self, result: str) -> None:
-        """A recording stored, discarded, failed (could not be encrypted) or purged."""
-        ...
-
-
-class NoMetrics:
-    """A ``MetricsSink`` that counts nothing: for front doors without ``/metrics`` (the CLI)."""
-
-    def call_routed(self, outcome: str) -> None:
-        return None
-
-    def agi_latency(self, seconds: float) -> None:
-        return None
-
-    def allocation(self, result: str) -> None:
-        return None
-
-    def reveal(self, decision: str, rule: str) -> None:
-        return None
-
-    def recording(self, result: str) -> None:
-        return None
-
-    def pool(self, in_use: int, total: int) -> None:
-        return None

@@ -77,7 +77,7 @@ class EventFilter:
 
 def check_url(url: str) -> tuple[str, int]:
     """(host, port) of an http(s) URL; ``InvalidInput`` for anything else. Whether the host
-    resolves is asked of a port (``routing.api_ports.HostResolver``)."""
+    resolves is asked of a port (``routing.webhook_ports.HostResolver``)."""
     if len(url) > MAX_URL:
         raise InvalidInput(f"webhook URL longer than {MAX_URL} characters")
     try:

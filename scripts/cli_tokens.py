@@ -11,7 +11,7 @@ from scripts.cli_output import Column, JsonOption, print_rows
 from scripts.cli_support import fail, operator, run, use_cases_of, utc_now
 
 if TYPE_CHECKING:
-    from routing.api_ports import IssuedToken, TokenView
+    from routing.token_ports import IssuedToken, TokenView
 
 app = typer.Typer(no_args_is_help=True)
 

@@ -27,16 +27,12 @@ from typing import TYPE_CHECKING
 from sqlalchemy.exc import ProgrammingError, SQLAlchemyError
 
 from binding_store.db import Database
-from routing.api_ports import (
-    CallOriginator,
-    DisabledProbe,
-    HealthProbe,
-    MetricsSink,
-    NoMetrics,
-    RevealCounters,
-)
+from routing.api_ports import CallOriginator
 from routing.call_log_views import LinkTemplates
 from routing.errors import StoreUnavailable
+from routing.health_ports import DisabledProbe, HealthProbe
+from routing.metrics_ports import MetricsSink, NoMetrics
+from routing.reveal_ports import RevealCounters
 from routing.risk import load_policy
 from routing.usecases import UseCases
 from scripts.clock import Clock, utc_now

@@ -1,4 +1,4 @@
-"""Does a webhook URL's host resolve? (``routing.api_ports.HostResolver``, asked when a
+"""Does a webhook URL's host resolve? (``routing.webhook_ports.HostResolver``, asked when a
 subscription is added.)"""
 
 from __future__ import annotations

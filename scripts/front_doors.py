@@ -38,9 +38,9 @@ from binding_store.attempt_writer import AttemptWriter
 from binding_store.index_healer import IndexHealer
 from binding_store.key_check import check_active_keys
 from binding_store.route_lookup import StoreRouteLookup
-from routing.api_ports import HealthProbe
 from routing.cdr_ports import CdrSink, Originator
 from routing.errors import StoreUnavailable
+from routing.health_ports import HealthProbe
 from scripts.background import delivery_service, expiry_sweeper, idempotency_purger
 from scripts.cdr_export import write_export
 from scripts.clock import Clock, utc_now

@@ -11,9 +11,9 @@ from markupsafe import Markup
 
 from api.console.charts import calls_chart, day_series, pool_chart, series_name, slots_chart
 from api.console.web import PREFIX, ConsoleRoute, render, services_of, signed_in, state_of
-from routing.api_ports import HealthProbe, HealthStatus
 from routing.console_views import pool_by
 from routing.errors import PrivnumError
+from routing.health_ports import HealthProbe, HealthStatus
 from routing.usecases import access
 from routing.webhooks import DeliveryState
 

@@ -24,26 +24,21 @@ from routing.api_ports import (
     CallerPort,
     CallLogReader,
     CallOriginator,
-    HostResolver,
-    MetricsSink,
     OrderPort,
     PoolPort,
-    RevealBindings,
-    RevealCounters,
-    RevealFactsPort,
     ShopPort,
-    TokenPort,
-    WebhookDeliveries,
-    WebhookSubscriptions,
 )
 from routing.call_log_views import LinkTemplates
 from routing.call_rules import CallRulesPort
 from routing.console_views import ConsoleReader
 from routing.idempotency import IdempotencyStore
+from routing.metrics_ports import MetricsSink
 from routing.number_classes import DEFAULT_NUMBER_CLASSES, NumberClasses
 from routing.numbers import DEFAULT_REGION
 from routing.recording import RecordingReader
+from routing.reveal_ports import RevealBindings, RevealCounters, RevealFactsPort
 from routing.risk import RiskPolicy
+from routing.token_ports import TokenPort
 from routing.usecases.bindings import Bindings
 from routing.usecases.call_log import CallLog
 from routing.usecases.call_rules import ShopCallRulesCases
@@ -58,6 +53,7 @@ from routing.usecases.recordings import Recordings
 from routing.usecases.reveal import Reveal
 from routing.usecases.shops import Shops
 from routing.usecases.webhooks import Webhooks
+from routing.webhook_ports import HostResolver, WebhookDeliveries, WebhookSubscriptions
 
 
 class Ports(Protocol):

@@ -6,10 +6,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from routing.api_ports import CallerPort, CallOriginator, Principal, RevealBindings
+from routing.api_ports import CallerPort, CallOriginator, Principal
 from routing.binding_views import BindingView, SwitchedBinding
 from routing.errors import BindingNotActive, ClickToCallUnavailable, NotFound
 from routing.extensions import NumberMode
+from routing.reveal_ports import RevealBindings
 from routing.shop_views import check_id
 from routing.usecases.access import in_shop, owned
 from routing.usecases.reveal import other_callers

@@ -7,17 +7,10 @@ import builtins
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from routing.api_ports import (
-    AccountPort,
-    IssuedToken,
-    Principal,
-    PrincipalKind,
-    ShopPort,
-    TokenPort,
-    TokenView,
-)
+from routing.api_ports import AccountPort, Principal, PrincipalKind, ShopPort
 from routing.errors import InvalidInput, PermissionDenied, Unauthenticated
 from routing.shop_views import check_id
+from routing.token_ports import IssuedToken, TokenPort, TokenView
 from routing.usecases.access import Scope, platform_only
 
 

@@ -10,17 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from routing.api_ports import (
-    AuditPort,
-    MetricsSink,
-    Principal,
-    QuotaAsk,
-    QuotaTake,
-    RevealBindings,
-    RevealCounters,
-    RevealFacts,
-    RevealFactsPort,
-)
+from routing.api_ports import AuditPort, Principal
 from routing.audit import AuditKind
 from routing.binding_views import BindingView
 from routing.call_rules import CallRulesPort
@@ -31,10 +21,19 @@ from routing.errors import (
     RevealRateLimited,
     ServiceNotEnabled,
 )
+from routing.metrics_ports import MetricsSink
 from routing.model import CallerStatus
 from routing.numbers import mask, normalize
 from routing.orders import OrderView
 from routing.reasons import Reason
+from routing.reveal_ports import (
+    QuotaAsk,
+    QuotaTake,
+    RevealBindings,
+    RevealCounters,
+    RevealFacts,
+    RevealFactsPort,
+)
 from routing.risk import (
     QuotaPeriod,
     RevealContext,

@@ -7,16 +7,11 @@ import builtins
 from collections.abc import Sequence
 from datetime import datetime
 
-from routing.api_ports import (
-    HostResolver,
-    Principal,
-    ShopPort,
-    WebhookDeliveries,
-    WebhookSubscriptions,
-)
+from routing.api_ports import Principal, ShopPort
 from routing.errors import InvalidInput
 from routing.shop_views import check_id
 from routing.usecases.access import manage_webhooks
+from routing.webhook_ports import HostResolver, WebhookDeliveries, WebhookSubscriptions
 from routing.webhooks import (
     BacklogStats,
     DeliveryState,

@@ -84,10 +84,18 @@ def test_every_operation_has_request_and_response_examples(document: dict[str, A
 
 def test_examples_are_valid_for_their_models(document: dict[str, Any]) -> None:
     """Each model's examples validate against the model itself (no stale example)."""
-    from api import schemas, webhook_schemas
+    from api import (
+        binding_schemas,
+        call_log_schemas,
+        operations_schemas,
+        schemas,
+        shop_schemas,
+        webhook_schemas,
+    )
 
     checked = 0
-    for module in (schemas, webhook_schemas):
+    for module in (schemas, shop_schemas, binding_schemas, call_log_schemas, operations_schemas,
+                   webhook_schemas):
         for value in vars(module).values():
             if isinstance(value, type) and value.__module__ == module.__name__ and hasattr(
                     value, "model_validate"):

@@ -12,7 +12,7 @@ from redis.asyncio import Redis
 
 from binding_store.db import Database
 from binding_store.reveal_counters import RedisRevealCounters, SqlRevealCounters
-from routing.api_ports import QuotaAsk, QuotaTake, RevealCounters
+from routing.reveal_ports import QuotaAsk, QuotaTake, RevealCounters
 from routing.risk import RiskPolicy
 from tests.api.conftest import enable_shops, make_env, reveal_body
 
