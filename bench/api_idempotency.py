@@ -32,7 +32,7 @@ from binding_store.db import Database
 from binding_store.models import Shop
 from binding_store.tokens import TokenStore
 from scripts.container import Container
-from scripts.front_doors import api_services
+from scripts.http_service import api_services
 from scripts.settings import Settings
 
 NAME = "api_idempotency"

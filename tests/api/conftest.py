@@ -21,7 +21,7 @@ from binding_store.pool import PoolRepository
 from binding_store.tokens import TokenStore
 from routing.risk import RiskPolicy
 from scripts.container import Container
-from scripts.front_doors import api_services
+from scripts.http_service import api_services
 from scripts.settings import Settings
 
 START = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)  # 14:00 in Shanghai

@@ -16,7 +16,8 @@ from binding_store import migrate
 from routing.errors import StoreUnavailable
 from routing.model import Action, RouteDecision
 from routing.reasons import Reason
-from scripts.front_doors import bind, run_api
+from scripts.front_doors import run_api
+from scripts.http_service import bind
 from tests.api.conftest import settings_for
 from tests.scripts.cli_helpers import Cli, one_line_error
 

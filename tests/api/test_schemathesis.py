@@ -31,7 +31,7 @@ from binding_store.shops import ShopRepository
 from binding_store.tokens import TokenStore
 from routing.risk import RiskPolicy
 from scripts.container import Container
-from scripts.front_doors import api_services
+from scripts.http_service import api_services
 from tests.api.conftest import (
     AGREEMENT,
     MAIN,

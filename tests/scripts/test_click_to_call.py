@@ -12,7 +12,7 @@ import pytest
 
 from agi import channel_vars as cv
 from routing.errors import AmiUnavailable, ClickToCallUnavailable
-from scripts.front_doors import click_to_call as AmiClickToCall
+from scripts.http_service import click_to_call as AmiClickToCall
 from scripts.settings import Settings
 
 

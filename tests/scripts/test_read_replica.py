@@ -25,7 +25,7 @@ from binding_store.models import Shop
 from binding_store.tokens import TokenStore
 from scripts import container as wiring
 from scripts.container import open_container
-from scripts.front_doors import api_services
+from scripts.http_service import api_services
 from scripts.settings import Settings
 from tests.binding_store.call_log_weeks import every, write_calls
 from tests.fixtures.ami.scenario import SHOP, seed
