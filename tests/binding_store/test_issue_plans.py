@@ -1,7 +1,9 @@
 """How ``privnum_issue`` is planned: once per session while the tables' statistics are
-current (planning costs more than running it), per call otherwise; the issue writer makes
-that choice (``PLAN_CHOICE``) on each new session and again every ``REPLAN_SECONDS``, with the
-session's plans discarded, so plans made on small tables do not outlive the tables' growth.
+current (planning costs more than running it); tables whose statistics are missing or old are
+analyzed first, and plans are made per call only while that cannot be done. The issue writer
+makes that choice (``PLAN_CHOICE``) on each new session and again every ``REPLAN_SECONDS``,
+with the session's plans discarded, so plans made on small tables do not outlive the tables'
+growth.
 
 Rows read are counted with ``pg_stat_xact_user_tables`` inside one transaction (no timing)."""
 
@@ -91,12 +93,36 @@ async def small_then_grown(pg_database: Database) -> AsyncIterator[
     await admin.close()
 
 
-async def test_stale_statistics_choose_plans_per_call(
+async def _row_estimate(conn: psycopg.AsyncConnection[Any], table: str) -> float:
+    found = await (await conn.execute(
+        "SELECT reltuples FROM pg_class WHERE oid = %s::regclass", (table,))).fetchone()
+    assert found is not None
+    return float(found[0])
+
+
+async def test_stale_statistics_are_refreshed_and_plans_made_per_session(
         small_then_grown: tuple[psycopg.AsyncConnection[Any], psycopg.AsyncConnection[Any]]
 ) -> None:
     session, _ = small_then_grown
     await session.execute(PLAN_CHOICE)
-    assert await _mode(session) == CUSTOM
+    assert await _row_estimate(session, "bindings") >= 50_000
+    assert await _mode(session) == GENERIC
+    statuses, bindings, pool = await _issue_reads(session, [f"new-{i}" for i in range(8)])
+    assert statuses == {"created"}
+    assert bindings < 2_000 and pool < 2_000, (bindings, pool)
+
+
+async def test_statistics_another_session_is_refreshing_choose_plans_per_call(
+        small_then_grown: tuple[psycopg.AsyncConnection[Any], psycopg.AsyncConnection[Any]]
+) -> None:
+    """An ANALYZE in progress elsewhere (autovacuum) holds the lock ours needs: the choice
+    does not wait for it, and plans per call meanwhile."""
+    session, admin = small_then_grown
+    async with admin.transaction():
+        await admin.execute("LOCK TABLE bindings IN SHARE UPDATE EXCLUSIVE MODE")
+        await session.execute(PLAN_CHOICE)
+        assert await _row_estimate(session, "bindings") < 50_000
+        assert await _mode(session) == CUSTOM
     statuses, bindings, pool = await _issue_reads(session, [f"new-{i}" for i in range(8)])
     assert statuses == {"created"}
     assert bindings < 2_000 and pool < 2_000, (bindings, pool)
@@ -114,11 +140,13 @@ async def test_current_statistics_choose_plans_per_session(
     assert bindings < 2_000 and pool < 2_000, (bindings, pool)
 
 
-async def test_tables_never_analyzed_choose_plans_per_call(pg_database: Database) -> None:
+async def test_tables_never_analyzed_are_analyzed_first(pg_database: Database) -> None:
     session = await connect_autocommit(libpq_url(pg_database.url), 5)
     try:
+        assert await _row_estimate(session, "bindings") < 0
         await session.execute(PLAN_CHOICE)
-        assert await _mode(session) == CUSTOM
+        assert await _row_estimate(session, "bindings") >= 0
+        assert await _mode(session) == GENERIC
     finally:
         await session.close()
 
@@ -134,13 +162,16 @@ async def test_the_writer_chooses_on_a_new_session_and_again_once_its_choice_is_
                          replan_seconds=10, clock=lambda: now[0])
     admin = await connect_autocommit(libpq_url(pg_database.url), 5)
     try:
-        assert await writer.submit({"i": 1}) == (CUSTOM,)  # never analyzed
+        await admin.execute("ALTER TABLE pool_numbers SET (autovacuum_enabled = false)")
+        assert await writer.submit({"i": 1}) == (GENERIC,)  # analyzed first
         assert writer.replans == 1
-        await admin.execute("ANALYZE")
+        await admin.execute(_OTHER_POOL.format(count=5_000))  # its statistics are old now
         now[0] += 9.9
-        assert await writer.submit({"i": 2}) == (CUSTOM,)  # its choice is not old yet
+        assert await writer.submit({"i": 2}) == (GENERIC,)  # its choice is not old yet
+        assert await _row_estimate(admin, "pool_numbers") < 5_000
         now[0] += 0.1
         assert await writer.submit({"i": 3}) == (GENERIC,)
+        assert await _row_estimate(admin, "pool_numbers") >= 5_000
         now[0] += 5
         assert await writer.submit({"i": 4}) == (GENERIC,)
         assert (writer.replans, writer.batches) == (2, 4)
