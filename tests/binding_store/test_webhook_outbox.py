@@ -17,6 +17,7 @@ from binding_store.bindings import BindingStore
 from binding_store.call_log import CallLogStore
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.models import CallAttempt as AttemptRow
 from binding_store.outbox import Outbox
 from binding_store.webhook_models import WebhookEvent
 from routing.cdr import CdrEvent
@@ -114,6 +115,39 @@ async def test_an_attempt_written_again_in_a_later_batch_writes_no_second_event(
     await write_attempts(database, [attempt_row(a) for a in again], outbox, again)
     started = [s for t, s, _ in await events(database) if t == "call.started"]
     assert sorted(started) == [f"call:pbx-1764331200.{i}" for i in (1, 2, 3, 9)]
+
+
+async def test_each_stored_attempt_has_its_events_and_no_other_does(
+        database: Database, cipher: BuyerCipher) -> None:
+    """The same call decided again later: SQLite stores a call once whatever its time,
+    PostgreSQL (partitioned by time) stores the later one too; either way events go with
+    stored attempts only, with the binding's masked buyer, in the order of the batch."""
+    await seed(database, pool=[(X1, "bj", None)])
+    outbox = Outbox()
+    view = await bindings(database, cipher).issue("s1", "o1", "buyer-1", A1, B1, NOW,
+                                                  actor="t")
+    bridged = decision("pbx-1764331200.1", action=Action.BRIDGE, reason=Reason.BRIDGED,
+                       binding=view.binding_id, direction=Direction.MERCHANT)
+    later = replace(bridged, at=NOW + timedelta(seconds=5))
+    refused = decision("pbx-1764331200.2", action=Action.REJECT,
+                       reason=Reason.CALLER_NOT_AUTHORIZED)
+    unknown = replace(refused, uniqueid="pbx-1764331200.3", linkedid="pbx-1764331200.3",
+                      binding_id="gone")  # a binding id no row has: no buyer facts
+    await write_attempts(database, [attempt_row(bridged)], outbox, [bridged])
+    batch = [refused, later, unknown, refused]
+    await write_attempts(database, [attempt_row(a) for a in batch], outbox, batch)
+    async with database.session() as s:
+        stored = (await s.execute(select(AttemptRow.uniqueid).order_by(AttemptRow.id))
+                  ).scalars().all()
+    started = [(st, d) for t, st, d in await events(database) if t == "call.started"]
+    assert [st.removeprefix("call:") for st, _ in started] == list(stored)
+    expected = ["pbx-1764331200.1", "pbx-1764331200.2", "pbx-1764331200.3"]
+    if database.dialect == "postgresql":
+        expected.insert(2, "pbx-1764331200.1")  # the later decision, stored too
+    assert list(stored) == expected
+    facts = {(d["uniqueid"], d["buyer_masked"], d["buyer_id"]) for _, d in started}
+    assert ("pbx-1764331200.1", "139****0001", "buyer-1") in facts
+    assert ("pbx-1764331200.3", None, None) in facts
 
 
 async def test_calls_write_decision_and_record_events_once(database: Database,
