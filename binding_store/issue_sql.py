@@ -7,11 +7,12 @@ the whole batch commits once (group commit). Per request, in the order of the OR
 order's active binding is returned as it is; else X is chosen by the rules of
 ``routing.allocation.choose_virtual_number`` (the same query as
 ``binding_store.allocation_sql``: windows of the first available numbers in allocation
-order, read from the index ``ix_pool_axb_order`` and growing 16-fold, then the whole pool)
-and the binding is inserted. The partial unique indexes decide races with other
-transactions: a lost (A, X) or (B, X) race is run again without that X, a lost order race
-returns the winner's binding. After the last request, the new bindings' audit events and
-outbox events are inserted, one statement each for the batch, in request order.
+order, read from the index ``ix_pool_axb_order`` without the numbers A holds already, and
+growing 16-fold, then the whole pool) and the binding is inserted. The partial unique
+indexes decide races with other transactions: a lost (A, X) or (B, X) race is run again
+without that X, a lost order race returns the winner's binding. After the last request,
+the new bindings' audit events and outbox events are inserted, one statement each for the
+batch, in request order.
 
 Nothing in a batch waits for another transaction's request: the order and each (A, X) and
 (B, X) pair are taken with a transaction-level advisory try-lock first; a contested pair
@@ -140,6 +141,13 @@ BEGIN
                                 WHERE p.state = 'available' AND p.mode = 'axb'
                                   AND p.number <> ALL (v_excluded)
                                   AND (v_region IS NULL OR p.region = v_region)
+                                  -- A's own numbers leave the list in one hashed read of
+                                  -- A's bindings: every line takes numbers in this order,
+                                  -- so a line holding k holds the first k, and a probe per
+                                  -- candidate cost its next binding k probes
+                                  AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
+                                                        WHERE b.state = 'active'
+                                                          AND b.caller_a = v_a)
                                 ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
                                          p.number COLLATE "C"
                                 LIMIT v_limit)
@@ -151,18 +159,16 @@ BEGIN
                                   AND p.number <> ALL (v_excluded)
                                   AND v_region IS NOT NULL
                                   AND p.region IS DISTINCT FROM v_region
+                                  AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
+                                                        WHERE b.state = 'active'
+                                                          AND b.caller_a = v_a)
                                 ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
                                          p.number COLLATE "C"
                                 LIMIT v_limit)) ranked
                              ORDER BY 2, 3, 4, 5
                              LIMIT v_limit) cand
-                         -- two probes, each on its partial unique index (an OR of the
-                         -- two scans every active binding of X)
+                         -- B's pair: a probe of its partial unique index per candidate
                          WHERE NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                    AND b.caller_a = v_a)
-                           AND NOT EXISTS (
                                  SELECT 1 FROM bindings b
                                   WHERE b.state = 'active' AND b.virtual_x = cand.number
                                     AND b.buyer_bidx = v_bidx)

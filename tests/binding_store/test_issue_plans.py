@@ -251,3 +251,40 @@ async def test_a_busy_caller_line_is_read_at_most_once_per_binding(
     statuses, bindings, _ = await _issue_reads(session, [f"new-{i}" for i in range(8)])
     assert statuses == {"created"}
     assert bindings < 8 * _BUSY * 1.5, bindings
+
+
+# A1 active on every one of {count} numbers that come first in the pool's order (a busy line
+# whose numbers the allocation order hands out first)
+_FRONT_POOL = ("INSERT INTO pool_numbers (number, region, state, created_at, mode) "
+               "SELECT '+8616900' || lpad(i::text, 6, '0'), '', 'available', now(), 'axb' "
+               "FROM generate_series(0, {count} - 1) i")
+_A1_FRONT = (
+    "INSERT INTO bindings (id, shop_id, order_id, buyer_id, caller_a, virtual_x, "
+    "extension, buyer_cipher, buyer_bidx, buyer_masked, created_at, expires_at, state) "
+    f"SELECT 'front' || i, 's1', 'front' || i, '', '{A1}', "
+    "'+8616900' || lpad(i::text, 6, '0'), '', '\\x00', 'front' || i, '', now(), "
+    "now() + interval '1 day', 'active' FROM generate_series(0, {count} - 1) i")
+_INDEX_SCANS = ("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_xact_user_tables "
+                "WHERE relname = 'bindings'")
+
+
+@pytest.mark.parametrize("mode", [GENERIC, CUSTOM])
+async def test_a_line_holding_the_first_numbers_is_not_probed_number_by_number(
+        pg_database: Database, mode: str) -> None:
+    """A1 holds the first 2 000 numbers of the pool's order: its next binding gets the first
+    number after them, reading A1's numbers once instead of probing (A1, X) for each."""
+    await seed(pg_database, pool=[(virtual(i), "", None) for i in range(10)])
+    session = await connect_autocommit(libpq_url(pg_database.url), 5)
+    try:
+        await session.execute(_FRONT_POOL.format(count=2_000))
+        await session.execute(_A1_FRONT.format(count=2_000))
+        await session.execute("ANALYZE")
+        await session.execute(f"SET plan_cache_mode = {mode}")
+        async with session.transaction(force_rollback=True):
+            cursor = await session.execute(CALL, (Jsonb([_request("next")]), COOLDOWN, 64, 3))
+            rows = await cursor.fetchall()
+            scans = (await (await session.execute(_INDEX_SCANS)).fetchone() or [0])[0]
+        assert [(r[1], r[3]) for r in rows] == [("created", virtual(0))]
+        assert int(scans) < 50, scans
+    finally:
+        await session.close()
