@@ -29,6 +29,7 @@ the caller's status or NULL), ``exhausted``, ``stale``, ``busy``, ``contention``
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import Connection, Table, event
@@ -40,6 +41,62 @@ STALE_CHECK = """FROM bindings b
                     AND (b.caller_a = {a} OR b.buyer_bidx = {bidx}
                          OR (b.shop_id = {shop} AND b.order_id = {order}))
                   LIMIT 1"""
+
+# privnum_issue's candidates in allocation order: the window of the first ``v_limit``
+# available numbers (preferred region first), then the pair and cool-down checks. Two
+# variants (see the function): @A_PROBE@ checks (A, X) per candidate, @HELD_OUT@ leaves A's
+# active numbers out of the window instead.
+_CANDIDATES = r"""
+                        SELECT cand.number FROM (
+                            SELECT * FROM (
+                              (SELECT p.number, 0 AS region_rank,
+                                      p.last_released_at IS NOT NULL AS never_rank,
+                                      p.last_released_at,
+                                      p.number COLLATE "C" AS sort_number
+                                 FROM pool_numbers p
+                                WHERE p.state = 'available' AND p.mode = 'axb'
+                                  AND p.number <> ALL (v_excluded)
+                                  AND (v_region IS NULL OR p.region = v_region)
+                                  @HELD_OUT@
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                         p.number COLLATE "C"
+                                LIMIT v_limit)
+                              UNION ALL
+                              (SELECT p.number, 1, p.last_released_at IS NOT NULL,
+                                      p.last_released_at, p.number COLLATE "C"
+                                 FROM pool_numbers p
+                                WHERE p.state = 'available' AND p.mode = 'axb'
+                                  AND p.number <> ALL (v_excluded)
+                                  AND v_region IS NOT NULL
+                                  AND p.region IS DISTINCT FROM v_region
+                                  @HELD_OUT@
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                         p.number COLLATE "C"
+                                LIMIT v_limit)) ranked
+                             ORDER BY 2, 3, 4, 5
+                             LIMIT v_limit) cand
+                         WHERE @A_PROBE@NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
+                                    AND b.buyer_bidx = v_bidx)
+                           AND NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.caller_a = v_a AND b.virtual_x = cand.number
+                                    AND b.released_at IS NOT NULL
+                                    AND b.released_at > p_now - p_cooldown)
+                         ORDER BY cand.region_rank, cand.never_rank, cand.last_released_at,
+                                  cand.sort_number"""
+_A_PROBE = """NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
+                                    AND b.caller_a = v_a)
+                           AND """
+_HELD_OUT = """AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
+                                                        WHERE b.state = 'active'
+                                                          AND b.caller_a = v_a)"""
+_NO_LINE = re.compile(r"^ *@HELD_OUT@\n", re.MULTILINE)
+CANDIDATES_PROBED = _NO_LINE.sub("", _CANDIDATES.replace("@A_PROBE@", _A_PROBE))
+CANDIDATES_HELD_OUT = _CANDIDATES.replace("@A_PROBE@", "").replace("@HELD_OUT@", _HELD_OUT)
 
 _FUNCTION = r"""
 CREATE OR REPLACE FUNCTION privnum_issue(
@@ -130,55 +187,17 @@ BEGIN
                     -- always taken. A new portal name each time (an attempt that failed left
                     -- its portal behind with its sub-transaction).
                     v_cur := NULL;
-                    OPEN v_cur NO SCROLL FOR
-                        SELECT cand.number FROM (
-                            SELECT * FROM (
-                              (SELECT p.number, 0 AS region_rank,
-                                      p.last_released_at IS NOT NULL AS never_rank,
-                                      p.last_released_at,
-                                      p.number COLLATE "C" AS sort_number
-                                 FROM pool_numbers p
-                                WHERE p.state = 'available' AND p.mode = 'axb'
-                                  AND p.number <> ALL (v_excluded)
-                                  AND (v_region IS NULL OR p.region = v_region)
-                                  -- A's own numbers leave the list in one hashed read of
-                                  -- A's bindings: every line takes numbers in this order,
-                                  -- so a line holding k holds the first k, and a probe per
-                                  -- candidate cost its next binding k probes
-                                  AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
-                                                        WHERE b.state = 'active'
-                                                          AND b.caller_a = v_a)
-                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                         p.number COLLATE "C"
-                                LIMIT v_limit)
-                              UNION ALL
-                              (SELECT p.number, 1, p.last_released_at IS NOT NULL,
-                                      p.last_released_at, p.number COLLATE "C"
-                                 FROM pool_numbers p
-                                WHERE p.state = 'available' AND p.mode = 'axb'
-                                  AND p.number <> ALL (v_excluded)
-                                  AND v_region IS NOT NULL
-                                  AND p.region IS DISTINCT FROM v_region
-                                  AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
-                                                        WHERE b.state = 'active'
-                                                          AND b.caller_a = v_a)
-                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                         p.number COLLATE "C"
-                                LIMIT v_limit)) ranked
-                             ORDER BY 2, 3, 4, 5
-                             LIMIT v_limit) cand
-                         -- B's pair: a probe of its partial unique index per candidate
-                         WHERE NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                    AND b.buyer_bidx = v_bidx)
-                           AND NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.caller_a = v_a AND b.virtual_x = cand.number
-                                    AND b.released_at IS NOT NULL
-                                    AND b.released_at > p_now - p_cooldown)
-                         ORDER BY cand.region_rank, cand.never_rank, cand.last_released_at,
-                                  cand.sort_number;
+                    -- The first window probes (A, X) for each candidate, one index probe
+                    -- each: the usual line holds few numbers and its first window has a
+                    -- free one. The next windows leave A's numbers out with one hashed read
+                    -- of A's bindings: every line takes numbers in the same order, so a
+                    -- line holding k numbers holds the first k, and probing each cost its
+                    -- next binding k probes (quadratic over a bulk file for one line).
+                    IF v_limit = p_window THEN
+                        OPEN v_cur NO SCROLL FOR @CANDIDATES_PROBED@;
+                    ELSE
+                        OPEN v_cur NO SCROLL FOR @CANDIDATES_HELD_OUT@;
+                    END IF;
                     LOOP
                         FETCH v_cur INTO v_x;
                         EXIT WHEN NOT FOUND;
@@ -259,7 +278,9 @@ $fn$
 """
 
 CREATE_FUNCTION = _FUNCTION.replace("@STALE_CHECK@", STALE_CHECK.format(
-    now="p_now", a="v_a", bidx="v_bidx", shop="v_shop", order="v_order"))
+    now="p_now", a="v_a", bidx="v_bidx", shop="v_shop", order="v_order")).replace(
+    "@CANDIDATES_PROBED@", CANDIDATES_PROBED.strip()).replace(
+    "@CANDIDATES_HELD_OUT@", CANDIDATES_HELD_OUT.strip())
 
 DROP_FUNCTION = "DROP FUNCTION IF EXISTS privnum_issue(jsonb, interval, integer, integer)"
 

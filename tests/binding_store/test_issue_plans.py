@@ -272,7 +272,9 @@ _INDEX_SCANS = ("SELECT coalesce(sum(idx_scan), 0) FROM pg_stat_xact_user_tables
 async def test_a_line_holding_the_first_numbers_is_not_probed_number_by_number(
         pg_database: Database, mode: str) -> None:
     """A1 holds the first 2 000 numbers of the pool's order: its next binding gets the first
-    number after them, reading A1's numbers once instead of probing (A1, X) for each."""
+    number after them. The first window (64 numbers) is probed number by number, as for any
+    line; then A1's numbers are read once instead of probing (A1, X) for each of them (which
+    took 3 092 index scans here)."""
     await seed(pg_database, pool=[(virtual(i), "", None) for i in range(10)])
     session = await connect_autocommit(libpq_url(pg_database.url), 5)
     try:
@@ -285,6 +287,6 @@ async def test_a_line_holding_the_first_numbers_is_not_probed_number_by_number(
             rows = await cursor.fetchall()
             scans = (await (await session.execute(_INDEX_SCANS)).fetchone() or [0])[0]
         assert [(r[1], r[3]) for r in rows] == [("created", virtual(0))]
-        assert int(scans) < 50, scans
+        assert int(scans) < 64 + 30, scans
     finally:
         await session.close()
