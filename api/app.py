@@ -8,7 +8,6 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import (
-    console,
     problems,
     routes_accounts,
     routes_misc,
@@ -19,6 +18,7 @@ from api import (
     routes_shops,
     routes_webhooks,
 )
+from api.console.mount import install as install_console
 from api.idempotency import IdempotencyKeys
 from api.middleware import BodyGuard
 from api.openapi import install_docs, install_openapi, operation_id
@@ -83,7 +83,7 @@ def create_app(services: ApiServices) -> FastAPI:
     # Inside BodyGuard: the body it reads to compare requests is bounded in size and time.
     app.add_middleware(IdempotencyKeys, services=services)
     if services.console is not None:
-        console.install(app, services.console)
+        install_console(app, services.console)
     app.include_router(routes_pool.router)
     # first: a plain reveal skips the route search and FastAPI's dependency solving
     app.router.routes.insert(0, LeanReveal(app.router,

@@ -1,31 +1,6 @@
 """The read-only web console at ``/console``: server-rendered pages (Jinja2) over the same use
-cases as the API, signed in with an existing credential; no script, every asset packaged."""
+cases as the API, signed in with an existing credential; no script, every asset packaged.
 
-from __future__ import annotations
-
-from fastapi import FastAPI
-from fastapi.staticfiles import StaticFiles
-from fastapi.templating import Jinja2Templates
-
-from api.console import pages_calls, pages_exports, pages_ops
-from api.console.exports import ExportJobs
-from api.console.options import ConsoleOptions
-from api.console.session import SessionCodec
-from api.console.web import HERE, PREFIX, ConsoleState, SecurityHeaders
-
-
-def install(app: FastAPI, options: ConsoleOptions) -> ConsoleState:
-    """Mount the console on ``app``; the returned state's ``jobs.aclose()`` ends running
-    exports at shutdown."""
-    templates = Jinja2Templates(directory=HERE / "templates")  # autoescapes
-    state = ConsoleState(options=options,
-                         codec=SessionCodec(options.session_key, options.session_seconds),
-                         jobs=ExportJobs(options.export_dir, options.export_writer),
-                         templates=templates)
-    app.state.console = state
-    app.include_router(pages_calls.router)
-    app.include_router(pages_exports.router)
-    app.include_router(pages_ops.router)
-    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="console-static")
-    app.add_middleware(SecurityHeaders)
-    return state
+This module imports nothing, so ``api.services`` may import ``api.console.options`` while the
+pages import ``api.services``; ``api.console.mount`` mounts the console on the app.
+"""
