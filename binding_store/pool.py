@@ -13,13 +13,15 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import distinct, func, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Table, distinct, func, select
+from sqlalchemy.dialects import sqlite
 
 from binding_store import audit
 from binding_store.db import Database
 from binding_store.models import Binding, PoolNumber
+from binding_store.recordset_insert import as_document, recordset_insert
 from binding_store.redis_index import RedisIndex
 from routing.audit import AuditKind
 from routing.errors import InvalidInput, InvalidNumber, NotFound, StoreUnavailable
@@ -36,6 +38,15 @@ from routing.shop_views import (
 )
 
 log = logging.getLogger(__name__)
+
+_POOL = cast(Table, PoolNumber.__table__)
+_IMPORTED = ("number", "region", "state", "last_released_at", "created_at")
+# PostgreSQL: a batch is one JSON document (binding_store.recordset_insert). The executemany
+# made statements of thousands of placeholders, which the driver parsed again for every batch:
+# more than the import's parsing of the numbers themselves (100 000 numbers: 17.8 s).
+_INSERT_PG = recordset_insert(_POOL, _IMPORTED,
+                              on_conflict='ON CONFLICT DO NOTHING RETURNING "number"')
+_INSERT_SQLITE = sqlite.insert(_POOL).on_conflict_do_nothing().returning(_POOL.c.number)
 
 _ECHO = 40
 
@@ -156,12 +167,12 @@ class PoolRepository:
                 for n, (_, region) in pending.items() if n not in existing
             ]
             if values:
-                table = PoolNumber.metadata.tables[PoolNumber.__tablename__]
-                dialect_insert = (postgresql.insert if self._db.dialect == "postgresql"
-                                  else sqlite.insert)
-                stmt = dialect_insert(table).on_conflict_do_nothing().returning(table.c.number)
-                # executemany: one cached statement, sent in large batches by the driver layer.
-                inserted = (await session.execute(stmt, values)).scalars().all()
+                if self._db.dialect == "postgresql":
+                    inserted = (await session.execute(_INSERT_PG, as_document(values))
+                                ).scalars().all()
+                else:
+                    # executemany: one cached statement, sent in batches by the driver layer.
+                    inserted = (await session.execute(_INSERT_SQLITE, values)).scalars().all()
                 tally.inserted += len(inserted)
                 for number in set(pending) - existing - set(inserted):  # lost a race
                     dups.append(ImportRowError(pending[number][0], number, "already in the pool"))
