@@ -35,10 +35,11 @@ async def select_virtual_number(
     pair, not released from A within the cool-down; preferred region first, never-released
     next, then least recently released, then by number. Stale rows must be expired first.
 
-    The clash checks (two correlated ``NOT EXISTS``) run on the first ``window`` available
-    numbers in that order only (a top-N sort of the pool, then at most ``window`` index
-    probes each) instead of on every pool row; the whole pool is searched only when none of
-    the window is eligible. ``window=None``: the whole pool at once; -1: ``CANDIDATE_WINDOW``."""
+    The clash checks (three correlated ``NOT EXISTS``, each an index probe) run on the first
+    ``window`` available numbers in that order only (a top-N sort of the pool, then at most
+    ``window`` probes of each) instead of on every pool row; the whole pool is searched only
+    when none of the window is eligible. ``window=None``: the whole pool at once; -1:
+    ``CANDIDATE_WINDOW``."""
     if window == -1:
         window = CANDIDATE_WINDOW
     if window is not None:
@@ -74,15 +75,21 @@ async def _first_eligible(
         available = available.order_by(region_rank, never_rank, pool.last_released_at,
                                        number).limit(window)
     cand = available.subquery("cand")
-    busy = select(Binding.id).where(
-        Binding.state == ACTIVE, Binding.virtual_x == cand.c.number,
-        or_(Binding.caller_a == caller_a, Binding.buyer_bidx == buyer_bidx))
+    # Two probes, each on an index of its pair: with one OR of the two, SQLite read every
+    # active binding for each candidate (the state index), 3 000 rows per probe on a line
+    # holding 3 000 numbers.
+    a_busy = select(Binding.id).where(
+        Binding.caller_a == caller_a, Binding.virtual_x == cand.c.number,
+        Binding.state == ACTIVE)
+    b_busy = select(Binding.id).where(
+        Binding.buyer_bidx == buyer_bidx, Binding.virtual_x == cand.c.number,
+        Binding.state == ACTIVE)
     cooling = select(Binding.id).where(
         Binding.caller_a == caller_a, Binding.virtual_x == cand.c.number,
         Binding.released_at.is_not(None), Binding.released_at > now - cooldown)
     query = (
         select(cand.c.number)
-        .where(~exists(busy), ~exists(cooling))
+        .where(~exists(a_busy), ~exists(b_busy), ~exists(cooling))
         .order_by(cand.c.region_rank, cand.c.never_rank, cand.c.last_released_at,
                   cand.c.sort_number)
         .limit(1))

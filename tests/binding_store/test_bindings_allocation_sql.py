@@ -4,10 +4,13 @@ it finds nothing, the SQL cool-down diagnosis agrees with the pure one."""
 from __future__ import annotations
 
 import random
+import sqlite3
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from psycopg.types.json import Jsonb
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store.allocation_sql import (
@@ -17,7 +20,7 @@ from binding_store.allocation_sql import (
 )
 from binding_store.db import Database
 from binding_store.issue_requests import IssueInput
-from binding_store.models import Account, Binding, CallerNumber, PoolNumber, Shop
+from binding_store.models import Account, Base, Binding, CallerNumber, PoolNumber, Shop
 from routing.allocation import PoolCandidate, choose_virtual_number
 from routing.allocation import cooling_down_until as pure_cooling_down_until
 from tests.binding_store.test_bindings_helpers import NOW, caller, virtual
@@ -161,3 +164,54 @@ async def test_a_preferred_region_without_a_free_number_falls_back_to_the_others
     if database.dialect == "postgresql":
         for window in (1, 2, 3, 4, CANDIDATE_WINDOW):
             assert await _function_choice(database, a, bidx, "BJ", window) == expected.number
+
+
+async def test_sqlite_probes_each_pair_on_its_index(sqlite_url: str) -> None:
+    """A line holding the first 500 of 1 000 numbers, on SQLite: the whole-pool query probes
+    (A, X) and (B, X) each on an index of its pair. Work is counted in SQLite's virtual
+    machine steps, not timed: about 38 000 here, where one probe ORed over both pairs read
+    every active binding for each candidate (2.3 million)."""
+    db = Database(sqlite_url, timeout=5.0)
+    try:
+        async with db.engine.begin() as conn:
+            await conn.run_sync(Base.metadata.create_all)
+        a = caller(1)
+        async with db.session() as s:
+            await _shop_with_caller(s, a)
+            s.add_all(PoolNumber(number=virtual(i), region="", state="available",
+                                 last_released_at=None, created_at=NOW) for i in range(1_000))
+            await s.flush()
+            s.add_all(Binding(id=f"b{i}", shop_id="s1", order_id=f"o{i}", caller_a=a,
+                              virtual_x=virtual(i), buyer_cipher=b"\x00",
+                              buyer_bidx=f"bidx-{i}", buyer_masked="", created_at=NOW,
+                              expires_at=NOW + timedelta(days=1), state="active")
+                      for i in range(500))
+            await s.commit()
+        statements: list[tuple[str, Any]] = []
+
+        def grab(_conn: Any, _cursor: Any, statement: str, parameters: Any, *_: Any) -> None:
+            statements.append((statement, parameters))
+
+        event.listen(db.engine.sync_engine, "before_cursor_execute", grab)
+        async with db.session() as s:
+            got = await select_virtual_number(s, caller_a=a, buyer_bidx="bidx-new", now=NOW,
+                                              cooldown=COOLDOWN, preferred_region=None,
+                                              window=None)
+        event.remove(db.engine.sync_engine, "before_cursor_execute", grab)
+        assert got == virtual(500)
+        statement, parameters = statements[-1]
+        steps = [0]
+
+        def count() -> int:
+            steps[0] += 1
+            return 0
+
+        plain = sqlite3.connect(sqlite_url.removeprefix("sqlite+aiosqlite:///"))
+        try:
+            plain.set_progress_handler(count, 1_000)
+            assert plain.execute(statement, parameters).fetchall() == [(virtual(500),)]
+        finally:
+            plain.close()
+        assert steps[0] * 1_000 < 400_000, steps[0]
+    finally:
+        await db.dispose()
