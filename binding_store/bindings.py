@@ -312,7 +312,7 @@ class BindingStore:
         excluded: set[str] = set()
         for _attempt in range(self._policy.max_attempts):
             try:
-                async with self._db.session() as s:
+                async with self._db.write_turn(), self._db.session() as s:
                     try:
                         result = await work(s, excluded)
                         await s.commit()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -74,6 +75,10 @@ class Database:
         # What else holds connections to this database (the group-commit writers' own).
         self._on_dispose: list[Callable[[], Awaitable[None]]] = []
         self._shared: dict[str, Any] = {}
+        # SQLite: the write transactions of this process take turns (see write_turn), one
+        # lock per event loop (a CLI command may run several loops over one Database).
+        self._write_turns: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = (
+            weakref.WeakKeyDictionary())
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
@@ -83,6 +88,22 @@ class Database:
         """
         async with guard(self.timeout * 5), self._sessions() as session:
             yield session
+
+    @asynccontextmanager
+    async def write_turn(self) -> AsyncIterator[None]:
+        """Around a write transaction: on SQLite, this process's writers take turns in arrival
+        order. SQLite runs one writer at a time anyway; left to its busy handler, many waiting
+        writers retry at random and some give up after its 5 s (a file of orders bound 64 at
+        a time lost rows as "database is locked"). PostgreSQL: no turn to wait for."""
+        if self.dialect != "sqlite":
+            yield
+            return
+        loop = asyncio.get_running_loop()
+        turn = self._write_turns.get(loop)
+        if turn is None:
+            turn = self._write_turns[loop] = asyncio.Lock()
+        async with turn:
+            yield
 
     @asynccontextmanager
     async def read_session(self) -> AsyncIterator[AsyncSession]:
