@@ -101,10 +101,12 @@ _INSERT_SQLITE = sqlite_insert(_ATTEMPTS).on_conflict_do_nothing()
 # stored calls before the insert and a look-up of the facts after it cost the call path's
 # process two more statements per batch and a quarter of the writer's time.
 _BINDINGS = cast(Table, m.Binding.__table__).name
+_INSERTED_PG = recordset_insert(_ATTEMPTS, _COLUMNS, on_conflict="ON CONFLICT DO NOTHING",
+                                returning=("system_name", "uniqueid", "binding_id"))
 _INSERT_PG_FACTS = text(
-    f'WITH inserted AS ({_INSERT_PG.text} RETURNING "system_name", "uniqueid", "binding_id") '
-    f'SELECT i.system_name, i.uniqueid, b.buyer_masked, b.buyer_id FROM inserted i '
-    f'LEFT JOIN "{_BINDINGS}" b ON b.id = i.binding_id AND i.binding_id <> \'\'')
+    f"WITH inserted AS ({_INSERTED_PG.text}) "
+    f"SELECT i.system_name, i.uniqueid, b.buyer_masked, b.buyer_id FROM inserted i "
+    f"LEFT JOIN \"{_BINDINGS}\" b ON b.id = i.binding_id AND i.binding_id <> ''")
 
 
 async def _insert_rows(session: AsyncSession, dialect: str, rows: list[dict[str, Any]]

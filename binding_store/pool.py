@@ -44,8 +44,8 @@ _IMPORTED = ("number", "region", "state", "last_released_at", "created_at")
 # PostgreSQL: a batch is one JSON document (binding_store.recordset_insert). The executemany
 # made statements of thousands of placeholders, which the driver parsed again for every batch:
 # more than the import's parsing of the numbers themselves (100 000 numbers: 17.8 s).
-_INSERT_PG = recordset_insert(_POOL, _IMPORTED,
-                              on_conflict='ON CONFLICT DO NOTHING RETURNING "number"')
+_INSERT_PG = recordset_insert(_POOL, _IMPORTED, on_conflict="ON CONFLICT DO NOTHING",
+                              returning=("number",))
 _INSERT_SQLITE = sqlite.insert(_POOL).on_conflict_do_nothing().returning(_POOL.c.number)
 
 _ECHO = 40

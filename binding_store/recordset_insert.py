@@ -26,17 +26,22 @@ from binding_store.json_text import dumps
 
 
 def recordset_insert(table: Table, columns: Sequence[str], *, on_conflict: str = "",
-                     record_types: Mapping[str, str] = MappingProxyType({})) -> TextClause:
+                     record_types: Mapping[str, str] = MappingProxyType({}),
+                     returning: Sequence[str] = ()) -> TextClause:
     """The insert of ``columns``, one parameter ``rows`` (see :func:`as_document`);
-    ``on_conflict`` is appended as it is (e.g. ``ON CONFLICT DO NOTHING``). ``record_types``
-    names a column's type in the record where it is not the column's own (``json`` for a
-    text column given as a nested JSON value: ``json`` keeps its input text verbatim, so the
-    column gets exactly the text of that value)."""
+    ``on_conflict`` is appended as it is (e.g. ``ON CONFLICT DO NOTHING``), then a
+    ``RETURNING`` of the ``returning`` columns (the rows inserted: not those the conflict
+    clause skipped). ``record_types`` names a column's type in the record where it is not
+    the column's own (``json`` for a text column given as a nested JSON value: ``json`` keeps
+    its input text verbatim, so the column gets exactly the text of that value)."""
     record = ", ".join(f'"{name}" {record_types.get(name) or _unbounded(table, name)}'
                        for name in columns)
     names = ", ".join(f'"{name}"' for name in columns)
+    returned = (" RETURNING " + ", ".join(f'"{name}"' for name in returning)
+                if returning else "")
     return text(f'INSERT INTO "{table.name}" ({names}) SELECT {names} '
-                f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) {on_conflict}")
+                f"FROM json_to_recordset(CAST(:rows AS json)) AS r({record}) {on_conflict}"
+                f"{returned}")
 
 
 def _unbounded(table: Table, name: str) -> str:
