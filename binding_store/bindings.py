@@ -250,7 +250,7 @@ class BindingStore:
 
     # -- release, expiry, reads -------------------------------------------------------------
     async def release(self, binding_id: str, *, actor: str, now: datetime) -> BindingView:
-        async with self._db.write_turn(), self._db.session() as s:
+        async with self._db.write_session() as s:
             row = await load_for_update(s, binding_id)
             if row.state != ACTIVE:
                 return row.view(now)
@@ -280,7 +280,7 @@ class BindingStore:
         """Mark up to ``limit`` bindings whose expiry has passed as expired (with their
         ``binding.expired`` events); their Redis keys have already expired on their own.
         Returns how many were marked."""
-        async with self._db.write_turn(), self._db.session() as s:
+        async with self._db.write_session() as s:
             due = (select(Binding.id).where(Binding.state == ACTIVE, Binding.expires_at <= now)
                    .order_by(Binding.expires_at).limit(limit))
             if s.get_bind().dialect.name == "postgresql":
@@ -312,7 +312,7 @@ class BindingStore:
         excluded: set[str] = set()
         for _attempt in range(self._policy.max_attempts):
             try:
-                async with self._db.write_turn(), self._db.session() as s:
+                async with self._db.write_session() as s:
                     try:
                         result = await work(s, excluded)
                         await s.commit()

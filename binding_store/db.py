@@ -90,6 +90,13 @@ class Database:
             yield session
 
     @asynccontextmanager
+    async def write_session(self) -> AsyncIterator[AsyncSession]:
+        """:meth:`session` for a write transaction, on SQLite in this process's turn (see
+        :meth:`write_turn`; the wait for it is not part of the session's time limit)."""
+        async with self.write_turn(), self.session() as session:
+            yield session
+
+    @asynccontextmanager
     async def write_turn(self) -> AsyncIterator[None]:
         """Around a write transaction: on SQLite, this process's writers take turns in arrival
         order. SQLite runs one writer at a time anyway; left to its busy handler, many waiting
