@@ -29,7 +29,6 @@ the caller's status or NULL), ``exhausted``, ``stale``, ``busy``, ``contention``
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from sqlalchemy import Connection, Table, event
@@ -42,11 +41,21 @@ STALE_CHECK = """FROM bindings b
                          OR (b.shop_id = {shop} AND b.order_id = {order}))
                   LIMIT 1"""
 
-# privnum_issue's candidates in allocation order: the window of the first ``v_limit``
-# available numbers (preferred region first), then the pair and cool-down checks. Two
-# variants (see the function): @A_PROBE@ checks (A, X) per candidate, @HELD_OUT@ leaves A's
-# active numbers out of the window instead.
-_CANDIDATES = r"""
+def _candidates(*, held_out: bool) -> str:
+    """privnum_issue's candidates in allocation order: the window of the first ``v_limit``
+    available numbers (preferred region first), then the pair and cool-down checks. The
+    (A, X) check is one probe per candidate, or, ``held_out``, A's active numbers are left out
+    of the window with one read of them (see the function)."""
+    held = (" " * 34 + """AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
+                                                        WHERE b.state = 'active'
+                                                          AND b.caller_a = v_a)
+""" if held_out else "")
+    a_probe = ("" if held_out else """NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
+                                    AND b.caller_a = v_a)
+                           AND """)
+    return f"""
                         SELECT cand.number FROM (
                             SELECT * FROM (
                               (SELECT p.number, 0 AS region_rank,
@@ -57,8 +66,7 @@ _CANDIDATES = r"""
                                 WHERE p.state = 'available' AND p.mode = 'axb'
                                   AND p.number <> ALL (v_excluded)
                                   AND (v_region IS NULL OR p.region = v_region)
-                                  @HELD_OUT@
-                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+{held}                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
                                          p.number COLLATE "C"
                                 LIMIT v_limit)
                               UNION ALL
@@ -69,13 +77,12 @@ _CANDIDATES = r"""
                                   AND p.number <> ALL (v_excluded)
                                   AND v_region IS NOT NULL
                                   AND p.region IS DISTINCT FROM v_region
-                                  @HELD_OUT@
-                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+{held}                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
                                          p.number COLLATE "C"
                                 LIMIT v_limit)) ranked
                              ORDER BY 2, 3, 4, 5
                              LIMIT v_limit) cand
-                         WHERE @A_PROBE@NOT EXISTS (
+                         WHERE {a_probe}NOT EXISTS (
                                  SELECT 1 FROM bindings b
                                   WHERE b.state = 'active' AND b.virtual_x = cand.number
                                     AND b.buyer_bidx = v_bidx)
@@ -86,17 +93,10 @@ _CANDIDATES = r"""
                                     AND b.released_at > p_now - p_cooldown)
                          ORDER BY cand.region_rank, cand.never_rank, cand.last_released_at,
                                   cand.sort_number"""
-_A_PROBE = """NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                    AND b.caller_a = v_a)
-                           AND """
-_HELD_OUT = """AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
-                                                        WHERE b.state = 'active'
-                                                          AND b.caller_a = v_a)"""
-_NO_LINE = re.compile(r"^ *@HELD_OUT@\n", re.MULTILINE)
-CANDIDATES_PROBED = _NO_LINE.sub("", _CANDIDATES.replace("@A_PROBE@", _A_PROBE))
-CANDIDATES_HELD_OUT = _CANDIDATES.replace("@A_PROBE@", "").replace("@HELD_OUT@", _HELD_OUT)
+
+
+CANDIDATES_PROBED = _candidates(held_out=False)
+CANDIDATES_HELD_OUT = _candidates(held_out=True)
 
 _FUNCTION = r"""
 CREATE OR REPLACE FUNCTION privnum_issue(
