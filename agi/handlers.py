@@ -79,7 +79,8 @@ class RouteOptions:
     # How a dialled X is read: segments such as China's 700 numbers are no subscriber numbers.
     number_classes: NumberClasses = DEFAULT_NUMBER_CLASSES
     # Distinct caller-ID texts whose parse is remembered (agi.caller_cache_size). 0 by
-    # default: callers include buyers calling back, and their numbers stay out of any cache.
+    # default: callers include buyers calling back, and their numbers stay out of any cache
+    # (shops' own caller numbers are remembered apart: agi.caller_cache).
     caller_cache_size: int = 0
 
 
@@ -109,10 +110,16 @@ class RouteHandler:
         # Dialed numbers are the pool's X numbers (a bounded set) and are not personal data:
         # their E.164 form is remembered (parsing + validating costs ~40 us per number).
         self._dialed: dict[str, str | None] = {}
-        # Recent callers' parses, in this process's memory only (agi.caller_cache).
+        # Recent callers' parses, in this process's memory only (agi.caller_cache): shops'
+        # caller numbers always, anyone's with agi.caller_cache_size.
         self._callers = CallerNumbers(options.region, options.caller_cache_size)
         limit = options.max_concurrent_lookups
         self._slots = asyncio.Semaphore(limit) if limit > 0 else None
+
+    @property
+    def callers(self) -> CallerNumbers:
+        """The parsed callers this handler remembers (its counters show the hits)."""
+        return self._callers
 
     async def __call__(self, session: AgiSession) -> None:
         started = time.perf_counter()
@@ -126,6 +133,8 @@ class RouteHandler:
             return
         decision = (outcome.decision if outcome is not None and outcome.decision is not None
                     else await self._decide(session, request, now))
+        if decision.direction is Direction.MERCHANT:  # the caller is a binding's A
+            self._callers.remember_shop_line(session.env.get("agi_callerid"), request.caller)
         extension = outcome.extension if outcome is not None else ""
         try:
             for line in answer_commands(self.variables(decision, request, extension)):

@@ -89,6 +89,9 @@ class BuyerCipher:
     def __init__(self, ring: KeyRing) -> None:
         self._ring = ring
         self._aead = {k: AESGCM(v) for k, v in ring.keys.items()}
+        # The keyed state after the key (copied per digest): a new HMAC per call set the key
+        # up again each time, half the cost of a blind index on the call path.
+        self._index_mac = hmac.new(ring.index_key, digestmod=hashlib.sha256)
 
     @property
     def current_key_id(self) -> str:
@@ -132,10 +135,13 @@ class BuyerCipher:
             ) from exc
 
     def blind_index(self, e164: str) -> str:
-        return hmac.new(self._ring.index_key, e164.encode("ascii"), hashlib.sha256).hexdigest()
+        mac = self._index_mac.copy()
+        mac.update(e164.encode("ascii"))
+        return mac.hexdigest()
 
     def keyed_digest(self, data: bytes, purpose: bytes) -> str:
         """HMAC-SHA256 (hex) of ``data`` under the blind-index key, separated by ``purpose``:
         compares like a hash, but cannot be brute-forced without the key file."""
-        return hmac.new(self._ring.index_key, purpose + b"\0" + data,
-                        hashlib.sha256).hexdigest()
+        mac = self._index_mac.copy()
+        mac.update(purpose + b"\0" + data)
+        return mac.hexdigest()

@@ -55,7 +55,8 @@ class AgiSettings(BaseModel):
         default=0, ge=0, description="Distinct caller IDs whose parsed form each call-path "
         "process remembers (LRU, memory only: never logged or stored) so a repeat caller is "
         "not parsed again. 0 (the default): parse every call, so buyers' numbers calling back "
-        "stay in memory no longer than their call.")
+        "stay in memory no longer than their call. Shops' own caller numbers, once a call "
+        "matched them as a binding's A, are remembered apart (up to 10 000).")
     shutdown_grace_seconds: float = Field(
         default=10.0, ge=0, description="On SIGTERM: how long calls in flight may finish.")
     max_call_seconds: int = Field(default=3_600, ge=10,

@@ -62,3 +62,39 @@ def test_long_text_is_parsed_but_takes_no_slot() -> None:
 def test_negative_size_is_refused() -> None:
     with pytest.raises(ValueError):
         CallerNumbers("CN", size=-1)
+
+
+def test_a_shop_line_is_remembered_even_with_the_cache_off() -> None:
+    cache = CallerNumbers("CN", size=0)
+    assert cache.normalize("13900000100") == "+8613900000100"
+    cache.remember_shop_line("13900000100", "+8613900000100")
+    assert cache.normalize("13900000100") == "+8613900000100"
+    assert (cache.misses, cache.line_hits, cache.shop_lines, len(cache)) == (1, 1, 1, 0)
+    assert cache.normalize("13900000101") == "+8613900000101"  # anyone else: parsed
+    assert cache.misses == 2
+
+
+def test_shop_lines_stay_bounded_least_recently_used_first() -> None:
+    cache = CallerNumbers("CN", size=0, shop_lines=2)
+    for raw in ("13900000100", "13900000101"):
+        cache.remember_shop_line(raw, try_normalize(raw))
+    cache.normalize("13900000100")  # now the most recent
+    cache.remember_shop_line("13900000102", "+8613900000102")  # evicts ...101
+    assert cache.shop_lines == 2
+    cache.normalize("13900000101")
+    assert (cache.line_hits, cache.misses) == (1, 1)
+    cache.normalize("13900000102")
+    cache.normalize("13900000100")
+    assert (cache.line_hits, cache.misses) == (3, 1)
+
+
+def test_no_shop_line_memory_and_nothing_missing_is_remembered() -> None:
+    cache = CallerNumbers("CN", size=0, shop_lines=0)
+    cache.remember_shop_line("13900000100", "+8613900000100")
+    assert cache.shop_lines == 0
+    cache = CallerNumbers("CN", size=0)
+    cache.remember_shop_line(None, "+8613900000100")
+    cache.remember_shop_line("anonymous", None)
+    assert cache.shop_lines == 0
+    with pytest.raises(ValueError):
+        CallerNumbers("CN", size=0, shop_lines=-1)

@@ -53,6 +53,7 @@ class World:
     server: FastAgiServer
     clock: Clock
     lookup: StoreRouteLookup
+    handler: RouteHandler
     binding_id: str = ""
     x: str = ""
     calls: int = 0
@@ -91,7 +92,7 @@ async def world(request: pytest.FixtureRequest, database: Database, cipher: Buye
     server = FastAgiServer({"route": handler}, port=0)
     await server.start()
     issued = await bindings.issue("shop1", "order1", "buyer1", MAIN, BUYER, T0, actor="main1")
-    w = World(database, bindings, callers, shops, index, server, clock, lookup,
+    w = World(database, bindings, callers, shops, index, server, clock, lookup, handler,
               issued.binding_id, issued.virtual_x)
     yield w
     await server.shutdown(grace=1.0)
@@ -111,6 +112,20 @@ async def test_merchant_reaches_buyer_and_buyer_reaches_merchant(world: World) -
     back = await world.call(BUYER, x)
     assert (back[cv.ACTION], back[cv.DIAL_NUMBER], back[cv.DIRECTION]) == (
         "bridge", MAIN, "callback")
+
+
+async def test_only_the_shops_caller_number_is_remembered(world: World) -> None:
+    x = national(world.x)
+    callers = world.handler.callers
+    for _ in range(2):
+        assert (await world.call(BUYER, x))[cv.ACTION] == "bridge"  # the buyer's callback
+    assert (callers.shop_lines, callers.line_hits, callers.misses) == (0, 0, 2)
+    for _ in range(3):
+        assert (await world.call(MAIN, x))[cv.DIAL_NUMBER] == BUYER
+    # parsed once, then answered from memory: A is the shop's number, not the buyer's
+    assert (callers.shop_lines, callers.line_hits, callers.misses) == (1, 2, 3)
+    assert (await world.call(BUYER, x))[cv.ACTION] == "bridge"
+    assert (callers.shop_lines, callers.line_hits, callers.misses) == (1, 2, 4)
 
 
 async def test_stranger_and_other_number_are_rejected(world: World) -> None:
