@@ -15,6 +15,7 @@ from binding_store.attempt_writer import AttemptWriter
 from binding_store.db import Database
 from routing.model import Action, CallAttempt
 from routing.reasons import Reason
+from tests.agi.helpers import wait_for
 
 NOW = datetime(2026, 11, 28, 12, tzinfo=UTC)
 
@@ -40,6 +41,21 @@ async def test_attempts_are_batched_and_flushed_on_close(database: Database) -> 
     assert await count(database) == 120
     assert writer.written == 121
     assert writer.batches < 121 / 2  # batched, not one transaction per call
+
+
+async def test_a_backlog_is_written_without_waiting_for_the_linger(database: Database
+                                                                     ) -> None:
+    """Full batches go at once: a linger per batch capped the writer at batch_size per
+    linger, below a peak's call rate, until the full queue held up every call."""
+    writer = AttemptWriter(database, batch_size=10, linger=3_600.0)
+    writer.start()
+    for n in range(25):
+        await writer.record(attempt(n))
+    # not a timing bound: the linger alone is an hour
+    await wait_for(lambda: writer.written >= 20, seconds=30)
+    assert (writer.written, writer.batches) == (20, 2)  # the last 5 wait for their batch
+    await writer.close()
+    assert await count(database) == 25
 
 
 async def test_without_start_each_attempt_is_written_directly(database: Database) -> None:
