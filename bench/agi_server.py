@@ -1,7 +1,8 @@
 """The benchmark's FastAGI server process: ``python -m bench.agi_server floor|route``.
 
 Prints ``READY <port>`` once listening, serves until SIGTERM (graceful shutdown), then prints
-``STATS <json>`` (server counters, index hits, SQL reads, attempts written and batches).
+``STATS <json>`` (server counters, index hits, SQL reads, attempts written and batches, the
+attempt writer's backlog when SIGTERM came).
 Settings come from ``PRIVNUM_*`` environment variables, as for ``privnum serve``; the route
 handler is ``scripts.front_doors.route_stack(settings)``, the shipped wiring (batched attempt
 writer included), in a process whose garbage collector is set as ``privnum serve`` sets it
@@ -55,8 +56,13 @@ async def serve(mode: str, port: int, profiler: Profiler | None) -> dict[str, ob
         await stop.wait()
         if profiler is not None and profiler.is_running:
             profiler.stop()
+        # The writer's backlog when the load stopped: what a longer peak would have to wait
+        # for (it is written at shutdown, outside any measured window).
+        backlog = stack.attempts.queued if stack is not None else None
         await server.shutdown(grace=5.0)
         stats: dict[str, object] = dict(server.stats.as_dict())
+        if backlog is not None:
+            stats.update(attempts_queued_at_stop=backlog)
         if stack is not None:
             stats.update(index_hits=stack.lookup.index_hits, sql_reads=stack.lookup.sql_reads)
             await stack.attempts.close()  # flush now, so the counts below are final

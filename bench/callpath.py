@@ -167,8 +167,9 @@ async def lean(stores: Stores, rounds: int, calls: int, max_seconds: float
         out[f"C={c}"] = {"rounds": rows, "ratios": ratios, "median_ratio": median(ratios),
                          "cpu_bounds": bounds}
         print_table(f"lean call path vs the no-op floor, C = {c} (rounds interleaved)",
-                    [*COLUMNS, "srv cores", "Redis hits / SQL reads"],
-                    [[*_row(v), v.get("server_cores_used", "-"), _fast(v)] for v in rows])
+                    [*COLUMNS, "srv cores", "Redis hits / SQL reads", "writer backlog"],
+                    [[*_row(v), v.get("server_cores_used", "-"), _fast(v), _backlog(v)]
+                     for v in rows])
         print(f"privnum / floor at C = {c}: rounds {ratios}, median {median(ratios)} "
               f"(target >= 0.6); server CPU per call, floor / privnum: {bounds}")
     return out
@@ -181,6 +182,13 @@ def cpu_bound(floor: dict[str, Any], route: dict[str, Any]) -> float:
     (``server_cores_used``) on the driver, Redis or PostgreSQL."""
     f, r = floor.get("server_cpu_us_per_call"), route.get("server_cpu_us_per_call")
     return ratio(f, r) if f and r else 0.0
+
+
+def _backlog(v: dict[str, Any]) -> str:
+    """Call attempts still queued when the load ended: a writer falling behind the calls
+    (written at shutdown, after the measured window; a longer peak would fill its queue)."""
+    queued = v.get("server_stats", {}).get("attempts_queued_at_stop")
+    return f"{queued:,}" if isinstance(queued, int) else "-"
 
 
 def _fast(v: dict[str, Any]) -> str:

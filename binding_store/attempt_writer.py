@@ -221,6 +221,11 @@ class AttemptWriter:
         self.batches = 0
         self.refused = 0
 
+    @property
+    def queued(self) -> int:
+        """Attempts waiting to be written (its backlog)."""
+        return self._queue.qsize()
+
     async def record(self, attempt: CallAttempt) -> None:
         if self._task is None or self._task.done():
             # Not running (e.g. a one-shot AGI script): write this one directly; an outage

@@ -98,6 +98,10 @@ async def test_callpath_lean_toy() -> None:
         assert lean["cpu_bounds"] == [callpath.cpu_bound(floor, route)]
         assert lean["cpu_bounds"][0] == pytest.approx(
             floor["server_cpu_us_per_call"] / route["server_cpu_us_per_call"], abs=1e-3)
+        # the writer's backlog at the end is reported: a toy run fits in one linger, so up
+        # to every call of it (50 warm-up calls and 150 measured) may still be queued
+        assert 0 <= route["server_stats"]["attempts_queued_at_stop"] <= 200
+        assert "attempts_queued_at_stop" not in floor["server_stats"]
     assert callpath.cpu_bound({"server_cpu_us_per_call": 200},
                               {"server_cpu_us_per_call": 400}) == 0.5
     assert callpath.cpu_bound({}, {"server_cpu_us_per_call": 400}) == 0.0

@@ -54,6 +54,7 @@ async def test_a_backlog_is_written_without_waiting_for_the_linger(database: Dat
     # not a timing bound: the linger alone is an hour
     await wait_for(lambda: writer.written >= 20, seconds=30)
     assert (writer.written, writer.batches) == (20, 2)  # the last 5 wait for their batch
+    assert writer.queued == 4  # the fifth is the one the writer holds while it lingers
     await writer.close()
     assert await count(database) == 25
 
