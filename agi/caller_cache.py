@@ -27,15 +27,13 @@ class CallerNumbers:
     distinct texts (0: no memory) and for the last ``shop_lines`` texts that
     :meth:`remember_shop_line` was told are a shop's caller number."""
 
-    __slots__ = ("_all", "_lines", "_lines_size", "line_hits")
+    __slots__ = ("_all", "_lines")
 
     def __init__(self, region: str, size: int, shop_lines: int = SHOP_LINES) -> None:
-        if shop_lines < 0:
-            raise ValueError("shop line memory size must be >= 0")
-        self._all = NumberMemo(partial(try_normalize, region=region), size)  # size < 0: error
-        self._lines: dict[str, str] = {}
-        self._lines_size = shop_lines
-        self.line_hits = 0
+        parse = partial(try_normalize, region=region)
+        self._all = NumberMemo(parse, size)  # size < 0: ValueError
+        # Only ever filled by remember_shop_line: recall never parses.
+        self._lines: NumberMemo[str | None] = NumberMemo(parse, shop_lines)
 
     def __len__(self) -> int:
         return len(self._all)
@@ -49,24 +47,20 @@ class CallerNumbers:
         return self._all.misses
 
     @property
+    def line_hits(self) -> int:
+        return self._lines.hits
+
+    @property
     def shop_lines(self) -> int:
         return len(self._lines)
 
     def normalize(self, raw: str | None) -> str | None:
         if raw is None:
             return None
-        lines = self._lines
-        e164 = lines.pop(raw, None)
-        if e164 is not None:
-            lines[raw] = e164  # now the most recent (dicts keep insertion order)
-            self.line_hits += 1
-            return e164
-        return self._all.get(raw)
+        e164 = self._lines.recall(raw)
+        return e164 if e164 is not None else self._all.get(raw)
 
     def remember_shop_line(self, raw: str | None, e164: str | None) -> None:
         """``raw`` (parsed as ``e164``) was just matched as a binding's caller number A."""
-        if raw is None or e164 is None or self._lines_size == 0 or raw in self._lines:
-            return
-        if len(self._lines) >= self._lines_size:
-            del self._lines[next(iter(self._lines))]  # the least recently used
-        self._lines[raw] = e164
+        if raw is not None and e164 is not None:
+            self._lines.remember(raw, e164)

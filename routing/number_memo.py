@@ -50,8 +50,24 @@ class NumberMemo(Generic[T]):
             return value
         self.misses += 1
         value = self._parse(raw)
-        if self._size and len(raw) <= _MAX_KEY:
-            if len(entries) >= self._size:
-                del entries[next(iter(entries))]  # the least recently used
-            entries[raw] = value
+        self.remember(raw, value)
         return value
+
+    def recall(self, raw: str) -> T | None:
+        """What ``raw`` parsed to if it is remembered (a hit), else ``None`` without parsing
+        (a memo whose parse may answer ``None`` cannot tell the two apart: use :meth:`get`)."""
+        entries = self._entries
+        value = entries.pop(raw, None)
+        if value is not None:
+            entries[raw] = value  # now the most recent
+            self.hits += 1
+        return value
+
+    def remember(self, raw: str, value: T) -> None:
+        """Remember ``value`` as what ``raw`` parses to (its owner knows it already)."""
+        entries = self._entries
+        if not self._size or len(raw) > _MAX_KEY or raw in entries:
+            return
+        if len(entries) >= self._size:
+            del entries[next(iter(entries))]  # the least recently used
+        entries[raw] = value

@@ -59,3 +59,21 @@ def test_the_memo_is_bounded() -> None:
 def test_negative_size_is_refused() -> None:
     with pytest.raises(ValueError):
         NumberMemo(str, -1)
+
+
+def test_recall_answers_only_what_was_remembered_and_never_parses() -> None:
+    def refusing(raw: str) -> str:
+        raise AssertionError(f"parsed {raw}")
+
+    memo = NumberMemo(refusing, 2)
+    assert memo.recall("13800138000") is None
+    memo.remember("13800138000", "+8613800138000")
+    memo.remember("13900139000", "+8613900139000")
+    assert memo.recall("13800138000") == "+8613800138000"  # now the most recent
+    memo.remember("13700137000", "+8613700137000")  # evicts 139...
+    assert memo.recall("13900139000") is None
+    assert (len(memo), memo.hits, memo.misses) == (2, 1, 0)
+    memo.remember("13800138000", "changed")  # a text already remembered keeps its value
+    assert memo.recall("13800138000") == "+8613800138000"
+    memo.remember("1" * 41, "+86")  # too long to take a slot
+    assert memo.recall("1" * 41) is None
