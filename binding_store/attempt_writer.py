@@ -215,8 +215,9 @@ class AttemptWriter:
         # None is the stop marker ``close`` enqueues behind everything recorded before it.
         self._queue: asyncio.Queue[CallAttempt | None] = asyncio.Queue(maxsize=queue_max)
         self._task: asyncio.Task[None] | None = None
-        self._closing = False
-        self._closed = asyncio.Event()  # ends a linger at once: close flushes without it
+        # Set by close: what is queued is then flushed, a linger ended at once, and an outage
+        # no longer waited out.
+        self._closed = asyncio.Event()
         self.written = 0
         self.batches = 0
         self.refused = 0
@@ -244,7 +245,6 @@ class AttemptWriter:
 
     async def close(self) -> None:
         """Write everything queued, then stop."""
-        self._closing = True
         self._closed.set()
         if self._task is not None:
             await self._queue.put(None)
@@ -288,7 +288,7 @@ class AttemptWriter:
                 await self._insert(pending)
             except _UNAVAILABLE as exc:
                 reason = str(exc) if isinstance(exc, StoreUnavailable) else refusal_text(exc)
-                if final or self._closing:
+                if final or self._closed.is_set():
                     log.error("%d call attempt(s) not written at shutdown: %s", len(pending),
                               reason)
                     return
