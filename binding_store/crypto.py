@@ -135,13 +135,14 @@ class BuyerCipher:
             ) from exc
 
     def blind_index(self, e164: str) -> str:
-        mac = self._index_mac.copy()
-        mac.update(e164.encode("ascii"))
-        return mac.hexdigest()
+        return self._digest(e164.encode("ascii"))
 
     def keyed_digest(self, data: bytes, purpose: bytes) -> str:
         """HMAC-SHA256 (hex) of ``data`` under the blind-index key, separated by ``purpose``:
         compares like a hash, but cannot be brute-forced without the key file."""
+        return self._digest(purpose + b"\0" + data)
+
+    def _digest(self, data: bytes) -> str:
         mac = self._index_mac.copy()
-        mac.update(purpose + b"\0" + data)
+        mac.update(data)
         return mac.hexdigest()
