@@ -7,6 +7,10 @@
     (``binding_store.recordset_insert``).
 (outbox) ``webhook_events`` batches, the call events of the attempts (two a row): ``executemany``
     against one JSON document; "built only" is the cost of making the events' rows, unwritten.
+(both) what the attempt writer does with webhooks on, per attempt: the insert returning the
+    calls it inserted with their buyer facts, then the events built in Python and written as
+    one document (the previous writer, kept here as the baseline), against one statement in
+    which PostgreSQL builds and writes the events (``binding_store.decision_events_sql``).
 
 Each round runs both variants (interleaved) on one scratch database; CPU is this process's
 (``time.process_time``: the driver, SQLAlchemy, serialisation) and the server backend's
@@ -42,11 +46,13 @@ from bench.common import print_table, proc_cpu_seconds, ratio, scratch_pg, write
 from binding_store import models as m
 from binding_store.attempt_writer import attempt_row
 from binding_store.db import Database
+from binding_store.decision_events_sql import INSERT_WITH_EVENTS, reasons_document
 from binding_store.models import Base
+from binding_store.outbox import Outbox
 from binding_store.outbox import rows as event_rows
 from binding_store.recordset_insert import as_document, recordset_insert
 from binding_store.webhook_models import WebhookEvent
-from routing.events import decision_events
+from routing.events import BindingFacts, decision_events
 from routing.model import Action, CallAttempt, Reason
 
 NAME = "batch_writes"
@@ -72,6 +78,14 @@ _COLUMNS = tuple(c.name for c in _ATTEMPTS.columns if c.name != "id")
 _UNNEST = unnest_insert(_ATTEMPTS, _COLUMNS).on_conflict_do_nothing()
 _JSON = recordset_insert(_ATTEMPTS, _COLUMNS, on_conflict="ON CONFLICT DO NOTHING")
 _EVENTS_JSON = recordset_insert(_EVENTS, tuple(c.name for c in _EVENTS.columns if c.name != "id"))
+# The previous writer's insert: the calls it inserted and their bindings' buyer facts.
+_INSERTED = recordset_insert(_ATTEMPTS, _COLUMNS, on_conflict="ON CONFLICT DO NOTHING",
+                             returning=("system_name", "uniqueid", "binding_id"))
+_INSERT_FACTS = text(
+    f"WITH inserted AS ({_INSERTED.text}) "
+    "SELECT i.system_name, i.uniqueid, b.buyer_masked, b.buyer_id FROM inserted i "
+    "LEFT JOIN bindings b ON b.id = i.binding_id AND i.binding_id <> ''")
+_REASONS = reasons_document()
 
 
 def attempts(start: int, n: int, at: datetime) -> list[CallAttempt]:
@@ -126,11 +140,32 @@ async def events_only(s: Any, batch: list[CallAttempt]) -> None:
     _events(batch)  # the events and their rows, not written: the part no insert can save
 
 
+async def both_python(s: Any, batch: list[CallAttempt]) -> None:
+    found = await s.execute(_INSERT_FACTS, as_document([attempt_row(a) for a in batch]))
+    inserted = {(str(name), str(uid)): BindingFacts(buyer_masked=masked or "",
+                                                    buyer_id=buyer_id or "")
+                for name, uid, masked, buyer_id in found}
+    fresh = []
+    for attempt in batch:
+        facts = inserted.pop((attempt.system_name, attempt.uniqueid), None)
+        if facts is not None:
+            fresh.append((attempt, facts))
+    events = [e for attempt, facts in fresh for e in decision_events(attempt, facts)]
+    await Outbox().write(s, events, max(a.at for a, _ in fresh))
+
+
+async def both_postgresql(s: Any, batch: list[CallAttempt]) -> None:
+    await s.execute(INSERT_WITH_EVENTS,
+                    {**as_document([attempt_row(a) for a in batch]), "reasons": _REASONS})
+
+
 async def run(rounds: int, batches: int, size: int) -> dict[str, Any]:
     variants: dict[str, Write] = {
         "attempts unnest": attempts_unnest, "attempts json": attempts_json,
         "events executemany": events_executemany, "events json": events_json,
-        "events built only": events_only}
+        "events built only": events_only,
+        "attempts + events, Python": both_python,
+        "attempts + events, PostgreSQL": both_postgresql}
     found: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
     async with scratch_pg("batchw") as url:
         db = Database(url, timeout=10.0)
@@ -154,9 +189,12 @@ async def run(rounds: int, batches: int, size: int) -> dict[str, Any]:
              for name, r in result.items()]
     print_table(f"batch writes, {batches} x {size} rows, median of {rounds} rounds",
                 ["variant", "client µs/row", "server µs/row"], table)
-    for old, new in (("attempts unnest", "attempts json"), ("events executemany", "events json")):
+    for old, new in (("attempts unnest", "attempts json"), ("events executemany", "events json"),
+                     ("attempts + events, Python", "attempts + events, PostgreSQL")):
         print(f"{new} / {old} client CPU: "
-              f"{ratio(result[new]['client_us_per_row'], result[old]['client_us_per_row'])}")
+              f"{ratio(result[new]['client_us_per_row'], result[old]['client_us_per_row'])}"
+              f"; server CPU: "
+              f"{ratio(result[new]['server_us_per_row'], result[old]['server_us_per_row'])}")
     return result
 
 

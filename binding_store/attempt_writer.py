@@ -27,13 +27,14 @@ from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, cast
 
-from sqlalchemy import String, Table, select, text, tuple_
+from sqlalchemy import String, Table, select, tuple_
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from binding_store import models as m
 from binding_store.db import Database
+from binding_store.decision_events_sql import INSERT_WITH_EVENTS, reasons_document
 from binding_store.outbox import Outbox
 from binding_store.recordset_insert import as_document, recordset_insert
 from routing.call_ids import is_call_id
@@ -97,17 +98,9 @@ _COLUMNS = tuple(column.name for column in _ATTEMPTS.columns if column.name != "
 # keyed by column name), which cost more per row than the rest of the write.
 _INSERT_PG = recordset_insert(_ATTEMPTS, _COLUMNS, on_conflict="ON CONFLICT DO NOTHING")
 _INSERT_SQLITE = sqlite_insert(_ATTEMPTS).on_conflict_do_nothing()
-# With call events: the same insert, returning the calls it inserted (a repeat is not) with
-# their bindings' buyer facts, so the events need no round trip of their own. A check for
-# stored calls before the insert and a look-up of the facts after it cost the call path's
-# process two more statements per batch and a quarter of the writer's time.
-_BINDINGS = cast(Table, m.Binding.__table__).name
-_INSERTED_PG = recordset_insert(_ATTEMPTS, _COLUMNS, on_conflict="ON CONFLICT DO NOTHING",
-                                returning=("system_name", "uniqueid", "binding_id"))
-_INSERT_PG_FACTS = text(
-    f"WITH inserted AS ({_INSERTED_PG.text}) "
-    f"SELECT i.system_name, i.uniqueid, b.buyer_masked, b.buyer_id FROM inserted i "
-    f"LEFT JOIN \"{_BINDINGS}\" b ON b.id = i.binding_id AND i.binding_id <> ''")
+# With call events, on PostgreSQL: the same insert, and the events of the calls it inserted
+# built and written by the database in the same statement (binding_store.decision_events_sql).
+_REASONS = reasons_document()
 
 
 async def _insert_rows(session: AsyncSession, dialect: str, rows: list[dict[str, Any]]
@@ -126,32 +119,17 @@ async def write_attempts(database: Database, rows: list[dict[str, Any]],
     async with database.session() as session:
         if outbox is not None and outbox.enabled and attempts:
             if database.dialect == "postgresql":
-                fresh = await _insert_returning_facts(session, rows, attempts)
+                await session.execute(INSERT_WITH_EVENTS,
+                                      {**as_document(rows), "reasons": _REASONS})
             else:
                 fresh = await _insert_after_stored_check(session, rows, attempts)
-            if fresh:
-                events = [e for attempt, facts in fresh for e in decision_events(attempt, facts)]
-                await outbox.write(session, events, max(a.at for a, _ in fresh))
+                if fresh:
+                    events = [e for attempt, facts in fresh
+                              for e in decision_events(attempt, facts)]
+                    await outbox.write(session, events, max(a.at for a, _ in fresh))
         else:
             await _insert_rows(session, database.dialect, rows)
         await session.commit()
-
-
-async def _insert_returning_facts(session: AsyncSession, rows: list[dict[str, Any]],
-                                  attempts: Sequence[CallAttempt]
-                                  ) -> list[tuple[CallAttempt, BindingFacts]]:
-    """PostgreSQL: insert, and learn in the same round trip which calls were new (a repeat
-    returns no row) and their bindings' buyer facts."""
-    found = await session.execute(_INSERT_PG_FACTS, as_document(rows))
-    inserted = {(str(name), str(uid)): BindingFacts(buyer_masked=masked or "",
-                                                    buyer_id=buyer_id or "")
-                for name, uid, masked, buyer_id in found}
-    fresh = []
-    for attempt in attempts:  # a call repeated within the batch has one event, the first
-        facts = inserted.pop((attempt.system_name, attempt.uniqueid), None)
-        if facts is not None:
-            fresh.append((attempt, facts))
-    return fresh
 
 
 async def _insert_after_stored_check(session: AsyncSession, rows: list[dict[str, Any]],

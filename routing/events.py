@@ -168,8 +168,10 @@ def _decision_call(attempt: CallAttempt, facts: BindingFacts) -> dict[str, Any]:
     }
 
 
-def _known_reason(reason: Reason) -> dict[str, Any]:
-    """:func:`_reason` of a code that is a ``Reason`` already (a decision's): no look-up."""
+def reason_fields(reason: Reason) -> dict[str, Any]:
+    """:func:`_reason` of a code that is a ``Reason`` already (a decision's): no look-up. Also
+    what PostgreSQL's copy of the decision payloads puts in them
+    (``binding_store.decision_events_sql``)."""
     return {"reason": reason.value, "reason_text": reason.text,
             "q850_cause": reason.hangup_cause}
 
@@ -180,7 +182,7 @@ def decision_events(attempt: CallAttempt, facts: BindingFacts = BindingFacts()
     stream = call_stream(attempt.linkedid or attempt.uniqueid)
     call = _decision_call(attempt, facts)
     at = _iso(attempt.at)  # one call: built once for both events (per call, in a batch)
-    reason = _known_reason(attempt.reason)
+    reason = reason_fields(attempt.reason)
     started = {**call, "action": attempt.action.value, "started_at": at, **reason,
                "mark": attempt.mark or None}
     events = [Event(EventType.CALL_STARTED, stream, attempt.shop_id, attempt.at, started)]
