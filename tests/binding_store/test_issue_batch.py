@@ -10,7 +10,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from binding_store.binding_policy import BindingPolicy
 from binding_store.bindings import BindingStore
@@ -122,3 +122,51 @@ async def test_a_request_the_database_refuses_fails_alone(pg_database: Database,
         events = {json.loads(e.payload)["binding"]["binding_id"]
                   for e in (await s.scalars(select(WebhookEvent))).all()}
     assert audits == events == created
+
+
+def _held(order_id: str, caller_a: str, virtual_x: str) -> Binding:
+    return Binding(id=f"held-{order_id}", shop_id="s1", order_id=order_id, buyer_id="u",
+                   caller_a=caller_a, virtual_x=virtual_x, buyer_cipher=b"x",
+                   buyer_bidx=f"bidx-{order_id}", buyer_masked="139****0000",
+                   created_at=NOW, expires_at=NOW + timedelta(hours=1), state="active")
+
+
+async def _waiting_on_a_lock(db: Database) -> None:
+    for _ in range(500):
+        async with db.session() as s:
+            waiting = (await s.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
+                "AND datname = current_database()"))).scalar_one()
+        if waiting:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the issue never waited for the other transaction")
+
+
+@pytest.mark.parametrize("race", ["order", "caller line"])
+async def test_a_race_lost_to_a_committed_binding_fails_no_request(
+        pg_database: Database, cipher: BuyerCipher, race: str) -> None:
+    """A request whose insert meets another transaction's binding for its order or its
+    (A, X) waits for it; once that commits, a lost order race answers the winner's binding
+    and a lost (A, X) race takes the next X."""
+    await seed(pg_database, pool=[(virtual(i), "", None) for i in range(2)])
+    store = _store(pg_database, cipher)
+    # another transaction holds the first X for A1, for the same order or for another one:
+    # inserted, not yet committed
+    held = _held("o1" if race == "order" else "o9", A1, virtual(0))
+    async with pg_database.session() as other:
+        other.add(held)
+        await other.flush()
+        issuing = asyncio.create_task(store.issue("s1", "o1", "u", A1, buyer(1), NOW,
+                                                  actor="t"))
+        await _waiting_on_a_lock(pg_database)  # its insert waits on the held binding's row
+        await other.commit()
+    view = await issuing
+    if race == "order":
+        assert (view.binding_id, view.created) == (held.id, False)
+    else:
+        assert view.binding_id != held.id and view.created
+        assert view.virtual_x == virtual(1)
+    async with pg_database.session() as s:
+        active = (await s.scalars(select(Binding).where(Binding.state == "active"))).all()
+    assert len(active) == (1 if race == "order" else 2)
