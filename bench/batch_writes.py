@@ -167,6 +167,7 @@ async def run(rounds: int, batches: int, size: int) -> dict[str, Any]:
         "attempts + events, Python": both_python,
         "attempts + events, PostgreSQL": both_postgresql}
     found: dict[str, list[tuple[float, float]]] = {name: [] for name in variants}
+    events: dict[str, int] = {}  # events each variant left in the outbox (its last round)
     async with scratch_pg("batchw") as url:
         db = Database(url, timeout=10.0)
         async with db.engine.begin() as conn:
@@ -178,12 +179,15 @@ async def run(rounds: int, batches: int, size: int) -> dict[str, Any]:
                 found[name].append(await measure(db, write, batches, size, base))
                 base += batches * size
                 async with db.session() as s:  # the same table size for every variant
+                    events[name] = int((await s.execute(
+                        select(func.count()).select_from(_EVENTS))).scalar_one())
                     await s.execute(delete(_ATTEMPTS))
                     await s.execute(delete(_EVENTS))
                     await s.commit()
         await db.dispose()
     result = {name: {"client_us_per_row": median(c for c, _ in xs),
-                     "server_us_per_row": median(v for _, v in xs)}
+                     "server_us_per_row": median(v for _, v in xs),
+                     "events_written": events[name]}
               for name, xs in found.items()}
     table = [[name, f"{r['client_us_per_row']:.1f}", f"{r['server_us_per_row']:.1f}"]
              for name, r in result.items()]

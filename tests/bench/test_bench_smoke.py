@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from bench import agi_load, allocation, call_log_query, callpath, common, scaling
+from bench import (
+    agi_load,
+    allocation,
+    batch_writes,
+    call_log_query,
+    callpath,
+    common,
+    scaling,
+)
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.slow]
 
@@ -52,6 +60,16 @@ async def test_allocation_toy() -> None:
     assert result["floor"]["done"] == 64
     # + 2 warm-up issues per task (4 tasks) in each of the 2 rounds
     assert result["active_bindings_after"] == 100 + 64 + 2 * 4 * 2
+
+
+async def test_batch_writes_toy() -> None:
+    """Both ways of writing attempts with their events leave the same events: two for each
+    refused call (the bench's calls are refusals)."""
+    result = await batch_writes.run(rounds=1, batches=2, size=10)
+    calls = (2 + 2) * 10  # two warm-up batches and two measured ones, of ten calls each
+    assert result["attempts + events, Python"]["events_written"] == 2 * calls
+    assert result["attempts + events, PostgreSQL"]["events_written"] == 2 * calls
+    assert all(r["client_us_per_row"] > 0 for r in result.values())
 
 
 async def test_scaling_toy() -> None:
