@@ -229,6 +229,21 @@ async def test_a_database_built_without_migrations_is_refused(tmp_path: Path) ->
         migrate.upgrade(url)
 
 
+@pytest.mark.parametrize(("dialect", "version", "refused"), [
+    ("postgresql", (12, 17), True), ("postgresql", (9, 6, 24), True),
+    ("postgresql", (13, 0), False), ("postgresql", (17, 2), False),
+    ("sqlite", (3, 31, 1), False), ("postgresql", None, False)])
+def test_upgrade_refuses_a_postgresql_older_than_13(dialect: str,
+                                                    version: tuple[int, ...] | None,
+                                                    refused: bool) -> None:
+    if refused:
+        with pytest.raises(ConfigurationError, match=r"PostgreSQL 13 or later is needed; "
+                                                     r"this server is \d"):
+            migrate.refuse_old_postgresql(dialect, version)
+    else:
+        migrate.refuse_old_postgresql(dialect, version)
+
+
 def test_unreachable_database_and_bad_url_are_one_line_errors() -> None:
     with pytest.raises(StoreUnavailable, match="database unavailable"):
         migrate.upgrade("postgresql+psycopg://postgres@127.0.0.1:1/nothing")
