@@ -90,6 +90,12 @@ _REJECTED = ("'{' || c.call_json || " + _members((("rejected_at", "c.at_json"),)
              _members((("hangup_by", _literal(dumps(HangupSide.PRIVNUM.value))),)) + " || '}'")
 
 
+# A code the reasons parameter does not list (none today: it lists every Reason) still gets
+# its events, with the code alone, as routing.events does for a code it does not know.
+_UNLISTED_REASON = (_members((("reason", _json("f.reason")),), first=True) + " || " +
+                    _members((("reason_text", "'null'"), ("q850_cause", "'null'"))))
+
+
 def reasons_document() -> str:
     """The statement's ``reasons`` parameter: each reason code with its payload members
     (``reason``, ``reason_text``, ``q850_cause``) as JSON text, encoded by Python from
@@ -117,9 +123,9 @@ calls AS (
            COALESCE(NULLIF(f.linkedid, ''), f.uniqueid) AS call_id,
            {_members(_CALL, first=True)} AS call_json,
            {_AT_JSON} AS at_json,
-           r.fields AS reason_fields
+           COALESCE(r.fields, {_UNLISTED_REASON}) AS reason_fields
       FROM fresh f
-      JOIN json_to_recordset(CAST(:reasons AS json)) AS r(code text, fields text)
+      LEFT JOIN json_to_recordset(CAST(:reasons AS json)) AS r(code text, fields text)
         ON r.code = f.reason
      WHERE f.nth = 1
 )

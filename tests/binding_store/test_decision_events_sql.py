@@ -5,6 +5,7 @@ to the byte, for every reason, action, direction, empty field and awkward text."
 from __future__ import annotations
 
 import itertools
+import json
 from dataclasses import replace
 from datetime import timedelta, timezone
 
@@ -16,7 +17,9 @@ from binding_store.binding_policy import BindingPolicy
 from binding_store.bindings import BindingStore
 from binding_store.crypto import BuyerCipher
 from binding_store.db import Database
+from binding_store.decision_events_sql import INSERT_WITH_EVENTS, reasons_document
 from binding_store.outbox import Outbox, encode
+from binding_store.recordset_insert import as_document
 from binding_store.webhook_models import WebhookEvent
 from routing.events import BindingFacts, decision_events
 from routing.model import Action, CallAttempt, Direction
@@ -103,3 +106,22 @@ async def test_postgresql_writes_the_events_python_builds(pg_database: Database,
     assert [(r.stream, r.payload) for r in after[len(got):]] == [
         (e.stream, encode(dict(e.data))) for e in decision_events(again[1], facts)]
 
+
+
+async def test_a_reason_the_parameter_does_not_list_still_has_its_events(
+        pg_database: Database) -> None:
+    """Never a silent drop: a code missing from the reasons parameter (a Reason added
+    without its entry) gets its events with the code alone."""
+    refused = replace(attempts("")[0], action=Action.REJECT, reason=Reason.QUIET_HOURS,
+                      binding_id="")
+    listed = [r for r in json.loads(reasons_document()) if r["code"] != Reason.QUIET_HOURS]
+    async with pg_database.session() as s:
+        await s.execute(INSERT_WITH_EVENTS, {**as_document([attempt_row(refused)]),
+                                             "reasons": json.dumps(listed)})
+        await s.commit()
+    got = await stored_events(pg_database)
+    assert [row.type for row in got] == ["call.started", "call.rejected"]
+    for row in got:
+        payload = json.loads(row.payload)
+        assert (payload["reason"], payload["reason_text"], payload["q850_cause"]) == (
+            "quiet_hours", None, None)
