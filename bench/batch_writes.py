@@ -43,10 +43,10 @@ from sqlalchemy.dialects.postgresql import ARRAY, Insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from bench.common import print_table, proc_cpu_seconds, ratio, scratch_pg, write_result
+from binding_store import decision_events_sql
 from binding_store import models as m
 from binding_store.attempt_writer import attempt_row
 from binding_store.db import Database
-from binding_store.decision_events_sql import INSERT_WITH_EVENTS, reasons_document
 from binding_store.models import Base
 from binding_store.outbox import Outbox
 from binding_store.outbox import rows as event_rows
@@ -85,7 +85,6 @@ _INSERT_FACTS = text(
     f"WITH inserted AS ({_INSERTED.text}) "
     "SELECT i.system_name, i.uniqueid, b.buyer_masked, b.buyer_id FROM inserted i "
     "LEFT JOIN bindings b ON b.id = i.binding_id AND i.binding_id <> ''")
-_REASONS = reasons_document()
 
 
 def attempts(start: int, n: int, at: datetime) -> list[CallAttempt]:
@@ -155,8 +154,8 @@ async def both_python(s: Any, batch: list[CallAttempt]) -> None:
 
 
 async def both_postgresql(s: Any, batch: list[CallAttempt]) -> None:
-    await s.execute(INSERT_WITH_EVENTS,
-                    {**as_document([attempt_row(a) for a in batch]), "reasons": _REASONS})
+    await s.execute(decision_events_sql.INSERT_WITH_EVENTS,
+                    decision_events_sql.parameters([attempt_row(a) for a in batch]))
 
 
 async def run(rounds: int, batches: int, size: int) -> dict[str, Any]:

@@ -32,9 +32,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, ProgrammingError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from binding_store import decision_events_sql
 from binding_store import models as m
 from binding_store.db import Database
-from binding_store.decision_events_sql import INSERT_WITH_EVENTS, reasons_document
 from binding_store.outbox import Outbox
 from binding_store.recordset_insert import as_document, recordset_insert
 from routing.call_ids import is_call_id
@@ -98,11 +98,6 @@ _COLUMNS = tuple(column.name for column in _ATTEMPTS.columns if column.name != "
 # keyed by column name), which cost more per row than the rest of the write.
 _INSERT_PG = recordset_insert(_ATTEMPTS, _COLUMNS, on_conflict="ON CONFLICT DO NOTHING")
 _INSERT_SQLITE = sqlite_insert(_ATTEMPTS).on_conflict_do_nothing()
-# With call events, on PostgreSQL: the same insert, and the events of the calls it inserted
-# built and written by the database in the same statement (binding_store.decision_events_sql).
-_REASONS = reasons_document()
-
-
 async def _insert_rows(session: AsyncSession, dialect: str, rows: list[dict[str, Any]]
                        ) -> None:
     if dialect == "postgresql":
@@ -119,8 +114,9 @@ async def write_attempts(database: Database, rows: list[dict[str, Any]],
     async with database.session() as session:
         if outbox is not None and outbox.enabled and attempts:
             if database.dialect == "postgresql":
-                await session.execute(INSERT_WITH_EVENTS,
-                                      {**as_document(rows), "reasons": _REASONS})
+                # the events of the calls it inserted are built and written by the database
+                await session.execute(decision_events_sql.INSERT_WITH_EVENTS,
+                                      decision_events_sql.parameters(rows))
             else:
                 fresh = await _insert_after_stored_check(session, rows, attempts)
                 if fresh:

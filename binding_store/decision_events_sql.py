@@ -21,13 +21,13 @@ Needs PostgreSQL 13 or later (``gen_random_uuid``). SQLite builds the events in 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import Table, text
 
 from binding_store import models as m
 from binding_store.json_text import dumps
-from binding_store.recordset_insert import recordset_insert
+from binding_store.recordset_insert import as_document, recordset_insert
 from binding_store.webhook_models import WebhookEvent
 from routing.events import EventType, HangupSide, call_stream, reason_fields
 from routing.model import Action
@@ -59,7 +59,7 @@ def _members(parts: Sequence[tuple[str, str]], *, first: bool = False) -> str:
 # routing.events._decision_call, key by key, on the columns of ``fresh`` (f): "x or None"
 # there is NULLIF(x, '') here.
 _CALL = (
-    ("call_id", _json("COALESCE(NULLIF(f.linkedid, ''), f.uniqueid)")),
+    ("call_id", _json("f.call_id")),
     ("uniqueid", _json("f.uniqueid")),
     ("system_name", _json("NULLIF(f.system_name, '')")),
     ("shop_id", _json("NULLIF(f.shop_id, '')")),
@@ -80,14 +80,21 @@ _AT_JSON = """'"' || to_char(f.at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS')
                || CASE WHEN date_trunc('second', f.at) = f.at THEN ''
                        ELSE to_char(f.at AT TIME ZONE 'UTC', '.US') END || 'Z"'"""
 
+
+
+def _payload(before: Sequence[tuple[str, str]], after: Sequence[tuple[str, str]]) -> str:
+    """A decision event's payload on the columns of ``calls`` (c): the call's members,
+    ``before``, the reason's members, ``after`` (routing.events: ``{**call, ..., **reason,
+    ...}``)."""
+    return ("'{' || c.call_json || " + _members(before) + " || ',' || c.reason_fields || "
+            + _members(after) + " || '}'")
+
+
 # routing.events.decision_events: call.started, and call.rejected after it for a refusal.
-_STARTED = ("'{' || c.call_json || " + _members((
-    ("action", _json("c.action")), ("started_at", "c.at_json"))) +
-    " || ',' || c.reason_fields || " + _members((("mark", _json("NULLIF(c.mark, '')")),)) +
-    " || '}'")
-_REJECTED = ("'{' || c.call_json || " + _members((("rejected_at", "c.at_json"),)) +
-             " || ',' || c.reason_fields || " +
-             _members((("hangup_by", _literal(dumps(HangupSide.PRIVNUM.value))),)) + " || '}'")
+_STARTED = _payload((("action", _json("c.action")), ("started_at", "c.at_json")),
+                    (("mark", _json("NULLIF(c.mark, '')")),))
+_REJECTED = _payload((("rejected_at", "c.at_json"),),
+                     (("hangup_by", _literal(dumps(HangupSide.PRIVNUM.value))),))
 
 
 # A code the reasons parameter does not list (none today: it lists every Reason) still gets
@@ -103,24 +110,31 @@ def reasons_document() -> str:
     return dumps([{"code": r.value, "fields": dumps(reason_fields(r))[1:-1]} for r in Reason])
 
 
+_REASONS = reasons_document()
+
+
+def parameters(rows: Sequence[dict[str, Any]]) -> dict[str, str]:
+    """:data:`INSERT_WITH_EVENTS`'s parameters for the attempt rows ``rows``."""
+    return {**as_document(rows), "reasons": _REASONS}
+
+
 _COLUMNS = tuple(column.name for column in _ATTEMPTS.columns if column.name != "id")
 _INSERTED = recordset_insert(_ATTEMPTS, _COLUMNS, on_conflict="ON CONFLICT DO NOTHING",
                              returning=("id", *_COLUMNS))
 
-# Parameters: ``rows`` (binding_store.recordset_insert.as_document of the attempt rows) and
-# ``reasons`` (reasons_document()). The attempts' ids follow the document's order (one
-# nextval per row, in order), and so do the events.
+# Parameters: parameters(rows). The attempts' ids follow the document's order (one nextval
+# per row, in order), and so do the events.
 INSERT_WITH_EVENTS = text(f"""
 WITH inserted AS ({_INSERTED.text}),
 fresh AS (
     SELECT i.*, b.buyer_masked AS facts_buyer_masked, b.buyer_id AS facts_buyer_id,
+           COALESCE(NULLIF(i.linkedid, ''), i.uniqueid) AS call_id,
            row_number() OVER (PARTITION BY i.system_name, i.uniqueid ORDER BY i.id) AS nth
       FROM inserted i
       LEFT JOIN "{_BINDINGS}" b ON b.id = i.binding_id AND i.binding_id <> ''
 ),
 calls AS (
-    SELECT f.id, f.at, f.action, f.mark, f.shop_id, max(f.at) OVER () AS batch_at,
-           COALESCE(NULLIF(f.linkedid, ''), f.uniqueid) AS call_id,
+    SELECT f.id, f.at, f.action, f.mark, f.shop_id, f.call_id, max(f.at) OVER () AS batch_at,
            {_members(_CALL, first=True)} AS call_json,
            {_AT_JSON} AS at_json,
            COALESCE(r.fields, {_UNLISTED_REASON}) AS reason_fields
