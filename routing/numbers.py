@@ -134,24 +134,32 @@ def national(e164: str) -> str:
     return str(phonenumbers.parse(e164, None).national_number)
 
 
-def mask(number: str) -> str:
-    """Mask a number for logs and exports: ``+8613812345678`` -> ``138****5678``.
-
-    Works on any input (even garbage) and never returns more than the first three and the
-    last four digits of the national number. Idempotent: a masked number is returned as is.
-    """
-    if _MASKED.fullmatch(number):
-        return number
+def _national_digits(number: str) -> str:
+    """The national number's digits of anything but a plain ``+86`` number (best effort)."""
     digits = "".join(ch for ch in number if ch.isdigit())
-    if number.startswith(_CN) and number[1:].isdigit():
-        digits = number[len(_CN):]
-    elif number.startswith("+"):
+    if number.startswith("+"):
         with contextlib.suppress(NumberParseException):
             digits = str(phonenumbers.parse(number, None).national_number)
     elif digits.startswith("0086"):
         digits = digits[4:]
     elif digits.startswith("86") and len(digits) in (13, 17):  # + a mobile or a 700 number
         digits = digits[2:]
+    return digits
+
+
+def mask(number: str) -> str:
+    """Mask a number for logs and exports: ``+8613812345678`` -> ``138****5678``.
+
+    Works on any input (even garbage) and never returns more than the first three and the
+    last four digits of the national number. Idempotent: a masked number is returned as is.
+    """
+    if number.startswith(_CN) and number[1:].isdigit():
+        # The usual number (the call path masks one or two per call): nothing to filter.
+        digits = number[len(_CN):]
+    elif _MASKED.fullmatch(number):
+        return number
+    else:
+        digits = _national_digits(number)
     if len(digits) <= 4:
         return "*" * len(digits)
     if len(digits) <= 7:

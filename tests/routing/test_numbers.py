@@ -64,6 +64,12 @@ def test_mask_is_idempotent_and_never_reveals_more(number: str) -> None:
     assert len(digits) <= 7
 
 
+@given(st.text(alphabet="0123456789", max_size=20))
+def test_a_plain_cn_number_masks_as_its_other_spellings(national: str) -> None:
+    # "+86..." takes a shorter path than the other spellings of the same number
+    assert mask("+86" + national) == mask("0086" + national)
+
+
 @pytest.mark.parametrize(("other", "masked"), [
     ("139*****0001", "***0001"), ("13****0001", "**0001"), ("*****", ""), ("1*2345", "*2345"),
 ])
