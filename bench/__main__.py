@@ -2,7 +2,8 @@
 
 Names: agi_load, callpath, allocation, cdr_ingest, cdr_export, call_log_query, scaling,
 cli_startup, webhooks, api_export, api_reveal, bind_file, onboarding, api_idempotency, failover,
-extension_pool, batch_writes (default: all; ``cdr_*`` run only when those modules exist).
+extension_pool, batch_writes, handler_cpu (default: all; ``cdr_*`` run only when those modules
+exist).
 ``--clean`` drops the cached call-log database.
 """
 
@@ -21,7 +22,7 @@ from bench.common import console, machine
 ORDER = ("agi_load", "callpath", "allocation", "cdr_ingest", "cdr_export", "call_log_query",
          "scaling",
          "cli_startup", "webhooks", "api_export", "api_reveal", "bind_file", "onboarding",
-         "api_idempotency", "failover", "extension_pool", "batch_writes")
+         "api_idempotency", "failover", "extension_pool", "batch_writes", "handler_cpu")
 OPTIONAL = ("cdr_ingest", "cdr_export")
 PROFILED = ("agi_load", "allocation", "api_reveal")
 
