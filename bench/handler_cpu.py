@@ -39,7 +39,7 @@ from bench.agi_stack import Stores, seeded_stores
 from bench.common import print_table, ratio, write_result
 from bench.wiring import FloorHandler
 from binding_store.attempt_writer import AttemptWriter
-from scripts.front_doors import route_stack
+from scripts.front_doors import CallPath, route_stack
 from scripts.heap import settle_for_serving
 from scripts.settings import load_settings
 
@@ -145,42 +145,46 @@ def _settings_env(stores: Stores) -> Iterator[None]:
         os.environ.update(saved)
 
 
+async def _rounds(stack: CallPath, stores: Stores, calls: int, rounds: int,
+                  concurrency: int) -> tuple[dict[str, list[float]], dict[str, int]]:
+    """CPU microseconds per call of each round after the first (which warms both:
+    connections, caches, plans), and the wrong answers, per handler."""
+    per_call: dict[str, list[float]] = {"floor": [], "privnum": []}
+    wrong = {"floor": 0, "privnum": 0}
+    handlers: dict[str, Handler] = {"floor": FloorHandler(), "privnum": stack.handler}
+    sweeper = DeadlineSweeper()
+    try:
+        with _serving_heap():
+            for n in range(rounds + 1):
+                envs, expected, _ = calls_for(stores, calls, f"hcpu{os.getpid()}r{n}")
+                for name, handler in handlers.items():
+                    done = _handled(stack.attempts)
+                    began = time.process_time()
+                    missed = await _round(handler, envs, expected if name == "privnum"
+                                          else [None] * len(envs), concurrency, sweeper)
+                    if name == "privnum":
+                        # the round's attempts written: the writer's work counts
+                        await _written(stack.attempts, done + calls)
+                    seconds = time.process_time() - began
+                    if n:
+                        per_call[name].append(seconds / calls * 1e6)
+                        wrong[name] += missed
+    finally:
+        await sweeper.close()
+    return per_call, wrong
+
+
 async def run(calls: int = 6_000, rounds: int = 5, concurrency: int = 10,
               pool_size: int = 1_000, bindings: int = 10_000, quiet: bool = False
               ) -> dict[str, Any]:
     results: dict[str, Any] = {"params": dict(calls=calls, rounds=rounds,
                                               concurrency=concurrency, pool_size=pool_size,
                                               bindings=bindings)}
-    per_call: dict[str, list[float]] = {"floor": [], "privnum": []}
-    wrong = {"floor": 0, "privnum": 0}
     async with seeded_stores(pool_size, bindings, sqlite=False, tag="hcpu") as stores:
         with _settings_env(stores):
             settings = load_settings()
         async with route_stack(settings) as stack:
-            floor = FloorHandler()
-            sweeper = DeadlineSweeper()
-            try:
-                with _serving_heap():
-                    # round 0 warms both (connections, caches, plans) and is not counted
-                    for n in range(rounds + 1):
-                        envs, expected, _ = calls_for(stores, calls, f"hcpu{os.getpid()}r{n}")
-                        for name in ("floor", "privnum"):
-                            handler: Handler = stack.handler if name == "privnum" else floor
-                            done = _handled(stack.attempts)
-                            began = time.process_time()
-                            missed = await _round(handler, envs,
-                                                  expected if name == "privnum"
-                                                  else [None] * len(envs),
-                                                  concurrency, sweeper)
-                            if name == "privnum":
-                                # the round's attempts written: the writer's work counts
-                                await _written(stack.attempts, done + calls)
-                            seconds = time.process_time() - began
-                            if n:
-                                per_call[name].append(seconds / calls * 1e6)
-                                wrong[name] += missed
-            finally:
-                await sweeper.close()
+            per_call, wrong = await _rounds(stack, stores, calls, rounds, concurrency)
     summary = {name: {"us_per_call_rounds": [round(v, 1) for v in values],
                       "min_us": round(min(values), 1), "median_us": round(median(values), 1)}
                for name, values in per_call.items()}
