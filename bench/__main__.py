@@ -62,7 +62,10 @@ def main(argv: list[str] | None = None) -> int:
     names = [a for a in args if not a.startswith("-")] or list(ORDER)
     unknown = [n for n in names if n not in ORDER]
     if unknown:
-        console.print(f"unknown benchmark(s): {', '.join(unknown)} (one of {', '.join(ORDER)})")
+        hint = (" (an option's value goes after '=', e.g. --rounds=3)"
+                if any(n.isdigit() for n in unknown) else "")
+        console.print(f"unknown benchmark(s): {', '.join(unknown)} (one of {', '.join(ORDER)})"
+                      + hint)
         return 2
     console.print(f"machine: {machine()}")
     began = time.perf_counter()
@@ -80,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:
             failed.append(name)
             console.print(f"[{name}] failed: {type(exc).__name__}: {exc}")
+        except SystemExit as exc:  # its own usage error (argparse): the others still run
+            failed.append(name)
+            console.print(f"[{name}] failed: exited with {exc.code}")
         console.print(f"[{name}] {time.perf_counter() - t0:.0f} s")
     console.print(f"all done in {time.perf_counter() - began:.0f} s"
                   + (f"; failed: {', '.join(failed)}" if failed else ""))

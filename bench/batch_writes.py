@@ -203,8 +203,11 @@ async def run(rounds: int, batches: int, size: int) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog=f"python -m bench {NAME}")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--quick", action="store_true", help="2 rounds of 5 batches")
+    parser.add_argument("--rounds", type=int)
+    parser.add_argument("--batches", type=int)
     parser.add_argument("--batch", type=int, default=500)
     args = parser.parse_args(argv)
-    write_result(NAME, asyncio.run(run(args.rounds, args.batches, args.batch)))
+    rounds = args.rounds or (2 if args.quick else 5)
+    batches = args.batches or (5 if args.quick else 20)
+    write_result(NAME, asyncio.run(run(rounds, batches, args.batch)))

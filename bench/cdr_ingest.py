@@ -2,8 +2,9 @@
 
     .venv/bin/python -m bench.cdr_ingest [--copies 200]
 
-The recorded Asterisk 22 session is replayed ``copies`` times (uniqueids made distinct) at full
-speed by the fake AMI server over a real socket. Loss = call records expected - stored.
+The recorded Asterisk 22 session is replayed ``copies`` times (each copy's CDR ids made distinct,
+in their own shape) at full speed by the fake AMI server over a real socket. Loss = call records
+expected - stored once no more have been stored for ``STALL_SECONDS``.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -23,11 +25,31 @@ from routing.cdr import iter_ami_messages
 from tests.agi.fake_ami import BANNER, FakeAmi, events_of
 from tests.fixtures.ami.scenario import ALL_CALLS, SESSION
 
+STALL_SECONDS = 10.0
+_CDR_ID = re.compile(rb"\r\n(UniqueID|LinkedID): ([^\r]*)")
+_UUID_HEAD = re.compile(r"[0-9a-f]{8}(?=-)")
+_ASTERISK_ID = re.compile(r"(.*-)?(\d+)\.(\d+)")
+
+
+def copy_id(value: str, n: int) -> str:
+    """Copy ``n``'s id for ``value``, of the same shape, so the call log keeps it as it is (an
+    id it would not keep gets a stand-in made from the CDR's start and sequence, which every
+    copy shares: the copies would be one call). A UUID gets ``n`` as its first group, an
+    Asterisk id (``name-epoch.seq``) an epoch ``n`` thousand seconds later."""
+    if _UUID_HEAD.match(value):
+        return f"{n:08x}" + value[8:]
+    found = _ASTERISK_ID.fullmatch(value)
+    if found:
+        return f"{found[1] or ''}{int(found[2]) + 1000 * n}.{found[3]}"
+    return f"c{n}-{value}"
+
 
 def _stream(copies: int) -> bytes:
     one = events_of(SESSION)
-    return b"".join(one.replace(b"\r\nUniqueID: ", f"\r\nUniqueID: c{n}-".encode())
-                    for n in range(copies))
+    return b"".join(
+        _CDR_ID.sub(lambda m, n=n: b"\r\n" + m[1] + b": " + copy_id(m[2].decode(), n).encode(),
+                    one)
+        for n in range(copies))
 
 
 async def _baseline(data: bytes) -> tuple[int, float]:
@@ -60,9 +82,14 @@ async def _listener(data: bytes, expected: int, tmp: Path) -> tuple[int, int, fl
                            CallLogStore(db))
     start = time.perf_counter()
     task = asyncio.create_task(listener.run())
+    # until every record is stored, or nothing more has been for STALL_SECONDS (a loss)
+    progress = (0, start)
     while listener.stats.stored < expected:
         await asyncio.sleep(0.005)
-        if time.perf_counter() - start > 300:
+        now = time.perf_counter()
+        if listener.stats.stored != progress[0]:
+            progress = (listener.stats.stored, now)
+        elif now - progress[1] > STALL_SECONDS:
             break
     elapsed = time.perf_counter() - start
     await listener.stop()
