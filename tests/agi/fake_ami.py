@@ -49,6 +49,10 @@ class FakeAmi:
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()
+        # Closed connections end their tasks; cancelling one inside its own clean-up would
+        # leave a cancelled task that asyncio's stream callback logs as an error.
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=1.0)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
