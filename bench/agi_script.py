@@ -11,7 +11,7 @@ import logging
 import sys
 
 from agi.script_mode import run_script_async
-from scripts.front_doors import route_stack
+from scripts.call_path import route_stack
 from scripts.settings import load_settings
 
 

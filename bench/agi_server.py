@@ -4,7 +4,7 @@ Prints ``READY <port>`` once listening, serves until SIGTERM (graceful shutdown)
 ``STATS <json>`` (server counters, index hits, SQL reads, attempts written and batches, the
 attempt writer's backlog when SIGTERM came).
 Settings come from ``PRIVNUM_*`` environment variables, as for ``privnum serve``; the route
-handler is ``scripts.front_doors.route_stack(settings)``, the shipped wiring (batched attempt
+handler is ``scripts.call_path.route_stack(settings)``, the shipped wiring (batched attempt
 writer included), in a process whose garbage collector is set as ``privnum serve`` sets it
 (``scripts.heap``); the floor's is left at CPython's defaults. ``--profile FILE`` writes a
 pyinstrument text profile of the serving period.
@@ -25,7 +25,7 @@ from pyinstrument import Profiler
 
 from agi.server import FastAgiServer, Handler
 from bench.wiring import FloorHandler
-from scripts.front_doors import route_stack
+from scripts.call_path import route_stack
 from scripts.heap import settle_for_serving
 from scripts.settings import load_settings
 

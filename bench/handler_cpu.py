@@ -2,7 +2,7 @@
 
     python -m bench handler_cpu [--quick] [--rounds N] [--calls N] [--concurrency N]
 
-The shipped handler (``scripts.front_doors.route_stack`` on PostgreSQL + Redis: the Redis
+The shipped handler (``scripts.call_path.route_stack`` on PostgreSQL + Redis: the Redis
 look-up, the decision, the batching attempt writer) and the floor's handler
 (``bench.wiring.FloorHandler``: the same answer, no look-up, no recording) each take the
 callpath bench's call mix in this one process, through sessions whose peer is in memory:
@@ -39,7 +39,7 @@ from bench.agi_stack import Stores, seeded_stores
 from bench.common import print_table, ratio, write_result
 from bench.wiring import FloorHandler
 from binding_store.attempt_writer import AttemptWriter
-from scripts.front_doors import CallPath, route_stack
+from scripts.call_path import CallPath, route_stack
 from scripts.heap import settle_for_serving
 from scripts.settings import load_settings
 

@@ -1,6 +1,6 @@
 """Build the routing handler for a benchmark server or per-call script from ``Settings``.
 
-The privnum variants use exactly what ships: ``scripts.front_doors.route_stack(settings)``
+The privnum variants use exactly what ships: ``scripts.call_path.route_stack(settings)``
 (Database, buyer cipher, optional Redis index, ``StoreRouteLookup`` for look-ups and the
 batching ``AttemptWriter`` for call attempts, ``RouteHandler``). Only the protocol floor is
 ours: the same answer on the wire (``agi.answer.answer_commands``: the dial number's

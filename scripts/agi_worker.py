@@ -11,16 +11,11 @@ import sys
 from collections.abc import Callable
 
 from routing.errors import PrivnumError
+from scripts.call_path import call_path, prepare_stores
 from scripts.cli_serve import configure_logging
 from scripts.clock import Clock, service_clock, utc_now
 from scripts.container import open_container
-from scripts.front_doors import (
-    FastAgiService,
-    attempt_writer,
-    call_path,
-    index_healer,
-    prepare_stores,
-)
+from scripts.front_doors import FastAgiService, attempt_writer, index_healer
 from scripts.lifecycle import Lifecycle, Service
 from scripts.settings import Settings
 from scripts.workers import FAILED, READY

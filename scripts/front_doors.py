@@ -1,39 +1,33 @@
 """The front doors as lifecycle services, over one :class:`~scripts.container.Container`:
-FastAGI (the call path), the HTTP API (``scripts.http_service``), the AMI listener, and
-AGI-script mode; and the four ways ``privnum`` runs them (``serve``, ``api``, ``ami listen``,
-``agi``). Each is one :class:`~scripts.lifecycle.Lifecycle`: signals, "serve until stopped"
-and the shutdown order live there, once.
+FastAGI (the call path, built by ``scripts.call_path``), the HTTP API
+(``scripts.http_service``) and the AMI listener; and three of the four ways ``privnum`` runs
+them (``serve``, ``api``, ``ami listen``; ``agi``, one call per process, is
+``scripts.call_path.run_agi``, which imports none of this). Each is one
+:class:`~scripts.lifecycle.Lifecycle`: signals, "serve until stopped" and the shutdown order
+live there, once.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import os
-import sys
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from datetime import timedelta
-from signal import SIGHUP
 
 from agi.ami_cdr import csv_problem
 from agi.ami_click import AmiProbe, originate_only
 from agi.ami_listener import AmiListener, ListenerStats
-from agi.handlers import DecisionObserver, RouteHandler, decision_observer
+from agi.handlers import RouteHandler, decision_observer
 from agi.health import HEALTH_SCRIPT, answer_health
-from agi.script_mode import run_script_async
 from agi.server import FastAgiServer
 from api.metrics import Metrics
-from binding_store import watermark
 from binding_store.attempt_writer import AttemptWriter
 from binding_store.index_healer import IndexHealer
 from binding_store.key_check import check_active_keys
-from binding_store.route_lookup import StoreRouteLookup
 from routing.cdr_ports import CdrSink
 from routing.errors import StoreUnavailable
 from scripts.background import delivery_service, expiry_sweeper
+from scripts.call_path import call_path, prepare_stores
 from scripts.clock import Clock, utc_now
 from scripts.container import Container, open_container
 from scripts.heap import settle_for_serving
@@ -53,62 +47,6 @@ from scripts.webhook_worker import DeliveryWorker, WebhookObserver, WorkerOption
 from scripts.workers import Announce, PortLock, WorkerProcess, settings_json, worker_count
 
 log = logging.getLogger("privnum.serve")
-
-
-# ---- the call path --------------------------------------------------------------------------
-
-
-@dataclass
-class CallPath:
-    """What answers calls: the look-up, the batched attempt writer, the handler."""
-
-    lookup: StoreRouteLookup
-    attempts: AttemptWriter
-    handler: RouteHandler
-
-
-async def prepare_stores(container: Container) -> None:
-    """Before serving calls: a missing key file or schema stops us here, clearly; Redis down
-    only warns (look-ups read SQL until it is back). The index learns SQL's watermark (what it
-    must have applied to be trusted)."""
-    container.cipher  # noqa: B018 - loads (and checks) the key file now
-    await container.database.require_schema()
-    mark = await watermark.read(container.database)
-    if container.index is not None:
-        container.index.known.learn(mark)
-        try:
-            await container.index.ping()
-        except StoreUnavailable as exc:
-            log.warning("redis index unavailable at start-up (%s); reading SQL", exc)
-
-
-def call_path(container: Container, observe: DecisionObserver | None = None,
-              on_refused: Callable[[int], None] | None = None,
-              healer: IndexHealer | None = None) -> CallPath:
-    """``on_refused`` counts call attempts the database refused; ``healer`` is woken by a
-    look-up that finds the index behind or lost."""
-    lookup = container.route_lookup(healer)
-    attempts = AttemptWriter(container.database, on_refused=on_refused,
-                             outbox=container.outbox)
-    handler = RouteHandler(lookup, attempts, container.clock, container.route_options(), observe,
-                           rules=container.call_rules, counter=container.call_counter,
-                           extensions=container.extension_router())
-    return CallPath(lookup, attempts, handler)
-
-
-@asynccontextmanager
-async def route_stack(settings: Settings, observe: DecisionObserver | None = None,
-                      on_refused: Callable[[int], None] | None = None
-                      ) -> AsyncIterator[CallPath]:
-    """The call path on its own, for one call (``privnum agi``) or a benchmark server."""
-    async with open_container(settings) as container:
-        await prepare_stores(container)
-        path = call_path(container, observe, on_refused)
-        path.attempts.start()
-        try:
-            yield path
-        finally:
-            await path.attempts.close()
 
 
 class FastAgiService:
@@ -300,23 +238,3 @@ async def run_ami_listener(settings: Settings, stop: asyncio.Event | None = None
         return listener.stats
 
 
-async def run_agi(settings: Settings) -> int:
-    """``privnum agi``: route one call over stdin/stdout. Asterisk sends SIGHUP when the
-    channel hangs up; until the session takes that signal over, it is ignored, so that it
-    cannot kill us half-way through opening the store."""
-    agi = settings.agi
-    lifecycle = Lifecycle([], stop_signals=(), ignore_signals=(SIGHUP,))
-
-    async def one_call() -> int:
-        async with route_stack(settings) as stack:
-            code = await run_script_async(
-                stack.handler, sys.stdin, sys.stdout, env_timeout=agi.env_timeout_seconds,
-                env_max_bytes=agi.env_max_bytes, command_timeout=agi.command_timeout_seconds,
-                call_timeout=agi.call_timeout_seconds)
-            # Let Asterisk go on with the dialplan now, not after the store has shut down.
-            with contextlib.suppress(OSError):
-                sys.stdout.flush()
-                os.close(sys.stdout.fileno())
-            return code
-
-    return await lifecycle.run(one_call)

@@ -19,7 +19,7 @@ from binding_store import migrate
 from binding_store.crypto import KeyRing
 from routing.model import Action, CallAttempt
 from routing.reasons import Reason
-from scripts.front_doors import route_stack
+from scripts.call_path import route_stack
 from scripts.part_config import default_csv_file
 from scripts.settings import load_settings
 from tests.scripts.cli_helpers import Cli, one_line_error

@@ -93,3 +93,17 @@ def test_the_agi_packages_names_still_resolve() -> None:
     assert {name: getattr(agi, name) for name in agi.__all__}  # every listed name loads
     with pytest.raises(AttributeError):
         _ = agi.NoSuchName  # type: ignore[attr-defined]
+
+
+def test_the_call_path_alone_imports_no_other_front_door() -> None:
+    """``privnum agi`` runs once per call: what it imports is its post-dial delay. The call
+    path's module brings neither the HTTP API, nor the AMI listener, nor the background
+    services that only ``serve`` starts."""
+    done = subprocess.run(
+        [sys.executable, "-c", "import json, sys, scripts.call_path; "
+         "print(json.dumps(sorted(sys.modules)))"],
+        cwd=ROOT, capture_output=True, text=True, check=True, env={"PATH": "/usr/bin:/bin"})
+    loaded = set(json.loads(done.stdout))
+    assert not {"fastapi", "uvicorn", "panoramisk"} & {m.split(".")[0] for m in loaded}
+    assert not {"scripts.front_doors", "scripts.http_service", "scripts.background",
+                "scripts.partition_service", "agi.ami_listener"} & loaded
