@@ -25,6 +25,12 @@ from tests.agi.fake_asterisk import env_bytes, load_env_blocks
 _ACTION = b"PRIVNUM_ACTION="
 
 
+def mset_action(line: bytes) -> bytes:
+    """The action an ``EXEC MSet`` line (or what a handler sent) sets; ``b""`` if none."""
+    at = line.find(_ACTION)
+    return line[at + len(_ACTION):].split(b",", 1)[0].strip(b'"\n') if at >= 0 else b""
+
+
 def build_envs(calls: Sequence[tuple[str, str]], run_tag: str, start: int = 0) -> list[bytes]:
     """Environment blocks for (callerid, extension) pairs, each with a unique uniqueid."""
     template = load_env_blocks()[0]
@@ -84,9 +90,7 @@ class _Call(asyncio.Protocol):
             line, _, self._buf = self._buf.partition(b"\n")
             if line.startswith(b"EXEC MSet"):
                 self._decided = time.perf_counter()
-                at = line.find(_ACTION)
-                if at >= 0:
-                    self._action = line[at + len(_ACTION):].split(b",", 1)[0].strip(b'"')
+                self._action = mset_action(line)
                 assert self._transport is not None
                 self._transport.write(b"200 result=0\nHANGUP\n")
                 return
@@ -196,9 +200,7 @@ async def script_call(argv: Sequence[str], env_vars: dict[str, str], agi_env: by
                     break
                 if line.startswith(b"EXEC MSet"):
                     decided = time.perf_counter()
-                    at = line.find(_ACTION)
-                    if at >= 0:
-                        action = line[at + len(_ACTION):].split(b",", 1)[0].strip(b'"\n')
+                    action = mset_action(line)
                     proc.stdin.write(b"200 result=0\n")
                     await proc.stdin.drain()
                     proc.stdin.close()

@@ -34,6 +34,7 @@ from typing import Any
 from agi.deadline import DeadlineSweeper
 from agi.server import Handler
 from agi.session import AgiSession, read_environment
+from bench.agi_driver import mset_action
 from bench.agi_load import calls_for
 from bench.agi_stack import Stores, seeded_stores
 from bench.common import print_table, ratio, write_result
@@ -45,7 +46,6 @@ from scripts.settings import load_settings
 
 NAME = "handler_cpu"
 _REPLIES = b"200 result=1\n" * 4  # more than a call's commands (at most two)
-_ACTION = b"PRIVNUM_ACTION="
 
 
 class _Peer:
@@ -61,13 +61,7 @@ class _Peer:
         return None
 
     def action(self) -> str | None:
-        at = self.sent.find(_ACTION)
-        if at < 0:
-            return None
-        end = at + len(_ACTION)
-        stop = min((i for i in (self.sent.find(b",", end), self.sent.find(b'"', end))
-                    if i >= 0), default=len(self.sent))
-        return self.sent[end:stop].decode()
+        return mset_action(bytes(self.sent)).decode() or None
 
 
 async def _call(handler: Handler, env: bytes, sweeper: DeadlineSweeper) -> str | None:
