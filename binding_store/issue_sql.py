@@ -5,10 +5,10 @@ exception handler), so one request's refusal or lost race never undoes another's
 the whole batch commits once (group commit). Per request, in the order of the ORM path
 (``BindingStore.issue``): the shop exists and is enabled, the caller is approved, the
 order's active binding is returned as it is; else X is chosen by the rules of
-``routing.allocation.choose_virtual_number`` (the same query as
-``binding_store.allocation_sql``: windows of the first available numbers in allocation
-order, read from the index ``ix_pool_axb_order`` without the numbers A holds already, and
-growing 16-fold, then the whole pool) and the binding is inserted. The partial unique
+``routing.allocation.choose_virtual_number`` (the first eligible number in allocation
+order, as ``binding_store.allocation_sql`` finds it: a window of the first available
+numbers, then the rest of the pool streamed from the index ``ix_pool_axb_order`` without the
+numbers A holds already) and the binding is inserted. The partial unique
 indexes decide races with other transactions: a lost (A, X) or (B, X) race is run again
 without that X, a lost order race returns the winner's binding. After the last request,
 the new bindings' audit events and outbox events are inserted, one statement each for the
@@ -41,21 +41,9 @@ STALE_CHECK = """FROM bindings b
                          OR (b.shop_id = {shop} AND b.order_id = {order}))
                   LIMIT 1"""
 
-def _candidates(*, held_out: bool) -> str:
-    """privnum_issue's candidates in allocation order: the window of the first ``v_limit``
-    available numbers (preferred region first), then the pair and cool-down checks. The
-    (A, X) check is one probe per candidate, or, ``held_out``, A's active numbers are left out
-    of the window with one read of them (see the function)."""
-    held = (" " * 34 + """AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
-                                                        WHERE b.state = 'active'
-                                                          AND b.caller_a = v_a)
-""" if held_out else "")
-    a_probe = ("" if held_out else """NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                    AND b.caller_a = v_a)
-                           AND """)
-    return f"""
+# The first window: the first ``p_window`` available numbers in allocation order (preferred
+# region first), then the pair and cool-down checks, (A, X) by one index probe per candidate.
+CANDIDATES_FIRST = """
                         SELECT cand.number FROM (
                             SELECT * FROM (
                               (SELECT p.number, 0 AS region_rank,
@@ -66,9 +54,9 @@ def _candidates(*, held_out: bool) -> str:
                                 WHERE p.state = 'available' AND p.mode = 'axb'
                                   AND p.number <> ALL (v_excluded)
                                   AND (v_region IS NULL OR p.region = v_region)
-{held}                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
                                          p.number COLLATE "C"
-                                LIMIT v_limit)
+                                LIMIT p_window)
                               UNION ALL
                               (SELECT p.number, 1, p.last_released_at IS NOT NULL,
                                       p.last_released_at, p.number COLLATE "C"
@@ -77,12 +65,16 @@ def _candidates(*, held_out: bool) -> str:
                                   AND p.number <> ALL (v_excluded)
                                   AND v_region IS NOT NULL
                                   AND p.region IS DISTINCT FROM v_region
-{held}                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
                                          p.number COLLATE "C"
-                                LIMIT v_limit)) ranked
+                                LIMIT p_window)) ranked
                              ORDER BY 2, 3, 4, 5
-                             LIMIT v_limit) cand
-                         WHERE {a_probe}NOT EXISTS (
+                             LIMIT p_window) cand
+                         WHERE NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
+                                    AND b.caller_a = v_a)
+                           AND NOT EXISTS (
                                  SELECT 1 FROM bindings b
                                   WHERE b.state = 'active' AND b.virtual_x = cand.number
                                     AND b.buyer_bidx = v_bidx)
@@ -95,8 +87,33 @@ def _candidates(*, held_out: bool) -> str:
                                   cand.sort_number"""
 
 
-CANDIDATES_PROBED = _candidates(held_out=False)
-CANDIDATES_HELD_OUT = _candidates(held_out=True)
+def _rest(region: str) -> str:
+    """The whole pool's numbers of ``region`` (a condition on ``p``) in allocation order,
+    streamed from ``ix_pool_axb_order`` (no sort, no window), A's active numbers left out by
+    one hashed read of them, then the pair and cool-down checks."""
+    return f"""
+                        SELECT p.number FROM pool_numbers p
+                         WHERE p.state = 'available' AND p.mode = 'axb'
+                           AND p.number <> ALL (v_excluded)
+                           AND {region}
+                           AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
+                                                 WHERE b.state = 'active'
+                                                   AND b.caller_a = v_a)
+                           AND NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = p.number
+                                    AND b.buyer_bidx = v_bidx)
+                           AND NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.caller_a = v_a AND b.virtual_x = p.number
+                                    AND b.released_at IS NOT NULL
+                                    AND b.released_at > p_now - p_cooldown)
+                         ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
+                                  p.number COLLATE "C\""""
+
+
+CANDIDATES_PREFERRED = _rest("(v_region IS NULL OR p.region = v_region)")
+CANDIDATES_OTHERS = _rest("p.region IS DISTINCT FROM v_region")
 
 _FUNCTION = r"""
 CREATE OR REPLACE FUNCTION privnum_issue(
@@ -116,7 +133,7 @@ DECLARE
     v_service text; v_caller text; v_x text; v_con text;
     v_excluded text[];
     v_attempt integer;
-    v_limit integer;
+    v_stage integer;
     v_id text; v_buyer text; v_created timestamptz; v_expires timestamptz;
     v_owner text; v_masked text; p_now timestamptz; v_contended boolean;
     v_got boolean;
@@ -178,25 +195,29 @@ BEGIN
                 END IF;
                 v_contended := false;
                 v_got := false;
-                -- windows growing by 16: each a prefix of the same order, so the first free X
-                -- is the one the whole pool's order gives, read without sorting the pool
-                FOREACH v_limit IN ARRAY ARRAY[p_window, p_window * 16, p_window * 256,
-                                               NULL::integer] LOOP
+                -- Three stages, each in the pool's allocation order, so the first free X is
+                -- the one the whole pool's order gives. The first window probes (A, X) for
+                -- each candidate, one index probe each: the usual line holds few numbers and
+                -- its first window has a free one. Past it, the rest of the pool (the
+                -- preferred region's numbers, then the others') is streamed from the order's
+                -- index, A's numbers left out with one hashed read of A's bindings: every
+                -- line takes numbers in the same order, so a line holding k numbers holds
+                -- the first k, and probing each cost its next binding k probes (quadratic
+                -- over a bulk file for one line). Streamed, not windowed: a window has to be
+                -- sorted whole before its first row comes out.
+                FOREACH v_stage IN ARRAY ARRAY[0, 1, 2] LOOP
+                    CONTINUE WHEN v_stage = 2 AND v_region IS NULL;
                     -- An explicit cursor, fetched one row at a time: a FOR loop fetches ten
                     -- rows ahead, probing ten candidates where the first free one is nearly
                     -- always taken. A new portal name each time (an attempt that failed left
                     -- its portal behind with its sub-transaction).
                     v_cur := NULL;
-                    -- The first window probes (A, X) for each candidate, one index probe
-                    -- each: the usual line holds few numbers and its first window has a
-                    -- free one. The next windows leave A's numbers out with one hashed read
-                    -- of A's bindings: every line takes numbers in the same order, so a
-                    -- line holding k numbers holds the first k, and probing each cost its
-                    -- next binding k probes (quadratic over a bulk file for one line).
-                    IF v_limit = p_window THEN
-                        OPEN v_cur NO SCROLL FOR @CANDIDATES_PROBED@;
+                    IF v_stage = 0 THEN
+                        OPEN v_cur NO SCROLL FOR @CANDIDATES_FIRST@;
+                    ELSIF v_stage = 1 THEN
+                        OPEN v_cur NO SCROLL FOR @CANDIDATES_PREFERRED@;
                     ELSE
-                        OPEN v_cur NO SCROLL FOR @CANDIDATES_HELD_OUT@;
+                        OPEN v_cur NO SCROLL FOR @CANDIDATES_OTHERS@;
                     END IF;
                     LOOP
                         FETCH v_cur INTO v_x;
@@ -279,8 +300,9 @@ $fn$
 
 CREATE_FUNCTION = _FUNCTION.replace("@STALE_CHECK@", STALE_CHECK.format(
     now="p_now", a="v_a", bidx="v_bidx", shop="v_shop", order="v_order")).replace(
-    "@CANDIDATES_PROBED@", CANDIDATES_PROBED.strip()).replace(
-    "@CANDIDATES_HELD_OUT@", CANDIDATES_HELD_OUT.strip())
+    "@CANDIDATES_FIRST@", CANDIDATES_FIRST.strip()).replace(
+    "@CANDIDATES_PREFERRED@", CANDIDATES_PREFERRED.strip()).replace(
+    "@CANDIDATES_OTHERS@", CANDIDATES_OTHERS.strip())
 
 DROP_FUNCTION = "DROP FUNCTION IF EXISTS privnum_issue(jsonb, interval, integer, integer)"
 
