@@ -16,7 +16,7 @@ from binding_store.db import Database
 from binding_store.group_commit import GroupWriter
 from binding_store.index_publisher import IndexPublisher
 from binding_store.issue_requests import IssueInput, IssueRow, interpret
-from binding_store.issue_sql import CALL, PLAN_CHOICE, REPLAN_SECONDS
+from binding_store.issue_sql import CALL, PLAN_CHOICE, REPLAN_RETRY_SECONDS, REPLAN_SECONDS
 from routing.binding_views import BindingView
 from routing.errors import StoreUnavailable
 
@@ -80,6 +80,7 @@ def _issue_writer(database: Database, policy: BindingPolicy) -> GroupWriter:
     writer = GroupWriter(database.url, CALL,
                          (policy.cooldown, CANDIDATE_WINDOW, policy.max_attempts),
                          timeout=database.timeout * 5, max_batch=policy.max_batch,
-                         replan=PLAN_CHOICE, replan_seconds=REPLAN_SECONDS)
+                         replan=PLAN_CHOICE, replan_seconds=REPLAN_SECONDS,
+                         replan_retry_seconds=REPLAN_RETRY_SECONDS)
     database.on_dispose(writer.close)
     return writer

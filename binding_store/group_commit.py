@@ -110,12 +110,14 @@ class GroupWriter:
     ``answers``: the statement returns one row per request, its index first (``None``: it
     returns nothing; each request then gets ``None``). ``replan``: SQL each new connection
     runs first, and again before its next statement once ``replan_seconds`` have passed (how
-    the session plans the statement: see ``binding_store.issue_sql.PLAN_CHOICE``)."""
+    the session plans the statement: see ``binding_store.issue_sql.PLAN_CHOICE``); when its
+    last result is a row whose first value is false (a provisional choice), already once
+    ``replan_retry_seconds`` have."""
 
     def __init__(self, url: str, statement: str, params: tuple[Any, ...] = (), *,
                  timeout: float, answers: bool = True, max_batch: int = DEFAULT_MAX_BATCH,
                  max_inflight: int = DEFAULT_MAX_INFLIGHT, replan: str | None = None,
-                 replan_seconds: float = 2.0,
+                 replan_seconds: float = 2.0, replan_retry_seconds: float | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self._conninfo = libpq_url(url)
         self._statement = statement
@@ -124,6 +126,8 @@ class GroupWriter:
         self._timeout = timeout
         self._replan = replan
         self._replan_seconds = replan_seconds
+        self._replan_retry_seconds = (replan_seconds if replan_retry_seconds is None
+                                      else replan_retry_seconds)
         self._clock = clock
         # idle connections, each with the moment its session's plans were (re)made
         self._idle: list[tuple[psycopg.AsyncConnection[Any], float]] = []
@@ -150,9 +154,11 @@ class GroupWriter:
                 else:  # a new session: run ``replan`` first
                     conn, planned = await self._connect(), -math.inf
                 if self._replan is not None and self._clock() - planned >= self._replan_seconds:
-                    await conn.execute(self._replan)
+                    settled = await _last_flag(await conn.execute(self._replan))
                     self.replans += 1
                     planned = self._clock()
+                    if not settled:  # choose again sooner
+                        planned -= self._replan_seconds - self._replan_retry_seconds
                 cursor = await conn.execute(self._statement,
                                             (Jsonb(requests, dumps), *self._params))
                 raw = await cursor.fetchall() if self._answers else []
@@ -177,6 +183,19 @@ class GroupWriter:
 
     async def _connect(self) -> psycopg.AsyncConnection[Any]:
         return await connect_autocommit(self._conninfo, self._timeout)
+
+
+async def _last_flag(cursor: psycopg.AsyncCursor[Any]) -> bool:
+    """The first value of the last row of ``cursor``'s last result with rows; true without
+    one."""
+    flag = True
+    while True:
+        if cursor.description is not None:
+            rows = await cursor.fetchall()
+            if rows:
+                flag = bool(rows[-1][0])
+        if not cursor.nextset():
+            return flag
 
 
 async def connect_autocommit(conninfo: str, connect_seconds: float, options: str = ""

@@ -323,36 +323,50 @@ CALL = "SELECT * FROM privnum_issue(%s, %s, %s, %s)"
 # analyzed first: without statistics every plan guesses one row per probe, and the (A, X) probe
 # then reads A's active bindings through ix_bindings_a_active_expiry for every candidate X
 # (a line with 2 000 active bindings took 0.9 s per binding instead of 27 ms). A table another
-# session is analyzing (autovacuum) is left to it: its plans are then made per call until the
-# next choice. The writer runs this on each new session and again every REPLAN_SECONDS,
-# discarding the session's plans, so both the choice and the plans follow the tables' growth.
+# session is analyzing (autovacuum, another writer) is left to it, without waiting for its
+# lock; its plans are then made per call, and the choice answers ``settled`` false: the writer
+# chooses again after REPLAN_RETRY_SECONDS rather than REPLAN_SECONDS (planning every call
+# costs a batch about twice the CPU, and the other session's ANALYZE is usually done by then).
+# A lock held otherwise, or by a session whose progress this role may not see, is waited for
+# 100 ms at most; the plans are then made per call until the next full interval.
+# The writer runs this on each new session and again every REPLAN_SECONDS, discarding the
+# session's plans, so both the choice and the plans follow the tables' growth.
 _ISSUE_TABLES = ("'bindings'::regclass, 'pool_numbers'::regclass, 'shops'::regclass, "
                  "'caller_numbers'::regclass")
 _CURRENT = """c.reltuples >= 0
            AND pg_relation_size(c.oid) / current_setting('block_size')::integer
                <= 2 * c.relpages + 10"""
+# The issue tables this session should analyze: their statistics are old and no other session
+# is analyzing them right now.
+TO_ANALYZE = f"""SELECT c.oid::regclass FROM pg_class c
+              WHERE c.oid IN ({_ISSUE_TABLES}) AND NOT ({_CURRENT})
+                AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_analyze a
+                                 WHERE a.relid = c.oid AND a.pid <> pg_backend_pid())"""
 PLAN_CHOICE = f"""
 DO $analyze$
 DECLARE t regclass;
 BEGIN
     PERFORM set_config('lock_timeout', '100ms', true);
-    FOR t IN SELECT c.oid::regclass FROM pg_class c
-              WHERE c.oid IN ({_ISSUE_TABLES}) AND NOT ({_CURRENT}) LOOP
+    FOR t IN {TO_ANALYZE} LOOP
         BEGIN
             EXECUTE format('ANALYZE %s', t);
         EXCEPTION WHEN lock_not_available THEN
-            NULL;
+            PERFORM set_config('privnum.analyze_blocked', 'on', true);
         END;
     END LOOP;
 END
 $analyze$;
+DISCARD PLANS;
 SELECT set_config('plan_cache_mode', CASE WHEN bool_and(
            {_CURRENT})
        THEN 'force_generic_plan' ELSE 'force_custom_plan' END, false)
+       = 'force_generic_plan'
+       OR current_setting('privnum.analyze_blocked', true) IS NOT DISTINCT FROM 'on'
+       AS settled
   FROM pg_class c
- WHERE c.oid IN ({_ISSUE_TABLES});
-DISCARD PLANS"""
+ WHERE c.oid IN ({_ISSUE_TABLES})"""
 REPLAN_SECONDS = 2.0
+REPLAN_RETRY_SECONDS = 0.2
 PLAN_MODE_CUSTOM = "force_custom_plan"
 SET_PLAN_MODE = ("ALTER FUNCTION privnum_issue(jsonb, interval, integer, integer) "
                  "SET plan_cache_mode = {mode}")

@@ -9,6 +9,8 @@ Rows read are counted with ``pg_stat_xact_user_tables`` inside one transaction (
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -20,7 +22,7 @@ from psycopg.types.json import Jsonb
 from binding_store.db import Database
 from binding_store.group_commit import GroupWriter, connect_autocommit, libpq_url
 from binding_store.issue_requests import IssueInput
-from binding_store.issue_sql import CALL, PLAN_CHOICE, STALE_CHECK
+from binding_store.issue_sql import CALL, PLAN_CHOICE, STALE_CHECK, TO_ANALYZE
 from tests.binding_store.test_bindings_helpers import A1, NOW, seed, virtual
 
 pytestmark = pytest.mark.postgres
@@ -115,8 +117,8 @@ async def test_stale_statistics_are_refreshed_and_plans_made_per_session(
 async def test_statistics_another_session_is_refreshing_choose_plans_per_call(
         small_then_grown: tuple[psycopg.AsyncConnection[Any], psycopg.AsyncConnection[Any]]
 ) -> None:
-    """An ANALYZE in progress elsewhere (autovacuum) holds the lock ours needs: the choice
-    does not wait for it, and plans per call meanwhile."""
+    """Another session holds the lock our ANALYZE needs: the choice waits for it 100 ms at
+    most, and plans per call meanwhile."""
     session, admin = small_then_grown
     async with admin.transaction():
         await admin.execute("LOCK TABLE bindings IN SHARE UPDATE EXCLUSIVE MODE")
@@ -126,6 +128,94 @@ async def test_statistics_another_session_is_refreshing_choose_plans_per_call(
     statuses, bindings, pool = await _issue_reads(session, [f"new-{i}" for i in range(8)])
     assert statuses == {"created"}
     assert bindings < 2_000 and pool < 2_000, (bindings, pool)
+
+
+@contextlib.asynccontextmanager
+async def _slow_analyze(admin: psycopg.AsyncConnection[Any],
+                        watcher: psycopg.AsyncConnection[Any]) -> AsyncIterator[None]:
+    """``admin`` analyzes bindings, slowed down to a crawl, until the block ends (it is then
+    cancelled); the block starts once the ANALYZE shows in pg_stat_progress_analyze."""
+    pid = (await (await admin.execute("SELECT pg_backend_pid()")).fetchone() or [0])[0]
+    await admin.execute("SET vacuum_cost_delay = '100ms'")
+    await admin.execute("SET vacuum_cost_limit = 1")
+    crawl = asyncio.create_task(admin.execute("ANALYZE bindings"))
+    try:
+        for _ in range(500):
+            found = await (await watcher.execute(
+                "SELECT 1 FROM pg_stat_progress_analyze WHERE pid = %s", (pid,))).fetchone()
+            if found:
+                break
+            await asyncio.sleep(0.01)
+        else:
+            pytest.fail("the slowed ANALYZE never showed up in pg_stat_progress_analyze")
+        yield
+    finally:
+        await watcher.execute("SELECT pg_cancel_backend(%s)", (pid,))
+        with contextlib.suppress(psycopg.errors.QueryCanceled):
+            await crawl
+
+
+async def test_a_table_another_session_is_analyzing_is_left_to_it(
+        small_then_grown: tuple[psycopg.AsyncConnection[Any], psycopg.AsyncConnection[Any]]
+) -> None:
+    """The choice does not try its own ANALYZE of a table another session is analyzing
+    (which would only wait for the lock); tables nobody is analyzing are analyzed."""
+    session, admin = small_then_grown
+    async with _slow_analyze(admin, session):
+        tables = {str(row[0]) for row in await (await session.execute(TO_ANALYZE)).fetchall()}
+    assert tables == {"pool_numbers"}
+
+
+async def test_the_writer_chooses_again_soon_while_another_session_analyzes(
+        small_then_grown: tuple[psycopg.AsyncConnection[Any], psycopg.AsyncConnection[Any]],
+        pg_database: Database) -> None:
+    """Plans per call while another session analyzes bindings are a provisional choice, made
+    again after the retry interval, not the full one; the settled choice after it lasts the
+    full one."""
+    session, admin = small_then_grown
+    now = [0.0]
+    writer = GroupWriter(pg_database.url, _ECHO, timeout=5, replan=PLAN_CHOICE,
+                         replan_seconds=10, replan_retry_seconds=0.2, clock=lambda: now[0])
+    try:
+        async with _slow_analyze(admin, session):
+            assert await writer.submit({"i": 1}) == (CUSTOM,)
+            now[0] += 0.1
+            assert await writer.submit({"i": 2}) == (CUSTOM,)
+            assert writer.replans == 1
+            now[0] += 0.1
+            assert await writer.submit({"i": 3}) == (CUSTOM,)
+            assert writer.replans == 2
+        now[0] += 0.2  # the other ANALYZE was cancelled: this session analyzes
+        assert await writer.submit({"i": 4}) == (GENERIC,)
+        assert writer.replans == 3
+        now[0] += 9.9
+        assert await writer.submit({"i": 5}) == (GENERIC,)
+        assert writer.replans == 3
+    finally:
+        await writer.close()
+
+
+async def test_a_lock_held_otherwise_keeps_plans_per_call_for_the_full_interval(
+        small_then_grown: tuple[psycopg.AsyncConnection[Any], psycopg.AsyncConnection[Any]],
+        pg_database: Database) -> None:
+    """A lock whose holder is not analyzing (or not visibly) cost the choice its lock wait:
+    it is not tried again before the full interval."""
+    _, admin = small_then_grown
+    now = [0.0]
+    writer = GroupWriter(pg_database.url, _ECHO, timeout=5, replan=PLAN_CHOICE,
+                         replan_seconds=10, replan_retry_seconds=0.2, clock=lambda: now[0])
+    try:
+        async with admin.transaction():
+            await admin.execute("LOCK TABLE bindings IN SHARE UPDATE EXCLUSIVE MODE")
+            assert await writer.submit({"i": 1}) == (CUSTOM,)
+            now[0] += 5
+            assert await writer.submit({"i": 2}) == (CUSTOM,)
+            assert writer.replans == 1
+        now[0] += 5
+        assert await writer.submit({"i": 3}) == (GENERIC,)
+        assert writer.replans == 2
+    finally:
+        await writer.close()
 
 
 async def test_current_statistics_choose_plans_per_session(
