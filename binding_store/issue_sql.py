@@ -328,7 +328,8 @@ CALL = "SELECT * FROM privnum_issue(%s, %s, %s, %s)"
 # chooses again after REPLAN_RETRY_SECONDS rather than REPLAN_SECONDS (planning every call
 # costs a batch about twice the CPU, and the other session's ANALYZE is usually done by then).
 # A lock held otherwise, or by a session whose progress this role may not see, is waited for
-# 100 ms at most; the plans are then made per call until the next full interval.
+# 100 ms at most; the plans are then made per call until the next full interval, as they are
+# when the role may not analyze the table (then autovacuum's statistics are awaited).
 # The writer runs this on each new session and again every REPLAN_SECONDS, discarding the
 # session's plans, so both the choice and the plans follow the tables' growth.
 _ISSUE_TABLES = ("'bindings'::regclass, 'pool_numbers'::regclass, 'shops'::regclass, "
@@ -338,10 +339,11 @@ _CURRENT = """c.reltuples >= 0
                <= 2 * c.relpages + 10"""
 # The issue tables this session should analyze: their statistics are old and no other session
 # is analyzing them right now.
+_ANALYZING_ELSEWHERE = """EXISTS (SELECT 1 FROM pg_stat_progress_analyze a
+                                WHERE a.relid = c.oid AND a.pid <> pg_backend_pid())"""
 TO_ANALYZE = f"""SELECT c.oid::regclass FROM pg_class c
               WHERE c.oid IN ({_ISSUE_TABLES}) AND NOT ({_CURRENT})
-                AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_analyze a
-                                 WHERE a.relid = c.oid AND a.pid <> pg_backend_pid())"""
+                AND NOT {_ANALYZING_ELSEWHERE}"""
 PLAN_CHOICE = f"""
 DO $analyze$
 DECLARE t regclass;
@@ -351,7 +353,7 @@ BEGIN
         BEGIN
             EXECUTE format('ANALYZE %s', t);
         EXCEPTION WHEN lock_not_available THEN
-            PERFORM set_config('privnum.analyze_blocked', 'on', true);
+            NULL;
         END;
     END LOOP;
 END
@@ -361,8 +363,7 @@ SELECT set_config('plan_cache_mode', CASE WHEN bool_and(
            {_CURRENT})
        THEN 'force_generic_plan' ELSE 'force_custom_plan' END, false)
        = 'force_generic_plan'
-       OR current_setting('privnum.analyze_blocked', true) IS NOT DISTINCT FROM 'on'
-       AS settled
+       OR NOT bool_or(NOT ({_CURRENT}) AND {_ANALYZING_ELSEWHERE}) AS settled
   FROM pg_class c
  WHERE c.oid IN ({_ISSUE_TABLES})"""
 REPLAN_SECONDS = 2.0
