@@ -339,8 +339,10 @@ _CURRENT = """c.reltuples >= 0
                <= 2 * c.relpages + 10"""
 # The issue tables this session should analyze: their statistics are old and no other session
 # is analyzing them right now.
+# (a table's oid is unique within its database only)
 _ANALYZING_ELSEWHERE = """EXISTS (SELECT 1 FROM pg_stat_progress_analyze a
-                                WHERE a.relid = c.oid AND a.pid <> pg_backend_pid())"""
+                                WHERE a.relid = c.oid AND a.pid <> pg_backend_pid()
+                                  AND a.datname = current_database())"""
 TO_ANALYZE = f"""SELECT c.oid::regclass FROM pg_class c
               WHERE c.oid IN ({_ISSUE_TABLES}) AND NOT ({_CURRENT})
                 AND NOT {_ANALYZING_ELSEWHERE}"""
