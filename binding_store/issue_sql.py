@@ -41,9 +41,31 @@ STALE_CHECK = """FROM bindings b
                          OR (b.shop_id = {shop} AND b.order_id = {order}))
                   LIMIT 1"""
 
+# What every candidate list reads: the available AXB numbers not yet tried, in allocation
+# order (the order of the index ix_pool_axb_order).
+_AVAILABLE = """p.state = 'available' AND p.mode = 'axb'
+                                  AND p.number <> ALL (v_excluded)"""
+_POOL_ORDER = """p.last_released_at IS NOT NULL, p.last_released_at,
+                                         p.number COLLATE "C\""""
+
+
+def _pair_free(x: str) -> str:
+    """Candidate ``x`` is free for the request: B holds no active binding on it and A did not
+    release one on it within the cool-down ((A, X) itself is checked by each list its way)."""
+    return f"""NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.state = 'active' AND b.virtual_x = {x}
+                                    AND b.buyer_bidx = v_bidx)
+                           AND NOT EXISTS (
+                                 SELECT 1 FROM bindings b
+                                  WHERE b.caller_a = v_a AND b.virtual_x = {x}
+                                    AND b.released_at IS NOT NULL
+                                    AND b.released_at > p_now - p_cooldown)"""
+
+
 # The first window: the first ``p_window`` available numbers in allocation order (preferred
 # region first), then the pair and cool-down checks, (A, X) by one index probe per candidate.
-CANDIDATES_FIRST = """
+CANDIDATES_FIRST = f"""
                         SELECT cand.number FROM (
                             SELECT * FROM (
                               (SELECT p.number, 0 AS region_rank,
@@ -51,22 +73,18 @@ CANDIDATES_FIRST = """
                                       p.last_released_at,
                                       p.number COLLATE "C" AS sort_number
                                  FROM pool_numbers p
-                                WHERE p.state = 'available' AND p.mode = 'axb'
-                                  AND p.number <> ALL (v_excluded)
+                                WHERE {_AVAILABLE}
                                   AND (v_region IS NULL OR p.region = v_region)
-                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                         p.number COLLATE "C"
+                                ORDER BY {_POOL_ORDER}
                                 LIMIT p_window)
                               UNION ALL
                               (SELECT p.number, 1, p.last_released_at IS NOT NULL,
                                       p.last_released_at, p.number COLLATE "C"
                                  FROM pool_numbers p
-                                WHERE p.state = 'available' AND p.mode = 'axb'
-                                  AND p.number <> ALL (v_excluded)
+                                WHERE {_AVAILABLE}
                                   AND v_region IS NOT NULL
                                   AND p.region IS DISTINCT FROM v_region
-                                ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                         p.number COLLATE "C"
+                                ORDER BY {_POOL_ORDER}
                                 LIMIT p_window)) ranked
                              ORDER BY 2, 3, 4, 5
                              LIMIT p_window) cand
@@ -74,15 +92,7 @@ CANDIDATES_FIRST = """
                                  SELECT 1 FROM bindings b
                                   WHERE b.state = 'active' AND b.virtual_x = cand.number
                                     AND b.caller_a = v_a)
-                           AND NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.state = 'active' AND b.virtual_x = cand.number
-                                    AND b.buyer_bidx = v_bidx)
-                           AND NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.caller_a = v_a AND b.virtual_x = cand.number
-                                    AND b.released_at IS NOT NULL
-                                    AND b.released_at > p_now - p_cooldown)
+                           AND {_pair_free("cand.number")}
                          ORDER BY cand.region_rank, cand.never_rank, cand.last_released_at,
                                   cand.sort_number"""
 
@@ -93,23 +103,13 @@ def _rest(region: str) -> str:
     one hashed read of them, then the pair and cool-down checks."""
     return f"""
                         SELECT p.number FROM pool_numbers p
-                         WHERE p.state = 'available' AND p.mode = 'axb'
-                           AND p.number <> ALL (v_excluded)
+                         WHERE {_AVAILABLE}
                            AND {region}
                            AND p.number NOT IN (SELECT b.virtual_x FROM bindings b
                                                  WHERE b.state = 'active'
                                                    AND b.caller_a = v_a)
-                           AND NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.state = 'active' AND b.virtual_x = p.number
-                                    AND b.buyer_bidx = v_bidx)
-                           AND NOT EXISTS (
-                                 SELECT 1 FROM bindings b
-                                  WHERE b.caller_a = v_a AND b.virtual_x = p.number
-                                    AND b.released_at IS NOT NULL
-                                    AND b.released_at > p_now - p_cooldown)
-                         ORDER BY p.last_released_at IS NOT NULL, p.last_released_at,
-                                  p.number COLLATE "C\""""
+                           AND {_pair_free("p.number")}
+                         ORDER BY {_POOL_ORDER}"""
 
 
 CANDIDATES_PREFERRED = _rest("(v_region IS NULL OR p.region = v_region)")
