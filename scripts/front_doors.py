@@ -236,5 +236,3 @@ async def run_ami_listener(settings: Settings, stop: asyncio.Event | None = None
         listener = ami_listener(container)
         await Lifecycle([listener_service(listener)], stop=stop).serve()
         return listener.stats
-
-
