@@ -6,6 +6,7 @@ a caller number's status; states carry the watermark they are true at. Plain val
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,7 +51,7 @@ class IndexEntry:
     def loads(cls, raw: bytes | str) -> IndexEntry:
         d = json_text.loads(raw)
         return cls(d["id"], d["shop"], d["order"], d["a"], d["x"], d["bidx"],
-                   base64.b64decode(d["b"]), datetime.fromtimestamp(d["exp"] / 1000, UTC),
+                   binascii.a2b_base64(d["b"]), datetime.fromtimestamp(d["exp"] / 1000, UTC),
                    held=bool(d.get("held")), ended=bool(d.get("end")))
 
     def ended_at(self, now: datetime) -> bool:

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from sqlalchemy import BindParameter, Executable, and_, bindparam, or_, select
 from sqlalchemy.orm import aliased, join, outerjoin
@@ -190,15 +191,18 @@ class StoreRouteLookup:
         if (bx is not None and bx.buyer_bidx == bidx and bx.virtual_x == x
                 and (ax is None or bx.binding_id != ax.binding_id)):
             found.append((bx, Direction.CALLBACK, pair.bx_shop, pair.bx_caller))
-        if any(e.held for e, _, _, _ in found):
-            return None  # its end is being committed: SQL knows whether it happened
+        # Loops rather than any() over generators: this runs on every call.
+        for e, _, _, _ in found:
+            if e.held:
+                return None  # its end is being committed: SQL knows whether it happened
         live = [f for f in found if not f[0].ended_at(now)]
         if live:
-            if any(shop is None or status is None for _, _, shop, status in live):
-                return None  # states unknown to the index: SQL answers (and seeds them)
-            return CallContext(x_in_pool=True, bindings=tuple(
+            for _, _, shop, status in live:
+                if shop is None or status is None:
+                    return None  # states unknown to the index: SQL answers (and seeds them)
+            return CallContext(x_in_pool=True, bindings=tuple([
                 self._live(e, direction, shop, status)
-                for e, direction, shop, status in live))
+                for e, direction, shop, status in live]))
         if found:  # only markers of bindings that ended: the reject says so
             ended = []
             for e, direction, shop, status in found:
@@ -287,20 +291,19 @@ def _ended(e: IndexEntry, direction: Direction, now: datetime) -> RouteBinding:
         caller_status=CallerStatus.DISABLED, main_caller="")
 
 
+# By value, looked up without the enum's constructor (which costs a call's worth of
+# microseconds on the call path and raises for anything unknown).
+_SERVICES: Mapping[str, ServiceState] = MappingProxyType({s.value: s for s in ServiceState})
+_STATUSES: Mapping[str, CallerStatus] = MappingProxyType({s.value: s for s in CallerStatus})
+
+
 def _service(value: str | None) -> ServiceState:
-    if value is None:
-        return ServiceState.DISABLED
-    try:
-        return ServiceState(value)
-    except ValueError:
-        return ServiceState.DISABLED
+    """A state the index does not know (or none) counts as disabled."""
+    return _SERVICES.get(value, ServiceState.DISABLED) if value is not None \
+        else ServiceState.DISABLED
 
 
 def _status(value: str | None) -> CallerStatus:
     """A caller number that is no longer on the shop's list counts as disabled."""
-    if value is None:
-        return CallerStatus.DISABLED
-    try:
-        return CallerStatus(value)
-    except ValueError:
-        return CallerStatus.DISABLED
+    return _STATUSES.get(value, CallerStatus.DISABLED) if value is not None \
+        else CallerStatus.DISABLED

@@ -103,6 +103,17 @@ async def test_redis_hit_answers_without_sql(database: Database, cipher: BuyerCi
         await index.write_states(2, shops=[("s1", ShopState("disabled"))], raise_watermark=True)
         (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
         assert seen.shop_service is ServiceState.DISABLED
+        await index.write_states(3, shops=[("s1", ShopState("enabled"))],
+                                 callers=[("s1", A1, "approved")], raise_watermark=True)
+        (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
+        assert seen.shop_service is ServiceState.ENABLED
+        assert seen.caller_status is CallerStatus.APPROVED
+        # States this version does not know (a newer writer's) count as disabled.
+        await index.write_states(4, shops=[("s1", ShopState("frozen"))],
+                                 callers=[("s1", A1, "on_hold")], raise_watermark=True)
+        (seen,) = (await lookup.find_for_call(A1, X1, now)).bindings
+        assert seen.shop_service is ServiceState.DISABLED
+        assert seen.caller_status is CallerStatus.DISABLED
         assert lookup.sql_reads == 0
     finally:
         await no_sql.dispose()
