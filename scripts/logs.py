@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -73,13 +74,43 @@ def timestamp(record: logging.LogRecord) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
+class Stamps:
+    """:func:`timestamp`'s text, its date and time up to the second formatted once per
+    second: with a line per call at INFO, ``strftime`` was a fifth of a line's cost."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        # (second, its text): one attribute, so a thread formatting meanwhile reads a
+        # matching pair, the old or the new
+        self._last: tuple[float, str] = (math.nan, "")
+
+    def __call__(self, record: logging.LogRecord) -> str:
+        # Rounded to the microsecond as datetime.fromtimestamp rounds (half to even), so the
+        # text is timestamp()'s to the digit, also where rounding carries into the second.
+        fraction, second = math.modf(record.created)
+        micros = round(fraction * 1e6)
+        if micros >= 1_000_000:
+            second += 1
+            micros -= 1_000_000
+        elif micros < 0:
+            second -= 1
+            micros += 1_000_000
+        last_second, prefix = self._last
+        if second != last_second:
+            prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+            self._last = (second, prefix)
+        return f"{prefix}{micros // 1000:03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     def __init__(self, context: Sequence[Context] = ()) -> None:
         super().__init__()
         self.context = tuple(context)
+        self._stamp = Stamps()
 
     def format(self, record: logging.LogRecord) -> str:
-        line: dict[str, Any] = {"ts": timestamp(record), "level": record.levelname,
+        line: dict[str, Any] = {"ts": self._stamp(record), "level": record.levelname,
                                 "logger": record.name, "msg": message(record)}
         line.update(fields(record, self.context))
         if record.exc_info:
@@ -91,11 +122,12 @@ class TextFormatter(logging.Formatter):
     def __init__(self, context: Sequence[Context] = ()) -> None:
         super().__init__()
         self.context = tuple(context)
+        self._stamp = Stamps()
 
     def format(self, record: logging.LogRecord) -> str:
         extra = " ".join(f"{k}={_text(v)}" for k, v in fields(record, self.context).items()
                          if not (record.name == "uvicorn.access" and k in _ACCESS_FIELDS))
-        line = f"{timestamp(record)} {record.levelname} {record.name} {message(record)}"
+        line = f"{self._stamp(record)} {record.levelname} {record.name} {message(record)}"
         line = f"{line} {extra}" if extra else line
         if record.exc_info:
             line = f"{line}\n{self.formatException(record.exc_info)}"

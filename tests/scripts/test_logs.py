@@ -7,6 +7,7 @@ import io
 import json
 import logging
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -16,7 +17,13 @@ from pathlib import Path
 
 import pytest
 
-from scripts.logs import JsonFormatter, TextFormatter, configure_logging, scrub_numbers
+from scripts.logs import (
+    JsonFormatter,
+    TextFormatter,
+    configure_logging,
+    scrub_numbers,
+    timestamp,
+)
 
 PORT = 17602  # this worktree's range for private servers
 
@@ -48,6 +55,44 @@ def test_text_lines_carry_them_as_key_value() -> None:
         _record("privnum.serve", "stopped", calls=12, last_error="store down"))
     assert line == ('2026-12-03T12:13:20.250Z INFO privnum.serve stopped request_id=r-2 '
                     'calls=12 last_error="store down"')
+
+
+def _stamped(formatter: TextFormatter, created: float) -> str:
+    record = _record("privnum.agi", "call")
+    record.created = created
+    return formatter.format(record).split(" ", 1)[0]
+
+
+@pytest.mark.parametrize("created", [
+    1796300000.25, 1796300000.0, 1796300000.9994999, 1796300000.9995,
+    1796300000.9999994, 1796300000.9999995,  # rounds into the next second
+    1796300059.9999996,  # ... and the next minute
+    1796300001.0000004, 1796300001.0000005, 86399.9999996, 0.0,
+])
+def test_line_times_read_as_datetime_rounds_them(created: float) -> None:
+    """The time up to the second is formatted once per second; each line's text is still
+    exactly datetime's, rounding into the next second included."""
+    formatter = TextFormatter()
+    record = _record("privnum.agi", "call")
+    record.created = created
+    assert _stamped(formatter, created) == timestamp(record)
+    assert _stamped(formatter, created - 1.0) == timestamp(_at(created - 1.0))
+    assert _stamped(formatter, created) == timestamp(record)  # the second's text again
+
+
+def test_line_times_follow_the_clock_line_after_line() -> None:
+    rnd = random.Random(5)
+    formatter = TextFormatter()
+    created = 1796300000.0
+    for _ in range(5_000):
+        created += rnd.choice([0.0, 0.0004, 0.0005, 0.3, 0.9999996, 1.0, 61.0])
+        assert _stamped(formatter, created) == timestamp(_at(created))
+
+
+def _at(created: float) -> logging.LogRecord:
+    record = _record("privnum.agi", "call")
+    record.created = created
+    return record
 
 
 @pytest.mark.parametrize(("text", "expected"), [
