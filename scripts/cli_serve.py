@@ -18,14 +18,18 @@ if TYPE_CHECKING:
 app = typer.Typer()
 
 
-def configure_logging(settings: Settings, stream: TextIO | None = None) -> None:
+def configure_logging(settings: Settings, stream: TextIO | None = None, *,
+                      batched: bool = True) -> None:
     """``log.format`` (text or json) on stderr, uvicorn's loggers included; every line of an
-    HTTP request carries its request id."""
+    HTTP request carries its request id. ``batched``: a service's, lines below WARNING
+    written every ``log.flush_seconds``; else every line at once (a process that routes one
+    call and exits)."""
     from api.request_id import current_request_id
     from scripts import logs
 
     logs.configure_logging(settings.log_level, settings.log.format, stream or sys.stderr,
-                           context=(current_request_id,))
+                           context=(current_request_id,),
+                           flush_seconds=settings.log.flush_seconds if batched else 0.0)
 
 
 @app.command("serve")
@@ -70,5 +74,6 @@ def agi_command(ctx: typer.Context) -> None:
     from scripts.call_path import run_agi
 
     settings = settings_of(ctx)
-    configure_logging(settings, sys.stderr)  # stdout is the AGI channel: logs to stderr only
+    # stdout is the AGI channel: logs to stderr only, each line at once (one call, then exit)
+    configure_logging(settings, sys.stderr, batched=False)
     raise typer.Exit(run(lambda: run_agi(settings)))

@@ -99,6 +99,12 @@ class LogSettings(BaseModel):
     format: Literal["text", "json"] = Field(
         default="text", description="text: one readable line per event; json: one JSON object "
         "per line (ts, level, logger, msg, request_id, ...), uvicorn's access log included.")
+    flush_seconds: float = Field(
+        default=0.2, ge=0.0, le=10.0, description="The services (serve, its workers, api, "
+        "ami listen) write INFO and DEBUG lines in batches at most this late (a line per call "
+        "written on its own cost the call path a tenth of its CPU); WARNING and worse, and "
+        "everything at exit, at once. 0: every line at once. A process killed outright "
+        "loses the lines of its last interval.")
 
 
 class WebhookSettings(BaseModel):
