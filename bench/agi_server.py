@@ -8,6 +8,9 @@ handler is ``scripts.call_path.route_stack(settings)``, the shipped wiring (batc
 writer included), in a process whose garbage collector is set as ``privnum serve`` sets it
 (``scripts.heap``); the floor's is left at CPython's defaults. ``--profile FILE`` writes a
 pyinstrument text profile of the serving period.
+The route server logs as ``privnum serve`` does (``PRIVNUM_LOG_LEVEL``, INFO by default: a
+line per call) to its stderr, which ``bench.agi_stack.agi_server`` sends to a file; the floor
+logs warnings only (it has no line per call to write).
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from pyinstrument import Profiler
 from agi.server import FastAgiServer, Handler
 from bench.wiring import FloorHandler
 from scripts.call_path import route_stack
+from scripts.cli_serve import configure_logging
 from scripts.heap import settle_for_serving
 from scripts.settings import load_settings
 
@@ -76,9 +80,18 @@ def main() -> None:
     parser.add_argument("mode", choices=["floor", "route"])
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--profile", type=Path)
-    parser.add_argument("--log-level", default="WARNING")
+    parser.add_argument("--log-level", help="route: instead of the settings' (PRIVNUM_LOG_LEVEL, "
+                        "INFO by default, a line per call); floor: WARNING by default")
     args = parser.parse_args()
-    logging.basicConfig(level=args.log_level, stream=sys.stderr)
+    if args.mode == "route":
+        # Logged as privnum serve logs (its level and format, a line per call at INFO): the
+        # line is part of what a served call costs.
+        settings = load_settings()
+        if args.log_level:
+            settings.log_level = args.log_level
+        configure_logging(settings)
+    else:
+        logging.basicConfig(level=args.log_level or "WARNING", stream=sys.stderr)
     profiler = Profiler(interval=0.0005, async_mode="disabled") if args.profile else None
     stats = asyncio.run(serve(args.mode, args.port, profiler))
     if profiler is not None and args.profile is not None:

@@ -1,6 +1,7 @@
 """The route handler's own CPU per call, without sockets: ``python -m bench handler_cpu``.
 
     python -m bench handler_cpu [--quick] [--rounds N] [--calls N] [--concurrency N]
+                                [--log-level INFO|WARNING]
 
 The shipped handler (``scripts.call_path.route_stack`` on PostgreSQL + Redis: the Redis
 look-up, the decision, the batching attempt writer) and the floor's handler
@@ -10,7 +11,9 @@ the environment block is parsed as from a socket, every command is answered ``20
 nothing goes over a socket but the handler's own Redis and PostgreSQL traffic. Rounds are
 interleaved; each round is timed with this process's CPU clock and ends once the round's
 attempts are written, so the writer's work counts. The garbage collector is set as
-``privnum serve`` sets it (``scripts.heap``), for both.
+``privnum serve`` sets it (``scripts.heap``), for both. Logging is set as ``privnum serve``
+sets it, into a scratch file; at the default level here (WARNING) privnum writes no line;
+``--log-level INFO`` (the service's default) adds its line per call, and that line's cost.
 
 What it shows: privnum's extra CPU per call over the floor (the minimum over the rounds of
 each, and the medians). Sockets, the driver and the servers are left out, so on a shared,
@@ -24,7 +27,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import logging
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,8 +46,9 @@ from bench.common import print_table, ratio, write_result
 from bench.wiring import FloorHandler
 from binding_store.attempt_writer import AttemptWriter
 from scripts.call_path import CallPath, route_stack
+from scripts.cli_serve import configure_logging
 from scripts.heap import settle_for_serving
-from scripts.settings import load_settings
+from scripts.settings import Settings, load_settings
 
 NAME = "handler_cpu"
 _REPLIES = b"200 result=1\n" * 4  # more than a call's commands (at most two)
@@ -123,6 +129,33 @@ def _serving_heap() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
+# What scripts.logs.configure_logging sets in the logging module for the whole process.
+_LOGGING_FLAGS = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
+
+
+@contextmanager
+def _log_file(settings: Settings) -> Iterator[None]:
+    """Logging as ``privnum serve`` sets it (level, format, batches), into a scratch file;
+    then this process's logging as it was."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    flags = {name: getattr(logging, name) for name in _LOGGING_FLAGS}
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as stream:
+        configure_logging(settings, stream)
+        try:
+            yield
+        finally:
+            for handler in [h for h in root.handlers if h not in handlers]:
+                root.removeHandler(handler)
+                handler.close()
+            for handler in handlers:
+                if handler not in root.handlers:
+                    root.addHandler(handler)
+            root.setLevel(level)
+            for name, value in flags.items():
+                setattr(logging, name, value)
+
+
 @contextmanager
 def _settings_env(stores: Stores) -> Iterator[None]:
     """The stores' ``PRIVNUM_*`` settings in this process's environment (for
@@ -169,16 +202,18 @@ async def _rounds(stack: CallPath, stores: Stores, calls: int, rounds: int,
 
 
 async def run(calls: int = 6_000, rounds: int = 5, concurrency: int = 10,
-              pool_size: int = 1_000, bindings: int = 10_000, quiet: bool = False
-              ) -> dict[str, Any]:
+              pool_size: int = 1_000, bindings: int = 10_000, quiet: bool = False,
+              log_level: str = "WARNING") -> dict[str, Any]:
     results: dict[str, Any] = {"params": dict(calls=calls, rounds=rounds,
                                               concurrency=concurrency, pool_size=pool_size,
-                                              bindings=bindings)}
+                                              bindings=bindings, log_level=log_level)}
     async with seeded_stores(pool_size, bindings, sqlite=False, tag="hcpu") as stores:
         with _settings_env(stores):
             settings = load_settings()
-        async with route_stack(settings) as stack:
-            per_call, wrong = await _rounds(stack, stores, calls, rounds, concurrency)
+        settings.log_level = log_level  # type: ignore[assignment]  # checked by argparse
+        with _log_file(settings):
+            async with route_stack(settings) as stack:
+                per_call, wrong = await _rounds(stack, stores, calls, rounds, concurrency)
     summary = {name: {"us_per_call_rounds": [round(v, 1) for v in values],
                       "min_us": round(min(values), 1), "median_us": round(median(values), 1)}
                for name, values in per_call.items()}
@@ -207,7 +242,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int)
     parser.add_argument("--calls", type=int)
     parser.add_argument("--concurrency", type=int, default=10)
+    parser.add_argument("--log-level", choices=["INFO", "WARNING"], default="WARNING",
+                        help="INFO: privnum writes its line per call as shipped (to a scratch "
+                        "file), and its cost counts")
     args = parser.parse_args(argv)
     calls = args.calls or (1_000 if args.quick else 6_000)
     rounds = args.rounds or (2 if args.quick else 5)
-    write_result(NAME, asyncio.run(run(calls, rounds, args.concurrency)))
+    write_result(NAME, asyncio.run(run(calls, rounds, args.concurrency,
+                                       log_level=args.log_level)))

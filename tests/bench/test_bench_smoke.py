@@ -108,6 +108,7 @@ async def test_callpath_workers_toy() -> None:
 
 async def test_callpath_lean_toy() -> None:
     result = await callpath.run(rounds=1, calls=150, max_seconds=20, only="lean")
+    assert result["params"]["lean_log_level"] == "INFO"  # privnum logs as shipped
     for c in ("C=100", "C=10"):
         lean = result["lean"][c]
         floor, route = lean["rounds"]
