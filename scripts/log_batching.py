@@ -1,9 +1,10 @@
 """Log lines written in batches by a long-running service.
 
 A stream handler writes and flushes every line on its own: one ``write`` system call per line,
-and the FastAGI service writes a line per call at INFO. Measured in the call-path bench, that
-line cost the server about a tenth of its CPU per call, most of it the write and its flush
-rather than the formatting. :class:`BatchingHandler` keeps INFO and DEBUG lines for at most
+and the FastAGI service writes a line per call at INFO; under systemd each write also wakes
+the journal. In the route handler the write and its flush were about a seventh of the line's
+cost (``python -m bench handler_cpu --log-level INFO``). :class:`BatchingHandler` keeps INFO
+and DEBUG lines for at most
 ``flush_seconds`` and writes what gathered in one call; a WARNING or worse is written at once,
 after every line kept before it, so lines stay in order and a problem is never late. Closing
 the handler (``logging.shutdown`` at exit, or configuring logging again) writes what is left.
