@@ -9,6 +9,10 @@ and DEBUG lines for at most
 after every line kept before it, so lines stay in order and a problem is never late. Closing
 the handler (``logging.shutdown`` at exit, or configuring logging again) writes what is left.
 
+Each write holds whole lines and at most ``PIPE_BUF`` bytes (a line longer than that goes
+alone): the worker processes of ``privnum serve --workers`` share the parent's stderr, and a
+write that size to a pipe is atomic, as one line's was, so lines of two workers never mix.
+
 What a process killed outright (SIGKILL, the OOM killer) loses is the lines of its last
 ``flush_seconds``; the calls themselves are in the call log (attempts and CDRs), not in these
 lines.
@@ -17,11 +21,16 @@ lines.
 from __future__ import annotations
 
 import logging
+import select
 import threading
+from collections.abc import Iterator, Sequence
 from typing import TextIO
 
 MAX_PENDING_LINES = 2_000
 """Lines kept at most before they are written without waiting for the interval."""
+
+ATOMIC_WRITE_BYTES = select.PIPE_BUF
+"""The most one write holds (unless a single line is longer)."""
 
 
 class BatchingHandler(logging.StreamHandler[TextIO]):
@@ -77,10 +86,10 @@ class BatchingHandler(logging.StreamHandler[TextIO]):
     def _write(self) -> None:
         if not self._pending:
             return
-        text = self.terminator.join(self._pending) + self.terminator
-        self._pending.clear()
-        self.stream.write(text)
-        self.stream.flush()
+        lines, self._pending = self._pending, []
+        for chunk in chunks(lines, self.terminator, ATOMIC_WRITE_BYTES):
+            self.stream.write(chunk)
+            self.stream.flush()
 
     def _flush_periodically(self) -> None:
         while not self._closed.wait(self._interval):
@@ -90,3 +99,20 @@ class BatchingHandler(logging.StreamHandler[TextIO]):
                 # A stream that cannot be written (a closed pipe): the next WARNING line
                 # reports through logging's own error handling; keep trying.
                 continue
+
+
+def chunks(lines: Sequence[str], terminator: str, limit: int) -> Iterator[str]:
+    """``lines``, each ended by ``terminator``, in order, as texts of whole lines of at most
+    ``limit`` bytes (a longer line is a text of its own). A line that is not ASCII counts
+    four bytes a character, the most UTF-8 takes."""
+    batch: list[str] = []
+    size = 0
+    for line in lines:
+        n = (len(line) if line.isascii() else 4 * len(line)) + len(terminator)
+        if batch and size + n > limit:
+            yield terminator.join(batch) + terminator
+            batch, size = [], 0
+        batch.append(line)
+        size += n
+    if batch:
+        yield terminator.join(batch) + terminator

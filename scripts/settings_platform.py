@@ -101,8 +101,9 @@ class LogSettings(BaseModel):
         "per line (ts, level, logger, msg, request_id, ...), uvicorn's access log included.")
     flush_seconds: float = Field(
         default=0.2, ge=0.0, le=10.0, description="The services (serve, its workers, api, "
-        "ami listen) write INFO and DEBUG lines in batches at most this late, one write per "
-        "batch instead of one per line (the call path logs a line per call); WARNING and "
+        "ami listen) write INFO and DEBUG lines in batches at most this late, writes of up "
+        "to 4 KiB of whole lines instead of one per line (the call path logs a line per "
+        "call); WARNING and "
         "worse, and everything at exit, at once. 0: every line at once. A process killed "
         "outright loses the lines of its last interval.")
 

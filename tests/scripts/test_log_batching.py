@@ -9,19 +9,23 @@ from collections.abc import Iterator
 
 import pytest
 
-from scripts.log_batching import BatchingHandler
+from scripts.log_batching import ATOMIC_WRITE_BYTES, BatchingHandler, chunks
 from scripts.logs import configure_logging
 
 
 class CountingStream(io.StringIO):
-    """A stream that counts its writes (each a system call on a real one)."""
+    """A stream that keeps its writes (each a system call on a real one)."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.writes = 0
+        self.texts: list[str] = []
+
+    @property
+    def writes(self) -> int:
+        return len(self.texts)
 
     def write(self, text: str) -> int:
-        self.writes += 1
+        self.texts.append(text)
         return super().write(text)
 
 
@@ -144,3 +148,31 @@ def test_configuring_again_writes_the_old_handlers_lines_first() -> None:
             if handler not in root.handlers:
                 root.addHandler(handler)
         root.setLevel(saved_level)
+
+
+def test_each_write_is_whole_lines_of_at_most_pipe_buf_bytes(logger: logging.Logger) -> None:
+    """Workers share the parent's stderr: a write of at most PIPE_BUF bytes to a pipe is
+    atomic, so two workers' lines never mix, as when each line was a write of its own."""
+    handler, stream = _attach(logger, flush_seconds=3600)
+    for i in range(400):
+        logger.info("call uniqueid=%d %s", i, "x" * (i % 97))
+    logger.info("%s", "long " * 2_000)  # one line longer than PIPE_BUF
+    logger.info("店铺 %s", "订单" * 900)  # not ASCII: 3 bytes a character in UTF-8
+    logger.info("after")
+    handler.flush()
+    assert stream.writes > 1
+    for text in stream.texts:
+        assert text.endswith("\n")
+        assert len(text.encode()) <= ATOMIC_WRITE_BYTES or text.count("\n") == 1
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 403 and lines[0] == "INFO call uniqueid=0 "
+    assert lines[400].startswith("INFO long long") and lines[-1] == "INFO after"
+
+
+@pytest.mark.parametrize("limit", [1, 10, 64, 4096])
+def test_chunks_keep_every_line_once_and_in_order(limit: int) -> None:
+    lines = [f"line {i} " + "y" * (i * 7 % 50) for i in range(200)] + ["é" * 30, ""]
+    texts = list(chunks(lines, "\n", limit))
+    assert "".join(texts) == "".join(f"{line}\n" for line in lines)
+    for text in texts:
+        assert len(text.encode()) <= limit or text.count("\n") == 1
