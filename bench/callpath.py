@@ -8,7 +8,8 @@ process), rounds interleaved, each server a fresh process:
 
 (lean) the no-op FastAGI floor (``bench.wiring.FloorHandler``: the same answer, no look-up)
     against privnum on PostgreSQL + Redis (``route_stack``, the shipped wiring, logging as
-    shipped: a line per call at INFO, to a file; ``--log-level WARNING``: no line), at
+    shipped: a line per call at INFO, to a file; ``--log-level WARNING``: no line;
+    ``--log-flush-seconds S``: lines in batches), at
     C = 100 and C = 10. Target: privnum >= 0.6 x floor calls/s at both.
 (workers) ``privnum serve --workers 2`` against ``--workers 1`` (PostgreSQL + Redis, API off),
     C = 100. Target: >= 1.6 x. The driver, PostgreSQL and Redis share the cores with the
@@ -146,7 +147,11 @@ COLUMNS = ["variant", "calls/s", "p50 ms", "p99 ms", "srv CPU us/call", "lost", 
 
 
 async def lean(stores: Stores, rounds: int, calls: int, max_seconds: float,
-               log_level: str = "INFO") -> dict[str, Any]:
+               log_level: str = "INFO", log_flush_seconds: float | None = None
+               ) -> dict[str, Any]:
+    logging_env = {"PRIVNUM_LOG_LEVEL": log_level}
+    if log_flush_seconds is not None:
+        logging_env["PRIVNUM_LOG__FLUSH_SECONDS"] = str(log_flush_seconds)
     out: dict[str, Any] = {}
     for c in (100, 10):
         rows: list[dict[str, Any]] = []
@@ -160,7 +165,7 @@ async def lean(stores: Stores, rounds: int, calls: int, max_seconds: float,
                                          max_seconds=max_seconds)
             envs, expected, _ = calls_for(stores, warmup + calls, f"p{os.getpid()}{c}{r}")
             route = await server_variant(f"privnum PG+Redis C={c} #{r + 1}", "route",
-                                         {**stores.pg_env, "PRIVNUM_LOG_LEVEL": log_level},
+                                         {**stores.pg_env, **logging_env},
                                          envs, expected, c, warmup, max_seconds=max_seconds)
             rows += [floor, route]
             ratios.append(ratio(route["calls_per_s"], floor["calls_per_s"]))
@@ -283,13 +288,16 @@ async def burst(stores: Stores, rounds: int, calls: int, max_seconds: float
 
 
 async def run(rounds: int, calls: int, max_seconds: float, only: str | None,
-              log_level: str = "INFO") -> dict[str, Any]:
+              log_level: str = "INFO", log_flush_seconds: float | None = None
+              ) -> dict[str, Any]:
     results: dict[str, Any] = {"params": {"rounds": rounds, "calls": calls,
                                           "max_seconds": max_seconds,
-                                          "lean_log_level": log_level}}
+                                          "lean_log_level": log_level,
+                                          "lean_log_flush_seconds": log_flush_seconds}}
     async with seeded_stores(1_000, 10_000, tag="callpath") as stores:
         if only in (None, "lean"):
-            results["lean"] = await lean(stores, rounds, calls, max_seconds, log_level)
+            results["lean"] = await lean(stores, rounds, calls, max_seconds, log_level,
+                                         log_flush_seconds)
         if only in (None, "workers"):
             results["workers"] = await workers(stores, rounds, calls, max_seconds)
         if only in (None, "burst"):
@@ -308,11 +316,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--log-level", choices=["INFO", "WARNING"], default="INFO",
                         help="lean: privnum's log level (INFO, the shipped default, writes a "
                         "line per call to a file)")
+    parser.add_argument("--log-flush-seconds", type=float,
+                        help="lean: privnum's log.flush_seconds (default: the setting's, 0)")
     args = parser.parse_args(argv)
     rounds = args.rounds or (1 if args.quick else 2)
     calls = args.calls or (3_000 if args.quick else 8_000)
     max_seconds = args.max_seconds or (8.0 if args.quick else 15.0)
-    return asyncio.run(run(rounds, calls, max_seconds, args.only, args.log_level))
+    return asyncio.run(run(rounds, calls, max_seconds, args.only, args.log_level,
+                           args.log_flush_seconds))
 
 
 if __name__ == "__main__":

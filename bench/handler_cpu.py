@@ -1,7 +1,7 @@
 """The route handler's own CPU per call, without sockets: ``python -m bench handler_cpu``.
 
     python -m bench handler_cpu [--quick] [--rounds N] [--calls N] [--concurrency N]
-                                [--log-level INFO|WARNING]
+                                [--log-level INFO|WARNING] [--log-flush-seconds S]
 
 The shipped handler (``scripts.call_path.route_stack`` on PostgreSQL + Redis: the Redis
 look-up, the decision, the batching attempt writer) and the floor's handler
@@ -203,14 +203,18 @@ async def _rounds(stack: CallPath, stores: Stores, calls: int, rounds: int,
 
 async def run(calls: int = 6_000, rounds: int = 5, concurrency: int = 10,
               pool_size: int = 1_000, bindings: int = 10_000, quiet: bool = False,
-              log_level: str = "WARNING") -> dict[str, Any]:
+              log_level: str = "WARNING", log_flush_seconds: float | None = None
+              ) -> dict[str, Any]:
     results: dict[str, Any] = {"params": dict(calls=calls, rounds=rounds,
                                               concurrency=concurrency, pool_size=pool_size,
-                                              bindings=bindings, log_level=log_level)}
+                                              bindings=bindings, log_level=log_level,
+                                              log_flush_seconds=log_flush_seconds)}
     async with seeded_stores(pool_size, bindings, sqlite=False, tag="hcpu") as stores:
         with _settings_env(stores):
             settings = load_settings()
         settings.log_level = log_level  # type: ignore[assignment]  # checked by argparse
+        if log_flush_seconds is not None:
+            settings.log.flush_seconds = log_flush_seconds
         with _log_file(settings):
             async with route_stack(settings) as stack:
                 per_call, wrong = await _rounds(stack, stores, calls, rounds, concurrency)
@@ -245,8 +249,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--log-level", choices=["INFO", "WARNING"], default="WARNING",
                         help="INFO: privnum writes its line per call as shipped (to a scratch "
                         "file), and its cost counts")
+    parser.add_argument("--log-flush-seconds", type=float,
+                        help="privnum's log.flush_seconds (default: the setting's, 0)")
     args = parser.parse_args(argv)
     calls = args.calls or (1_000 if args.quick else 6_000)
     rounds = args.rounds or (2 if args.quick else 5)
     write_result(NAME, asyncio.run(run(calls, rounds, args.concurrency,
-                                       log_level=args.log_level)))
+                                       log_level=args.log_level,
+                                       log_flush_seconds=args.log_flush_seconds)))

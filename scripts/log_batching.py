@@ -1,4 +1,5 @@
-"""Log lines written in batches by a long-running service.
+"""Log lines written in batches by a long-running service (``log.flush_seconds`` > 0; by
+default every line is written at once).
 
 A stream handler writes and flushes every line on its own: one ``write`` system call per line,
 and the FastAGI service writes a line per call at INFO; under systemd each write also wakes

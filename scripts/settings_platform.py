@@ -100,12 +100,13 @@ class LogSettings(BaseModel):
         default="text", description="text: one readable line per event; json: one JSON object "
         "per line (ts, level, logger, msg, request_id, ...), uvicorn's access log included.")
     flush_seconds: float = Field(
-        default=0.2, ge=0.0, le=10.0, description="The services (serve, its workers, api, "
-        "ami listen) write INFO and DEBUG lines in batches at most this late, writes of up "
-        "to 4 KiB of whole lines instead of one per line (the call path logs a line per "
-        "call); WARNING and "
-        "worse, and everything at exit, at once. 0: every line at once. A process killed "
-        "outright loses the lines of its last interval.")
+        default=0.0, ge=0.0, le=10.0, description="0 (the default): every line is written at "
+        "once. > 0: the services (serve, its workers, api, ami listen) write INFO and DEBUG "
+        "lines in batches at most this late, writes of up to 4 KiB of whole lines instead of "
+        "one per line; WARNING and worse, and everything at exit, at once. For a call path "
+        "at peak volume (it logs a line per call): 0.2 saves it about 5 us of CPU per call and, "
+        "under systemd, a wake-up of the journal per line. A process killed outright loses "
+        "the lines of its last interval.")
 
 
 class WebhookSettings(BaseModel):

@@ -52,16 +52,19 @@ async def test_a_round_counts_every_answer_that_is_not_the_expected_action() -> 
 @pytest.mark.postgres
 @pytest.mark.redis
 @pytest.mark.slow
-@pytest.mark.parametrize("log_level", ["WARNING", "INFO"])
+@pytest.mark.parametrize(("log_level", "flush_seconds"),
+                         [("WARNING", None), ("INFO", None), ("INFO", 0.2)])
 async def test_handler_cpu_toy(pg_url: str, redis_url: str, tmp_path: Path,
-                               monkeypatch: pytest.MonkeyPatch, log_level: str) -> None:
+                               monkeypatch: pytest.MonkeyPatch, log_level: str,
+                               flush_seconds: float | None) -> None:
     monkeypatch.setattr(common, "RESULTS", tmp_path)
     before_env = {k: v for k, v in os.environ.items() if k.startswith("PRIVNUM_")}
     before_gc = gc.get_threshold()
     root = logging.getLogger()
     before_logging = (list(root.handlers), root.level, logging.logThreads)
     result = await handler_cpu.run(calls=120, rounds=2, concurrency=4, pool_size=50,
-                                   bindings=200, quiet=True, log_level=log_level)
+                                   bindings=200, quiet=True, log_level=log_level,
+                                   log_flush_seconds=flush_seconds)
     assert result["wrong_answers"] == {"floor": 0, "privnum": 0}
     for name in ("floor", "privnum"):
         rounds = result[name]["us_per_call_rounds"]
