@@ -6,11 +6,14 @@ import io
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from scripts import cli_serve
 from scripts.log_batching import ATOMIC_WRITE_BYTES, BatchingHandler, chunks
 from scripts.logs import configure_logging
+from scripts.settings import Settings
 
 
 class CountingStream(io.StringIO):
@@ -176,3 +179,32 @@ def test_chunks_keep_every_line_once_and_in_order(limit: int) -> None:
     assert "".join(texts) == "".join(f"{line}\n" for line in lines)
     for text in texts:
         assert len(text.encode()) <= limit or text.count("\n") == 1
+
+
+@pytest.mark.parametrize(("flush_seconds", "batched", "expected"), [
+    (0.0, True, logging.StreamHandler),  # the default: every line at once
+    (0.2, True, BatchingHandler),  # a service, on request
+    (0.2, False, logging.StreamHandler),  # privnum agi: one call, then exit
+])
+def test_the_services_batch_only_on_request_and_privnum_agi_never(
+        tmp_path: Path, flush_seconds: float, batched: bool,
+        expected: type[logging.Handler]) -> None:
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    settings = Settings(data_dir=tmp_path, log={"flush_seconds": flush_seconds})
+    try:
+        cli_serve.configure_logging(settings, CountingStream(), batched=batched)
+        (ours,) = [h for h in root.handlers if h.get_name() == "privnum"]
+        assert type(ours) is expected
+    finally:
+        for handler in [h for h in root.handlers if h.get_name() == "privnum"]:
+            root.removeHandler(handler)
+            handler.close()
+        for handler in saved_handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(saved_level)
+
+
+def test_flush_seconds_defaults_to_every_line_at_once(tmp_path: Path) -> None:
+    assert Settings(data_dir=tmp_path).log.flush_seconds == 0.0
