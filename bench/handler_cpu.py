@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
-import logging
 import os
 import tempfile
 import time
@@ -48,6 +47,7 @@ from binding_store.attempt_writer import AttemptWriter
 from scripts.call_path import CallPath, route_stack
 from scripts.cli_serve import configure_logging
 from scripts.heap import settle_for_serving
+from scripts.logs import logging_restored
 from scripts.settings import Settings, load_settings
 
 NAME = "handler_cpu"
@@ -129,31 +129,13 @@ def _serving_heap() -> Iterator[None]:
         gc.set_threshold(*thresholds)
 
 
-# What scripts.logs.configure_logging sets in the logging module for the whole process.
-_LOGGING_FLAGS = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
-
-
 @contextmanager
 def _log_file(settings: Settings) -> Iterator[None]:
     """Logging as ``privnum serve`` sets it (level, format, batches), into a scratch file;
     then this process's logging as it was."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-    flags = {name: getattr(logging, name) for name in _LOGGING_FLAGS}
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as stream:
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as stream, logging_restored():
         configure_logging(settings, stream)
-        try:
-            yield
-        finally:
-            for handler in [h for h in root.handlers if h not in handlers]:
-                root.removeHandler(handler)
-                handler.close()
-            for handler in handlers:
-                if handler not in root.handlers:
-                    root.addHandler(handler)
-            root.setLevel(level)
-            for name, value in flags.items():
-                setattr(logging, name, value)
+        yield
 
 
 @contextmanager

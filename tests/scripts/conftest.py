@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from scripts.logs import logging_restored
 from tests.binding_store.shop_helpers import empty_pg_url
 from tests.scripts.cli_helpers import Cli
 
@@ -25,3 +27,10 @@ def lite(tmp_path: Path) -> Cli:
     """The privnum CLI on SQLite only (for input-validation tests that need no second run)."""
     return Cli(data_dir=tmp_path / "data",
                database_url=f"sqlite+aiosqlite:///{tmp_path / 'data' / 'privnum.db'}")
+
+
+@pytest.fixture
+def restored_logging() -> Iterator[None]:
+    """The test may configure logging: the process's logging is put back after it."""
+    with logging_restored():
+        yield

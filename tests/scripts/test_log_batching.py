@@ -131,26 +131,16 @@ def test_no_flush_interval_is_refused() -> None:
         BatchingHandler(io.StringIO(), 0)
 
 
+@pytest.mark.usefixtures("restored_logging")
 def test_configuring_again_writes_the_old_handlers_lines_first() -> None:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
     first, second = CountingStream(), CountingStream()
-    try:
-        configure_logging("INFO", "text", first, flush_seconds=3600)
-        logging.getLogger("privnum.route").info("call one")
-        assert first.getvalue() == ""
-        configure_logging("INFO", "text", second, flush_seconds=0)
-        assert first.getvalue().endswith("INFO privnum.route call one\n")
-        logging.getLogger("privnum.route").info("call two")
-        assert second.getvalue().endswith("INFO privnum.route call two\n")  # at once
-    finally:
-        for handler in [h for h in root.handlers if h.get_name() == "privnum"]:
-            root.removeHandler(handler)
-            handler.close()
-        for handler in saved_handlers:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(saved_level)
+    configure_logging("INFO", "text", first, flush_seconds=3600)
+    logging.getLogger("privnum.route").info("call one")
+    assert first.getvalue() == ""
+    configure_logging("INFO", "text", second, flush_seconds=0)
+    assert first.getvalue().endswith("INFO privnum.route call one\n")
+    logging.getLogger("privnum.route").info("call two")
+    assert second.getvalue().endswith("INFO privnum.route call two\n")  # at once
 
 
 def test_each_write_is_whole_lines_of_at_most_pipe_buf_bytes(logger: logging.Logger) -> None:
@@ -186,24 +176,14 @@ def test_chunks_keep_every_line_once_and_in_order(limit: int) -> None:
     (0.2, True, BatchingHandler),  # a service, on request
     (0.2, False, logging.StreamHandler),  # privnum agi: one call, then exit
 ])
+@pytest.mark.usefixtures("restored_logging")
 def test_the_services_batch_only_on_request_and_privnum_agi_never(
         tmp_path: Path, flush_seconds: float, batched: bool,
         expected: type[logging.Handler]) -> None:
-    root = logging.getLogger()
-    saved_handlers, saved_level = list(root.handlers), root.level
     settings = Settings(data_dir=tmp_path, log={"flush_seconds": flush_seconds})
-    try:
-        cli_serve.configure_logging(settings, CountingStream(), batched=batched)
-        (ours,) = [h for h in root.handlers if h.get_name() == "privnum"]
-        assert type(ours) is expected
-    finally:
-        for handler in [h for h in root.handlers if h.get_name() == "privnum"]:
-            root.removeHandler(handler)
-            handler.close()
-        for handler in saved_handlers:
-            if handler not in root.handlers:
-                root.addHandler(handler)
-        root.setLevel(saved_level)
+    cli_serve.configure_logging(settings, CountingStream(), batched=batched)
+    (ours,) = [h for h in logging.getLogger().handlers if h.get_name() == "privnum"]
+    assert type(ours) is expected
 
 
 def test_flush_seconds_defaults_to_every_line_at_once(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,6 @@ from scripts.logs import (
     TextFormatter,
     configure_logging,
     scrub_numbers,
-    timestamp,
 )
 
 PORT = 17602  # this worktree's range for private servers
@@ -55,6 +55,13 @@ def test_text_lines_carry_them_as_key_value() -> None:
         _record("privnum.serve", "stopped", calls=12, last_error="store down"))
     assert line == ('2026-12-03T12:13:20.250Z INFO privnum.serve stopped request_id=r-2 '
                     'calls=12 last_error="store down"')
+
+
+def timestamp(record: logging.LogRecord) -> str:
+    """A line's time as datetime reads it (what the formatters wrote before they kept each
+    second's text)."""
+    moment = datetime.fromtimestamp(record.created, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _stamped(formatter: TextFormatter, created: float) -> str:
@@ -104,18 +111,12 @@ def test_numbers_in_urls_are_masked(text: str, expected: str) -> None:
     assert scrub_numbers(text) == expected
 
 
+@pytest.mark.usefixtures("restored_logging")
 def test_configuring_twice_writes_each_line_once() -> None:
     stream = io.StringIO()
-    root = logging.getLogger()
-    level = root.level
-    try:
-        configure_logging("INFO", "text", stream)
-        configure_logging("INFO", "json", stream)
-        logging.getLogger("privnum.test").info("once")
-    finally:
-        for handler in [h for h in root.handlers if h.get_name() == "privnum"]:
-            root.removeHandler(handler)
-        root.setLevel(level)
+    configure_logging("INFO", "text", stream)
+    configure_logging("INFO", "json", stream)
+    logging.getLogger("privnum.test").info("once")
     assert [json.loads(line)["msg"] for line in stream.getvalue().splitlines()] == ["once"]
 
 
