@@ -174,9 +174,8 @@ async def test_the_writer_chooses_again_soon_while_another_session_analyzes(
     full one."""
     session, admin = small_then_grown
     now = [0.0]
-    writer = GroupWriter(pg_database.url, _ECHO, timeout=5, replan=PLAN_CHOICE,
-                         replan_seconds=10, replan_retry_seconds=0.2, clock=lambda: now[0])
-    try:
+    async with _echo_writer(pg_database, now, replan=PLAN_CHOICE, replan_seconds=10,
+                            replan_retry_seconds=0.2) as writer:
         async with _slow_analyze(admin, session):
             assert await writer.submit({"i": 1}) == (CUSTOM,)
             now[0] += 0.1
@@ -191,8 +190,6 @@ async def test_the_writer_chooses_again_soon_while_another_session_analyzes(
         now[0] += 9.9
         assert await writer.submit({"i": 5}) == (GENERIC,)
         assert writer.replans == 3
-    finally:
-        await writer.close()
 
 
 async def test_a_lock_held_otherwise_keeps_plans_per_call_for_the_full_interval(
@@ -202,9 +199,8 @@ async def test_a_lock_held_otherwise_keeps_plans_per_call_for_the_full_interval(
     it is not tried again before the full interval."""
     _, admin = small_then_grown
     now = [0.0]
-    writer = GroupWriter(pg_database.url, _ECHO, timeout=5, replan=PLAN_CHOICE,
-                         replan_seconds=10, replan_retry_seconds=0.2, clock=lambda: now[0])
-    try:
+    async with _echo_writer(pg_database, now, replan=PLAN_CHOICE, replan_seconds=10,
+                            replan_retry_seconds=0.2) as writer:
         async with admin.transaction():
             await admin.execute("LOCK TABLE bindings IN SHARE UPDATE EXCLUSIVE MODE")
             assert await writer.submit({"i": 1}) == (CUSTOM,)
@@ -214,8 +210,6 @@ async def test_a_lock_held_otherwise_keeps_plans_per_call_for_the_full_interval(
         now[0] += 5
         assert await writer.submit({"i": 3}) == (GENERIC,)
         assert writer.replans == 2
-    finally:
-        await writer.close()
 
 
 async def test_current_statistics_choose_plans_per_session(
@@ -245,41 +239,48 @@ _ECHO = ("SELECT (r->>'i')::int, current_setting('plan_cache_mode') "
          "FROM jsonb_array_elements(%s) AS t(r)")
 
 
+@contextlib.asynccontextmanager
+async def _echo_writer(database: Database, now: list[float], **options: Any
+                       ) -> AsyncIterator[GroupWriter]:
+    """A writer of ``_ECHO`` (each request's plan mode) whose clock reads ``now[0]``."""
+    writer = GroupWriter(database.url, _ECHO, timeout=5, clock=lambda: now[0], **options)
+    try:
+        yield writer
+    finally:
+        await writer.close()
+
+
 async def test_the_writer_chooses_on_a_new_session_and_again_once_its_choice_is_old(
         pg_database: Database) -> None:
     now = [100.0]
-    writer = GroupWriter(pg_database.url, _ECHO, timeout=5, replan=PLAN_CHOICE,
-                         replan_seconds=10, clock=lambda: now[0])
     admin = await connect_autocommit(libpq_url(pg_database.url), 5)
     try:
-        await admin.execute("ALTER TABLE pool_numbers SET (autovacuum_enabled = false)")
-        assert await writer.submit({"i": 1}) == (GENERIC,)  # analyzed first
-        assert writer.replans == 1
-        await admin.execute(_OTHER_POOL.format(count=5_000))  # its statistics are old now
-        now[0] += 9.9
-        assert await writer.submit({"i": 2}) == (GENERIC,)  # its choice is not old yet
-        assert await _row_estimate(admin, "pool_numbers") < 5_000
-        now[0] += 0.1
-        assert await writer.submit({"i": 3}) == (GENERIC,)
-        assert await _row_estimate(admin, "pool_numbers") >= 5_000
-        now[0] += 5
-        assert await writer.submit({"i": 4}) == (GENERIC,)
-        assert (writer.replans, writer.batches) == (2, 4)
+        async with _echo_writer(pg_database, now, replan=PLAN_CHOICE,
+                                replan_seconds=10) as writer:
+            await admin.execute("ALTER TABLE pool_numbers SET (autovacuum_enabled = false)")
+            assert await writer.submit({"i": 1}) == (GENERIC,)  # analyzed first
+            assert writer.replans == 1
+            await admin.execute(_OTHER_POOL.format(count=5_000))  # its statistics are old now
+            now[0] += 9.9
+            assert await writer.submit({"i": 2}) == (GENERIC,)  # its choice is not old yet
+            assert await _row_estimate(admin, "pool_numbers") < 5_000
+            now[0] += 0.1
+            assert await writer.submit({"i": 3}) == (GENERIC,)
+            assert await _row_estimate(admin, "pool_numbers") >= 5_000
+            now[0] += 5
+            assert await writer.submit({"i": 4}) == (GENERIC,)
+            assert (writer.replans, writer.batches) == (2, 4)
     finally:
-        await writer.close()
         await admin.close()
 
 
 async def test_a_writer_without_replan_never_runs_it(pg_database: Database) -> None:
     now = [0.0]
-    writer = GroupWriter(pg_database.url, _ECHO, timeout=5, clock=lambda: now[0])
-    try:
+    async with _echo_writer(pg_database, now) as writer:
         for i in range(3):
             now[0] += 3600
             assert (await writer.submit({"i": i}))[0] in (GENERIC, CUSTOM, "auto")
         assert writer.replans == 0
-    finally:
-        await writer.close()
 
 
 
