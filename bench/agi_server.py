@@ -31,17 +31,20 @@ from bench.wiring import FloorHandler
 from scripts.call_path import route_stack
 from scripts.cli_serve import configure_logging
 from scripts.heap import settle_for_serving
-from scripts.settings import load_settings
+from scripts.settings import Settings, load_settings
 
 
-async def serve(mode: str, port: int, profiler: Profiler | None) -> dict[str, object]:
+async def serve(mode: str, port: int, profiler: Profiler | None,
+                settings: Settings | None) -> dict[str, object]:
+    """Serve ``mode`` (``route``: on ``settings``) until SIGTERM; the server's stats."""
     async with AsyncExitStack() as resources:
         stack = None
         handler: Handler
         if mode == "floor":
             handler = FloorHandler()
         else:
-            stack = await resources.enter_async_context(route_stack(load_settings()))
+            assert settings is not None
+            stack = await resources.enter_async_context(route_stack(settings))
             handler = stack.handler
         server = FastAgiServer({"route": handler}, host="127.0.0.1", port=port,
                                command_timeout=5.0, call_timeout=10.0)
@@ -83,6 +86,7 @@ def main() -> None:
     parser.add_argument("--log-level", help="route: instead of the settings' (PRIVNUM_LOG_LEVEL, "
                         "INFO by default, a line per call); floor: WARNING by default")
     args = parser.parse_args()
+    settings = None
     if args.mode == "route":
         # Logged as privnum serve logs (its level and format, a line per call at INFO): the
         # line is part of what a served call costs.
@@ -93,7 +97,7 @@ def main() -> None:
     else:
         logging.basicConfig(level=args.log_level or "WARNING", stream=sys.stderr)
     profiler = Profiler(interval=0.0005, async_mode="disabled") if args.profile else None
-    stats = asyncio.run(serve(args.mode, args.port, profiler))
+    stats = asyncio.run(serve(args.mode, args.port, profiler, settings))
     if profiler is not None and args.profile is not None:
         args.profile.parent.mkdir(parents=True, exist_ok=True)
         args.profile.write_text(profiler.output_text(unicode=False, color=False, show_all=False))

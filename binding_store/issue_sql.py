@@ -6,9 +6,9 @@ the whole batch commits once (group commit). Per request, in the order of the OR
 (``BindingStore.issue``): the shop exists and is enabled, the caller is approved, the
 order's active binding is returned as it is; else X is chosen by the rules of
 ``routing.allocation.choose_virtual_number`` (the first eligible number in allocation
-order, as ``binding_store.allocation_sql`` finds it: a window of the first available
-numbers, then the rest of the pool streamed from the index ``ix_pool_axb_order`` without the
-numbers A holds already) and the binding is inserted. The partial unique
+order, the one ``binding_store.allocation_sql`` finds too; here a window of the first
+available numbers, then the rest of the pool streamed from the index ``ix_pool_axb_order``
+without the numbers A holds already) and the binding is inserted. The partial unique
 indexes decide races with other transactions: a lost (A, X) or (B, X) race is run again
 without that X, a lost order race returns the winner's binding. After the last request,
 the new bindings' audit events and outbox events are inserted, one statement each for the
