@@ -62,6 +62,24 @@ async def test_allocation_toy() -> None:
     assert result["active_bindings_after"] == 100 + 64 + 2 * 4 * 2
 
 
+async def test_allocation_timed_rounds() -> None:
+    """By default a round lasts a time, not a count: every phase runs, nothing is lost or
+    duplicated, and a phase's rate is its rounds' median, each from the workers' own spans."""
+    # a pool no line of the run can exhaust, however fast the machine issues
+    result = await allocation.run(seconds=0.3, rounds=2, concurrency=4, pool_size=2_000,
+                                  bindings=1_000, quiet=True)
+    assert result["params"]["round_seconds"] == 0.3
+    assert result["duplicate_pairs"] == 0
+    for phase in ("floor", "session_floor", "issue"):
+        figures = result[phase]
+        assert figures["done"] > 0 and not figures["errors"]
+        assert len(figures["per_round_per_s"]) == 2
+        assert figures["per_s"] == pytest.approx(
+            sum(figures["per_round_per_s"]) / 2, abs=0.1)
+    assert result["ratio_issue_to_floor"] == pytest.approx(
+        result["issue"]["per_s"] / result["floor"]["per_s"], abs=0.001)
+
+
 async def test_batch_writes_toy() -> None:
     """Both ways of writing attempts with their events leave the same events: two for each
     refused call (the bench's calls are refusals)."""
