@@ -176,7 +176,7 @@ async def lean(stores: Stores, rounds: int, calls: int, max_seconds: float,
                     [*COLUMNS, "srv cores", "Redis hits / SQL reads", "writer backlog"],
                     [[*_row(v), v.get("server_cores_used", "-"), _fast(v), _backlog(v)]
                      for v in rows])
-        print(f"privnum / floor at C = {c}: rounds {ratios}, median {median(ratios)} "
+        print(f"privnum / floor at C = {c}: rounds {ratios}, median {median(ratios):.3f} "
               f"(target >= 0.6); server CPU per call, floor / privnum: {bounds}")
     return out
 
