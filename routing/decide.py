@@ -35,15 +35,10 @@ def decide(request: CallRequest, context: CallContext, now: datetime, max_second
     if request.dialed is None or not context.x_in_pool:
         return RouteDecision.reject(Reason.NOT_PRIVACY_NUMBER, request.dialed or "")
     ours = [b for b in context.bindings if b.virtual_x == request.dialed]
-    if len(ours) == 1:  # the usual call: one binding, nothing to rank
-        only = ours[0]
-        if only.is_active(now):
-            return _bridge_or_refuse(only, max_seconds, _rules_of(rules, only), now)
-        return _after_expiry(only, max_seconds, _rules_of(rules, only), now)
-    active = sorted(
-        (b for b in ours if b.is_active(now)),
-        key=lambda b: (b.matched_as is not Direction.MERCHANT, -b.expires_at.timestamp()),
-    )
+    active = [b for b in ours if b.is_active(now)]
+    if len(active) > 1:  # ranked only when there is a choice (the usual call has one)
+        active.sort(key=lambda b: (b.matched_as is not Direction.MERCHANT,
+                                   -b.expires_at.timestamp()))
     if active:
         return _bridge_or_refuse(active[0], max_seconds, _rules_of(rules, active[0]), now)
     if ours:
