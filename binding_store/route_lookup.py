@@ -292,18 +292,18 @@ def _ended(e: IndexEntry, direction: Direction, now: datetime) -> RouteBinding:
 
 
 # By value, looked up without the enum's constructor (which costs a call's worth of
-# microseconds on the call path and raises for anything unknown).
-_SERVICES: Mapping[str, ServiceState] = MappingProxyType({s.value: s for s in ServiceState})
-_STATUSES: Mapping[str, CallerStatus] = MappingProxyType({s.value: s for s in CallerStatus})
+# microseconds on the call path and raises for anything unknown); None is not a key.
+_SERVICES: Mapping[str | None, ServiceState] = MappingProxyType(
+    {s.value: s for s in ServiceState})
+_STATUSES: Mapping[str | None, CallerStatus] = MappingProxyType(
+    {s.value: s for s in CallerStatus})
 
 
 def _service(value: str | None) -> ServiceState:
     """A state the index does not know (or none) counts as disabled."""
-    return _SERVICES.get(value, ServiceState.DISABLED) if value is not None \
-        else ServiceState.DISABLED
+    return _SERVICES.get(value, ServiceState.DISABLED)
 
 
 def _status(value: str | None) -> CallerStatus:
     """A caller number that is no longer on the shop's list counts as disabled."""
-    return _STATUSES.get(value, CallerStatus.DISABLED) if value is not None \
-        else CallerStatus.DISABLED
+    return _STATUSES.get(value, CallerStatus.DISABLED)
